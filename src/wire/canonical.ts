@@ -1,0 +1,46 @@
+/**
+ * RFC 8785 JSON Canonicalization Scheme (JCS).
+ *
+ * Ids and signatures are computed over these bytes, so two nodes that hold the
+ * same logical value always agree on its hash whatever key order or whitespace
+ * it arrived in. ECMAScript's JSON.stringify already serialises strings and
+ * numbers exactly as RFC 8785 requires; what it lacks is key sorting (by UTF-16
+ * code units) and rejection of values JSON cannot carry.
+ */
+export class NotCanonicalizableError extends Error {
+  override name = 'NotCanonicalizableError'
+}
+
+export function canonicalize (value: unknown): string {
+  return write(value, '$')
+}
+
+const encoder = new TextEncoder()
+
+export function canonicalBytes (value: unknown): Uint8Array {
+  return encoder.encode(canonicalize(value))
+}
+
+function write (value: unknown, path: string): string {
+  if (value === null) return 'null'
+  switch (typeof value) {
+    case 'boolean':
+      return value ? 'true' : 'false'
+    case 'string':
+      return JSON.stringify(value)
+    case 'number':
+      if (!Number.isFinite(value)) throw new NotCanonicalizableError(`${path}: ${value} is not a finite number`)
+      return JSON.stringify(value)
+    case 'object': {
+      if (Array.isArray(value)) {
+        return '[' + value.map((item, i) => write(item, `${path}[${i}]`)).join(',') + ']'
+      }
+      const record = value as Record<string, unknown>
+      // Default sort compares UTF-16 code units, which is what RFC 8785 §3.2.3 asks for.
+      const keys = Object.keys(record).filter(k => record[k] !== undefined).sort()
+      return '{' + keys.map(k => JSON.stringify(k) + ':' + write(record[k], `${path}.${k}`)).join(',') + '}'
+    }
+    default:
+      throw new NotCanonicalizableError(`${path}: a ${typeof value} cannot be represented in JSON`)
+  }
+}
