@@ -1,0 +1,359 @@
+/**
+ * `--exec` handlers: serve a spec with a program in any language. Each job runs
+ * COMMAND through `/bin/sh -c` with the input as JSON on stdin; the one JSON value
+ * the program prints on stdout is the output.
+ *
+ * The program runs in its own process group so that killing it (abort, oversized
+ * output) also kills whatever a shell wrapper started. Every job's promise settles
+ * once, after the program has exited and its pipes are drained or given up on.
+ */
+
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { MAX_OUTPUT_BYTES } from '../wire/constants.ts'
+import {
+  HandlerAbortedError,
+  HandlerError,
+  HandlerExitError,
+  HandlerInputError,
+  HandlerOutputError,
+  HandlerOutputTooLargeError,
+  HandlerSpawnError,
+  isDeadlineReason
+} from './errors.ts'
+
+export interface ExecHandlerOptions {
+  /** Shell command line, run as `/bin/sh -c COMMAND`. */
+  command: string
+  /**
+   * Working directory of the program.
+   *
+   * @default process.cwd()
+   */
+  cwd?: string
+  /** Extra environment, laid over the node's own; SPECMESH_JOB_ID and SPECMESH_SPEC_ID are always set. */
+  env?: Record<string, string>
+  /**
+   * Largest stdout accepted, in bytes; the program is killed the moment it prints more.
+   *
+   * @default MAX_OUTPUT_BYTES (1 MiB)
+   */
+  maxOutputBytes?: number
+  /**
+   * How much of the end of stderr to keep for the failure reason, in bytes.
+   *
+   * @default 8192
+   */
+  maxStderrBytes?: number
+  /**
+   * Time between SIGTERM and SIGKILL when the program is aborted.
+   *
+   * @default 2000
+   */
+  killGraceMs?: number
+}
+
+export interface HandlerContext {
+  signal: AbortSignal
+  jobId: string
+  specId: string
+}
+
+export type Handler = (input: unknown, ctx: HandlerContext) => Promise<unknown>
+
+export const DEFAULT_MAX_STDERR_BYTES = 8 * 1024
+export const DEFAULT_KILL_GRACE_MS = 2000
+
+/** How much of unparseable stdout goes into the reason. */
+const OUTPUT_PREVIEW_CHARS = 200
+
+/**
+ * After the program itself has exited, how long to wait for its pipes to close.
+ * Only something that left our process group (setsid) can still hold them then.
+ */
+const PIPE_DRAIN_MS = 1000
+
+/** `sh` exits with these when it cannot find or cannot execute the command. */
+const SHELL_NOT_FOUND = 127
+const SHELL_NOT_EXECUTABLE = 126
+
+/** Process groups still running, killed if this node exits before they do. */
+const liveGroups = new Set<number>()
+let exitHookInstalled = false
+
+function trackGroup (pgid: number): void {
+  liveGroups.add(pgid)
+  if (!exitHookInstalled) {
+    exitHookInstalled = true
+    process.once('exit', () => {
+      for (const group of liveGroups) killGroup(group, 'SIGKILL')
+    })
+  }
+}
+
+function killGroup (pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal)
+  } catch {
+    // ESRCH: the whole group is already gone.
+  }
+}
+
+function groupAlive (pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Keeps the last `limit` bytes written to it, in bounded memory. */
+class TailBuffer {
+  private chunks: Buffer[] = []
+  private size = 0
+  private readonly limit: number
+
+  constructor (limit: number) {
+    this.limit = limit
+  }
+
+  push (chunk: Buffer): void {
+    if (this.limit <= 0) return
+    this.chunks.push(chunk)
+    this.size += chunk.length
+    if (this.size > 2 * this.limit) this.compact()
+  }
+
+  private compact (): void {
+    const all = Buffer.concat(this.chunks)
+    const tail = all.subarray(Math.max(0, all.length - this.limit))
+    this.chunks = [Buffer.from(tail)]
+    this.size = tail.length
+  }
+
+  toString (): string {
+    this.compact()
+    return this.chunks[0]?.toString('utf8').trim() ?? ''
+  }
+}
+
+function describeReason (reason: unknown): string {
+  if (reason instanceof Error) return reason.message
+  if (typeof reason === 'string') return reason
+  if (reason === undefined) return 'aborted'
+  try {
+    return JSON.stringify(reason) ?? String(reason)
+  } catch {
+    return String(reason)
+  }
+}
+
+function abortedError (reason: unknown): HandlerAbortedError {
+  return new HandlerAbortedError(
+    `handler aborted: ${describeReason(reason)}`,
+    isDeadlineReason(reason) ? 'timeout' : 'error',
+    { cause: reason }
+  )
+}
+
+export function execHandler (options: ExecHandlerOptions): Handler {
+  const command = options.command
+  const maxOutputBytes = options.maxOutputBytes ?? MAX_OUTPUT_BYTES
+  const maxStderrBytes = options.maxStderrBytes ?? DEFAULT_MAX_STDERR_BYTES
+  const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS
+
+  return async (input, ctx) => {
+    const { signal } = ctx
+    if (signal.aborted) throw abortedError(signal.reason)
+
+    let stdin: string
+    try {
+      const json = JSON.stringify(input)
+      if (json === undefined) throw new TypeError(`${typeof input} is not a JSON value`)
+      stdin = json
+    } catch (err) {
+      throw new HandlerInputError(`job input is not serialisable as JSON: ${(err as Error).message}`, 'error', { cause: err })
+    }
+
+    return await new Promise<unknown>((resolve, reject) => {
+      let child: ChildProcess
+      try {
+        child = spawn('/bin/sh', ['-c', command], {
+          cwd: options.cwd,
+          env: {
+            ...process.env,
+            ...options.env,
+            SPECMESH_JOB_ID: ctx.jobId,
+            SPECMESH_SPEC_ID: ctx.specId
+          },
+          detached: true,
+          stdio: ['pipe', 'pipe', 'pipe']
+        })
+      } catch (err) {
+        reject(new HandlerSpawnError(command, (err as Error).message, { cause: err }))
+        return
+      }
+
+      const stdoutChunks: Buffer[] = []
+      let stdoutBytes = 0
+      const stderrTail = new TailBuffer(maxStderrBytes)
+      /** The first reason we decided the job failed; later ones are consequences of it. */
+      let failure: HandlerError | undefined
+      let settled = false
+      let exited = false
+      let closed = false
+      let drained = false
+      let killTimer: NodeJS.Timeout | undefined
+      let drainTimer: NodeJS.Timeout | undefined
+      const pgid = child.pid
+
+      const cleanup = (): void => {
+        signal.removeEventListener('abort', onAbort)
+        clearTimeout(drainTimer)
+        child.stdin?.destroy()
+        child.stdout?.destroy()
+        child.stderr?.destroy()
+        if (pgid === undefined) return
+        if (killTimer !== undefined && groupAlive(pgid)) {
+          // Terminated, and the program is gone with its pipes, but something else in
+          // its group may still be running out its grace: the pending SIGKILL (or the
+          // exit hook, if this node stops first) ends it. Orphans that died already
+          // count as members until init reaps them, so this is not waited for.
+          killTimer.unref()
+        } else {
+          clearTimeout(killTimer)
+          liveGroups.delete(pgid)
+        }
+      }
+
+      const settle = (err: HandlerError | undefined, value?: unknown): void => {
+        if (settled) return
+        settled = true
+        cleanup()
+        if (err !== undefined) reject(err)
+        else resolve(value)
+      }
+
+      /** Sends SIGKILL to the group; from then on only an escaped process can hold our pipes. */
+      const killNow = (): void => {
+        if (pgid === undefined) return
+        clearTimeout(killTimer)
+        killTimer = undefined
+        killGroup(pgid, 'SIGKILL')
+        if (settled) liveGroups.delete(pgid)
+        else if (exited) {
+          armDrain()
+          tryFinish()
+        }
+      }
+
+      const armDrain = (): void => {
+        if (drainTimer !== undefined || settled) return
+        drainTimer = setTimeout(() => {
+          drained = true
+          tryFinish()
+        }, PIPE_DRAIN_MS)
+      }
+
+      /** Settles once the program has exited and its pipes are closed (or given up on). */
+      const tryFinish = (): void => {
+        if (settled || !exited || pgid === undefined) return
+        if (!closed && !drained) return
+        finish(child.exitCode, child.signalCode)
+      }
+
+      const fail = (err: HandlerError, how: 'terminate' | 'kill'): void => {
+        if (failure !== undefined || settled) return
+        failure = err
+        if (pgid === undefined) return
+        if (how === 'kill') {
+          killNow()
+          return
+        }
+        // SIGTERM to the whole group, so the real program behind a shell wrapper gets
+        // its grace period too; SIGKILL for whatever is still there after it.
+        killGroup(pgid, 'SIGTERM')
+        killTimer = setTimeout(killNow, killGraceMs)
+      }
+
+      function onAbort (): void {
+        // Once the program has exited its result stands; only the pipes are still draining.
+        if (exited) return
+        fail(abortedError(signal.reason), 'terminate')
+      }
+
+      child.once('error', (err: NodeJS.ErrnoException) => {
+        // Spawn failures arrive here with no pid; nothing was started, nothing to wait for.
+        if (pgid === undefined) {
+          settle(new HandlerSpawnError(command, options.cwd === undefined ? err.message : `${err.message} (cwd ${options.cwd})`, { cause: err }))
+        }
+      })
+
+      if (pgid === undefined) return
+      trackGroup(pgid)
+      signal.addEventListener('abort', onAbort, { once: true })
+
+      child.stdout?.on('data', (chunk: Buffer) => {
+        if (failure !== undefined) return
+        stdoutBytes += chunk.length
+        if (stdoutBytes > maxOutputBytes) {
+          stdoutChunks.length = 0
+          fail(new HandlerOutputTooLargeError(maxOutputBytes), 'kill')
+          return
+        }
+        stdoutChunks.push(chunk)
+      })
+      child.stderr?.on('data', (chunk: Buffer) => { stderrTail.push(chunk) })
+
+      // A program that never reads stdin, or closes it early, makes our write fail
+      // with EPIPE; that is its business, and its exit status tells the story.
+      child.stdin?.on('error', () => {})
+      child.stdout?.on('error', () => {})
+      child.stderr?.on('error', () => {})
+      child.stdin?.end(stdin)
+
+      child.once('exit', () => {
+        exited = true
+        // While terminating, the rest of the group keeps its grace period (and holds
+        // our pipes until it ends). Otherwise the job is over, and anything the
+        // program left behind in its group goes with it.
+        if (killTimer === undefined) killNow()
+      })
+      child.once('close', () => {
+        closed = true
+        tryFinish()
+      })
+
+      const finish = (code: number | null, sig: NodeJS.Signals | null): void => {
+        if (failure !== undefined) {
+          settle(failure)
+          return
+        }
+        if (code === SHELL_NOT_FOUND || code === SHELL_NOT_EXECUTABLE) {
+          const stderr = stderrTail.toString()
+          settle(new HandlerSpawnError(command, `${code === SHELL_NOT_FOUND ? 'command not found' : 'command not executable'} (exit ${code})${stderr === '' ? '' : `: ${stderr}`}`))
+          return
+        }
+        if (code !== 0 || sig !== null) {
+          settle(new HandlerExitError(code, sig, stderrTail.toString()))
+          return
+        }
+        const text = Buffer.concat(stdoutChunks).toString('utf8')
+        if (text.trim() === '') {
+          settle(new HandlerOutputError('handler output was not JSON: it printed nothing on stdout'))
+          return
+        }
+        let value: unknown
+        try {
+          value = JSON.parse(text)
+        } catch {
+          const preview = text.length > OUTPUT_PREVIEW_CHARS ? `${text.slice(0, OUTPUT_PREVIEW_CHARS)}…` : text
+          settle(new HandlerOutputError(`handler output was not JSON: ${JSON.stringify(preview)}`))
+          return
+        }
+        settle(undefined, value)
+      }
+    })
+  }
+}
