@@ -58,7 +58,17 @@ export function encodeEnvelope (envelope: Envelope<object>): Uint8Array {
  * Throws MessageValidationError (always Reject: each failure here is the sender's fault).
  * Checking the body against its message type's own schema is the caller's job.
  */
-export function openEnvelope (bytes: Uint8Array, options: { maxBytes?: number, expectType?: MessageType } = {}): Envelope {
+export interface OpenOptions {
+  maxBytes?: number
+  expectType?: MessageType
+}
+
+/**
+ * Decode and authenticate an envelope: size, JSON, shape, id and signature.
+ * Throws MessageValidationError (always Reject: each failure here is the sender's fault).
+ * Checking the body against its message type's own schema is the caller's job.
+ */
+export function openEnvelope (bytes: Uint8Array, options: OpenOptions = {}): Envelope {
   const maxBytes = options.maxBytes ?? MAX_MESSAGE_BYTES
   if (bytes.byteLength > maxBytes) {
     throw reject('too-large', `message is ${bytes.byteLength} bytes; the limit is ${maxBytes}`)
@@ -69,6 +79,11 @@ export function openEnvelope (bytes: Uint8Array, options: { maxBytes?: number, e
   } catch {
     throw reject('not-json', 'message is not UTF-8 JSON')
   }
+  return verifyEnvelope(raw, options)
+}
+
+/** The same checks as openEnvelope, for an envelope already parsed (e.g. one embedded in another). */
+export function verifyEnvelope (raw: unknown, options: OpenOptions = {}): Envelope {
   const parsed = EnvelopeSchema.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]

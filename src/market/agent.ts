@@ -1,0 +1,299 @@
+import type { Connection, Stream } from '@libp2p/interface'
+import { hashHex } from '../crypto/content-id.ts'
+import { canonicalBytes } from '../wire/canonical.ts'
+import type { Signer } from '../crypto/signatures.ts'
+import { seal, encodeEnvelope, type Envelope } from '../wire/envelope.ts'
+import { MAX_OUTPUT_BYTES, MAX_INPUT_BYTES, TOPICS } from '../wire/constants.ts'
+import { MessageValidationError } from '../wire/errors.ts'
+import type { Spec } from '../spec/index.ts'
+import type { Gossip } from '../net/gossip.ts'
+import { DeadlineExceededError, HandlerError } from './errors.ts'
+import type { Handler } from './exec-handler.ts'
+import { execStream } from './exec-protocol.ts'
+import { AwardBodySchema, type AwardBody, type BidBody, type ClaimBody, type JobBody } from './messages.ts'
+import type { RecentJobs } from './recent-jobs.ts'
+import { openTyped } from './validators.ts'
+
+export interface ServeOptions {
+  /** Price asked per job, in USD. @default the spec's costUsd, or 0 */
+  priceUsd?: number
+  /** How long one execution is expected to take; bids and admission use it. @default 1000 */
+  estimatedMs?: number
+  /** Executions of this spec at once; never above the spec's capacity.maxConcurrentRequests. @default that limit, or 4 */
+  concurrency?: number
+}
+
+interface Served {
+  specId: string
+  spec: Spec
+  handler: Handler
+  priceUsd: number
+  estimatedMs: number
+  limit: number
+  inFlight: number
+}
+
+interface OutstandingBid {
+  bidId: string
+  jobId: string
+  specId: string
+  priceUsd: number
+  expiresAt: number
+  /** Another agent was awarded the job; the bid stays valid for a retry award. */
+  lost?: boolean
+}
+
+export interface AgentDeps {
+  signer: Signer
+  gossip: Gossip
+  jobs: RecentJobs
+  /** Our own addresses, advertised in bids so a coordinator several hops away can dial us. */
+  addresses: () => string[]
+  now?: () => number
+  log?: (event: string, fields?: Record<string, unknown>) => void
+}
+
+const DEFAULT_CONCURRENCY = 4
+const DEFAULT_ESTIMATED_MS = 1000
+/** How long the agent waits for the award and input frames once a stream opens. */
+const AWARD_READ_TIMEOUT_MS = 10_000
+/** What a busy agent suggests a coordinator waits before asking again. */
+const BUSY_RETRY_AFTER_MS = 250
+
+const decoder = new TextDecoder()
+
+class Refusal extends Error {
+  override name = 'Refusal'
+  readonly retryAfterMs?: number
+  constructor (reason: string, retryAfterMs?: number) {
+    super(reason)
+    this.retryAfterMs = retryAfterMs
+  }
+}
+
+/**
+ * The executing side of the market: bids on jobs for the specs it serves when it
+ * can meet them, and executes awarded jobs under the spec's limits.
+ */
+export class AgentService {
+  private readonly deps: AgentDeps
+  private readonly now: () => number
+  private readonly log: (event: string, fields?: Record<string, unknown>) => void
+  private readonly served = new Map<string, Served>()
+  private readonly bids = new Map<string, OutstandingBid>()
+  /** Awards already executed or refused, kept until their job's deadline: replays are refused. */
+  private readonly usedAwards = new Map<string, number>()
+  private readonly running = new Set<AbortController>()
+
+  constructor (deps: AgentDeps) {
+    this.deps = deps
+    this.now = deps.now ?? Date.now
+    this.log = deps.log ?? (() => {})
+  }
+
+  serve (specId: string, spec: Spec, handler: Handler, options: ServeOptions = {}): () => void {
+    const specLimit = spec.capacity?.maxConcurrentRequests
+    const wanted = options.concurrency ?? specLimit ?? DEFAULT_CONCURRENCY
+    const served: Served = {
+      specId,
+      spec,
+      handler,
+      priceUsd: options.priceUsd ?? spec.costUsd ?? 0,
+      estimatedMs: options.estimatedMs ?? DEFAULT_ESTIMATED_MS,
+      limit: Math.max(1, specLimit != null ? Math.min(wanted, specLimit) : wanted),
+      inFlight: 0
+    }
+    this.served.set(specId, served)
+    this.log('agent.serving', { specId, name: spec.name, priceUsd: served.priceUsd, limit: served.limit })
+    return () => { this.served.delete(specId) }
+  }
+
+  servedSpecs (): Array<{ specId: string, name: string, priceUsd: number, inFlight: number, limit: number }> {
+    return [...this.served.values()].map(s => ({ specId: s.specId, name: s.spec.name, priceUsd: s.priceUsd, inFlight: s.inFlight, limit: s.limit }))
+  }
+
+  /** Decide whether to bid on a job just validated from gossip, and bid if so. */
+  async onJob (envelope: Envelope<JobBody>): Promise<void> {
+    const job = envelope.body
+    const served = this.served.get(job.specId)
+    if (served == null || envelope.signer === this.deps.signer.peerId) return
+    const refusal = this.bidRefusal(served, job)
+    if (refusal != null) {
+      this.log('agent.no-bid', { jobId: envelope.id, reason: refusal })
+      return
+    }
+    const now = this.now()
+    const body: BidBody = {
+      jobId: envelope.id,
+      specId: job.specId,
+      priceUsd: served.priceUsd,
+      estimatedMs: served.estimatedMs,
+      load: { inFlight: served.inFlight, limit: served.limit },
+      createdAt: now,
+      expiresAt: job.deadline
+    }
+    const addrs = this.deps.addresses().slice(0, 8)
+    if (addrs.length > 0) body.addrs = addrs
+    const bid = seal('bid', body, this.deps.signer)
+    this.bids.set(bid.id, { bidId: bid.id, jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, expiresAt: job.deadline })
+    await this.deps.gossip.publish(TOPICS.bids, bid)
+  }
+
+  /** Why this agent would not bid on the job now, or null when it would. */
+  private bidRefusal (served: Served, job: JobBody): string | null {
+    const now = this.now()
+    if (served.inFlight >= served.limit) return `no free slot (${served.inFlight}/${served.limit} in flight)`
+    if (job.softDeadline != null && now > job.softDeadline) return 'past the soft deadline'
+    if (now + served.estimatedMs > job.deadline) return `cannot finish by the deadline (estimate ${served.estimatedMs} ms)`
+    const window = served.spec.executionWindow
+    if (window != null && served.estimatedMs > window * 1000) return `estimate ${served.estimatedMs} ms exceeds the execution window of ${window} s`
+    if (served.priceUsd > job.maxUsd) return `price ${served.priceUsd} is above the job's ceiling ${job.maxUsd}`
+    return null
+  }
+
+  /**
+   * An award seen on gossip. When it went to someone else our bid lost this
+   * round: it no longer counts as pending work. The bid itself is kept until it
+   * expires, because the coordinator may still come to it if the winner fails.
+   */
+  onAward (envelope: Envelope<AwardBody>): void {
+    if (envelope.body.agent === this.deps.signer.peerId) return
+    for (const bid of this.bids.values()) {
+      if (bid.jobId === envelope.body.jobId) bid.lost = true
+    }
+  }
+
+  /** Bids of ours still waiting on an award (not lost, not expired), per spec. */
+  pendingBids (specId: string): number {
+    const now = this.now()
+    let n = 0
+    for (const bid of this.bids.values()) if (bid.specId === specId && !bid.lost && bid.expiresAt > now) n++
+    return n
+  }
+
+  /** Handler of the execution stream. */
+  async handleExecStream (stream: Stream, connection: Connection): Promise<void> {
+    const lp = execStream(stream)
+    const coordinator = connection.remotePeer.toString()
+    let award: Envelope<AwardBody> | undefined
+    let claim: Envelope<ClaimBody>
+    let output: Uint8Array | undefined
+    const startedAt = this.now()
+    try {
+      const signal = AbortSignal.timeout(AWARD_READ_TIMEOUT_MS)
+      try {
+        award = openTyped((await lp.read({ signal })).subarray(), 'award', AwardBodySchema)
+      } catch (err) {
+        if (err instanceof MessageValidationError) throw new Refusal(`award rejected: ${err.message}`)
+        throw err
+      }
+      const served = this.admit(award, coordinator)
+      const inputBytes = (await lp.read({ signal })).subarray()
+      const job = this.deps.jobs.get(award.body.jobId)!
+      if (inputBytes.byteLength > MAX_INPUT_BYTES) throw new Refusal(`input is ${inputBytes.byteLength} bytes; the limit is ${MAX_INPUT_BYTES}`)
+      if (hashHex(inputBytes) !== job.body.inputHash) throw new Refusal('input does not match the job\'s inputHash')
+      const result = await this.execute(served, award, job.body, JSON.parse(decoder.decode(inputBytes)), stream)
+      claim = result.claim
+      output = result.output
+    } catch (err) {
+      if (!(err instanceof Refusal)) {
+        this.log('agent.stream-failed', { coordinator, error: (err as Error).message })
+        stream.abort(err as Error)
+        return
+      }
+      if (award == null) {
+        stream.abort(err)
+        return
+      }
+      claim = this.claim(award, { outcome: 'refused', startedAt, endedAt: this.now(), costUsd: 0, reason: err.message, retryAfterMs: err.retryAfterMs })
+      this.log('agent.refused', { jobId: award.body.jobId, reason: err.message })
+    }
+    try {
+      await lp.write(encodeEnvelope(claim))
+      if (output != null) await lp.write(output)
+      await stream.close()
+    } catch (err) {
+      this.log('agent.reply-failed', { coordinator, error: (err as Error).message })
+      stream.abort(err as Error)
+    }
+  }
+
+  /** Every check an award must pass before any work starts; throws Refusal. */
+  private admit (award: Envelope<AwardBody>, coordinator: string): Served {
+    const body = award.body
+    const now = this.now()
+    if (body.agent !== this.deps.signer.peerId) throw new Refusal('award is for another agent')
+    if (this.usedAwards.has(award.id)) throw new Refusal('award already used (replay)')
+    const job = this.deps.jobs.get(body.jobId)
+    if (job == null) throw new Refusal(`unknown job ${body.jobId}`)
+    if (award.signer !== job.coordinator || coordinator !== job.coordinator) throw new Refusal('award is not from the job\'s coordinator')
+    const bid = this.bids.get(body.bidId)
+    if (bid == null || bid.jobId !== body.jobId) throw new Refusal('award names no bid of this agent for this job')
+    if (body.priceUsd !== bid.priceUsd) throw new Refusal(`award price ${body.priceUsd} differs from the bid's ${bid.priceUsd}`)
+    if (body.priceUsd > job.body.maxUsd) throw new Refusal(`award price ${body.priceUsd} is above the job's ceiling ${job.body.maxUsd}`)
+    const served = this.served.get(body.specId)
+    if (served == null) throw new Refusal(`this agent does not serve spec ${body.specId}`)
+    if (job.body.softDeadline != null && now > job.body.softDeadline) throw new Refusal('award arrived after the soft deadline')
+    if (now + served.estimatedMs > Math.min(job.body.deadline, body.deadline)) throw new Refusal('cannot finish before the deadline')
+    if (served.inFlight >= served.limit) throw new Refusal(`busy: ${served.inFlight}/${served.limit} in flight`, BUSY_RETRY_AFTER_MS)
+    this.usedAwards.set(award.id, job.body.deadline)
+    this.bids.delete(body.bidId)
+    this.forgetExpired(now)
+    return served
+  }
+
+  private async execute (served: Served, award: Envelope<AwardBody>, job: JobBody, input: unknown, stream: Stream): Promise<{ claim: Envelope<ClaimBody>, output?: Uint8Array }> {
+    const startedAt = this.now()
+    const window = served.spec.executionWindow
+    const stopAt = Math.min(job.deadline, award.body.deadline, window != null ? startedAt + window * 1000 : Infinity)
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new DeadlineExceededError(stopAt === job.deadline ? 'deadline reached' : 'execution window exceeded')), Math.max(0, stopAt - startedAt))
+    // The coordinator hanging up means nobody will take the result: stop working.
+    const onClose = (): void => { controller.abort(new Error('coordinator closed the stream')) }
+    stream.addEventListener('close', onClose)
+    this.running.add(controller)
+    served.inFlight++
+    try {
+      const value = await served.handler(input, { signal: controller.signal, jobId: award.body.jobId, specId: served.specId })
+      if (controller.signal.aborted) throw controller.signal.reason
+      if (value === undefined) throw new HandlerError('handler returned no value')
+      let output: Uint8Array
+      try {
+        output = canonicalBytes(value)
+      } catch (err) {
+        throw new HandlerError(`handler output is not JSON: ${(err as Error).message}`)
+      }
+      if (output.byteLength > MAX_OUTPUT_BYTES) throw new HandlerError(`output is ${output.byteLength} bytes; the limit is ${MAX_OUTPUT_BYTES}`)
+      const claim = this.claim(award, {
+        outcome: 'success', outputHash: hashHex(output), outputSize: output.byteLength, startedAt, endedAt: this.now(), costUsd: award.body.priceUsd
+      })
+      return { claim, output }
+    } catch (err) {
+      const timedOut = err instanceof DeadlineExceededError || (err instanceof HandlerError && err.outcome === 'timeout')
+      const reason = err instanceof HandlerError ? err.reason : (err as Error)?.message ?? String(err)
+      this.log('agent.failed', { jobId: award.body.jobId, reason })
+      return { claim: this.claim(award, { outcome: timedOut ? 'timeout' : 'error', startedAt, endedAt: this.now(), costUsd: 0, reason }) }
+    } finally {
+      served.inFlight--
+      clearTimeout(timer)
+      stream.removeEventListener('close', onClose)
+      this.running.delete(controller)
+    }
+  }
+
+  private claim (award: Envelope<AwardBody>, fields: Omit<ClaimBody, 'jobId' | 'awardId'>): Envelope<ClaimBody> {
+    const body: ClaimBody = { jobId: award.body.jobId, awardId: award.id, ...fields }
+    for (const key of Object.keys(body) as Array<keyof ClaimBody>) if (body[key] === undefined) delete body[key]
+    return seal('claim', body, this.deps.signer)
+  }
+
+  private forgetExpired (now: number): void {
+    for (const [id, until] of this.usedAwards) if (until < now) this.usedAwards.delete(id)
+    for (const [id, bid] of this.bids) if (bid.expiresAt < now) this.bids.delete(id)
+  }
+
+  /** Abort everything still running (node shutdown). */
+  stop (): void {
+    for (const controller of this.running) controller.abort(new Error('node is stopping'))
+  }
+}

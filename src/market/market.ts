@@ -1,0 +1,126 @@
+import type { Signer } from '../crypto/signatures.ts'
+import { encodeEnvelope, type Envelope } from '../wire/envelope.ts'
+import { PROTOCOLS, TOPICS } from '../wire/constants.ts'
+import { ignore } from '../wire/errors.ts'
+import type { Spec } from '../spec/index.ts'
+import type { Gossip } from '../net/gossip.ts'
+import type { SpecmeshLibp2p } from '../net/libp2p.ts'
+import type { SyncKind } from '../net/sync.ts'
+import type { Db } from '../store/db.ts'
+import { JobStore, type JobRecord } from '../store/job-store.ts'
+import { ReceiptStore, type ReceiptQuery, type StoredReceipt } from '../store/receipt-store.ts'
+import type { SpecStore } from '../store/spec-store.ts'
+import { AgentService, type ServeOptions } from './agent.ts'
+import { Coordinator, type JobResult, type SubmitOptions } from './coordinator.ts'
+import type { Handler } from './exec-handler.ts'
+import { UnknownSpecError } from './job-errors.ts'
+import type { ReceiptBody } from './messages.ts'
+import { RecentJobs } from './recent-jobs.ts'
+import { validateAward, validateBid, validateJob, validateReceipt, type MarketContext } from './validators.ts'
+
+export interface MarketDeps {
+  libp2p: SpecmeshLibp2p
+  gossip: Gossip
+  signer: Signer
+  db: Db
+  specs: SpecStore
+  log: (event: string, fields?: Record<string, unknown>) => void
+  onReceipt?: (receipt: StoredReceipt) => void
+  reputationOf?: (agent: string, spec: Spec) => number
+}
+
+export interface Market {
+  serve: (specId: string, handler: Handler, options?: ServeOptions) => Promise<() => void>
+  submitJob: (specId: string, input: unknown, options?: SubmitOptions) => Promise<JobResult>
+  getJob: (jobId: string) => Promise<(JobRecord & { output?: unknown }) | null>
+  listJobs: () => Promise<JobRecord[]>
+  listReceipts: (query?: ReceiptQuery) => Promise<StoredReceipt[]>
+  getReceipt: (id: string) => Promise<StoredReceipt | null>
+  servedSpecs: () => ReturnType<AgentService['servedSpecs']>
+  syncKinds: Array<[string, SyncKind]>
+  stop: () => void
+}
+
+/** Wire the market's topics, stream and stores onto a running node. */
+export async function startMarket (deps: MarketDeps): Promise<Market> {
+  const { libp2p, gossip, signer, db, specs, log } = deps
+  const jobs = new RecentJobs()
+  const receipts = new ReceiptStore(db)
+  const jobStore = new JobStore(db)
+  const specCache = new Map<string, Spec>()
+  const specOf = async (specId: string): Promise<Spec | null> => {
+    const cached = specCache.get(specId)
+    if (cached != null) return cached
+    const record = await specs.get(specId)
+    if (record != null) specCache.set(specId, record.spec)
+    return record?.spec ?? null
+  }
+  const ctx: MarketContext = { now: Date.now, specOf, jobs }
+
+  const agent = new AgentService({
+    signer,
+    gossip,
+    jobs,
+    addresses: () => libp2p.getMultiaddrs().map(a => a.toString()),
+    log
+  })
+  const coordinator = new Coordinator({ signer, libp2p, gossip, specs, jobStore, receipts, jobs, log, reputationOf: deps.reputationOf, onReceipt: deps.onReceipt })
+
+  gossip.handle(TOPICS.jobs, async data => {
+    const { envelope } = await validateJob(data, ctx)
+    agent.onJob(envelope).catch(err => { log('agent.bid-failed', { jobId: envelope.id, error: (err as Error).message }) })
+  })
+  gossip.handle(TOPICS.bids, async data => {
+    const { envelope } = await validateBid(data, ctx)
+    coordinator.onBid(envelope)
+  })
+  gossip.handle(TOPICS.awards, async data => {
+    const { envelope } = await validateAward(data, ctx)
+    agent.onAward(envelope)
+  })
+  const inFlightReceipts = new Set<string>()
+  const ingestReceipt = async (data: Uint8Array): Promise<void> => {
+    const { envelope } = await validateReceipt(data, ctx)
+    if (inFlightReceipts.has(envelope.id) || await receipts.has(envelope.id)) throw ignore('duplicate', `receipt ${envelope.id} is already stored`)
+    inFlightReceipts.add(envelope.id)
+    try {
+      const record: StoredReceipt = { id: envelope.id, envelope: envelope as Envelope<ReceiptBody>, receivedAt: Date.now() }
+      await receipts.put(record)
+      deps.onReceipt?.(record)
+    } finally {
+      inFlightReceipts.delete(envelope.id)
+    }
+  }
+  gossip.handle(TOPICS.receipts, ingestReceipt)
+
+  await libp2p.handle(PROTOCOLS.execute, (stream, connection) => {
+    agent.handleExecStream(stream, connection).catch(err => {
+      log('agent.stream-error', { error: (err as Error).message })
+    })
+  }, { maxInboundStreams: 256 })
+
+  return {
+    async serve (specId, handler, options) {
+      const spec = await specOf(specId)
+      if (spec == null) throw new UnknownSpecError(specId)
+      return agent.serve(specId, spec, handler, options)
+    },
+    submitJob: async (specId, input, options) => await coordinator.submit(specId, input, options),
+    async getJob (jobId) {
+      const record = await jobStore.get(jobId)
+      if (record == null) return null
+      return record.status === 'succeeded' ? { ...record, output: await jobStore.output(jobId) } : record
+    },
+    listJobs: async () => await jobStore.list(),
+    listReceipts: async (query) => await receipts.query(query),
+    getReceipt: async (id) => await receipts.get(id),
+    servedSpecs: () => agent.servedSpecs(),
+    syncKinds: [['receipt', {
+      records: async function * () {
+        for await (const record of receipts.all()) yield encodeEnvelope(record.envelope)
+      },
+      validate: ingestReceipt
+    }]],
+    stop: () => { agent.stop() }
+  }
+}

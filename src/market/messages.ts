@@ -1,0 +1,112 @@
+import { z } from 'zod'
+
+/**
+ * Bodies of the market's signed messages. Every body is the `body` of an
+ * envelope (src/wire/envelope.ts); its id is the envelope id and its author is
+ * the envelope signer, so neither is repeated inside the body. Times are epoch
+ * milliseconds; money is USD as a JSON number.
+ */
+
+const peerId = z.string().min(1).max(128)
+const cid = z.string().min(1).max(128)
+/** Payload hashes are sha2-256 of the RFC 8785 canonical JSON of the value, so formatting never matters. */
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha2-256 hash as 64 lowercase hex digits')
+const epochMs = z.number().int().nonnegative()
+const usd = z.number().finite().nonnegative()
+
+/** A call for bids. The input itself never travels on gossip: only its hash and size. */
+export const JobBodySchema = z.object({
+  specId: cid,
+  inputHash: sha256Hex,
+  inputSize: z.number().int().nonnegative(),
+  /** The requester's price ceiling for one attempt; never above the spec's budget. */
+  maxUsd: usd,
+  /** Absolute times computed from the spec at submission; never looser than the spec's. */
+  softDeadline: epochMs.optional(),
+  deadline: epochMs,
+  /** Bids signed after createdAt + bidWindowMs are not considered. */
+  bidWindowMs: z.number().int().min(1).max(60_000),
+  createdAt: epochMs,
+  /** Makes two submissions of the same input distinct jobs. */
+  nonce: z.string().min(1).max(64)
+}).strict()
+export type JobBody = z.infer<typeof JobBodySchema>
+
+export const BidBodySchema = z.object({
+  jobId: cid,
+  specId: cid,
+  priceUsd: usd,
+  estimatedMs: z.number().int().nonnegative(),
+  /** The agent's executions of this spec in flight when it bid, and its limit. */
+  load: z.object({ inFlight: z.number().int().nonnegative(), limit: z.number().int().positive() }).strict(),
+  createdAt: epochMs,
+  expiresAt: epochMs,
+  /** Where the coordinator can dial the agent for the execution stream. */
+  addrs: z.array(z.string().max(256)).max(8).optional()
+}).strict()
+export type BidBody = z.infer<typeof BidBodySchema>
+
+export const AwardBodySchema = z.object({
+  jobId: cid,
+  specId: cid,
+  bidId: cid,
+  agent: peerId,
+  priceUsd: usd,
+  /** 1 for the first award of a job, 2 for the first retry, … */
+  attempt: z.number().int().positive(),
+  deadline: epochMs,
+  issuedAt: epochMs
+}).strict()
+export type AwardBody = z.infer<typeof AwardBodySchema>
+
+export const OUTCOMES = ['success', 'criteria-failed', 'timeout', 'refused', 'error'] as const
+export type Outcome = typeof OUTCOMES[number]
+
+/** The agent's signed account of one attempt, returned over the execution stream. */
+export const ClaimBodySchema = z.object({
+  jobId: cid,
+  awardId: cid,
+  outcome: z.enum(['success', 'refused', 'error', 'timeout']),
+  outputHash: sha256Hex.optional(),
+  outputSize: z.number().int().nonnegative().optional(),
+  startedAt: epochMs,
+  endedAt: epochMs,
+  costUsd: usd,
+  reason: z.string().max(2000).optional(),
+  /** With outcome refused because the agent is at capacity: when to try again. */
+  retryAfterMs: z.number().int().nonnegative().optional()
+}).strict()
+export type ClaimBody = z.infer<typeof ClaimBodySchema>
+
+/**
+ * The coordinator's signed verdict on one attempt. It embeds the agent's signed
+ * claim when there is one (an agent that hung or never answered has none), so
+ * one receipt carries both signatures: spec + receipt is the whole proof.
+ */
+export const ReceiptBodySchema = z.object({
+  specId: cid,
+  jobId: cid,
+  awardId: cid,
+  agent: peerId,
+  attempt: z.number().int().positive(),
+  inputHash: sha256Hex,
+  outputHash: sha256Hex.optional(),
+  startedAt: epochMs,
+  endedAt: epochMs,
+  /** The job's deadline, so the receipt alone shows whether the attempt met it. */
+  deadline: epochMs,
+  /** What this attempt cost the coordinator (0 when nothing is owed). */
+  costUsd: usd,
+  outcome: z.enum(OUTCOMES),
+  reason: z.string().max(2000).optional(),
+  claim: z.object({
+    type: z.literal('claim'),
+    v: z.literal(1),
+    id: cid,
+    body: ClaimBodySchema,
+    signer: peerId,
+    sig: z.string()
+  }).strict().nullable(),
+  verdictAt: epochMs
+}).strict()
+export type ReceiptBody = z.infer<typeof ReceiptBodySchema>

@@ -1,0 +1,124 @@
+import type { z } from 'zod'
+import { openEnvelope, verifyEnvelope, type Envelope, type MessageType } from '../wire/envelope.ts'
+import { ignore, reject } from '../wire/errors.ts'
+import { MAX_CLOCK_SKEW_MS } from '../wire/constants.ts'
+import { jobDeadlines, type Spec } from '../spec/index.ts'
+import { AwardBodySchema, BidBodySchema, ClaimBodySchema, JobBodySchema, ReceiptBodySchema, type AwardBody, type BidBody, type ClaimBody, type JobBody, type ReceiptBody } from './messages.ts'
+import type { KnownJob, RecentJobs } from './recent-jobs.ts'
+
+/**
+ * One validator per market topic, Lodestar style: each authenticates the
+ * envelope, checks the body's shape and what it claims against what this node
+ * knows, and throws a MessageValidationError carrying Reject or Ignore.
+ */
+
+export interface MarketContext {
+  now: () => number
+  specOf: (specId: string) => Promise<Spec | null>
+  jobs: RecentJobs
+}
+
+export function openTyped<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>): Envelope<T> {
+  return checkBody(openEnvelope(data, { expectType: type }), type, schema)
+}
+
+function checkBody<T> (envelope: Envelope, type: MessageType, schema: z.ZodType<T>): Envelope<T> {
+  const parsed = schema.safeParse(envelope.body)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw reject('bad-body', `${type} field ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`)
+  }
+  return envelope as Envelope<T>
+}
+
+function notFromTheFuture (ms: number, now: number, what: string): void {
+  if (ms > now + MAX_CLOCK_SKEW_MS) throw reject('from-the-future', `${what} is ${ms - now} ms ahead of this node's clock (limit ${MAX_CLOCK_SKEW_MS} ms)`)
+}
+
+export async function validateJob (data: Uint8Array, ctx: MarketContext): Promise<{ envelope: Envelope<JobBody>, spec: Spec }> {
+  const envelope = openTyped(data, 'job', JobBodySchema)
+  const job = envelope.body
+  const now = ctx.now()
+  notFromTheFuture(job.createdAt, now, 'job createdAt')
+  if (ctx.jobs.get(envelope.id) != null) throw ignore('duplicate', `job ${envelope.id} already seen`)
+  if (job.deadline <= now) throw ignore('expired', `job ${envelope.id} is past its deadline`)
+  const spec = await ctx.specOf(job.specId)
+  if (spec == null) throw ignore('unknown-spec', `job ${envelope.id} is for spec ${job.specId}, which this node does not hold yet`)
+  assertJobWithinSpec(job, spec)
+  ctx.jobs.add({ jobId: envelope.id, coordinator: envelope.signer, body: job })
+  return { envelope, spec }
+}
+
+/** A job may tighten its spec's limits, never loosen them. */
+export function assertJobWithinSpec (job: JobBody, spec: Spec): void {
+  const ceiling = spec.budget?.maxUsd
+  if (ceiling != null && job.maxUsd > ceiling) {
+    throw reject('over-budget', `job maxUsd ${job.maxUsd} is above the spec's budget.maxUsd ${ceiling}`)
+  }
+  const limits = jobDeadlines(spec, job.createdAt)
+  if (limits.deadline != null && job.deadline > limits.deadline) {
+    throw reject('deadline-too-loose', `job deadline ${new Date(job.deadline).toISOString()} is later than the spec allows (${new Date(limits.deadline).toISOString()})`)
+  }
+  if (limits.softDeadline != null && (job.softDeadline == null || job.softDeadline > limits.softDeadline)) {
+    throw reject('soft-deadline-too-loose', 'job softDeadline is missing or later than the spec allows')
+  }
+}
+
+export async function validateBid (data: Uint8Array, ctx: MarketContext): Promise<{ envelope: Envelope<BidBody>, job: KnownJob }> {
+  const envelope = openTyped(data, 'bid', BidBodySchema)
+  const bid = envelope.body
+  const now = ctx.now()
+  notFromTheFuture(bid.createdAt, now, 'bid createdAt')
+  const job = ctx.jobs.get(bid.jobId)
+  if (job == null) throw ignore('unknown-job', `bid for job ${bid.jobId}, which this node has not seen`)
+  if (bid.specId !== job.body.specId) throw reject('wrong-spec', `bid names spec ${bid.specId} but job ${bid.jobId} is for ${job.body.specId}`)
+  if (bid.priceUsd > job.body.maxUsd) throw reject('over-ceiling', `bid price ${bid.priceUsd} is above the job's ceiling ${job.body.maxUsd}`)
+  if (envelope.signer === job.coordinator) throw reject('self-bid', 'a coordinator cannot bid on its own job')
+  if (bid.expiresAt <= now) throw ignore('expired', 'bid has expired')
+  return { envelope, job }
+}
+
+export async function validateAward (data: Uint8Array, ctx: MarketContext): Promise<{ envelope: Envelope<AwardBody>, job: KnownJob }> {
+  const envelope = openTyped(data, 'award', AwardBodySchema)
+  const award = envelope.body
+  notFromTheFuture(award.issuedAt, ctx.now(), 'award issuedAt')
+  const job = ctx.jobs.get(award.jobId)
+  if (job == null) throw ignore('unknown-job', `award for job ${award.jobId}, which this node has not seen`)
+  if (envelope.signer !== job.coordinator) throw reject('not-coordinator', `award for job ${award.jobId} is signed by ${envelope.signer}, not by the job's coordinator`)
+  if (award.specId !== job.body.specId) throw reject('wrong-spec', 'award names a different spec than its job')
+  if (award.priceUsd > job.body.maxUsd) throw reject('over-ceiling', 'award price is above the job ceiling')
+  if (award.agent === job.coordinator) throw reject('self-award', 'a coordinator cannot award its own job to itself')
+  return { envelope, job }
+}
+
+export function openClaim (data: Uint8Array): Envelope<ClaimBody> {
+  return openTyped(data, 'claim', ClaimBodySchema)
+}
+
+/** Authenticate a claim embedded in a receipt. */
+export function verifyClaim (raw: unknown): Envelope<ClaimBody> {
+  return checkBody(verifyEnvelope(raw, { expectType: 'claim' }), 'claim', ClaimBodySchema)
+}
+
+/** Receipts are judged on their own: they must stand as proof without the job in memory. */
+export async function validateReceipt (data: Uint8Array, ctx: MarketContext): Promise<{ envelope: Envelope<ReceiptBody>, spec: Spec }> {
+  const envelope = openTyped(data, 'receipt', ReceiptBodySchema)
+  const receipt = envelope.body
+  notFromTheFuture(receipt.verdictAt, ctx.now(), 'receipt verdictAt')
+  if (receipt.agent === envelope.signer) throw reject('self-receipt', 'a coordinator cannot sign a receipt for its own execution')
+  if (receipt.startedAt > receipt.endedAt) throw reject('impossible-times', 'receipt ends before it starts')
+  const spec = await ctx.specOf(receipt.specId)
+  if (spec == null) throw ignore('unknown-spec', `receipt for spec ${receipt.specId}, which this node does not hold yet`)
+  if (receipt.claim != null) {
+    const claim = verifyClaim(receipt.claim)
+    if (claim.signer !== receipt.agent) throw reject('claim-signer', 'embedded claim is not signed by the receipt\'s agent')
+    if (claim.body.jobId !== receipt.jobId || claim.body.awardId !== receipt.awardId) throw reject('claim-mismatch', 'embedded claim is for another job or award')
+    if (receipt.outputHash != null && claim.body.outputHash !== receipt.outputHash) throw reject('claim-mismatch', 'receipt output hash differs from the agent\'s claim')
+  }
+  if (receipt.outcome === 'success' && (receipt.claim == null || receipt.outputHash == null)) {
+    throw reject('unproven-success', 'a success receipt must carry the agent\'s claim and the output hash')
+  }
+  const ceiling = spec.budget?.maxUsd
+  if (ceiling != null && receipt.costUsd > ceiling) throw reject('over-budget', `receipt charges ${receipt.costUsd}, above the spec's budget.maxUsd ${ceiling}`)
+  return { envelope, spec }
+}

@@ -1,0 +1,134 @@
+import { lpStream } from '@libp2p/utils'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import { z } from 'zod'
+import { MAX_MESSAGE_BYTES, PROTOCOLS } from '../wire/constants.ts'
+import { MessageValidationError } from '../wire/errors.ts'
+import type { TopicValidator } from './gossip.ts'
+import type { SpecmeshLibp2p } from './libp2p.ts'
+
+/**
+ * Sync for late joiners: the dialer sends one request frame naming the record
+ * kinds it wants; the listener answers with one frame per record (the same
+ * envelope bytes gossip would carry) and a final end frame. Each record is
+ * checked by the very validator its gossip topic uses, so a record is never
+ * trusted more for having arrived by sync.
+ */
+export const SyncRequestSchema = z.object({
+  kinds: z.array(z.string().max(32)).min(1).max(16)
+}).strict()
+export type SyncRequest = z.infer<typeof SyncRequestSchema>
+
+/** Upper bound on records a single sync answer may carry. */
+export const MAX_SYNC_RECORDS = 100_000
+/** A sync that has not finished by then is abandoned. */
+export const SYNC_TIMEOUT_MS = 60_000
+
+export interface SyncKind {
+  /** Encoded envelopes of every live record of this kind. */
+  records: () => AsyncIterable<Uint8Array>
+  validate: TopicValidator
+}
+
+export interface SyncResult {
+  peer: string
+  accepted: number
+  ignored: number
+  rejected: number
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+const END_FRAME = encoder.encode('{"end":true}')
+
+export class SyncProtocolError extends Error {
+  override name = 'SyncProtocolError'
+}
+
+function isEnd (frame: Uint8Array): boolean {
+  return frame.byteLength === END_FRAME.byteLength && decoder.decode(frame) === '{"end":true}'
+}
+
+export class Sync {
+  private readonly libp2p: SpecmeshLibp2p
+  private readonly kinds: Map<string, SyncKind>
+  private readonly onResult: (result: SyncResult) => void
+
+  constructor (libp2p: SpecmeshLibp2p, kinds: Map<string, SyncKind>, onResult: (result: SyncResult) => void = () => {}) {
+    this.libp2p = libp2p
+    this.kinds = kinds
+    this.onResult = onResult
+  }
+
+  async start (): Promise<void> {
+    await this.libp2p.handle(PROTOCOLS.sync, (stream: Stream, connection: Connection) => {
+      this.serve(stream).catch(err => {
+        stream.abort(err as Error)
+        this.onResult({ peer: connection.remotePeer.toString(), accepted: 0, ignored: 0, rejected: 0 })
+      })
+    })
+  }
+
+  private async serve (stream: Stream): Promise<void> {
+    const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS)
+    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+    const request = SyncRequestSchema.parse(JSON.parse(decoder.decode((await lp.read({ signal })).subarray())))
+    let sent = 0
+    for (const kind of request.kinds) {
+      const source = this.kinds.get(kind)
+      if (source == null) continue
+      for await (const record of source.records()) {
+        if (++sent > MAX_SYNC_RECORDS) break
+        await lp.write(record, { signal })
+      }
+    }
+    await lp.write(END_FRAME, { signal })
+    await stream.close({ signal })
+  }
+
+  /** Fetch every live record of the given kinds from one peer and ingest them. */
+  async pull (peer: PeerId, kinds: string[] = [...this.kinds.keys()]): Promise<SyncResult> {
+    const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS)
+    const stream = await this.libp2p.dialProtocol(peer, PROTOCOLS.sync, { signal })
+    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+    const result: SyncResult = { peer: peer.toString(), accepted: 0, ignored: 0, rejected: 0 }
+    try {
+      await lp.write(encoder.encode(JSON.stringify({ kinds })), { signal })
+      for (let received = 0; ; received++) {
+        if (received > MAX_SYNC_RECORDS) throw new SyncProtocolError(`peer ${result.peer} sent more than ${MAX_SYNC_RECORDS} sync records`)
+        const frame = (await lp.read({ signal })).subarray()
+        if (isEnd(frame)) break
+        await this.ingest(frame, result)
+      }
+      await stream.close({ signal })
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
+    } finally {
+      this.onResult(result)
+    }
+    return result
+  }
+
+  private async ingest (frame: Uint8Array, result: SyncResult): Promise<void> {
+    let type: unknown
+    try {
+      type = (JSON.parse(decoder.decode(frame)) as { type?: unknown }).type
+    } catch {
+      result.rejected++
+      return
+    }
+    const kind = typeof type === 'string' ? this.kinds.get(type) : undefined
+    if (kind == null) {
+      result.rejected++
+      return
+    }
+    try {
+      await kind.validate(frame, result.peer)
+      result.accepted++
+    } catch (err) {
+      if (!(err instanceof MessageValidationError)) throw err
+      if (err.action === 'reject') result.rejected++
+      else result.ignored++
+    }
+  }
+}

@@ -1,0 +1,55 @@
+import type { Spec } from './spec/index.ts'
+import type { Handler } from './market/exec-handler.ts'
+import type { ServeOptions } from './market/agent.ts'
+import type { JobResult, SubmitOptions } from './market/coordinator.ts'
+import type { JobRecord } from './store/job-store.ts'
+import type { ReceiptQuery, StoredReceipt } from './store/receipt-store.ts'
+
+export type { Handler, ServeOptions, JobResult, SubmitOptions, JobRecord, ReceiptQuery, StoredReceipt }
+
+/** A spec as a node holds it: the signed body plus who signed it and when we learned of it. */
+export interface StoredSpec {
+  id: string
+  spec: Spec
+  signer: string
+  /** The envelope signature (base64url), kept so the spec can be re-served over sync. */
+  sig: string
+  receivedAt: number
+}
+
+export interface PeerInfo {
+  peerId: string
+  addrs: string[]
+}
+
+export interface NodeInit {
+  /** Data folder (identity, LevelDB, API token). @default resolveHome() */
+  home?: string
+  /** Multiaddrs to listen on. @default ['/ip4/0.0.0.0/tcp/0'] */
+  listen?: string[]
+  /** Multiaddrs of peers to dial at start and whenever we have none. @default [] */
+  bootstrap?: string[]
+  /** Structured log sink. @default no logging */
+  log?: (event: string, fields?: Record<string, unknown>) => void
+}
+
+export interface SpecmeshNode {
+  readonly peerId: string
+  readonly home: string
+  multiaddrs (): string[]
+  peers (): PeerInfo[]
+  /** Validate (deadline must be in the future), sign, store and gossip a spec. Throws SpecValidationError. */
+  publishSpec (raw: unknown): Promise<StoredSpec>
+  listSpecs (): Promise<StoredSpec[]>
+  getSpec (id: string): Promise<StoredSpec | null>
+  /** Serve a spec this node holds with a handler; returns a function that stops serving. */
+  serve (specId: string, handler: Handler, options?: ServeOptions): Promise<() => void>
+  /** Submit a job and wait for its outcome. Throws UnknownSpecError or InvalidJobError before anything is sent. */
+  submitJob (specId: string, input: unknown, options?: SubmitOptions): Promise<JobResult>
+  getJob (jobId: string): Promise<(JobRecord & { output?: unknown }) | null>
+  listJobs (): Promise<JobRecord[]>
+  listReceipts (query?: ReceiptQuery): Promise<StoredReceipt[]>
+  getReceipt (id: string): Promise<StoredReceipt | null>
+  servedSpecs (): Array<{ specId: string, name: string, priceUsd: number, inFlight: number, limit: number }>
+  stop (): Promise<void>
+}

@@ -1,0 +1,31 @@
+import { Level } from 'level'
+import { StoreLockedError } from './errors.ts'
+
+/**
+ * The node's LevelDB. Each record family lives in its own sublevel so that a
+ * key range scan never crosses families; multi-record updates go through
+ * `batch` so that a crash leaves either all of them or none.
+ */
+export type Db = Level<string, unknown>
+export type Sublevel = ReturnType<Db['sublevel']>
+
+export async function openDb (path: string): Promise<Db> {
+  const db = new Level<string, unknown>(path, { valueEncoding: 'json' })
+  try {
+    await db.open()
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause
+    if (cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(path)
+    throw err
+  }
+  return db
+}
+
+export function sublevel (db: Db, name: string): Sublevel {
+  return db.sublevel<string, unknown>(name, { valueEncoding: 'json' }) as unknown as Sublevel
+}
+
+/** All values of a sublevel, optionally within a key range. */
+export async function values<T> (level: Sublevel, range: { gte?: string, lt?: string, limit?: number } = {}): Promise<T[]> {
+  return await level.values(range).all() as T[]
+}

@@ -1,0 +1,104 @@
+import type { Envelope } from '../wire/envelope.ts'
+import type { ReceiptBody } from '../market/messages.ts'
+import { sublevel, type Db, type Sublevel } from './db.ts'
+
+export interface StoredReceipt {
+  id: string
+  envelope: Envelope<ReceiptBody>
+  receivedAt: number
+}
+
+export interface ReceiptQuery {
+  agent?: string
+  specId?: string
+  jobId?: string
+  limit?: number
+}
+
+/** Zero-padded so that lexicographic key order is time order. */
+const timeKey = (ms: number): string => ms.toString().padStart(15, '0')
+
+/**
+ * Receipts by id, with secondary indexes by agent, spec and job. The record and
+ * its index entries are written in one LevelDB batch, so a crash never leaves
+ * an index pointing at nothing or a receipt missing from an index.
+ */
+export class ReceiptStore {
+  private readonly db: Db
+  private readonly byId: Sublevel
+  private readonly byAgent: Sublevel
+  private readonly bySpec: Sublevel
+  private readonly byJob: Sublevel
+
+  constructor (db: Db) {
+    this.db = db
+    this.byId = sublevel(db, 'receipts')
+    this.byAgent = sublevel(db, 'receipts-by-agent')
+    this.bySpec = sublevel(db, 'receipts-by-spec')
+    this.byJob = sublevel(db, 'receipts-by-job')
+  }
+
+  async has (id: string): Promise<boolean> {
+    return await this.byId.has(id)
+  }
+
+  async get (id: string): Promise<StoredReceipt | null> {
+    return (await this.byId.get(id) as StoredReceipt | undefined) ?? null
+  }
+
+  async put (record: StoredReceipt): Promise<void> {
+    await this.db.batch(this.operations(record))
+  }
+
+  /** Write many receipts in one batch (sync and benchmarks). */
+  async putMany (records: StoredReceipt[]): Promise<void> {
+    await this.db.batch(records.flatMap(r => this.operations(r)))
+  }
+
+  private operations (record: StoredReceipt) {
+    const body = record.envelope.body
+    const suffix = `${timeKey(body.endedAt)}!${record.id}`
+    return [
+      { type: 'put' as const, sublevel: this.byId, key: record.id, value: record },
+      { type: 'put' as const, sublevel: this.byAgent, key: `${body.agent}!${suffix}`, value: record.id },
+      { type: 'put' as const, sublevel: this.bySpec, key: `${body.specId}!${suffix}`, value: record.id },
+      { type: 'put' as const, sublevel: this.byJob, key: `${body.jobId}!${suffix}`, value: record.id }
+    ]
+  }
+
+  /** Receipts matching every given filter, oldest first. */
+  async query (query: ReceiptQuery = {}): Promise<StoredReceipt[]> {
+    const limit = query.limit ?? Infinity
+    const [index, prefix] = query.jobId != null
+      ? [this.byJob, query.jobId]
+      : query.agent != null
+        ? [this.byAgent, query.agent]
+        : query.specId != null
+          ? [this.bySpec, query.specId]
+          : [null, null]
+    const out: StoredReceipt[] = []
+    const matches = (r: StoredReceipt): boolean =>
+      (query.agent == null || r.envelope.body.agent === query.agent) &&
+      (query.specId == null || r.envelope.body.specId === query.specId) &&
+      (query.jobId == null || r.envelope.body.jobId === query.jobId)
+    if (index == null) {
+      for await (const record of this.byId.values()) {
+        const r = record as StoredReceipt
+        if (out.length >= limit) break
+        out.push(r)
+      }
+      return out.sort((a, b) => a.envelope.body.endedAt - b.envelope.body.endedAt)
+    }
+    for await (const id of index.values({ gte: `${prefix}!`, lt: `${prefix}!\xff` })) {
+      if (out.length >= limit) break
+      const record = await this.get(id as string)
+      if (record != null && matches(record)) out.push(record)
+    }
+    return out
+  }
+
+  /** Every stored receipt, in key order, without loading them all at once. */
+  async * all (): AsyncIterable<StoredReceipt> {
+    for await (const record of this.byId.values()) yield record as StoredReceipt
+  }
+}

@@ -1,0 +1,47 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createNode } from '../../src/node.ts'
+import { TOPICS } from '../../src/wire/constants.ts'
+import { waitFor } from './wait.ts'
+
+export type TestNode = Awaited<ReturnType<typeof createNode>>
+
+export async function tempHome (prefix = 'specmesh-test-'): Promise<string> {
+  return await mkdtemp(join(tmpdir(), prefix))
+}
+
+export async function startNode (options: { home?: string, bootstrap?: string[] } = {}): Promise<TestNode> {
+  return await createNode({
+    home: options.home ?? await tempHome(),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    bootstrap: options.bootstrap ?? []
+  })
+}
+
+/**
+ * Start `count` real nodes on 127.0.0.1: the first is the bootstrap peer of all
+ * others, and each also dials its predecessor so the graph is not a bare star.
+ * Resolves once every node sees at least one peer subscribed to `topic`.
+ */
+export async function startMesh (count: number, topic: string = TOPICS.specs): Promise<TestNode[]> {
+  const nodes: TestNode[] = [await startNode()]
+  for (let i = 1; i < count; i++) {
+    const bootstrap = [nodes[0]!.multiaddrs()[0]!]
+    if (i > 1) bootstrap.push(nodes[i - 1]!.multiaddrs()[0]!)
+    nodes.push(await startNode({ bootstrap }))
+  }
+  await waitForTopicPeers(nodes, topic)
+  return nodes
+}
+
+export async function waitForTopicPeers (nodes: TestNode[], topic: string = TOPICS.specs): Promise<void> {
+  await waitFor(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(topic).length > 0), { timeoutMs: 15_000, what: `every node to see a peer on ${topic}` })
+}
+
+export async function stopAll (nodes: TestNode[]): Promise<void> {
+  await Promise.allSettled(nodes.map(async n => {
+    await n.stop()
+    await rm(n.home, { recursive: true, force: true })
+  }))
+}

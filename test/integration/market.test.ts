@@ -1,0 +1,160 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { seal, encodeEnvelope, type Envelope } from '../../src/wire/envelope.ts'
+import { canonicalBytes } from '../../src/wire/canonical.ts'
+import { PROTOCOLS, TOPICS } from '../../src/wire/constants.ts'
+import { execStream } from '../../src/market/exec-protocol.ts'
+import { openClaim } from '../../src/market/validators.ts'
+import { verifyReceipt } from '../../src/market/receipt-verify.ts'
+import type { AwardBody, BidBody } from '../../src/market/messages.ts'
+import { startMesh, stopAll, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
+import { sampleSpec } from '../helpers/specs.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+let nodes: TestNode[] = []
+afterEach(async () => {
+  await stopAll(nodes)
+  nodes = []
+})
+
+const goodOutput = { entities: [{ name: 'Ada', confidence: 90 }] }
+const weakOutput = { entities: [{ name: 'Ada', confidence: 10 }] }
+
+/** One coordinator and three agents, every node holding the spec. */
+async function market (specOverrides: Record<string, unknown> = {}) {
+  nodes = await startMesh(4)
+  for (const topic of [TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts]) await waitForTopicPeers(nodes, topic)
+  const [coordinator, ...agents] = nodes as [TestNode, TestNode, TestNode, TestNode]
+  const { id: specId } = await coordinator.publishSpec(sampleSpec('extract', specOverrides))
+  await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec on every node' })
+  return { coordinator, agents, specId }
+}
+
+async function receiptEverywhere (id: string): Promise<void> {
+  await waitFor(async () => (await Promise.all(nodes.map(n => n.getReceipt(id)))).every(Boolean), { what: `receipt ${id} on every node` })
+}
+
+describe('the market on real nodes', () => {
+  it('awards the documented winner and stores its success receipt on every node', async () => {
+    const { coordinator, agents, specId } = await market()
+    const served: string[] = []
+    const prices = [0.3, 0.1, 0.2]
+    for (const [i, agent] of agents.entries()) {
+      await agent.serve(specId, async () => { served.push(agent.peerId); return goodOutput }, { priceUsd: prices[i], estimatedMs: 50 })
+    }
+    const result = await coordinator.submitJob(specId, { text: 'Ada Lovelace wrote the first program' }, { bidWindowMs: 300 })
+    expect(result.status).toBe('succeeded')
+    expect(result.output).toEqual(goodOutput)
+    // Every agent is neutral (no reputation yet), so the cheapest bid scores highest.
+    expect(result.receipt?.body.agent).toBe(agents[1].peerId)
+    expect(served).toEqual([agents[1].peerId])
+    expect(result.costUsd).toBe(0.1)
+    expect(result.receipt?.body.outcome).toBe('success')
+    await receiptEverywhere(result.receipt!.id)
+    const job = await coordinator.getJob(result.jobId)
+    expect(job?.status).toBe('succeeded')
+    expect(job?.output).toEqual(goodOutput)
+  })
+
+  it('gives a criteria-failed receipt to an agent whose output breaks a criterion and moves to the next bid', async () => {
+    const { coordinator, agents, specId } = await market()
+    await agents[0].serve(specId, async () => weakOutput, { priceUsd: 0.05, estimatedMs: 50 })
+    await agents[1].serve(specId, async () => goodOutput, { priceUsd: 0.2, estimatedMs: 50 })
+    const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 300 })
+    expect(result.status).toBe('succeeded')
+    expect(result.attempts.map(a => [a.agent, a.outcome])).toEqual([[agents[0].peerId, 'criteria-failed'], [agents[1].peerId, 'success']])
+    expect(result.attempts[0]!.reason).toMatch(/confidence >= 75/)
+    const failedReceiptId = result.attempts[0]!.receiptId!
+    await receiptEverywhere(failedReceiptId)
+    const stored = await agents[2].getReceipt(failedReceiptId)
+    expect(stored?.envelope.body.outcome).toBe('criteria-failed')
+    // Both attempts delivered work, so both are charged.
+    expect(result.costUsd).toBeCloseTo(0.25)
+  })
+
+  it('aborts an agent that hangs at the deadline and records a timeout receipt', async () => {
+    const { coordinator, agents, specId } = await market({ capacity: { maxConcurrentRequests: 3, maxRetries: 0 } })
+    let abortedBy: unknown
+    await agents[0].serve(specId, async (_input, { signal }) => await new Promise((_resolve, reject) => {
+      signal.addEventListener('abort', () => { abortedBy = signal.reason; reject(signal.reason) })
+    }), { priceUsd: 0.1, estimatedMs: 50 })
+    const started = Date.now()
+    const deadline = started + 1500
+    const result = await coordinator.submitJob(specId, { text: 'x' }, { deadline, bidWindowMs: 200 })
+    expect(result.status).toBe('failed')
+    expect(result.receipt?.body.outcome).toBe('timeout')
+    expect(Date.now()).toBeGreaterThanOrEqual(deadline)
+    expect(Date.now() - deadline).toBeLessThan(1000)
+    await waitFor(() => abortedBy != null, { what: 'the handler to be aborted' })
+    expect((abortedBy as Error).name).toBe('DeadlineExceededError')
+    expect(result.reason).toMatch(/timeout/)
+    await receiptEverywhere(result.receipt!.id)
+  })
+
+  it('refuses a forged bid, a replayed award and an award for another agent', async () => {
+    const { coordinator, agents, specId } = await market()
+    await agents[0].serve(specId, async () => goodOutput, { priceUsd: 0.2, estimatedMs: 50 })
+
+    // A bystander (agent 2) records every award that crosses gossip, to replay later.
+    const seenAwards: Envelope<AwardBody>[] = []
+    agents[2].libp2p.services.pubsub.addEventListener('message', event => {
+      if (event.detail.topic === TOPICS.awards) seenAwards.push(JSON.parse(new TextDecoder().decode(event.detail.data)))
+    })
+    // Agent 1 forges a bid in agent 2's name, cheaper than any honest bid, on every job it sees.
+    agents[1].libp2p.services.pubsub.addEventListener('message', event => {
+      if (event.detail.topic !== TOPICS.jobs) return
+      const job = JSON.parse(new TextDecoder().decode(event.detail.data)) as Envelope
+      const bid: BidBody = { jobId: job.id, specId, priceUsd: 0.01, estimatedMs: 1, load: { inFlight: 0, limit: 3 }, createdAt: Date.now(), expiresAt: Date.now() + 60_000 }
+      const forged = { ...seal('bid', bid, agents[1].signer), signer: agents[2].peerId }
+      agents[1].libp2p.services.pubsub.publish(TOPICS.bids, encodeEnvelope(forged)).catch(() => {})
+    })
+    const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 400 })
+    expect(result.status).toBe('succeeded')
+    expect(result.attempts.map(a => a.agent)).toEqual([agents[0].peerId])
+    expect(coordinator.verdicts.some(v => v.topic === TOPICS.bids && v.verdict === 'reject' && v.reason?.startsWith('bad-signature'))).toBe(true)
+
+    // Replay: the award captured from gossip, already executed, is handed to its agent again.
+    const award = await waitFor(() => seenAwards.find(a => a.body.jobId === result.jobId), { what: 'the award on gossip' })
+    const replay = await sendAward(coordinator, agents[0].peerId, award, { text: 'x' })
+    expect(replay.outcome).toBe('refused')
+    expect(replay.reason).toMatch(/replay/)
+
+    // The award names agent 0; delivered to agent 1 it is refused.
+    const misdirected = await sendAward(coordinator, agents[1].peerId, award, { text: 'x' })
+    expect(misdirected.outcome).toBe('refused')
+    expect(misdirected.reason).toMatch(/another agent/)
+  })
+
+  it('a receipt altered after signing fails verification', async () => {
+    const { coordinator, agents, specId } = await market()
+    await agents[0].serve(specId, async () => goodOutput, { priceUsd: 0.1, estimatedMs: 50 })
+    const input = { text: 'x' }
+    const result = await coordinator.submitJob(specId, input, { bidWindowMs: 200 })
+    const spec = (await coordinator.getSpec(specId))!.spec
+    const honest = verifyReceipt(result.receipt, { spec, input, output: result.output })
+    expect(honest.checks.filter(c => !c.ok)).toEqual([])
+    expect(honest.ok).toBe(true)
+
+    const altered = structuredClone(result.receipt!) as Envelope<Record<string, unknown>>
+    altered.body.costUsd = 0.01
+    const verdict = verifyReceipt(altered, { spec, input, output: result.output })
+    expect(verdict.ok).toBe(false)
+    expect(verdict.checks[0]).toMatchObject({ check: 'coordinator-signature', ok: false })
+
+    // A re-signed receipt claiming success for an output that fails the criteria is caught too.
+    const lie = verifyReceipt(result.receipt, { spec, input, output: weakOutput })
+    expect(lie.ok).toBe(false)
+    expect(lie.checks.find(c => c.check === 'output-hash')?.ok).toBe(false)
+  })
+})
+
+/** Open an execution stream from `from` to `agent` and hand it an award and input, as a coordinator would. */
+async function sendAward (from: TestNode, agent: string, award: Envelope<AwardBody>, input: unknown) {
+  const stream = await from.libp2p.dialProtocol(peerIdFromString(agent), PROTOCOLS.execute)
+  const lp = execStream(stream)
+  await lp.write(encodeEnvelope(award))
+  await lp.write(canonicalBytes(input))
+  const claim = openClaim((await lp.read()).subarray())
+  await stream.close().catch(() => {})
+  return claim.body
+}
