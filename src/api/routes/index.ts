@@ -1,0 +1,19 @@
+import type { Route } from '../router.ts'
+import type { RouteContext } from './context.ts'
+import { nodeRoutes } from './node.ts'
+import { specRoutes } from './specs.ts'
+
+export type { RouteContext } from './context.ts'
+
+/**
+ * Every route family the API serves. A new family (jobs, receipts, ledger,
+ * reputation, …) is a module in this folder returning Route[], added here.
+ */
+export const routeFamilies: Array<(ctx: RouteContext) => Route[]> = [
+  nodeRoutes,
+  specRoutes
+]
+
+export function allRoutes (ctx: RouteContext): Route[] {
+  return routeFamilies.flatMap(family => family(ctx))
+}

@@ -1,0 +1,209 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { SpecmeshNode } from '../node-types.ts'
+import { ApiError, badRequest, payloadTooLarge, toApiError, unauthorized, unsupportedMediaType } from './errors.ts'
+import { removeApiInfo, writeApiInfo } from './info.ts'
+import { Router, type Route } from './router.ts'
+import { allRoutes } from './routes/index.ts'
+import { loadOrCreateApiToken, tokensEqual } from './token.ts'
+
+/** The API listens on loopback only: it is a local control surface, never a network service. */
+export const API_HOST = '127.0.0.1'
+
+/** Largest request body accepted, in bytes. */
+export const MAX_API_BODY_BYTES = 2 * 1024 * 1024
+
+/** A request that keeps sending after the limit is cut off once it sends this much more. */
+const DRAIN_LIMIT_BYTES = 8 * MAX_API_BODY_BYTES
+
+export interface ApiServerInit {
+  node: SpecmeshNode
+  /** Data folder holding api-token and, while listening, api.json. @default node.home */
+  home?: string
+  /** TCP port on 127.0.0.1. @default 0 (any free port) */
+  port?: number
+  /** @default MAX_API_BODY_BYTES */
+  maxBodyBytes?: number
+  /** Write `<home>/api.json` once listening and remove it on close. @default true */
+  writeInfo?: boolean
+  /** Extra routes, for tests and embedders. */
+  routes?: Route[]
+  /** Structured log sink. @default no logging */
+  log?: (event: string, fields?: Record<string, unknown>) => void
+}
+
+export interface ApiServer {
+  readonly url: string
+  readonly port: number
+  readonly token: string
+  close (): Promise<void>
+}
+
+export class ApiPortInUseError extends Error {
+  override name = 'ApiPortInUseError'
+}
+
+export async function startApiServer (init: ApiServerInit): Promise<ApiServer> {
+  const { node } = init
+  const home = init.home ?? node.home
+  const maxBodyBytes = init.maxBodyBytes ?? MAX_API_BODY_BYTES
+  const log = init.log ?? (() => {})
+  const token = await loadOrCreateApiToken(home)
+  let url = ''
+  const router = new Router([...allRoutes({ node, apiUrl: () => url }), ...(init.routes ?? [])])
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(err => {
+      log('api.error', { level: 'error', message: (err as Error).message })
+      if (!res.headersSent) send(res, 500, new ApiError(500, 'internal', 'internal error').toBody())
+      else res.destroy()
+    })
+  })
+
+  async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET'
+    let status = 200
+    try {
+      if (!authorized(req.headers.authorization, token)) {
+        throw unauthorized(`missing or wrong bearer token; send "Authorization: Bearer <token>" with the token from ${home}/api-token`)
+      }
+      const target = new URL(req.url ?? '/', `http://${API_HOST}`)
+      const { handler, params } = router.match(method, target.pathname)
+      const body = await readJsonBody(req, maxBodyBytes)
+      const result = await handler({ method, path: target.pathname, params, query: target.searchParams, headers: req.headers, body })
+      status = result.status ?? 200
+      send(res, status, result.body)
+    } catch (err) {
+      const apiErr = toApiError(err)
+      status = apiErr.status
+      if (status >= 500) log('api.error', { level: 'error', method, path: req.url, message: apiErr.message, stack: (err as Error).stack })
+      send(res, status, apiErr.toBody(), apiErr.headers)
+    }
+  }
+
+  // Clients are local and short-lived: idle keep-alive sockets need not linger.
+  server.keepAliveTimeout = 5_000
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening)
+      if (err.code === 'EADDRINUSE') {
+        reject(new ApiPortInUseError(`API port ${init.port} is already in use on ${API_HOST}; pick another with --api-port, or 0 for any free port`))
+      } else {
+        reject(err)
+      }
+    }
+    const onListening = (): void => {
+      server.off('error', onError)
+      resolve()
+    }
+    server.once('error', onError)
+    server.once('listening', onListening)
+    server.listen({ host: API_HOST, port: init.port ?? 0, exclusive: true })
+  })
+  server.on('error', err => log('api.error', { level: 'error', message: err.message }))
+
+  const port = (server.address() as AddressInfo).port
+  url = `http://${API_HOST}:${port}`
+  const writeInfo = init.writeInfo ?? true
+  if (writeInfo) {
+    try {
+      await writeApiInfo(home, { url, pid: process.pid, peerId: node.peerId })
+    } catch (err) {
+      await closeServer(server)
+      throw err
+    }
+  }
+  log('api.listening', { url })
+
+  let closing: Promise<void> | null = null
+  return {
+    url,
+    port,
+    token,
+    close: async () => {
+      closing ??= (async () => {
+        if (writeInfo) await removeApiInfo(home)
+        await closeServer(server)
+        log('api.closed', { url })
+      })()
+      return closing
+    }
+  }
+}
+
+function authorized (header: string | undefined, token: string): boolean {
+  if (header == null) return false
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+  if (match == null) return false
+  return tokensEqual(match[1]!, token)
+}
+
+function send (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = `${JSON.stringify(body)}\n`
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers
+  })
+  res.end(text)
+}
+
+/**
+ * Read and parse a JSON body, enforcing the size limit. A body over the limit
+ * is drained (up to a hard cap) before answering 413, so the client gets the
+ * answer rather than a reset connection.
+ */
+async function readJsonBody (req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? NaN)
+  const chunked = req.headers['transfer-encoding'] != null
+  if (!chunked && (Number.isNaN(declared) || declared === 0)) {
+    req.resume()
+    return undefined
+  }
+  const contentType = req.headers['content-type']
+  if (contentType != null && !/^application\/([\w.+-]+\+)?json\b/i.test(contentType)) {
+    await drain(req)
+    throw unsupportedMediaType(contentType)
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  let tooLarge = declared > limit
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > limit) tooLarge = true
+    if (size > DRAIN_LIMIT_BYTES) {
+      req.destroy()
+      break
+    }
+    if (!tooLarge) chunks.push(chunk)
+  }
+  if (tooLarge) throw payloadTooLarge(limit)
+  if (size === 0) return undefined
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch (err) {
+    throw badRequest('invalid_json', `request body is not valid JSON: ${(err as Error).message}`)
+  }
+}
+
+async function drain (req: IncomingMessage): Promise<void> {
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > DRAIN_LIMIT_BYTES) {
+      req.destroy()
+      return
+    }
+  }
+}
+
+async function closeServer (server: Server): Promise<void> {
+  await new Promise<void>(resolve => {
+    server.close(() => resolve())
+    server.closeIdleConnections()
+    // In-flight requests get a moment to finish; then their sockets go too.
+    setTimeout(() => server.closeAllConnections(), 2_000).unref()
+  })
+}

@@ -1,0 +1,14 @@
+import type { CommandEntry } from './command.ts'
+
+/**
+ * Every top-level command. Adding one (job, agent, receipts, ledger,
+ * reputation, workflow, …) is a module under commands/ exporting a Command,
+ * plus one line here. Modules load on use, so a light command stays fast.
+ */
+export const COMMANDS: CommandEntry[] = [
+  { name: 'init', summary: 'create the data folder and this node\'s identity', load: async () => (await import('./commands/init.ts')).initCommand },
+  { name: 'daemon', summary: 'run a node: join the mesh and serve the local API', load: async () => (await import('./commands/daemon.ts')).daemonCommand },
+  { name: 'id', summary: 'show the running node\'s peer id, addresses and API', load: async () => (await import('./commands/node.ts')).idCommand },
+  { name: 'peers', summary: 'list the peers the running node is connected to', load: async () => (await import('./commands/node.ts')).peersCommand },
+  { name: 'spec', summary: 'validate, publish and browse specs', load: async () => (await import('./commands/spec.ts')).specCommand }
+]
