@@ -1,0 +1,161 @@
+import type { ParseResult } from '@marcbachmann/cel-js'
+import { MAX_INPUT_BYTES, MAX_OUTPUT_BYTES } from '../wire/constants.ts'
+import type { Spec } from './schema.ts'
+import { SpecValidationError, type Problem } from './errors.ts'
+import { compileSchema, type CompiledSchema } from './json-schema.ts'
+import { analyzeCriterion, evaluateCriteria, type CriterionFailure } from './criteria.ts'
+import { specId } from './id.ts'
+import { COMPILED_CACHE_SIZE, MAX_INSTANCE_DEPTH } from './constants.ts'
+import { joinPath, describeType } from './suggest.ts'
+
+/** A spec's schemas and criteria, compiled once and reused for every job. */
+export interface CompiledSpec {
+  id: string
+  input: CompiledSchema
+  output: CompiledSchema
+  criteria: Array<{ source: string, program: ParseResult }>
+}
+
+export type OutputVerdict = { ok: true } | { ok: false, failures: CriterionFailure[] }
+export type InputVerdict = { ok: true } | { ok: false, problems: Problem[] }
+
+/** The `criterion` named in failures that come from the output schema rather than a CEL criterion. */
+export const OUTPUT_SCHEMA_CRITERION = 'output schema'
+
+const byObject = new WeakMap<Spec, CompiledSpec>()
+const byId = new Map<string, CompiledSpec>()
+
+/**
+ * Compiles (or fetches from the cache, keyed by spec id) the spec's schemas and criteria.
+ * Throws SpecValidationError if a criterion does not compile: pass validated specs.
+ */
+export function compileCriteria (spec: Spec): CompiledSpec {
+  const cached = byObject.get(spec)
+  if (cached != null) return cached
+  const id = specId(spec)
+  let compiled = byId.get(id)
+  if (compiled != null) {
+    byId.delete(id)
+  } else {
+    const problems: Problem[] = []
+    const criteria: CompiledSpec['criteria'] = []
+    spec.successCriteria.forEach((source, i) => {
+      const analysis = analyzeCriterion(source)
+      if (analysis.ok) criteria.push({ source, program: analysis.program })
+      else problems.push({ path: joinPath('successCriteria', i), message: analysis.message })
+    })
+    if (problems.length > 0) throw new SpecValidationError(problems)
+    compiled = { id, input: compileSchema(spec.input, 'input'), output: compileSchema(spec.output, 'output'), criteria }
+  }
+  byId.set(id, compiled) // re-inserted last: the Map's order is least recently used first
+  if (byId.size > COMPILED_CACHE_SIZE) byId.delete(byId.keys().next().value!)
+  byObject.set(spec, compiled)
+  return compiled
+}
+
+/**
+ * Judges an output: the output schema always, then every success criterion (all of them,
+ * even after a failure, so the verdict lists every reason). Never throws.
+ */
+export function checkOutput (spec: Spec, input: unknown, output: unknown): OutputVerdict {
+  let compiled: CompiledSpec
+  try {
+    compiled = compileCriteria(spec)
+  } catch (err) {
+    return { ok: false, failures: [{ criterion: 'spec', reason: `the spec cannot be used to judge outputs: ${(err as Error).message}` }] }
+  }
+  const outputValue = toInstance(output, 'output', MAX_OUTPUT_BYTES)
+  if (!outputValue.ok) return { ok: false, failures: [{ criterion: 'output', reason: outputValue.reason }] }
+  const inputValue = toInstance(input ?? null, 'input', MAX_INPUT_BYTES)
+  if (!inputValue.ok) return { ok: false, failures: [{ criterion: 'input', reason: inputValue.reason }] }
+
+  const failures: CriterionFailure[] = []
+  try {
+    for (const v of compiled.output.validate(outputValue.value)) {
+      failures.push({ criterion: OUTPUT_SCHEMA_CRITERION, reason: `${v.path}: ${v.message}` })
+    }
+  } catch (err) {
+    failures.push({ criterion: OUTPUT_SCHEMA_CRITERION, reason: `the schema check failed: ${(err as Error).message}` })
+  }
+  failures.push(...evaluateCriteria(compiled.criteria, inputValue.value, outputValue.value))
+  return failures.length === 0 ? { ok: true } : { ok: false, failures }
+}
+
+/** Checks a job input against the spec's input schema; problems name the offending part (`input.text`). */
+export function checkInput (spec: Spec, input: unknown): InputVerdict {
+  let compiled: CompiledSpec
+  try {
+    compiled = compileCriteria(spec)
+  } catch (err) {
+    return { ok: false, problems: [{ path: '', message: `the spec cannot be used to check inputs: ${(err as Error).message}` }] }
+  }
+  const value = toInstance(input, 'input', MAX_INPUT_BYTES)
+  if (!value.ok) return { ok: false, problems: [{ path: 'input', message: `${value.reason}; send plain JSON within the limits` }] }
+  try {
+    const violations = compiled.input.validate(value.value)
+    if (violations.length === 0) return { ok: true }
+    return { ok: false, problems: violations.map(v => ({ path: v.path, message: `${v.message}; send an input that matches the spec's input schema` })) }
+  } catch (err) {
+    return { ok: false, problems: [{ path: 'input', message: `the schema check failed: ${(err as Error).message}` }] }
+  }
+}
+
+type Instance = { ok: true, value: unknown } | { ok: false, reason: string }
+
+/**
+ * A private plain-JSON copy of a job value, as JSON.stringify would see it (toJSON honoured,
+ * undefined fields dropped), refusing what JSON cannot carry, nesting deeper than
+ * MAX_INSTANCE_DEPTH and anything larger than `maxBytes` of JSON. Criteria and schemas then
+ * run on data nobody else can change mid-check and whose size is known.
+ */
+function toInstance (value: unknown, root: string, maxBytes: number): Instance {
+  let bytes = 0
+  const fail = (path: string, what: string): never => { throw new InstanceError(`${path}: ${what}`) }
+  const copy = (v: unknown, path: string, depth: number): unknown => {
+    if (depth > MAX_INSTANCE_DEPTH) fail(path, `nests more than ${MAX_INSTANCE_DEPTH} levels deep`)
+    if (bytes > maxBytes) fail(root, `is larger than ${maxBytes} bytes of JSON`)
+    if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') v = (v as { toJSON: () => unknown }).toJSON()
+    if (v === null) { bytes += 4; return null }
+    switch (typeof v) {
+      case 'boolean': bytes += 5; return v
+      case 'number':
+        if (!Number.isFinite(v)) fail(path, `${v} is not a JSON number`)
+        bytes += String(v).length
+        return v
+      case 'string': bytes += v.length + 2; return v
+      case 'object': {
+        if (Array.isArray(v)) {
+          bytes += 2
+          const out = new Array<unknown>(v.length)
+          for (let i = 0; i < v.length; i++) {
+            bytes += 1
+            const item = v[i]
+            out[i] = item === undefined || typeof item === 'function' || typeof item === 'symbol' ? null : copy(item, joinPath(path, i), depth + 1)
+          }
+          return out
+        }
+        if (v instanceof Uint8Array || v instanceof Map || v instanceof Set) fail(path, `${v.constructor.name} is not JSON; convert it to a list or mapping`)
+        bytes += 2
+        const out: Record<string, unknown> = {}
+        for (const [k, item] of Object.entries(v as object)) {
+          if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue
+          bytes += k.length + 4
+          Object.defineProperty(out, k, { value: copy(item, joinPath(path, k), depth + 1), enumerable: true, writable: true, configurable: true })
+        }
+        return out
+      }
+      default:
+        return fail(path, `${describeType(v)} is not a JSON value`)
+    }
+  }
+  try {
+    const out = copy(value, root, 0)
+    if (bytes > maxBytes) fail(root, `is larger than ${maxBytes} bytes of JSON`)
+    return { ok: true, value: out }
+  } catch (err) {
+    if (err instanceof InstanceError) return { ok: false, reason: err.message }
+    return { ok: false, reason: `${root} cannot be read as JSON: ${(err as Error).message}` }
+  }
+}
+
+class InstanceError extends Error {}

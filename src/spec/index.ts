@@ -1,0 +1,11 @@
+/** The spec format v1: schema, parsing, normalization, validation, ids, output checks. */
+export { SpecSchema, BudgetSchema, CapacitySchema, DeadlineSchema, OVERAGE_BEHAVIORS, type Spec, type Budget, type Capacity, type Deadline, type OverageBehavior } from './schema.ts'
+export { SpecValidationError, SpecFileError, formatProblem, formatProblems, type Problem } from './errors.ts'
+export { parseSpecText, loadSpecFile, type ParseOptions } from './parse.ts'
+export { normalizeSpec, type NormalizeResult } from './normalize.ts'
+export { validateSpec, type ValidateOptions, type ValidationResult } from './validate.ts'
+export { specId } from './id.ts'
+export { compileCriteria, checkOutput, checkInput, OUTPUT_SCHEMA_CRITERION, type CompiledSpec, type OutputVerdict, type InputVerdict } from './check.ts'
+export type { CriterionFailure } from './criteria.ts'
+export { isExpired, acceptsNewJobs, jobDeadlines, deadlineAt, isAbsolute, executionWindowMs } from './deadlines.ts'
+export { parseDuration, parseInstant, formatInstant } from './time.ts'
