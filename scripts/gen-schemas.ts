@@ -1,0 +1,78 @@
+/**
+ * Generates protocols/schemas/*.schema.json from the zod types the node itself
+ * validates with, so the language-neutral description cannot drift from the code
+ * (test/unit/protocols/schemas.test.ts fails when a committed file differs).
+ *
+ *   npm run gen:schemas
+ *
+ * Output is deterministic: object keys are sorted recursively (array order is
+ * kept, it is meaningful), two-space indentation, one trailing newline.
+ */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { EnvelopeSchema } from '../src/wire/envelope.ts'
+import { SyncRequestSchema } from '../src/net/sync.ts'
+import { AwardBodySchema, BidBodySchema, ClaimBodySchema, JobBodySchema, ReceiptBodySchema } from '../src/market/messages.ts'
+import { SpecSchema } from '../src/spec/index.ts'
+
+export const SCHEMA_DIR = fileURLToPath(new URL('../protocols/schemas/', import.meta.url))
+
+interface SchemaSource {
+  /** File name stem: protocols/schemas/<name>.schema.json */
+  name: string
+  title: string
+  description: string
+  schema: z.ZodType
+}
+
+/** Every schema published in protocols/schemas, with where it applies. */
+export const SCHEMA_SOURCES: SchemaSource[] = [
+  { name: 'envelope', title: 'specmesh envelope', description: 'Every specmesh message: gossip payloads, sync records, execution-stream award and claim frames. See protocols/envelope.md.', schema: EnvelopeSchema },
+  { name: 'spec', title: 'specmesh spec body', description: 'The body of an envelope of type "spec" (topic /specmesh/specs/1). See protocols/spec.md.', schema: SpecSchema },
+  { name: 'job', title: 'specmesh job body', description: 'The body of an envelope of type "job" (topic /specmesh/jobs/1). See protocols/market.md.', schema: JobBodySchema },
+  { name: 'bid', title: 'specmesh bid body', description: 'The body of an envelope of type "bid" (topic /specmesh/bids/1). See protocols/market.md.', schema: BidBodySchema },
+  { name: 'award', title: 'specmesh award body', description: 'The body of an envelope of type "award" (topic /specmesh/awards/1, and the first frame of the execution stream). See protocols/market.md.', schema: AwardBodySchema },
+  { name: 'claim', title: 'specmesh claim body', description: 'The body of an envelope of type "claim" (first reply frame of the execution stream; embedded in receipts). See protocols/market.md.', schema: ClaimBodySchema },
+  { name: 'receipt', title: 'specmesh receipt body', description: 'The body of an envelope of type "receipt" (topic /specmesh/receipts/1, sync kind "receipt"). See protocols/market.md.', schema: ReceiptBodySchema },
+  { name: 'sync-request', title: 'specmesh sync request', description: 'The first frame of the sync stream /specmesh/sync/1.0.0 (not an envelope). See protocols/sync.md.', schema: SyncRequestSchema }
+]
+
+function sortKeys (value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys)
+  if (value !== null && typeof value === 'object') {
+    const record = value as Record<string, unknown>
+    const sorted: Record<string, unknown> = {}
+    for (const key of Object.keys(record).sort()) sorted[key] = sortKeys(record[key])
+    return sorted
+  }
+  return value
+}
+
+/**
+ * JSON Schema text of one source. The input side of each zod type is what a
+ * node accepts off the wire, so that is what is published.
+ */
+export function renderSchema (source: SchemaSource): string {
+  const generated = z.toJSONSchema(source.schema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'throw' }) as Record<string, unknown>
+  const document = { ...generated, title: source.title, description: source.description }
+  return JSON.stringify(sortKeys(document), null, 2) + '\n'
+}
+
+/** File name → content of every schema file. */
+export function renderAllSchemas (): Map<string, string> {
+  return new Map(SCHEMA_SOURCES.map(source => [`${source.name}.schema.json`, renderSchema(source)]))
+}
+
+async function main (): Promise<void> {
+  await mkdir(SCHEMA_DIR, { recursive: true })
+  for (const [file, text] of renderAllSchemas()) {
+    await writeFile(join(SCHEMA_DIR, file), text)
+    console.log(`wrote protocols/schemas/${file}`)
+  }
+}
+
+if (process.argv[1] != null && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await main()
+}

@@ -1,0 +1,409 @@
+/**
+ * Generates the signed test vectors in protocols/vectors/ (see protocols/README.md,
+ * "Test vectors"). Everything is fixed: the keys come from fixed seeds, the bodies
+ * are literals, and Ed25519 signatures are deterministic, so running this twice
+ * gives byte-identical files.
+ *
+ *   node scripts/gen-vectors.ts
+ *
+ * protocols/vectors/canonical.json is written by hand and is not touched here.
+ * test/unit/protocols/vectors.test.ts checks every vector against the node's code
+ * and against tweetnacl, and fails when these files differ from what this
+ * script produces.
+ */
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { generateKeyPairFromSeed, publicKeyFromProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey, peerIdFromPublicKey } from '@libp2p/peer-id'
+import { contentId, hashHex } from '../src/crypto/content-id.ts'
+import { signerFromPrivateKey, type Signer } from '../src/crypto/signatures.ts'
+import { canonicalBytes, canonicalize } from '../src/wire/canonical.ts'
+import { encodeEnvelope, seal, signingPayloadOf, type Envelope, type MessageType } from '../src/wire/envelope.ts'
+import { specId, validateSpec } from '../src/spec/index.ts'
+import type { AwardBody, BidBody, ClaimBody, JobBody, ReceiptBody } from '../src/market/messages.ts'
+
+export const VECTOR_DIR = fileURLToPath(new URL('../protocols/vectors/', import.meta.url))
+
+/**
+ * Seeds of the vector keys: the secret keys of RFC 8032 §7.1 TEST 1, 2 and 3, so
+ * an implementer can check the public keys against the RFC as well.
+ */
+export const SEEDS = {
+  coordinator: { hex: '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', source: 'RFC 8032 section 7.1, TEST 1 SECRET KEY' },
+  agent: { hex: '4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb', source: 'RFC 8032 section 7.1, TEST 2 SECRET KEY' },
+  other: { hex: 'c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7', source: 'RFC 8032 section 7.1, TEST 3 SECRET KEY' }
+} as const
+type Role = keyof typeof SEEDS
+
+const DERIVATION = "privateKey = await generateKeyPairFromSeed('Ed25519', seed) from @libp2p/crypto/keys; peerId = peerIdFromPrivateKey(privateKey).toString(); signer = signerFromPrivateKey(privateKey, peerId) (src/crypto/signatures.ts). The seed is the RFC 8032 secret key; the public key is the RFC 8032 public key of that secret key."
+
+/** Group order of edwards25519: adding it to S gives a non-canonical signature strict verifiers refuse. */
+const ED25519_L = (1n << 252n) + 27742317777372353535851937790883648493n
+
+/** Fixed times: 2026-01-01T00:00:00Z and offsets from it. */
+const T0 = 1767225600000
+
+interface Key {
+  role: Role
+  signer: Signer
+  publicKeyHex: string
+  peerId: string
+}
+
+interface NegativeVector {
+  name: string
+  description: string
+  /** The exact message bytes, as UTF-8 text (absent when bytesHex is given). */
+  envelopeJson?: string
+  /** The exact message bytes, as hex, for byte strings that are not valid UTF-8. */
+  bytesHex?: string
+  /** When set, the receiver expects this message type (openEnvelope's expectType). */
+  expectType?: MessageType
+  expect: { action: 'reject' | 'ignore', code: string }
+}
+
+async function keyOf (role: Role): Promise<Key> {
+  const privateKey = await generateKeyPairFromSeed('Ed25519', Buffer.from(SEEDS[role].hex, 'hex'))
+  const peerId = peerIdFromPrivateKey(privateKey).toString()
+  return { role, signer: signerFromPrivateKey(privateKey, peerId), publicKeyHex: Buffer.from(privateKey.publicKey.raw).toString('hex'), peerId }
+}
+
+function describeKey (key: Key): Record<string, string> {
+  return { role: key.role, seedHex: SEEDS[key.role].hex, seedSource: SEEDS[key.role].source, publicKeyHex: key.publicKeyHex, peerId: key.peerId, derivation: DERIVATION }
+}
+
+const text = (envelope: object): string => new TextDecoder().decode(encodeEnvelope(envelope as Envelope<object>))
+
+function negativesFor (envelope: Envelope<object>, tamper: (body: Record<string, unknown>) => void, other: Key): NegativeVector[] {
+  const tampered = structuredClone(envelope.body) as Record<string, unknown>
+  tamper(tampered)
+  const replayType: MessageType = envelope.type === 'job' ? 'bid' : 'job'
+  return [
+    {
+      name: 'tampered-body',
+      description: 'One body field changed after signing; id and sig left as they were. The id check comes before the signature check.',
+      envelopeJson: text({ ...envelope, body: tampered }),
+      expect: { action: 'reject', code: 'id-mismatch' }
+    },
+    {
+      name: 'tampered-body-new-id',
+      description: 'One body field changed after signing and the id recomputed to match; the signature no longer covers the body.',
+      envelopeJson: text({ ...envelope, body: tampered, id: contentId(tampered) }),
+      expect: { action: 'reject', code: 'bad-signature' }
+    },
+    {
+      name: 'wrong-signer',
+      description: `signer replaced by another key's PeerId (${other.peerId}); the signature was made by the original key.`,
+      envelopeJson: text({ ...envelope, signer: other.peerId }),
+      expect: { action: 'reject', code: 'bad-signature' }
+    },
+    {
+      name: 'wrong-id',
+      description: 'id replaced by the content id of another body ({}).',
+      envelopeJson: text({ ...envelope, id: contentId({}) }),
+      expect: { action: 'reject', code: 'id-mismatch' }
+    },
+    {
+      name: 'type-replay',
+      description: `type changed to "${replayType}": the signing payload includes the type, so a body signed as one message type does not verify as another.`,
+      envelopeJson: text({ ...envelope, type: replayType }),
+      expect: { action: 'reject', code: 'bad-signature' }
+    },
+    {
+      name: 'unexpected-type',
+      description: `An intact ${envelope.type} envelope read where a ${replayType} is expected (the ${replayType} topic, or a stream frame that must be a ${replayType}).`,
+      envelopeJson: text(envelope),
+      expectType: replayType,
+      expect: { action: 'reject', code: 'wrong-type' }
+    }
+  ]
+}
+
+function positiveVector (envelope: Envelope<object>, key: Key, extra: Record<string, unknown>, description: string, negative: NegativeVector[]): Record<string, unknown> {
+  const sig = Buffer.from(envelope.sig, 'base64url')
+  return {
+    description,
+    type: envelope.type,
+    key: describeKey(key),
+    ...extra,
+    body: envelope.body,
+    canonicalBody: canonicalize(envelope.body),
+    signingPayload: new TextDecoder().decode(signingPayloadOf(envelope)),
+    id: envelope.id,
+    sig: envelope.sig,
+    sigHex: sig.toString('hex'),
+    envelope,
+    envelopeJson: text(envelope),
+    negative
+  }
+}
+
+/** The raw spec the spec vector is made from (it is normalised before signing). */
+export const VECTOR_SPEC_SOURCE = {
+  name: 'extract-entities',
+  version: '1.0.0',
+  description: 'extract named entities from text, each with a confidence score',
+  input: { type: 'object', properties: { text: { type: 'string', maxLength: 10000 } }, required: ['text'] },
+  output: {
+    type: 'object',
+    properties: {
+      entities: {
+        type: 'array',
+        items: { type: 'object', properties: { name: { type: 'string' }, confidence: { type: 'number' } }, required: ['name', 'confidence'] }
+      }
+    },
+    required: ['entities']
+  },
+  successCriteria: ['output.entities.all(e, e.confidence >= 75)'],
+  costUsd: 0.05,
+  executionWindow: 30,
+  deadline: '2099-01-01T00:00:00Z',
+  budget: { maxUsd: 0.5, currency: 'USD', includesFees: true, overageBehavior: 'fail' },
+  capacity: { maxConcurrentRequests: 5, maxConcurrentRetries: 1, backoffMultiplier: 1.5, maxRetries: 3, timeoutSeconds: 30 }
+}
+
+export const VECTOR_INPUT = { text: 'Ada Lovelace worked with Charles Babbage in London.' }
+export const VECTOR_OUTPUT = {
+  entities: [
+    { name: 'Ada Lovelace', confidence: 98 },
+    { name: 'Charles Babbage', confidence: 97 },
+    { name: 'London', confidence: 91.5 }
+  ]
+}
+
+function payload (value: unknown): Record<string, unknown> {
+  const bytes = canonicalBytes(value)
+  return { value, canonical: canonicalize(value), sha256Hex: hashHex(bytes), size: bytes.byteLength }
+}
+
+function generalNegatives (job: Envelope<object>, other: Key, keys: { coordinator: Key }): NegativeVector[] {
+  const jobJson = text(job)
+  const withField = (patch: Record<string, unknown>): string => text({ ...job, ...patch })
+  const without = (field: string): string => {
+    const copy: Record<string, unknown> = { ...job }
+    delete copy[field]
+    return text(copy)
+  }
+  const sig = Buffer.from(job.sig, 'base64url')
+  const s = BigInt('0x' + Buffer.from(sig.subarray(32)).reverse().toString('hex')) + ED25519_L
+  const sPlusL = Buffer.from(s.toString(16).padStart(64, '0'), 'hex').reverse()
+  const malleated = Buffer.concat([sig.subarray(0, 32), sPlusL]).toString('base64url')
+  // A secp256k1 PeerId (the public key is the curve's generator point): a valid PeerId, but not an Ed25519 key.
+  const secp = peerIdFromPublicKey(publicKeyFromProtobuf(Buffer.from('080212210279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798', 'hex'))).toString()
+  const infinite = { ...job, body: { ...job.body, maxUsd: '__INF__' } }
+  return [
+    { name: 'not-json', description: 'Truncated JSON.', envelopeJson: jobJson.slice(0, 40), expect: { action: 'reject', code: 'not-json' } },
+    { name: 'not-utf8', description: 'Bytes that are not UTF-8 (0xff).', bytesHex: Buffer.concat([Buffer.from('{"type":"'), Buffer.from([0xff]), Buffer.from('"}')]).toString('hex'), expect: { action: 'reject', code: 'not-json' } },
+    { name: 'not-an-object', description: 'A JSON array instead of an envelope object.', envelopeJson: '[]', expect: { action: 'reject', code: 'bad-envelope' } },
+    { name: 'missing-sig', description: 'The sig field is absent.', envelopeJson: without('sig'), expect: { action: 'reject', code: 'bad-envelope' } },
+    { name: 'extra-field', description: 'An envelope field the format does not define.', envelopeJson: withField({ ts: T0 }), expect: { action: 'reject', code: 'bad-envelope' } },
+    { name: 'unknown-type', description: 'A type outside the list of message types.', envelopeJson: withField({ type: 'offer' }), expect: { action: 'reject', code: 'bad-envelope' } },
+    { name: 'wrong-version', description: 'v is 2; this is protocol version 1.', envelopeJson: withField({ v: 2 }), expect: { action: 'reject', code: 'bad-envelope' } },
+    { name: 'version-as-string', description: 'v is the string "1", not the number 1.', envelopeJson: withField({ v: '1' }), expect: { action: 'reject', code: 'bad-envelope' } },
+    { name: 'body-not-object', description: 'body is an array.', envelopeJson: withField({ body: [1, 2] }), expect: { action: 'reject', code: 'bad-envelope' } },
+    { name: 'sig-padded', description: 'sig in base64url with "==" padding: 88 characters, not 86.', envelopeJson: withField({ sig: job.sig + '==' }), expect: { action: 'reject', code: 'bad-envelope' } },
+    { name: 'sig-standard-base64', description: 'sig with a character of standard base64 (+) instead of base64url.', envelopeJson: withField({ sig: '+' + job.sig.slice(1) }), expect: { action: 'reject', code: 'bad-envelope' } },
+    { name: 'id-too-long', description: 'id longer than 128 characters.', envelopeJson: withField({ id: 'b'.repeat(129) }), expect: { action: 'reject', code: 'bad-envelope' } },
+    { name: 'body-not-canonicalizable', description: 'A body number that overflows a double (1e400 parses to Infinity), so the body has no canonical form.', envelopeJson: text(infinite).replace('"__INF__"', '1e400'), expect: { action: 'reject', code: 'bad-body' } },
+    { name: 'signer-not-a-peer-id', description: 'signer is not a PeerId at all.', envelopeJson: withField({ signer: 'alice' }), expect: { action: 'reject', code: 'bad-signature' } },
+    { name: 'signer-not-ed25519', description: `signer is a secp256k1 PeerId (${secp}); only Ed25519 signers are accepted.`, envelopeJson: withField({ signer: secp }), expect: { action: 'reject', code: 'bad-signature' } },
+    {
+      name: 'signature-s-not-reduced',
+      description: 'The signature of the positive job vector with L (the group order) added to S. It is the same equation for a lenient verifier (tweetnacl accepts it), but RFC 8032 section 5.1.7 requires S < L, and the node refuses it: a signature has exactly one valid encoding.',
+      envelopeJson: withField({ sig: malleated }),
+      expect: { action: 'reject', code: 'bad-signature' }
+    },
+    { name: 'sig-of-other-payload', description: `sig is the coordinator's signature over a different payload (canonical JSON of {} with the same framing).`, envelopeJson: withField({ sig: Buffer.from(keys.coordinator.signer.sign(new TextEncoder().encode('{"body":{},"type":"job","v":1}'))).toString('base64url') }), expect: { action: 'reject', code: 'bad-signature' } }
+  ]
+}
+
+interface TopicNegatives {
+  description: string
+  /** The receiving node's state: its clock, the specs it holds, the jobs it has seen. */
+  context: { now: number, holdsSpecs: string[], seenJobs: string[] }
+  negative: NegativeVector[]
+}
+
+/**
+ * Messages whose envelope is sound (correctly signed, right id) but which the topic's
+ * own rules refuse or ignore, for a node in the given context.
+ */
+function topicNegatives (description: string, context: TopicNegatives['context'], cases: Array<[string, string, Envelope<object>, NegativeVector['expect']]>): TopicNegatives {
+  return { description, context, negative: cases.map(([name, what, envelope, expect]) => ({ name, description: what, envelopeJson: text(envelope), expect })) }
+}
+
+/** File name → file text of every generated vector file. */
+export async function renderAllVectors (): Promise<Map<string, string>> {
+  const coordinator = await keyOf('coordinator')
+  const agent = await keyOf('agent')
+  const other = await keyOf('other')
+
+  const checked = validateSpec(VECTOR_SPEC_SOURCE, { requireFutureDeadline: false })
+  if (!checked.ok) throw new Error(`the vector spec is invalid: ${JSON.stringify(checked.problems)}`)
+  const spec = seal('spec', checked.spec as object, coordinator.signer)
+  if (specId(checked.spec) !== spec.id) throw new Error('the normalised vector spec is not in normal form')
+
+  const input = payload(VECTOR_INPUT)
+  const output = payload(VECTOR_OUTPUT)
+
+  const jobBody: JobBody = {
+    specId: spec.id,
+    inputHash: input.sha256Hex as string,
+    inputSize: input.size as number,
+    maxUsd: 0.5,
+    deadline: T0 + 30_000,
+    bidWindowMs: 100,
+    createdAt: T0,
+    nonce: '00112233aabbccdd'
+  }
+  const job = seal('job', jobBody, coordinator.signer)
+
+  const bidBody: BidBody = {
+    jobId: job.id,
+    specId: spec.id,
+    priceUsd: 0.05,
+    estimatedMs: 1000,
+    load: { inFlight: 0, limit: 5 },
+    createdAt: T0 + 20,
+    expiresAt: jobBody.deadline,
+    addrs: ['/ip4/127.0.0.1/tcp/4001']
+  }
+  const bid = seal('bid', bidBody, agent.signer)
+
+  const awardBody: AwardBody = {
+    jobId: job.id,
+    specId: spec.id,
+    bidId: bid.id,
+    agent: agent.peerId,
+    priceUsd: bidBody.priceUsd,
+    attempt: 1,
+    deadline: jobBody.deadline,
+    issuedAt: T0 + 100
+  }
+  const award = seal('award', awardBody, coordinator.signer)
+
+  const claimBody: ClaimBody = {
+    jobId: job.id,
+    awardId: award.id,
+    outcome: 'success',
+    outputHash: output.sha256Hex as string,
+    outputSize: output.size as number,
+    startedAt: T0 + 105,
+    endedAt: T0 + 900,
+    costUsd: awardBody.priceUsd
+  }
+  const claim = seal('claim', claimBody, agent.signer)
+
+  const receiptBody: ReceiptBody = {
+    specId: spec.id,
+    jobId: job.id,
+    awardId: award.id,
+    agent: agent.peerId,
+    attempt: 1,
+    inputHash: jobBody.inputHash,
+    outputHash: claimBody.outputHash,
+    startedAt: claimBody.startedAt,
+    endedAt: claimBody.endedAt,
+    deadline: jobBody.deadline,
+    costUsd: 0.05,
+    outcome: 'success',
+    claim: claim as ReceiptBody['claim'],
+    verdictAt: T0 + 910
+  }
+  const receipt = seal('receipt', receiptBody, coordinator.signer)
+
+  const elsewhere = contentId({ unrelated: true })
+  const withBody = <B extends object> (type: MessageType, body: B, patch: Partial<B>, key: Key): Envelope<object> => seal(type, { ...body, ...patch }, key.signer)
+  const reject = (code: string): NegativeVector['expect'] => ({ action: 'reject', code })
+  const ignore = (code: string): NegativeVector['expect'] => ({ action: 'ignore', code })
+  const marketNow = T0 + 150
+  const holding = { now: marketNow, holdsSpecs: [spec.id], seenJobs: [] as string[] }
+  const seeing = { now: marketNow, holdsSpecs: [spec.id], seenJobs: [job.id] }
+  const specVariant = (patch: Record<string, unknown>): Envelope<object> => seal('spec', { ...(checked.spec as object), ...patch }, coordinator.signer)
+  const aliased: Record<string, unknown> = { ...(checked.spec as object) }
+  aliased.cost_usd = aliased.costUsd
+  delete aliased.costUsd
+  const skew = 30_000
+
+  const topics = {
+    spec: topicNegatives('Correctly signed spec envelopes that the spec topic refuses or ignores (protocols/spec.md, Validation), for a node that holds no spec yet.', { now: marketNow, holdsSpecs: [], seenJobs: [] }, [
+      ['not-normal-form', 'The vector spec with costUsd written as its alias cost_usd: valid once normalised, but the normal form has another id than the one signed.', seal('spec', aliased, coordinator.signer), reject('not-normal-form')],
+      ['bad-criterion', 'A success criterion that is not valid CEL.', specVariant({ successCriteria: ['size(output.entities) >'] }), reject('bad-spec')],
+      ['bad-schema-keyword', 'An output schema with a misspelt keyword ("requried").', specVariant({ output: { type: 'object', requried: ['entities'] } }), reject('bad-spec')],
+      ['cost-over-budget', 'costUsd above budget.maxUsd.', specVariant({ costUsd: 0.75 }), reject('bad-spec')],
+      ['expired', 'An absolute deadline before the receiver\'s clock (2025-01-01).', specVariant({ deadline: '2025-01-01T00:00:00Z' }), ignore('expired')]
+    ]),
+    job: topicNegatives('Correctly signed job envelopes that the job topic refuses or ignores (protocols/market.md, Validation: Job), for a node that holds the spec vector.', holding, [
+      ['extra-field', 'A field the job body does not define.', withBody('job', jobBody, { priority: 1 } as Partial<JobBody>, coordinator), reject('bad-body')],
+      ['hash-upper-case', 'inputHash in upper-case hex.', withBody('job', jobBody, { inputHash: jobBody.inputHash.toUpperCase() }, coordinator), reject('bad-body')],
+      ['from-the-future', `createdAt more than MAX_CLOCK_SKEW_MS (${skew} ms) ahead of the receiver's clock.`, withBody('job', jobBody, { createdAt: marketNow + skew + 1, deadline: T0 + 120_000 }, coordinator), reject('from-the-future')],
+      ['expired', 'deadline before the receiver\'s clock.', withBody('job', jobBody, { deadline: T0 + 100 }, coordinator), ignore('expired')],
+      ['unknown-spec', 'A spec the receiver does not hold.', withBody('job', jobBody, { specId: elsewhere }, coordinator), ignore('unknown-spec')],
+      ['over-budget', 'maxUsd above the spec\'s budget.maxUsd (0.5).', withBody('job', jobBody, { maxUsd: 0.75 }, coordinator), reject('over-budget')],
+      ['deadline-too-loose', 'deadline after the spec\'s absolute deadline (2099-01-01T00:00:00Z).', withBody('job', jobBody, { deadline: Date.parse('2099-01-01T00:00:01Z') }, coordinator), reject('deadline-too-loose')]
+    ]),
+    bid: topicNegatives('Correctly signed bid envelopes that the bid topic refuses or ignores (protocols/market.md, Validation: Bid), for a node that holds the spec vector and has seen the job vector.', seeing, [
+      ['from-the-future', 'createdAt too far ahead of the receiver\'s clock.', withBody('bid', bidBody, { createdAt: marketNow + skew + 1 }, agent), reject('from-the-future')],
+      ['unknown-job', 'A job the receiver has not seen.', withBody('bid', bidBody, { jobId: elsewhere }, agent), ignore('unknown-job')],
+      ['wrong-spec', 'specId other than the job\'s.', withBody('bid', bidBody, { specId: elsewhere }, agent), reject('wrong-spec')],
+      ['over-ceiling', 'priceUsd above the job\'s maxUsd (0.5).', withBody('bid', bidBody, { priceUsd: 0.6 }, agent), reject('over-ceiling')],
+      ['self-bid', 'Signed by the job\'s coordinator.', withBody('bid', bidBody, {}, coordinator), reject('self-bid')],
+      ['expired', 'expiresAt before the receiver\'s clock.', withBody('bid', bidBody, { expiresAt: T0 + 100 }, agent), ignore('expired')]
+    ]),
+    award: topicNegatives('Correctly signed award envelopes that the award topic refuses or ignores (protocols/market.md, Validation: Award), for a node that holds the spec vector and has seen the job vector.', seeing, [
+      ['from-the-future', 'issuedAt too far ahead of the receiver\'s clock.', withBody('award', awardBody, { issuedAt: marketNow + skew + 1 }, coordinator), reject('from-the-future')],
+      ['unknown-job', 'A job the receiver has not seen.', withBody('award', awardBody, { jobId: elsewhere }, coordinator), ignore('unknown-job')],
+      ['not-coordinator', 'Signed by a key other than the job\'s coordinator.', withBody('award', awardBody, {}, other), reject('not-coordinator')],
+      ['wrong-spec', 'specId other than the job\'s.', withBody('award', awardBody, { specId: elsewhere }, coordinator), reject('wrong-spec')],
+      ['over-ceiling', 'priceUsd above the job\'s maxUsd.', withBody('award', awardBody, { priceUsd: 0.6 }, coordinator), reject('over-ceiling')],
+      ['self-award', 'Awarded to the job\'s coordinator itself.', withBody('award', awardBody, { agent: coordinator.peerId }, coordinator), reject('self-award')]
+    ]),
+    receipt: topicNegatives('Correctly signed receipt envelopes that the receipt topic refuses or ignores (protocols/market.md, Validation: Receipt), for a node that holds the spec vector. Receipts do not depend on the job being known.', { now: T0 + 1000, holdsSpecs: [spec.id], seenJobs: [] }, [
+      ['from-the-future', 'verdictAt too far ahead of the receiver\'s clock.', withBody('receipt', receiptBody, { verdictAt: T0 + 1000 + skew + 1 }, coordinator), reject('from-the-future')],
+      ['self-receipt', 'Signed by the agent it names (the coordinator and the agent are one key).', withBody('receipt', receiptBody, {}, agent), reject('self-receipt')],
+      ['impossible-times', 'startedAt after endedAt.', withBody('receipt', receiptBody, { startedAt: claimBody.endedAt + 1 }, coordinator), reject('impossible-times')],
+      ['unknown-spec', 'A spec the receiver does not hold.', withBody('receipt', receiptBody, { specId: elsewhere }, coordinator), ignore('unknown-spec')],
+      ['claim-tampered', 'The embedded claim\'s body changed after the agent signed it.', withBody('receipt', receiptBody, { claim: { ...claim, body: { ...claimBody, costUsd: 0.01 } } as ReceiptBody['claim'] }, coordinator), reject('id-mismatch')],
+      ['claim-signer', 'The embedded claim is signed by a key other than the receipt\'s agent.', withBody('receipt', receiptBody, { claim: seal('claim', claimBody, other.signer) as ReceiptBody['claim'] }, coordinator), reject('claim-signer')],
+      ['claim-mismatch', 'outputHash differs from the one the agent signed in its claim.', withBody('receipt', receiptBody, { outputHash: 'f'.repeat(64) }, coordinator), reject('claim-mismatch')],
+      ['unproven-success', 'outcome success without the agent\'s claim.', withBody('receipt', receiptBody, { claim: null }, coordinator), reject('unproven-success')],
+      ['over-budget', 'costUsd above the spec\'s budget.maxUsd (0.5).', withBody('receipt', receiptBody, { costUsd: 0.6 }, coordinator), reject('over-budget')]
+    ])
+  }
+  const withTopic = (vector: Record<string, unknown>, topic: TopicNegatives): Record<string, unknown> => ({ ...vector, topic })
+
+  const files = new Map<string, unknown>([
+    ['spec.json', withTopic(positiveVector(spec, coordinator, { specSource: VECTOR_SPEC_SOURCE }, 'A spec, signed by the coordinator key. The body is the normal form of specSource (see protocols/spec.md): the id is the CID of that body, and a receiver recomputes the normal form and requires the same id.',
+      negativesFor(spec, b => { b.costUsd = 0.01 }, other)), topics.spec)],
+    ['job.json', withTopic(positiveVector(job, coordinator, { input }, 'A job for the spec vector, signed by the coordinator key. input is the job input: its canonical JSON, the sha2-256 hex of that (inputHash) and its size in bytes (inputSize).',
+      negativesFor(job, b => { b.maxUsd = 5 }, other)), topics.job)],
+    ['bid.json', withTopic(positiveVector(bid, agent, {}, 'A bid on the job vector, signed by the agent key.',
+      negativesFor(bid, b => { b.priceUsd = 0.01 }, other)), topics.bid)],
+    ['award.json', withTopic(positiveVector(award, coordinator, {}, 'The award of the bid vector, signed by the coordinator key (the job\'s coordinator).',
+      negativesFor(award, b => { b.agent = other.peerId }, other)), topics.award)],
+    ['claim.json', positiveVector(claim, agent, { output }, 'The agent\'s claim for the award vector, signed by the agent key. output is the output frame: its canonical JSON, the sha2-256 hex of that (outputHash) and its size (outputSize).',
+      negativesFor(claim, b => { b.outputHash = '0'.repeat(64) }, other))],
+    ['receipt.json', withTopic(positiveVector(receipt, coordinator, {}, 'The coordinator\'s receipt for the claim vector, signed by the coordinator key, embedding the agent\'s signed claim envelope as body.claim.',
+      negativesFor(receipt, b => { b.costUsd = 0.5 }, other)), topics.receipt)],
+    ['envelope-negative.json', {
+      description: 'Envelopes that must be rejected before any topic-specific check, with the code the TypeScript node gives. Most are variations of the positive job vector (job.json). Check them in order: size, UTF-8 JSON, envelope shape, expected type, body canonicalizable, id, signature.',
+      keys: { coordinator: describeKey(coordinator), other: describeKey(other) },
+      basedOn: text(job),
+      negative: generalNegatives(job, other, { coordinator })
+    }]
+  ])
+  return new Map([...files].map(([file, value]) => [file, JSON.stringify(value, null, 2) + '\n']))
+}
+
+async function main (): Promise<void> {
+  await mkdir(VECTOR_DIR, { recursive: true })
+  for (const [file, content] of await renderAllVectors()) {
+    await writeFile(join(VECTOR_DIR, file), content)
+    console.log(`wrote protocols/vectors/${file}`)
+  }
+}
+
+if (process.argv[1] != null && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await main()
+}
