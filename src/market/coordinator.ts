@@ -165,14 +165,15 @@ export class Coordinator {
         : null
     if (refusal != null) return await this.fail(record, input, refusal)
 
-    await this.deps.jobStore.create(record, input)
     this.deps.jobs.add({ jobId: envelope.id, coordinator: this.deps.signer.peerId, body })
     const auction: Auction = { bids: [] }
     this.auctions.set(envelope.id, auction)
     try {
-      await this.deps.gossip.publish(TOPICS.jobs, envelope)
+      // The record is durable before any award can be made (the window is far longer than the write).
+      await Promise.all([this.deps.jobStore.create(record, input), this.deps.gossip.publish(TOPICS.jobs, envelope)])
       this.log('job.submitted', { jobId: envelope.id, specId, maxUsd, deadline })
-      await new Promise(resolve => setTimeout(resolve, bidWindowMs))
+      // The window is counted from the job's createdAt, as bidders see it.
+      await new Promise(resolve => setTimeout(resolve, Math.max(0, now + bidWindowMs - this.now())))
     } finally {
       this.auctions.delete(envelope.id)
     }
@@ -206,10 +207,11 @@ export class Coordinator {
       const attemptRecord: AttemptRecord = { attempt, agent: bid.agent, bidId: bid.bidId, awardId: award.id, priceUsd: bid.body.priceUsd }
       record.attempts.push(attemptRecord)
       record.status = 'running'
-      this.deps.gossip.publish(TOPICS.awards, award).catch(err => { this.log('award.publish-failed', { error: (err as Error).message }) })
       this.log('job.awarded', { jobId: job.id, agent: bid.agent, priceUsd: bid.body.priceUsd, attempt, score: bid.score })
-
       const result = await this.attempt(award, bid, inputBytes, record.deadline, spec)
+      // Gossiped once the attempt is over, so that validating it on every node
+      // never competes with the attempt itself; losing bidders release on it.
+      this.deps.gossip.publish(TOPICS.awards, award).catch(err => { this.log('award.publish-failed', { error: (err as Error).message }) })
       if (result.outcome === 'success') {
         const verdict = checkOutput(spec, input, result.output)
         if (!verdict.ok) {
@@ -219,20 +221,22 @@ export class Coordinator {
       }
       // The agent is paid for work it delivered; refusals, errors and timeouts delivered nothing.
       const charged = result.outcome === 'success' || result.outcome === 'criteria-failed' ? Math.min(bid.body.priceUsd, result.claim?.body.costUsd ?? bid.body.priceUsd) : 0
-      const receipt = await this.sign(award, record, result, charged)
+      const receipt = this.signReceipt(award, record, result, charged)
       Object.assign(attemptRecord, { outcome: result.outcome, reason: result.reason, receiptId: receipt.id, startedAt: result.startedAt, endedAt: result.endedAt })
       record.costUsd += charged
-      if (result.outcome === 'success') {
+      const succeeded = result.outcome === 'success'
+      if (succeeded) {
         record.status = 'succeeded'
         record.receiptId = receipt.id
         record.finishedAt = this.now()
-        await this.deps.jobStore.finish(record, result.output)
+      }
+      await this.persist(record, receipt, succeeded ? result.output : undefined)
+      if (succeeded) {
         this.log('job.succeeded', { jobId: job.id, agent: bid.agent, costUsd: record.costUsd })
         return { jobId: job.id, status: 'succeeded', output: result.output, receipt, costUsd: record.costUsd, attempts: record.attempts }
       }
       lastReason = `attempt ${attempt} by ${bid.agent}: ${result.outcome}${result.reason != null ? ` (${result.reason})` : ''}`
       this.log('job.attempt-failed', { jobId: job.id, agent: bid.agent, outcome: result.outcome, reason: result.reason })
-      await this.deps.jobStore.put(record)
     }
     if (record.attempts.length < maxAttempts && record.attempts.length === ranked.length && lastReason !== '') {
       lastReason += '; no other bid to try'
@@ -253,17 +257,21 @@ export class Coordinator {
     let stream
     try {
       const agent = peerIdFromString(bid.agent)
-      if (bid.body.addrs != null && bid.body.addrs.length > 0) {
+      if (this.deps.libp2p.getConnections(agent).length === 0 && bid.body.addrs != null && bid.body.addrs.length > 0) {
         await this.deps.libp2p.peerStore.merge(agent, { multiaddrs: bid.body.addrs.map(a => multiaddr(a)) }).catch(() => {})
       }
-      stream = await this.deps.libp2p.dialProtocol(agent, PROTOCOLS.execute, { signal })
+      // Reuse an open connection directly, and select the protocol optimistically:
+      // its name rides with the first frame instead of costing a round trip.
+      const open = this.deps.libp2p.getConnections(agent).find(c => c.status === 'open')
+      stream = open != null
+        ? await open.newStream(PROTOCOLS.execute, { signal, negotiateFully: false })
+        : await this.deps.libp2p.dialProtocol(agent, PROTOCOLS.execute, { signal, negotiateFully: false })
     } catch (err) {
       return signal.aborted ? failed('timeout', stopReason) : failed('error', `could not reach the agent: ${(err as Error).message}`)
     }
     const lp = execStream(stream)
     try {
-      await lp.write(encodeEnvelope(award), { signal })
-      await lp.write(inputBytes, { signal })
+      await lp.writeV([encodeEnvelope(award), inputBytes], { signal })
       const claim = openClaim((await lp.read({ signal })).subarray())
       if (claim.signer !== bid.agent || claim.body.awardId !== award.id || claim.body.jobId !== award.body.jobId) {
         stream.abort(new Error('claim does not match the award'))
@@ -292,7 +300,7 @@ export class Coordinator {
     }
   }
 
-  private async sign (award: Envelope<AwardBody>, record: JobRecord, result: AttemptResult, costUsd: number): Promise<Envelope<ReceiptBody>> {
+  private signReceipt (award: Envelope<AwardBody>, record: JobRecord, result: AttemptResult, costUsd: number): Envelope<ReceiptBody> {
     const body: ReceiptBody = {
       specId: record.specId,
       jobId: record.jobId,
@@ -311,12 +319,15 @@ export class Coordinator {
     const outputHash = result.outputHash ?? result.claim?.body.outputHash
     if (outputHash != null) body.outputHash = outputHash
     if (result.reason != null) body.reason = result.reason.slice(0, 2000)
-    const receipt = seal('receipt', body, this.deps.signer)
+    return seal('receipt', body, this.deps.signer)
+  }
+
+  /** Store the receipt with the job record (and output) in one batch, then gossip it. */
+  private async persist (record: JobRecord, receipt: Envelope<ReceiptBody>, output?: unknown): Promise<void> {
     const stored: StoredReceipt = { id: receipt.id, envelope: receipt, receivedAt: this.now() }
-    await this.deps.receipts.put(stored)
+    await this.deps.jobStore.save(record, { output, with: this.deps.receipts.operations(stored) })
     this.deps.onReceipt?.(stored)
-    await this.deps.gossip.publish(TOPICS.receipts, receipt).catch(err => { this.log('receipt.publish-failed', { error: (err as Error).message }) })
-    return receipt
+    this.deps.gossip.publish(TOPICS.receipts, receipt).catch(err => { this.log('receipt.publish-failed', { error: (err as Error).message }) })
   }
 
   private async fail (record: JobRecord, input: unknown, reason: string): Promise<JobResult> {
@@ -324,7 +335,7 @@ export class Coordinator {
     record.reason = reason.replace(/^; /, '')
     record.finishedAt = this.now()
     if (input !== undefined) await this.deps.jobStore.create(record, input)
-    else await this.deps.jobStore.finish(record)
+    else await this.deps.jobStore.save(record)
     this.log('job.failed', { jobId: record.jobId, reason: record.reason })
     const last = record.attempts.at(-1)
     const receipt = last?.receiptId != null ? (await this.deps.receipts.get(last.receiptId))?.envelope : undefined

@@ -1,4 +1,5 @@
 import { Level } from 'level'
+import type { AbstractBatchOperation } from 'abstract-level'
 import { StoreLockedError } from './errors.ts'
 
 /**
@@ -8,6 +9,7 @@ import { StoreLockedError } from './errors.ts'
  */
 export type Db = Level<string, unknown>
 export type Sublevel = ReturnType<Db['sublevel']>
+export type BatchOperation = AbstractBatchOperation<Db, string, unknown>
 
 export async function openDb (path: string): Promise<Db> {
   const db = new Level<string, unknown>(path, { valueEncoding: 'json' })

@@ -1,5 +1,5 @@
 import type { Outcome } from '../market/messages.ts'
-import { sublevel, values, type Db, type Sublevel } from './db.ts'
+import { sublevel, values, type BatchOperation, type Db, type Sublevel } from './db.ts'
 
 export type JobStatus = 'bidding' | 'running' | 'succeeded' | 'failed'
 
@@ -55,10 +55,6 @@ export class JobStore {
     return (await this.jobs.get(jobId) as JobRecord | undefined) ?? null
   }
 
-  async put (record: JobRecord): Promise<void> {
-    await this.jobs.put(record.jobId, record)
-  }
-
   /** Store the record together with its input, atomically. */
   async create (record: JobRecord, input: unknown): Promise<void> {
     await this.db.batch([
@@ -67,10 +63,13 @@ export class JobStore {
     ])
   }
 
-  /** Store the final record together with the accepted output, atomically. */
-  async finish (record: JobRecord, output?: unknown): Promise<void> {
-    const ops = [{ type: 'put' as const, sublevel: this.jobs, key: record.jobId, value: record as unknown }]
-    if (output !== undefined) ops.push({ type: 'put' as const, sublevel: this.payloads, key: `${record.jobId}!output`, value: output })
+  /**
+   * Store the record, the accepted output if any, and `with` (e.g. the attempt's
+   * receipt) in one batch: after a crash either all of them are there or none.
+   */
+  async save (record: JobRecord, options: { output?: unknown, with?: BatchOperation[] } = {}): Promise<void> {
+    const ops: BatchOperation[] = [...(options.with ?? []), { type: 'put', sublevel: this.jobs, key: record.jobId, value: record }]
+    if (options.output !== undefined) ops.push({ type: 'put', sublevel: this.payloads, key: `${record.jobId}!output`, value: options.output })
     await this.db.batch(ops)
   }
 

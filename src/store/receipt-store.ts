@@ -1,6 +1,6 @@
 import type { Envelope } from '../wire/envelope.ts'
 import type { ReceiptBody } from '../market/messages.ts'
-import { sublevel, type Db, type Sublevel } from './db.ts'
+import { sublevel, type BatchOperation, type Db, type Sublevel } from './db.ts'
 
 export interface StoredReceipt {
   id: string
@@ -55,7 +55,8 @@ export class ReceiptStore {
     await this.db.batch(records.flatMap(r => this.operations(r)))
   }
 
-  private operations (record: StoredReceipt) {
+  /** The batch operations that store a receipt and its index entries; for atomic writes with other records. */
+  operations (record: StoredReceipt): BatchOperation[] {
     const body = record.envelope.body
     const suffix = `${timeKey(body.endedAt)}!${record.id}`
     return [

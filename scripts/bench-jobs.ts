@@ -1,0 +1,131 @@
+/**
+ * npm run bench:jobs — jobs completed per second through one coordinator with
+ * four agents and a trivial handler, the per-job overhead beyond the bid
+ * window, and, in the same run, the round trip of a raw libp2p request and
+ * response between two of the same nodes (a fresh stream on the open
+ * connection, as the execution stream uses). Prints a table; the last line is
+ * one JSON object.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { lpStream } from '@libp2p/utils'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createNode, type Node } from '../src/node.ts'
+import { TOPICS } from '../src/wire/constants.ts'
+import { sampleSpec } from '../test/helpers/specs.ts'
+import { summarize, table, saveResult, round } from './lib/bench.ts'
+
+const AGENTS = 4
+const JOBS = Number(process.env.BENCH_JOBS ?? 600)
+const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 20)
+const BID_WINDOW_MS = Number(process.env.BENCH_BID_WINDOW_MS ?? 50)
+const SEQUENTIAL_JOBS = Number(process.env.BENCH_SEQUENTIAL_JOBS ?? 100)
+const RTT_SAMPLES = 1000
+const ECHO_PROTOCOL = '/specmesh-bench/echo/1.0.0'
+
+async function waitUntil (condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
+
+const homes: string[] = []
+const nodes: Node[] = []
+for (let i = 0; i <= AGENTS; i++) {
+  const home = await mkdtemp(join(tmpdir(), 'specmesh-bench-jobs-'))
+  homes.push(home)
+  nodes.push(await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] }))
+}
+const [coordinator, ...agents] = nodes as [Node, ...Node[]]
+// Full mesh: every agent is one hop from the coordinator and from each other.
+for (let i = 0; i < nodes.length; i++) {
+  for (let j = i + 1; j < nodes.length; j++) await nodes[i]!.libp2p.dial(multiaddr(nodes[j]!.multiaddrs()[0]!))
+}
+for (const topic of [TOPICS.specs, TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts]) {
+  await waitUntil(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(topic).length >= AGENTS), `subscribers on ${topic}`)
+}
+
+const { id: specId } = await coordinator.publishSpec(sampleSpec('bench-jobs', {
+  successCriteria: ['size(output.entities) >= 1'],
+  capacity: { maxConcurrentRequests: 64, maxRetries: 1 },
+  budget: { maxUsd: 1 }
+}))
+await waitUntil(async () => (await Promise.all(agents.map(a => a.getSpec(specId)))).every(Boolean), 'spec on every agent')
+const output = { entities: [{ name: 'bench', confidence: 99 }] }
+for (const [i, agent] of agents.entries()) {
+  await agent.serve(specId, async () => output, { priceUsd: 0.01 * (i + 1), estimatedMs: 1 })
+}
+
+/** Raw request/response: one length-prefixed frame each way on a fresh stream. */
+async function rawRtt (): Promise<number[]> {
+  const [client, server] = [coordinator, agents[0]!]
+  await server.libp2p.handle(ECHO_PROTOCOL, async (stream) => {
+    const lp = lpStream(stream)
+    await lp.write((await lp.read()).subarray())
+    await stream.close()
+  })
+  const peer = peerIdFromString(server.peerId)
+  const payload = new Uint8Array(200).fill(7)
+  const samples: number[] = []
+  for (let i = 0; i < RTT_SAMPLES + 50; i++) {
+    const started = performance.now()
+    const stream = await client.libp2p.dialProtocol(peer, ECHO_PROTOCOL)
+    const lp = lpStream(stream)
+    await lp.write(payload)
+    await lp.read()
+    await stream.close()
+    if (i >= 50) samples.push(performance.now() - started)
+  }
+  return samples
+}
+
+async function runJobs (count: number, inFlight: number): Promise<{ elapsedMs: number, latencies: number[], failed: number }> {
+  const latencies: number[] = []
+  let failed = 0
+  let next = 0
+  const started = performance.now()
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const n = next++
+      const t0 = performance.now()
+      const result = await coordinator.submitJob(specId, { text: `job ${n}` }, { bidWindowMs: BID_WINDOW_MS })
+      if (result.status !== 'succeeded') {
+        failed++
+        if (failed <= 3) process.stderr.write(`job failed: ${result.reason}\n`)
+      } else latencies.push(performance.now() - t0)
+      if (n % 100 === 0) process.stderr.write(`jobs: ${n}/${count}\n`)
+    }
+  }
+  await Promise.all(Array.from({ length: inFlight }, worker))
+  return { elapsedMs: performance.now() - started, latencies, failed }
+}
+
+try {
+  const rtt = await rawRtt()
+  await runJobs(20, 4) // warm-up
+  const sequential = await runJobs(SEQUENTIAL_JOBS, 1)
+  const concurrent = await runJobs(JOBS, IN_FLIGHT)
+  const jobsPerSec = round((JOBS - concurrent.failed) / (concurrent.elapsedMs / 1000), 1)
+  const overheadMs = summarize(sequential.latencies.map(ms => ms - BID_WINDOW_MS))
+  const loadedOverheadMs = summarize(concurrent.latencies.map(ms => ms - BID_WINDOW_MS))
+  const rawRttMs = summarize(rtt)
+  console.log(`specmesh bench:jobs — 1 coordinator, ${AGENTS} agents, trivial handler, bid window ${BID_WINDOW_MS} ms\n`)
+  console.log(table([
+    { measure: `throughput, ${IN_FLIGHT} jobs in flight (${JOBS} jobs)`, value: `${jobsPerSec} jobs/s`, note: `${concurrent.failed} failed` },
+    { measure: 'overhead beyond the bid window, one at a time (p50/p99)', value: `${overheadMs.p50} / ${overheadMs.p99} ms`, note: `${SEQUENTIAL_JOBS} jobs` },
+    { measure: `overhead beyond the bid window, ${IN_FLIGHT} in flight (p50/p99)`, value: `${loadedOverheadMs.p50} / ${loadedOverheadMs.p99} ms`, note: 'includes queueing' },
+    { measure: 'raw libp2p request/response, fresh stream (p50/p99)', value: `${rawRttMs.p50} / ${rawRttMs.p99} ms`, note: `${RTT_SAMPLES} samples` }
+  ]))
+  const result = { jobsPerSec, overheadMs, rawRttMs, loadedOverheadMs, failed: concurrent.failed, bidWindowMs: BID_WINDOW_MS, inFlight: IN_FLIGHT, jobs: JOBS }
+  const file = await saveResult('bench-jobs', result)
+  console.log(`\nsaved ${file}`)
+  console.log(JSON.stringify({ jobsPerSec, overheadMs, rawRttMs }))
+} finally {
+  await Promise.all(nodes.map(async n => await n.stop()))
+  await Promise.all(homes.map(async h => await rm(h, { recursive: true, force: true })))
+}
+process.exit(0)
