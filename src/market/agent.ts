@@ -4,7 +4,6 @@ import { canonicalBytes } from '../wire/canonical.ts'
 import type { Signer } from '../crypto/signatures.ts'
 import { seal, encodeEnvelope, type Envelope } from '../wire/envelope.ts'
 import { MAX_OUTPUT_BYTES, MAX_INPUT_BYTES, TOPICS } from '../wire/constants.ts'
-import { MessageValidationError } from '../wire/errors.ts'
 import type { Spec } from '../spec/index.ts'
 import type { Gossip } from '../net/gossip.ts'
 import { DeadlineExceededError, HandlerError } from './errors.ts'
@@ -55,8 +54,6 @@ export interface AgentDeps {
 
 const DEFAULT_CONCURRENCY = 4
 const DEFAULT_ESTIMATED_MS = 1000
-/** How long the agent waits for the award and input frames once a stream opens. */
-const AWARD_READ_TIMEOUT_MS = 10_000
 /** What a busy agent suggests a coordinator waits before asking again. */
 const BUSY_RETRY_AFTER_MS = 250
 
@@ -171,50 +168,59 @@ export class AgentService {
     return n
   }
 
-  /** Handler of the execution stream. */
+  /**
+   * Handler of the execution stream. One stream carries many exchanges from
+   * one coordinator: each request is an award frame and an input frame; each
+   * is handled concurrently and answered with a claim frame (and the output
+   * frame on success), written whole in one send so replies never interleave.
+   */
   async handleExecStream (stream: Stream, connection: Connection): Promise<void> {
     const lp = execStream(stream)
     const coordinator = connection.remotePeer.toString()
-    let award: Envelope<AwardBody> | undefined
-    let claim: Envelope<ClaimBody>
-    let output: Uint8Array | undefined
-    const startedAt = this.now()
-    try {
-      const signal = AbortSignal.timeout(AWARD_READ_TIMEOUT_MS)
+    const running = new Set<AbortController>()
+    // The coordinator hanging up means nobody will take these results: stop working.
+    stream.addEventListener('close', () => {
+      for (const controller of running) controller.abort(new Error('coordinator closed the stream'))
+    }, { once: true })
+    for (;;) {
+      let awardBytes: Uint8Array
+      let inputBytes: Uint8Array
       try {
-        award = openTyped((await lp.read({ signal })).subarray(), 'award', AwardBodySchema)
-      } catch (err) {
-        if (err instanceof MessageValidationError) throw new Refusal(`award rejected: ${err.message}`)
-        throw err
+        awardBytes = (await lp.read()).subarray()
+        inputBytes = (await lp.read()).subarray()
+      } catch {
+        return // the coordinator closed the stream, or it failed: nothing more to read
       }
+      this.answer(awardBytes, inputBytes, coordinator, running)
+        .then(async reply => { await lp.writeV(reply) })
+        .catch((err: Error) => {
+          this.log('agent.stream-failed', { coordinator, error: err.message })
+          stream.abort(err)
+        })
+    }
+  }
+
+  /** The reply frames for one request; throws only when no claim can be signed (an unreadable award). */
+  private async answer (awardBytes: Uint8Array, inputBytes: Uint8Array, coordinator: string, running: Set<AbortController>): Promise<Uint8Array[]> {
+    const startedAt = this.now()
+    const award = openTyped(awardBytes, 'award', AwardBodySchema)
+    try {
       const served = this.admit(award, coordinator)
-      const inputBytes = (await lp.read({ signal })).subarray()
       const job = this.deps.jobs.get(award.body.jobId)!
       if (inputBytes.byteLength > MAX_INPUT_BYTES) throw new Refusal(`input is ${inputBytes.byteLength} bytes; the limit is ${MAX_INPUT_BYTES}`)
-      if (hashHex(inputBytes) !== job.body.inputHash) throw new Refusal('input does not match the job\'s inputHash')
-      const result = await this.execute(served, award, job.body, JSON.parse(decoder.decode(inputBytes)), stream)
-      claim = result.claim
-      output = result.output
+      let input: unknown
+      try {
+        input = JSON.parse(decoder.decode(inputBytes))
+      } catch {
+        throw new Refusal('input is not JSON')
+      }
+      if (hashHex(canonicalBytes(input)) !== job.body.inputHash) throw new Refusal('input does not match the job\'s inputHash')
+      const result = await this.execute(served, award, job.body, input, running)
+      return result.output != null ? [encodeEnvelope(result.claim), result.output] : [encodeEnvelope(result.claim)]
     } catch (err) {
-      if (!(err instanceof Refusal)) {
-        this.log('agent.stream-failed', { coordinator, error: (err as Error).message })
-        stream.abort(err as Error)
-        return
-      }
-      if (award == null) {
-        stream.abort(err)
-        return
-      }
-      claim = this.claim(award, { outcome: 'refused', startedAt, endedAt: this.now(), costUsd: 0, reason: err.message, retryAfterMs: err.retryAfterMs })
+      if (!(err instanceof Refusal)) throw err
       this.log('agent.refused', { jobId: award.body.jobId, reason: err.message })
-    }
-    try {
-      await lp.write(encodeEnvelope(claim))
-      if (output != null) await lp.write(output)
-      await stream.close()
-    } catch (err) {
-      this.log('agent.reply-failed', { coordinator, error: (err as Error).message })
-      stream.abort(err as Error)
+      return [encodeEnvelope(this.claim(award, { outcome: 'refused', startedAt, endedAt: this.now(), costUsd: 0, reason: err.message, retryAfterMs: err.retryAfterMs }))]
     }
   }
 
@@ -242,15 +248,13 @@ export class AgentService {
     return served
   }
 
-  private async execute (served: Served, award: Envelope<AwardBody>, job: JobBody, input: unknown, stream: Stream): Promise<{ claim: Envelope<ClaimBody>, output?: Uint8Array }> {
+  private async execute (served: Served, award: Envelope<AwardBody>, job: JobBody, input: unknown, running: Set<AbortController>): Promise<{ claim: Envelope<ClaimBody>, output?: Uint8Array }> {
     const startedAt = this.now()
     const window = served.spec.executionWindow
     const stopAt = Math.min(job.deadline, award.body.deadline, window != null ? startedAt + window * 1000 : Infinity)
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new DeadlineExceededError(stopAt === job.deadline ? 'deadline reached' : 'execution window exceeded')), Math.max(0, stopAt - startedAt))
-    // The coordinator hanging up means nobody will take the result: stop working.
-    const onClose = (): void => { controller.abort(new Error('coordinator closed the stream')) }
-    stream.addEventListener('close', onClose)
+    running.add(controller)
     this.running.add(controller)
     served.inFlight++
     try {
@@ -276,7 +280,7 @@ export class AgentService {
     } finally {
       served.inFlight--
       clearTimeout(timer)
-      stream.removeEventListener('close', onClose)
+      running.delete(controller)
       this.running.delete(controller)
     }
   }

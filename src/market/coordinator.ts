@@ -1,18 +1,16 @@
 import { randomBytes } from 'node:crypto'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
 import { hashHex } from '../crypto/content-id.ts'
 import { canonicalBytes } from '../wire/canonical.ts'
 import type { Signer } from '../crypto/signatures.ts'
-import { seal, encodeEnvelope, type Envelope } from '../wire/envelope.ts'
-import { MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, PROTOCOLS, TOPICS } from '../wire/constants.ts'
+import { seal, type Envelope } from '../wire/envelope.ts'
+import { MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, TOPICS } from '../wire/constants.ts'
 import { checkInput, checkOutput, jobDeadlines, type Spec } from '../spec/index.ts'
 import type { Gossip } from '../net/gossip.ts'
 import type { SpecmeshLibp2p } from '../net/libp2p.ts'
-import type { SpecStore } from '../store/spec-store.ts'
 import type { JobRecord, JobStore, AttemptRecord } from '../store/job-store.ts'
 import type { ReceiptStore, StoredReceipt } from '../store/receipt-store.ts'
-import { execStream } from './exec-protocol.ts'
+import { ExecClient } from './exec-client.ts'
+import { MessageValidationError } from '../wire/errors.ts'
 import type { AwardBody, BidBody, ClaimBody, JobBody, Outcome, ReceiptBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
 import { rankBids, NEUTRAL_REPUTATION, type RankedBid } from './scoring.ts'
@@ -42,7 +40,8 @@ export interface CoordinatorDeps {
   signer: Signer
   libp2p: SpecmeshLibp2p
   gossip: Gossip
-  specs: SpecStore
+  /** Looks a spec up by id (cached: specs are immutable). */
+  specOf: (specId: string) => Promise<Spec | null>
   jobStore: JobStore
   receipts: ReceiptStore
   jobs: RecentJobs
@@ -57,8 +56,17 @@ export const DEFAULT_BID_WINDOW_MS = 100
 /** Deadline of a job whose spec sets none and whose requester gave none. */
 export const DEFAULT_JOB_DEADLINE_MS = 60_000
 
+/**
+ * When the window closes with no bid at all, the coordinator waits up to this
+ * many windows more for a first one: on a loaded mesh a bid can be late, and
+ * failing a job that an agent is about to bid on helps nobody.
+ */
+export const NO_BID_GRACE_FACTOR = 4
+
 interface Auction {
   bids: Array<{ bidId: string, agent: string, body: BidBody }>
+  /** Resolves the wait for a first bid, when one is pending. */
+  onFirstBid?: () => void
 }
 
 interface AttemptResult {
@@ -91,9 +99,11 @@ export class Coordinator {
   private readonly now: () => number
   private readonly log: (event: string, fields?: Record<string, unknown>) => void
   private readonly auctions = new Map<string, Auction>()
+  private readonly exec: ExecClient
 
   constructor (deps: CoordinatorDeps) {
     this.deps = deps
+    this.exec = new ExecClient(deps.libp2p)
     this.now = deps.now ?? Date.now
     this.log = deps.log ?? (() => {})
   }
@@ -104,8 +114,13 @@ export class Coordinator {
     if (auction == null) return false
     if (!auction.bids.some(b => b.agent === envelope.signer)) {
       auction.bids.push({ bidId: envelope.id, agent: envelope.signer, body: envelope.body })
+      auction.onFirstBid?.()
     }
     return true
+  }
+
+  stop (): void {
+    this.exec.close()
   }
 
   isCoordinating (jobId: string): boolean {
@@ -113,9 +128,8 @@ export class Coordinator {
   }
 
   async submit (specId: string, input: unknown, options: SubmitOptions = {}): Promise<JobResult> {
-    const stored = await this.deps.specs.get(specId)
-    if (stored == null) throw new UnknownSpecError(specId)
-    const spec = stored.spec
+    const spec = await this.deps.specOf(specId)
+    if (spec == null) throw new UnknownSpecError(specId)
     const inputCheck = checkInput(spec, input)
     if (!inputCheck.ok) throw new InvalidJobError(inputCheck.problems.map(p => ({ path: `input${p.path === '' ? '' : '.' + p.path}`, message: p.message })))
     const inputBytes = canonicalBytes(input)
@@ -174,12 +188,21 @@ export class Coordinator {
       this.log('job.submitted', { jobId: envelope.id, specId, maxUsd, deadline })
       // The window is counted from the job's createdAt, as bidders see it.
       await new Promise(resolve => setTimeout(resolve, Math.max(0, now + bidWindowMs - this.now())))
+      if (auction.bids.length === 0) await this.awaitFirstBid(auction, Math.min(deadline, now + NO_BID_GRACE_FACTOR * bidWindowMs))
     } finally {
       this.auctions.delete(envelope.id)
     }
     const ranked = rankBids(auction.bids, maxUsd, agent => this.deps.reputationOf?.(agent, spec) ?? NEUTRAL_REPUTATION)
-    if (ranked.length === 0) return await this.fail(record, undefined, `no agent bid within the ${bidWindowMs} ms bid window`)
+    if (ranked.length === 0) return await this.fail(record, undefined, `no agent bid within the ${bidWindowMs} ms bid window (nor in ${NO_BID_GRACE_FACTOR} windows more)`)
     return await this.runAttempts(record, spec, envelope, input, inputBytes, ranked)
+  }
+
+  private async awaitFirstBid (auction: Auction, until: number): Promise<void> {
+    await new Promise<void>(resolve => {
+      const timer = setTimeout(resolve, Math.max(0, until - this.now()))
+      auction.onFirstBid = () => { clearTimeout(timer); resolve() }
+    })
+    auction.onFirstBid = undefined
   }
 
   private async runAttempts (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, ranked: RankedBid[]): Promise<JobResult> {
@@ -211,7 +234,7 @@ export class Coordinator {
       const result = await this.attempt(award, bid, inputBytes, record.deadline, spec)
       // Gossiped once the attempt is over, so that validating it on every node
       // never competes with the attempt itself; losing bidders release on it.
-      this.deps.gossip.publish(TOPICS.awards, award).catch(err => { this.log('award.publish-failed', { error: (err as Error).message }) })
+      this.gossipLater(TOPICS.awards, award)
       if (result.outcome === 'success') {
         const verdict = checkOutput(spec, input, result.output)
         if (!verdict.ok) {
@@ -254,50 +277,42 @@ export class Coordinator {
     const signal = AbortSignal.timeout(Math.max(1, stopAt - startedAt))
     const failed = (outcome: Outcome, reason: string, claim: Envelope<ClaimBody> | null = null): AttemptResult =>
       ({ outcome, reason, claim, startedAt, endedAt: this.now() })
-    let stream
     try {
-      const agent = peerIdFromString(bid.agent)
-      if (this.deps.libp2p.getConnections(agent).length === 0 && bid.body.addrs != null && bid.body.addrs.length > 0) {
-        await this.deps.libp2p.peerStore.merge(agent, { multiaddrs: bid.body.addrs.map(a => multiaddr(a)) }).catch(() => {})
-      }
-      // Reuse an open connection directly, and select the protocol optimistically:
-      // its name rides with the first frame instead of costing a round trip.
-      const open = this.deps.libp2p.getConnections(agent).find(c => c.status === 'open')
-      stream = open != null
-        ? await open.newStream(PROTOCOLS.execute, { signal, negotiateFully: false })
-        : await this.deps.libp2p.dialProtocol(agent, PROTOCOLS.execute, { signal, negotiateFully: false })
-    } catch (err) {
-      return signal.aborted ? failed('timeout', stopReason) : failed('error', `could not reach the agent: ${(err as Error).message}`)
-    }
-    const lp = execStream(stream)
-    try {
-      await lp.writeV([encodeEnvelope(award), inputBytes], { signal })
-      const claim = openClaim((await lp.read({ signal })).subarray())
+      const reply = await this.exec.exchange(bid.agent, bid.body.addrs, award, inputBytes, signal)
+      const claim = openClaim(reply.claimBytes)
       if (claim.signer !== bid.agent || claim.body.awardId !== award.id || claim.body.jobId !== award.body.jobId) {
-        stream.abort(new Error('claim does not match the award'))
         return failed('error', 'the agent\'s claim is not signed by it or is for another award')
       }
       if (claim.body.outcome !== 'success') {
-        await stream.close().catch(() => {})
         return { ...failed(claim.body.outcome, claim.body.reason ?? claim.body.outcome, claim), startedAt: claim.body.startedAt, endedAt: claim.body.endedAt }
       }
-      const outputBytes = (await lp.read({ signal })).subarray()
-      await stream.close().catch(() => {})
-      const outputHash = hashHex(outputBytes)
+      const outputBytes = reply.outputBytes ?? new Uint8Array()
       if (outputBytes.byteLength > MAX_OUTPUT_BYTES) return failed('error', `output is ${outputBytes.byteLength} bytes; the limit is ${MAX_OUTPUT_BYTES}`, claim)
-      if (outputHash !== claim.body.outputHash) return failed('error', 'output does not match the hash the agent signed', claim)
       let output: unknown
       try {
         output = JSON.parse(decoder.decode(outputBytes))
       } catch {
         return failed('error', 'output is not JSON', claim)
       }
+      // The hash is of the canonical form, so an agent's formatting never matters.
+      const outputHash = hashHex(canonicalBytes(output))
+      if (outputHash !== claim.body.outputHash) return failed('error', 'output does not match the hash the agent signed', claim)
       return { outcome: 'success', claim, output, outputHash, startedAt: claim.body.startedAt, endedAt: claim.body.endedAt }
     } catch (err) {
-      stream.abort(err as Error)
       if (signal.aborted) return failed('timeout', stopReason)
-      return failed('error', `execution stream failed: ${(err as Error).message}`)
+      if (err instanceof MessageValidationError) return failed('error', `the agent's claim is invalid: ${err.message}`)
+      return failed('error', `could not reach the agent or the stream failed: ${(err as Error).message}`)
     }
+  }
+
+  /**
+   * Publish off the caller's path: encrypting a message for every mesh peer is
+   * synchronous work that the requester need not wait for.
+   */
+  private gossipLater (topic: string, envelope: Envelope<object>): void {
+    setImmediate(() => {
+      this.deps.gossip.publish(topic, envelope).catch(err => { this.log('gossip.publish-failed', { topic, error: (err as Error).message }) })
+    })
   }
 
   private signReceipt (award: Envelope<AwardBody>, record: JobRecord, result: AttemptResult, costUsd: number): Envelope<ReceiptBody> {
@@ -327,7 +342,7 @@ export class Coordinator {
     const stored: StoredReceipt = { id: receipt.id, envelope: receipt, receivedAt: this.now() }
     await this.deps.jobStore.save(record, { output, with: this.deps.receipts.operations(stored) })
     this.deps.onReceipt?.(stored)
-    this.deps.gossip.publish(TOPICS.receipts, receipt).catch(err => { this.log('receipt.publish-failed', { error: (err as Error).message }) })
+    this.gossipLater(TOPICS.receipts, receipt)
   }
 
   private async fail (record: JobRecord, input: unknown, reason: string): Promise<JobResult> {

@@ -64,7 +64,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     addresses: () => libp2p.getMultiaddrs().map(a => a.toString()),
     log
   })
-  const coordinator = new Coordinator({ signer, libp2p, gossip, specs, jobStore, receipts, jobs, log, reputationOf: deps.reputationOf, onReceipt: deps.onReceipt })
+  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, jobs, log, reputationOf: deps.reputationOf, onReceipt: deps.onReceipt })
 
   gossip.handle(TOPICS.jobs, async data => {
     const { envelope } = await validateJob(data, ctx)
@@ -121,6 +121,9 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
       },
       validate: ingestReceipt
     }]],
-    stop: () => { agent.stop() }
+    stop: () => {
+      agent.stop()
+      coordinator.stop()
+    }
   }
 }

@@ -1,0 +1,142 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Stream } from '@libp2p/interface'
+import { encodeEnvelope, type Envelope } from '../wire/envelope.ts'
+import { PROTOCOLS } from '../wire/constants.ts'
+import type { SpecmeshLibp2p } from '../net/libp2p.ts'
+import { execStream } from './exec-protocol.ts'
+import type { AwardBody } from './messages.ts'
+
+/** What came back for one award: the agent's claim frame, and its output frame when the claim says success. */
+export interface ExecReply {
+  claimBytes: Uint8Array
+  outputBytes?: Uint8Array
+}
+
+export class ExecSessionError extends Error {
+  override name = 'ExecSessionError'
+}
+
+interface Waiter {
+  resolve: (reply: ExecReply) => void
+  reject: (err: Error) => void
+}
+
+const decoder = new TextDecoder()
+
+/**
+ * One long-lived execution stream to one agent, carrying many exchanges: a
+ * fresh stream per job costs a protocol negotiation and peer-store writes on
+ * both sides, several times the cost of the round trip itself. Requests are
+ * written whole in one send; replies may come back in any order and are matched
+ * to their award by the claim's awardId.
+ */
+class ExecSession {
+  readonly closed: Promise<void>
+  private readonly stream: Stream
+  private readonly lp: ReturnType<typeof execStream>
+  private readonly waiters = new Map<string, Waiter>()
+  private failure: Error | undefined
+
+  constructor (stream: Stream) {
+    this.stream = stream
+    this.lp = execStream(stream)
+    this.closed = this.readReplies().catch(err => { this.fail(err as Error) })
+  }
+
+  get usable (): boolean {
+    return this.failure == null && this.stream.status === 'open'
+  }
+
+  async exchange (award: Envelope<AwardBody>, inputBytes: Uint8Array, signal: AbortSignal): Promise<ExecReply> {
+    if (this.failure != null) throw this.failure
+    const reply = new Promise<ExecReply>((resolve, reject) => {
+      this.waiters.set(award.id, { resolve, reject })
+    })
+    const onAbort = (): void => {
+      const waiter = this.waiters.get(award.id)
+      this.waiters.delete(award.id)
+      waiter?.reject(signal.reason as Error)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      await this.lp.writeV([encodeEnvelope(award), inputBytes], { signal })
+      return await reply
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      this.waiters.delete(award.id)
+    }
+  }
+
+  private async readReplies (): Promise<void> {
+    for (;;) {
+      const claimBytes = (await this.lp.read()).subarray()
+      // Only routing happens here; the waiter authenticates the claim itself.
+      let head: { body?: { awardId?: unknown, outcome?: unknown } }
+      try {
+        head = JSON.parse(decoder.decode(claimBytes))
+      } catch {
+        throw new ExecSessionError('the agent sent a claim frame that is not JSON')
+      }
+      const awardId = head.body?.awardId
+      const outputBytes = head.body?.outcome === 'success' ? (await this.lp.read()).subarray() : undefined
+      const waiter = typeof awardId === 'string' ? this.waiters.get(awardId) : undefined
+      // A reply nobody waits for (its attempt already timed out) is dropped.
+      waiter?.resolve({ claimBytes, outputBytes })
+    }
+  }
+
+  private fail (err: Error): void {
+    this.failure = new ExecSessionError(`execution stream ended: ${err.message}`)
+    for (const waiter of this.waiters.values()) waiter.reject(this.failure)
+    this.waiters.clear()
+    if (this.stream.status === 'open') this.stream.abort(this.failure)
+  }
+
+  close (): void {
+    this.fail(new Error('closed by this node'))
+  }
+}
+
+/** The coordinator's execution sessions, one per agent, opened on first use and replaced when they end. */
+export class ExecClient {
+  private readonly libp2p: SpecmeshLibp2p
+  private readonly sessions = new Map<string, Promise<ExecSession>>()
+
+  constructor (libp2p: SpecmeshLibp2p) {
+    this.libp2p = libp2p
+  }
+
+  async exchange (agent: string, addrs: string[] | undefined, award: Envelope<AwardBody>, inputBytes: Uint8Array, signal: AbortSignal): Promise<ExecReply> {
+    const session = await this.session(agent, addrs, signal)
+    return await session.exchange(award, inputBytes, signal)
+  }
+
+  private async session (agent: string, addrs: string[] | undefined, signal: AbortSignal): Promise<ExecSession> {
+    const existing = this.sessions.get(agent)
+    if (existing != null) {
+      const session = await existing.catch(() => undefined)
+      if (session?.usable === true) return session
+      if (this.sessions.get(agent) === existing) this.sessions.delete(agent)
+    }
+    const opening = this.open(agent, addrs, signal)
+    this.sessions.set(agent, opening)
+    opening.catch(() => { if (this.sessions.get(agent) === opening) this.sessions.delete(agent) })
+    return await opening
+  }
+
+  private async open (agent: string, addrs: string[] | undefined, signal: AbortSignal): Promise<ExecSession> {
+    const peer = peerIdFromString(agent)
+    if (this.libp2p.getConnections(peer).length === 0 && addrs != null && addrs.length > 0) {
+      // The agent may be several hops away on gossip: its bid said where to dial it.
+      await this.libp2p.peerStore.merge(peer, { multiaddrs: addrs.map(a => multiaddr(a)) }).catch(() => {})
+    }
+    const stream = await this.libp2p.dialProtocol(peer, PROTOCOLS.execute, { signal })
+    return new ExecSession(stream)
+  }
+
+  close (): void {
+    for (const opening of this.sessions.values()) opening.then(s => { s.close() }, () => {})
+    this.sessions.clear()
+  }
+}
