@@ -206,7 +206,7 @@ function generalNegatives (job: Envelope<object>, other: Key, keys: { coordinato
     { name: 'sig-standard-base64', description: 'sig with a character of standard base64 (+) instead of base64url.', envelopeJson: withField({ sig: '+' + job.sig.slice(1) }), expect: { action: 'reject', code: 'bad-envelope' } },
     { name: 'id-too-long', description: 'id longer than 128 characters.', envelopeJson: withField({ id: 'b'.repeat(129) }), expect: { action: 'reject', code: 'bad-envelope' } },
     { name: 'body-not-canonicalizable', description: 'A body number that overflows a double (1e400 parses to Infinity), so the body has no canonical form.', envelopeJson: text(infinite).replace('"__INF__"', '1e400'), expect: { action: 'reject', code: 'bad-body' } },
-    { name: 'signer-not-a-peer-id', description: 'signer is not a PeerId at all.', envelopeJson: withField({ signer: 'alice' }), expect: { action: 'reject', code: 'bad-signature' } },
+    { name: 'signer-not-a-peer-id', description: 'signer is not a PeerId at all.', envelopeJson: withField({ signer: 'alice' }), expect: { action: 'reject', code: 'bad-signer' } },
     { name: 'signer-not-ed25519', description: `signer is a secp256k1 PeerId (${secp}); only Ed25519 signers are accepted.`, envelopeJson: withField({ signer: secp }), expect: { action: 'reject', code: 'bad-signature' } },
     {
       name: 'signature-s-not-reduced',
@@ -367,7 +367,7 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
       ['claim-tampered', 'The embedded claim\'s body changed after the agent signed it.', withBody('receipt', receiptBody, { claim: { ...claim, body: { ...claimBody, costUsd: 0.01 } } as ReceiptBody['claim'] }, coordinator), reject('id-mismatch')],
       ['claim-signer', 'The embedded claim is signed by a key other than the receipt\'s agent.', withBody('receipt', receiptBody, { claim: seal('claim', claimBody, other.signer) as ReceiptBody['claim'] }, coordinator), reject('claim-signer')],
       ['claim-mismatch', 'outputHash differs from the one the agent signed in its claim.', withBody('receipt', receiptBody, { outputHash: 'f'.repeat(64) }, coordinator), reject('claim-mismatch')],
-      ['unproven-success', 'outcome success without the agent\'s claim.', withBody('receipt', receiptBody, { claim: null }, coordinator), reject('unproven-success')],
+      ['unproven-success', 'outcome success without the agent\'s claim.', withBody('receipt', receiptBody, { claim: null }, coordinator), reject('unproven-output')],
       ['over-budget', 'costUsd above the spec\'s budget.maxUsd (0.5).', withBody('receipt', receiptBody, { costUsd: 0.6 }, coordinator), reject('over-budget')]
     ])
   }

@@ -70,3 +70,16 @@ export function verifySignature (peerId: string, bytes: Uint8Array, signature: U
     return false
   }
 }
+
+/**
+ * A PeerId can be written in more than one way (base58btc multihash, or as a
+ * CID); signers and agent fields are compared as strings, so only the canonical
+ * base58btc form is accepted anywhere a key is named.
+ */
+export function isCanonicalPeerId (peerId: string): boolean {
+  try {
+    return peerIdFromString(peerId).toString() === peerId
+  } catch {
+    return false
+  }
+}

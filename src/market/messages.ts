@@ -1,4 +1,6 @@
 import { z } from 'zod'
+import { isCanonicalPeerId } from '../crypto/signatures.ts'
+import { MAX_INPUT_BYTES } from '../wire/constants.ts'
 
 /**
  * Bodies of the market's signed messages. Every body is the `body` of an
@@ -7,7 +9,7 @@ import { z } from 'zod'
  * milliseconds; money is USD as a JSON number.
  */
 
-const peerId = z.string().min(1).max(128)
+const peerId = z.string().min(1).max(128).refine(isCanonicalPeerId, 'a PeerId in canonical base58btc form')
 const cid = z.string().min(1).max(128)
 /** Payload hashes are sha2-256 of the RFC 8785 canonical JSON of the value, so formatting never matters. */
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha2-256 hash as 64 lowercase hex digits')
@@ -18,7 +20,7 @@ const usd = z.number().finite().nonnegative()
 export const JobBodySchema = z.object({
   specId: cid,
   inputHash: sha256Hex,
-  inputSize: z.number().int().nonnegative(),
+  inputSize: z.number().int().nonnegative().max(MAX_INPUT_BYTES),
   /** The requester's price ceiling for one attempt; never above the spec's budget. */
   maxUsd: usd,
   /** Absolute times computed from the spec at submission; never looser than the spec's. */

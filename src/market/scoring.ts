@@ -10,8 +10,8 @@ import type { BidBody } from './messages.ts'
  * the bid's, ceiling the job's maxUsd. Higher wins. Reputation weighs more than
  * price so a cheap agent with a poor record loses to a fairly priced reliable
  * one, while a newcomer at neutral can still win on price.
- * Ties: lower price, then shorter estimate, then the smaller bid id, so every
- * node ranks the same bids the same way.
+ * Ties: lower price, then shorter estimate, then the smaller bid id, so the
+ * ranking is deterministic given the same bids and the same reputations.
  */
 export const REPUTATION_WEIGHT = 0.7
 export const PRICE_WEIGHT = 0.3

@@ -42,6 +42,7 @@ export async function validateJob (data: Uint8Array, ctx: MarketContext): Promis
   notFromTheFuture(job.createdAt, now, 'job createdAt')
   if (ctx.jobs.get(envelope.id) != null) throw ignore('duplicate', `job ${envelope.id} already seen`)
   if (job.deadline <= now) throw ignore('expired', `job ${envelope.id} is past its deadline`)
+  if (job.softDeadline != null && job.softDeadline > job.deadline) throw reject('impossible-deadlines', 'job softDeadline is after its deadline')
   const spec = await ctx.specOf(job.specId)
   if (spec == null) throw ignore('unknown-spec', `job ${envelope.id} is for spec ${job.specId}, which this node does not hold yet`)
   assertJobWithinSpec(job, spec)
@@ -109,16 +110,26 @@ export async function validateReceipt (data: Uint8Array, ctx: MarketContext): Pr
   if (receipt.startedAt > receipt.endedAt) throw reject('impossible-times', 'receipt ends before it starts')
   const spec = await ctx.specOf(receipt.specId)
   if (spec == null) throw ignore('unknown-spec', `receipt for spec ${receipt.specId}, which this node does not hold yet`)
+  const ceiling = spec.budget?.maxUsd
+  if (ceiling != null && receipt.costUsd > ceiling) throw reject('over-budget', `receipt charges ${receipt.costUsd}, above the spec's budget.maxUsd ${ceiling}`)
   if (receipt.claim != null) {
     const claim = verifyClaim(receipt.claim)
     if (claim.signer !== receipt.agent) throw reject('claim-signer', 'embedded claim is not signed by the receipt\'s agent')
     if (claim.body.jobId !== receipt.jobId || claim.body.awardId !== receipt.awardId) throw reject('claim-mismatch', 'embedded claim is for another job or award')
     if (receipt.outputHash != null && claim.body.outputHash !== receipt.outputHash) throw reject('claim-mismatch', 'receipt output hash differs from the agent\'s claim')
   }
-  if (receipt.outcome === 'success' && (receipt.claim == null || receipt.outputHash == null)) {
-    throw reject('unproven-success', 'a success receipt must carry the agent\'s claim and the output hash')
+  const delivered = receipt.outcome === 'success' || receipt.outcome === 'criteria-failed'
+  if (delivered && (receipt.claim == null || receipt.outputHash == null)) {
+    throw reject('unproven-output', `a ${receipt.outcome} receipt must carry the agent's claim and the output hash`)
   }
-  const ceiling = spec.budget?.maxUsd
-  if (ceiling != null && receipt.costUsd > ceiling) throw reject('over-budget', `receipt charges ${receipt.costUsd}, above the spec's budget.maxUsd ${ceiling}`)
+  if (delivered && receipt.claim?.body.outcome !== 'success') {
+    throw reject('claim-mismatch', `a ${receipt.outcome} receipt needs a claim of success, not ${receipt.claim?.body.outcome}`)
+  }
+  if (!delivered && receipt.costUsd !== 0) {
+    throw reject('charged-for-nothing', `a ${receipt.outcome} receipt delivered nothing and must charge 0, not ${receipt.costUsd}`)
+  }
+  if (receipt.claim != null && receipt.costUsd > receipt.claim.body.costUsd + 1e-12) {
+    throw reject('over-claim', `receipt charges ${receipt.costUsd}, more than the agent claimed (${receipt.claim.body.costUsd})`)
+  }
   return { envelope, spec }
 }

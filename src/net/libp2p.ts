@@ -38,7 +38,8 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
         allowPublishToZeroTopicPeers: true,
         ignoreDuplicatePublishError: true,
         emitSelf: false,
-        maxInboundDataLength: MAX_MESSAGE_BYTES,
+        // The limit applies to a whole RPC frame, which wraps the message in protobuf and control data.
+        maxInboundDataLength: MAX_MESSAGE_BYTES + 16 * 1024,
         // Our messages are small and latency matters more than bandwidth here.
         heartbeatInterval: 700
       })

@@ -94,7 +94,8 @@ export class Sync {
     try {
       await lp.write(encoder.encode(JSON.stringify({ kinds })), { signal })
       for (let received = 0; ; received++) {
-        if (received > MAX_SYNC_RECORDS) throw new SyncProtocolError(`peer ${result.peer} sent more than ${MAX_SYNC_RECORDS} sync records`)
+        // The end frame may follow the last allowed record; anything more is a flood.
+        if (received >= MAX_SYNC_RECORDS) throw new SyncProtocolError(`peer ${result.peer} sent more than ${MAX_SYNC_RECORDS} sync records`)
         const frame = (await lp.read({ signal })).subarray()
         if (isEnd(frame)) break
         await this.ingest(frame, result)

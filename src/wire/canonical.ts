@@ -27,6 +27,8 @@ function write (value: unknown, path: string): string {
     case 'boolean':
       return value ? 'true' : 'false'
     case 'string':
+      // A lone surrogate has no UTF-8 encoding: other implementations would hash it differently.
+      if (!value.isWellFormed()) throw new NotCanonicalizableError(`${path}: string holds an unpaired UTF-16 surrogate`)
       return JSON.stringify(value)
     case 'number':
       if (!Number.isFinite(value)) throw new NotCanonicalizableError(`${path}: ${value} is not a finite number`)
@@ -38,6 +40,7 @@ function write (value: unknown, path: string): string {
       const record = value as Record<string, unknown>
       // Default sort compares UTF-16 code units, which is what RFC 8785 §3.2.3 asks for.
       const keys = Object.keys(record).filter(k => record[k] !== undefined).sort()
+      for (const k of keys) if (!k.isWellFormed()) throw new NotCanonicalizableError(`${path}: key holds an unpaired UTF-16 surrogate`)
       return '{' + keys.map(k => JSON.stringify(k) + ':' + write(record[k], `${path}.${k}`)).join(',') + '}'
     }
     default:

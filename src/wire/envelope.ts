@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { canonicalize } from './canonical.ts'
 import { cidOfBytes } from '../crypto/content-id.ts'
-import { verifySignature, type Signer } from '../crypto/signatures.ts'
+import { isCanonicalPeerId, verifySignature, type Signer } from '../crypto/signatures.ts'
 import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from './constants.ts'
 import { reject } from './errors.ts'
 
@@ -53,11 +53,6 @@ export function encodeEnvelope (envelope: Envelope<object>): Uint8Array {
   return encoder.encode(JSON.stringify(envelope))
 }
 
-/**
- * Decode and authenticate an envelope: size, JSON, shape, id and signature.
- * Throws MessageValidationError (always Reject: each failure here is the sender's fault).
- * Checking the body against its message type's own schema is the caller's job.
- */
 export interface OpenOptions {
   maxBytes?: number
   expectType?: MessageType
@@ -103,6 +98,14 @@ export function verifyEnvelope (raw: unknown, options: OpenOptions = {}): Envelo
     throw reject('id-mismatch', 'envelope id is not the content id of its body')
   }
   const sig = Buffer.from(envelope.sig, 'base64url')
+  // base64url ignores the spare low bits of the last character: demand the one
+  // canonical spelling, or one signature could travel under several message ids.
+  if (sig.toString('base64url') !== envelope.sig) {
+    throw reject('bad-signature', 'signature is not in canonical base64url')
+  }
+  if (!isCanonicalPeerId(envelope.signer)) {
+    throw reject('bad-signer', `signer ${envelope.signer} is not a PeerId in its canonical (base58btc) form`)
+  }
   if (!verifySignature(envelope.signer, signingPayload(envelope.type, canonicalBody), sig)) {
     throw reject('bad-signature', `signature does not verify for signer ${envelope.signer}`)
   }
