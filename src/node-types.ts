@@ -4,8 +4,10 @@ import type { ServeOptions } from './market/agent.ts'
 import type { JobResult, SubmitOptions } from './market/coordinator.ts'
 import type { JobRecord } from './store/job-store.ts'
 import type { ReceiptQuery, StoredReceipt } from './store/receipt-store.ts'
+import type { JobLedger, SpecLedger } from './store/ledger-store.ts'
+import type { MarketOptions } from './market/market.ts'
 
-export type { Handler, ServeOptions, JobResult, SubmitOptions, JobRecord, ReceiptQuery, StoredReceipt }
+export type { Handler, ServeOptions, JobResult, SubmitOptions, JobRecord, ReceiptQuery, StoredReceipt, JobLedger, SpecLedger, MarketOptions }
 
 /** A spec as a node holds it: the signed body plus who signed it and when we learned of it. */
 export interface StoredSpec {
@@ -29,6 +31,8 @@ export interface NodeInit {
   listen?: string[]
   /** Multiaddrs of peers to dial at start and whenever we have none. @default [] */
   bootstrap?: string[]
+  /** Market tuning: retry backoff base, fee per attempt, advert interval. */
+  market?: MarketOptions
   /** Structured log sink. @default no logging */
   log?: (event: string, fields?: Record<string, unknown>) => void
 }
@@ -50,6 +54,10 @@ export interface SpecmeshNode {
   listJobs (): Promise<JobRecord[]>
   listReceipts (query?: ReceiptQuery): Promise<StoredReceipt[]>
   getReceipt (id: string): Promise<StoredReceipt | null>
+  /** Agents with a live capacity advert for the spec, with their advertised load. */
+  capacityOf (specId: string): Array<{ agent: string, inFlight: number, limit: number, priceUsd: number }>
+  /** Per job and per spec: reserved, spent and remaining money, each traceable to receipts. */
+  ledger (specId?: string): Promise<{ jobs: JobLedger[], specs: SpecLedger[] }>
   servedSpecs (): Array<{ specId: string, name: string, priceUsd: number, inFlight: number, limit: number }>
   stop (): Promise<void>
 }

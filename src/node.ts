@@ -91,6 +91,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     db,
     specs,
     log,
+    options: init.market,
     onReceipt: record => { events.emit('receipt', record) }
   })
 
@@ -171,6 +172,8 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     listReceipts: market.listReceipts,
     getReceipt: market.getReceipt,
     servedSpecs: market.servedSpecs,
+    ledger: market.ledger,
+    capacityOf: market.capacityOf,
     getSpec: async (id: string) => await specs.get(id),
     async stop (): Promise<void> {
       stopping ??= (async () => {

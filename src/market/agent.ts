@@ -9,7 +9,7 @@ import type { Gossip } from '../net/gossip.ts'
 import { DeadlineExceededError, HandlerError } from './errors.ts'
 import type { Handler } from './exec-handler.ts'
 import { execStream } from './exec-protocol.ts'
-import { AwardBodySchema, type AwardBody, type BidBody, type ClaimBody, type JobBody } from './messages.ts'
+import { AwardBodySchema, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
 import { openTyped } from './validators.ts'
 
@@ -30,6 +30,8 @@ interface Served {
   estimatedMs: number
   limit: number
   inFlight: number
+  /** Deadlines of the executions running now. */
+  deadlines: Set<{ deadline: number }>
 }
 
 interface OutstandingBid {
@@ -50,9 +52,14 @@ export interface AgentDeps {
   addresses: () => string[]
   now?: () => number
   log?: (event: string, fields?: Record<string, unknown>) => void
+  /** How often capacity is re-announced when nothing changes. @default 2000 */
+  advertIntervalMs?: number
 }
 
 const DEFAULT_CONCURRENCY = 4
+const DEFAULT_ADVERT_INTERVAL_MS = 2000
+/** Adverts on change are at most this frequent: load changes faster than gossip should carry it. */
+const MIN_ADVERT_GAP_MS = 50
 const DEFAULT_ESTIMATED_MS = 1000
 /** What a busy agent suggests a coordinator waits before asking again. */
 const BUSY_RETRY_AFTER_MS = 250
@@ -81,9 +88,15 @@ export class AgentService {
   /** Awards already executed or refused, kept until their job's deadline: replays are refused. */
   private readonly usedAwards = new Map<string, number>()
   private readonly running = new Set<AbortController>()
+  private readonly advertIntervalMs: number
+  private advertTimer: NodeJS.Timeout | undefined
+  private advertInterval: NodeJS.Timeout | undefined
+  private lastAdvertAt = 0
+  private stopped = false
 
   constructor (deps: AgentDeps) {
     this.deps = deps
+    this.advertIntervalMs = deps.advertIntervalMs ?? DEFAULT_ADVERT_INTERVAL_MS
     this.now = deps.now ?? Date.now
     this.log = deps.log ?? (() => {})
   }
@@ -98,15 +111,62 @@ export class AgentService {
       priceUsd: options.priceUsd ?? spec.costUsd ?? 0,
       estimatedMs: options.estimatedMs ?? DEFAULT_ESTIMATED_MS,
       limit: Math.max(1, specLimit != null ? Math.min(wanted, specLimit) : wanted),
-      inFlight: 0
+      inFlight: 0,
+      deadlines: new Set()
     }
     this.served.set(specId, served)
     this.log('agent.serving', { specId, name: spec.name, priceUsd: served.priceUsd, limit: served.limit })
-    return () => { this.served.delete(specId) }
+    this.advertiseSoon()
+    this.startAdverts()
+    return () => {
+      this.served.delete(specId)
+      this.advertiseSoon()
+    }
   }
 
   servedSpecs (): Array<{ specId: string, name: string, priceUsd: number, inFlight: number, limit: number }> {
     return [...this.served.values()].map(s => ({ specId: s.specId, name: s.spec.name, priceUsd: s.priceUsd, inFlight: s.inFlight, limit: s.limit }))
+  }
+
+  /**
+   * The concurrency this agent allows itself now: its limit, less one for each
+   * execution that is close to its deadline (less time left than one estimate).
+   * Work about to be abandoned must not be crowded out by new work that would
+   * share the same resources; the limit never drops below 1.
+   */
+  private effectiveLimit (served: Served): number {
+    const now = this.now()
+    let atRisk = 0
+    for (const running of served.deadlines) if (running.deadline - now < served.estimatedMs) atRisk++
+    return Math.max(1, served.limit - atRisk)
+  }
+
+  /** Announce capacity now, or as soon as the rate limit allows; changes in between are folded in. */
+  advertiseSoon (): void {
+    if (this.advertTimer != null || this.stopped) return
+    const wait = Math.max(0, this.lastAdvertAt + MIN_ADVERT_GAP_MS - this.now())
+    this.advertTimer = setTimeout(() => {
+      this.advertTimer = undefined
+      this.advertise().catch(err => { this.log('agent.advert-failed', { error: (err as Error).message }) })
+    }, wait)
+    this.advertTimer.unref()
+  }
+
+  private startAdverts (): void {
+    if (this.advertInterval != null) return
+    this.advertInterval = setInterval(() => { this.advertiseSoon() }, this.advertIntervalMs)
+    this.advertInterval.unref()
+  }
+
+  private async advertise (): Promise<void> {
+    const now = this.now()
+    this.lastAdvertAt = now
+    const body: CapacityBody = {
+      specs: [...this.served.values()].slice(0, MAX_ADVERT_SPECS).map(s => ({ specId: s.specId, inFlight: s.inFlight, limit: this.effectiveLimit(s), priceUsd: s.priceUsd })),
+      issuedAt: now,
+      expiresAt: now + Math.min(MAX_ADVERT_TTL_MS, 3 * this.advertIntervalMs)
+    }
+    await this.deps.gossip.publish(TOPICS.capacity, seal('capacity', body, this.deps.signer))
   }
 
   /** Decide whether to bid on a job just validated from gossip, and bid if so. */
@@ -125,7 +185,7 @@ export class AgentService {
       specId: job.specId,
       priceUsd: served.priceUsd,
       estimatedMs: served.estimatedMs,
-      load: { inFlight: served.inFlight, limit: served.limit },
+      load: { inFlight: served.inFlight, limit: this.effectiveLimit(served) },
       createdAt: now,
       expiresAt: job.deadline
     }
@@ -139,7 +199,8 @@ export class AgentService {
   /** Why this agent would not bid on the job now, or null when it would. */
   private bidRefusal (served: Served, job: JobBody): string | null {
     const now = this.now()
-    if (served.inFlight >= served.limit) return `no free slot (${served.inFlight}/${served.limit} in flight)`
+    const limit = this.effectiveLimit(served)
+    if (served.inFlight >= limit) return `no free slot (${served.inFlight}/${limit} in flight${limit < served.limit ? `, limit lowered from ${served.limit} while work nears its deadline` : ''})`
     if (job.softDeadline != null && now > job.softDeadline) return 'past the soft deadline'
     if (now + served.estimatedMs > job.deadline) return `cannot finish by the deadline (estimate ${served.estimatedMs} ms)`
     const window = served.spec.executionWindow
@@ -241,7 +302,8 @@ export class AgentService {
     if (served == null) throw new Refusal(`this agent does not serve spec ${body.specId}`)
     if (job.body.softDeadline != null && now > job.body.softDeadline) throw new Refusal('award arrived after the soft deadline')
     if (now + served.estimatedMs > Math.min(job.body.deadline, body.deadline)) throw new Refusal('cannot finish before the deadline')
-    if (served.inFlight >= served.limit) throw new Refusal(`busy: ${served.inFlight}/${served.limit} in flight`, BUSY_RETRY_AFTER_MS)
+    const limit = this.effectiveLimit(served)
+    if (served.inFlight >= limit) throw new Refusal(`busy: ${served.inFlight}/${limit} in flight${limit < served.limit ? ` (limit lowered from ${served.limit} while work nears its deadline)` : ''}`, BUSY_RETRY_AFTER_MS)
     this.usedAwards.set(award.id, job.body.deadline)
     this.bids.delete(body.bidId)
     this.forgetExpired(now)
@@ -256,7 +318,10 @@ export class AgentService {
     const timer = setTimeout(() => controller.abort(new DeadlineExceededError(stopAt === job.deadline ? 'deadline reached' : 'execution window exceeded')), Math.max(0, stopAt - startedAt))
     running.add(controller)
     this.running.add(controller)
+    const execution = { deadline: stopAt }
     served.inFlight++
+    served.deadlines.add(execution)
+    this.advertiseSoon()
     try {
       const value = await served.handler(input, { signal: controller.signal, jobId: award.body.jobId, specId: served.specId })
       if (controller.signal.aborted) throw controller.signal.reason
@@ -279,6 +344,8 @@ export class AgentService {
       return { claim: this.claim(award, { outcome: timedOut ? 'timeout' : 'error', startedAt, endedAt: this.now(), costUsd: 0, reason }) }
     } finally {
       served.inFlight--
+      served.deadlines.delete(execution)
+      this.advertiseSoon()
       clearTimeout(timer)
       running.delete(controller)
       this.running.delete(controller)
@@ -298,6 +365,9 @@ export class AgentService {
 
   /** Abort everything still running (node shutdown). */
   stop (): void {
+    this.stopped = true
+    clearTimeout(this.advertTimer)
+    clearInterval(this.advertInterval)
     for (const controller of this.running) controller.abort(new Error('node is stopping'))
   }
 }

@@ -16,6 +16,9 @@ import type { RecentJobs } from './recent-jobs.ts'
 import { rankBids, NEUTRAL_REPUTATION, type RankedBid } from './scoring.ts'
 import { openClaim } from './validators.ts'
 import { InvalidJobError, UnknownSpecError } from './job-errors.ts'
+import { backoffDelayMs, Semaphore } from './backoff.ts'
+import type { CapacityTable } from './capacity-table.ts'
+import { applyEntry, newJobLedger, roundUsd, type JobLedger, type LedgerStore } from '../store/ledger-store.ts'
 
 export interface SubmitOptions {
   /** Ceiling for one attempt's price, in USD. @default the spec's budget.maxUsd, else its costUsd */
@@ -46,6 +49,12 @@ export interface CoordinatorDeps {
   receipts: ReceiptStore
   jobs: RecentJobs
   reputationOf?: (agent: string, spec: Spec) => number
+  ledger: LedgerStore
+  capacity: CapacityTable
+  /** First retry's backoff; later ones multiply by the spec's backoffMultiplier. @default 1000 */
+  retryBaseMs?: number
+  /** Fee per attempt counted against the budget when the spec's budget includesFees. @default 0 */
+  feePerAttemptUsd?: number
   /** Called with each receipt this node signs, after it is stored. */
   onReceipt?: (record: StoredReceipt) => void
   now?: () => number
@@ -53,6 +62,12 @@ export interface CoordinatorDeps {
 }
 
 export const DEFAULT_BID_WINDOW_MS = 100
+export const DEFAULT_RETRY_BASE_MS = 1000
+/** Longest wait between two looks at capacity when nothing announces a change. */
+const CAPACITY_RECHECK_MS = 1000
+
+const loadKey = (agent: string, specId: string): string => `${agent} ${specId}`
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 /** Deadline of a job whose spec sets none and whose requester gave none. */
 export const DEFAULT_JOB_DEADLINE_MS = 60_000
 
@@ -100,10 +115,18 @@ export class Coordinator {
   private readonly log: (event: string, fields?: Record<string, unknown>) => void
   private readonly auctions = new Map<string, Auction>()
   private readonly exec: ExecClient
+  /** Our own executions in flight, per agent and spec. */
+  private readonly ownInFlight = new Map<string, number>()
+  /** Per spec: retries in flight from this node (capacity.maxConcurrentRetries). */
+  private readonly retrySlots = new Map<string, Semaphore>()
+  private readonly retryBaseMs: number
+  private readonly feeUsd: number
 
   constructor (deps: CoordinatorDeps) {
     this.deps = deps
     this.exec = new ExecClient(deps.libp2p)
+    this.retryBaseMs = deps.retryBaseMs ?? DEFAULT_RETRY_BASE_MS
+    this.feeUsd = deps.feePerAttemptUsd ?? 0
     this.now = deps.now ?? Date.now
     this.log = deps.log ?? (() => {})
   }
@@ -145,39 +168,32 @@ export class Coordinator {
       throw new InvalidJobError([{ path: 'maxUsd', message: `${options.maxUsd} is not an amount of money; use a number ≥ 0` }])
     }
     const bidWindowMs = options.bidWindowMs ?? DEFAULT_BID_WINDOW_MS
+    const softDeadline = limits.softDeadline
+    const inputHash = hashHex(inputBytes)
 
-    const body: JobBody = {
-      specId,
-      inputHash: hashHex(inputBytes),
-      inputSize: inputBytes.byteLength,
-      maxUsd,
-      deadline,
-      bidWindowMs,
-      createdAt: now,
-      nonce: randomBytes(8).toString('hex')
-    }
-    if (limits.softDeadline != null) body.softDeadline = limits.softDeadline
-    const envelope = seal('job', body, this.deps.signer)
-    const record: JobRecord = {
-      jobId: envelope.id,
-      specId,
-      specName: spec.name,
-      status: 'bidding',
-      submittedAt: now,
-      deadline,
-      softDeadline: body.softDeadline,
-      maxUsd,
-      inputHash: body.inputHash,
-      costUsd: 0,
-      attempts: []
+    /** The signed job and its record, stamped at `createdAt` (after any wait for capacity). */
+    const draft = (createdAt: number): { body: JobBody, envelope: Envelope<JobBody>, record: JobRecord } => {
+      const body: JobBody = { specId, inputHash, inputSize: inputBytes.byteLength, maxUsd, deadline, bidWindowMs, createdAt, nonce: randomBytes(8).toString('hex') }
+      if (softDeadline != null) body.softDeadline = softDeadline
+      const envelope = seal('job', body, this.deps.signer)
+      const record: JobRecord = {
+        jobId: envelope.id, specId, specName: spec.name, status: 'bidding', submittedAt: now, deadline, softDeadline, maxUsd, inputHash, costUsd: 0, attempts: []
+      }
+      return { body, envelope, record }
     }
 
     const refusal = deadline <= now
       ? 'the deadline has already passed'
-      : body.softDeadline != null && now > body.softDeadline
+      : softDeadline != null && now > softDeadline
         ? 'the soft deadline has passed: nothing is submitted after it'
         : null
-    if (refusal != null) return await this.fail(record, input, refusal)
+    if (refusal != null) return await this.fail(draft(now).record, input, refusal)
+    if (!await this.awaitCapacity(specId, spec, softDeadline ?? deadline)) {
+      return await this.fail(draft(this.now()).record, input, `every agent serving the spec stayed at its concurrency limit until the ${softDeadline != null ? 'soft deadline' : 'deadline'}: nothing was submitted`)
+    }
+    const createdAt = this.now()
+    const { body, envelope, record } = draft(createdAt)
+    if (softDeadline != null && createdAt > softDeadline) return await this.fail(record, input, 'the soft deadline passed while waiting for capacity: nothing is submitted after it')
 
     this.deps.jobs.add({ jobId: envelope.id, coordinator: this.deps.signer.peerId, body })
     const auction: Auction = { bids: [] }
@@ -187,8 +203,8 @@ export class Coordinator {
       await Promise.all([this.deps.jobStore.create(record, input), this.deps.gossip.publish(TOPICS.jobs, envelope)])
       this.log('job.submitted', { jobId: envelope.id, specId, maxUsd, deadline })
       // The window is counted from the job's createdAt, as bidders see it.
-      await new Promise(resolve => setTimeout(resolve, Math.max(0, now + bidWindowMs - this.now())))
-      if (auction.bids.length === 0) await this.awaitFirstBid(auction, Math.min(deadline, now + NO_BID_GRACE_FACTOR * bidWindowMs))
+      await sleep(Math.max(0, createdAt + bidWindowMs - this.now()))
+      if (auction.bids.length === 0) await this.awaitFirstBid(auction, Math.min(deadline, createdAt + NO_BID_GRACE_FACTOR * bidWindowMs))
     } finally {
       this.auctions.delete(envelope.id)
     }
@@ -205,66 +221,184 @@ export class Coordinator {
     auction.onFirstBid = undefined
   }
 
+  /**
+   * Attempts in rank order until one succeeds or the spec says stop: at most
+   * 1 + capacity.maxRetries attempts; each retry after an exponential backoff
+   * with jitter and within the spec's retry budget (maxConcurrentRetries per
+   * node); never an attempt at an agent already at its concurrency limit, and
+   * never one whose price would take the job past budget.maxUsd.
+   */
   private async runAttempts (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, ranked: RankedBid[]): Promise<JobResult> {
     const maxAttempts = 1 + (spec.capacity?.maxRetries ?? 0)
-    const budget = spec.budget?.maxUsd
-    let lastReason = ''
-    for (const bid of ranked) {
-      if (record.attempts.length >= maxAttempts) {
-        lastReason += `; no retry: the spec allows ${maxAttempts} attempt${maxAttempts === 1 ? '' : 's'}`
-        break
-      }
-      if (this.now() >= record.deadline) {
-        lastReason += '; the deadline passed before another attempt'
-        break
-      }
-      if (budget != null && record.costUsd + bid.body.priceUsd > budget + 1e-12) {
-        lastReason += `; an attempt at ${bid.body.priceUsd} USD would take the spend to ${(record.costUsd + bid.body.priceUsd).toFixed(4)}, above budget.maxUsd ${budget}`
-        if (spec.budget?.overageBehavior !== 'warn') break
-      }
+    const budget = spec.budget?.maxUsd ?? null
+    const feeUsd = spec.budget?.includesFees === true ? this.feeUsd : 0
+    let ledger = newJobLedger(record.jobId, record.specId, budget)
+    const candidates = [...ranked]
+    let stop = ''
+    let lastOutcome = ''
+    let retryAfterMs = 0
+    const deadlineSignal = AbortSignal.timeout(Math.max(1, record.deadline - this.now()))
+
+    while (stop === '') {
       const attempt = record.attempts.length + 1
-      const awardBody: AwardBody = {
-        jobId: job.id, specId: job.body.specId, bidId: bid.bidId, agent: bid.agent, priceUsd: bid.body.priceUsd, attempt, deadline: record.deadline, issuedAt: this.now()
+      if (attempt > maxAttempts) {
+        stop = `no retry left: the spec allows ${maxAttempts} attempt${maxAttempts === 1 ? '' : 's'} (capacity.maxRetries ${maxAttempts - 1})`
+        break
       }
-      const award = seal('award', awardBody, this.deps.signer)
-      const attemptRecord: AttemptRecord = { attempt, agent: bid.agent, bidId: bid.bidId, awardId: award.id, priceUsd: bid.body.priceUsd }
-      record.attempts.push(attemptRecord)
-      record.status = 'running'
-      this.log('job.awarded', { jobId: job.id, agent: bid.agent, priceUsd: bid.body.priceUsd, attempt, score: bid.score })
-      const result = await this.attempt(award, bid, inputBytes, record.deadline, spec)
-      // Gossiped once the attempt is over, so that validating it on every node
-      // never competes with the attempt itself; losing bidders release on it.
-      this.gossipLater(TOPICS.awards, award)
-      if (result.outcome === 'success') {
-        const verdict = checkOutput(spec, input, result.output)
-        if (!verdict.ok) {
-          result.outcome = 'criteria-failed'
-          result.reason = verdict.failures.map(f => `${f.criterion}: ${f.reason}`).join('; ')
+      if (candidates.length === 0) {
+        stop = 'no other bid to try'
+        break
+      }
+      if (attempt > 1) {
+        const delay = Math.max(retryAfterMs, backoffDelayMs(attempt - 1, this.retryBaseMs, spec.capacity?.backoffMultiplier ?? 2))
+        if (this.now() + delay >= record.deadline) {
+          stop = `the deadline would pass during the ${Math.round(delay)} ms backoff before retry ${attempt - 1}`
+          break
         }
+        this.log('job.backoff', { jobId: job.id, retry: attempt - 1, delayMs: Math.round(delay) })
+        await sleep(delay)
       }
-      // The agent is paid for work it delivered; refusals, errors and timeouts delivered nothing.
-      const charged = result.outcome === 'success' || result.outcome === 'criteria-failed' ? Math.min(bid.body.priceUsd, result.claim?.body.costUsd ?? bid.body.priceUsd) : 0
-      const receipt = this.signReceipt(award, record, result, charged)
-      Object.assign(attemptRecord, { outcome: result.outcome, reason: result.reason, receiptId: receipt.id, startedAt: result.startedAt, endedAt: result.endedAt })
-      record.costUsd += charged
-      const succeeded = result.outcome === 'success'
-      if (succeeded) {
-        record.status = 'succeeded'
-        record.receiptId = receipt.id
-        record.finishedAt = this.now()
+      const bid = await this.nextUnsaturated(candidates, spec, record.deadline)
+      if (bid == null) {
+        stop = 'every agent that bid stayed at its concurrency limit until the deadline'
+        break
       }
-      await this.persist(record, receipt, succeeded ? result.output : undefined)
-      if (succeeded) {
-        this.log('job.succeeded', { jobId: job.id, agent: bid.agent, costUsd: record.costUsd })
-        return { jobId: job.id, status: 'succeeded', output: result.output, receipt, costUsd: record.costUsd, attempts: record.attempts }
+      const price = bid.body.priceUsd
+      if (budget != null && ledger.spentUsd + ledger.reservedUsd + price + feeUsd > budget + 1e-9) {
+        const would = roundUsd(ledger.spentUsd + ledger.reservedUsd + price + feeUsd)
+        const why = `an attempt at ${price} USD${feeUsd > 0 ? ` + ${feeUsd} USD fees` : ''} would take the job's spend to ${would} USD, above budget.maxUsd ${budget}`
+        if (spec.budget?.overageBehavior !== 'warn') {
+          stop = `${why}: not made (overageBehavior fail)`
+          break
+        }
+        this.log('job.over-budget', { jobId: job.id, reason: `${why}; made anyway (overageBehavior warn)` })
       }
-      lastReason = `attempt ${attempt} by ${bid.agent}: ${result.outcome}${result.reason != null ? ` (${result.reason})` : ''}`
-      this.log('job.attempt-failed', { jobId: job.id, agent: bid.agent, outcome: result.outcome, reason: result.reason })
+      const retrying = attempt > 1 ? await this.retrySlot(spec, job.body.specId, deadlineSignal) : null
+      if (retrying === false) {
+        stop = `the spec's retry budget (capacity.maxConcurrentRetries ${spec.capacity?.maxConcurrentRetries}) stayed full until the deadline`
+        break
+      }
+      candidates.splice(candidates.indexOf(bid), 1)
+      try {
+        const outcome = await this.oneAttempt(record, spec, job, input, inputBytes, bid, attempt, feeUsd, ledger)
+        ledger = outcome.ledger
+        if (outcome.result != null) return outcome.result
+        lastOutcome = outcome.summary
+        retryAfterMs = outcome.retryAfterMs ?? 0
+        // A busy agent may have room later: it goes to the back of the line.
+        if (outcome.retryAfterMs != null) candidates.push(bid)
+      } finally {
+        if (retrying === true) this.retrySlots.get(job.body.specId)?.release()
+      }
     }
-    if (record.attempts.length < maxAttempts && record.attempts.length === ranked.length && lastReason !== '') {
-      lastReason += '; no other bid to try'
+    return await this.fail(record, undefined, lastOutcome === '' ? stop : `${lastOutcome}; ${stop}`)
+  }
+
+  /** Award, execute, judge and record one attempt; returns the job result when it succeeded. */
+  private async oneAttempt (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, bid: RankedBid, attempt: number, feeUsd: number, ledger: JobLedger): Promise<{ ledger: JobLedger, result?: JobResult, summary: string, retryAfterMs?: number }> {
+    const awardBody: AwardBody = {
+      jobId: job.id, specId: job.body.specId, bidId: bid.bidId, agent: bid.agent, priceUsd: bid.body.priceUsd, attempt, deadline: record.deadline, issuedAt: this.now()
     }
-    return await this.fail(record, undefined, lastReason)
+    const award = seal('award', awardBody, this.deps.signer)
+    const attemptRecord: AttemptRecord = { attempt, agent: bid.agent, bidId: bid.bidId, awardId: award.id, priceUsd: bid.body.priceUsd }
+    record.attempts.push(attemptRecord)
+    record.status = 'running'
+    const entry = { attempt, awardId: award.id, agent: bid.agent, priceUsd: bid.body.priceUsd, feeUsd }
+    ledger = applyEntry(ledger, { ...entry, at: this.now(), kind: 'reserve' })
+    await this.deps.jobStore.save(record, { with: [this.deps.ledger.operation(ledger)] })
+    this.log('job.awarded', { jobId: job.id, agent: bid.agent, priceUsd: bid.body.priceUsd, attempt, score: bid.score })
+
+    const key = loadKey(bid.agent, job.body.specId)
+    this.ownInFlight.set(key, (this.ownInFlight.get(key) ?? 0) + 1)
+    let result: AttemptResult
+    try {
+      result = await this.attempt(award, bid, inputBytes, record.deadline, spec)
+    } finally {
+      this.ownInFlight.set(key, (this.ownInFlight.get(key) ?? 1) - 1)
+      this.deps.capacity.notify()
+    }
+    // Gossiped once the attempt is over, so that validating it on every node
+    // never competes with the attempt itself; losing bidders release on it.
+    this.gossipLater(TOPICS.awards, award)
+    if (result.outcome === 'success') {
+      const verdict = checkOutput(spec, input, result.output)
+      if (!verdict.ok) {
+        result.outcome = 'criteria-failed'
+        result.reason = verdict.failures.map(f => `${f.criterion}: ${f.reason}`).join('; ')
+      }
+    }
+    // The agent is paid for work it delivered; refusals, errors and timeouts delivered nothing.
+    const delivered = result.outcome === 'success' || result.outcome === 'criteria-failed'
+    const charged = delivered ? Math.min(bid.body.priceUsd, result.claim?.body.costUsd ?? bid.body.priceUsd) : 0
+    const receipt = this.signReceipt(award, record, result, charged)
+    ledger = applyEntry(ledger, { ...entry, priceUsd: delivered ? charged : entry.priceUsd, feeUsd: delivered ? feeUsd : entry.feeUsd, at: this.now(), kind: delivered ? 'settle' : 'release', receiptId: receipt.id })
+    if (delivered && charged < bid.body.priceUsd) {
+      // The agent charged less than it bid: the difference goes back.
+      ledger = { ...ledger, reservedUsd: roundUsd(ledger.reservedUsd - (bid.body.priceUsd - charged)) }
+    }
+    Object.assign(attemptRecord, { outcome: result.outcome, reason: result.reason, receiptId: receipt.id, startedAt: result.startedAt, endedAt: result.endedAt })
+    record.costUsd = ledger.spentUsd
+    const succeeded = result.outcome === 'success'
+    if (succeeded) {
+      record.status = 'succeeded'
+      record.receiptId = receipt.id
+      record.finishedAt = this.now()
+    }
+    await this.persist(record, receipt, ledger, succeeded ? result.output : undefined)
+    if (succeeded) {
+      this.log('job.succeeded', { jobId: job.id, agent: bid.agent, costUsd: record.costUsd })
+      return { ledger, summary: 'success', result: { jobId: job.id, status: 'succeeded', output: result.output, receipt, costUsd: record.costUsd, attempts: record.attempts } }
+    }
+    this.log('job.attempt-failed', { jobId: job.id, agent: bid.agent, outcome: result.outcome, reason: result.reason })
+    const retryAfterMs = result.outcome === 'refused' ? result.claim?.body.retryAfterMs : undefined
+    return { ledger, retryAfterMs, summary: `attempt ${attempt} by ${bid.agent}: ${result.outcome}${result.reason != null ? ` (${result.reason})` : ''}` }
+  }
+
+  /** How loaded an agent is on a spec, as far as this node can tell: its advert and our own executions there. */
+  private saturated (agent: string, specId: string, spec: Spec): boolean {
+    const advert = this.deps.capacity.load(agent, specId)
+    const limit = Math.min(spec.capacity?.maxConcurrentRequests ?? Infinity, advert?.limit ?? Infinity)
+    const load = Math.max(this.ownInFlight.get(loadKey(agent, specId)) ?? 0, advert?.inFlight ?? 0)
+    return load >= limit
+  }
+
+  /** The best remaining bid whose agent has room; waits for room (until the deadline) when none has. */
+  private async nextUnsaturated (candidates: RankedBid[], spec: Spec, deadline: number): Promise<RankedBid | undefined> {
+    for (;;) {
+      const free = candidates.find(b => !this.saturated(b.agent, b.body.specId, spec))
+      if (free != null) return free
+      const left = deadline - this.now()
+      if (left <= 0) return undefined
+      await this.deps.capacity.changed(Math.min(left, CAPACITY_RECHECK_MS))
+    }
+  }
+
+  /** Before publishing: when every agent known to serve the spec is saturated, wait instead of calling for bids. */
+  private async awaitCapacity (specId: string, spec: Spec, until: number): Promise<boolean> {
+    let logged = false
+    for (;;) {
+      const agents = this.deps.capacity.agentsServing(specId)
+      if (agents.length === 0 || agents.some(agent => !this.saturated(agent, specId, spec))) return true
+      const left = until - this.now()
+      if (left <= 0) return false
+      if (!logged) {
+        this.log('job.waiting-for-capacity', { specId, agents: agents.length })
+        logged = true
+      }
+      await this.deps.capacity.changed(Math.min(left, CAPACITY_RECHECK_MS))
+    }
+  }
+
+  /** Take a place in the spec's retry budget; null when the spec sets none, false when the deadline came first. */
+  private async retrySlot (spec: Spec, specId: string, signal: AbortSignal): Promise<boolean | null> {
+    const limit = spec.capacity?.maxConcurrentRetries
+    if (limit == null) return null
+    let slots = this.retrySlots.get(specId)
+    if (slots == null) {
+      slots = new Semaphore(limit)
+      this.retrySlots.set(specId, slots)
+    }
+    return await slots.acquire(signal)
   }
 
   /** One attempt over the execution stream, bounded by the deadline and the spec's execution window. */
@@ -337,10 +471,10 @@ export class Coordinator {
     return seal('receipt', body, this.deps.signer)
   }
 
-  /** Store the receipt with the job record (and output) in one batch, then gossip it. */
-  private async persist (record: JobRecord, receipt: Envelope<ReceiptBody>, output?: unknown): Promise<void> {
+  /** Store the receipt with the job record, its ledger (and output) in one batch, then gossip it. */
+  private async persist (record: JobRecord, receipt: Envelope<ReceiptBody>, ledger: JobLedger, output?: unknown): Promise<void> {
     const stored: StoredReceipt = { id: receipt.id, envelope: receipt, receivedAt: this.now() }
-    await this.deps.jobStore.save(record, { output, with: this.deps.receipts.operations(stored) })
+    await this.deps.jobStore.save(record, { output, with: [...this.deps.receipts.operations(stored), this.deps.ledger.operation(ledger)] })
     this.deps.onReceipt?.(stored)
     this.gossipLater(TOPICS.receipts, receipt)
   }

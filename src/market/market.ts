@@ -8,6 +8,8 @@ import type { SpecmeshLibp2p } from '../net/libp2p.ts'
 import type { SyncKind } from '../net/sync.ts'
 import type { Db } from '../store/db.ts'
 import { JobStore, type JobRecord } from '../store/job-store.ts'
+import { LedgerStore, type JobLedger, type SpecLedger } from '../store/ledger-store.ts'
+import { CapacityTable } from './capacity-table.ts'
 import { ReceiptStore, type ReceiptQuery, type StoredReceipt } from '../store/receipt-store.ts'
 import type { SpecStore } from '../store/spec-store.ts'
 import { AgentService, type ServeOptions } from './agent.ts'
@@ -16,7 +18,7 @@ import type { Handler } from './exec-handler.ts'
 import { UnknownSpecError } from './job-errors.ts'
 import type { ReceiptBody } from './messages.ts'
 import { RecentJobs } from './recent-jobs.ts'
-import { validateAward, validateBid, validateJob, validateReceipt, type MarketContext } from './validators.ts'
+import { validateAward, validateBid, validateCapacity, validateJob, validateReceipt, type MarketContext } from './validators.ts'
 
 export interface MarketDeps {
   libp2p: SpecmeshLibp2p
@@ -27,6 +29,16 @@ export interface MarketDeps {
   log: (event: string, fields?: Record<string, unknown>) => void
   onReceipt?: (receipt: StoredReceipt) => void
   reputationOf?: (agent: string, spec: Spec) => number
+  options?: MarketOptions
+}
+
+export interface MarketOptions {
+  /** First retry's backoff in ms; later ones multiply by the spec's backoffMultiplier. @default 1000 */
+  retryBaseMs?: number
+  /** Fee per attempt, counted against budget.maxUsd when the spec's budget includesFees. @default 0 */
+  feePerAttemptUsd?: number
+  /** How often an agent re-announces its capacity when nothing changes. @default 2000 */
+  advertIntervalMs?: number
 }
 
 export interface Market {
@@ -37,6 +49,10 @@ export interface Market {
   listReceipts: (query?: ReceiptQuery) => Promise<StoredReceipt[]>
   getReceipt: (id: string) => Promise<StoredReceipt | null>
   servedSpecs: () => ReturnType<AgentService['servedSpecs']>
+  /** Agents with a live capacity advert for the spec, and their advertised load. */
+  capacityOf: (specId: string) => Array<{ agent: string, inFlight: number, limit: number, priceUsd: number }>
+  /** Per job and per spec: reserved, spent and remaining, each traceable to receipts. */
+  ledger: (specId?: string) => Promise<{ jobs: JobLedger[], specs: SpecLedger[] }>
   syncKinds: Array<[string, SyncKind]>
   stop: () => void
 }
@@ -47,6 +63,8 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
   const jobs = new RecentJobs()
   const receipts = new ReceiptStore(db)
   const jobStore = new JobStore(db)
+  const ledger = new LedgerStore(db)
+  const capacity = new CapacityTable()
   const specCache = new Map<string, Spec>()
   const specOf = async (specId: string): Promise<Spec | null> => {
     const cached = specCache.get(specId)
@@ -62,13 +80,18 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     gossip,
     jobs,
     addresses: () => libp2p.getMultiaddrs().map(a => a.toString()),
-    log
+    log,
+    advertIntervalMs: deps.options?.advertIntervalMs
   })
-  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, jobs, log, reputationOf: deps.reputationOf, onReceipt: deps.onReceipt })
+  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, reputationOf: deps.reputationOf, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, feePerAttemptUsd: deps.options?.feePerAttemptUsd })
 
   gossip.handle(TOPICS.jobs, async data => {
     const { envelope } = await validateJob(data, ctx)
     agent.onJob(envelope).catch(err => { log('agent.bid-failed', { jobId: envelope.id, error: (err as Error).message }) })
+  })
+  gossip.handle(TOPICS.capacity, async data => {
+    const advert = await validateCapacity(data, ctx)
+    if (!capacity.update(advert.signer, advert.body)) throw ignore('stale', 'an advert at least as new from this agent is held')
   })
   gossip.handle(TOPICS.bids, async data => {
     const { envelope } = await validateBid(data, ctx)
@@ -115,6 +138,11 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     listReceipts: async (query) => await receipts.query(query),
     getReceipt: async (id) => await receipts.get(id),
     servedSpecs: () => agent.servedSpecs(),
+    capacityOf: (specId) => capacity.agentsServing(specId).map(agent => ({ agent, ...capacity.load(agent, specId)! })),
+    async ledger (specId) {
+      const jobs = await ledger.list(specId)
+      return { jobs, specs: LedgerStore.bySpec(jobs) }
+    },
     syncKinds: [['receipt', {
       records: async function * () {
         for await (const record of receipts.all()) yield encodeEnvelope(record.envelope)

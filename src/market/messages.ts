@@ -112,3 +112,22 @@ export const ReceiptBodySchema = z.object({
   verdictAt: epochMs
 }).strict()
 export type ReceiptBody = z.infer<typeof ReceiptBodySchema>
+
+/** Longest life a capacity advert may claim; a stale advert must never hold a coordinator back for long. */
+export const MAX_ADVERT_TTL_MS = 30_000
+export const MAX_ADVERT_SPECS = 64
+
+/** An agent's signed, short-lived statement of the specs it serves and its load on each. */
+export const CapacityBodySchema = z.object({
+  specs: z.array(z.object({
+    specId: cid,
+    /** Executions of this spec running now, for every coordinator together. */
+    inFlight: z.number().int().nonnegative(),
+    /** The most it admits at once (never above the spec's capacity.maxConcurrentRequests). */
+    limit: z.number().int().positive(),
+    priceUsd: usd
+  }).strict()).max(MAX_ADVERT_SPECS),
+  issuedAt: epochMs,
+  expiresAt: epochMs
+}).strict()
+export type CapacityBody = z.infer<typeof CapacityBodySchema>

@@ -3,7 +3,7 @@ import { openEnvelope, verifyEnvelope, type Envelope, type MessageType } from '.
 import { ignore, reject } from '../wire/errors.ts'
 import { MAX_CLOCK_SKEW_MS } from '../wire/constants.ts'
 import { jobDeadlines, type Spec } from '../spec/index.ts'
-import { AwardBodySchema, BidBodySchema, ClaimBodySchema, JobBodySchema, ReceiptBodySchema, type AwardBody, type BidBody, type ClaimBody, type JobBody, type ReceiptBody } from './messages.ts'
+import { AwardBodySchema, BidBodySchema, CapacityBodySchema, ClaimBodySchema, JobBodySchema, MAX_ADVERT_TTL_MS, ReceiptBodySchema, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody, type ReceiptBody } from './messages.ts'
 import type { KnownJob, RecentJobs } from './recent-jobs.ts'
 
 /**
@@ -132,4 +132,16 @@ export async function validateReceipt (data: Uint8Array, ctx: MarketContext): Pr
     throw reject('over-claim', `receipt charges ${receipt.costUsd}, more than the agent claimed (${receipt.claim.body.costUsd})`)
   }
   return { envelope, spec }
+}
+
+export async function validateCapacity (data: Uint8Array, ctx: MarketContext): Promise<Envelope<CapacityBody>> {
+  const envelope = openTyped(data, 'capacity', CapacityBodySchema)
+  const advert = envelope.body
+  const now = ctx.now()
+  notFromTheFuture(advert.issuedAt, now, 'capacity issuedAt')
+  if (advert.expiresAt <= advert.issuedAt || advert.expiresAt - advert.issuedAt > MAX_ADVERT_TTL_MS) {
+    throw reject('bad-ttl', `a capacity advert may live at most ${MAX_ADVERT_TTL_MS} ms`)
+  }
+  if (advert.expiresAt <= now) throw ignore('expired', 'capacity advert has expired')
+  return envelope
 }

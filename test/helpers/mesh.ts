@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createNode } from '../../src/node.ts'
+import type { MarketOptions } from '../../src/market/market.ts'
 import { TOPICS } from '../../src/wire/constants.ts'
 import { waitFor } from './wait.ts'
 
@@ -11,11 +12,12 @@ export async function tempHome (prefix = 'specmesh-test-'): Promise<string> {
   return await mkdtemp(join(tmpdir(), prefix))
 }
 
-export async function startNode (options: { home?: string, bootstrap?: string[] } = {}): Promise<TestNode> {
+export async function startNode (options: { home?: string, bootstrap?: string[], market?: MarketOptions } = {}): Promise<TestNode> {
   return await createNode({
     home: options.home ?? await tempHome(),
     listen: ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: options.bootstrap ?? []
+    bootstrap: options.bootstrap ?? [],
+    market: options.market
   })
 }
 
@@ -24,12 +26,12 @@ export async function startNode (options: { home?: string, bootstrap?: string[] 
  * others, and each also dials its predecessor so the graph is not a bare star.
  * Resolves once every node sees at least one peer subscribed to `topic`.
  */
-export async function startMesh (count: number, topic: string = TOPICS.specs): Promise<TestNode[]> {
-  const nodes: TestNode[] = [await startNode()]
+export async function startMesh (count: number, topic: string = TOPICS.specs, market?: MarketOptions): Promise<TestNode[]> {
+  const nodes: TestNode[] = [await startNode({ market })]
   for (let i = 1; i < count; i++) {
     const bootstrap = [nodes[0]!.multiaddrs()[0]!]
     if (i > 1) bootstrap.push(nodes[i - 1]!.multiaddrs()[0]!)
-    nodes.push(await startNode({ bootstrap }))
+    nodes.push(await startNode({ bootstrap, market }))
   }
   await waitForTopicPeers(nodes, topic)
   return nodes

@@ -1,0 +1,69 @@
+import type { CapacityBody } from './messages.ts'
+
+export interface AdvertisedLoad {
+  inFlight: number
+  limit: number
+  priceUsd: number
+  issuedAt: number
+}
+
+/**
+ * The latest capacity advert of every agent, as gossip delivered them. A
+ * coordinator reads it to know who serves a spec and who is saturated, and
+ * waits on `changed()` instead of polling when everyone is.
+ */
+export class CapacityTable {
+  private readonly adverts = new Map<string, CapacityBody>()
+  private waiters: Array<() => void> = []
+  private readonly now: () => number
+
+  constructor (now: () => number = Date.now) {
+    this.now = now
+  }
+
+  /** Record an advert; false when an advert of the agent at least as new is already held. */
+  update (agent: string, advert: CapacityBody): boolean {
+    const held = this.adverts.get(agent)
+    if (held != null && held.issuedAt >= advert.issuedAt) return false
+    this.adverts.set(agent, advert)
+    this.notify()
+    return true
+  }
+
+  /** The agent's advertised load on a spec, if it has a live advert naming it. */
+  load (agent: string, specId: string): AdvertisedLoad | undefined {
+    const advert = this.adverts.get(agent)
+    if (advert == null || advert.expiresAt <= this.now()) return undefined
+    const entry = advert.specs.find(s => s.specId === specId)
+    return entry == null ? undefined : { inFlight: entry.inFlight, limit: entry.limit, priceUsd: entry.priceUsd, issuedAt: advert.issuedAt }
+  }
+
+  /** Agents with a live advert for the spec. */
+  agentsServing (specId: string): string[] {
+    const now = this.now()
+    const out: string[] = []
+    for (const [agent, advert] of this.adverts) {
+      if (advert.expiresAt > now && advert.specs.some(s => s.specId === specId)) out.push(agent)
+    }
+    return out
+  }
+
+  /** Something changed that may free capacity: an advert, or one of our own executions ending. */
+  notify (): void {
+    const waiters = this.waiters
+    this.waiters = []
+    for (const wake of waiters) wake()
+  }
+
+  /** Resolves at the next change, or after `maxWaitMs` (adverts also expire silently). */
+  async changed (maxWaitMs: number): Promise<void> {
+    await new Promise<void>(resolve => {
+      const timer = setTimeout(done, Math.max(0, maxWaitMs))
+      function done (): void {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.waiters.push(done)
+    })
+  }
+}
