@@ -117,6 +117,8 @@ export class Coordinator {
   private readonly exec: ExecClient
   /** Our own executions in flight, per agent and spec. */
   private readonly ownInFlight = new Map<string, number>()
+  /** Per spec: our jobs calling for bids and not yet awarded; they count against the free slots. */
+  private readonly bidding = new Map<string, number>()
   /** Per spec: retries in flight from this node (capacity.maxConcurrentRetries). */
   private readonly retrySlots = new Map<string, Semaphore>()
   private readonly retryBaseMs: number
@@ -193,7 +195,10 @@ export class Coordinator {
     }
     const createdAt = this.now()
     const { body, envelope, record } = draft(createdAt)
-    if (softDeadline != null && createdAt > softDeadline) return await this.fail(record, input, 'the soft deadline passed while waiting for capacity: nothing is submitted after it')
+    if (softDeadline != null && createdAt > softDeadline) {
+      this.bidding.set(specId, (this.bidding.get(specId) ?? 1) - 1)
+      return await this.fail(record, input, 'the soft deadline passed while waiting for capacity: nothing is submitted after it')
+    }
 
     this.deps.jobs.add({ jobId: envelope.id, coordinator: this.deps.signer.peerId, body })
     const auction: Auction = { bids: [] }
@@ -208,9 +213,22 @@ export class Coordinator {
     } finally {
       this.auctions.delete(envelope.id)
     }
-    const ranked = rankBids(auction.bids, maxUsd, agent => this.deps.reputationOf?.(agent, spec) ?? NEUTRAL_REPUTATION)
-    if (ranked.length === 0) return await this.fail(record, undefined, `no agent bid within the ${bidWindowMs} ms bid window (nor in ${NO_BID_GRACE_FACTOR} windows more)`)
-    return await this.runAttempts(record, spec, envelope, input, inputBytes, ranked)
+    // The job's place among those calling for bids is handed over to its first
+    // award (counted in ownInFlight) without a gap another job could slip into.
+    let holdsBidSlot = true
+    const releaseBidSlot = (): void => {
+      if (!holdsBidSlot) return
+      holdsBidSlot = false
+      this.bidding.set(specId, (this.bidding.get(specId) ?? 1) - 1)
+      this.deps.capacity.notify()
+    }
+    try {
+      const ranked = rankBids(auction.bids, maxUsd, agent => this.deps.reputationOf?.(agent, spec) ?? NEUTRAL_REPUTATION)
+      if (ranked.length === 0) return await this.fail(record, undefined, `no agent bid within the ${bidWindowMs} ms bid window (nor in ${NO_BID_GRACE_FACTOR} windows more)`)
+      return await this.runAttempts(record, spec, envelope, input, inputBytes, ranked, releaseBidSlot)
+    } finally {
+      releaseBidSlot()
+    }
   }
 
   private async awaitFirstBid (auction: Auction, until: number): Promise<void> {
@@ -228,7 +246,7 @@ export class Coordinator {
    * node); never an attempt at an agent already at its concurrency limit, and
    * never one whose price would take the job past budget.maxUsd.
    */
-  private async runAttempts (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, ranked: RankedBid[]): Promise<JobResult> {
+  private async runAttempts (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, ranked: RankedBid[], onAwarded: () => void): Promise<JobResult> {
     const maxAttempts = 1 + (spec.capacity?.maxRetries ?? 0)
     const budget = spec.budget?.maxUsd ?? null
     const feeUsd = spec.budget?.includesFees === true ? this.feeUsd : 0
@@ -280,7 +298,7 @@ export class Coordinator {
       }
       candidates.splice(candidates.indexOf(bid), 1)
       try {
-        const outcome = await this.oneAttempt(record, spec, job, input, inputBytes, bid, attempt, feeUsd, ledger)
+        const outcome = await this.oneAttempt(record, spec, job, input, inputBytes, bid, attempt, feeUsd, ledger, onAwarded)
         ledger = outcome.ledger
         if (outcome.result != null) return outcome.result
         lastOutcome = outcome.summary
@@ -295,7 +313,11 @@ export class Coordinator {
   }
 
   /** Award, execute, judge and record one attempt; returns the job result when it succeeded. */
-  private async oneAttempt (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, bid: RankedBid, attempt: number, feeUsd: number, ledger: JobLedger): Promise<{ ledger: JobLedger, result?: JobResult, summary: string, retryAfterMs?: number }> {
+  private async oneAttempt (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, bid: RankedBid, attempt: number, feeUsd: number, ledger: JobLedger, onAwarded: () => void): Promise<{ ledger: JobLedger, result?: JobResult, summary: string, retryAfterMs?: number }> {
+    // Counted at the agent before anything is awaited, so no other job can take this slot meanwhile.
+    const key = loadKey(bid.agent, job.body.specId)
+    this.ownInFlight.set(key, (this.ownInFlight.get(key) ?? 0) + 1)
+    onAwarded()
     const awardBody: AwardBody = {
       jobId: job.id, specId: job.body.specId, bidId: bid.bidId, agent: bid.agent, priceUsd: bid.body.priceUsd, attempt, deadline: record.deadline, issuedAt: this.now()
     }
@@ -305,13 +327,11 @@ export class Coordinator {
     record.status = 'running'
     const entry = { attempt, awardId: award.id, agent: bid.agent, priceUsd: bid.body.priceUsd, feeUsd }
     ledger = applyEntry(ledger, { ...entry, at: this.now(), kind: 'reserve' })
-    await this.deps.jobStore.save(record, { with: [this.deps.ledger.operation(ledger)] })
-    this.log('job.awarded', { jobId: job.id, agent: bid.agent, priceUsd: bid.body.priceUsd, attempt, score: bid.score })
 
-    const key = loadKey(bid.agent, job.body.specId)
-    this.ownInFlight.set(key, (this.ownInFlight.get(key) ?? 0) + 1)
     let result: AttemptResult
     try {
+      await this.deps.jobStore.save(record, { with: [this.deps.ledger.operation(ledger)] })
+      this.log('job.awarded', { jobId: job.id, agent: bid.agent, priceUsd: bid.body.priceUsd, attempt, score: bid.score })
       result = await this.attempt(award, bid, inputBytes, record.deadline, spec)
     } finally {
       this.ownInFlight.set(key, (this.ownInFlight.get(key) ?? 1) - 1)
@@ -373,12 +393,34 @@ export class Coordinator {
     }
   }
 
-  /** Before publishing: when every agent known to serve the spec is saturated, wait instead of calling for bids. */
+  /** Free execution slots at the agents known to serve the spec, or Infinity when none is known (bids will tell). */
+  private freeSlots (specId: string, spec: Spec): number {
+    const agents = this.deps.capacity.agentsServing(specId)
+    if (agents.length === 0) return Infinity
+    let free = 0
+    for (const agent of agents) {
+      const advert = this.deps.capacity.load(agent, specId)
+      const limit = Math.min(spec.capacity?.maxConcurrentRequests ?? Infinity, advert?.limit ?? Infinity)
+      const load = Math.max(this.ownInFlight.get(loadKey(agent, specId)) ?? 0, advert?.inFlight ?? 0)
+      free += Math.max(0, limit - load)
+    }
+    return free
+  }
+
+  /**
+   * Before publishing: while the agents known to serve the spec have no free
+   * slot for this job (counting our jobs already calling for bids), wait
+   * instead of calling for bids. Returns with a place taken in `bidding`;
+   * the caller gives it back once the job has its award or has ended.
+   */
   private async awaitCapacity (specId: string, spec: Spec, until: number): Promise<boolean> {
     let logged = false
     for (;;) {
+      if ((this.bidding.get(specId) ?? 0) < this.freeSlots(specId, spec)) {
+        this.bidding.set(specId, (this.bidding.get(specId) ?? 0) + 1)
+        return true
+      }
       const agents = this.deps.capacity.agentsServing(specId)
-      if (agents.length === 0 || agents.some(agent => !this.saturated(agent, specId, spec))) return true
       const left = until - this.now()
       if (left <= 0) return false
       if (!logged) {
