@@ -31,6 +31,13 @@ export interface DaemonInit {
   handleSignals?: boolean
   /** The node factory; tests may pass a fake. @default createNode from ./node.ts */
   createNode?: (init: NodeInit) => Promise<SpecmeshNode>
+  /**
+   * runDaemon only: work to do once the daemon runs, while shutdown signals are
+   * already handled (`specmesh agent` serves its specs here). `signal` aborts when
+   * a shutdown signal arrives. A rejection stops the daemon, and runDaemon
+   * rejects with it. @default nothing
+   */
+  onReady?: (daemon: Daemon, signal: AbortSignal) => Promise<void>
 }
 
 export interface Daemon {
@@ -152,7 +159,14 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
  */
 export async function runDaemon (init: DaemonInit): Promise<void> {
   const daemon = await startDaemon(init)
-  if (init.handleSignals === false) return
+  const shutdown = new AbortController()
+  if (init.handleSignals === false) {
+    await init.onReady?.(daemon, shutdown.signal).catch(async (err: unknown) => {
+      await daemon.stop().catch(() => {})
+      throw err
+    })
+    return
+  }
   const { log } = daemon
 
   // A closed terminal or pipe (`specmesh daemon | head`) must not take the node down.
@@ -167,6 +181,13 @@ export async function runDaemon (init: DaemonInit): Promise<void> {
 
   await new Promise<void>((resolve, reject) => {
     let signalled = false
+    const detach = (): void => {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+      process.off('unhandledRejection', onRejection)
+      process.stdout.off('error', ignoreStreamError)
+      process.stderr.off('error', ignoreStreamError)
+    }
     const onSignal = (signal: NodeJS.Signals): void => {
       if (signalled) {
         log('daemon.forced_exit', { level: 'error', signal })
@@ -174,6 +195,7 @@ export async function runDaemon (init: DaemonInit): Promise<void> {
       }
       signalled = true
       log('daemon.signal', { signal })
+      shutdown.abort()
       const timer = setTimeout(() => {
         log('daemon.shutdown_timeout', { level: 'error', timeoutMs: SHUTDOWN_TIMEOUT_MS })
         process.exit(1)
@@ -181,16 +203,21 @@ export async function runDaemon (init: DaemonInit): Promise<void> {
       timer.unref()
       daemon.stop().then(() => {
         clearTimeout(timer)
-        process.off('SIGINT', onSignal)
-        process.off('SIGTERM', onSignal)
-        process.off('unhandledRejection', onRejection)
-        process.stdout.off('error', ignoreStreamError)
-        process.stderr.off('error', ignoreStreamError)
+        detach()
         resolve()
       }, reject)
     }
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
+    init.onReady?.(daemon, shutdown.signal).catch((err: unknown) => {
+      // A failure once shutdown has begun is a consequence of it, not news.
+      if (signalled) return
+      signalled = true
+      daemon.stop().catch(() => {}).finally(() => {
+        detach()
+        reject(err)
+      })
+    })
   })
 }
 

@@ -10,5 +10,9 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'daemon', summary: 'run a node: join the mesh and serve the local API', load: async () => (await import('./commands/daemon.ts')).daemonCommand },
   { name: 'id', summary: 'show the running node\'s peer id, addresses and API', load: async () => (await import('./commands/node.ts')).idCommand },
   { name: 'peers', summary: 'list the peers the running node is connected to', load: async () => (await import('./commands/node.ts')).peersCommand },
-  { name: 'spec', summary: 'validate, publish and browse specs', load: async () => (await import('./commands/spec.ts')).specCommand }
+  { name: 'spec', summary: 'validate, publish and browse specs', load: async () => (await import('./commands/spec.ts')).specCommand },
+  { name: 'agent', summary: 'run a node that executes a spec\'s jobs with a program in any language', load: async () => (await import('./commands/agent.ts')).agentCommand },
+  { name: 'job', summary: 'submit jobs and follow them', load: async () => (await import('./commands/job.ts')).jobCommand },
+  { name: 'receipts', summary: 'list the execution receipts this node holds', load: async () => (await import('./commands/receipts.ts')).receiptsCommand },
+  { name: 'receipt', summary: 'show and verify one execution receipt', load: async () => (await import('./commands/receipts.ts')).receiptCommand }
 ]

@@ -1,6 +1,8 @@
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
+import { jobRoutes } from './jobs.ts'
 import { nodeRoutes } from './node.ts'
+import { receiptRoutes } from './receipts.ts'
 import { specRoutes } from './specs.ts'
 
 export type { RouteContext } from './context.ts'
@@ -11,7 +13,9 @@ export type { RouteContext } from './context.ts'
  */
 export const routeFamilies: Array<(ctx: RouteContext) => Route[]> = [
   nodeRoutes,
-  specRoutes
+  specRoutes,
+  jobRoutes,
+  receiptRoutes
 ]
 
 export function allRoutes (ctx: RouteContext): Route[] {

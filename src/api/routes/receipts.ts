@@ -1,0 +1,192 @@
+import { validateSpec, type Spec } from '../../spec/index.ts'
+import { verifyReceipt, type ReceiptCheck, type ReceiptVerification } from '../../market/receipt-verify.ts'
+import type { StoredReceipt } from '../../node-types.ts'
+import { badRequest, notFound } from '../errors.ts'
+import type { Route } from '../router.ts'
+import type { RouteContext } from './context.ts'
+
+/** Most receipts one GET /v1/receipts returns. */
+export const MAX_RECEIPTS_PER_QUERY = 10_000
+
+/** A check that could not be made, and what would make it possible. */
+export interface SkippedCheck {
+  check: string
+  detail: string
+}
+
+export interface ReceiptAudit extends ReceiptVerification {
+  /** Checks not made for want of the spec, the input or the output. Empty when every check was made. */
+  skipped: SkippedCheck[]
+}
+
+export interface AuditMaterial {
+  spec?: Spec
+  input?: unknown
+  output?: unknown
+  /** How to obtain what is missing, in the words of the caller's interface (a flag, a body field). */
+  hints?: { spec?: string, input?: string, output?: string }
+}
+
+/**
+ * verifyReceipt plus an account of what it could not check. A criterion that
+ * reads `input` cannot be judged without the input (it would see null and fail
+ * a sound receipt), so without the input such criteria are skipped rather than
+ * failed; the output hash is still checked.
+ */
+export function auditReceipt (envelope: unknown, material: AuditMaterial): ReceiptAudit {
+  const { spec, input, output } = material
+  const hints = material.hints ?? {}
+  const criteriaNeedInput = spec != null && input === undefined && spec.successCriteria.some(c => /\binput\b/.test(c))
+  let result: ReceiptVerification
+  if (criteriaNeedInput && output !== undefined) {
+    const withoutCriteria = verifyReceipt(envelope, { spec })
+    const outputOnly = verifyReceipt(envelope, { output })
+    const checks: ReceiptCheck[] = [...withoutCriteria.checks, ...outputOnly.checks.filter(c => c.check === 'output-hash')]
+    result = { ...withoutCriteria, ok: checks.every(c => c.ok), checks }
+  } else {
+    result = verifyReceipt(envelope, { ...(spec != null ? { spec } : {}), ...(input !== undefined ? { input } : {}), ...(output !== undefined ? { output } : {}) })
+  }
+  const skipped: SkippedCheck[] = []
+  // A receipt whose signature fails is refuted; nothing else about it is worth checking.
+  if (result.receiptId == null) return { ...result, skipped }
+
+  const body = (envelope as { body: { specId: string, outcome: string } }).body
+  const judged = body.outcome === 'success' || body.outcome === 'criteria-failed'
+  const hint = (what: 'spec' | 'input' | 'output'): string => hints[what] != null ? `; ${hints[what]}` : ''
+  if (spec == null) {
+    skipped.push({ check: 'spec', detail: `spec ${body.specId} is not at hand, so neither the budget nor the criteria are checked${hint('spec')}` })
+  }
+  if (input === undefined) {
+    skipped.push({ check: 'input-hash', detail: `the job's input is not at hand${hint('input')}` })
+  }
+  if (output === undefined && judged) {
+    skipped.push({ check: 'output-hash', detail: `the output is not at hand, so neither its hash nor the criteria are checked${hint('output')}` })
+  }
+  if (criteriaNeedInput && output !== undefined && judged) {
+    skipped.push({ check: 'criteria', detail: `the spec's criteria read the input, which is not at hand${hint('input')}` })
+  }
+  return { ...result, skipped }
+}
+
+/**
+ * List, fetch and verify the receipts this node holds (its own as coordinator,
+ * and every receipt it learned from the mesh).
+ */
+export function receiptRoutes ({ node }: RouteContext): Route[] {
+  const verify = async (id: string, body: unknown): Promise<ReceiptAudit & { sources: Record<string, string | null> }> => {
+    const stored = await node.getReceipt(id)
+    if (stored == null) throw notFound(`no receipt with id ${id} on this node; GET /v1/receipts lists them`)
+    const given = parseVerifyBody(body)
+    const receipt = stored.envelope.body
+    const sources: Record<string, string | null> = { spec: null, input: null, output: null }
+
+    let spec = given.spec
+    if (spec != null) sources.spec = 'request'
+    else {
+      spec = (await node.getSpec(receipt.specId))?.spec
+      if (spec != null) sources.spec = 'store'
+    }
+    let output = given.output
+    let outputHint = 'send it as "output" in the body'
+    if (given.hasOutput) sources.output = 'request'
+    else {
+      // The node keeps the output of the jobs it coordinated, for the attempt that succeeded.
+      const job = await node.getJob(receipt.jobId)
+      if (job != null && job.receiptId === id && 'output' in job) {
+        output = job.output
+        sources.output = 'job'
+      } else if (job == null) {
+        outputHint = `only the job's coordinator keeps it, and this node is not; ${outputHint}`
+      }
+    }
+    const input = given.input
+    if (given.hasInput) sources.input = 'request'
+    const material: AuditMaterial = {
+      hints: {
+        spec: 'send it as "spec" in the body',
+        input: 'send it as "input" in the body',
+        output: outputHint
+      }
+    }
+    if (spec != null) material.spec = spec
+    if (given.hasInput) material.input = input
+    if (sources.output != null) material.output = output
+    return { ...auditReceipt(stored.envelope, material), sources }
+  }
+
+  return [
+    {
+      method: 'GET',
+      path: '/v1/receipts',
+      handler: async ({ query }) => {
+        const filter: { agent?: string, specId?: string, jobId?: string, limit?: number } = {}
+        for (const [param, key] of [['agent', 'agent'], ['spec', 'specId'], ['job', 'jobId']] as const) {
+          const value = query.get(param)
+          if (value != null && value !== '') filter[key] = value
+        }
+        const limit = query.get('limit')
+        if (limit != null && limit !== '') {
+          const n = Number(limit)
+          if (!/^\d+$/.test(limit) || n < 1 || n > MAX_RECEIPTS_PER_QUERY) {
+            throw badRequest('invalid_request', `limit ${limit} is not a whole number from 1 to ${MAX_RECEIPTS_PER_QUERY}`, [{ path: 'limit', message: 'must be a whole number ≥ 1' }])
+          }
+          filter.limit = n
+        }
+        const receipts: StoredReceipt[] = await node.listReceipts(filter)
+        return { body: receipts }
+      }
+    },
+    {
+      method: 'GET',
+      path: '/v1/receipts/:id',
+      handler: async ({ params }) => {
+        const stored = await node.getReceipt(params.id!)
+        if (stored == null) throw notFound(`no receipt with id ${params.id} on this node; GET /v1/receipts lists them`)
+        return { body: stored }
+      }
+    },
+    {
+      method: 'GET',
+      path: '/v1/receipts/:id/verify',
+      handler: async ({ params }) => ({ body: await verify(params.id!, undefined) })
+    },
+    {
+      method: 'POST',
+      path: '/v1/receipts/:id/verify',
+      handler: async ({ params, body }) => ({ body: await verify(params.id!, body) })
+    }
+  ]
+}
+
+interface VerifyBody {
+  spec?: Spec
+  input?: unknown
+  output?: unknown
+  hasInput: boolean
+  hasOutput: boolean
+}
+
+/** Optional `{spec?, input?, output?}`: what the caller has and the node may not. */
+function parseVerifyBody (body: unknown): VerifyBody {
+  if (body === undefined) return { hasInput: false, hasOutput: false }
+  if (body == null || typeof body !== 'object' || Array.isArray(body)) {
+    throw badRequest('invalid_request', 'the request body, when there is one, must be {"spec"?, "input"?, "output"?}')
+  }
+  const record = body as Record<string, unknown>
+  const unknown = Object.keys(record).filter(k => k !== 'spec' && k !== 'input' && k !== 'output')
+  if (unknown.length > 0) {
+    throw badRequest('invalid_request', `unknown field${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}; the body may carry "spec", "input" and "output"`, unknown.map(k => ({ path: k, message: 'unknown field' })))
+  }
+  const out: VerifyBody = { hasInput: 'input' in record, hasOutput: 'output' in record }
+  if (out.hasInput) out.input = record.input
+  if (out.hasOutput) out.output = record.output
+  if (record.spec != null) {
+    // A spec that judged a past receipt may itself be past its deadline.
+    const checked = validateSpec(record.spec, { requireFutureDeadline: false })
+    if (!checked.ok) {
+      throw badRequest('invalid_spec', 'the "spec" sent for verification is not a valid spec', checked.problems.map(p => ({ path: p.path === '' ? 'spec' : `spec.${p.path}`, message: p.message })))
+    }
+    out.spec = checked.spec
+  }
+  return out
+}

@@ -1,0 +1,237 @@
+/**
+ * The market end to end through the real command line: a `specmesh daemon`
+ * coordinates, `specmesh agent` processes execute with handlers written in
+ * Python, and `job`, `receipts` and `receipt verify` run as a user runs them.
+ * Every wait polls with its own deadline; nothing sleeps blindly.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { BIN, killSpawned, NODE, removeTempHomes, ROOT, runCli, runJson, startDaemon, tempHome, type DaemonProcess } from '../helpers/cli.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+const SPEC = join(ROOT, 'test/fixtures/agents/extract-entities.yaml')
+const EXTRACT = `python3 ${join(ROOT, 'test/fixtures/agents/extract_entities.py')}`
+const GARBAGE = `python3 ${join(ROOT, 'test/fixtures/agents/garbage.py')}`
+const INPUT = join(ROOT, 'test/fixtures/agents/input.json')
+/** Long enough that every connected agent's bid arrives, on a loaded two-core machine too. */
+const BID_WINDOW_MS = '1500'
+
+interface AgentProcess {
+  child: ChildProcess
+  peerId: string
+  home: string
+  stdout: () => string
+  stderr: () => string
+  exited: () => boolean
+}
+
+/** Agents are started here (the helper starts daemons); afterEach kills both kinds. */
+const agents = new Set<ChildProcess>()
+
+afterEach(async () => {
+  const waits: Array<Promise<unknown>> = []
+  for (const child of agents) {
+    if (child.exitCode == null && child.signalCode == null) {
+      waits.push(new Promise(resolve => child.once('exit', resolve)))
+      child.kill('SIGKILL')
+    }
+  }
+  agents.clear()
+  await Promise.race([Promise.all(waits), new Promise(resolve => setTimeout(resolve, 5_000))])
+  await killSpawned()
+  await removeTempHomes()
+})
+
+function spawnAgent (home: string, args: string[]): { child: ChildProcess, stdout: () => string, stderr: () => string, exit: () => { code: number | null, signal: NodeJS.Signals | null } | null } {
+  const env = { ...process.env }
+  delete env.SPECMESH_HOME
+  const child = spawn(NODE, [BIN, 'agent', '--home', home, '--listen', '/ip4/127.0.0.1/tcp/0', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  agents.add(child)
+  let stdout = ''
+  let stderr = ''
+  let exit: { code: number | null, signal: NodeJS.Signals | null } | null = null
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => { stdout += c })
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c })
+  child.on('exit', (code, signal) => { exit = { code, signal } })
+  return { child, stdout: () => stdout, stderr: () => stderr, exit: () => exit }
+}
+
+/** Start `specmesh agent --json` and resolve once it prints what it serves. */
+async function startAgent (args: string[], home?: string): Promise<AgentProcess> {
+  home ??= await tempHome()
+  const agent = spawnAgent(home, [...args, '--json'])
+  const doc = await waitFor(() => {
+    const exit = agent.exit()
+    if (exit != null) throw new Error(`agent exited (${exit.code ?? exit.signal}) before serving\nstdout: ${agent.stdout()}\nstderr: ${agent.stderr()}`)
+    try {
+      return JSON.parse(agent.stdout()) as { peerId: string, serving: Array<{ specId: string, priceUsd: number, source: string }> }
+    } catch {
+      return null
+    }
+  }, { timeoutMs: 30_000, what: `agent ${args.join(' ')} to serve` }).catch(err => {
+    throw new Error(`${(err as Error).message}\nstdout: ${agent.stdout()}\nstderr: ${agent.stderr()}`)
+  })
+  expect(doc.serving.length).toBe(1)
+  return { child: agent.child, peerId: doc.peerId, home, stdout: agent.stdout, stderr: agent.stderr, exited: () => agent.exit() != null }
+}
+
+/** A daemon holding the spec, and its id and address for agents to bootstrap from. */
+async function meshWithSpec (): Promise<{ daemon: DaemonProcess, specId: string, addr: string }> {
+  const daemon = await startDaemon(await tempHome())
+  const published = await runJson(['spec', 'publish', SPEC, '--home', daemon.home])
+  const id = await runJson(['id', '--home', daemon.home])
+  return { daemon, specId: published.id, addr: id.multiaddrs[0] }
+}
+
+async function receiptIds (home: string, extra: string[] = []): Promise<string[]> {
+  const receipts = await runJson(['receipts', '--home', home, ...extra]) as Array<{ id: string }>
+  return receipts.map(r => r.id)
+}
+
+describe('the market through the command line', () => {
+  it('Python agents serve a spec; a failed attempt goes to the next bid; receipts reach every node and verify', async () => {
+    const { daemon, specId, addr } = await meshWithSpec()
+    // The garbage agent is cheaper, so it wins the first award and fails it.
+    const broken = await startAgent(['--spec', specId, '--exec', GARBAGE, '--price', '0.01', '--bootstrap', addr])
+    const good = await startAgent(['--spec', SPEC, '--exec', EXTRACT, '--price', '0.04', '--bootstrap', addr])
+    expect(JSON.parse(good.stdout()).serving[0]).toMatchObject({ specId, priceUsd: 0.04, source: 'file' })
+    expect(JSON.parse(broken.stdout()).serving[0]).toMatchObject({ specId, priceUsd: 0.01, source: 'mesh' })
+    await waitFor(async () => {
+      const peers = (await runJson(['peers', '--home', daemon.home]) as Array<{ peerId: string }>).map(p => p.peerId)
+      return peers.includes(broken.peerId) && peers.includes(good.peerId)
+    }, { timeoutMs: 15_000, what: 'the daemon to connect to both agents' })
+
+    const submitted = await runCli(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', BID_WINDOW_MS, '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
+    expect(submitted.code, submitted.stdout + submitted.stderr).toBe(0)
+    const result = JSON.parse(submitted.stdout)
+    expect(Object.keys(result)).toEqual(['jobId', 'status', 'output', 'receipt', 'costUsd', 'reason', 'attempts'])
+    expect(result.status).toBe('succeeded')
+    expect(result.output).toEqual({ entities: ['Ada', 'Lovelace', 'Charles', 'Babbage', 'London'].map(name => ({ name, confidence: 90 })) })
+    expect(result.costUsd).toBe(0.04)
+    expect(result.receipt.body).toMatchObject({ specId, jobId: result.jobId, agent: good.peerId, outcome: 'success', costUsd: 0.04 })
+    expect(result.attempts).toHaveLength(2)
+    expect(result.attempts[0]).toMatchObject({ agent: broken.peerId, outcome: 'error' })
+    expect(result.attempts[0].reason).toMatch(/not JSON/)
+    expect(result.attempts[1]).toMatchObject({ agent: good.peerId, outcome: 'success', receiptId: result.receipt.id })
+    // The broken handler cost an attempt, never the agent process.
+    expect(broken.exited()).toBe(false)
+    expect(good.exited()).toBe(false)
+
+    // The job as the coordinator recorded it.
+    const status = await runJson(['job', 'status', result.jobId, '--home', daemon.home])
+    expect(status).toMatchObject({ jobId: result.jobId, status: 'succeeded', costUsd: 0.04, receiptId: result.receipt.id, output: result.output })
+    const jobs = await runJson(['job', 'list', '--home', daemon.home]) as Array<{ jobId: string }>
+    expect(jobs.map(j => j.jobId)).toContain(result.jobId)
+    const table = await runCli(['job', 'list', '--home', daemon.home])
+    expect(table.stdout).toMatch(new RegExp(`${result.jobId}\\s+extract-entities-e2e\\s+succeeded\\s+0\\.04 USD\\s+2`))
+
+    // Receipts: both attempts on the coordinator at once, and on the agents once gossip has carried them.
+    const failedReceipt = result.attempts[0].receiptId as string
+    expect(await receiptIds(daemon.home)).toEqual(expect.arrayContaining([result.receipt.id, failedReceipt]))
+    expect(await receiptIds(daemon.home, ['--agent', broken.peerId])).toEqual([failedReceipt])
+    expect(await receiptIds(daemon.home, ['--job', result.jobId, '--limit', '1'])).toHaveLength(1)
+    for (const agent of [good, broken]) {
+      await waitFor(async () => (await receiptIds(agent.home)).includes(result.receipt.id), { timeoutMs: 15_000, what: `the receipt to reach agent ${agent.peerId}` })
+    }
+    const onAgent = await runJson(['receipts', '--home', good.home, '--spec', specId]) as Array<{ id: string, envelope: { body: { outcome: string } } }>
+    expect(onAgent.find(r => r.id === result.receipt.id)?.envelope.body.outcome).toBe('success')
+    const failedOnDaemon = await runJson(['receipt', 'show', failedReceipt, '--home', daemon.home])
+    expect(failedOnDaemon.body).toMatchObject({ outcome: 'error', costUsd: 0, agent: broken.peerId })
+    expect(failedOnDaemon.body.reason).toMatch(/not JSON/)
+
+    // Verify by id on the coordinator: it holds the spec and the output.
+    const verified = await runCli(['receipt', 'verify', result.receipt.id, '--home', daemon.home])
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0)
+    expect(verified.stdout).toContain(`receipt ${result.receipt.id} verified`)
+    expect(verified.stdout).not.toContain('✗')
+    for (const check of ['coordinator-signature', 'agent-signature', 'budget', 'output-hash', 'criteria']) {
+      expect(verified.stdout).toMatch(new RegExp(`✓ ${check}\\b`))
+    }
+    // On an agent, which holds the receipt and spec but not the output: fewer checks, still a pass.
+    const onAgentVerify = await runJson(['receipt', 'verify', result.receipt.id, '--home', good.home])
+    expect(onAgentVerify.ok).toBe(true)
+    expect(onAgentVerify.skipped.map((s: { check: string }) => s.check)).toContain('output-hash')
+
+    // Offline, from the saved `job submit --json` output, with the spec and input files.
+    const dir = await tempHome()
+    const resultFile = join(dir, 'result.json')
+    await writeFile(resultFile, submitted.stdout)
+    const offline = await runJson(['receipt', 'verify', resultFile, '--spec', SPEC, '--input', INPUT])
+    expect(offline.ok).toBe(true)
+    expect(offline.receiptId).toBe(result.receipt.id)
+    expect(offline.checks.map((c: { check: string }) => c.check)).toEqual(expect.arrayContaining(['spec', 'budget', 'input-hash', 'output-hash', 'criteria']))
+    expect(offline.skipped).toEqual([])
+
+    // A receipt altered after signing (its cost lowered) fails.
+    const altered = structuredClone(result.receipt)
+    altered.body.costUsd = 0.001
+    const alteredFile = join(dir, 'altered-receipt.json')
+    await writeFile(alteredFile, JSON.stringify(altered))
+    const refuted = await runCli(['receipt', 'verify', alteredFile, '--spec', SPEC])
+    expect(refuted.code).toBe(1)
+    expect(refuted.stdout).toContain('FAILS verification')
+    expect(refuted.stdout).toMatch(/✗ coordinator-signature/)
+    const refutedJson = await runCli(['receipt', 'verify', alteredFile, '--spec', SPEC, '--json'])
+    expect(refutedJson.code).toBe(1)
+    expect(JSON.parse(refutedJson.stdout).ok).toBe(false)
+    // The untouched copy in the same form passes: it was the change that failed it.
+    const intactFile = join(dir, 'receipt.json')
+    await writeFile(intactFile, JSON.stringify(result.receipt))
+    expect((await runCli(['receipt', 'verify', intactFile, '--spec', SPEC])).code).toBe(0)
+    expect(JSON.parse(await readFile(resultFile, 'utf8')).receipt.id).toBe(result.receipt.id)
+  })
+
+  it('reports what went wrong: unknown spec, bad input, no bids, a spec id that never arrives', async () => {
+    const { daemon, specId, addr } = await meshWithSpec()
+    const home = ['--home', daemon.home]
+
+    const unknown = await runCli(['job', 'submit', 'bagaaierasmfdn36r7f3pcdqdl3vbpm3a24sseioaanh5lbnpao7pxmc4pqib', '--input', INPUT, ...home, '--json'])
+    expect(unknown.code).toBe(1)
+    expect(JSON.parse(unknown.stdout).error).toMatchObject({ code: 'not_found' })
+    expect(JSON.parse(unknown.stdout).error.message).toMatch(/holds no spec/)
+
+    const dir = await tempHome()
+    const badJson = join(dir, 'bad.json')
+    await writeFile(badJson, '{"text": "unterminated')
+    const notJson = await runCli(['job', 'submit', specId, '--input', badJson, ...home])
+    expect(notJson.code).toBe(1)
+    expect(notJson.stderr).toContain(`input ${badJson} is not valid JSON`)
+
+    const wrongShape = join(dir, 'wrong.json')
+    await writeFile(wrongShape, '{"text": 42}')
+    const invalid = await runCli(['job', 'submit', specId, '--input', wrongShape, ...home, '--json'])
+    expect(invalid.code).toBe(1)
+    const invalidError = JSON.parse(invalid.stdout).error
+    expect(invalidError.code).toBe('invalid_job')
+    expect(invalidError.problems.length).toBeGreaterThan(0)
+    expect(JSON.stringify(invalidError.problems)).toMatch(/text/)
+
+    // No agent serves the spec: the job fails with a reason, exit code 1.
+    const noBids = await runCli(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '200', ...home, '--json'], { timeoutMs: 30_000 })
+    expect(noBids.code).toBe(1)
+    const failed = JSON.parse(noBids.stdout)
+    expect(failed).toMatchObject({ status: 'failed', output: null, receipt: null, costUsd: 0, attempts: [] })
+    expect(failed.reason).toMatch(/bid/)
+    const human = await runCli(['job', 'status', failed.jobId, ...home])
+    expect(human.code).toBe(0)
+    expect(human.stdout).toMatch(/status\s+failed/)
+
+    expect((await runCli(['receipt', 'verify', 'bagaaieranosuchreceipt', ...home])).code).toBe(1)
+
+    // An agent asked to serve a spec id nobody has gives up with a clear message, and releases its folder.
+    const agentHome = await tempHome()
+    const lost = spawnAgent(agentHome, ['--spec', 'bagaaierasmfdn36r7f3pcdqdl3vbpm3a24sseioaanh5lbnpao7pxmc4pqib', '--exec', EXTRACT, '--spec-wait', '2', '--bootstrap', addr])
+    const exit = await waitFor(() => lost.exit(), { timeoutMs: 20_000, what: 'the agent to give up waiting for the spec' })
+    expect(exit.code).toBe(1)
+    expect(lost.stderr()).toMatch(/spec \S+ has not reached this node after 2 s \(\d+ peers? connected\); check --bootstrap/)
+    const restarted = await startAgent(['--spec', specId, '--exec', EXTRACT, '--bootstrap', addr], agentHome)
+    expect(restarted.exited()).toBe(false)
+
+    // Usage mistakes are caught before anything starts.
+    const unpaired = await runCli(['agent', '--home', agentHome, '--spec', SPEC, '--spec', specId, '--exec', EXTRACT])
+    expect(unpaired.code).toBe(2)
+    expect(unpaired.stderr).toContain('give one --exec per --spec')
+  })
+})
