@@ -20,6 +20,13 @@ export interface ServeOptions {
   estimatedMs?: number
   /** Executions of this spec at once; never above the spec's capacity.maxConcurrentRequests. @default that limit, or 4 */
   concurrency?: number
+  /**
+   * 'spec' (the default) admits work as the spec says: within the concurrency
+   * limit, before the soft deadline, only what can finish by the deadline, and
+   * aborts at the deadline. 'none' is a plain server that takes whatever it is
+   * given and runs it to the end: for comparisons such as bench:cascade only.
+   */
+  admission?: 'spec' | 'none'
 }
 
 interface Served {
@@ -32,6 +39,7 @@ interface Served {
   inFlight: number
   /** Deadlines of the executions running now. */
   deadlines: Set<{ deadline: number }>
+  enforcesSpec: boolean
 }
 
 interface OutstandingBid {
@@ -112,7 +120,8 @@ export class AgentService {
       estimatedMs: options.estimatedMs ?? DEFAULT_ESTIMATED_MS,
       limit: Math.max(1, specLimit != null ? Math.min(wanted, specLimit) : wanted),
       inFlight: 0,
-      deadlines: new Set()
+      deadlines: new Set(),
+      enforcesSpec: options.admission !== 'none'
     }
     this.served.set(specId, served)
     this.log('agent.serving', { specId, name: spec.name, priceUsd: served.priceUsd, limit: served.limit })
@@ -199,6 +208,7 @@ export class AgentService {
   /** Why this agent would not bid on the job now, or null when it would. */
   private bidRefusal (served: Served, job: JobBody): string | null {
     const now = this.now()
+    if (!served.enforcesSpec) return served.priceUsd > job.maxUsd ? `price ${served.priceUsd} is above the job's ceiling ${job.maxUsd}` : null
     const limit = this.effectiveLimit(served)
     if (served.inFlight >= limit) return `no free slot (${served.inFlight}/${limit} in flight${limit < served.limit ? `, limit lowered from ${served.limit} while work nears its deadline` : ''})`
     if (job.softDeadline != null && now > job.softDeadline) return 'past the soft deadline'
@@ -300,12 +310,14 @@ export class AgentService {
     if (body.priceUsd > job.body.maxUsd) throw new Refusal(`award price ${body.priceUsd} is above the job's ceiling ${job.body.maxUsd}`)
     const served = this.served.get(body.specId)
     if (served == null) throw new Refusal(`this agent does not serve spec ${body.specId}`)
-    if (job.body.softDeadline != null && now > job.body.softDeadline) throw new Refusal('award arrived after the soft deadline')
-    if (now + served.estimatedMs > Math.min(job.body.deadline, body.deadline)) throw new Refusal('cannot finish before the deadline')
-    const limit = this.effectiveLimit(served)
-    if (served.inFlight >= limit) throw new Refusal(`busy: ${served.inFlight}/${limit} in flight${limit < served.limit ? ` (limit lowered from ${served.limit} while work nears its deadline)` : ''}`, BUSY_RETRY_AFTER_MS)
+    if (served.enforcesSpec) {
+      if (job.body.softDeadline != null && now > job.body.softDeadline) throw new Refusal('award arrived after the soft deadline')
+      if (now + served.estimatedMs > Math.min(job.body.deadline, body.deadline)) throw new Refusal('cannot finish before the deadline')
+      const limit = this.effectiveLimit(served)
+      if (served.inFlight >= limit) throw new Refusal(`busy: ${served.inFlight}/${limit} in flight${limit < served.limit ? ` (limit lowered from ${served.limit} while work nears its deadline)` : ''}`, BUSY_RETRY_AFTER_MS)
+    }
+    // The bid stays valid until it expires: a retry may award it again (under a new award id).
     this.usedAwards.set(award.id, job.body.deadline)
-    this.bids.delete(body.bidId)
     this.forgetExpired(now)
     return served
   }
@@ -313,9 +325,9 @@ export class AgentService {
   private async execute (served: Served, award: Envelope<AwardBody>, job: JobBody, input: unknown, running: Set<AbortController>): Promise<{ claim: Envelope<ClaimBody>, output?: Uint8Array }> {
     const startedAt = this.now()
     const window = served.spec.executionWindow
-    const stopAt = Math.min(job.deadline, award.body.deadline, window != null ? startedAt + window * 1000 : Infinity)
+    const stopAt = served.enforcesSpec ? Math.min(job.deadline, award.body.deadline, window != null ? startedAt + window * 1000 : Infinity) : Infinity
     const controller = new AbortController()
-    const timer = setTimeout(() => controller.abort(new DeadlineExceededError(stopAt === job.deadline ? 'deadline reached' : 'execution window exceeded')), Math.max(0, stopAt - startedAt))
+    const timer = stopAt === Infinity ? undefined : setTimeout(() => controller.abort(new DeadlineExceededError(stopAt === job.deadline ? 'deadline reached' : 'execution window exceeded')), Math.max(0, stopAt - startedAt))
     running.add(controller)
     this.running.add(controller)
     const execution = { deadline: stopAt }
@@ -323,7 +335,7 @@ export class AgentService {
     served.deadlines.add(execution)
     this.advertiseSoon()
     try {
-      const value = await served.handler(input, { signal: controller.signal, jobId: award.body.jobId, specId: served.specId })
+      const value = await served.handler(input, { signal: controller.signal, jobId: award.body.jobId, specId: served.specId, deadline: job.deadline, softDeadline: job.softDeadline })
       if (controller.signal.aborted) throw controller.signal.reason
       if (value === undefined) throw new HandlerError('handler returned no value')
       let output: Uint8Array

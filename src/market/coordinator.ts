@@ -16,7 +16,8 @@ import type { RecentJobs } from './recent-jobs.ts'
 import { rankBids, NEUTRAL_REPUTATION, type RankedBid } from './scoring.ts'
 import { openClaim } from './validators.ts'
 import { InvalidJobError, UnknownSpecError } from './job-errors.ts'
-import { backoffDelayMs, Semaphore } from './backoff.ts'
+import { Semaphore } from './backoff.ts'
+import { specPolicy, type RequesterPolicy } from './policy.ts'
 import type { CapacityTable } from './capacity-table.ts'
 import { applyEntry, newJobLedger, roundUsd, type JobLedger, type LedgerStore } from '../store/ledger-store.ts'
 
@@ -53,6 +54,8 @@ export interface CoordinatorDeps {
   capacity: CapacityTable
   /** First retry's backoff; later ones multiply by the spec's backoffMultiplier. @default 1000 */
   retryBaseMs?: number
+  /** How the spec's limits are applied. @default specPolicy(retryBaseMs) */
+  policy?: RequesterPolicy
   /** Fee per attempt counted against the budget when the spec's budget includesFees. @default 0 */
   feePerAttemptUsd?: number
   /** Called with each receipt this node signs, after it is stored. */
@@ -121,13 +124,13 @@ export class Coordinator {
   private readonly bidding = new Map<string, number>()
   /** Per spec: retries in flight from this node (capacity.maxConcurrentRetries). */
   private readonly retrySlots = new Map<string, Semaphore>()
-  private readonly retryBaseMs: number
+  private readonly policy: RequesterPolicy
   private readonly feeUsd: number
 
   constructor (deps: CoordinatorDeps) {
     this.deps = deps
     this.exec = new ExecClient(deps.libp2p)
-    this.retryBaseMs = deps.retryBaseMs ?? DEFAULT_RETRY_BASE_MS
+    this.policy = deps.policy ?? specPolicy(deps.retryBaseMs ?? DEFAULT_RETRY_BASE_MS)
     this.feeUsd = deps.feePerAttemptUsd ?? 0
     this.now = deps.now ?? Date.now
     this.log = deps.log ?? (() => {})
@@ -184,18 +187,20 @@ export class Coordinator {
       return { body, envelope, record }
     }
 
-    const refusal = deadline <= now
-      ? 'the deadline has already passed'
-      : softDeadline != null && now > softDeadline
-        ? 'the soft deadline has passed: nothing is submitted after it'
-        : null
+    const refusal = !this.policy.respectsDeadlines
+      ? null
+      : deadline <= now
+        ? 'the deadline has already passed'
+        : softDeadline != null && now > softDeadline
+          ? 'the soft deadline has passed: nothing is submitted after it'
+          : null
     if (refusal != null) return await this.fail(draft(now).record, input, refusal)
     if (!await this.awaitCapacity(specId, spec, softDeadline ?? deadline)) {
       return await this.fail(draft(this.now()).record, input, `every agent serving the spec stayed at its concurrency limit until the ${softDeadline != null ? 'soft deadline' : 'deadline'}: nothing was submitted`)
     }
     const createdAt = this.now()
     const { body, envelope, record } = draft(createdAt)
-    if (softDeadline != null && createdAt > softDeadline) {
+    if (this.policy.respectsDeadlines && softDeadline != null && createdAt > softDeadline) {
       this.bidding.set(specId, (this.bidding.get(specId) ?? 1) - 1)
       return await this.fail(record, input, 'the soft deadline passed while waiting for capacity: nothing is submitted after it')
     }
@@ -247,7 +252,7 @@ export class Coordinator {
    * never one whose price would take the job past budget.maxUsd.
    */
   private async runAttempts (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, ranked: RankedBid[], onAwarded: () => void): Promise<JobResult> {
-    const maxAttempts = 1 + (spec.capacity?.maxRetries ?? 0)
+    const maxAttempts = this.policy.maxAttempts(spec)
     const budget = spec.budget?.maxUsd ?? null
     const feeUsd = spec.budget?.includesFees === true ? this.feeUsd : 0
     let ledger = newJobLedger(record.jobId, record.specId, budget)
@@ -260,7 +265,9 @@ export class Coordinator {
     while (stop === '') {
       const attempt = record.attempts.length + 1
       if (attempt > maxAttempts) {
-        stop = `no retry left: the spec allows ${maxAttempts} attempt${maxAttempts === 1 ? '' : 's'} (capacity.maxRetries ${maxAttempts - 1})`
+        stop = this.policy.name === 'spec'
+          ? `no retry left: the spec allows ${maxAttempts} attempt${maxAttempts === 1 ? '' : 's'} (capacity.maxRetries ${maxAttempts - 1})`
+          : `gave up after ${maxAttempts} attempts`
         break
       }
       if (candidates.length === 0) {
@@ -268,13 +275,15 @@ export class Coordinator {
         break
       }
       if (attempt > 1) {
-        const delay = Math.max(retryAfterMs, backoffDelayMs(attempt - 1, this.retryBaseMs, spec.capacity?.backoffMultiplier ?? 2))
-        if (this.now() + delay >= record.deadline) {
+        const delay = this.policy.retryDelayMs(spec, attempt - 1, retryAfterMs)
+        if (this.policy.respectsDeadlines && this.now() + delay >= record.deadline) {
           stop = `the deadline would pass during the ${Math.round(delay)} ms backoff before retry ${attempt - 1}`
           break
         }
-        this.log('job.backoff', { jobId: job.id, retry: attempt - 1, delayMs: Math.round(delay) })
-        await sleep(delay)
+        if (delay > 0) {
+          this.log('job.backoff', { jobId: job.id, retry: attempt - 1, delayMs: Math.round(delay) })
+          await sleep(delay)
+        }
       }
       const bid = await this.nextUnsaturated(candidates, spec, record.deadline)
       if (bid == null) {
@@ -285,13 +294,13 @@ export class Coordinator {
       if (budget != null && ledger.spentUsd + ledger.reservedUsd + price + feeUsd > budget + 1e-9) {
         const would = roundUsd(ledger.spentUsd + ledger.reservedUsd + price + feeUsd)
         const why = `an attempt at ${price} USD${feeUsd > 0 ? ` + ${feeUsd} USD fees` : ''} would take the job's spend to ${would} USD, above budget.maxUsd ${budget}`
-        if (spec.budget?.overageBehavior !== 'warn') {
+        if (this.policy.enforcesBudget && spec.budget?.overageBehavior !== 'warn') {
           stop = `${why}: not made (overageBehavior fail)`
           break
         }
         this.log('job.over-budget', { jobId: job.id, reason: `${why}; made anyway (overageBehavior warn)` })
       }
-      const retrying = attempt > 1 ? await this.retrySlot(spec, job.body.specId, deadlineSignal) : null
+      const retrying = attempt > 1 && this.policy.usesRetryBudget ? await this.retrySlot(spec, job.body.specId, deadlineSignal) : null
       if (retrying === false) {
         stop = `the spec's retry budget (capacity.maxConcurrentRetries ${spec.capacity?.maxConcurrentRetries}) stayed full until the deadline`
         break
@@ -303,8 +312,9 @@ export class Coordinator {
         if (outcome.result != null) return outcome.result
         lastOutcome = outcome.summary
         retryAfterMs = outcome.retryAfterMs ?? 0
-        // A busy agent may have room later: it goes to the back of the line.
-        if (outcome.retryAfterMs != null) candidates.push(bid)
+        // The failed bid goes to the back of the line: untried bids come first,
+        // and with a single agent the retry (after its backoff) goes back to it.
+        candidates.push(bid)
       } finally {
         if (retrying === true) this.retrySlots.get(job.body.specId)?.release()
       }
@@ -385,7 +395,7 @@ export class Coordinator {
   /** The best remaining bid whose agent has room; waits for room (until the deadline) when none has. */
   private async nextUnsaturated (candidates: RankedBid[], spec: Spec, deadline: number): Promise<RankedBid | undefined> {
     for (;;) {
-      const free = candidates.find(b => !this.saturated(b.agent, b.body.specId, spec))
+      const free = candidates.find(b => !this.policy.respectsCapacity || !this.saturated(b.agent, b.body.specId, spec))
       if (free != null) return free
       const left = deadline - this.now()
       if (left <= 0) return undefined
@@ -416,7 +426,7 @@ export class Coordinator {
   private async awaitCapacity (specId: string, spec: Spec, until: number): Promise<boolean> {
     let logged = false
     for (;;) {
-      if ((this.bidding.get(specId) ?? 0) < this.freeSlots(specId, spec)) {
+      if (!this.policy.respectsCapacity || (this.bidding.get(specId) ?? 0) < this.freeSlots(specId, spec)) {
         this.bidding.set(specId, (this.bidding.get(specId) ?? 0) + 1)
         return true
       }
@@ -446,10 +456,8 @@ export class Coordinator {
   /** One attempt over the execution stream, bounded by the deadline and the spec's execution window. */
   private async attempt (award: Envelope<AwardBody>, bid: RankedBid, inputBytes: Uint8Array, deadline: number, spec: Spec): Promise<AttemptResult> {
     const startedAt = this.now()
-    const window = spec.executionWindow
-    const timeout = spec.capacity?.timeoutSeconds
-    const stopAt = Math.min(deadline, window != null ? startedAt + window * 1000 : Infinity, timeout != null ? startedAt + timeout * 1000 : Infinity)
-    const stopReason = stopAt === deadline ? 'no result by the deadline' : 'no result within the execution window'
+    const stopAt = this.policy.attemptStopAt(spec, startedAt, deadline)
+    const stopReason = stopAt === deadline ? 'no result by the deadline' : 'no result within the attempt\'s time limit'
     const signal = AbortSignal.timeout(Math.max(1, stopAt - startedAt))
     const failed = (outcome: Outcome, reason: string, claim: Envelope<ClaimBody> | null = null): AttemptResult =>
       ({ outcome, reason, claim, startedAt, endedAt: this.now() })

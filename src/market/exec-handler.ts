@@ -54,9 +54,13 @@ export interface ExecHandlerOptions {
 }
 
 export interface HandlerContext {
+  /** Aborted at the job's deadline (or execution window): stop and clean up. */
   signal: AbortSignal
   jobId: string
   specId: string
+  /** The job's deadline and soft deadline (epoch ms), for handlers that pace themselves. */
+  deadline?: number
+  softDeadline?: number
 }
 
 export type Handler = (input: unknown, ctx: HandlerContext) => Promise<unknown>

@@ -10,6 +10,7 @@ import type { Db } from '../store/db.ts'
 import { JobStore, type JobRecord } from '../store/job-store.ts'
 import { LedgerStore, type JobLedger, type SpecLedger } from '../store/ledger-store.ts'
 import { CapacityTable } from './capacity-table.ts'
+import type { RequesterPolicy } from './policy.ts'
 import { ReceiptStore, type ReceiptQuery, type StoredReceipt } from '../store/receipt-store.ts'
 import type { SpecStore } from '../store/spec-store.ts'
 import { AgentService, type ServeOptions } from './agent.ts'
@@ -39,6 +40,8 @@ export interface MarketOptions {
   feePerAttemptUsd?: number
   /** How often an agent re-announces its capacity when nothing changes. @default 2000 */
   advertIntervalMs?: number
+  /** How this node as requester applies specs' limits. @default specPolicy(retryBaseMs) — see policy.ts */
+  policy?: RequesterPolicy
 }
 
 export interface Market {
@@ -83,7 +86,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     log,
     advertIntervalMs: deps.options?.advertIntervalMs
   })
-  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, reputationOf: deps.reputationOf, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, feePerAttemptUsd: deps.options?.feePerAttemptUsd })
+  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, reputationOf: deps.reputationOf, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd })
 
   gossip.handle(TOPICS.jobs, async data => {
     const { envelope } = await validateJob(data, ctx)
