@@ -96,7 +96,7 @@ export function receiptRoutes ({ node }: RouteContext): Route[] {
         output = job.output
         sources.output = 'job'
       } else if (job == null) {
-        outputHint = `only the job's coordinator keeps it, and this node is not; ${outputHint}`
+        outputHint = `only the job's coordinator keeps it; ${outputHint}`
       }
     }
     const input = given.input
