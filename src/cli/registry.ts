@@ -14,5 +14,6 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'agent', summary: 'run a node that executes a spec\'s jobs with a program in any language', load: async () => (await import('./commands/agent.ts')).agentCommand },
   { name: 'job', summary: 'submit jobs and follow them', load: async () => (await import('./commands/job.ts')).jobCommand },
   { name: 'receipts', summary: 'list the execution receipts this node holds', load: async () => (await import('./commands/receipts.ts')).receiptsCommand },
-  { name: 'receipt', summary: 'show and verify one execution receipt', load: async () => (await import('./commands/receipts.ts')).receiptCommand }
+  { name: 'receipt', summary: 'show and verify one execution receipt', load: async () => (await import('./commands/receipts.ts')).receiptCommand },
+  { name: 'workflow', summary: 'run DAGs of jobs whose inputs come from earlier jobs\' outputs', load: async () => (await import('./commands/workflow.ts')).workflowCommand }
 ]

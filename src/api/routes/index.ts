@@ -4,6 +4,7 @@ import { jobRoutes } from './jobs.ts'
 import { nodeRoutes } from './node.ts'
 import { receiptRoutes } from './receipts.ts'
 import { specRoutes } from './specs.ts'
+import { workflowRoutes } from './workflows.ts'
 
 export type { RouteContext } from './context.ts'
 
@@ -15,7 +16,8 @@ export const routeFamilies: Array<(ctx: RouteContext) => Route[]> = [
   nodeRoutes,
   specRoutes,
   jobRoutes,
-  receiptRoutes
+  receiptRoutes,
+  workflowRoutes
 ]
 
 export function allRoutes (ctx: RouteContext): Route[] {

@@ -1,0 +1,58 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { badRequest } from '../errors.ts'
+import type { Route } from '../router.ts'
+import type { RouteContext } from './context.ts'
+
+/** Where the daemon keeps the report of every workflow run, under its data folder. */
+export const WORKFLOW_RUNS_DIR = 'workflow-runs'
+
+/**
+ * Run a workflow on the daemon's node. The body is the workflow object, exactly as in a
+ * workflow file (the CLI sends it parsed); the answer, once every job has ended or been
+ * cancelled, is the report — 200 whether the workflow succeeded or not (its `status`
+ * says which), 400 with every problem when it is invalid or names specs the node does
+ * not hold (then nothing has run). `?bidWindowMs=N` sets the bid window of jobs that set
+ * none. The report is also saved as `<home>/workflow-runs/<time>-<name>.json`, named in
+ * the answer's `savedTo`.
+ */
+export function workflowRoutes ({ node }: RouteContext): Route[] {
+  return [
+    {
+      method: 'POST',
+      path: '/v1/workflows/run',
+      handler: async ({ body, query }) => {
+        if (body == null || typeof body !== 'object' || Array.isArray(body)) {
+          throw badRequest('invalid_workflow', 'the request body must be a workflow: a JSON object with a name and a list of jobs')
+        }
+        const options: { bidWindowMs?: number } = {}
+        const window = query.get('bidWindowMs')
+        if (window != null) {
+          const ms = Number(window)
+          if (!Number.isInteger(ms) || ms < 1 || ms > 60_000) throw badRequest('invalid_request', `bidWindowMs=${window} is not a whole number of milliseconds from 1 to 60000`)
+          options.bidWindowMs = ms
+        }
+        const { runWorkflow } = await import('../../workflow/runner.ts')
+        let report
+        try {
+          report = await runWorkflow(node, body, options)
+        } catch (err) {
+          const e = err as Error & { problems?: Array<{ path: string, message: string }> }
+          if (e.name === 'WorkflowValidationError' && Array.isArray(e.problems)) throw badRequest('invalid_workflow', e.message, e.problems)
+          throw err
+        }
+        const dir = join(node.home, WORKFLOW_RUNS_DIR)
+        const file = join(dir, `${new Date(report.startedAt).toISOString().replace(/[:.]/g, '-')}-${report.name}.json`)
+        let savedTo: string | undefined
+        try {
+          await mkdir(dir, { recursive: true })
+          await writeFile(file, `${JSON.stringify(report, null, 2)}\n`, { mode: 0o600 })
+          savedTo = file
+        } catch {
+          // The run happened and the caller gets its report either way; a full disk must not hide it.
+        }
+        return { body: savedTo != null ? { ...report, savedTo } : report }
+      }
+    }
+  ]
+}
