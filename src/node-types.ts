@@ -50,7 +50,8 @@ export interface SpecmeshNode {
   serve (specId: string, handler: Handler, options?: ServeOptions): Promise<() => void>
   /** Submit a job and wait for its outcome. Throws UnknownSpecError or InvalidJobError before anything is sent. */
   submitJob (specId: string, input: unknown, options?: SubmitOptions): Promise<JobResult>
-  getJob (jobId: string): Promise<(JobRecord & { output?: unknown }) | null>
+  /** The job record with its input and (when it succeeded) its output. */
+  getJob (jobId: string): Promise<(JobRecord & { input?: unknown, output?: unknown }) | null>
   listJobs (): Promise<JobRecord[]>
   listReceipts (query?: ReceiptQuery): Promise<StoredReceipt[]>
   getReceipt (id: string): Promise<StoredReceipt | null>

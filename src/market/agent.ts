@@ -9,6 +9,7 @@ import type { Gossip } from '../net/gossip.ts'
 import { DeadlineExceededError, HandlerError } from './errors.ts'
 import type { Handler } from './exec-handler.ts'
 import { execStream } from './exec-protocol.ts'
+import { after } from './timers.ts'
 import { AwardBodySchema, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
 import { openTyped } from './validators.ts'
@@ -327,7 +328,7 @@ export class AgentService {
     const window = served.spec.executionWindow
     const stopAt = served.enforcesSpec ? Math.min(job.deadline, award.body.deadline, window != null ? startedAt + window * 1000 : Infinity) : Infinity
     const controller = new AbortController()
-    const timer = stopAt === Infinity ? undefined : setTimeout(() => controller.abort(new DeadlineExceededError(stopAt === job.deadline ? 'deadline reached' : 'execution window exceeded')), Math.max(0, stopAt - startedAt))
+    const cancelTimer = stopAt === Infinity ? undefined : after(stopAt - startedAt, () => controller.abort(new DeadlineExceededError(stopAt === job.deadline ? 'deadline reached' : 'execution window exceeded')))
     running.add(controller)
     this.running.add(controller)
     const execution = { deadline: stopAt }
@@ -358,7 +359,7 @@ export class AgentService {
       served.inFlight--
       served.deadlines.delete(execution)
       this.advertiseSoon()
-      clearTimeout(timer)
+      cancelTimer?.()
       running.delete(controller)
       this.running.delete(controller)
     }

@@ -1,5 +1,8 @@
 import type { CapacityBody } from './messages.ts'
 
+/** A single wait never exceeds this; callers loop and re-check. */
+const MAX_WAIT_MS = 60_000
+
 export interface AdvertisedLoad {
   inFlight: number
   limit: number
@@ -58,7 +61,7 @@ export class CapacityTable {
   /** Resolves at the next change, or after `maxWaitMs` (adverts also expire silently). */
   async changed (maxWaitMs: number): Promise<void> {
     await new Promise<void>(resolve => {
-      const timer = setTimeout(done, Math.max(0, maxWaitMs))
+      const timer = setTimeout(done, Math.min(MAX_WAIT_MS, Math.max(0, maxWaitMs)))
       function done (): void {
         clearTimeout(timer)
         resolve()

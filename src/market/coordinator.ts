@@ -17,6 +17,7 @@ import { rankBids, NEUTRAL_REPUTATION, type RankedBid } from './scoring.ts'
 import { openClaim } from './validators.ts'
 import { InvalidJobError, UnknownSpecError } from './job-errors.ts'
 import { Semaphore } from './backoff.ts'
+import { after, timeoutSignal } from './timers.ts'
 import { specPolicy, type RequesterPolicy } from './policy.ts'
 import type { CapacityTable } from './capacity-table.ts'
 import { applyEntry, newJobLedger, roundUsd, type JobLedger, type LedgerStore } from '../store/ledger-store.ts'
@@ -38,6 +39,8 @@ export interface JobResult {
   costUsd: number
   reason?: string
   attempts: AttemptRecord[]
+  /** How long bids were collected: the window, or less when every expected agent bid sooner. */
+  biddingMs?: number
 }
 
 export interface CoordinatorDeps {
@@ -70,7 +73,7 @@ export const DEFAULT_RETRY_BASE_MS = 1000
 const CAPACITY_RECHECK_MS = 1000
 
 const loadKey = (agent: string, specId: string): string => `${agent} ${specId}`
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+const sleep = async (ms: number): Promise<void> => { await new Promise<void>(resolve => { after(ms, resolve) }) }
 /** Deadline of a job whose spec sets none and whose requester gave none. */
 export const DEFAULT_JOB_DEADLINE_MS = 60_000
 
@@ -83,8 +86,14 @@ export const NO_BID_GRACE_FACTOR = 4
 
 interface Auction {
   bids: Array<{ bidId: string, agent: string, body: BidBody }>
-  /** Resolves the wait for a first bid, when one is pending. */
-  onFirstBid?: () => void
+  /**
+   * Agents whose capacity adverts say they serve the spec, have room and ask no
+   * more than the ceiling: once each of them has bid, nobody else is expected
+   * and the window closes early.
+   */
+  expected: Set<string>
+  /** Wakes the coordinator waiting on the window (early close, or a first late bid). */
+  wake?: () => void
 }
 
 interface AttemptResult {
@@ -142,7 +151,8 @@ export class Coordinator {
     if (auction == null) return false
     if (!auction.bids.some(b => b.agent === envelope.signer)) {
       auction.bids.push({ bidId: envelope.id, agent: envelope.signer, body: envelope.body })
-      auction.onFirstBid?.()
+      auction.expected.delete(envelope.signer)
+      auction.wake?.()
     }
     return true
   }
@@ -159,7 +169,7 @@ export class Coordinator {
     const spec = await this.deps.specOf(specId)
     if (spec == null) throw new UnknownSpecError(specId)
     const inputCheck = checkInput(spec, input)
-    if (!inputCheck.ok) throw new InvalidJobError(inputCheck.problems.map(p => ({ path: `input${p.path === '' ? '' : '.' + p.path}`, message: p.message })))
+    if (!inputCheck.ok) throw new InvalidJobError(inputCheck.problems)
     const inputBytes = canonicalBytes(input)
     if (inputBytes.byteLength > MAX_INPUT_BYTES) throw new InvalidJobError([{ path: 'input', message: `is ${inputBytes.byteLength} bytes; the limit is ${MAX_INPUT_BYTES}` }])
 
@@ -206,18 +216,8 @@ export class Coordinator {
     }
 
     this.deps.jobs.add({ jobId: envelope.id, coordinator: this.deps.signer.peerId, body })
-    const auction: Auction = { bids: [] }
+    const auction: Auction = { bids: [], expected: this.expectedBidders(specId, spec, maxUsd) }
     this.auctions.set(envelope.id, auction)
-    try {
-      // The record is durable before any award can be made (the window is far longer than the write).
-      await Promise.all([this.deps.jobStore.create(record, input), this.deps.gossip.publish(TOPICS.jobs, envelope)])
-      this.log('job.submitted', { jobId: envelope.id, specId, maxUsd, deadline })
-      // The window is counted from the job's createdAt, as bidders see it.
-      await sleep(Math.max(0, createdAt + bidWindowMs - this.now()))
-      if (auction.bids.length === 0) await this.awaitFirstBid(auction, Math.min(deadline, createdAt + NO_BID_GRACE_FACTOR * bidWindowMs))
-    } finally {
-      this.auctions.delete(envelope.id)
-    }
     // The job's place among those calling for bids is handed over to its first
     // award (counted in ownInFlight) without a gap another job could slip into.
     let holdsBidSlot = true
@@ -228,20 +228,48 @@ export class Coordinator {
       this.deps.capacity.notify()
     }
     try {
-      const ranked = rankBids(auction.bids, maxUsd, agent => this.deps.reputationOf?.(agent, spec) ?? NEUTRAL_REPUTATION)
-      if (ranked.length === 0) return await this.fail(record, undefined, `no agent bid within the ${bidWindowMs} ms bid window (nor in ${NO_BID_GRACE_FACTOR} windows more)`)
-      return await this.runAttempts(record, spec, envelope, input, inputBytes, ranked, releaseBidSlot)
+      // The record is durable before any award can be made (the window is far longer than the write).
+      await Promise.all([this.deps.jobStore.create(record, input), this.deps.gossip.publish(TOPICS.jobs, envelope)])
+      this.log('job.submitted', { jobId: envelope.id, specId, maxUsd, deadline })
+      // The window is counted from the job's createdAt, as bidders see it.
+      await this.collectBids(auction, createdAt + bidWindowMs, Math.min(deadline, createdAt + NO_BID_GRACE_FACTOR * bidWindowMs))
+      record.biddingMs = this.now() - createdAt
+      if (auction.bids.length === 0) return await this.fail(record, undefined, `no agent bid within the ${bidWindowMs} ms bid window (nor in ${NO_BID_GRACE_FACTOR} windows more)`)
+      // Bids that arrive after an early close still count: they are the retries' candidates.
+      return await this.runAttempts(record, spec, envelope, input, inputBytes, auction, releaseBidSlot)
     } finally {
+      this.auctions.delete(envelope.id)
       releaseBidSlot()
     }
   }
 
-  private async awaitFirstBid (auction: Auction, until: number): Promise<void> {
-    await new Promise<void>(resolve => {
-      const timer = setTimeout(resolve, Math.max(0, until - this.now()))
-      auction.onFirstBid = () => { clearTimeout(timer); resolve() }
-    })
-    auction.onFirstBid = undefined
+  /**
+   * Wait for bids until the window closes, or earlier once every expected
+   * bidder has bid; with none at the close, wait on (until `graceUntil`) for a first.
+   */
+  private async collectBids (auction: Auction, closesAt: number, graceUntil: number): Promise<void> {
+    const complete = (): boolean => auction.expected.size === 0 && auction.bids.length > 0
+    const waitUntil = async (until: number, done: () => boolean): Promise<void> => {
+      while (!done() && this.now() < until) {
+        await new Promise<void>(resolve => {
+          const cancel = after(until - this.now(), resolve)
+          auction.wake = () => { cancel(); resolve() }
+        })
+        auction.wake = undefined
+      }
+    }
+    await waitUntil(closesAt, complete)
+    if (auction.bids.length === 0) await waitUntil(graceUntil, () => auction.bids.length > 0)
+  }
+
+  /** The agents expected to bid: a live advert for the spec, room now, and a price within the ceiling. */
+  private expectedBidders (specId: string, spec: Spec, maxUsd: number): Set<string> {
+    const expected = new Set<string>()
+    for (const agent of this.deps.capacity.agentsServing(specId)) {
+      const advert = this.deps.capacity.load(agent, specId)
+      if (advert != null && advert.priceUsd <= maxUsd && !this.saturated(agent, specId, spec)) expected.add(agent)
+    }
+    return expected
   }
 
   /**
@@ -251,16 +279,27 @@ export class Coordinator {
    * node); never an attempt at an agent already at its concurrency limit, and
    * never one whose price would take the job past budget.maxUsd.
    */
-  private async runAttempts (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, ranked: RankedBid[], onAwarded: () => void): Promise<JobResult> {
+  private async runAttempts (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, auction: Auction, onAwarded: () => void): Promise<JobResult> {
     const maxAttempts = this.policy.maxAttempts(spec)
     const budget = spec.budget?.maxUsd ?? null
     const feeUsd = spec.budget?.includesFees === true ? this.feeUsd : 0
     let ledger = newJobLedger(record.jobId, record.specId, budget)
-    const candidates = [...ranked]
+    // Untried bids in rank order (bids arriving during the attempts join them);
+    // then bids already tried, in the order they failed.
+    const untried: RankedBid[] = []
+    const tried: RankedBid[] = []
+    const ranked = new Set<string>()
+    const admitNewBids = (): void => {
+      const fresh = auction.bids.filter(b => !ranked.has(b.bidId))
+      if (fresh.length === 0) return
+      for (const b of fresh) ranked.add(b.bidId)
+      untried.push(...rankBids(fresh, record.maxUsd, agent => this.deps.reputationOf?.(agent, spec) ?? NEUTRAL_REPUTATION))
+      untried.sort((a, b) => b.score - a.score)
+    }
     let stop = ''
     let lastOutcome = ''
     let retryAfterMs = 0
-    const deadlineSignal = AbortSignal.timeout(Math.max(1, record.deadline - this.now()))
+    const deadlineSignal = timeoutSignal(record.deadline - this.now())
 
     while (stop === '') {
       const attempt = record.attempts.length + 1
@@ -270,7 +309,8 @@ export class Coordinator {
           : `gave up after ${maxAttempts} attempts`
         break
       }
-      if (candidates.length === 0) {
+      admitNewBids()
+      if (untried.length + tried.length === 0) {
         stop = 'no other bid to try'
         break
       }
@@ -285,7 +325,8 @@ export class Coordinator {
           await sleep(delay)
         }
       }
-      const bid = await this.nextUnsaturated(candidates, spec, record.deadline)
+      admitNewBids()
+      const bid = await this.nextUnsaturated([...untried, ...tried], spec, record.deadline)
       if (bid == null) {
         stop = 'every agent that bid stayed at its concurrency limit until the deadline'
         break
@@ -305,7 +346,8 @@ export class Coordinator {
         stop = `the spec's retry budget (capacity.maxConcurrentRetries ${spec.capacity?.maxConcurrentRetries}) stayed full until the deadline`
         break
       }
-      candidates.splice(candidates.indexOf(bid), 1)
+      const from = untried.includes(bid) ? untried : tried
+      from.splice(from.indexOf(bid), 1)
       try {
         const outcome = await this.oneAttempt(record, spec, job, input, inputBytes, bid, attempt, feeUsd, ledger, onAwarded)
         ledger = outcome.ledger
@@ -314,7 +356,7 @@ export class Coordinator {
         retryAfterMs = outcome.retryAfterMs ?? 0
         // The failed bid goes to the back of the line: untried bids come first,
         // and with a single agent the retry (after its backoff) goes back to it.
-        candidates.push(bid)
+        tried.push(bid)
       } finally {
         if (retrying === true) this.retrySlots.get(job.body.specId)?.release()
       }
@@ -458,7 +500,7 @@ export class Coordinator {
     const startedAt = this.now()
     const stopAt = this.policy.attemptStopAt(spec, startedAt, deadline)
     const stopReason = stopAt === deadline ? 'no result by the deadline' : 'no result within the attempt\'s time limit'
-    const signal = AbortSignal.timeout(Math.max(1, stopAt - startedAt))
+    const signal = timeoutSignal(stopAt - startedAt)
     const failed = (outcome: Outcome, reason: string, claim: Envelope<ClaimBody> | null = null): AttemptResult =>
       ({ outcome, reason, claim, startedAt, endedAt: this.now() })
     try {
@@ -538,6 +580,6 @@ export class Coordinator {
     this.log('job.failed', { jobId: record.jobId, reason: record.reason })
     const last = record.attempts.at(-1)
     const receipt = last?.receiptId != null ? (await this.deps.receipts.get(last.receiptId))?.envelope : undefined
-    return { jobId: record.jobId, status: 'failed', reason: record.reason, receipt, costUsd: record.costUsd, attempts: record.attempts }
+    return { jobId: record.jobId, status: 'failed', reason: record.reason, receipt, costUsd: record.costUsd, attempts: record.attempts, biddingMs: record.biddingMs }
   }
 }

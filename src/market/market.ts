@@ -47,7 +47,7 @@ export interface MarketOptions {
 export interface Market {
   serve: (specId: string, handler: Handler, options?: ServeOptions) => Promise<() => void>
   submitJob: (specId: string, input: unknown, options?: SubmitOptions) => Promise<JobResult>
-  getJob: (jobId: string) => Promise<(JobRecord & { output?: unknown }) | null>
+  getJob: (jobId: string) => Promise<(JobRecord & { input?: unknown, output?: unknown }) | null>
   listJobs: () => Promise<JobRecord[]>
   listReceipts: (query?: ReceiptQuery) => Promise<StoredReceipt[]>
   getReceipt: (id: string) => Promise<StoredReceipt | null>
@@ -135,7 +135,8 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     async getJob (jobId) {
       const record = await jobStore.get(jobId)
       if (record == null) return null
-      return record.status === 'succeeded' ? { ...record, output: await jobStore.output(jobId) } : record
+      const input = await jobStore.input(jobId)
+      return record.status === 'succeeded' ? { ...record, input, output: await jobStore.output(jobId) } : { ...record, input }
     },
     listJobs: async () => await jobStore.list(),
     listReceipts: async (query) => await receipts.query(query),

@@ -32,6 +32,8 @@ export interface JobRecord {
   inputHash: string
   costUsd: number
   attempts: AttemptRecord[]
+  /** How long bids were collected before the first award. */
+  biddingMs?: number
   /** Receipt id of the successful attempt. */
   receiptId?: string
 }

@@ -67,7 +67,10 @@ export class ReceiptStore {
     ]
   }
 
-  /** Receipts matching every given filter, oldest first. */
+  /**
+   * Receipts matching every given filter, oldest first; with `limit`, the
+   * newest `limit` of them (still oldest first).
+   */
   async query (query: ReceiptQuery = {}): Promise<StoredReceipt[]> {
     const limit = query.limit ?? Infinity
     const [index, prefix] = query.jobId != null
@@ -77,25 +80,24 @@ export class ReceiptStore {
         : query.specId != null
           ? [this.bySpec, query.specId]
           : [null, null]
-    const out: StoredReceipt[] = []
+    if (index == null) {
+      const all: StoredReceipt[] = []
+      for await (const record of this.byId.values()) all.push(record as StoredReceipt)
+      all.sort((a, b) => a.envelope.body.endedAt - b.envelope.body.endedAt)
+      return limit >= all.length ? all : all.slice(all.length - limit)
+    }
     const matches = (r: StoredReceipt): boolean =>
       (query.agent == null || r.envelope.body.agent === query.agent) &&
       (query.specId == null || r.envelope.body.specId === query.specId) &&
       (query.jobId == null || r.envelope.body.jobId === query.jobId)
-    if (index == null) {
-      for await (const record of this.byId.values()) {
-        const r = record as StoredReceipt
-        if (out.length >= limit) break
-        out.push(r)
-      }
-      return out.sort((a, b) => a.envelope.body.endedAt - b.envelope.body.endedAt)
-    }
-    for await (const id of index.values({ gte: `${prefix}!`, lt: `${prefix}!\xff` })) {
+    // Index keys sort by time: walk newest first so a limit keeps the newest.
+    const out: StoredReceipt[] = []
+    for await (const id of index.values({ gte: `${prefix}!`, lt: `${prefix}!\xff`, reverse: true })) {
       if (out.length >= limit) break
       const record = await this.get(id as string)
       if (record != null && matches(record)) out.push(record)
     }
-    return out
+    return out.reverse()
   }
 
   /** Every stored receipt, in key order, without loading them all at once. */

@@ -47,3 +47,12 @@ export async function stopAll (nodes: TestNode[]): Promise<void> {
     await rm(n.home, { recursive: true, force: true })
   }))
 }
+
+/**
+ * Wait until `node` holds live capacity adverts from `count` agents for the spec.
+ * A coordinator closes its bid window early once every agent it knows to have
+ * room has bid, so a test that cares who wins waits for every advert first.
+ */
+export async function waitForAdverts (node: TestNode, specId: string, count: number): Promise<void> {
+  await waitFor(() => node.capacityOf(specId).length >= count, { what: `${count} capacity adverts for ${specId}` })
+}

@@ -7,7 +7,7 @@ import { execStream } from '../../src/market/exec-protocol.ts'
 import { openClaim } from '../../src/market/validators.ts'
 import { verifyReceipt } from '../../src/market/receipt-verify.ts'
 import type { AwardBody, BidBody } from '../../src/market/messages.ts'
-import { startMesh, stopAll, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
+import { startMesh, stopAll, waitForAdverts, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -42,6 +42,7 @@ describe('the market on real nodes', () => {
     for (const [i, agent] of agents.entries()) {
       await agent.serve(specId, async () => { served.push(agent.peerId); return goodOutput }, { priceUsd: prices[i], estimatedMs: 50 })
     }
+    await waitForAdverts(coordinator, specId, 3)
     const result = await coordinator.submitJob(specId, { text: 'Ada Lovelace wrote the first program' }, { bidWindowMs: 300 })
     expect(result.status).toBe('succeeded')
     expect(result.output).toEqual(goodOutput)
@@ -60,6 +61,7 @@ describe('the market on real nodes', () => {
     const { coordinator, agents, specId } = await market()
     await agents[0].serve(specId, async () => weakOutput, { priceUsd: 0.05, estimatedMs: 50 })
     await agents[1].serve(specId, async () => goodOutput, { priceUsd: 0.2, estimatedMs: 50 })
+    await waitForAdverts(coordinator, specId, 2)
     const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 300 })
     expect(result.status).toBe('succeeded')
     expect(result.attempts.map(a => [a.agent, a.outcome])).toEqual([[agents[0].peerId, 'criteria-failed'], [agents[1].peerId, 'success']])

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { TOPICS } from '../../src/wire/constants.ts'
 import { observeJobs } from '../helpers/observe.ts'
-import { startMesh, stopAll, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
+import { startMesh, stopAll, waitForAdverts, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -72,6 +72,7 @@ describe('self-regulation from the spec, on real nodes', () => {
     for (const [i, agent] of agents.entries()) {
       await agent.serve(specId, async () => { throw new Error(`agent ${i} is broken`) }, { priceUsd: 0.1 + i * 0.01, estimatedMs: 50 })
     }
+    await waitForAdverts(coordinator, specId, 3)
     const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 200 })
     expect(result.status).toBe('failed')
     expect(result.attempts).toHaveLength(2)
@@ -102,6 +103,7 @@ describe('self-regulation from the spec, on real nodes', () => {
     const { coordinator, agents, specId } = await market(2, { budget: { maxUsd: 0.3, overageBehavior: 'fail' }, costUsd: 0.2, capacity: { maxConcurrentRequests: 3, maxRetries: 3 } })
     await agents[0]!.serve(specId, async () => weakOutput, { priceUsd: 0.2, estimatedMs: 50 })
     await agents[1]!.serve(specId, async () => goodOutput, { priceUsd: 0.25, estimatedMs: 50 })
+    await waitForAdverts(coordinator, specId, 2)
     const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 200 })
     expect(result.status).toBe('failed')
     expect(result.attempts.map(a => a.outcome)).toEqual(['criteria-failed'])

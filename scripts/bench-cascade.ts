@@ -1,0 +1,184 @@
+/**
+ * npm run bench:cascade — the article's cascading-retry scenario on real nodes,
+ * both modes in the same run. Five requesters offer about twice what one agent
+ * can do (its spec allows 3 concurrent requests) for a fixed time.
+ *
+ *   naive: requesters ignore the spec as common client code does (a fixed 1 s
+ *          timeout, immediate retries up to 5, no cap), and the agent is a plain
+ *          server that takes everything it is given.
+ *   spec:  everything specmesh does: capacity adverts, waiting at saturation,
+ *          backoff with jitter, a retry budget, deadlines, the budget ledger.
+ *
+ * The agent's work is a processor-sharing model of a machine with 3 cores: each
+ * job needs SERVICE_MS of work, and n jobs at once each progress at min(1, 3/n).
+ * Prints a table; the last line is one JSON object {"naive": {...}, "spec": {...}}.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createNode, type Node } from '../src/node.ts'
+import { naivePolicy } from '../src/market/policy.ts'
+import type { MarketOptions } from '../src/market/market.ts'
+import type { JobResult } from '../src/market/coordinator.ts'
+import { TOPICS } from '../src/wire/constants.ts'
+import { sampleSpec } from '../test/helpers/specs.ts'
+import { summarize, table, saveResult, round } from './lib/bench.ts'
+
+const REQUESTERS = 5
+const CORES = 3
+const SERVICE_MS = Number(process.env.BENCH_SERVICE_MS ?? 200)
+const CAPACITY_PER_SEC = CORES * 1000 / SERVICE_MS
+const OFFERED_FACTOR = 2
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 6000)
+const TICK_MS = 10
+const PRICE = 0.1
+
+const spec = sampleSpec('cascade', {
+  successCriteria: [],
+  costUsd: PRICE,
+  deadline: 4,
+  softDeadline: 3,
+  executionWindow: 2,
+  budget: { maxUsd: 0.3, overageBehavior: 'fail' },
+  capacity: { maxConcurrentRequests: CORES, maxConcurrentRetries: 2, maxRetries: 3, backoffMultiplier: 2, timeoutSeconds: 2 }
+})
+
+/** The agent's machine: CORES cores shared by whatever runs (processor sharing). */
+class SharedMachine {
+  private readonly jobs = new Set<{ left: number, done: () => void }>()
+  private timer: NodeJS.Timeout | undefined
+  running = 0
+  peak = 0
+  startedAfterSoftDeadline = 0
+  executions = 0
+
+  async work (signal: AbortSignal, softDeadline: number | undefined): Promise<void> {
+    this.executions++
+    if (softDeadline != null && Date.now() > softDeadline) this.startedAfterSoftDeadline++
+    this.running++
+    this.peak = Math.max(this.peak, this.running)
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const job = { left: SERVICE_MS, done: resolve }
+        this.jobs.add(job)
+        signal.addEventListener('abort', () => { this.jobs.delete(job); reject(signal.reason) }, { once: true })
+        this.timer ??= setInterval(() => { this.tick() }, TICK_MS)
+      })
+    } finally {
+      this.running--
+    }
+  }
+
+  private tick (): void {
+    const share = TICK_MS * Math.min(1, CORES / Math.max(1, this.jobs.size))
+    for (const job of [...this.jobs]) {
+      job.left -= share
+      if (job.left <= 0) { this.jobs.delete(job); job.done() }
+    }
+    if (this.jobs.size === 0) { clearInterval(this.timer); this.timer = undefined }
+  }
+}
+
+async function runMode (mode: 'naive' | 'spec') {
+  const homes: string[] = []
+  const start = async (market: MarketOptions): Promise<Node> => {
+    const home = await mkdtemp(join(tmpdir(), `specmesh-cascade-${mode}-`))
+    homes.push(home)
+    return await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'], market })
+  }
+  const agent = await start({ advertIntervalMs: 500 })
+  const requesters: Node[] = []
+  for (let i = 0; i < REQUESTERS; i++) {
+    requesters.push(await start(mode === 'naive' ? { policy: naivePolicy({ timeoutMs: 1000, retries: 5 }) } : { retryBaseMs: 1000 }))
+  }
+  const nodes = [agent, ...requesters]
+  for (let i = 0; i < nodes.length; i++) {
+    for (let j = i + 1; j < nodes.length; j++) await nodes[i]!.libp2p.dial(multiaddr(nodes[j]!.multiaddrs()[0]!))
+  }
+  const deadline = Date.now() + 15_000
+  const ready = (): boolean => [TOPICS.specs, TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts, TOPICS.capacity]
+    .every(topic => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(topic).length >= 1))
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error('mesh did not form')
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  const { id: specId } = await agent.publishSpec(spec)
+  while (!(await Promise.all(requesters.map(r => r.getSpec(specId)))).every(Boolean)) await new Promise(resolve => setTimeout(resolve, 20))
+
+  const machine = new SharedMachine()
+  await agent.serve(specId, async (_input, { signal, softDeadline }) => {
+    await machine.work(signal, softDeadline)
+    return { entities: [{ name: 'done', confidence: 99 }] }
+  }, { priceUsd: PRICE, estimatedMs: SERVICE_MS, admission: mode === 'naive' ? 'none' : 'spec' })
+  if (mode === 'spec') {
+    while (requesters.some(r => r.capacityOf(specId).length === 0)) await new Promise(resolve => setTimeout(resolve, 20))
+  }
+
+  // Open loop: each requester submits on a fixed schedule, whatever happened to earlier jobs.
+  const perRequesterIntervalMs = 1000 / (CAPACITY_PER_SEC * OFFERED_FACTOR / REQUESTERS)
+  const outcomes: Array<{ result?: JobResult, error?: string, submittedAt: number, finishedAt: number }> = []
+  const pending: Array<Promise<void>> = []
+  const startedAt = Date.now()
+  process.stderr.write(`${mode}: offering ${CAPACITY_PER_SEC * OFFERED_FACTOR} jobs/s for ${DURATION_MS} ms to an agent that does ${CAPACITY_PER_SEC}/s\n`)
+  await Promise.all(requesters.map(async (requester, r) => {
+    await new Promise(resolve => setTimeout(resolve, (perRequesterIntervalMs / REQUESTERS) * r))
+    for (let n = 0; Date.now() - startedAt < DURATION_MS; n++) {
+      const submittedAt = Date.now()
+      pending.push(requester.submitJob(specId, { text: `r${r}-${n}` }, { bidWindowMs: 50 }).then(
+        result => { outcomes.push({ result, submittedAt, finishedAt: Date.now() }) },
+        (err: Error) => { outcomes.push({ error: err.message, submittedAt, finishedAt: Date.now() }) }
+      ))
+      const next = startedAt + (n + 1) * perRequesterIntervalMs + (perRequesterIntervalMs / REQUESTERS) * r
+      await new Promise(resolve => setTimeout(resolve, Math.max(0, next - Date.now())))
+    }
+  }))
+  await Promise.all(pending)
+  const endedAt = Date.now()
+
+  const budget = 0.3
+  const succeeded = outcomes.filter(o => o.result?.status === 'succeeded')
+  const attempts = outcomes.reduce((n, o) => n + (o.result?.attempts.length ?? 0), 0)
+  const lastSuccess = Math.max(startedAt + 1, ...succeeded.map(o => o.finishedAt))
+  const result = {
+    jobs: outcomes.length,
+    succeeded: succeeded.length,
+    attempts,
+    amplification: round(attempts / Math.max(1, outcomes.length), 3),
+    executionsAtAgent: machine.executions,
+    peakInFlight: machine.peak,
+    goodputRatio: round(succeeded.length / (CAPACITY_PER_SEC * (lastSuccess - startedAt) / 1000), 3),
+    latencyMs: summarize(succeeded.map(o => o.finishedAt - o.submittedAt)),
+    cleanFailures: outcomes.filter(o => o.result?.status === 'failed' && (o.result.reason ?? '') !== '' && o.result.costUsd <= budget + 1e-9).length,
+    startedAfterSoftDeadline: machine.startedAfterSoftDeadline,
+    budgetOverruns: outcomes.filter(o => (o.result?.costUsd ?? 0) > budget + 1e-9).length,
+    elapsedMs: endedAt - startedAt
+  }
+  await Promise.all(nodes.map(async n => await n.stop()))
+  await Promise.all(homes.map(async h => await rm(h, { recursive: true, force: true })))
+  return result
+}
+
+const naive = await runMode('naive')
+const specMode = await runMode('spec')
+console.log(`specmesh bench:cascade — ${REQUESTERS} requesters offer ${OFFERED_FACTOR}× the capacity of one agent (${CORES} concurrent, ${SERVICE_MS} ms a job = ${CAPACITY_PER_SEC} jobs/s) for ${DURATION_MS} ms\n`)
+const row = (measure: string, pick: (r: typeof naive) => string | number) => ({ measure, naive: pick(naive), spec: pick(specMode) })
+console.log(table([
+  row('logical jobs', r => r.jobs),
+  row('attempts per job (amplification)', r => r.amplification),
+  row('executions started at the agent', r => r.executionsAtAgent),
+  row('peak in flight at the agent', r => r.peakInFlight),
+  row('goodput / agent capacity', r => r.goodputRatio),
+  row('succeeded', r => r.succeeded),
+  row('latency of successes p50 / p99 (ms)', r => `${r.latencyMs.p50} / ${r.latencyMs.p99}`),
+  row('failed cleanly, with a reason', r => r.cleanFailures),
+  row('work started after the soft deadline', r => r.startedAfterSoftDeadline),
+  row('budget overruns', r => r.budgetOverruns)
+]))
+const pick = ({ amplification, peakInFlight, goodputRatio, latencyMs, cleanFailures, startedAfterSoftDeadline, budgetOverruns }: typeof naive) =>
+  ({ amplification, peakInFlight, goodputRatio, latencyMs, cleanFailures, startedAfterSoftDeadline, budgetOverruns })
+const summary = { naive: pick(naive), spec: pick(specMode) }
+const file = await saveResult('bench-cascade', { naive, spec: specMode, scenario: { requesters: REQUESTERS, cores: CORES, serviceMs: SERVICE_MS, offeredFactor: OFFERED_FACTOR, durationMs: DURATION_MS } })
+console.log(`\nsaved ${file}`)
+console.log(JSON.stringify(summary))
+process.exit(0)
