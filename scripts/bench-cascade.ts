@@ -70,8 +70,16 @@ class SharedMachine {
     }
   }
 
+  /** Core-milliseconds of work done, for the agent's utilisation. */
+  busyCoreMs = 0
+  firstStart = 0
+  lastEnd = 0
+
   private tick (): void {
     const share = TICK_MS * Math.min(1, CORES / Math.max(1, this.jobs.size))
+    this.busyCoreMs += share * this.jobs.size
+    this.firstStart ||= Date.now()
+    this.lastEnd = Date.now()
     for (const job of [...this.jobs]) {
       job.left -= share
       if (job.left <= 0) { this.jobs.delete(job); job.done() }
@@ -120,6 +128,7 @@ async function runMode (mode: 'naive' | 'spec') {
   const outcomes: Array<{ result?: JobResult, error?: string, submittedAt: number, finishedAt: number }> = []
   const pending: Array<Promise<void>> = []
   const startedAt = Date.now()
+  const cpuBefore = process.cpuUsage()
   process.stderr.write(`${mode}: offering ${CAPACITY_PER_SEC * OFFERED_FACTOR} jobs/s for ${DURATION_MS} ms to an agent that does ${CAPACITY_PER_SEC}/s\n`)
   await Promise.all(requesters.map(async (requester, r) => {
     await new Promise(resolve => setTimeout(resolve, (perRequesterIntervalMs / REQUESTERS) * r))
@@ -135,6 +144,7 @@ async function runMode (mode: 'naive' | 'spec') {
   }))
   await Promise.all(pending)
   const endedAt = Date.now()
+  const cpu = process.cpuUsage(cpuBefore)
 
   const budget = 0.3
   const succeeded = outcomes.filter(o => o.result?.status === 'succeeded')
@@ -144,7 +154,10 @@ async function runMode (mode: 'naive' | 'spec') {
     jobs: outcomes.length,
     succeeded: succeeded.length,
     attempts,
-    amplification: round(attempts / Math.max(1, outcomes.length), 3),
+    // Retry amplification: attempts per job that was attempted at all (a job held back
+    // at its requester until it failed cleanly made no attempt and costs the agent nothing).
+    amplification: round(attempts / Math.max(1, outcomes.filter(o => (o.result?.attempts.length ?? 0) > 0).length), 3),
+    attemptsPerSubmittedJob: round(attempts / Math.max(1, outcomes.length), 3),
     executionsAtAgent: machine.executions,
     peakInFlight: machine.peak,
     goodputRatio: round(succeeded.length / (CAPACITY_PER_SEC * (lastSuccess - startedAt) / 1000), 3),
@@ -152,7 +165,19 @@ async function runMode (mode: 'naive' | 'spec') {
     cleanFailures: outcomes.filter(o => o.result?.status === 'failed' && (o.result.reason ?? '') !== '' && o.result.costUsd <= budget + 1e-9).length,
     startedAfterSoftDeadline: machine.startedAfterSoftDeadline,
     budgetOverruns: outcomes.filter(o => (o.result?.costUsd ?? 0) > budget + 1e-9).length,
-    elapsedMs: endedAt - startedAt
+    elapsedMs: endedAt - startedAt,
+    agentUtilisation: round(machine.busyCoreMs / (CORES * Math.max(1, machine.lastEnd - machine.firstStart)), 3),
+    processCpuShare: round((cpu.user + cpu.system) / 1000 / (endedAt - startedAt), 3),
+    attemptOutcomes: outcomes.flatMap(o => o.result?.attempts ?? []).reduce<Record<string, number>>((counts, a) => {
+      const key = `${a.outcome ?? 'none'}${a.outcome === 'refused' || a.outcome === 'error' ? `: ${(a.reason ?? '').replace(/[0-9]+/g, 'N').slice(0, 60)}` : ''}`
+      counts[key] = (counts[key] ?? 0) + 1
+      return counts
+    }, {}),
+    failureReasons: outcomes.filter(o => o.result?.status === 'failed').reduce<Record<string, number>>((counts, o) => {
+      const key = (o.result?.reason ?? '').replace(/12D3\w+/g, 'AGENT').replace(/[0-9.]+/g, 'N').slice(0, 90)
+      counts[key] = (counts[key] ?? 0) + 1
+      return counts
+    }, {})
   }
   await Promise.all(nodes.map(async n => await n.stop()))
   await Promise.all(homes.map(async h => await rm(h, { recursive: true, force: true })))
@@ -165,10 +190,13 @@ console.log(`specmesh bench:cascade — ${REQUESTERS} requesters offer ${OFFERED
 const row = (measure: string, pick: (r: typeof naive) => string | number) => ({ measure, naive: pick(naive), spec: pick(specMode) })
 console.log(table([
   row('logical jobs', r => r.jobs),
-  row('attempts per job (amplification)', r => r.amplification),
+  row('attempts per attempted job (amplification)', r => r.amplification),
+  row('attempts per submitted job', r => r.attemptsPerSubmittedJob),
   row('executions started at the agent', r => r.executionsAtAgent),
   row('peak in flight at the agent', r => r.peakInFlight),
   row('goodput / agent capacity', r => r.goodputRatio),
+  row('agent utilisation (cores busy)', r => r.agentUtilisation),
+  row('CPU of this one process (cores)', r => r.processCpuShare),
   row('succeeded', r => r.succeeded),
   row('latency of successes p50 / p99 (ms)', r => `${r.latencyMs.p50} / ${r.latencyMs.p99}`),
   row('failed cleanly, with a reason', r => r.cleanFailures),
@@ -179,6 +207,8 @@ const pick = ({ amplification, peakInFlight, goodputRatio, latencyMs, cleanFailu
   ({ amplification, peakInFlight, goodputRatio, latencyMs, cleanFailures, startedAfterSoftDeadline, budgetOverruns })
 const summary = { naive: pick(naive), spec: pick(specMode) }
 const file = await saveResult('bench-cascade', { naive, spec: specMode, scenario: { requesters: REQUESTERS, cores: CORES, serviceMs: SERVICE_MS, offeredFactor: OFFERED_FACTOR, durationMs: DURATION_MS } })
+console.log('\nattempt outcomes:', JSON.stringify({ naive: naive.attemptOutcomes, spec: specMode.attemptOutcomes }))
+console.log('failure reasons (spec):', JSON.stringify(specMode.failureReasons, null, 1))
 console.log(`\nsaved ${file}`)
 console.log(JSON.stringify(summary))
 process.exit(0)

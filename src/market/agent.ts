@@ -28,6 +28,13 @@ export interface ServeOptions {
    * given and runs it to the end: for comparisons such as bench:cascade only.
    */
   admission?: 'spec' | 'none'
+  /**
+   * Awards that find every slot taken may wait in a short queue for one (never
+   * past the soft deadline, nor so long the work could not finish by the
+   * deadline) instead of being refused: coordinators that raced for the same
+   * freed slot then cost a wait, not a retry. @default the concurrency limit
+   */
+  queue?: number
 }
 
 interface Served {
@@ -41,6 +48,9 @@ interface Served {
   /** Deadlines of the executions running now. */
   deadlines: Set<{ deadline: number }>
   enforcesSpec: boolean
+  queueLimit: number
+  /** Awards waiting for a slot, first come first served. */
+  waiting: Array<() => void>
 }
 
 interface OutstandingBid {
@@ -49,8 +59,11 @@ interface OutstandingBid {
   specId: string
   priceUsd: number
   expiresAt: number
-  /** Another agent was awarded the job; the bid stays valid for a retry award. */
-  lost?: boolean
+  /**
+   * Until when the bid holds a place (a slot or a queue place) for its job.
+   * Released early when the job is awarded, to us or to another agent.
+   */
+  holdsUntil: number
 }
 
 export interface AgentDeps {
@@ -67,8 +80,12 @@ export interface AgentDeps {
 
 const DEFAULT_CONCURRENCY = 4
 const DEFAULT_ADVERT_INTERVAL_MS = 2000
+/** A bid holds its place through the bid window and this many windows more (the coordinator's grace for a late first bid)… */
+const BID_HOLD_WINDOWS = 4
+/** …plus this margin for the award to travel. */
+const BID_HOLD_GRACE_MS = 250
 /** Adverts on change are at most this frequent: load changes faster than gossip should carry it. */
-const MIN_ADVERT_GAP_MS = 50
+const MIN_ADVERT_GAP_MS = 20
 const DEFAULT_ESTIMATED_MS = 1000
 /** What a busy agent suggests a coordinator waits before asking again. */
 const BUSY_RETRY_AFTER_MS = 250
@@ -122,8 +139,11 @@ export class AgentService {
       limit: Math.max(1, specLimit != null ? Math.min(wanted, specLimit) : wanted),
       inFlight: 0,
       deadlines: new Set(),
-      enforcesSpec: options.admission !== 'none'
+      enforcesSpec: options.admission !== 'none',
+      queueLimit: 0,
+      waiting: []
     }
+    served.queueLimit = Math.max(0, options.queue ?? served.limit)
     this.served.set(specId, served)
     this.log('agent.serving', { specId, name: spec.name, priceUsd: served.priceUsd, limit: served.limit })
     this.advertiseSoon()
@@ -172,7 +192,7 @@ export class AgentService {
     const now = this.now()
     this.lastAdvertAt = now
     const body: CapacityBody = {
-      specs: [...this.served.values()].slice(0, MAX_ADVERT_SPECS).map(s => ({ specId: s.specId, inFlight: s.inFlight, limit: this.effectiveLimit(s), priceUsd: s.priceUsd })),
+      specs: [...this.served.values()].slice(0, MAX_ADVERT_SPECS).map(s => ({ specId: s.specId, inFlight: s.inFlight, queued: s.waiting.length + this.held(s.specId), limit: this.effectiveLimit(s), queue: s.queueLimit, priceUsd: s.priceUsd })),
       issuedAt: now,
       expiresAt: now + Math.min(MAX_ADVERT_TTL_MS, 3 * this.advertIntervalMs)
     }
@@ -195,14 +215,17 @@ export class AgentService {
       specId: job.specId,
       priceUsd: served.priceUsd,
       estimatedMs: served.estimatedMs,
-      load: { inFlight: served.inFlight, limit: this.effectiveLimit(served) },
+      load: { inFlight: this.committed(served), limit: this.effectiveLimit(served) },
       createdAt: now,
       expiresAt: job.deadline
     }
     const addrs = this.deps.addresses().slice(0, 8)
     if (addrs.length > 0) body.addrs = addrs
     const bid = seal('bid', body, this.deps.signer)
-    this.bids.set(bid.id, { bidId: bid.id, jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, expiresAt: job.deadline })
+    // The place is held through the bid window and its grace for a late first bid.
+    const holdsUntil = job.createdAt + job.bidWindowMs * (1 + BID_HOLD_WINDOWS) + BID_HOLD_GRACE_MS
+    this.bids.set(bid.id, { bidId: bid.id, jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, expiresAt: job.deadline, holdsUntil })
+    this.advertiseSoon()
     await this.deps.gossip.publish(TOPICS.bids, bid)
   }
 
@@ -211,7 +234,9 @@ export class AgentService {
     const now = this.now()
     if (!served.enforcesSpec) return served.priceUsd > job.maxUsd ? `price ${served.priceUsd} is above the job's ceiling ${job.maxUsd}` : null
     const limit = this.effectiveLimit(served)
-    if (served.inFlight >= limit) return `no free slot (${served.inFlight}/${limit} in flight${limit < served.limit ? `, limit lowered from ${served.limit} while work nears its deadline` : ''})`
+    if (this.committed(served) >= limit + served.queueLimit) {
+      return `no free slot (${served.inFlight}/${limit} in flight, ${served.waiting.length} queued, ${this.held(served.specId)} held by bids${limit < served.limit ? `; limit lowered from ${served.limit} while work nears its deadline` : ''})`
+    }
     if (job.softDeadline != null && now > job.softDeadline) return 'past the soft deadline'
     if (now + served.estimatedMs > job.deadline) return `cannot finish by the deadline (estimate ${served.estimatedMs} ms)`
     const window = served.spec.executionWindow
@@ -222,22 +247,32 @@ export class AgentService {
 
   /**
    * An award seen on gossip. When it went to someone else our bid lost this
-   * round: it no longer counts as pending work. The bid itself is kept until it
-   * expires, because the coordinator may still come to it if the winner fails.
+   * round and releases the place it held. The bid itself stays valid until it
+   * expires: the coordinator may still come to it if the winner fails.
    */
   onAward (envelope: Envelope<AwardBody>): void {
     if (envelope.body.agent === this.deps.signer.peerId) return
+    let released = false
     for (const bid of this.bids.values()) {
-      if (bid.jobId === envelope.body.jobId) bid.lost = true
+      if (bid.jobId === envelope.body.jobId && bid.holdsUntil > 0) {
+        bid.holdsUntil = 0
+        released = true
+      }
     }
+    if (released) this.advertiseSoon()
   }
 
-  /** Bids of ours still waiting on an award (not lost, not expired), per spec. */
-  pendingBids (specId: string): number {
+  /** Places held by our bids still waiting on an award, per spec. */
+  private held (specId: string): number {
     const now = this.now()
     let n = 0
-    for (const bid of this.bids.values()) if (bid.specId === specId && !bid.lost && bid.expiresAt > now) n++
+    for (const bid of this.bids.values()) if (bid.specId === specId && bid.holdsUntil > now) n++
     return n
+  }
+
+  /** Executions, queued awards and places held by bids: everything this agent has promised on a spec. */
+  private committed (served: Served): number {
+    return served.inFlight + served.waiting.length + this.held(served.specId)
   }
 
   /**
@@ -287,6 +322,7 @@ export class AgentService {
         throw new Refusal('input is not JSON')
       }
       if (hashHex(canonicalBytes(input)) !== job.body.inputHash) throw new Refusal('input does not match the job\'s inputHash')
+      await this.slot(served, job.body)
       const result = await this.execute(served, award, job.body, input, running)
       return result.output != null ? [encodeEnvelope(result.claim), result.output] : [encodeEnvelope(result.claim)]
     } catch (err) {
@@ -315,12 +351,39 @@ export class AgentService {
       if (job.body.softDeadline != null && now > job.body.softDeadline) throw new Refusal('award arrived after the soft deadline')
       if (now + served.estimatedMs > Math.min(job.body.deadline, body.deadline)) throw new Refusal('cannot finish before the deadline')
       const limit = this.effectiveLimit(served)
-      if (served.inFlight >= limit) throw new Refusal(`busy: ${served.inFlight}/${limit} in flight${limit < served.limit ? ` (limit lowered from ${served.limit} while work nears its deadline)` : ''}`, BUSY_RETRY_AFTER_MS)
+      if (served.inFlight >= limit && served.waiting.length >= served.queueLimit) {
+        throw new Refusal(`busy: ${served.inFlight}/${limit} in flight and ${served.waiting.length} queued${limit < served.limit ? ` (limit lowered from ${served.limit} while work nears its deadline)` : ''}`, BUSY_RETRY_AFTER_MS)
+      }
     }
     // The bid stays valid until it expires: a retry may award it again (under a new award id).
+    // Its held place becomes this execution (or queue place).
+    bid.holdsUntil = 0
     this.usedAwards.set(award.id, job.body.deadline)
     this.forgetExpired(now)
     return served
+  }
+
+  /**
+   * Wait for a free slot when every one is taken, in the serve queue. Gives up
+   * (busy) at the soft deadline, or once the work could no longer finish by the
+   * deadline: nothing starts that the spec says should not.
+   */
+  private async slot (served: Served, job: JobBody): Promise<void> {
+    if (!served.enforcesSpec || served.inFlight < this.effectiveLimit(served)) return
+    const giveUpAt = Math.min(job.softDeadline ?? Infinity, job.deadline - served.estimatedMs)
+    this.advertiseSoon()
+    const got = await new Promise<boolean>(resolve => {
+      const wake = (): void => { cancel(); resolve(true) }
+      const cancel = after(giveUpAt - this.now(), () => {
+        const i = served.waiting.indexOf(wake)
+        if (i >= 0) served.waiting.splice(i, 1)
+        resolve(false)
+      })
+      served.waiting.push(wake)
+    })
+    this.advertiseSoon()
+    if (!got) throw new Refusal(`busy until ${job.softDeadline != null && giveUpAt === job.softDeadline ? 'the soft deadline' : 'too late to finish by the deadline'}`)
+    if (job.softDeadline != null && this.now() > job.softDeadline) throw new Refusal('a slot came free only after the soft deadline')
   }
 
   private async execute (served: Served, award: Envelope<AwardBody>, job: JobBody, input: unknown, running: Set<AbortController>): Promise<{ claim: Envelope<ClaimBody>, output?: Uint8Array }> {
@@ -358,6 +421,8 @@ export class AgentService {
     } finally {
       served.inFlight--
       served.deadlines.delete(execution)
+      // Hand the slot straight to the first queued award, so it never idles.
+      if (served.inFlight < this.effectiveLimit(served)) served.waiting.shift()?.()
       this.advertiseSoon()
       cancelTimer?.()
       running.delete(controller)

@@ -4,8 +4,12 @@ import type { CapacityBody } from './messages.ts'
 const MAX_WAIT_MS = 60_000
 
 export interface AdvertisedLoad {
+  /** Executions running, awards queued for a slot and places held by bids. */
   inFlight: number
+  /** Executions at once. */
   limit: number
+  /** Awards the agent queues beyond `limit`. */
+  queue: number
   priceUsd: number
   issuedAt: number
 }
@@ -38,7 +42,7 @@ export class CapacityTable {
     const advert = this.adverts.get(agent)
     if (advert == null || advert.expiresAt <= this.now()) return undefined
     const entry = advert.specs.find(s => s.specId === specId)
-    return entry == null ? undefined : { inFlight: entry.inFlight, limit: entry.limit, priceUsd: entry.priceUsd, issuedAt: advert.issuedAt }
+    return entry == null ? undefined : { inFlight: entry.inFlight + entry.queued, limit: entry.limit, queue: entry.queue, priceUsd: entry.priceUsd, issuedAt: advert.issuedAt }
   }
 
   /** Agents with a live advert for the spec. */

@@ -326,9 +326,13 @@ export class Coordinator {
         }
       }
       admitNewBids()
-      const bid = await this.nextUnsaturated([...untried, ...tried], spec, record.deadline)
+      const bid = await this.nextUnsaturated([...untried, ...tried], spec, this.policy.respectsDeadlines ? (record.softDeadline ?? record.deadline) : record.deadline)
+      if (this.policy.respectsDeadlines && record.softDeadline != null && this.now() > record.softDeadline) {
+        stop = 'the soft deadline passed: no further attempt is submitted after it'
+        break
+      }
       if (bid == null) {
-        stop = 'every agent that bid stayed at its concurrency limit until the deadline'
+        stop = `every agent that bid stayed at its concurrency limit until the ${record.softDeadline != null ? 'soft deadline' : 'deadline'}`
         break
       }
       const price = bid.body.priceUsd
@@ -426,12 +430,21 @@ export class Coordinator {
     return { ledger, retryAfterMs, summary: `attempt ${attempt} by ${bid.agent}: ${result.outcome}${result.reason != null ? ` (${result.reason})` : ''}` }
   }
 
-  /** How loaded an agent is on a spec, as far as this node can tell: its advert and our own executions there. */
-  private saturated (agent: string, specId: string, spec: Spec): boolean {
+  /**
+   * Awards an agent can take now on a spec, as far as this node can tell from
+   * its advert and our own awards there: its free execution slots (never more
+   * than capacity.maxConcurrentRequests run) plus the free places of its
+   * admission queue, where an award waits for a slot instead of being refused.
+   */
+  private room (agent: string, specId: string, spec: Spec): number {
     const advert = this.deps.capacity.load(agent, specId)
     const limit = Math.min(spec.capacity?.maxConcurrentRequests ?? Infinity, advert?.limit ?? Infinity)
     const load = Math.max(this.ownInFlight.get(loadKey(agent, specId)) ?? 0, advert?.inFlight ?? 0)
-    return load >= limit
+    return Math.max(0, limit + (advert?.queue ?? 0) - load)
+  }
+
+  private saturated (agent: string, specId: string, spec: Spec): boolean {
+    return this.room(agent, specId, spec) === 0
   }
 
   /** The best remaining bid whose agent has room; waits for room (until the deadline) when none has. */
@@ -450,12 +463,7 @@ export class Coordinator {
     const agents = this.deps.capacity.agentsServing(specId)
     if (agents.length === 0) return Infinity
     let free = 0
-    for (const agent of agents) {
-      const advert = this.deps.capacity.load(agent, specId)
-      const limit = Math.min(spec.capacity?.maxConcurrentRequests ?? Infinity, advert?.limit ?? Infinity)
-      const load = Math.max(this.ownInFlight.get(loadKey(agent, specId)) ?? 0, advert?.inFlight ?? 0)
-      free += Math.max(0, limit - load)
-    }
+    for (const agent of agents) free += this.room(agent, specId, spec)
     return free
   }
 

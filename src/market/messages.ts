@@ -123,6 +123,10 @@ export const CapacityBodySchema = z.object({
     specId: cid,
     /** Executions of this spec running now, for every coordinator together. */
     inFlight: z.number().int().nonnegative(),
+    /** Awards waiting in its queue for a slot, and places held by its open bids. */
+    queued: z.number().int().nonnegative(),
+    /** How many awards its queue takes beyond `limit` (they wait there; they never run beyond it). */
+    queue: z.number().int().nonnegative(),
     /** The most it admits at once (never above the spec's capacity.maxConcurrentRequests). */
     limit: z.number().int().positive(),
     priceUsd: usd

@@ -44,7 +44,8 @@ describe('self-regulation from the spec, on real nodes', () => {
   it('capacity.maxConcurrentRequests: the 4th concurrent request at a limit of 3 waits, unsent, instead of hammering the agent', async () => {
     const { coordinator, agents, specId } = await market(1, { capacity: { maxConcurrentRequests: 3, maxRetries: 0 } })
     const gated = gatedHandler()
-    await agents[0]!.serve(specId, gated.handler, { priceUsd: 0.1, estimatedMs: 50 })
+    // No admission queue: the coordinator itself must hold the 4th back.
+    await agents[0]!.serve(specId, gated.handler, { priceUsd: 0.1, estimatedMs: 50, queue: 0 })
     await waitFor(() => coordinator.capacityOf(specId).length === 1, { what: 'the agent\'s capacity advert at the coordinator' })
     const jobsSeen = observeJobs(agents[0]!)
 
@@ -65,6 +66,28 @@ describe('self-regulation from the spec, on real nodes', () => {
     // Nobody was turned away busy: the coordinator waited instead of sending.
     expect(settled.flatMap(r => r.attempts).filter(a => a.outcome === 'refused')).toEqual([])
     expect(jobsSeen.length).toBe(4)
+  })
+
+  it('capacity.maxConcurrentRequests with an admission queue: the 4th waits queued at the agent, never running beyond 3, and nobody is refused', async () => {
+    const { coordinator, agents, specId } = await market(1, { capacity: { maxConcurrentRequests: 3, maxRetries: 0 } })
+    const gated = gatedHandler()
+    await agents[0]!.serve(specId, gated.handler, { priceUsd: 0.1, estimatedMs: 50, queue: 1 })
+    await waitFor(() => coordinator.capacityOf(specId).length === 1, { what: 'the agent\'s capacity advert at the coordinator' })
+    const jobsSeen = observeJobs(agents[0]!)
+    const results = Promise.all(Array.from({ length: 5 }, async () => await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 150 })))
+    results.catch(() => {})
+    try {
+      // Three run, one waits in the agent's queue, the fifth is held back unsent at the coordinator.
+      await waitFor(() => gated.state.running === 3 && coordinator.capacityOf(specId)[0]?.inFlight === 4, { what: 'three running and one queued' })
+      expect(jobsSeen.length).toBe(4)
+      expect(gated.state.started).toBe(3)
+    } finally {
+      gated.release()
+    }
+    const settled = await results
+    expect(settled.map(r => r.status)).toEqual(Array(5).fill('succeeded'))
+    expect(gated.state.peak).toBe(3)
+    expect(settled.flatMap(r => r.attempts).filter(a => a.outcome === 'refused')).toEqual([])
   })
 
   it('capacity.maxRetries and backoffMultiplier: retries back off exponentially and the one after maxRetries is not made', async () => {
