@@ -86,6 +86,8 @@ const BID_HOLD_WINDOWS = 4
 const BID_HOLD_GRACE_MS = 250
 /** Adverts on change are at most this frequent: load changes faster than gossip should carry it. */
 const MIN_ADVERT_GAP_MS = 20
+/** Room (free slots plus queue places) at or below which every change of load is announced. */
+const TIGHT_ROOM = 2
 const DEFAULT_ESTIMATED_MS = 1000
 /** What a busy agent suggests a coordinator waits before asking again. */
 const BUSY_RETRY_AFTER_MS = 250
@@ -118,6 +120,7 @@ export class AgentService {
   private advertTimer: NodeJS.Timeout | undefined
   private advertInterval: NodeJS.Timeout | undefined
   private lastAdvertAt = 0
+  private lastAdvertTight = false
   private stopped = false
 
   constructor (deps: AgentDeps) {
@@ -172,6 +175,16 @@ export class AgentService {
   }
 
   /** Announce capacity now, or as soon as the rate limit allows; changes in between are folded in. */
+  /**
+   * Announce a change of load soon, when it matters: coordinators only need a
+   * fresh count near saturation (little room left, or just left it). Far from
+   * it the periodic advert is enough, and gossip carries less.
+   */
+  private loadChanged (): void {
+    const tight = [...this.served.values()].some(s => this.effectiveLimit(s) + s.queueLimit - this.committed(s) <= TIGHT_ROOM)
+    if (tight || this.lastAdvertTight) this.advertiseSoon()
+  }
+
   advertiseSoon (): void {
     if (this.advertTimer != null || this.stopped) return
     const wait = Math.max(0, this.lastAdvertAt + MIN_ADVERT_GAP_MS - this.now())
@@ -191,6 +204,7 @@ export class AgentService {
   private async advertise (): Promise<void> {
     const now = this.now()
     this.lastAdvertAt = now
+    this.lastAdvertTight = [...this.served.values()].some(s => this.effectiveLimit(s) + s.queueLimit - this.committed(s) <= TIGHT_ROOM)
     const body: CapacityBody = {
       specs: [...this.served.values()].slice(0, MAX_ADVERT_SPECS).map(s => ({ specId: s.specId, inFlight: s.inFlight, queued: s.waiting.length + this.held(s.specId), limit: this.effectiveLimit(s), queue: s.queueLimit, priceUsd: s.priceUsd })),
       issuedAt: now,
@@ -225,7 +239,7 @@ export class AgentService {
     // The place is held through the bid window and its grace for a late first bid.
     const holdsUntil = job.createdAt + job.bidWindowMs * (1 + BID_HOLD_WINDOWS) + BID_HOLD_GRACE_MS
     this.bids.set(bid.id, { bidId: bid.id, jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, expiresAt: job.deadline, holdsUntil })
-    this.advertiseSoon()
+    this.loadChanged()
     await this.deps.gossip.publish(TOPICS.bids, bid)
   }
 
@@ -259,7 +273,7 @@ export class AgentService {
         released = true
       }
     }
-    if (released) this.advertiseSoon()
+    if (released) this.loadChanged()
   }
 
   /** Places held by our bids still waiting on an award, per spec. */
@@ -371,7 +385,7 @@ export class AgentService {
   private async slot (served: Served, job: JobBody): Promise<void> {
     if (!served.enforcesSpec || served.inFlight < this.effectiveLimit(served)) return
     const giveUpAt = Math.min(job.softDeadline ?? Infinity, job.deadline - served.estimatedMs)
-    this.advertiseSoon()
+    this.loadChanged()
     const got = await new Promise<boolean>(resolve => {
       const wake = (): void => { cancel(); resolve(true) }
       const cancel = after(giveUpAt - this.now(), () => {
@@ -381,7 +395,7 @@ export class AgentService {
       })
       served.waiting.push(wake)
     })
-    this.advertiseSoon()
+    this.loadChanged()
     if (!got) throw new Refusal(`busy until ${job.softDeadline != null && giveUpAt === job.softDeadline ? 'the soft deadline' : 'too late to finish by the deadline'}`)
     if (job.softDeadline != null && this.now() > job.softDeadline) throw new Refusal('a slot came free only after the soft deadline')
   }
@@ -397,7 +411,7 @@ export class AgentService {
     const execution = { deadline: stopAt }
     served.inFlight++
     served.deadlines.add(execution)
-    this.advertiseSoon()
+    this.loadChanged()
     try {
       const value = await served.handler(input, { signal: controller.signal, jobId: award.body.jobId, specId: served.specId, deadline: job.deadline, softDeadline: job.softDeadline })
       if (controller.signal.aborted) throw controller.signal.reason
@@ -423,7 +437,7 @@ export class AgentService {
       served.deadlines.delete(execution)
       // Hand the slot straight to the first queued award, so it never idles.
       if (served.inFlight < this.effectiveLimit(served)) served.waiting.shift()?.()
-      this.advertiseSoon()
+      this.loadChanged()
       cancelTimer?.()
       running.delete(controller)
       this.running.delete(controller)

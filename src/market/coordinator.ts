@@ -423,7 +423,7 @@ export class Coordinator {
     await this.persist(record, receipt, ledger, succeeded ? result.output : undefined)
     if (succeeded) {
       this.log('job.succeeded', { jobId: job.id, agent: bid.agent, costUsd: record.costUsd })
-      return { ledger, summary: 'success', result: { jobId: job.id, status: 'succeeded', output: result.output, receipt, costUsd: record.costUsd, attempts: record.attempts } }
+      return { ledger, summary: 'success', result: { jobId: job.id, status: 'succeeded', output: result.output, receipt, costUsd: record.costUsd, attempts: record.attempts, biddingMs: record.biddingMs } }
     }
     this.log('job.attempt-failed', { jobId: job.id, agent: bid.agent, outcome: result.outcome, reason: result.reason })
     const retryAfterMs = result.outcome === 'refused' ? result.claim?.body.retryAfterMs : undefined
