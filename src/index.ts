@@ -1,0 +1,61 @@
+/**
+ * The specmesh TypeScript SDK. Everything a program needs to run a node,
+ * publish specs, serve them and submit jobs and workflows, from one import:
+ *
+ *   import { createNode, loadSpecFile } from 'specmesh'
+ *   const node = await createNode({ home: './data' })
+ *   const { id } = await node.publishSpec(await loadSpecFile('spec.yaml'))
+ *   await node.serve(id, async (input, { signal }) => ({ ... }))
+ *   const result = await node.submitJob(id, { text: '…' })
+ *
+ * The free functions below are the same operations as the node's methods, for
+ * code that prefers functions to methods.
+ */
+import type { Node } from './node.ts'
+import type { Handler, JobResult, ServeOptions, StoredSpec, SubmitOptions } from './node-types.ts'
+
+export { createNode, type Node, type NodeEvents, type GossipVerdict } from './node.ts'
+export type {
+  NodeInit, SpecmeshNode, StoredSpec, PeerInfo, Handler, ServeOptions, JobResult, SubmitOptions, JobRecord,
+  ReceiptQuery, StoredReceipt, JobLedger, SpecLedger, MarketOptions
+} from './node-types.ts'
+
+// Specs: parse, validate, id, output checks.
+export {
+  parseSpecText, loadSpecFile, validateSpec, normalizeSpec, specId, checkOutput, checkInput, jobDeadlines,
+  SpecValidationError, SpecFileError, type Spec, type Problem
+} from './spec/index.ts'
+
+// Serving with a program in any language, and the handler errors receipts report.
+export { execHandler, type ExecHandlerOptions, type HandlerContext } from './market/exec-handler.ts'
+export { HandlerError, DeadlineExceededError } from './market/errors.ts'
+export { UnknownSpecError, InvalidJobError, UnknownJobError } from './market/job-errors.ts'
+
+// Auditing.
+export { verifyReceipt, type ReceiptVerification, type ReceiptCheck } from './market/receipt-verify.ts'
+export { rankBids, scoreBid, REPUTATION_WEIGHT, PRICE_WEIGHT, NEUTRAL_REPUTATION } from './market/scoring.ts'
+export { specPolicy, naivePolicy, type RequesterPolicy } from './market/policy.ts'
+
+// Workflows.
+export { runWorkflow, loadWorkflowFile, parseWorkflowText, validateWorkflow, formatReport, type Workflow, type WorkflowReport } from './workflow/index.ts'
+
+// Wire: envelopes, canonical JSON, content ids.
+export { seal, openEnvelope, verifyEnvelope, type Envelope, type MessageType } from './wire/envelope.ts'
+export { canonicalize, canonicalBytes } from './wire/canonical.ts'
+export { contentId } from './crypto/content-id.ts'
+export { MessageValidationError } from './wire/errors.ts'
+
+/** Same as `node.publishSpec(raw)`. */
+export async function publishSpec (node: Node, raw: unknown): Promise<StoredSpec> {
+  return await node.publishSpec(raw)
+}
+
+/** Same as `node.serve(specId, handler, options)`. */
+export async function serve (node: Node, specId: string, handler: Handler, options?: ServeOptions): Promise<() => void> {
+  return await node.serve(specId, handler, options)
+}
+
+/** Same as `node.submitJob(specId, input, options)`. */
+export async function submitJob (node: Node, specId: string, input: unknown, options?: SubmitOptions): Promise<JobResult> {
+  return await node.submitJob(specId, input, options)
+}

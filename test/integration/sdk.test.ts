@@ -1,0 +1,34 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { rm } from 'node:fs/promises'
+// Imported by package name, as a user of the SDK would (package.json "exports").
+import { createNode, publishSpec, serve, submitJob, verifyReceipt, type Node } from 'specmesh'
+import { tempHome, waitForAdverts, waitForTopicPeers } from '../helpers/mesh.ts'
+import { sampleSpec } from '../helpers/specs.ts'
+import { waitFor } from '../helpers/wait.ts'
+import { TOPICS } from '../../src/wire/constants.ts'
+
+let nodes: Node[] = []
+afterEach(async () => {
+  await Promise.allSettled(nodes.map(async n => { await n.stop(); await rm(n.home, { recursive: true, force: true }) }))
+  nodes = []
+})
+
+describe('the SDK from the package root', () => {
+  it('createNode, publishSpec, serve and submitJob run a job end to end, and its receipt verifies', async () => {
+    const requester = await createNode({ home: await tempHome(), listen: ['/ip4/127.0.0.1/tcp/0'] })
+    nodes.push(requester)
+    const agent = await createNode({ home: await tempHome(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [requester.multiaddrs()[0]!] })
+    nodes.push(agent)
+    for (const topic of Object.values(TOPICS)) await waitForTopicPeers(nodes as never, topic)
+
+    const { id, spec } = await publishSpec(requester, sampleSpec('sdk'))
+    await waitFor(() => agent.getSpec(id), { what: 'the spec at the agent' })
+    await serve(agent, id, async (input) => ({ entities: [{ name: (input as { text: string }).text, confidence: 99 }] }), { priceUsd: 0.05 })
+    await waitForAdverts(requester as never, id, 1)
+
+    const result = await submitJob(requester, id, { text: 'Grace' })
+    expect(result.status).toBe('succeeded')
+    expect(result.output).toEqual({ entities: [{ name: 'Grace', confidence: 99 }] })
+    expect(verifyReceipt(result.receipt, { spec, input: { text: 'Grace' }, output: result.output }).ok).toBe(true)
+  })
+})
