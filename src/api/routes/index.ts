@@ -3,6 +3,7 @@ import type { RouteContext } from './context.ts'
 import { jobRoutes } from './jobs.ts'
 import { nodeRoutes } from './node.ts'
 import { receiptRoutes } from './receipts.ts'
+import { reputationRoutes } from './reputation.ts'
 import { specRoutes } from './specs.ts'
 import { workflowRoutes } from './workflows.ts'
 
@@ -17,6 +18,7 @@ export const routeFamilies: Array<(ctx: RouteContext) => Route[]> = [
   specRoutes,
   jobRoutes,
   receiptRoutes,
+  reputationRoutes,
   workflowRoutes
 ]
 

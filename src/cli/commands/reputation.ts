@@ -1,0 +1,95 @@
+import { ApiClient } from '../../api/client.ts'
+import type { TrustReport } from '../../api/routes/reputation.ts'
+import type { ReputationReport } from '../../reputation/reputation.ts'
+import type { Command } from '../command.ts'
+import { formatTable, printJson, printLines, shortPeerId } from '../output.ts'
+
+const HOUR_MS = 60 * 60 * 1000
+
+function fixed (n: number, digits: number): string {
+  return n.toFixed(digits)
+}
+
+function halfLife (ms: number): string {
+  return ms % (24 * HOUR_MS) === 0 ? `${ms / (24 * HOUR_MS)} d` : `${Number((ms / HOUR_MS).toFixed(2))} h`
+}
+
+export const reputationCommand: Command = {
+  name: 'reputation',
+  summary: 'show how this node rates agents, from the receipts it holds',
+  description: [
+    'Each node rates agents itself, per spec name, from the execution receipts it holds: a',
+    'Beta estimate of success, score = α / (α + β), where α − 1 and β − 1 are the successes and',
+    'failures (criteria-failed, timeout, error) weighted by how far this node trusts the',
+    'coordinator that signed each verdict and halved every half-life (7 days by default).',
+    'Refusals are counted but not scored. An agent with no trusted record scores 0.5.',
+    'Trust starts at this node and the peers listed in <home>/config.json "trustedPeers", and',
+    'spreads to coordinators whose own work trusted coordinators judged successful',
+    '(EigenTrust). See protocols/reputation.md.',
+    '',
+    'The table is sorted by score; --json prints the evidence behind each score: counts by',
+    'outcome, the trust-weighted totals, and the coordinators whose verdicts count.'
+  ].join('\n'),
+  options: {
+    spec: { type: 'string', value: 'NAME', description: 'only agents rated on this spec name' },
+    trust: { type: 'boolean', description: 'show how far this node trusts each peer\'s verdicts instead' }
+  },
+  examples: [
+    'specmesh reputation',
+    'specmesh reputation --spec extract-entities --json',
+    'specmesh reputation --trust'
+  ],
+  run: async ({ home, json, options, io }) => {
+    const client = new ApiClient({ home })
+    if (options.trust === true) {
+      const report = await client.request('GET', '/v1/reputation/trust') as TrustReport
+      if (json) {
+        printJson(io, report)
+        return
+      }
+      const rows = report.peers.map(p => [
+        shortPeerId(p.peer),
+        fixed(p.trust, 4),
+        fixed(p.weight, 3),
+        p.preTrusted ? 'yes' : '',
+        String(p.asCoordinator),
+        String(p.asAgent)
+      ])
+      printLines(io, rows.length === 0
+        ? ['no peers known yet']
+        : formatTable(['PEER', 'TRUST', 'WEIGHT', 'PRE-TRUSTED', 'VERDICTS SIGNED', 'RECEIPTS AS AGENT'], rows))
+      return
+    }
+    const spec = typeof options.spec === 'string' ? options.spec : undefined
+    const report = await client.request('GET', `/v1/reputation${spec != null ? `?spec=${encodeURIComponent(spec)}` : ''}`) as ReputationReport
+    if (json) {
+      printJson(io, report)
+      return
+    }
+    if (report.agents.length === 0) {
+      printLines(io, [spec != null ? `no receipts for spec ${spec} yet` : 'no receipts yet; agents are rated once jobs run on the mesh'])
+      return
+    }
+    const rows = report.agents.map(a => {
+      const o = a.evidence.outcomes
+      const untrusted = a.evidence.untrusted
+      return [
+        shortPeerId(a.agent),
+        a.spec,
+        fixed(a.score, 3),
+        fixed(a.alpha, 2),
+        fixed(a.beta, 2),
+        String(a.receipts),
+        String(o.success),
+        String(o['criteria-failed'] + o.timeout + o.error),
+        String(o.refused),
+        `${a.evidence.coordinators.length}${untrusted.coordinators > 0 ? ` (+${untrusted.coordinators} untrusted)` : ''}`
+      ]
+    })
+    printLines(io, [
+      ...formatTable(['AGENT', 'SPEC', 'SCORE', 'ALPHA', 'BETA', 'RECEIPTS', 'OK', 'FAILED', 'REFUSED', 'COORDINATORS'], rows),
+      '',
+      `score = α/(α+β); α, β = 1 + trust-weighted successes, failures, halved every ${halfLife(report.halfLifeMs)}`
+    ])
+  }
+}
