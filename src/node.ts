@@ -57,6 +57,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   const db = await openDb(homePaths(home).db)
   const events = new EventEmitter<NodeEvents>()
   const specs = new SpecStore(db)
+  await specs.load()
 
   let libp2p
   try {
@@ -80,7 +81,8 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     onStored: record => {
       log('spec.stored', { id: record.id, name: record.spec.name, signer: record.signer })
       events.emit('spec', record)
-    }
+    },
+    onStoreFailed: (record, err) => { log('spec.store-failed', { id: record.id, error: err.message }) }
   })
   gossip.handle(TOPICS.specs, validateSpecMessage)
 
@@ -155,13 +157,16 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       const id = specId(checked.spec)
       const existing = await specs.get(id)
       const record = existing ?? storedSpecFromEnvelope(seal('spec', checked.spec, identity.signer), checked.spec, Date.now())
+      // Gossip and the local write go out together; publishing a known spec
+      // again re-gossips it: the way to reach peers that missed it.
+      await Promise.all([
+        existing == null ? specs.put(record) : undefined,
+        gossip.publish(TOPICS.specs, envelopeOfStoredSpec(record))
+      ])
       if (existing == null) {
-        await specs.put(record)
         events.emit('spec', record)
         log('spec.published', { id, name: checked.spec.name })
       }
-      // Publishing a known spec again re-gossips it: the way to reach peers that missed it.
-      await gossip.publish(TOPICS.specs, envelopeOfStoredSpec(record))
       return record
     },
     listSpecs: async () => await specs.list(),

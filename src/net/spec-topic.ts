@@ -10,6 +10,8 @@ export interface SpecTopicDeps {
   now?: () => number
   /** Called once for each spec newly stored. */
   onStored?: (record: StoredSpec) => void
+  /** Called when a valid spec could not be written (a disk problem of ours, not the sender's). */
+  onStoreFailed?: (record: StoredSpec, err: Error) => void
 }
 
 export function storedSpecFromEnvelope (envelope: Envelope, spec: Spec, receivedAt: number): StoredSpec {
@@ -23,14 +25,16 @@ export function envelopeOfStoredSpec (record: StoredSpec): Envelope {
 /**
  * The spec topic's validator, also used for specs that arrive by sync:
  * authenticate, validate as a spec, check the body is already in normal form
- * (so its id is the id every node would compute), then store.
+ * (so its id is the id every node would compute), then store. The verdict is
+ * given once the spec is known valid, so forwarding does not wait for the
+ * disk; the spec counts as stored (onStored) when the write has completed.
  */
 export function specTopicValidator (deps: SpecTopicDeps): (data: Uint8Array) => Promise<void> {
   const now = deps.now ?? Date.now
   const inFlight = new Set<string>()
   return async (data) => {
     const envelope = openEnvelope(data, { expectType: 'spec', maxBytes: MAX_MESSAGE_BYTES })
-    if (inFlight.has(envelope.id) || await deps.specs.has(envelope.id)) {
+    if (inFlight.has(envelope.id) || deps.specs.has(envelope.id)) {
       throw ignore('duplicate', `spec ${envelope.id} is already stored`)
     }
     const checked = validateSpec(envelope.body, { requireFutureDeadline: false })
@@ -45,12 +49,8 @@ export function specTopicValidator (deps: SpecTopicDeps): (data: Uint8Array) => 
       throw ignore('expired', `spec ${envelope.id} is past its deadline`)
     }
     inFlight.add(envelope.id)
-    try {
-      const record = storedSpecFromEnvelope(envelope, checked.spec, now())
-      await deps.specs.put(record)
-      deps.onStored?.(record)
-    } finally {
-      inFlight.delete(envelope.id)
-    }
+    const record = storedSpecFromEnvelope(envelope, checked.spec, now())
+    deps.specs.put(record).then(() => { deps.onStored?.(record) }, err => { deps.onStoreFailed?.(record, err as Error) })
+      .finally(() => { inFlight.delete(envelope.id) })
   }
 }
