@@ -1,3 +1,5 @@
+import { UnreadableFileError } from '../util/files.ts'
+
 /**
  * One problem found in a spec, or in an input checked against a spec.
  * `path` names the field in canonical camelCase (`capacity.maxConcurrentRequests`,
@@ -34,14 +36,6 @@ export class SpecValidationError extends Error {
 }
 
 /** A spec file that cannot be read at all (missing, a directory, unreadable). */
-export class SpecFileError extends Error {
+export class SpecFileError extends UnreadableFileError {
   override name = 'SpecFileError'
-  readonly path: string
-  readonly code: string
-
-  constructor (path: string, code: string, message: string) {
-    super(message)
-    this.path = path
-    this.code = code
-  }
 }

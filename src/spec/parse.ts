@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { readUserFile } from '../util/files.ts'
 import YAML, { isScalar } from 'yaml'
 import { MAX_SPEC_BYTES } from '../wire/constants.ts'
 import type { Spec } from './schema.ts'
@@ -61,19 +61,6 @@ export function parseSpecText (text: string, options: ParseOptions = {}): Spec {
 
 /** Reads and parses a spec file. A file that cannot be read throws SpecFileError naming the path. */
 export async function loadSpecFile (path: string, options: ValidateOptions = {}): Promise<Spec> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'EIO'
-    const why = code === 'ENOENT'
-      ? 'no such file; check the path'
-      : code === 'EISDIR'
-        ? 'it is a directory; give the path of a .yaml or .json spec file'
-        : code === 'EACCES'
-          ? 'permission denied; check the file\'s permissions'
-          : (err as Error).message
-    throw new SpecFileError(path, code, `cannot read spec file ${path}: ${why}`)
-  }
+  const text = await readUserFile(path, 'spec', SpecFileError)
   return parseSpecText(text, { ...options, filename: path })
 }

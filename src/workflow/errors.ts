@@ -1,3 +1,5 @@
+import { UnreadableFileError } from '../util/files.ts'
+
 /**
  * One problem found in a workflow. `path` names the place in the file
  * (`jobs[1].input.transcript`, `jobs[2].needs[0]`); an empty path means the workflow as
@@ -29,14 +31,6 @@ export class WorkflowValidationError extends Error {
 }
 
 /** A workflow file that cannot be read at all (missing, a directory, unreadable). */
-export class WorkflowFileError extends Error {
+export class WorkflowFileError extends UnreadableFileError {
   override name = 'WorkflowFileError'
-  readonly path: string
-  readonly code: string
-
-  constructor (path: string, code: string, message: string) {
-    super(message)
-    this.path = path
-    this.code = code
-  }
 }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { readUserFile } from '../util/files.ts'
 import YAML from 'yaml'
 import { MAX_WORKFLOW_BYTES } from './constants.ts'
 import { WorkflowFileError, WorkflowValidationError, type WorkflowProblem } from './errors.ts'
@@ -40,19 +40,6 @@ export function parseWorkflowText (text: string, options: { filename?: string } 
 
 /** Reads and parses a workflow file. A file that cannot be read throws WorkflowFileError naming the path. */
 export async function loadWorkflowFile (path: string): Promise<Workflow> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'EIO'
-    const why = code === 'ENOENT'
-      ? 'no such file; check the path'
-      : code === 'EISDIR'
-        ? 'it is a directory; give the path of a .yaml or .json workflow file'
-        : code === 'EACCES'
-          ? 'permission denied; check the file\'s permissions'
-          : (err as Error).message
-    throw new WorkflowFileError(path, code, `cannot read workflow file ${path}: ${why}`)
-  }
+  const text = await readUserFile(path, 'workflow', WorkflowFileError)
   return parseWorkflowText(text, { filename: path })
 }
