@@ -105,3 +105,27 @@ describe('specs on a five-node mesh', () => {
 function attackerSigner (node: TestNode) {
   return node.signer
 }
+
+describe('a peer that floods the mesh with invalid messages', () => {
+  it('loses its score at every neighbour and is graylisted: its messages stop being read', async () => {
+    nodes = await startMesh(3)
+    const [attacker, victim] = nodes as [TestNode, TestNode]
+    const pubsub = attacker.libp2p.services.pubsub
+    for (let i = 0; i < 5; i++) {
+      const honest = seal('spec', normalizedSample(`flood-${i}`), attacker.signer)
+      await pubsub.publish(TOPICS.specs, encodeEnvelope({ ...honest, body: { ...honest.body, costUsd: 0.01 } }))
+    }
+    await waitFor(() => victim.libp2p.services.pubsub.getScore(attacker.peerId) < -80, { what: 'the attacker\'s score at the victim to fall below the graylist threshold' })
+    await waitFor(() => nodes[2]!.libp2p.services.pubsub.getScore(attacker.peerId) < -80, { what: 'the attacker graylisted at the third node too' })
+    // gossipsub keeps reading a peer for up to 1 s after it last had a good score
+    // (its accept-from whitelist); wait until both neighbours have stopped.
+    const refuses = (node: TestNode): boolean => !(node.libp2p.services.pubsub as unknown as { acceptFrom: (id: string) => boolean }).acceptFrom(attacker.peerId)
+    await waitFor(() => refuses(victim) && refuses(nodes[2]!), { what: 'both neighbours to stop reading the attacker' })
+    // Graylisted: even a valid spec from it is dropped unread, while an honest node's
+    // spec sent after it (the marker) still arrives.
+    const after = await attacker.publishSpec(sampleSpec('after-the-flood'))
+    const marker = await nodes[2]!.publishSpec(sampleSpec('marker'))
+    await waitFor(() => victim.getSpec(marker.id), { what: 'the honest marker at the victim' })
+    expect(await victim.getSpec(after.id)).toBeNull()
+  })
+})
