@@ -15,6 +15,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'job', summary: 'submit jobs and follow them', load: async () => (await import('./commands/job.ts')).jobCommand },
   { name: 'receipts', summary: 'list the execution receipts this node holds', load: async () => (await import('./commands/receipts.ts')).receiptsCommand },
   { name: 'receipt', summary: 'show and verify one execution receipt', load: async () => (await import('./commands/receipts.ts')).receiptCommand },
+  { name: 'ledger', summary: 'show what this node reserved, spent and may still spend, per spec and per job', load: async () => (await import('./commands/ledger.ts')).ledgerCommand },
   { name: 'reputation', summary: 'show how this node rates agents, from the receipts it holds', load: async () => (await import('./commands/reputation.ts')).reputationCommand },
   { name: 'workflow', summary: 'run DAGs of jobs whose inputs come from earlier jobs\' outputs', load: async () => (await import('./commands/workflow.ts')).workflowCommand }
 ]

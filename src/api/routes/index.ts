@@ -1,9 +1,11 @@
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
 import { jobRoutes } from './jobs.ts'
+import { ledgerRoutes } from './ledger.ts'
 import { nodeRoutes } from './node.ts'
 import { receiptRoutes } from './receipts.ts'
 import { reputationRoutes } from './reputation.ts'
+import { specImproveRoutes } from './spec-improve.ts'
 import { specRoutes } from './specs.ts'
 import { workflowRoutes } from './workflows.ts'
 
@@ -16,8 +18,10 @@ export type { RouteContext } from './context.ts'
 export const routeFamilies: Array<(ctx: RouteContext) => Route[]> = [
   nodeRoutes,
   specRoutes,
+  specImproveRoutes,
   jobRoutes,
   receiptRoutes,
+  ledgerRoutes,
   reputationRoutes,
   workflowRoutes
 ]

@@ -2,7 +2,10 @@ import { stringify as toYaml } from 'yaml'
 import { ApiClient, ApiRequestError } from '../../api/client.ts'
 import { formatPath } from '../../api/errors.ts'
 import type { StoredSpec } from '../../node-types.ts'
+import type { Lineage, LineageEntry, SpecChange } from '../../spec/fork.ts'
+import type { SpecStats, Summary } from '../../spec/stats.ts'
 import type { CliIO, Command } from '../command.ts'
+import { UsageError } from '../errors.ts'
 import { formatTable, printJson, printLines, shortPeerId } from '../output.ts'
 
 interface Problem {
@@ -156,8 +159,9 @@ const showCommand: Command = {
   examples: ['specmesh spec show bagaaiera…', 'specmesh spec show bagaaiera… --json'],
   run: async ({ args, home, json, io }) => {
     let stored: StoredSpec
+    const client = new ApiClient({ home })
     try {
-      stored = await new ApiClient({ home }).getSpec(args[0]!)
+      stored = await client.getSpec(args[0]!)
     } catch (err) {
       if (err instanceof ApiRequestError && err.status === 404) {
         throw new ApiRequestError(404, 'not_found', `no spec with id ${args[0]} on this node; see: specmesh spec list`)
@@ -168,13 +172,184 @@ const showCommand: Command = {
       printJson(io, stored)
       return
     }
+    const lineage = await client.request('GET', `/v1/specs/${encodeURIComponent(stored.id)}/lineage`).catch(() => null) as Lineage | null
     printLines(io, [
       `id        ${stored.id}`,
       `signer    ${stored.signer}`,
       `received  ${new Date(stored.receivedAt).toISOString()}`,
+      ...(lineage != null ? lineageLines(lineage) : []),
       '',
       toYaml(stored.spec).trimEnd()
     ])
+  }
+}
+
+function describeEntry (e: LineageEntry): string {
+  if (!e.held) return `${e.id}  (not held by this node)`
+  return `${e.id}  ${e.name ?? ''}${e.version != null ? ` ${e.version}` : ''}${e.variant != null ? ` (${e.variant})` : ''}`
+}
+
+/** Parents up the chain (as far as the node holds them), then every known fork below, indented by depth. */
+function lineageLines (lineage: Lineage): string[] {
+  const lines: string[] = []
+  if (lineage.ancestors.length === 0) lines.push('parent    none (an original spec)')
+  lineage.ancestors.forEach((a, i) => lines.push(`${i === 0 ? 'parent    ' : '          '}${'↑ '.repeat(i)}${describeEntry(a)}`))
+  if (lineage.descendants.length === 0) lines.push('forks     none known')
+  lineage.descendants.forEach((d, i) => lines.push(`${i === 0 ? 'forks     ' : '          '}${'  '.repeat((d.depth ?? 1) - 1)}${describeEntry(d)}`))
+  return lines
+}
+
+function show (value: unknown): string {
+  return value === undefined ? '(none)' : typeof value === 'string' ? value : JSON.stringify(value)
+}
+
+function changeLines (changes: SpecChange[]): string[] {
+  return changes.map((c, i) => `${i === 0 ? '  changed  ' : '           '}${c.path}: ${show(c.from)} → ${show(c.to)}`)
+}
+
+const forkCommand: Command = {
+  name: 'fork',
+  summary: 'publish a variant of a spec with some fields changed (its parent is the old spec)',
+  description: [
+    'Specs are immutable: a change is a new spec whose parent is the old one. This takes a',
+    'spec the running node holds, sets the given fields, sets parent to the old id, validates',
+    'the result like any spec (a problem names the field), then signs and gossips it. It prints',
+    'the new id and every field that changed.',
+    '',
+    'FIELD is a dotted path in camelCase or snake_case, as in spec files: variant, deadline,',
+    'costUsd, budget.maxUsd, capacity.max_concurrent_requests, successCriteria[0], …',
+    'VALUE is read as YAML: 0.2 is a number, true a boolean, [a, b] a list, {k: v} a mapping,',
+    '"5m" and ISO times stay text (durations and instants, as in spec files); null removes the',
+    'field. Repeat --set for several fields.'
+  ].join('\n'),
+  args: [{ name: 'ID', description: 'id of the spec to fork, as printed by publish or list' }],
+  options: {
+    set: { type: 'string', multiple: true, value: 'FIELD=VALUE', description: 'a field of the fork; repeat for several' }
+  },
+  examples: [
+    'specmesh spec fork bagaaiera… --set variant=fast --set deadline=1m --set costUsd=0.3 --set budget.maxUsd=0.5',
+    'specmesh spec fork bagaaiera… --set capacity.maxConcurrentRequests=5 --json'
+  ],
+  run: async ({ args, home, json, options, io, path }) => {
+    const { parseAssignment, parsePath, canonicalPath, formatSegments } = await import('../../spec/fork.ts')
+    const raw = (options.set as string[] | undefined) ?? []
+    if (raw.length === 0) throw new UsageError('nothing to change; give at least one --set FIELD=VALUE, e.g. --set variant=fast --set deadline=1m', path)
+    const set: Record<string, unknown> = {}
+    const seen = new Map<string, string>()
+    for (const arg of raw) {
+      const parsed = parseAssignment(arg)
+      if (!parsed.ok) throw new UsageError(parsed.message, path)
+      const segments = parsePath(parsed.assignment.path)
+      const key = typeof segments === 'string' ? parsed.assignment.path : formatSegments(canonicalPath(segments))
+      const earlier = seen.get(key)
+      if (earlier != null) throw new UsageError(`--set ${arg} sets ${key} again (already --set ${earlier}); give each field once`, path)
+      seen.set(key, arg)
+      set[parsed.assignment.path] = parsed.assignment.value
+    }
+    const id = args[0]!
+    let forked: StoredSpec & { changes: SpecChange[] }
+    try {
+      forked = await new ApiClient({ home }).request('POST', `/v1/specs/${encodeURIComponent(id)}/fork`, { set }) as StoredSpec & { changes: SpecChange[] }
+    } catch (err) {
+      if (err instanceof ApiRequestError && err.status === 404) {
+        throw new ApiRequestError(404, 'not_found', `no spec with id ${id} on this node; see: specmesh spec list`)
+      }
+      if (!(err instanceof ApiRequestError) || err.problems == null) throw err
+      const where = `fork of ${id}`
+      return reportProblems(io, json, where, err.problems, { error: { code: err.code, message: err.message, problems: err.problems } })
+    }
+    if (json) {
+      printJson(io, forked)
+      return 0
+    }
+    printLines(io, [
+      `forked ${forked.id}`,
+      `  parent   ${id}`,
+      `  name     ${field(forked.spec, 'name')} ${field(forked.spec, 'version')}${field(forked.spec, 'variant') !== '' ? ` (${field(forked.spec, 'variant')})` : ''}`,
+      ...changeLines(forked.changes)
+    ])
+    return 0
+  }
+}
+
+function seconds (ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`
+}
+
+function dollars (n: number | null): string {
+  return n == null ? 'none' : `${Number(n.toFixed(6))} USD`
+}
+
+function pct (n: number | null): string {
+  return n == null ? '-' : `${Number((n * 100).toFixed(1))}%`
+}
+
+function costLine (label: string, s: Summary | null, against: string): string {
+  return s == null ? `${label}none` : `${label}mean ${dollars(s.mean)}, p95 ${dollars(s.p95)}, max ${dollars(s.max)}  against ${against}`
+}
+
+function statsLines (s: SpecStats): string[] {
+  const outcomes = Object.entries(s.outcomes).filter(([, n]) => n > 0).map(([o, n]) => `${o} ${n}`).join(', ')
+  const deadline = s.deadline == null
+    ? 'no deadline'
+    : s.deadline.kind === 'relative'
+      ? `a deadline of ${s.deadline.seconds} s${s.durationOfDeadline != null ? ` (p50 ${pct(s.durationOfDeadline.p50)}, p95 ${pct(s.durationOfDeadline.p95)} of it)` : ''}`
+      : `the deadline ${s.deadline.at} (${s.deadline.secondsLeft} s left)`
+  const lines = [
+    `spec ${s.specId}`,
+    `  name         ${s.name}${s.variant != null ? ` (${s.variant})` : ''}`,
+    `  executions   ${s.executions} receipt${s.executions === 1 ? '' : 's'} over ${s.jobs} job${s.jobs === 1 ? '' : 's'}`
+  ]
+  if (s.executions === 0) return [...lines, '  no receipts for this spec yet; statistics appear once its jobs run']
+  lines.push(
+    `  outcomes     ${outcomes}`,
+    `  success      ${pct(s.successRate)} of attempts, ${pct(s.jobSuccessRate)} of jobs`,
+    s.durationMs == null
+      ? '  duration     none (every attempt was refused)'
+      : `  duration     p50 ${seconds(s.durationMs.p50)}, p95 ${seconds(s.durationMs.p95)}, max ${seconds(s.durationMs.max)}  against ${deadline}`,
+    `  missed       ${s.deadlineMisses} attempt${s.deadlineMisses === 1 ? '' : 's'} timed out or ended after the deadline`,
+    costLine('  cost         per attempt ', s.cost.perAttempt, `costUsd ${dollars(s.cost.costUsd)}`),
+    costLine('               per job     ', s.cost.perJob, `budget.maxUsd ${dollars(s.cost.budgetMaxUsd)}`)
+  )
+  const g = s.suggestion
+  if (g != null) {
+    const sets = Object.entries(g.set).map(([k, v]) => `--set ${k}=${v}`).join(' ')
+    lines.push(
+      `  suggested    deadline ${g.deadlineSeconds} s, budget.maxUsd ${dollars(g.budgetMaxUsd)}${g.confident ? '' : '  (not confident)'}`,
+      `               met by ≥95% of what was observed: p95 duration × ${g.safetyMargin} + ${g.allowanceSeconds} s, rounded up; p95 job cost, rounded up`,
+      ...(sets !== '' ? [`  apply        specmesh spec fork ${s.specId} ${sets}`] : ['  apply        the spec already matches the suggestion']),
+      ...g.notes.map((n, i) => `${i === 0 ? '  note         ' : '               '}${n}`)
+    )
+  }
+  return lines
+}
+
+const statsCommand: Command = {
+  name: 'stats',
+  summary: 'how a spec performs, from the receipts this node holds, and a better deadline and budget',
+  description: [
+    'From the receipts the running node holds for a spec: executions (receipts) and jobs,',
+    'outcomes, success rate, attempt duration p50/p95 against the deadline, cost per attempt',
+    'against costUsd and per job against budget.maxUsd, and a suggested deadline and budget',
+    'that the observed data would have met at least 95% of the time (p95 duration × 1.25 + 1 s',
+    'rounded up; p95 job cost rounded up to two significant digits). With fewer than 20',
+    'executions, or many timeouts, the suggestion is marked not confident. The "apply" line is',
+    'a spec fork command that publishes the suggestion as a new spec.'
+  ].join('\n'),
+  args: [{ name: 'ID', description: 'spec id, as printed by publish or list' }],
+  examples: ['specmesh spec stats bagaaiera…', 'specmesh spec stats bagaaiera… --json'],
+  run: async ({ args, home, json, io }) => {
+    let stats: SpecStats
+    try {
+      stats = await new ApiClient({ home }).request('GET', `/v1/specs/${encodeURIComponent(args[0]!)}/stats`) as SpecStats
+    } catch (err) {
+      if (err instanceof ApiRequestError && err.status === 404) {
+        throw new ApiRequestError(404, 'not_found', `no spec with id ${args[0]} on this node; see: specmesh spec list`)
+      }
+      throw err
+    }
+    if (json) printJson(io, stats)
+    else printLines(io, statsLines(stats))
   }
 }
 
@@ -183,14 +358,17 @@ export const specCommand: Command = {
   summary: 'validate, publish and browse specs',
   description: [
     'Specs are signed, content-addressed contracts for one kind of task: input and output',
-    'schemas, success criteria, capacity, deadline and budget. `validate` works offline; the',
-    'other commands talk to the running daemon.'
+    'schemas, success criteria, capacity, deadline and budget. A change is a fork: a new spec',
+    'whose parent is the old one. `validate` works offline; the other commands talk to the',
+    'running daemon.'
   ].join('\n'),
-  subcommands: [validateCommand, publishCommand, listCommand, showCommand],
+  subcommands: [validateCommand, publishCommand, listCommand, showCommand, forkCommand, statsCommand],
   examples: [
     'specmesh spec validate extract-entities.yaml',
     'specmesh spec publish extract-entities.yaml',
     'specmesh spec list',
-    'specmesh spec show <id> --json'
+    'specmesh spec show <id> --json',
+    'specmesh spec fork <id> --set variant=fast --set deadline=1m --set costUsd=0.3 --set budget.maxUsd=0.5',
+    'specmesh spec stats <id>'
   ]
 }
