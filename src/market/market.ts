@@ -10,6 +10,7 @@ import type { Db } from '../store/db.ts'
 import { JobStore, type JobRecord } from '../store/job-store.ts'
 import { LedgerStore, type JobLedger, type SpecLedger } from '../store/ledger-store.ts'
 import { CapacityTable } from './capacity-table.ts'
+import { closeInterruptedJobs } from './recovery.ts'
 import type { RequesterPolicy } from './policy.ts'
 import { ReceiptStore, type ReceiptQuery, type StoredReceipt } from '../store/receipt-store.ts'
 import type { SpecStore } from '../store/spec-store.ts'
@@ -68,6 +69,8 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
   const jobStore = new JobStore(db)
   const ledger = new LedgerStore(db)
   const capacity = new CapacityTable()
+  const interrupted = await closeInterruptedJobs(jobStore, ledger)
+  if (interrupted > 0) log('jobs.interrupted-closed', { count: interrupted })
   const specCache = new Map<string, Spec>()
   const specOf = async (specId: string): Promise<Spec | null> => {
     const cached = specCache.get(specId)

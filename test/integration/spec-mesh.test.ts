@@ -115,8 +115,9 @@ describe('a peer that floods the mesh with invalid messages', () => {
       const honest = seal('spec', normalizedSample(`flood-${i}`), attacker.signer)
       await pubsub.publish(TOPICS.specs, encodeEnvelope({ ...honest, body: { ...honest.body, costUsd: 0.01 } }))
     }
-    await waitFor(() => victim.libp2p.services.pubsub.getScore(attacker.peerId) < -80, { what: 'the attacker\'s score at the victim to fall below the graylist threshold' })
-    await waitFor(() => nodes[2]!.libp2p.services.pubsub.getScore(attacker.peerId) < -80, { what: 'the attacker graylisted at the third node too' })
+    const scoreAt = (node: TestNode): number => (node.libp2p.services.pubsub as unknown as { getScore: (id: string) => number }).getScore(attacker.peerId)
+    await waitFor(() => scoreAt(victim) < -80, { what: 'the attacker\'s score at the victim to fall below the graylist threshold' })
+    await waitFor(() => scoreAt(nodes[2]!) < -80, { what: 'the attacker graylisted at the third node too' })
     // gossipsub keeps reading a peer for up to 1 s after it last had a good score
     // (its accept-from whitelist); wait until both neighbours have stopped.
     const refuses = (node: TestNode): boolean => !(node.libp2p.services.pubsub as unknown as { acceptFrom: (id: string) => boolean }).acceptFrom(attacker.peerId)

@@ -1,0 +1,42 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { rm } from 'node:fs/promises'
+import { createNode, type Node } from '../../src/node.ts'
+import { openDb } from '../../src/store/db.ts'
+import { homePaths } from '../../src/store/home.ts'
+import { JobStore, type JobRecord } from '../../src/store/job-store.ts'
+import { LedgerStore, applyEntry, newJobLedger } from '../../src/store/ledger-store.ts'
+import { tempHome } from '../helpers/mesh.ts'
+
+let node: Node | undefined
+let home = ''
+afterEach(async () => {
+  await node?.stop()
+  node = undefined
+  await rm(home, { recursive: true, force: true })
+})
+
+describe('a node that stopped in the middle of a job', () => {
+  it('closes the job as interrupted at its next start and releases the money reserved for it', async () => {
+    home = await tempHome()
+    // First start creates the folder and identity; then leave behind what a kill -9
+    // mid-attempt leaves: a running job with a reservation and no receipt.
+    await (await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] })).stop()
+    const db = await openDb(homePaths(home).db)
+    const record: JobRecord = {
+      jobId: 'bagaaierajobinterrupted', specId: 'bagaaieraspec', specName: 'demo', status: 'running', submittedAt: 1, deadline: 2,
+      maxUsd: 0.5, inputHash: 'a'.repeat(64), costUsd: 0, attempts: [{ attempt: 1, agent: '12D3KooWagent', bidId: 'b', awardId: 'aw', priceUsd: 0.2 }]
+    }
+    const ledger = applyEntry(newJobLedger(record.jobId, record.specId, 0.5), { at: 1, kind: 'reserve', attempt: 1, awardId: 'aw', agent: '12D3KooWagent', priceUsd: 0.2, feeUsd: 0 })
+    await new JobStore(db).save(record, { with: [new LedgerStore(db).operation(ledger)] })
+    await db.close()
+
+    node = await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    const job = await node.getJob(record.jobId)
+    expect(job?.status).toBe('failed')
+    expect(job?.reason).toMatch(/interrupted: the node stopped while the job was running/)
+    expect(job?.attempts[0]?.outcome).toBe('error')
+    const after = (await node.ledger()).jobs.find(j => j.jobId === record.jobId)!
+    expect(after).toMatchObject({ reservedUsd: 0, spentUsd: 0 })
+    expect(after.entries.map(e => e.kind)).toEqual(['reserve', 'release'])
+  })
+})
