@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import { EnvelopeSchema } from '../src/wire/envelope.ts'
 import { SyncRequestSchema } from '../src/net/sync.ts'
-import { AwardBodySchema, BidBodySchema, ClaimBodySchema, JobBodySchema, ReceiptBodySchema } from '../src/market/messages.ts'
+import { AwardBodySchema, BidBodySchema, CapacityBodySchema, ClaimBodySchema, JobBodySchema, ReceiptBodySchema } from '../src/market/messages.ts'
 import { SpecSchema } from '../src/spec/index.ts'
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../protocols/schemas/', import.meta.url))
@@ -29,13 +29,14 @@ interface SchemaSource {
 
 /** Every schema published in protocols/schemas, with where it applies. */
 export const SCHEMA_SOURCES: SchemaSource[] = [
-  { name: 'envelope', title: 'specmesh envelope', description: 'Every specmesh message: gossip payloads, sync records, execution-stream award and claim frames. See protocols/envelope.md.', schema: EnvelopeSchema },
+  { name: 'envelope', title: 'specmesh envelope', description: 'Every specmesh message: gossip payloads, sync records, execution-stream award and claim frames. A schema cannot say everything: the signature must be the canonical base64url spelling and the signer a PeerId in canonical base58btc form. See protocols/envelope.md.', schema: EnvelopeSchema },
   { name: 'spec', title: 'specmesh spec body', description: 'The body of an envelope of type "spec" (topic /specmesh/specs/1). See protocols/spec.md.', schema: SpecSchema },
   { name: 'job', title: 'specmesh job body', description: 'The body of an envelope of type "job" (topic /specmesh/jobs/1). See protocols/market.md.', schema: JobBodySchema },
   { name: 'bid', title: 'specmesh bid body', description: 'The body of an envelope of type "bid" (topic /specmesh/bids/1). See protocols/market.md.', schema: BidBodySchema },
-  { name: 'award', title: 'specmesh award body', description: 'The body of an envelope of type "award" (topic /specmesh/awards/1, and the first frame of the execution stream). See protocols/market.md.', schema: AwardBodySchema },
-  { name: 'claim', title: 'specmesh claim body', description: 'The body of an envelope of type "claim" (first reply frame of the execution stream; embedded in receipts). See protocols/market.md.', schema: ClaimBodySchema },
-  { name: 'receipt', title: 'specmesh receipt body', description: 'The body of an envelope of type "receipt" (topic /specmesh/receipts/1, sync kind "receipt"). See protocols/market.md.', schema: ReceiptBodySchema },
+  { name: 'award', title: 'specmesh award body', description: 'The body of an envelope of type "award" (first frame of each request on the execution stream; topic /specmesh/awards/1 once the attempt is over). agent must be a PeerId in canonical base58btc form, which this schema cannot express. See protocols/market.md.', schema: AwardBodySchema },
+  { name: 'claim', title: 'specmesh claim body', description: 'The body of an envelope of type "claim" (first frame of each reply on the execution stream; embedded in receipts). See protocols/market.md.', schema: ClaimBodySchema },
+  { name: 'receipt', title: 'specmesh receipt body', description: 'The body of an envelope of type "receipt" (topic /specmesh/receipts/1, sync kind "receipt"). agent and claim.signer must be PeerIds in canonical base58btc form, which this schema cannot express. See protocols/market.md.', schema: ReceiptBodySchema },
+  { name: 'capacity', title: 'specmesh capacity advert body', description: 'The body of an envelope of type "capacity" (topic /specmesh/capacity/1): an agent\'s signed, short-lived statement of the specs it serves and its load on each. See protocols/market.md.', schema: CapacityBodySchema },
   { name: 'sync-request', title: 'specmesh sync request', description: 'The first frame of the sync stream /specmesh/sync/1.0.0 (not an envelope). See protocols/sync.md.', schema: SyncRequestSchema }
 ]
 

@@ -15,13 +15,14 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPairFromSeed, publicKeyFromProtobuf } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey, peerIdFromPublicKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { contentId, hashHex } from '../src/crypto/content-id.ts'
 import { signerFromPrivateKey, type Signer } from '../src/crypto/signatures.ts'
 import { canonicalBytes, canonicalize } from '../src/wire/canonical.ts'
 import { encodeEnvelope, seal, signingPayloadOf, type Envelope, type MessageType } from '../src/wire/envelope.ts'
 import { specId, validateSpec } from '../src/spec/index.ts'
-import type { AwardBody, BidBody, ClaimBody, JobBody, ReceiptBody } from '../src/market/messages.ts'
+import { MAX_INPUT_BYTES } from '../src/wire/constants.ts'
+import { MAX_ADVERT_TTL_MS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody, type ReceiptBody } from '../src/market/messages.ts'
 
 export const VECTOR_DIR = fileURLToPath(new URL('../protocols/vectors/', import.meta.url))
 
@@ -192,6 +193,13 @@ function generalNegatives (job: Envelope<object>, other: Key, keys: { coordinato
   // A secp256k1 PeerId (the public key is the curve's generator point): a valid PeerId, but not an Ed25519 key.
   const secp = peerIdFromPublicKey(publicKeyFromProtobuf(Buffer.from('080212210279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798', 'hex'))).toString()
   const infinite = { ...job, body: { ...job.body, maxUsd: '__INF__' } }
+  const surrogate = { ...job, body: { ...job.body, nonce: '__LONE__' } }
+  // base64url of 64 bytes ends in a character carrying 2 bits of the last byte and 4 spare bits;
+  // a decoder that ignores the spare bits reads this spelling as the same signature.
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const lastChar = job.sig[job.sig.length - 1]!
+  const sloppySig = job.sig.slice(0, -1) + alphabet[alphabet.indexOf(lastChar) ^ 1]!
+  const signerAsCid = peerIdFromString(job.signer).toCID().toString()
   return [
     { name: 'not-json', description: 'Truncated JSON.', envelopeJson: jobJson.slice(0, 40), expect: { action: 'reject', code: 'not-json' } },
     { name: 'not-utf8', description: 'Bytes that are not UTF-8 (0xff).', bytesHex: Buffer.concat([Buffer.from('{"type":"'), Buffer.from([0xff]), Buffer.from('"}')]).toString('hex'), expect: { action: 'reject', code: 'not-json' } },
@@ -206,7 +214,10 @@ function generalNegatives (job: Envelope<object>, other: Key, keys: { coordinato
     { name: 'sig-standard-base64', description: 'sig with a character of standard base64 (+) instead of base64url.', envelopeJson: withField({ sig: '+' + job.sig.slice(1) }), expect: { action: 'reject', code: 'bad-envelope' } },
     { name: 'id-too-long', description: 'id longer than 128 characters.', envelopeJson: withField({ id: 'b'.repeat(129) }), expect: { action: 'reject', code: 'bad-envelope' } },
     { name: 'body-not-canonicalizable', description: 'A body number that overflows a double (1e400 parses to Infinity), so the body has no canonical form.', envelopeJson: text(infinite).replace('"__INF__"', '1e400'), expect: { action: 'reject', code: 'bad-body' } },
+    { name: 'body-lone-surrogate', description: 'A body string holding an unpaired UTF-16 surrogate (the JSON escape \\ud800): it has no UTF-8 encoding, hence no canonical form.', envelopeJson: text(surrogate).replace('"__LONE__"', '"ab\\ud800"'), expect: { action: 'reject', code: 'bad-body' } },
+    { name: 'sig-non-canonical-base64url', description: 'sig with a spare low bit of its last character set: it decodes to the same 64 bytes (lenient base64url decoders accept it), but only the canonical spelling (spare bits zero) is accepted, so one signature cannot travel under several gossip message ids.', envelopeJson: withField({ sig: sloppySig }), expect: { action: 'reject', code: 'bad-signature' } },
     { name: 'signer-not-a-peer-id', description: 'signer is not a PeerId at all.', envelopeJson: withField({ signer: 'alice' }), expect: { action: 'reject', code: 'bad-signer' } },
+    { name: 'signer-as-cid', description: `signer is the right key's PeerId written as a CIDv1 (${signerAsCid}, codec libp2p-key) instead of base58btc: the same key, but only the canonical base58btc spelling is accepted, since signers are compared as strings.`, envelopeJson: withField({ signer: signerAsCid }), expect: { action: 'reject', code: 'bad-signer' } },
     { name: 'signer-not-ed25519', description: `signer is a secp256k1 PeerId (${secp}); only Ed25519 signers are accepted.`, envelopeJson: withField({ signer: secp }), expect: { action: 'reject', code: 'bad-signature' } },
     {
       name: 'signature-s-not-reduced',
@@ -221,7 +232,13 @@ function generalNegatives (job: Envelope<object>, other: Key, keys: { coordinato
 interface TopicNegatives {
   description: string
   /** The receiving node's state: its clock, the specs it holds, the jobs it has seen. */
-  context: { now: number, holdsSpecs: string[], seenJobs: string[] }
+  context: {
+    now: number
+    holdsSpecs: string[]
+    seenJobs: string[]
+    /** Capacity topic only: the newest advert the receiver already holds from each of these signers. */
+    heldAdverts?: Array<{ signer: string, issuedAt: number }>
+  }
   negative: NegativeVector[]
 }
 
@@ -313,6 +330,15 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
   }
   const receipt = seal('receipt', receiptBody, coordinator.signer)
 
+  // The agent's capacity advert, issued between its bid and the award: it serves the spec,
+  // runs nothing yet, and holds one place for its open bid.
+  const capacityBody: CapacityBody = {
+    specs: [{ specId: spec.id, inFlight: 0, queued: 1, queue: 5, limit: 5, priceUsd: bidBody.priceUsd }],
+    issuedAt: T0 + 120,
+    expiresAt: T0 + 120 + 6000
+  }
+  const capacity = seal('capacity', capacityBody, agent.signer)
+
   const elsewhere = contentId({ unrelated: true })
   const withBody = <B extends object> (type: MessageType, body: B, patch: Partial<B>, key: Key): Envelope<object> => seal(type, { ...body, ...patch }, key.signer)
   const reject = (code: string): NegativeVector['expect'] => ({ action: 'reject', code })
@@ -340,6 +366,8 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
       ['from-the-future', `createdAt more than MAX_CLOCK_SKEW_MS (${skew} ms) ahead of the receiver's clock.`, withBody('job', jobBody, { createdAt: marketNow + skew + 1, deadline: T0 + 120_000 }, coordinator), reject('from-the-future')],
       ['expired', 'deadline before the receiver\'s clock.', withBody('job', jobBody, { deadline: T0 + 100 }, coordinator), ignore('expired')],
       ['unknown-spec', 'A spec the receiver does not hold.', withBody('job', jobBody, { specId: elsewhere }, coordinator), ignore('unknown-spec')],
+      ['input-too-large', `inputSize above MAX_INPUT_BYTES (${MAX_INPUT_BYTES}).`, withBody('job', jobBody, { inputSize: MAX_INPUT_BYTES + 1 }, coordinator), reject('bad-body')],
+      ['impossible-deadlines', 'softDeadline after the job\'s own deadline (checked before the spec is looked up).', withBody('job', jobBody, { softDeadline: jobBody.deadline + 1 }, coordinator), reject('impossible-deadlines')],
       ['over-budget', 'maxUsd above the spec\'s budget.maxUsd (0.5).', withBody('job', jobBody, { maxUsd: 0.75 }, coordinator), reject('over-budget')],
       ['deadline-too-loose', 'deadline after the spec\'s absolute deadline (2099-01-01T00:00:00Z).', withBody('job', jobBody, { deadline: Date.parse('2099-01-01T00:00:01Z') }, coordinator), reject('deadline-too-loose')]
     ]),
@@ -366,9 +394,23 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
       ['unknown-spec', 'A spec the receiver does not hold.', withBody('receipt', receiptBody, { specId: elsewhere }, coordinator), ignore('unknown-spec')],
       ['claim-tampered', 'The embedded claim\'s body changed after the agent signed it.', withBody('receipt', receiptBody, { claim: { ...claim, body: { ...claimBody, costUsd: 0.01 } } as ReceiptBody['claim'] }, coordinator), reject('id-mismatch')],
       ['claim-signer', 'The embedded claim is signed by a key other than the receipt\'s agent.', withBody('receipt', receiptBody, { claim: seal('claim', claimBody, other.signer) as ReceiptBody['claim'] }, coordinator), reject('claim-signer')],
+      ['over-budget', 'costUsd above the spec\'s budget.maxUsd (0.5); checked before the embedded claim (which asked only 0.05).', withBody('receipt', receiptBody, { costUsd: 0.6 }, coordinator), reject('over-budget')],
       ['claim-mismatch', 'outputHash differs from the one the agent signed in its claim.', withBody('receipt', receiptBody, { outputHash: 'f'.repeat(64) }, coordinator), reject('claim-mismatch')],
-      ['unproven-success', 'outcome success without the agent\'s claim.', withBody('receipt', receiptBody, { claim: null }, coordinator), reject('unproven-output')],
-      ['over-budget', 'costUsd above the spec\'s budget.maxUsd (0.5).', withBody('receipt', receiptBody, { costUsd: 0.6 }, coordinator), reject('over-budget')]
+      ['claim-for-other-award', 'The embedded claim (correctly signed by the agent) answers another award.', withBody('receipt', receiptBody, { claim: seal('claim', { ...claimBody, awardId: elsewhere }, agent.signer) as ReceiptBody['claim'] }, coordinator), reject('claim-mismatch')],
+      ['unproven-output-no-claim', 'outcome success without the agent\'s claim.', withBody('receipt', receiptBody, { claim: null }, coordinator), reject('unproven-output')],
+      ['unproven-output-no-hash', 'outcome criteria-failed (the agent delivered an output, the coordinator judged it) without the output hash.', withBody('receipt', { ...receiptBody, outcome: 'criteria-failed', reason: 'output.entities.all(e, e.confidence >= 75): false' }, { outputHash: undefined }, coordinator), reject('unproven-output')],
+      ['delivered-without-success-claim', 'outcome success, but the agent\'s claim says error (it carries the same outputHash, so only the outcome is wrong).', withBody('receipt', receiptBody, { claim: seal('claim', { ...claimBody, outcome: 'error', costUsd: 0, reason: 'handler failed' }, agent.signer) as ReceiptBody['claim'] }, coordinator), reject('claim-mismatch')],
+      ['charged-for-nothing', 'outcome timeout, with no claim and no output, yet costUsd 0.05: an attempt that delivered nothing must charge 0.', withBody('receipt', { ...receiptBody, outcome: 'timeout', reason: 'no result by the deadline', claim: null }, { outputHash: undefined }, coordinator), reject('charged-for-nothing')],
+      ['refused-but-charged', 'outcome refused, embedding the agent\'s signed refusal, yet charging 0.01.', withBody('receipt', { ...receiptBody, outcome: 'refused', reason: 'busy', costUsd: 0.01, claim: seal('claim', { jobId: job.id, awardId: award.id, outcome: 'refused', startedAt: T0 + 105, endedAt: T0 + 105, costUsd: 0, reason: 'busy', retryAfterMs: 250 }, agent.signer) as ReceiptBody['claim'] }, { outputHash: undefined, startedAt: T0 + 105, endedAt: T0 + 105 }, coordinator), reject('charged-for-nothing')],
+      ['over-claim', 'costUsd 0.06, more than the 0.05 the agent asked in its claim.', withBody('receipt', receiptBody, { costUsd: 0.06 }, coordinator), reject('over-claim')]
+    ]),
+    capacity: topicNegatives(`Correctly signed capacity adverts that the capacity topic refuses or ignores (protocols/market.md, Validation: Capacity advert), for a node that already holds an advert issued at ${T0 + 100} by the agent key.`, { now: marketNow, holdsSpecs: [spec.id], seenJobs: [], heldAdverts: [{ signer: agent.peerId, issuedAt: T0 + 100 }] }, [
+      ['limit-zero', 'A spec entry with limit 0 (the limit is at least 1).', withBody('capacity', capacityBody, { specs: [{ ...capacityBody.specs[0]!, limit: 0 }] }, agent), reject('bad-body')],
+      ['from-the-future', `issuedAt more than MAX_CLOCK_SKEW_MS (${skew} ms) ahead of the receiver's clock.`, withBody('capacity', capacityBody, { issuedAt: marketNow + skew + 1, expiresAt: marketNow + skew + 1 + 6000 }, agent), reject('from-the-future')],
+      ['bad-ttl-too-long', `expiresAt − issuedAt is ${MAX_ADVERT_TTL_MS + 1} ms, above MAX_ADVERT_TTL_MS (${MAX_ADVERT_TTL_MS} ms).`, withBody('capacity', capacityBody, { expiresAt: capacityBody.issuedAt + MAX_ADVERT_TTL_MS + 1 }, agent), reject('bad-ttl')],
+      ['bad-ttl-not-after-issue', 'expiresAt equal to issuedAt: an advert must live a positive time.', withBody('capacity', capacityBody, { expiresAt: capacityBody.issuedAt }, agent), reject('bad-ttl')],
+      ['expired', 'expiresAt before the receiver\'s clock (a well-formed advert that is simply old).', withBody('capacity', capacityBody, { issuedAt: T0 - 10_000, expiresAt: T0 - 4000 }, agent), ignore('expired')],
+      ['stale', `issuedAt ${T0 + 100}, no newer than the advert the receiver already holds from this agent: the receiver keeps the one it has.`, withBody('capacity', capacityBody, { issuedAt: T0 + 100, expiresAt: T0 + 100 + 6000 }, agent), ignore('stale')]
     ])
   }
   const withTopic = (vector: Record<string, unknown>, topic: TopicNegatives): Record<string, unknown> => ({ ...vector, topic })
@@ -386,8 +428,10 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
       negativesFor(claim, b => { b.outputHash = '0'.repeat(64) }, other))],
     ['receipt.json', withTopic(positiveVector(receipt, coordinator, {}, 'The coordinator\'s receipt for the claim vector, signed by the coordinator key, embedding the agent\'s signed claim envelope as body.claim.',
       negativesFor(receipt, b => { b.costUsd = 0.5 }, other)), topics.receipt)],
+    ['capacity.json', withTopic(positiveVector(capacity, agent, {}, 'A capacity advert of the agent key for the spec vector: nothing running, one place held by its open bid on the job vector, limit 5 with a queue of 5 more, price 0.05 USD; it lives 6000 ms (3 × the default 2000 ms advert interval).',
+      negativesFor(capacity, b => { b.expiresAt = (b.expiresAt as number) + 1 }, other)), topics.capacity)],
     ['envelope-negative.json', {
-      description: 'Envelopes that must be rejected before any topic-specific check, with the code the TypeScript node gives. Most are variations of the positive job vector (job.json). Check them in order: size, UTF-8 JSON, envelope shape, expected type, body canonicalizable, id, signature.',
+      description: 'Envelopes that must be rejected before any topic-specific check, with the code the TypeScript node gives. Most are variations of the positive job vector (job.json). Check them in order: size, UTF-8 JSON, envelope shape, expected type, body canonicalizable, id, canonical signature spelling, canonical signer, signature.',
       keys: { coordinator: describeKey(coordinator), other: describeKey(other) },
       basedOn: text(job),
       negative: generalNegatives(job, other, { coordinator })

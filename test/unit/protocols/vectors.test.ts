@@ -6,13 +6,14 @@ import { describe, expect, it } from 'vitest'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { canonicalize, NotCanonicalizableError } from '../../../src/wire/canonical.ts'
+import { CapacityTable } from '../../../src/market/capacity-table.ts'
 import { contentId, hashHex } from '../../../src/crypto/content-id.ts'
 import { rawPublicKeyOf } from '../../../src/crypto/signatures.ts'
 import { openEnvelope, type Envelope, type MessageType } from '../../../src/wire/envelope.ts'
 import { MAX_MESSAGE_BYTES } from '../../../src/wire/constants.ts'
-import { MessageValidationError } from '../../../src/wire/errors.ts'
-import { AwardBodySchema, BidBodySchema, ClaimBodySchema, JobBodySchema, ReceiptBodySchema, type JobBody } from '../../../src/market/messages.ts'
-import { validateAward, validateBid, validateJob, validateReceipt, type MarketContext } from '../../../src/market/validators.ts'
+import { ignore, MessageValidationError } from '../../../src/wire/errors.ts'
+import { AwardBodySchema, BidBodySchema, CapacityBodySchema, ClaimBodySchema, JobBodySchema, ReceiptBodySchema, type JobBody } from '../../../src/market/messages.ts'
+import { validateAward, validateBid, validateCapacity, validateJob, validateReceipt, type MarketContext } from '../../../src/market/validators.ts'
 import { RecentJobs } from '../../../src/market/recent-jobs.ts'
 import { verifyReceipt } from '../../../src/market/receipt-verify.ts'
 import { specTopicValidator } from '../../../src/net/spec-topic.ts'
@@ -24,7 +25,7 @@ import { renderAllVectors, SEEDS, VECTOR_DIR } from '../../../scripts/gen-vector
 interface KeyInfo { role: keyof typeof SEEDS, seedHex: string, publicKeyHex: string, peerId: string }
 interface Negative { name: string, envelopeJson?: string, bytesHex?: string, expectType?: MessageType, expect: { action: 'reject' | 'ignore', code: string } }
 interface Payload { value: unknown, canonical: string, sha256Hex: string, size: number }
-interface TopicNegatives { context: { now: number, holdsSpecs: string[], seenJobs: string[] }, negative: Negative[] }
+interface TopicNegatives { context: { now: number, holdsSpecs: string[], seenJobs: string[], heldAdverts?: Array<{ signer: string, issuedAt: number }> }, negative: Negative[] }
 interface PositiveFile {
   type: MessageType
   topic?: TopicNegatives
@@ -42,9 +43,10 @@ interface PositiveFile {
   output?: Payload
 }
 interface CanonicalCase { name: string, json: string, canonical: string, canonicalUtf8Hex: string, ieee754Hex?: string }
+interface RefusedCase { name: string, json: string }
 
-const POSITIVE_FILES = ['spec.json', 'job.json', 'bid.json', 'award.json', 'claim.json', 'receipt.json'] as const
-const BODY_SCHEMAS = { spec: SpecSchema, job: JobBodySchema, bid: BidBodySchema, award: AwardBodySchema, claim: ClaimBodySchema, receipt: ReceiptBodySchema } as const
+const POSITIVE_FILES = ['spec.json', 'job.json', 'bid.json', 'award.json', 'claim.json', 'receipt.json', 'capacity.json'] as const
+const BODY_SCHEMAS = { spec: SpecSchema, job: JobBodySchema, bid: BidBodySchema, award: AwardBodySchema, claim: ClaimBodySchema, receipt: ReceiptBodySchema, capacity: CapacityBodySchema } as const
 
 const encoder = new TextEncoder()
 const utf8 = (text: string): Uint8Array => encoder.encode(text)
@@ -205,7 +207,7 @@ describe('protocols/vectors: signed messages', async () => {
         jobs.add({ jobId: id, coordinator: job.key.peerId, body: job.body as unknown as JobBody })
       }
       const specs = {
-        has: async (id: string) => stored.has(id),
+        has: (id: string) => stored.has(id),
         get: async (id: string) => stored.get(id) ?? null,
         put: async (record: StoredSpec) => { stored.set(record.id, record) }
       } as unknown as SpecStore
@@ -217,7 +219,14 @@ describe('protocols/vectors: signed messages', async () => {
       job: async (data, context) => await validateJob(data, nodeIn(context).ctx),
       bid: async (data, context) => await validateBid(data, nodeIn(context).ctx),
       award: async (data, context) => await validateAward(data, nodeIn(context).ctx),
-      receipt: async (data, context) => await validateReceipt(data, nodeIn(context).ctx)
+      receipt: async (data, context) => await validateReceipt(data, nodeIn(context).ctx),
+      // As src/market/market.ts wires it: the topic validator, then the table that keeps the newest advert per agent.
+      capacity: async (data, context) => {
+        const table = new CapacityTable(() => context.now)
+        for (const held of context.heldAdverts ?? []) table.update(held.signer, { specs: [], issuedAt: held.issuedAt, expiresAt: held.issuedAt + 1 })
+        const advert = await validateCapacity(data, nodeIn(context).ctx)
+        if (!table.update(advert.signer, advert.body)) throw ignore('stale', 'an advert at least as new from this agent is held')
+      }
     }
 
     for (const file of POSITIVE_FILES) {
@@ -248,7 +257,7 @@ describe('protocols/vectors: signed messages', async () => {
     }
 
     it('covers every topic', () => {
-      expect(POSITIVE_FILES.filter(f => files.get(f)!.topic != null)).toEqual(['spec.json', 'job.json', 'bid.json', 'award.json', 'receipt.json'])
+      expect(POSITIVE_FILES.filter(f => files.get(f)!.topic != null)).toEqual(['spec.json', 'job.json', 'bid.json', 'award.json', 'receipt.json', 'capacity.json'])
     })
   })
 
@@ -259,6 +268,7 @@ describe('protocols/vectors: signed messages', async () => {
     const award = files.get('award.json')!
     const claim = files.get('claim.json')!
     const receipt = files.get('receipt.json')!
+    const capacity = files.get('capacity.json')!
 
     it('links every message to the one before it', () => {
       expect(job.body.specId).toBe(spec.id)
@@ -273,12 +283,14 @@ describe('protocols/vectors: signed messages', async () => {
       expect(receipt.body.claim).toEqual(claim.envelope)
       expect(receipt.body.awardId).toBe(award.id)
       expect(receipt.key.peerId).toBe(job.key.peerId)
+      expect((capacity.body.specs as Array<{ specId: string }>)[0]!.specId).toBe(spec.id)
+      expect(capacity.key.peerId).toBe(bid.key.peerId)
     })
 
     it('passes every topic validator of a node that holds the spec', async () => {
       const stored = new Map<string, StoredSpec>()
       const specs = {
-        has: async (id: string) => stored.has(id),
+        has: (id: string) => stored.has(id),
         get: async (id: string) => stored.get(id) ?? null,
         put: async (record: StoredSpec) => { stored.set(record.id, record) }
       } as unknown as SpecStore
@@ -290,6 +302,7 @@ describe('protocols/vectors: signed messages', async () => {
       await validateBid(utf8(bid.envelopeJson), ctx)
       await validateAward(utf8(award.envelopeJson), ctx)
       await validateReceipt(utf8(receipt.envelopeJson), ctx)
+      await validateCapacity(utf8(capacity.envelopeJson), ctx)
       // The same spec again is a duplicate: Ignore, not Reject.
       await expect(specTopicValidator({ specs, now: () => now })(utf8(spec.envelopeJson))).rejects.toMatchObject({ action: 'ignore', code: 'duplicate' })
     })
@@ -323,6 +336,25 @@ describe('protocols/vectors: envelope-negative.json', async () => {
     expect(nacl.sign.detached.verify(utf8(job.signingPayload), Buffer.from(envelope.sig, 'base64url'), Buffer.from(job.key.publicKeyHex, 'hex'))).toBe(true)
   })
 
+  it('sig-non-canonical-base64url decodes to the very signature of the job vector, which tweetnacl accepts: only the spelling is wrong', async () => {
+    const vector = file.negative.find(n => n.name === 'sig-non-canonical-base64url')!
+    const envelope = JSON.parse(vector.envelopeJson!) as Envelope
+    const job = await load<PositiveFile>('job.json')
+    expect(envelope.sig).not.toBe(job.sig)
+    expect(envelope.sig.slice(0, -1)).toBe(job.sig.slice(0, -1))
+    expect(hex(Buffer.from(envelope.sig, 'base64url'))).toBe(job.sigHex)
+    expect(nacl.sign.detached.verify(utf8(job.signingPayload), Buffer.from(envelope.sig, 'base64url'), Buffer.from(job.key.publicKeyHex, 'hex'))).toBe(true)
+  })
+
+  it('signer-as-cid names the job vector\'s own key, in another spelling', async () => {
+    const vector = file.negative.find(n => n.name === 'signer-as-cid')!
+    const envelope = JSON.parse(vector.envelopeJson!) as Envelope
+    const job = await load<PositiveFile>('job.json')
+    expect(envelope.signer).not.toBe(job.key.peerId)
+    expect(envelope.signer.startsWith('bafz')).toBe(true)
+    expect(hex(rawPublicKeyOf(envelope.signer)!)).toBe(job.key.publicKeyHex)
+  })
+
   it('too-large: a message over MAX_MESSAGE_BYTES is refused before parsing', async () => {
     const job = await load<PositiveFile>('job.json')
     const padded = job.envelopeJson + ' '.repeat(MAX_MESSAGE_BYTES + 1 - utf8(job.envelopeJson).byteLength)
@@ -346,7 +378,7 @@ describe('protocols/vectors: generated files are current', () => {
 })
 
 describe('RFC 8785 canonicalization', async () => {
-  const { cases } = await load<{ cases: CanonicalCase[] }>('canonical.json')
+  const { cases, refused } = await load<{ cases: CanonicalCase[], refused: RefusedCase[] }>('canonical.json')
 
   it('has the cases the protocol depends on', () => {
     const names = cases.map(c => c.name)
@@ -366,6 +398,17 @@ describe('RFC 8785 canonicalization', async () => {
         bits.writeDoubleBE(value as number)
         expect(bits.toString('hex')).toBe(c.ieee754Hex)
       }
+    })
+  }
+
+  it('has refused cases: lone surrogates and overflowing numbers', () => {
+    expect(refused.map(r => r.name)).toEqual(expect.arrayContaining(['lone-high-surrogate', 'lone-low-surrogate', 'lone-surrogate-in-key', 'number-overflow']))
+  })
+
+  for (const r of refused) {
+    it(`vectors/canonical.json refused: ${r.name}`, () => {
+      const value: unknown = JSON.parse(r.json)
+      expect(() => canonicalize(value)).toThrow(NotCanonicalizableError)
     })
   }
 
@@ -399,7 +442,7 @@ describe('RFC 8785 canonicalization', async () => {
 
   it('drops undefined members and refuses what JSON cannot carry', () => {
     expect(canonicalize({ a: undefined, b: 1 })).toBe('{"b":1}')
-    for (const bad of [Number.NaN, Infinity, -Infinity, { x: Number.NaN }, [1, Infinity], 1n, () => 1, Symbol('s'), [undefined]]) {
+    for (const bad of [Number.NaN, Infinity, -Infinity, { x: Number.NaN }, [1, Infinity], 1n, () => 1, Symbol('s'), [undefined], '\uD800', 'a\uDC00', { '\uDBFF': 1 }, ['\uDE00\uD83D']]) {
       expect(() => canonicalize(bad)).toThrow(NotCanonicalizableError)
     }
   })
