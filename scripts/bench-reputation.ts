@@ -184,6 +184,8 @@ const receiptsPerSec = (RECEIPTS - rejected) / ingestSec
 const ingestCpuUsed = process.cpuUsage(ingestCpu)
 /** Cores this process kept busy while ingesting: below the thread count, the machine was shared. */
 const ingestCores = (ingestCpuUsed.user + ingestCpuUsed.system) / 1e6 / ingestSec
+/** CPU time this process spent per receipt ingested, on all its threads: independent of other load on the machine. */
+const cpuUsPerReceipt = (ingestCpuUsed.user + ingestCpuUsed.system) / (RECEIPTS - rejected)
 await pool.close()
 if (rejected > 0) throw new Error(`${rejected} generated receipts were rejected; the generator is wrong`)
 
@@ -262,6 +264,7 @@ console.log(table([
   { what: 'receipts generated and signed', value: `${stored} in ${round(genSec, 1)} s`, note: `${meanBytes} B each; ${COORDINATORS} coordinators, ${PEERS} agents, ${SPEC_NAMES} spec names` },
   { what: 'verify, 1 thread (validateReceipt, the gossip path)', value: `${Math.round(singleVerifyPerSec)} /s`, note: `${SINGLE_THREAD_SAMPLE} receipts, verification only` },
   { what: 'verify + reputation + ReceiptStore.putMany', value: `${Math.round(receiptsPerSec)} /s`, note: `validateReceipt on ${pool.threads} worker threads, batches of ${BATCH}; ${round(ingestCores, 1)} of ${availableParallelism()} cores busy` },
+  { what: 'CPU per receipt ingested (all threads)', value: `${Math.round(cpuUsPerReceipt)} µs`, note: `→ ${Math.round(availableParallelism() * 1e6 / cpuUsPerReceipt)} /s if ${availableParallelism()} cores were all this process's` },
   { what: 'plain LevelDB batched puts, same records (floor)', value: `${Math.round(rawPutsPerSec)} /s`, note: 'one put per record, no index entries' },
   { what: `report for one spec, live (${agentsPerSpec} agents)`, value: `p50 ${query.p50} ms, p99 ${query.p99} ms`, note: `after each of ${LIVE} new receipts, ${RECEIPTS}+ stored` },
   { what: 'report for one spec, warm', value: `p50 ${warm.p50} ms, p99 ${warm.p99} ms`, note: `${QUERY_SAMPLES} queries, no receipt in between` },
@@ -281,6 +284,7 @@ await saveResult('bench-reputation', {
   ...result,
   verifyThreads: pool.threads,
   ingestCores: round(ingestCores),
+  cpuUsPerReceipt: Math.round(cpuUsPerReceipt),
   singleThreadVerifyPerSec: Math.round(singleVerifyPerSec),
   warmQueryMs: warm,
   coldQueryMs: { p50: cold.p50, max: round(Math.max(...coldMs)) },
