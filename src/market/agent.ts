@@ -92,7 +92,8 @@ const DEFAULT_ESTIMATED_MS = 1000
 /** What a busy agent suggests a coordinator waits before asking again. */
 const BUSY_RETRY_AFTER_MS = 250
 
-const decoder = new TextDecoder()
+/** Strict: an input that is not UTF-8 is refused, never silently repaired. */
+const decoder = new TextDecoder('utf-8', { fatal: true })
 
 class Refusal extends Error {
   override name = 'Refusal'
@@ -215,6 +216,7 @@ export class AgentService {
 
   /** Decide whether to bid on a job just validated from gossip, and bid if so. */
   async onJob (envelope: Envelope<JobBody>): Promise<void> {
+    this.forgetExpired(this.now())
     const job = envelope.body
     const served = this.served.get(job.specId)
     if (served == null || envelope.signer === this.deps.signer.peerId) return
@@ -403,9 +405,17 @@ export class AgentService {
   private async execute (served: Served, award: Envelope<AwardBody>, job: JobBody, input: unknown, running: Set<AbortController>): Promise<{ claim: Envelope<ClaimBody>, output?: Uint8Array }> {
     const startedAt = this.now()
     const window = served.spec.executionWindow
-    const stopAt = served.enforcesSpec ? Math.min(job.deadline, award.body.deadline, window != null ? startedAt + window * 1000 : Infinity) : Infinity
+    // The spec's limits bind the agent too: the deadline, the execution window
+    // and the per-attempt timeout (after which the coordinator has given up).
+    const timeout = served.spec.capacity?.timeoutSeconds
+    const limits: Array<[number, string]> = [
+      [Math.min(job.deadline, award.body.deadline), 'deadline reached'],
+      [window != null ? startedAt + window * 1000 : Infinity, 'execution window exceeded'],
+      [timeout != null ? startedAt + timeout * 1000 : Infinity, 'attempt timeout (capacity.timeoutSeconds) reached']
+    ]
+    const [stopAt, stopWhy] = served.enforcesSpec ? limits.reduce((a, b) => (b[0] < a[0] ? b : a)) : [Infinity, '']
     const controller = new AbortController()
-    const cancelTimer = stopAt === Infinity ? undefined : after(stopAt - startedAt, () => controller.abort(new DeadlineExceededError(stopAt === job.deadline ? 'deadline reached' : 'execution window exceeded')))
+    const cancelTimer = stopAt === Infinity ? undefined : after(stopAt - startedAt, () => controller.abort(new DeadlineExceededError(stopWhy)))
     running.add(controller)
     this.running.add(controller)
     const execution = { deadline: stopAt }

@@ -1,5 +1,7 @@
 import type { CapacityBody } from './messages.ts'
 
+/** Above this many agents, expired adverts are dropped on the next update. */
+const PRUNE_ABOVE = 1024
 /** A single wait never exceeds this; callers loop and re-check. */
 const MAX_WAIT_MS = 60_000
 
@@ -33,6 +35,11 @@ export class CapacityTable {
     const held = this.adverts.get(agent)
     if (held != null && held.issuedAt >= advert.issuedAt) return false
     this.adverts.set(agent, advert)
+    // Forget agents whose last advert has expired, so the table tracks the live mesh only.
+    if (this.adverts.size > PRUNE_ABOVE) {
+      const now = this.now()
+      for (const [peer, seen] of this.adverts) if (seen.expiresAt <= now) this.adverts.delete(peer)
+    }
     this.notify()
     return true
   }

@@ -83,6 +83,8 @@ export const DEFAULT_JOB_DEADLINE_MS = 60_000
  * failing a job that an agent is about to bid on helps nobody.
  */
 export const NO_BID_GRACE_FACTOR = 4
+/** An agent's bid holds its place through the window, the grace above, and this margin (agent.ts). */
+export const BID_HOLD_GRACE_MS = 250
 
 interface Auction {
   bids: Array<{ bidId: string, agent: string, body: BidBody }>
@@ -210,6 +212,10 @@ export class Coordinator {
     }
     const createdAt = this.now()
     const { body, envelope, record } = draft(createdAt)
+    if (this.policy.respectsDeadlines && createdAt >= deadline) {
+      this.bidding.set(specId, (this.bidding.get(specId) ?? 1) - 1)
+      return await this.fail(record, input, 'the deadline passed while waiting for capacity: nothing was submitted')
+    }
     if (this.policy.respectsDeadlines && softDeadline != null && createdAt > softDeadline) {
       this.bidding.set(specId, (this.bidding.get(specId) ?? 1) - 1)
       return await this.fail(record, input, 'the soft deadline passed while waiting for capacity: nothing is submitted after it')
@@ -232,7 +238,7 @@ export class Coordinator {
       await Promise.all([this.deps.jobStore.create(record, input), this.deps.gossip.publish(TOPICS.jobs, envelope)])
       this.log('job.submitted', { jobId: envelope.id, specId, maxUsd, deadline })
       // The window is counted from the job's createdAt, as bidders see it.
-      await this.collectBids(auction, createdAt + bidWindowMs, Math.min(deadline, createdAt + NO_BID_GRACE_FACTOR * bidWindowMs))
+      await this.collectBids(auction, createdAt + bidWindowMs, Math.min(deadline, createdAt + (1 + NO_BID_GRACE_FACTOR) * bidWindowMs))
       record.biddingMs = this.now() - createdAt
       if (auction.bids.length === 0) return await this.fail(record, undefined, `no agent bid within the ${bidWindowMs} ms bid window (nor in ${NO_BID_GRACE_FACTOR} windows more)`)
       // Bids that arrive after an early close still count: they are the retries' candidates.
@@ -347,7 +353,14 @@ export class Coordinator {
       }
       const retrying = attempt > 1 && this.policy.usesRetryBudget ? await this.retrySlot(spec, job.body.specId, deadlineSignal) : null
       if (retrying === false) {
-        stop = `the spec's retry budget (capacity.maxConcurrentRetries ${spec.capacity?.maxConcurrentRetries}) stayed full until the deadline`
+        stop = spec.capacity?.maxConcurrentRetries === 0
+          ? 'the spec allows no retries in flight (capacity.maxConcurrentRetries 0)'
+          : `the spec's retry budget (capacity.maxConcurrentRetries ${spec.capacity?.maxConcurrentRetries}) stayed full until the deadline`
+        break
+      }
+      if (retrying === true && this.policy.respectsDeadlines && record.softDeadline != null && this.now() > record.softDeadline) {
+        this.retrySlots.get(job.body.specId)?.release()
+        stop = 'the soft deadline passed while waiting for the retry budget: no further attempt is submitted after it'
         break
       }
       const from = untried.includes(bid) ? untried : tried
@@ -360,6 +373,8 @@ export class Coordinator {
         retryAfterMs = outcome.retryAfterMs ?? 0
         // The failed bid goes to the back of the line: untried bids come first,
         // and with a single agent the retry (after its backoff) goes back to it.
+        // Its held place was used by the attempt.
+        bid.tried = true
         tried.push(bid)
       } finally {
         if (retrying === true) this.retrySlots.get(job.body.specId)?.release()
@@ -443,6 +458,13 @@ export class Coordinator {
     return Math.max(0, limit + (advert?.queue ?? 0) - load)
   }
 
+  /** Whether the agent still holds a place for this bid (it does until the window and its grace pass). */
+  private holdsPlace (bid: RankedBid): boolean {
+    const job = this.deps.jobs.get(bid.body.jobId)
+    if (job == null || bid.tried === true) return false
+    return this.now() < job.body.createdAt + job.body.bidWindowMs * (1 + NO_BID_GRACE_FACTOR) + BID_HOLD_GRACE_MS
+  }
+
   private saturated (agent: string, specId: string, spec: Spec): boolean {
     return this.room(agent, specId, spec) === 0
   }
@@ -450,7 +472,9 @@ export class Coordinator {
   /** The best remaining bid whose agent has room; waits for room (until the deadline) when none has. */
   private async nextUnsaturated (candidates: RankedBid[], spec: Spec, deadline: number): Promise<RankedBid | undefined> {
     for (;;) {
-      const free = candidates.find(b => !this.policy.respectsCapacity || !this.saturated(b.agent, b.body.specId, spec))
+      // A bid still holding its place is that place: the agent's advert counts
+      // it as load, so gating on the advert would keep the agent from its own bid.
+      const free = candidates.find(b => !this.policy.respectsCapacity || this.holdsPlace(b) || !this.saturated(b.agent, b.body.specId, spec))
       if (free != null) return free
       const left = deadline - this.now()
       if (left <= 0) return undefined
@@ -459,12 +483,25 @@ export class Coordinator {
   }
 
   /** Free execution slots at the agents known to serve the spec, or Infinity when none is known (bids will tell). */
+  /**
+   * Places for new jobs at the agents serving the spec, beyond our jobs already
+   * calling for bids. Two views, the tighter wins: the adverts (which count the
+   * places our bids hold once they reflect them) and our own bookkeeping (our
+   * awards plus our jobs still calling for bids, which adverts may not show yet).
+   * Counting our bidding jobs in both would hold back work for no one.
+   */
   private freeSlots (specId: string, spec: Spec): number {
     const agents = this.deps.capacity.agentsServing(specId)
     if (agents.length === 0) return Infinity
-    let free = 0
-    for (const agent of agents) free += this.room(agent, specId, spec)
-    return free
+    let byAdverts = 0
+    let byOwn = 0
+    for (const agent of agents) {
+      const advert = this.deps.capacity.load(agent, specId)
+      const capacity = Math.min(spec.capacity?.maxConcurrentRequests ?? Infinity, advert?.limit ?? Infinity) + (advert?.queue ?? 0)
+      byAdverts += Math.max(0, capacity - (advert?.inFlight ?? 0))
+      byOwn += Math.max(0, capacity - (this.ownInFlight.get(loadKey(agent, specId)) ?? 0))
+    }
+    return Math.min(byAdverts, byOwn - (this.bidding.get(specId) ?? 0))
   }
 
   /**
@@ -476,7 +513,7 @@ export class Coordinator {
   private async awaitCapacity (specId: string, spec: Spec, until: number): Promise<boolean> {
     let logged = false
     for (;;) {
-      if (!this.policy.respectsCapacity || (this.bidding.get(specId) ?? 0) < this.freeSlots(specId, spec)) {
+      if (!this.policy.respectsCapacity || this.freeSlots(specId, spec) > 0) {
         this.bidding.set(specId, (this.bidding.get(specId) ?? 0) + 1)
         return true
       }
@@ -495,6 +532,7 @@ export class Coordinator {
   private async retrySlot (spec: Spec, specId: string, signal: AbortSignal): Promise<boolean | null> {
     const limit = spec.capacity?.maxConcurrentRetries
     if (limit == null) return null
+    if (limit === 0) return false
     let slots = this.retrySlots.get(specId)
     if (slots == null) {
       slots = new Semaphore(limit)

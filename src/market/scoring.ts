@@ -23,6 +23,8 @@ export interface RankedBid {
   body: BidBody
   reputation: number
   score: number
+  /** Set once an attempt has used this bid. */
+  tried?: boolean
 }
 
 export function scoreBid (priceUsd: number, ceilingUsd: number, reputation: number): number {

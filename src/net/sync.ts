@@ -93,11 +93,11 @@ export class Sync {
     const result: SyncResult = { peer: peer.toString(), accepted: 0, ignored: 0, rejected: 0 }
     try {
       await lp.write(encoder.encode(JSON.stringify({ kinds })), { signal })
-      for (let received = 0; ; received++) {
-        // The end frame may follow the last allowed record; anything more is a flood.
-        if (received >= MAX_SYNC_RECORDS) throw new SyncProtocolError(`peer ${result.peer} sent more than ${MAX_SYNC_RECORDS} sync records`)
+      for (let records = 0; ;) {
         const frame = (await lp.read({ signal })).subarray()
         if (isEnd(frame)) break
+        // Exactly MAX_SYNC_RECORDS records and the end frame is a full answer; one more is a flood.
+        if (++records > MAX_SYNC_RECORDS) throw new SyncProtocolError(`peer ${result.peer} sent more than ${MAX_SYNC_RECORDS} sync records`)
         await this.ingest(frame, result)
       }
       await stream.close({ signal })

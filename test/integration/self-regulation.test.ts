@@ -90,6 +90,17 @@ describe('self-regulation from the spec, on real nodes', () => {
     expect(settled.flatMap(r => r.attempts).filter(a => a.outcome === 'refused')).toEqual([])
   })
 
+  it('an agent at its limit of 1 with no queue still gets the job its own bid holds a place for', async () => {
+    const { coordinator, agents, specId } = await market(1, { capacity: { maxConcurrentRequests: 1, maxRetries: 0 } })
+    await agents[0]!.serve(specId, async () => goodOutput, { priceUsd: 0.1, estimatedMs: 10, queue: 0 })
+    await waitForAdverts(coordinator, specId, 1)
+    const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 300 })
+    expect(result.status).toBe('succeeded')
+    // Awarded on its bid, not after the bid's hold (5 windows + 250 ms) ran out.
+    const job = await coordinator.getJob(result.jobId)
+    expect(result.attempts[0]!.startedAt! - job!.submittedAt).toBeLessThan(1000)
+  })
+
   it('capacity.maxRetries and backoffMultiplier: retries back off exponentially and the one after maxRetries is not made', async () => {
     const { coordinator, agents, specId } = await market(3, { capacity: { maxConcurrentRequests: 3, maxRetries: 1, backoffMultiplier: 2 } })
     for (const [i, agent] of agents.entries()) {
