@@ -31,6 +31,11 @@ export interface NodeInit {
   listen?: string[]
   /** Multiaddrs of peers to dial at start and whenever we have none. @default [] */
   bootstrap?: string[]
+  /**
+   * PeerIds whose verdicts this node trusts as its own when it derives
+   * reputation, besides those in `<home>/config.json` "trustedPeers". @default []
+   */
+  trustedPeers?: string[]
   /** Market tuning: retry backoff base, fee per attempt, advert interval. */
   market?: MarketOptions
   /** Structured log sink. @default no logging */

@@ -15,6 +15,9 @@ import { PROTOCOLS, TOPICS } from './wire/constants.ts'
 import { validateSpec, specId, isExpired, SpecValidationError } from './spec/index.ts'
 import type { NodeInit, PeerInfo, SpecmeshNode, StoredSpec } from './node-types.ts'
 import { startMarket } from './market/market.ts'
+import { Reputation } from './reputation/reputation.ts'
+import { loadReputationConfig } from './reputation/config.ts'
+import { ReceiptStore } from './store/receipt-store.ts'
 import type { StoredReceipt } from './store/receipt-store.ts'
 
 export type { NodeInit, PeerInfo, SpecmeshNode, StoredSpec } from './node-types.ts'
@@ -36,6 +39,8 @@ export interface Node extends SpecmeshNode {
   readonly signer: Signer
   /** The most recent gossip verdicts other than accept, newest last (diagnostics). */
   readonly verdicts: GossipVerdict[]
+  /** How this node rates agents, from the receipts it holds. */
+  readonly reputation: Reputation
 }
 
 export interface GossipVerdict {
@@ -86,6 +91,18 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   })
   gossip.handle(TOPICS.specs, validateSpecMessage)
 
+  // Reputation is derived from the receipts this node holds: rebuilt from the
+  // store at start, then updated as each receipt arrives.
+  const reputationConfig = await loadReputationConfig(home)
+  const reputation = new Reputation({
+    self: identity.peerId,
+    trustedPeers: [...reputationConfig.trustedPeers, ...(init.trustedPeers ?? [])],
+    halfLifeMs: reputationConfig.halfLifeMs,
+    teleport: reputationConfig.teleport,
+    specName: async id => (await specs.get(id))?.spec.name ?? null
+  })
+  await reputation.rebuildFromStore(new ReceiptStore(db), specs)
+
   const market = await startMarket({
     libp2p,
     gossip,
@@ -94,7 +111,11 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     specs,
     log,
     options: init.market,
-    onReceipt: record => { events.emit('receipt', record) }
+    reputationOf: (agent, spec) => reputation.forAward(agent, spec.name),
+    onReceipt: record => {
+      reputation.ingest(record).catch(err => { log('reputation.ingest-failed', { id: record.id, error: (err as Error).message }) })
+      events.emit('receipt', record)
+    }
   })
 
   const syncKinds = new Map<string, SyncKind>([
@@ -142,6 +163,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     libp2p,
     signer: identity.signer,
     verdicts,
+    reputation,
     multiaddrs: () => libp2p.getMultiaddrs().map(a => a.toString()),
     peers: (): PeerInfo[] => {
       const byPeer = new Map<string, string[]>()

@@ -77,9 +77,18 @@ export function verifySignature (peerId: string, bytes: Uint8Array, signature: U
  * base58btc form is accepted anywhere a key is named.
  */
 export function isCanonicalPeerId (peerId: string): boolean {
+  const known = canonicalCache.get(peerId)
+  if (known !== undefined) return known
+  let canonical: boolean
   try {
-    return peerIdFromString(peerId).toString() === peerId
+    canonical = peerIdFromString(peerId).toString() === peerId
   } catch {
-    return false
+    canonical = false
   }
+  if (canonicalCache.size >= PUBLIC_KEY_CACHE_LIMIT) canonicalCache.clear()
+  canonicalCache.set(peerId, canonical)
+  return canonical
 }
+
+/** Parsing a PeerId is costly and every message names one or two: remember the answer. */
+const canonicalCache = new Map<string, boolean>()
