@@ -10,6 +10,7 @@ import { DeadlineExceededError, HandlerError } from './errors.ts'
 import type { Handler } from './exec-handler.ts'
 import { execStream } from './exec-protocol.ts'
 import { after } from './timers.ts'
+import { bidHoldsUntil } from './constants.ts'
 import { AwardBodySchema, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
 import { openTyped } from './validators.ts'
@@ -80,10 +81,6 @@ export interface AgentDeps {
 
 const DEFAULT_CONCURRENCY = 4
 const DEFAULT_ADVERT_INTERVAL_MS = 2000
-/** A bid holds its place through the bid window and this many windows more (the coordinator's grace for a late first bid)… */
-const BID_HOLD_WINDOWS = 4
-/** …plus this margin for the award to travel. */
-const BID_HOLD_GRACE_MS = 250
 /** Adverts on change are at most this frequent: load changes faster than gossip should carry it. */
 const MIN_ADVERT_GAP_MS = 20
 /** Room (free slots plus queue places) at or below which every change of load is announced. */
@@ -239,7 +236,7 @@ export class AgentService {
     if (addrs.length > 0) body.addrs = addrs
     const bid = seal('bid', body, this.deps.signer)
     // The place is held through the bid window and its grace for a late first bid.
-    const holdsUntil = job.createdAt + job.bidWindowMs * (1 + BID_HOLD_WINDOWS) + BID_HOLD_GRACE_MS
+    const holdsUntil = bidHoldsUntil(job)
     this.bids.set(bid.id, { bidId: bid.id, jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, expiresAt: job.deadline, holdsUntil })
     this.loadChanged()
     await this.deps.gossip.publish(TOPICS.bids, bid)

@@ -18,6 +18,7 @@ import { openClaim } from './validators.ts'
 import { InvalidJobError, UnknownSpecError } from './job-errors.ts'
 import { Semaphore } from './backoff.ts'
 import { after, timeoutSignal } from './timers.ts'
+import { bidHoldsUntil, NO_BID_GRACE_FACTOR } from './constants.ts'
 import { specPolicy, type RequesterPolicy } from './policy.ts'
 import type { CapacityTable } from './capacity-table.ts'
 import { applyEntry, newJobLedger, roundUsd, type JobLedger, type LedgerStore } from '../store/ledger-store.ts'
@@ -77,14 +78,6 @@ const sleep = async (ms: number): Promise<void> => { await new Promise<void>(res
 /** Deadline of a job whose spec sets none and whose requester gave none. */
 export const DEFAULT_JOB_DEADLINE_MS = 60_000
 
-/**
- * When the window closes with no bid at all, the coordinator waits up to this
- * many windows more for a first one: on a loaded mesh a bid can be late, and
- * failing a job that an agent is about to bid on helps nobody.
- */
-export const NO_BID_GRACE_FACTOR = 4
-/** An agent's bid holds its place through the window, the grace above, and this margin (agent.ts). */
-export const BID_HOLD_GRACE_MS = 250
 
 interface Auction {
   bids: Array<{ bidId: string, agent: string, body: BidBody }>
@@ -462,7 +455,7 @@ export class Coordinator {
   private holdsPlace (bid: RankedBid): boolean {
     const job = this.deps.jobs.get(bid.body.jobId)
     if (job == null || bid.tried === true) return false
-    return this.now() < job.body.createdAt + job.body.bidWindowMs * (1 + NO_BID_GRACE_FACTOR) + BID_HOLD_GRACE_MS
+    return this.now() < bidHoldsUntil(job.body)
   }
 
   private saturated (agent: string, specId: string, spec: Spec): boolean {

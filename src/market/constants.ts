@@ -1,0 +1,17 @@
+/**
+ * Timing the agent and the coordinator must agree on, so they live in one place.
+ *
+ * When a bid window closes with no bid, the coordinator waits up to this many
+ * windows more for a first one (on a loaded mesh a bid can be late).
+ */
+export const NO_BID_GRACE_FACTOR = 4
+
+/**
+ * A bid holds its place at the agent through the window, the grace above, and
+ * this margin for the award to travel: bidHoldsUntil() is the same sum on both sides.
+ */
+export const BID_HOLD_GRACE_MS = 250
+
+export function bidHoldsUntil (job: { createdAt: number, bidWindowMs: number }): number {
+  return job.createdAt + job.bidWindowMs * (1 + NO_BID_GRACE_FACTOR) + BID_HOLD_GRACE_MS
+}
