@@ -4,53 +4,19 @@
  * handler, and `ledger`, `spec fork`, `spec show` and `spec stats` run as a
  * user runs them. Every wait polls with its own deadline; nothing sleeps blindly.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BIN, killSpawned, NODE, removeTempHomes, ROOT, runCli, runJson, startDaemon, tempHome } from '../helpers/cli.ts'
+import { killSpawned, removeTempHomes, ROOT, runCli, runJson, startAgent, startDaemon, tempHome } from '../helpers/cli.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const SPEC = join(ROOT, 'test/fixtures/agents/extract-entities.yaml')
 const EXTRACT = `python3 ${join(ROOT, 'test/fixtures/agents/extract_entities.py')}`
 const INPUT = join(ROOT, 'test/fixtures/agents/input.json')
 
-const agents = new Set<ChildProcess>()
-
 afterEach(async () => {
-  const waits: Array<Promise<unknown>> = []
-  for (const child of agents) {
-    if (child.exitCode == null && child.signalCode == null) {
-      waits.push(new Promise(resolve => child.once('exit', resolve)))
-      child.kill('SIGKILL')
-    }
-  }
-  agents.clear()
-  await Promise.race([Promise.all(waits), new Promise(resolve => setTimeout(resolve, 5_000))])
   await killSpawned()
   await removeTempHomes()
 })
-
-/** Start `specmesh agent --json` and resolve with its peer id once it prints what it serves. */
-async function startAgent (args: string[]): Promise<string> {
-  const home = await tempHome()
-  const env = { ...process.env }
-  delete env.SPECMESH_HOME
-  const child = spawn(NODE, [BIN, 'agent', '--home', home, '--listen', '/ip4/127.0.0.1/tcp/0', ...args, '--json'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  agents.add(child)
-  let stdout = ''
-  let stderr = ''
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => { stdout += c })
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c })
-  const doc = await waitFor(() => {
-    if (child.exitCode != null) throw new Error(`agent exited ${child.exitCode}\nstdout: ${stdout}\nstderr: ${stderr}`)
-    try {
-      return JSON.parse(stdout) as { peerId: string }
-    } catch {
-      return null
-    }
-  }, { timeoutMs: 30_000, what: 'the agent to serve' })
-  return doc.peerId
-}
 
 describe('ledger, spec fork and spec stats through the command line', () => {
   it('ledger --json traces a job\'s spend to its receipt; spec fork publishes a variant; spec show prints the lineage', async () => {
@@ -67,7 +33,7 @@ describe('ledger, spec fork and spec stats through the command line', () => {
     expect(before.specs).toEqual([{ specId, jobs: 0, reservedUsd: 0, spentUsd: 0, remainingUsd: 0, name: 'extract-entities-e2e' }])
 
     const agent = await startAgent(['--spec', specId, '--exec', EXTRACT, '--price', '0.04', '--bootstrap', id.multiaddrs[0]])
-    await waitFor(async () => (await runJson(['peers', ...home]) as Array<{ peerId: string }>).some(p => p.peerId === agent), { timeoutMs: 15_000, what: 'the daemon to connect to the agent' })
+    await waitFor(async () => (await runJson(['peers', ...home]) as Array<{ peerId: string }>).some(p => p.peerId === agent.peerId), { timeoutMs: 15_000, what: 'the daemon to connect to the agent' })
     const submitted = await runCli(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '1500', ...home, '--json'], { timeoutMs: 30_000 })
     expect(submitted.code, submitted.stdout + submitted.stderr).toBe(0)
     const result = JSON.parse(submitted.stdout)
@@ -82,7 +48,7 @@ describe('ledger, spec fork and spec stats through the command line', () => {
     expect(job).toMatchObject({ jobId: result.jobId, specId, budgetUsd: 0.5, reservedUsd: 0, spentUsd: 0.04, remainingUsd: 0.46 })
     expect(job.entries.map((e: { kind: string }) => e.kind)).toEqual(['reserve', 'settle'])
     const settle = job.entries[1]
-    expect(settle).toMatchObject({ attempt: 1, agent, priceUsd: 0.04, feeUsd: 0, receiptId: result.receipt.id })
+    expect(settle).toMatchObject({ attempt: 1, agent: agent.peerId, priceUsd: 0.04, feeUsd: 0, receiptId: result.receipt.id })
     // The figure traces to a signed receipt the node holds.
     const receipt = await runJson(['receipt', 'show', settle.receiptId, ...home])
     expect(receipt.body).toMatchObject({ jobId: result.jobId, costUsd: 0.04, outcome: 'success' })

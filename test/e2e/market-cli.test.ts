@@ -4,11 +4,10 @@
  * Python, and `job`, `receipts` and `receipt verify` run as a user runs them.
  * Every wait polls with its own deadline; nothing sleeps blindly.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BIN, killSpawned, NODE, removeTempHomes, ROOT, runCli, runJson, startDaemon, tempHome, type DaemonProcess } from '../helpers/cli.ts'
+import { killSpawned, removeTempHomes, ROOT, runCli, runJson, spawnAgent, startAgent, startDaemon, tempHome, type DaemonProcess } from '../helpers/cli.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const SPEC = join(ROOT, 'test/fixtures/agents/extract-entities.yaml')
@@ -18,64 +17,10 @@ const INPUT = join(ROOT, 'test/fixtures/agents/input.json')
 /** Long enough that every connected agent's bid arrives, on a loaded two-core machine too. */
 const BID_WINDOW_MS = '1500'
 
-interface AgentProcess {
-  child: ChildProcess
-  peerId: string
-  home: string
-  stdout: () => string
-  stderr: () => string
-  exited: () => boolean
-}
-
-/** Agents are started here (the helper starts daemons); afterEach kills both kinds. */
-const agents = new Set<ChildProcess>()
-
 afterEach(async () => {
-  const waits: Array<Promise<unknown>> = []
-  for (const child of agents) {
-    if (child.exitCode == null && child.signalCode == null) {
-      waits.push(new Promise(resolve => child.once('exit', resolve)))
-      child.kill('SIGKILL')
-    }
-  }
-  agents.clear()
-  await Promise.race([Promise.all(waits), new Promise(resolve => setTimeout(resolve, 5_000))])
   await killSpawned()
   await removeTempHomes()
 })
-
-function spawnAgent (home: string, args: string[]): { child: ChildProcess, stdout: () => string, stderr: () => string, exit: () => { code: number | null, signal: NodeJS.Signals | null } | null } {
-  const env = { ...process.env }
-  delete env.SPECMESH_HOME
-  const child = spawn(NODE, [BIN, 'agent', '--home', home, '--listen', '/ip4/127.0.0.1/tcp/0', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  agents.add(child)
-  let stdout = ''
-  let stderr = ''
-  let exit: { code: number | null, signal: NodeJS.Signals | null } | null = null
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => { stdout += c })
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c })
-  child.on('exit', (code, signal) => { exit = { code, signal } })
-  return { child, stdout: () => stdout, stderr: () => stderr, exit: () => exit }
-}
-
-/** Start `specmesh agent --json` and resolve once it prints what it serves. */
-async function startAgent (args: string[], home?: string): Promise<AgentProcess> {
-  home ??= await tempHome()
-  const agent = spawnAgent(home, [...args, '--json'])
-  const doc = await waitFor(() => {
-    const exit = agent.exit()
-    if (exit != null) throw new Error(`agent exited (${exit.code ?? exit.signal}) before serving\nstdout: ${agent.stdout()}\nstderr: ${agent.stderr()}`)
-    try {
-      return JSON.parse(agent.stdout()) as { peerId: string, serving: Array<{ specId: string, priceUsd: number, source: string }> }
-    } catch {
-      return null
-    }
-  }, { timeoutMs: 30_000, what: `agent ${args.join(' ')} to serve` }).catch(err => {
-    throw new Error(`${(err as Error).message}\nstdout: ${agent.stdout()}\nstderr: ${agent.stderr()}`)
-  })
-  expect(doc.serving.length).toBe(1)
-  return { child: agent.child, peerId: doc.peerId, home, stdout: agent.stdout, stderr: agent.stderr, exited: () => agent.exit() != null }
-}
 
 /** A daemon holding the spec, and its id and address for agents to bootstrap from. */
 async function meshWithSpec (): Promise<{ daemon: DaemonProcess, specId: string, addr: string }> {
@@ -223,9 +168,11 @@ describe('the market through the command line', () => {
     // An agent asked to serve a spec id nobody has gives up with a clear message, and releases its folder.
     const agentHome = await tempHome()
     const lost = spawnAgent(agentHome, ['--spec', 'bagaaierasmfdn36r7f3pcdqdl3vbpm3a24sseioaanh5lbnpao7pxmc4pqib', '--exec', EXTRACT, '--spec-wait', '2', '--bootstrap', addr])
-    const exit = await waitFor(() => lost.exit(), { timeoutMs: 20_000, what: 'the agent to give up waiting for the spec' })
-    expect(exit.code).toBe(1)
-    expect(lost.stderr()).toMatch(/spec \S+ has not reached this node after 2 s \(\d+ peers? connected\); check --bootstrap/)
+    let exit: { code: number | null } | undefined
+    void lost.exited.then(e => { exit = e })
+    await waitFor(() => exit, { timeoutMs: 20_000, what: 'the agent to give up waiting for the spec' })
+    expect(exit!.code).toBe(1)
+    expect(lost.output().stderr).toMatch(/spec \S+ has not reached this node after 2 s \(\d+ peers? connected\); check --bootstrap/)
     const restarted = await startAgent(['--spec', specId, '--exec', EXTRACT, '--bootstrap', addr], agentHome)
     expect(restarted.exited()).toBe(false)
 

@@ -87,8 +87,24 @@ export async function readApiJson (home: string): Promise<ApiJson | null> {
 }
 
 /** Spawn `specmesh daemon` without waiting for it (for tests that expect it to fail). */
-export function spawnDaemon (home: string, args: string[] = []): { child: ChildProcess, output: () => { stdout: string, stderr: string }, exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }> } {
-  const child = spawn(NODE, [BIN, 'daemon', '--home', home, ...args], { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+export function spawnDaemon (home: string, args: string[] = []): SpawnedNode {
+  return spawnNode('daemon', home, args)
+}
+
+export interface SpawnedNode {
+  child: ChildProcess
+  output: () => { stdout: string, stderr: string }
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+}
+
+/** Spawn `specmesh agent` on 127.0.0.1 without waiting for it (for tests that expect it to fail). */
+export function spawnAgent (home: string, args: string[]): SpawnedNode {
+  return spawnNode('agent', home, ['--listen', '/ip4/127.0.0.1/tcp/0', ...args])
+}
+
+/** Spawn a long-running `specmesh daemon|agent`; killSpawned() ends it after the test. */
+function spawnNode (command: 'daemon' | 'agent', home: string, args: string[]): SpawnedNode {
+  const child = spawn(NODE, [BIN, command, '--home', home, ...args], { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
   spawned.add(child)
   let stdout = ''
   let stderr = ''
@@ -148,6 +164,38 @@ export async function startDaemon (home: string, args: string[] = [], timeoutMs 
       }
     }
   }
+}
+
+export interface AgentProcess {
+  child: ChildProcess
+  peerId: string
+  home: string
+  serving: Array<{ specId: string, priceUsd: number, source: string }>
+  stdout: () => string
+  stderr: () => string
+  exited: () => boolean
+}
+
+/**
+ * Start `specmesh agent --json` on 127.0.0.1 and resolve once it prints what it
+ * serves; fails with its output if it exits first.
+ */
+export async function startAgent (args: string[], home?: string): Promise<AgentProcess> {
+  home ??= await tempHome()
+  const { child, output, exited } = spawnAgent(home, [...args, '--json'])
+  let exit: { code: number | null, signal: NodeJS.Signals | null } | undefined
+  void exited.then(e => { exit = e })
+  const doc = await waitFor(() => {
+    if (exit != null) throw new Error(`agent exited (${exit.code ?? exit.signal}) before serving`)
+    try {
+      return JSON.parse(output().stdout) as { peerId: string, serving: AgentProcess['serving'] }
+    } catch {
+      return null
+    }
+  }, { timeoutMs: 30_000, what: `agent ${args.join(' ')} to serve` }).catch(err => {
+    throw new Error(`${(err as Error).message}\nstdout: ${output().stdout}\nstderr: ${output().stderr}`)
+  })
+  return { child, peerId: doc.peerId, home, serving: doc.serving, stdout: () => output().stdout, stderr: () => output().stderr, exited: () => exit != null }
 }
 
 /** Kill (SIGKILL) every process this helper started that is still running. */
