@@ -111,6 +111,8 @@ describe('a peer that floods the mesh with invalid messages', () => {
     nodes = await startMesh(3)
     const [attacker, victim] = nodes as [TestNode, TestNode]
     const pubsub = attacker.libp2p.services.pubsub
+    // The flood must reach both neighbours directly: wait until the attacker knows both subscribe.
+    await waitFor(() => pubsub.getSubscribers(TOPICS.specs).length === 2, { what: 'the attacker to see both neighbours on the topic' })
     for (let i = 0; i < 5; i++) {
       const honest = seal('spec', normalizedSample(`flood-${i}`), attacker.signer)
       await pubsub.publish(TOPICS.specs, encodeEnvelope({ ...honest, body: { ...honest.body, costUsd: 0.01 } }))
