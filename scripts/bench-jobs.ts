@@ -135,7 +135,8 @@ try {
     { measure: `throughput, ${IN_FLIGHT} jobs in flight (${JOBS} jobs)`, value: `${jobsPerSec} jobs/s`, note: `${concurrent.failed} failed` },
     { measure: 'job latency, one at a time (p50/p99)', value: `${latencyMs.p50} / ${latencyMs.p99} ms`, note: `${SEQUENTIAL_JOBS} jobs` },
     { measure: 'of which collecting bids (p50/p99)', value: `${biddingMs.p50} / ${biddingMs.p99} ms`, note: `window ${BID_WINDOW_MS} ms, closed early once all 4 advertised agents bid` },
-    { measure: 'overhead beyond bidding, one at a time (p50/p99)', value: `${overheadMs.p50} / ${overheadMs.p99} ms`, note: 'award → receipt stored' },
+    { measure: 'latency beyond the configured window, one at a time (p50/p99)', value: `${round(latencyMs.p50 - BID_WINDOW_MS)} / ${round(latencyMs.p99 - BID_WINDOW_MS)} ms`, note: 'negative: the window closed early' },
+    { measure: 'overhead beyond bidding, one at a time (p50/p99)', value: `${overheadMs.p50} / ${overheadMs.p99} ms`, note: 'award → receipt stored, and job setup' },
     { measure: `overhead beyond bidding, ${IN_FLIGHT} in flight (p50/p99)`, value: `${loadedOverheadMs.p50} / ${loadedOverheadMs.p99} ms`, note: 'includes queueing' },
     { measure: 'raw libp2p request/response, fresh stream (p50/p99)', value: `${rawRttMs.p50} / ${rawRttMs.p99} ms`, note: `${RTT_SAMPLES} samples` }
   ]))

@@ -394,9 +394,15 @@ export class Coordinator {
 
     let result: AttemptResult
     try {
-      await this.deps.jobStore.save(record, { with: [this.deps.ledger.operation(ledger)] })
+      // The reservation is written while the attempt runs: nothing is charged
+      // without a receipt, and a node that dies before it signs one closes the
+      // job as interrupted at its next start (recovery.ts), so the write need
+      // not hold up the award. It completes before the receipt is stored.
+      const reserved = this.deps.jobStore.save(record, { with: [this.deps.ledger.operation(ledger)] })
+      reserved.catch(() => {})
       this.log('job.awarded', { jobId: job.id, agent: bid.agent, priceUsd: bid.body.priceUsd, attempt, score: bid.score })
       result = await this.attempt(award, bid, inputBytes, record.deadline, spec)
+      await reserved
     } finally {
       this.ownInFlight.set(key, (this.ownInFlight.get(key) ?? 1) - 1)
       this.deps.capacity.notify()
