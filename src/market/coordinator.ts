@@ -13,7 +13,7 @@ import { ExecClient } from './exec-client.ts'
 import { MessageValidationError } from '../wire/errors.ts'
 import type { AwardBody, BidBody, ClaimBody, JobBody, Outcome, ReceiptBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
-import { rankBids, NEUTRAL_REPUTATION, type RankedBid } from './scoring.ts'
+import { compareRanked, rankBids, NEUTRAL_REPUTATION, type RankedBid } from './scoring.ts'
 import { openClaim } from './validators.ts'
 import { InvalidJobError, UnknownSpecError } from './job-errors.ts'
 import { Semaphore } from './backoff.ts'
@@ -293,7 +293,7 @@ export class Coordinator {
       if (fresh.length === 0) return
       for (const b of fresh) ranked.add(b.bidId)
       untried.push(...rankBids(fresh, record.maxUsd, agent => this.deps.reputationOf?.(agent, spec) ?? NEUTRAL_REPUTATION))
-      untried.sort((a, b) => b.score - a.score)
+      untried.sort(compareRanked)
     }
     let stop = ''
     let lastOutcome = ''

@@ -43,9 +43,13 @@ export function rankBids (
       const reputation = reputationOf(bid.agent)
       return { ...bid, reputation, score: scoreBid(bid.body.priceUsd, ceilingUsd, reputation) }
     })
-    .sort((a, b) =>
-      b.score - a.score ||
-      a.body.priceUsd - b.body.priceUsd ||
-      a.body.estimatedMs - b.body.estimatedMs ||
-      (a.bidId < b.bidId ? -1 : a.bidId > b.bidId ? 1 : 0))
+    .sort(compareRanked)
+}
+
+/** Best first: higher score, then lower price, shorter estimate, smaller bid id. */
+export function compareRanked (a: RankedBid, b: RankedBid): number {
+  return b.score - a.score ||
+    a.body.priceUsd - b.body.priceUsd ||
+    a.body.estimatedMs - b.body.estimatedMs ||
+    (a.bidId < b.bidId ? -1 : a.bidId > b.bidId ? 1 : 0)
 }
