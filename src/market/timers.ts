@@ -11,6 +11,8 @@ export function after (ms: number, fn: () => void): () => void {
   const arm = (): void => {
     const left = at - Date.now()
     timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fn, Math.max(0, left))
+    // A deadline alone never keeps the process alive: the node's sockets do that.
+    timer.unref()
   }
   arm()
   return () => { clearTimeout(timer) }
