@@ -16,7 +16,7 @@ import {
   HandlerOutputTooLargeError,
   HandlerSpawnError
 } from '../../../src/market/errors.ts'
-import { childrenOf, fixture, processDead, processReaped, waitFor } from './helpers.ts'
+import { childrenOf, fixture, processDead, waitFor } from './helpers.ts'
 
 const NODE = fileURLToPath(new URL('../../../node_modules/.bin/node', import.meta.url))
 
@@ -223,7 +223,7 @@ describe('execHandler: abort', () => {
     expect(err.reason).toContain('cancelled by requester')
     // SIGTERM was enough: nothing waited for the 2 s grace.
     expect(Date.now() - started).toBeLessThan(1500)
-    expect(processReaped(shellPid) || processDead(shellPid)).toBe(true)
+    // The kernel may take a moment to reap them after the pipes close; wait for it, bounded.
     await waitFor(() => processDead(shellPid) && processDead(childPid), 3000, 'shell and child to die')
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
   })

@@ -33,11 +33,6 @@ export function processDead (pid: number): boolean {
   return stat === undefined || stat.state === 'Z'
 }
 
-/** Gone entirely: not even a zombie waiting to be reaped. */
-export function processReaped (pid: number): boolean {
-  return procStat(pid) === undefined
-}
-
 /** Direct children of this process, zombies included. */
 export function childrenOf (ppid: number): ProcStat[] {
   const out: ProcStat[] = []
