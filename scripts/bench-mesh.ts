@@ -3,8 +3,14 @@
  * against bare gossipsub carrying signed messages of the same size on the same
  * topology in the same run (the floor that validation and storage add to), and
  * Ed25519 verifications per second by node:crypto and by tweetnacl.
+ *
+ * Both are measured twice: with one process per node (each node validates on
+ * its own, as on separate machines; the JSON's propagationMs and bareGossipMs),
+ * and with every node in this one process (one thread does all ten nodes' work
+ * in turn; reported as inProcess).
  * Prints a table; the last line is one JSON object.
  */
+import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,6 +25,7 @@ import { signerFromPrivateKey, verifySignature, rawPublicKeyOf } from '../src/cr
 
 import { sampleSpec, normalizedSample } from '../test/helpers/specs.ts'
 import { summarize, table, saveResult, round } from './lib/bench.ts'
+import type { FromNode, ToNode } from './lib/mesh-node.ts'
 
 const NODES = Number(process.env.BENCH_NODES ?? 10)
 const SPECS = Number(process.env.BENCH_SPECS ?? 200)
@@ -151,23 +158,88 @@ async function benchVerify (): Promise<{ nodeCrypto: number, tweetnacl: number }
   }
 }
 
+/** A node in its own process, and what it reports. */
+class NodeProcess {
+  readonly child: ChildProcess
+  private readonly waiters: Array<{ match: (m: FromNode) => boolean, resolve: (m: FromNode) => void }> = []
+  onArrival: (id: string, at: number) => void = () => {}
+
+  constructor (mode: 'specmesh' | 'bare') {
+    this.child = fork(new URL('./lib/mesh-node.ts', import.meta.url).pathname, [mode], { execPath: process.execPath, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    this.child.on('message', (message: FromNode) => {
+      if (message.event === 'arrived') this.onArrival(message.id, message.at)
+      const i = this.waiters.findIndex(w => w.match(message))
+      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(message)
+    })
+  }
+
+  async next<E extends FromNode['event']> (event: E, command?: ToNode): Promise<Extract<FromNode, { event: E }>> {
+    const reply = new Promise<FromNode>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`node process: no ${event} within ${TIMEOUT_MS} ms`)), TIMEOUT_MS)
+      this.waiters.push({ match: m => m.event === event, resolve: m => { clearTimeout(timer); resolve(m) } })
+    })
+    if (command != null) this.child.send(command)
+    return await reply as Extract<FromNode, { event: E }>
+  }
+}
+
+async function benchProcesses (mode: 'specmesh' | 'bare'): Promise<number[]> {
+  const procs = Array.from({ length: NODES }, () => new NodeProcess(mode))
+  const addrs = await Promise.all(procs.map(async p => (await p.next('ready')).addr))
+  const arrivals = new Arrivals()
+  const arrivedAt = new Map<string, number>()
+  for (const p of procs) {
+    p.onArrival = (id, at) => {
+      arrivedAt.set(id, Math.max(arrivedAt.get(id) ?? 0, at))
+      arrivals.seen(id)
+    }
+  }
+  try {
+    // The same graph as in-process: each node dials its next and its third-next neighbour.
+    for (let i = 0; i < NODES; i++) await procs[i]!.next('dialed', { cmd: 'dial', addrs: [1, 3].map(step => addrs[(i + step) % NODES]!) })
+    const deadline = Date.now() + TIMEOUT_MS
+    while ((await Promise.all(procs.map(async p => (await p.next('subscribers', { cmd: 'subscribers' })).count))).some(n => n < 2)) {
+      if (Date.now() > deadline) throw new Error('mesh did not form')
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    const samples: number[] = []
+    // specmesh counts the publisher's own store; bare gossipsub does not deliver to itself.
+    const needed = mode === 'specmesh' ? NODES : NODES - 1
+    for (let i = 0; i < WARMUP + SPECS; i++) {
+      const published = await procs[i % NODES]!.next('published', { cmd: 'publish', name: `bench-${mode}-${i}` })
+      await arrivals.until(published.id, needed)
+      if (i >= WARMUP) samples.push(arrivedAt.get(published.id)! - published.at)
+      if (i % 50 === 0) process.stderr.write(`${mode}, one process per node: ${i}/${WARMUP + SPECS}\n`)
+    }
+    return samples
+  } finally {
+    await Promise.all(procs.map(async p => await p.next('stopped', { cmd: 'stop' }).catch(() => { p.child.kill('SIGKILL') })))
+  }
+}
+
+const bareProcs = await benchProcesses('bare')
+const meshProcs = await benchProcesses('specmesh')
 const bare = await benchBareGossip()
 const mesh = await benchSpecmesh()
 const verify = await benchVerify()
-const propagationMs = summarize(mesh.samples)
-const bareGossipMs = summarize(bare)
+const propagationMs = summarize(meshProcs)
+const bareGossipMs = summarize(bareProcs)
+const inProcess = { propagationMs: summarize(mesh.samples), bareGossipMs: summarize(bare) }
 console.log(`specmesh bench:mesh — ${NODES} nodes, ${SPECS} specs (${mesh.bytes} B each on the wire), ${WARMUP} warm-up messages not counted\n`)
 console.log(table([
-  { measure: 'spec publish → stored on every node', p50: `${propagationMs.p50} ms`, p99: `${propagationMs.p99} ms` },
-  { measure: 'bare gossipsub, same size, same graph', p50: `${bareGossipMs.p50} ms`, p99: `${bareGossipMs.p99} ms` },
-  { measure: 'ratio specmesh / bare', p50: round(propagationMs.p50 / bareGossipMs.p50), p99: round(propagationMs.p99 / bareGossipMs.p99) }
+  { measure: 'spec publish → stored on every node (one process per node)', p50: `${propagationMs.p50} ms`, p99: `${propagationMs.p99} ms` },
+  { measure: 'bare gossipsub, same size, same graph (one process per node)', p50: `${bareGossipMs.p50} ms`, p99: `${bareGossipMs.p99} ms` },
+  { measure: 'ratio specmesh / bare', p50: round(propagationMs.p50 / bareGossipMs.p50), p99: round(propagationMs.p99 / bareGossipMs.p99) },
+  { measure: 'spec publish → stored on every node (all in one process)', p50: `${inProcess.propagationMs.p50} ms`, p99: `${inProcess.propagationMs.p99} ms` },
+  { measure: 'bare gossipsub (all in one process)', p50: `${inProcess.bareGossipMs.p50} ms`, p99: `${inProcess.bareGossipMs.p99} ms` },
+  { measure: 'ratio specmesh / bare, one process', p50: round(inProcess.propagationMs.p50 / inProcess.bareGossipMs.p50), p99: round(inProcess.propagationMs.p99 / inProcess.bareGossipMs.p99) }
 ]))
 console.log()
 console.log(table([
   { implementation: 'node:crypto', 'Ed25519 verify/s': verify.nodeCrypto },
   { implementation: 'tweetnacl', 'Ed25519 verify/s': verify.tweetnacl }
 ]))
-const result = { nodes: NODES, specs: SPECS, propagationMs, bareGossipMs, verifyPerSec: verify }
+const result = { nodes: NODES, specs: SPECS, propagationMs, bareGossipMs, verifyPerSec: verify, inProcess }
 const file = await saveResult('bench-mesh', result)
 console.log(`\nsaved ${file}`)
 console.log(JSON.stringify(result))
