@@ -91,7 +91,7 @@ describe('the market through the command line', () => {
     expect(verified.code, verified.stdout + verified.stderr).toBe(0)
     expect(verified.stdout).toContain(`receipt ${result.receipt.id} verified`)
     expect(verified.stdout).not.toContain('✗')
-    for (const check of ['coordinator-signature', 'agent-signature', 'budget', 'output-hash', 'criteria']) {
+    for (const check of ['coordinator-signature', 'agent-signature', 'budget', 'input-hash', 'output-hash', 'criteria']) {
       expect(verified.stdout).toMatch(new RegExp(`✓ ${check}\\b`))
     }
     // On an agent, which holds the receipt and spec but not the output: fewer checks, still a pass.

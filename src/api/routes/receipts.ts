@@ -86,30 +86,34 @@ export function receiptRoutes ({ node }: RouteContext): Route[] {
       spec = (await node.getSpec(receipt.specId))?.spec
       if (spec != null) sources.spec = 'store'
     }
+    // The node keeps the input of the jobs it coordinated, and the output of the attempt that succeeded.
+    const job = await node.getJob(receipt.jobId)
     let output = given.output
     let outputHint = 'send it as "output" in the body'
     if (given.hasOutput) sources.output = 'request'
-    else {
-      // The node keeps the output of the jobs it coordinated, for the attempt that succeeded.
-      const job = await node.getJob(receipt.jobId)
-      if (job != null && job.receiptId === id && 'output' in job) {
-        output = job.output
-        sources.output = 'job'
-      } else if (job == null) {
-        outputHint = `only the job's coordinator keeps it; ${outputHint}`
-      }
+    else if (job != null && job.receiptId === id && 'output' in job) {
+      output = job.output
+      sources.output = 'job'
+    } else if (job == null) {
+      outputHint = `only the job's coordinator keeps it; ${outputHint}`
     }
-    const input = given.input
+    let input = given.input
+    let hasInput = given.hasInput
     if (given.hasInput) sources.input = 'request'
+    else if (job?.input !== undefined) {
+      input = job.input
+      hasInput = true
+      sources.input = 'job'
+    }
     const material: AuditMaterial = {
       hints: {
         spec: 'send it as "spec" in the body',
-        input: 'send it as "input" in the body',
+        input: job == null ? 'only the job\'s coordinator keeps it; send it as "input" in the body' : 'send it as "input" in the body',
         output: outputHint
       }
     }
     if (spec != null) material.spec = spec
-    if (given.hasInput) material.input = input
+    if (hasInput) material.input = input
     if (sources.output != null) material.output = output
     return { ...auditReceipt(stored.envelope, material), sources }
   }
