@@ -1,5 +1,6 @@
 import { readUserFile } from '../util/files.ts'
 import YAML, { isScalar } from 'yaml'
+import { parseYamlOrJson } from '../util/yaml-text.ts'
 import { MAX_SPEC_BYTES } from '../wire/constants.ts'
 import type { Spec } from './schema.ts'
 import { SpecValidationError, SpecFileError, type Problem } from './errors.ts'
@@ -20,32 +21,9 @@ export function parseSpecText (text: string, options: ParseOptions = {}): Spec {
   const fail = (problems: Problem[]): never => {
     throw new SpecValidationError(problems, options.filename != null ? { filename: options.filename } : {})
   }
-  const bytes = Buffer.byteLength(text, 'utf8')
-  if (bytes > MAX_SPEC_BYTES) {
-    fail([{ path: '', message: `the file is ${bytes} bytes, more than the limit of ${MAX_SPEC_BYTES}; shrink the schemas or descriptions` }])
-  }
-  const source = text.replace(/^\uFEFF/, '')
-  const format = /^\s*[{[]/.test(source) ? 'JSON' : 'YAML'
-  const doc = YAML.parseDocument(source, {
-    schema: 'core', // YAML 1.2: yes/no stay strings, timestamps stay strings
-    merge: false,
-    uniqueKeys: true,
-    strict: true,
-    prettyErrors: true
-  })
-  const syntax = [...doc.errors, ...doc.warnings].map(e => {
-    const where = e.linePos?.[0] != null ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}: ` : ''
-    const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
-    return { path: '', message: `${where}${what}; fix the ${format} syntax` }
-  })
-  if (syntax.length > 0) fail(syntax)
-
-  let raw: unknown
-  try {
-    raw = doc.toJS({ maxAliasCount: 100 })
-  } catch (err) {
-    fail([{ path: '', message: `${(err as Error).message}; fix the ${format}` }])
-  }
+  const parsed = parseYamlOrJson(text, { maxBytes: MAX_SPEC_BYTES, tooLargeFix: 'shrink the schemas or descriptions' })
+  if (!parsed.ok) return fail(parsed.problems)
+  const { doc, value: raw } = parsed
   if (raw == null) fail([{ path: '', message: 'the file holds no spec; write a mapping with at least name, input and output' }])
 
   // `version: 1.0` would otherwise reach us as the number 1: keep what the author wrote.
