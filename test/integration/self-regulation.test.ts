@@ -91,12 +91,17 @@ describe('self-regulation from the spec, on real nodes', () => {
   })
 
   it('an agent at its limit of 1 with no queue still gets the job its own bid holds a place for', async () => {
-    const { coordinator, agents, specId } = await market(1, { capacity: { maxConcurrentRequests: 1, maxRetries: 0 } })
+    const { coordinator, agents, specId } = await market(2, { capacity: { maxConcurrentRequests: 1, maxRetries: 0 }, deadline: 30 })
     await agents[0]!.serve(specId, async () => goodOutput, { priceUsd: 0.1, estimatedMs: 10, queue: 0 })
-    await waitForAdverts(coordinator, specId, 1)
+    // A second advertised agent that never bids (its estimate overruns every deadline)
+    // keeps the window open its full length, so the advert in which the first agent
+    // counts its own held place reaches the coordinator before the award is decided.
+    await agents[1]!.serve(specId, async () => goodOutput, { priceUsd: 0.1, estimatedMs: 60_000 })
+    await waitForAdverts(coordinator, specId, 2)
     const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 300 })
     expect(result.status).toBe('succeeded')
-    // Awarded on its bid, not after the bid's hold (5 windows + 250 ms) ran out.
+    expect(result.receipt?.body.agent).toBe(agents[0]!.peerId)
+    // Awarded on its bid at the window's close, not after the bid's hold (5 windows + 250 ms) ran out.
     const job = await coordinator.getJob(result.jobId)
     expect(result.attempts[0]!.startedAt! - job!.submittedAt).toBeLessThan(1000)
   })
