@@ -20,7 +20,7 @@ import { Semaphore } from './backoff.ts'
 import { after, timeoutSignal } from './timers.ts'
 import { bidHoldsUntil, NO_BID_GRACE_FACTOR } from './constants.ts'
 import { specPolicy, type RequesterPolicy } from './policy.ts'
-import type { CapacityTable } from './capacity-table.ts'
+import type { AdvertisedLoad, CapacityTable } from './capacity-table.ts'
 import { applyEntry, newJobLedger, roundUsd, type JobLedger, type LedgerStore } from '../store/ledger-store.ts'
 
 export interface SubmitOptions {
@@ -74,6 +74,14 @@ export const DEFAULT_RETRY_BASE_MS = 1000
 const CAPACITY_RECHECK_MS = 1000
 
 const loadKey = (agent: string, specId: string): string => `${agent} ${specId}`
+
+/**
+ * Awards an agent takes on a spec at once: its executions (never above the
+ * spec's maxConcurrentRequests nor its advertised limit) plus its admission queue.
+ */
+function capacityAt (spec: Spec, advert: AdvertisedLoad | undefined): number {
+  return Math.min(spec.capacity?.maxConcurrentRequests ?? Infinity, advert?.limit ?? Infinity) + (advert?.queue ?? 0)
+}
 const sleep = async (ms: number): Promise<void> => { await new Promise<void>(resolve => { after(ms, resolve) }) }
 /** Deadline of a job whose spec sets none and whose requester gave none. */
 export const DEFAULT_JOB_DEADLINE_MS = 60_000
@@ -140,24 +148,17 @@ export class Coordinator {
     this.log = deps.log ?? (() => {})
   }
 
-  /** True when the bid belongs to one of our open auctions (it was recorded). */
-  onBid (envelope: Envelope<BidBody>): boolean {
+  /** A validated bid: recorded when it is for one of our open auctions (one bid per agent). */
+  onBid (envelope: Envelope<BidBody>): void {
     const auction = this.auctions.get(envelope.body.jobId)
-    if (auction == null) return false
-    if (!auction.bids.some(b => b.agent === envelope.signer)) {
-      auction.bids.push({ bidId: envelope.id, agent: envelope.signer, body: envelope.body })
-      auction.expected.delete(envelope.signer)
-      auction.wake?.()
-    }
-    return true
+    if (auction == null || auction.bids.some(b => b.agent === envelope.signer)) return
+    auction.bids.push({ bidId: envelope.id, agent: envelope.signer, body: envelope.body })
+    auction.expected.delete(envelope.signer)
+    auction.wake?.()
   }
 
   stop (): void {
     this.exec.close()
-  }
-
-  isCoordinating (jobId: string): boolean {
-    return this.auctions.has(jobId)
   }
 
   async submit (specId: string, input: unknown, options: SubmitOptions = {}): Promise<JobResult> {
@@ -172,11 +173,11 @@ export class Coordinator {
     const limits = jobDeadlines(spec, now)
     const requested = options.deadline != null ? toEpochMs(options.deadline) : undefined
     const deadline = Math.min(limits.deadline ?? now + DEFAULT_JOB_DEADLINE_MS, requested ?? Infinity)
-    const budgetCeiling = spec.budget?.maxUsd
-    const maxUsd = Math.min(options.maxUsd ?? budgetCeiling ?? spec.costUsd ?? 0, budgetCeiling ?? Infinity)
     if (options.maxUsd != null && (!Number.isFinite(options.maxUsd) || options.maxUsd < 0)) {
       throw new InvalidJobError([{ path: 'maxUsd', message: `${options.maxUsd} is not an amount of money; use a number ≥ 0` }])
     }
+    const budgetCeiling = spec.budget?.maxUsd
+    const maxUsd = Math.min(options.maxUsd ?? budgetCeiling ?? spec.costUsd ?? 0, budgetCeiling ?? Infinity)
     const bidWindowMs = options.bidWindowMs ?? DEFAULT_BID_WINDOW_MS
     const softDeadline = limits.softDeadline
     const inputHash = hashHex(inputBytes)
@@ -203,22 +204,9 @@ export class Coordinator {
     if (!await this.awaitCapacity(specId, spec, softDeadline ?? deadline)) {
       return await this.fail(draft(this.now()).record, input, `every agent serving the spec stayed at its concurrency limit until the ${softDeadline != null ? 'soft deadline' : 'deadline'}: nothing was submitted`)
     }
-    const createdAt = this.now()
-    const { body, envelope, record } = draft(createdAt)
-    if (this.policy.respectsDeadlines && createdAt >= deadline) {
-      this.bidding.set(specId, (this.bidding.get(specId) ?? 1) - 1)
-      return await this.fail(record, input, 'the deadline passed while waiting for capacity: nothing was submitted')
-    }
-    if (this.policy.respectsDeadlines && softDeadline != null && createdAt > softDeadline) {
-      this.bidding.set(specId, (this.bidding.get(specId) ?? 1) - 1)
-      return await this.fail(record, input, 'the soft deadline passed while waiting for capacity: nothing is submitted after it')
-    }
-
-    this.deps.jobs.add({ jobId: envelope.id, coordinator: this.deps.signer.peerId, body })
-    const auction: Auction = { bids: [], expected: this.expectedBidders(specId, spec, maxUsd) }
-    this.auctions.set(envelope.id, auction)
-    // The job's place among those calling for bids is handed over to its first
-    // award (counted in ownInFlight) without a gap another job could slip into.
+    // awaitCapacity took a place among our jobs calling for bids. It is handed
+    // over to the job's first award (counted in ownInFlight) without a gap
+    // another job could slip into, or given back when the job ends without one.
     let holdsBidSlot = true
     const releaseBidSlot = (): void => {
       if (!holdsBidSlot) return
@@ -226,7 +214,18 @@ export class Coordinator {
       this.bidding.set(specId, (this.bidding.get(specId) ?? 1) - 1)
       this.deps.capacity.notify()
     }
+    const createdAt = this.now()
+    const { body, envelope, record } = draft(createdAt)
     try {
+      if (this.policy.respectsDeadlines && createdAt >= deadline) {
+        return await this.fail(record, input, 'the deadline passed while waiting for capacity: nothing was submitted')
+      }
+      if (this.policy.respectsDeadlines && softDeadline != null && createdAt > softDeadline) {
+        return await this.fail(record, input, 'the soft deadline passed while waiting for capacity: nothing is submitted after it')
+      }
+      this.deps.jobs.add({ jobId: envelope.id, coordinator: this.deps.signer.peerId, body })
+      const auction: Auction = { bids: [], expected: this.expectedBidders(specId, spec, maxUsd) }
+      this.auctions.set(envelope.id, auction)
       // The record is durable before any award can be made (the window is far longer than the write).
       await Promise.all([this.deps.jobStore.create(record, input), this.deps.gossip.publish(TOPICS.jobs, envelope)])
       this.log('job.submitted', { jobId: envelope.id, specId, maxUsd, deadline })
@@ -351,14 +350,13 @@ export class Coordinator {
           : `the spec's retry budget (capacity.maxConcurrentRetries ${spec.capacity?.maxConcurrentRetries}) stayed full until the deadline`
         break
       }
-      if (retrying === true && this.policy.respectsDeadlines && record.softDeadline != null && this.now() > record.softDeadline) {
-        this.retrySlots.get(job.body.specId)?.release()
-        stop = 'the soft deadline passed while waiting for the retry budget: no further attempt is submitted after it'
-        break
-      }
-      const from = untried.includes(bid) ? untried : tried
-      from.splice(from.indexOf(bid), 1)
       try {
+        if (retrying === true && this.policy.respectsDeadlines && record.softDeadline != null && this.now() > record.softDeadline) {
+          stop = 'the soft deadline passed while waiting for the retry budget: no further attempt is submitted after it'
+          break
+        }
+        const from = untried.includes(bid) ? untried : tried
+        from.splice(from.indexOf(bid), 1)
         const outcome = await this.oneAttempt(record, spec, job, input, inputBytes, bid, attempt, feeUsd, ledger, onAwarded)
         ledger = outcome.ledger
         if (outcome.result != null) return outcome.result
@@ -452,9 +450,8 @@ export class Coordinator {
    */
   private room (agent: string, specId: string, spec: Spec): number {
     const advert = this.deps.capacity.load(agent, specId)
-    const limit = Math.min(spec.capacity?.maxConcurrentRequests ?? Infinity, advert?.limit ?? Infinity)
     const load = Math.max(this.ownInFlight.get(loadKey(agent, specId)) ?? 0, advert?.inFlight ?? 0)
-    return Math.max(0, limit + (advert?.queue ?? 0) - load)
+    return Math.max(0, capacityAt(spec, advert) - load)
   }
 
   /** Whether the agent still holds a place for this bid (it does until the window and its grace pass). */
@@ -481,7 +478,6 @@ export class Coordinator {
     }
   }
 
-  /** Free execution slots at the agents known to serve the spec, or Infinity when none is known (bids will tell). */
   /**
    * Places for new jobs at the agents serving the spec, beyond our jobs already
    * calling for bids. Two views, the tighter wins: the adverts (which count the
@@ -496,7 +492,7 @@ export class Coordinator {
     let byOwn = 0
     for (const agent of agents) {
       const advert = this.deps.capacity.load(agent, specId)
-      const capacity = Math.min(spec.capacity?.maxConcurrentRequests ?? Infinity, advert?.limit ?? Infinity) + (advert?.queue ?? 0)
+      const capacity = capacityAt(spec, advert)
       byAdverts += Math.max(0, capacity - (advert?.inFlight ?? 0))
       byOwn += Math.max(0, capacity - (this.ownInFlight.get(loadKey(agent, specId)) ?? 0))
     }
@@ -516,11 +512,10 @@ export class Coordinator {
         this.bidding.set(specId, (this.bidding.get(specId) ?? 0) + 1)
         return true
       }
-      const agents = this.deps.capacity.agentsServing(specId)
       const left = until - this.now()
       if (left <= 0) return false
       if (!logged) {
-        this.log('job.waiting-for-capacity', { specId, agents: agents.length })
+        this.log('job.waiting-for-capacity', { specId, agents: this.deps.capacity.agentsServing(specId).length })
         logged = true
       }
       await this.deps.capacity.changed(Math.min(left, CAPACITY_RECHECK_MS))
@@ -618,7 +613,7 @@ export class Coordinator {
 
   private async fail (record: JobRecord, input: unknown, reason: string): Promise<JobResult> {
     record.status = 'failed'
-    record.reason = reason.replace(/^; /, '')
+    record.reason = reason
     record.finishedAt = this.now()
     if (input !== undefined) await this.deps.jobStore.create(record, input)
     else await this.deps.jobStore.save(record)
