@@ -419,11 +419,8 @@ export class Coordinator {
     const delivered = result.outcome === 'success' || result.outcome === 'criteria-failed'
     const charged = delivered ? Math.min(bid.body.priceUsd, result.claim?.body.costUsd ?? bid.body.priceUsd) : 0
     const receipt = this.signReceipt(award, record, result, charged)
-    ledger = applyEntry(ledger, { ...entry, priceUsd: delivered ? charged : entry.priceUsd, feeUsd: delivered ? feeUsd : entry.feeUsd, at: this.now(), kind: delivered ? 'settle' : 'release', receiptId: receipt.id })
-    if (delivered && charged < bid.body.priceUsd) {
-      // The agent charged less than it bid: the difference goes back.
-      ledger = { ...ledger, reservedUsd: roundUsd(ledger.reservedUsd - (bid.body.priceUsd - charged)) }
-    }
+    // Settling releases the whole reservation and spends what was charged (perhaps less than the bid).
+    ledger = applyEntry(ledger, { ...entry, priceUsd: delivered ? charged : entry.priceUsd, at: this.now(), kind: delivered ? 'settle' : 'release', receiptId: receipt.id })
     Object.assign(attemptRecord, { outcome: result.outcome, reason: result.reason, receiptId: receipt.id, startedAt: result.startedAt, endedAt: result.endedAt })
     record.costUsd = ledger.spentUsd
     const succeeded = result.outcome === 'success'

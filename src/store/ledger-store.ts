@@ -41,7 +41,7 @@ export interface SpecLedger {
 }
 
 /** Money sums are rounded to a micro-dollar so that 0.1 + 0.2 reads as 0.3. */
-export const roundUsd = (n: number): number => Math.round(n * 1e6) / 1e6
+export const roundUsd = (n: number): number => Math.round(n * 1e6) / 1e6 + 0 // + 0 turns -0 into 0
 
 export function remainingOf (ledger: JobLedger): number | null {
   return ledger.budgetUsd == null ? null : roundUsd(ledger.budgetUsd - ledger.spentUsd - ledger.reservedUsd)
@@ -51,15 +51,23 @@ export function newJobLedger (jobId: string, specId: string, budgetUsd: number |
   return { jobId, specId, budgetUsd, reservedUsd: 0, spentUsd: 0, entries: [] }
 }
 
-/** Apply one entry to a job's ledger (pure: returns the new ledger). */
+/**
+ * Apply one entry to a job's ledger (pure: returns the new ledger). A settle or
+ * release gives back exactly what its attempt's reserve entry (same awardId)
+ * reserved, and a settle spends its own amount, which may be less than the
+ * reservation (an agent that charged less than it bid). So replaying the
+ * entries always reproduces the totals.
+ */
 export function applyEntry (ledger: JobLedger, entry: LedgerEntry): JobLedger {
   const amount = entry.priceUsd + entry.feeUsd
   const next = { ...ledger, entries: [...ledger.entries, entry] }
-  if (entry.kind === 'reserve') next.reservedUsd = roundUsd(ledger.reservedUsd + amount)
-  else {
-    next.reservedUsd = roundUsd(ledger.reservedUsd - amount)
-    if (entry.kind === 'settle') next.spentUsd = roundUsd(ledger.spentUsd + amount)
+  if (entry.kind === 'reserve') {
+    next.reservedUsd = roundUsd(ledger.reservedUsd + amount)
+    return next
   }
+  const reserve = ledger.entries.find(e => e.kind === 'reserve' && e.awardId === entry.awardId)
+  next.reservedUsd = roundUsd(ledger.reservedUsd - (reserve != null ? reserve.priceUsd + reserve.feeUsd : amount))
+  if (entry.kind === 'settle') next.spentUsd = roundUsd(ledger.spentUsd + amount)
   return next
 }
 
