@@ -144,6 +144,7 @@ export class AgentService {
       queueLimit: 0,
       waiting: []
     }
+    // The queue defaults to the concurrency limit, known only once the limit is.
     served.queueLimit = Math.max(0, options.queue ?? served.limit)
     this.served.set(specId, served)
     this.log('agent.serving', { specId, name: spec.name, priceUsd: served.priceUsd, limit: served.limit })
@@ -172,17 +173,21 @@ export class AgentService {
     return Math.max(1, served.limit - atRisk)
   }
 
-  /** Announce capacity now, or as soon as the rate limit allows; changes in between are folded in. */
   /**
    * Announce a change of load soon, when it matters: coordinators only need a
    * fresh count near saturation (little room left, or just left it). Far from
    * it the periodic advert is enough, and gossip carries less.
    */
   private loadChanged (): void {
-    const tight = [...this.served.values()].some(s => this.effectiveLimit(s) + s.queueLimit - this.committed(s) <= TIGHT_ROOM)
-    if (tight || this.lastAdvertTight) this.advertiseSoon()
+    if (this.nearSaturation() || this.lastAdvertTight) this.advertiseSoon()
   }
 
+  /** Whether some served spec has TIGHT_ROOM places or fewer left (slots plus queue, less what is promised). */
+  private nearSaturation (): boolean {
+    return [...this.served.values()].some(s => this.effectiveLimit(s) + s.queueLimit - this.committed(s) <= TIGHT_ROOM)
+  }
+
+  /** Announce capacity now, or as soon as the rate limit allows; changes in between are folded in. */
   advertiseSoon (): void {
     if (this.advertTimer != null || this.stopped) return
     const wait = Math.max(0, this.lastAdvertAt + MIN_ADVERT_GAP_MS - this.now())
@@ -202,7 +207,7 @@ export class AgentService {
   private async advertise (): Promise<void> {
     const now = this.now()
     this.lastAdvertAt = now
-    this.lastAdvertTight = [...this.served.values()].some(s => this.effectiveLimit(s) + s.queueLimit - this.committed(s) <= TIGHT_ROOM)
+    this.lastAdvertTight = this.nearSaturation()
     const body: CapacityBody = {
       specs: [...this.served.values()].slice(0, MAX_ADVERT_SPECS).map(s => ({ specId: s.specId, inFlight: s.inFlight, queued: s.waiting.length + this.held(s.specId), limit: this.effectiveLimit(s), queue: s.queueLimit, priceUsd: s.priceUsd })),
       issuedAt: now,
