@@ -62,10 +62,24 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   const db = await openDb(homePaths(home).db)
   const events = new EventEmitter<NodeEvents>()
   const specs = new SpecStore(db)
-  await specs.load()
 
+  // Everything that can fail on bad local state (the store, config.json) runs
+  // before any socket opens, so a failed start leaves nothing listening.
+  let reputation: Reputation
   let libp2p
   try {
+    await specs.load()
+    // Reputation is derived from the receipts this node holds: rebuilt from the
+    // store at start, then updated as each receipt arrives.
+    const reputationConfig = await loadReputationConfig(home)
+    reputation = new Reputation({
+      self: identity.peerId,
+      trustedPeers: [...reputationConfig.trustedPeers, ...(init.trustedPeers ?? [])],
+      halfLifeMs: reputationConfig.halfLifeMs,
+      teleport: reputationConfig.teleport,
+      specName: async id => (await specs.get(id))?.spec.name ?? null
+    })
+    await reputation.rebuildFromStore(new ReceiptStore(db), specs)
     libp2p = await buildLibp2p({ privateKey: identity.privateKey, listen: init.listen })
   } catch (err) {
     await db.close()
@@ -90,18 +104,6 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     onStoreFailed: (record, err) => { log('spec.store-failed', { id: record.id, error: err.message }) }
   })
   gossip.handle(TOPICS.specs, validateSpecMessage)
-
-  // Reputation is derived from the receipts this node holds: rebuilt from the
-  // store at start, then updated as each receipt arrives.
-  const reputationConfig = await loadReputationConfig(home)
-  const reputation = new Reputation({
-    self: identity.peerId,
-    trustedPeers: [...reputationConfig.trustedPeers, ...(init.trustedPeers ?? [])],
-    halfLifeMs: reputationConfig.halfLifeMs,
-    teleport: reputationConfig.teleport,
-    specName: async id => (await specs.get(id))?.spec.name ?? null
-  })
-  await reputation.rebuildFromStore(new ReceiptStore(db), specs)
 
   const market = await startMarket({
     libp2p,

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { rm } from 'node:fs/promises'
+import { rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { createNode, type Node } from '../../src/node.ts'
 import { openDb } from '../../src/store/db.ts'
 import { homePaths } from '../../src/store/home.ts'
@@ -38,5 +39,17 @@ describe('a node that stopped in the middle of a job', () => {
     const after = (await node.ledger()).jobs.find(j => j.jobId === record.jobId)!
     expect(after).toMatchObject({ reservedUsd: 0, spentUsd: 0 })
     expect(after.entries.map(e => e.kind)).toEqual(['reserve', 'release'])
+  })
+})
+
+describe('a node that cannot start', () => {
+  it('fails on a bad config.json with the entry named, and leaves its data folder free for the next start', async () => {
+    home = await tempHome()
+    await writeFile(join(home, 'config.json'), JSON.stringify({ trustedPeers: ['not-a-peer-id'] }))
+    await expect(createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] })).rejects.toThrow(/not-a-peer-id/)
+    // Nothing was left open: once the file is fixed, the same folder starts.
+    await writeFile(join(home, 'config.json'), JSON.stringify({ trustedPeers: [] }))
+    node = await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    expect(node.peerId).toMatch(/^12D3KooW/)
   })
 })
