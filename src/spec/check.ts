@@ -90,7 +90,7 @@ export function checkInput (spec: Spec, input: unknown): InputVerdict {
     return { ok: false, problems: [{ path: '', message: `the spec cannot be used to check inputs: ${(err as Error).message}` }] }
   }
   const value = toInstance(input, 'input', MAX_INPUT_BYTES)
-  if (!value.ok) return { ok: false, problems: [{ path: 'input', message: `${value.reason}; send plain JSON within the limits` }] }
+  if (!value.ok) return { ok: false, problems: [{ path: value.path, message: `${value.what}; send plain JSON within the limits` }] }
   try {
     const violations = compiled.input.validate(value.value)
     if (violations.length === 0) return { ok: true }
@@ -100,7 +100,8 @@ export function checkInput (spec: Spec, input: unknown): InputVerdict {
   }
 }
 
-type Instance = { ok: true, value: unknown } | { ok: false, reason: string }
+/** On failure: where (a path from the root) and what is wrong, apart, so callers can report `path: what` once. */
+type Instance = { ok: true, value: unknown } | { ok: false, path: string, what: string, reason: string }
 
 /**
  * A private plain-JSON copy of a job value, as JSON.stringify would see it (toJSON honoured,
@@ -110,7 +111,7 @@ type Instance = { ok: true, value: unknown } | { ok: false, reason: string }
  */
 function toInstance (value: unknown, root: string, maxBytes: number): Instance {
   let bytes = 0
-  const fail = (path: string, what: string): never => { throw new InstanceError(`${path}: ${what}`) }
+  const fail = (path: string, what: string): never => { throw new InstanceError(path, what) }
   const copy = (v: unknown, path: string, depth: number): unknown => {
     if (depth > MAX_INSTANCE_DEPTH) fail(path, `nests more than ${MAX_INSTANCE_DEPTH} levels deep`)
     if (bytes > maxBytes) fail(root, `is larger than ${maxBytes} bytes of JSON`)
@@ -153,9 +154,18 @@ function toInstance (value: unknown, root: string, maxBytes: number): Instance {
     if (bytes > maxBytes) fail(root, `is larger than ${maxBytes} bytes of JSON`)
     return { ok: true, value: out }
   } catch (err) {
-    if (err instanceof InstanceError) return { ok: false, reason: err.message }
-    return { ok: false, reason: `${root} cannot be read as JSON: ${(err as Error).message}` }
+    if (err instanceof InstanceError) return { ok: false, path: err.path, what: err.what, reason: err.message }
+    const what = `cannot be read as JSON: ${(err as Error).message}`
+    return { ok: false, path: root, what, reason: `${root} ${what}` }
   }
 }
 
-class InstanceError extends Error {}
+class InstanceError extends Error {
+  readonly path: string
+  readonly what: string
+  constructor (path: string, what: string) {
+    super(`${path}: ${what}`)
+    this.path = path
+    this.what = what
+  }
+}

@@ -2,13 +2,14 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { seal, encodeEnvelope, type Envelope } from '../../src/wire/envelope.ts'
 import { canonicalBytes } from '../../src/wire/canonical.ts'
-import { PROTOCOLS, TOPICS } from '../../src/wire/constants.ts'
+import { MAX_INPUT_BYTES, PROTOCOLS, TOPICS } from '../../src/wire/constants.ts'
 import { execStream } from '../../src/market/exec-protocol.ts'
 import { openClaim } from '../../src/market/validators.ts'
 import { verifyReceipt } from '../../src/market/receipt-verify.ts'
 import type { AwardBody, BidBody } from '../../src/market/messages.ts'
 import { startMesh, stopAll, waitForAdverts, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
+import { observeJobs } from '../helpers/observe.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 let nodes: TestNode[] = []
@@ -160,3 +161,21 @@ async function sendAward (from: TestNode, agent: string, award: Envelope<AwardBo
   await stream.close().catch(() => {})
   return claim.body
 }
+
+describe('the input size limit', () => {
+  it('refuses an input over 1 MiB before anything is published, and takes one just under it', async () => {
+    nodes = await startMesh(2)
+    for (const topic of [TOPICS.jobs, TOPICS.bids]) await waitForTopicPeers(nodes, topic)
+    const [coordinator, bystander] = nodes as [TestNode, TestNode]
+    const { id: specId } = await coordinator.publishSpec(sampleSpec('big-input'))
+    await waitFor(() => bystander.getSpec(specId), { what: 'spec at the bystander' })
+    const seen = observeJobs(bystander)
+    const over = await coordinator.submitJob(specId, { text: 'x'.repeat(MAX_INPUT_BYTES) }).then(() => null, (err: Error) => err)
+    expect(over?.name).toBe('InvalidJobError')
+    expect(over?.message).toMatch(/^input: is larger than 1048576 bytes of JSON; send plain JSON within the limits$/)
+    const under = await coordinator.submitJob(specId, { text: 'x'.repeat(MAX_INPUT_BYTES - 1000) }, { bidWindowMs: 20 })
+    expect(under.reason).toMatch(/no agent bid/) // it went out; nobody serves the spec
+    await waitFor(() => seen.length === 1, { what: 'the one job under the limit on gossip' })
+    expect(seen.map(j => j.id)).toEqual([under.jobId])
+  })
+})
