@@ -11,6 +11,8 @@
  * The free functions below are the same operations as the node's methods, for
  * code that prefers functions to methods.
  */
+// First, so an old Node.js gets a clear message before any dependency loads.
+import './node-version.ts'
 import type { Node } from './node.ts'
 import type { Handler, JobResult, ServeOptions, StoredSpec, SubmitOptions } from './node-types.ts'
 

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import type { Spec } from '../spec/index.ts'
 import type { SpecUpdate, VerifyFailure, VerifyReply, VerifyRequest } from './verify-worker.ts'
+import { siblingModule } from '../util/module-url.ts'
 
 export type { VerifyFailure } from './verify-worker.ts'
 
@@ -32,7 +33,7 @@ export class ReceiptVerifierPool {
     const specs = [...(options.specs ?? [])]
     this.busy = new Array<number>(threads).fill(0)
     this.workers = Array.from({ length: threads }, () => {
-      const worker = new Worker(new URL('./verify-worker.ts', import.meta.url), { workerData: { specs } })
+      const worker = new Worker(siblingModule('./verify-worker.ts', import.meta.url), { workerData: { specs } })
       worker.on('message', (reply: VerifyReply) => {
         const waiter = this.pending.get(reply.id)
         if (waiter == null) return

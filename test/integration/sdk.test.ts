@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { rm } from 'node:fs/promises'
-// Imported by package name, as a user of the SDK would (package.json "exports").
-import { createNode, publishSpec, serve, submitJob, verifyReceipt, type Node } from 'specmesh'
+// The package root's sources (test/e2e/package.test.ts imports the built, installed package by name).
+import { createNode, publishSpec, serve, submitJob, verifyReceipt, type Node } from '../../src/index.ts'
 import { tempHome, waitForAdverts, waitForTopicPeers } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
