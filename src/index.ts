@@ -14,13 +14,14 @@
 // First, so an old Node.js gets a clear message before any dependency loads.
 import './node-version.ts'
 import type { Node } from './node.ts'
-import type { Handler, JobResult, ServeOptions, StoredSpec, SubmitOptions } from './node-types.ts'
+import type { Handler, JobEvent, JobEventsOptions, JobRecord, JobResult, ServeOptions, StoredSpec, SubmitOptions } from './node-types.ts'
 
 export { createNode, type Node, type NodeEvents, type GossipVerdict } from './node.ts'
 export type {
   NodeInit, SpecmeshNode, StoredSpec, PeerInfo, Handler, ServeOptions, JobResult, SubmitOptions, JobRecord,
-  ReceiptQuery, StoredReceipt, JobLedger, SpecLedger, MarketOptions
+  ReceiptQuery, StoredReceipt, JobLedger, SpecLedger, MarketOptions, JobEvent, JobEventType, JobEventsOptions
 } from './node-types.ts'
+export { JOB_EVENT_TYPES } from './store/job-event-store.ts'
 
 // Specs: parse, validate, id, output checks.
 export {
@@ -31,7 +32,7 @@ export {
 // Serving with a program in any language, and the handler errors receipts report.
 export { execHandler, type ExecHandlerOptions, type HandlerContext } from './market/exec-handler.ts'
 export { HandlerError, DeadlineExceededError } from './market/errors.ts'
-export { UnknownSpecError, InvalidJobError, UnknownJobError } from './market/job-errors.ts'
+export { UnknownSpecError, InvalidJobError, UnknownJobError, JobCancelledError } from './market/job-errors.ts'
 
 // Auditing.
 export { verifyReceipt, type ReceiptVerification, type ReceiptCheck } from './market/receipt-verify.ts'
@@ -55,6 +56,26 @@ export async function publishSpec (node: Node, raw: unknown): Promise<StoredSpec
 /** Same as `node.serve(specId, handler, options)`. */
 export async function serve (node: Node, specId: string, handler: Handler, options?: ServeOptions): Promise<() => void> {
   return await node.serve(specId, handler, options)
+}
+
+/** Same as `node.startJob(specId, input, options)`. */
+export async function startJob (node: Node, specId: string, input: unknown, options?: SubmitOptions): Promise<{ jobId: string }> {
+  return await node.startJob(specId, input, options)
+}
+
+/** Same as `node.waitJob(jobId)`. */
+export async function waitJob (node: Node, jobId: string): Promise<JobResult> {
+  return await node.waitJob(jobId)
+}
+
+/** Same as `node.cancelJob(jobId)`. */
+export async function cancelJob (node: Node, jobId: string): Promise<JobRecord> {
+  return await node.cancelJob(jobId)
+}
+
+/** Same as `node.jobEvents(jobId, options)`. */
+export function jobEvents (node: Node, jobId: string, options?: JobEventsOptions): AsyncIterable<JobEvent> {
+  return node.jobEvents(jobId, options)
 }
 
 /** Same as `node.submitJob(specId, input, options)`. */

@@ -5,9 +5,10 @@ import type { JobResult, SubmitOptions } from './market/coordinator.ts'
 import type { JobRecord } from './store/job-store.ts'
 import type { ReceiptQuery, StoredReceipt } from './store/receipt-store.ts'
 import type { JobLedger, SpecLedger } from './store/ledger-store.ts'
-import type { MarketOptions } from './market/market.ts'
+import type { JobEventsOptions, MarketOptions } from './market/market.ts'
+import type { JobEvent, JobEventType } from './store/job-event-store.ts'
 
-export type { Handler, ServeOptions, JobResult, SubmitOptions, JobRecord, ReceiptQuery, StoredReceipt, JobLedger, SpecLedger, MarketOptions }
+export type { Handler, ServeOptions, JobResult, SubmitOptions, JobRecord, ReceiptQuery, StoredReceipt, JobLedger, SpecLedger, MarketOptions, JobEvent, JobEventType, JobEventsOptions }
 
 /** A spec as a node holds it: the signed body plus who signed it and when we learned of it. */
 export interface StoredSpec {
@@ -53,8 +54,27 @@ export interface SpecmeshNode {
   getSpec (id: string): Promise<StoredSpec | null>
   /** Serve a spec this node holds with a handler; returns a function that stops serving. */
   serve (specId: string, handler: Handler, options?: ServeOptions): Promise<() => void>
-  /** Submit a job and wait for its outcome. Throws UnknownSpecError or InvalidJobError before anything is sent. */
+  /** Submit a job and wait for its outcome: startJob then waitJob. Throws UnknownSpecError or InvalidJobError before anything is sent. */
   submitJob (specId: string, input: unknown, options?: SubmitOptions): Promise<JobResult>
+  /**
+   * Validate, sign and record a job and return its id at once; the job runs on.
+   * Throws UnknownSpecError or InvalidJobError (as submitJob) before anything is recorded or sent.
+   */
+  startJob (specId: string, input: unknown, options?: SubmitOptions): Promise<{ jobId: string }>
+  /** The outcome of a job this node submitted, once it has one. Throws UnknownJobError. */
+  waitJob (jobId: string): Promise<JobResult>
+  /**
+   * Cancel a job this node submitted, and its running attempt; resolves with the
+   * final record (as it was, when the job had already ended). Throws UnknownJobError.
+   */
+  cancelJob (jobId: string): Promise<JobRecord>
+  /**
+   * The job's events (submitted, waiting-capacity, bid, award, attempt-started,
+   * attempt-ended, backoff, receipt, done), stored ones first, then live ones as
+   * they happen, ending after 'done'. Resumable: `afterSeq` skips what was seen.
+   * Iterating an unknown job throws UnknownJobError.
+   */
+  jobEvents (jobId: string, options?: JobEventsOptions): AsyncIterable<JobEvent>
   /** The job record with its input and (when it succeeded) its output. */
   getJob (jobId: string): Promise<(JobRecord & { input?: unknown, output?: unknown }) | null>
   listJobs (): Promise<JobRecord[]>

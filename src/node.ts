@@ -19,12 +19,15 @@ import { Reputation } from './reputation/reputation.ts'
 import { loadReputationConfig } from './reputation/config.ts'
 import { ReceiptStore } from './store/receipt-store.ts'
 import type { StoredReceipt } from './store/receipt-store.ts'
+import type { JobEvent } from './store/job-event-store.ts'
 
 export type { NodeInit, PeerInfo, SpecmeshNode, StoredSpec } from './node-types.ts'
 
 export interface NodeEvents {
   'spec': [StoredSpec]
   'receipt': [StoredReceipt]
+  /** Every step of every job this node coordinates (the same events as jobEvents()). */
+  'job-event': [JobEvent]
 }
 
 /**
@@ -117,7 +120,8 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     onReceipt: record => {
       reputation.ingest(record).catch(err => { log('reputation.ingest-failed', { id: record.id, error: (err as Error).message }) })
       events.emit('receipt', record)
-    }
+    },
+    onJobEvent: event => { events.emit('job-event', event) }
   })
 
   const syncKinds = new Map<string, SyncKind>([
@@ -196,6 +200,10 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     listSpecs: async () => await specs.list(),
     serve: market.serve,
     submitJob: market.submitJob,
+    startJob: market.startJob,
+    waitJob: market.waitJob,
+    cancelJob: market.cancelJob,
+    jobEvents: market.jobEvents,
     getJob: market.getJob,
     listJobs: market.listJobs,
     listReceipts: market.listReceipts,
@@ -207,7 +215,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     async stop (): Promise<void> {
       stopping ??= (async () => {
         bootstrapper.stop()
-        market.stop()
+        await market.stop()
         await libp2p.stop()
         await db.close()
       })()

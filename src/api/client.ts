@@ -1,7 +1,8 @@
-import { request } from 'node:http'
+import { request, type IncomingMessage } from 'node:http'
 import type { PeerInfo, StoredSpec } from '../node-types.ts'
 import { homePaths } from '../store/home.ts'
 import type { Problem } from './errors.ts'
+import type { ServerSentEvent } from './router.ts'
 import { readApiInfo, type ApiInfo } from './info.ts'
 import { readToken } from './token.ts'
 
@@ -15,6 +16,17 @@ export class DaemonNotRunningError extends Error {
 
   constructor (home: string) {
     super(`no daemon is running for ${home}; start one with: specmesh daemon --home ${home}`)
+    this.home = home
+  }
+}
+
+/** An open stream from the daemon broke off (it stopped or restarted); it may be resumed. */
+export class DaemonConnectionLostError extends Error {
+  override name = 'DaemonConnectionLostError'
+  readonly home: string
+
+  constructor (home: string, detail: string) {
+    super(`lost the connection to the daemon for ${home}: ${detail}`)
     this.home = home
   }
 }
@@ -104,20 +116,68 @@ export class ApiClient {
       })
       req.end(payload)
     })
-    let parsed: unknown
-    try {
-      parsed = text === '' ? undefined : JSON.parse(text)
-    } catch {
-      throw new ApiRequestError(status, 'bad_response', `the daemon answered ${status} with a body that is not JSON`)
+    if (status >= 200 && status < 300) {
+      try {
+        return text === '' ? undefined : JSON.parse(text)
+      } catch {
+        throw new ApiRequestError(status, 'bad_response', `the daemon answered ${status} with a body that is not JSON`)
+      }
     }
-    if (status >= 200 && status < 300) return parsed
-    const error = (parsed as { error?: { code?: unknown, message?: unknown, problems?: unknown } } | undefined)?.error
-    throw new ApiRequestError(
-      status,
-      typeof error?.code === 'string' ? error.code : `http_${status}`,
-      typeof error?.message === 'string' ? error.message : `the daemon answered ${status}`,
-      Array.isArray(error?.problems) ? error.problems as Problem[] : undefined
-    )
+    throw errorOf(status, text)
+  }
+
+  /**
+   * Follow a text/event-stream route: yields each event until the stream ends.
+   * `lastEventId` resumes after that event (sent as Last-Event-ID). Rejects with
+   * ApiRequestError when the daemon answers with an error instead of a stream.
+   */
+  async * events (path: string, options: { lastEventId?: string, signal?: AbortSignal } = {}): AsyncGenerator<ServerSentEvent> {
+    const { info, token } = await this.connect()
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'text/event-stream' }
+    if (options.lastEventId != null) headers['last-event-id'] = options.lastEventId
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(new URL(path, info.url), { method: 'GET', headers, agent: false, signal: options.signal }, resolve)
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET') reject(new DaemonNotRunningError(this.home))
+        else reject(err)
+      })
+      req.end()
+    })
+    if ((res.statusCode ?? 0) >= 300 || !String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+      const chunks: Buffer[] = []
+      for await (const chunk of res as AsyncIterable<Buffer>) chunks.push(chunk)
+      throw errorOf(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'))
+    }
+    res.setEncoding('utf8')
+    let buffer = ''
+    let event: ServerSentEvent = { data: '' }
+    try {
+      for await (const chunk of res as AsyncIterable<string>) {
+        buffer += chunk
+        let newline: number
+        while ((newline = buffer.indexOf('\n')) >= 0) {
+          const line = buffer.slice(0, newline).replace(/\r$/, '')
+          buffer = buffer.slice(newline + 1)
+          if (line === '') {
+            if (event.data !== '' || event.event != null) yield event
+            event = { data: '' }
+            continue
+          }
+          if (line.startsWith(':')) continue
+          const colon = line.indexOf(':')
+          const field = colon < 0 ? line : line.slice(0, colon)
+          const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '')
+          if (field === 'data') event.data = event.data === '' ? value : `${event.data}\n${value}`
+          else if (field === 'id') event.id = value
+          else if (field === 'event') event.event = value
+        }
+      }
+    } catch (err) {
+      if (options.signal?.aborted === true) return
+      throw new DaemonConnectionLostError(this.home, (err as Error).message)
+    }
+    // A stream the daemon cut without its last event (a restart): the caller may resume.
+    if (!res.complete) throw new DaemonConnectionLostError(this.home, 'the event stream was cut')
   }
 
   private async connect (): Promise<{ info: ApiInfo, token: string }> {
@@ -130,6 +190,23 @@ export class ApiClient {
     })()
     return this.connection
   }
+}
+
+/** The ApiRequestError an error answer stands for. */
+function errorOf (status: number, text: string): ApiRequestError {
+  let parsed: unknown
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text)
+  } catch {
+    return new ApiRequestError(status, 'bad_response', `the daemon answered ${status} with a body that is not JSON`)
+  }
+  const error = (parsed as { error?: { code?: unknown, message?: unknown, problems?: unknown } } | undefined)?.error
+  return new ApiRequestError(
+    status,
+    typeof error?.code === 'string' ? error.code : `http_${status}`,
+    typeof error?.message === 'string' ? error.message : `the daemon answered ${status}`,
+    Array.isArray(error?.problems) ? error.problems as Problem[] : undefined
+  )
 }
 
 /** Signal 0 tests for existence: EPERM means it exists but belongs to someone else. */

@@ -12,12 +12,27 @@ export interface ApiRequest {
   headers: IncomingHttpHeaders
   /** Parsed JSON body, or undefined when the request had none. */
   body: unknown
+  /** Aborts when the client goes away (a long request, an event stream). */
+  signal: AbortSignal
 }
 
-export interface ApiResponse {
+/** One Server-Sent Event: `id`, `event` and JSON `data` lines. */
+export interface ServerSentEvent {
+  id?: string
+  event?: string
+  data: unknown
+}
+
+export type ApiResponse = {
   /** @default 200 */
   status?: number
   body: unknown
+} | {
+  /**
+   * Answer as `text/event-stream`, one event per item, until the iteration
+   * ends or the client leaves (the request's signal aborts then).
+   */
+  events: AsyncIterable<ServerSentEvent>
 }
 
 export type Handler = (req: ApiRequest) => Promise<ApiResponse> | ApiResponse

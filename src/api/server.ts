@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import type { SpecmeshNode } from '../node-types.ts'
 import { ApiError, badRequest, payloadTooLarge, toApiError, unauthorized, unsupportedMediaType } from './errors.ts'
 import { removeApiInfo, writeApiInfo } from './info.ts'
-import { Router, type Route } from './router.ts'
+import { Router, type Route, type ServerSentEvent } from './router.ts'
 import { allRoutes } from './routes/index.ts'
 import { loadOrCreateApiToken, tokensEqual } from './token.ts'
 
@@ -12,6 +12,9 @@ export const API_HOST = '127.0.0.1'
 
 /** Largest request body accepted, in bytes. */
 export const MAX_API_BODY_BYTES = 2 * 1024 * 1024
+
+/** An idle event stream sends a comment this often, so proxies and clients know it is alive. */
+const SSE_HEARTBEAT_MS = 15_000
 
 /** A request that keeps sending after the limit is cut off once it sends this much more. */
 const DRAIN_LIMIT_BYTES = 8 * MAX_API_BODY_BYTES
@@ -70,7 +73,13 @@ export async function startApiServer (init: ApiServerInit): Promise<ApiServer> {
       const target = new URL(req.url ?? '/', `http://${API_HOST}`)
       const { handler, params } = router.match(method, target.pathname)
       const body = await readJsonBody(req, maxBodyBytes)
-      const result = await handler({ method, path: target.pathname, params, query: target.searchParams, headers: req.headers, body })
+      const gone = new AbortController()
+      res.once('close', () => { gone.abort() })
+      const result = await handler({ method, path: target.pathname, params, query: target.searchParams, headers: req.headers, body, signal: gone.signal })
+      if ('events' in result) {
+        await streamEvents(res, result.events, gone.signal)
+        return
+      }
       status = result.status ?? 200
       send(res, status, result.body)
     } catch (err) {
@@ -148,6 +157,36 @@ function send (res: ServerResponse, status: number, body: unknown, headers: Reco
     ...headers
   })
   res.end(text)
+}
+
+/** Write events as text/event-stream until they end or the client leaves. */
+async function streamEvents (res: ServerResponse, events: AsyncIterable<ServerSentEvent>, gone: AbortSignal): Promise<void> {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no'
+  })
+  res.flushHeaders()
+  const heartbeat = setInterval(() => { res.write(': keep-alive\n\n') }, SSE_HEARTBEAT_MS)
+  heartbeat.unref()
+  try {
+    for await (const event of events) {
+      if (gone.aborted) break
+      let text = ''
+      if (event.id != null) text += `id: ${event.id}\n`
+      if (event.event != null) text += `event: ${event.event}\n`
+      text += `data: ${JSON.stringify(event.data)}\n\n`
+      res.write(text)
+    }
+  } catch (err) {
+    // Headers are gone: the error travels as an event of its own.
+    const apiErr = toApiError(err)
+    if (!gone.aborted) res.write(`event: error\ndata: ${JSON.stringify(apiErr.toBody())}\n\n`)
+  } finally {
+    clearInterval(heartbeat)
+    res.end()
+  }
 }
 
 /**

@@ -241,7 +241,8 @@ export class AgentService {
     if (addrs.length > 0) body.addrs = addrs
     const bid = seal('bid', body, this.deps.signer)
     // The place is held through the bid window and its grace for a late first bid.
-    const holdsUntil = bidHoldsUntil(job)
+    const known = this.deps.jobs.get(envelope.id)
+    const holdsUntil = bidHoldsUntil(known ?? { body: job, publishedAt: Math.max(job.createdAt, now) })
     this.bids.set(bid.id, { bidId: bid.id, jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, expiresAt: job.deadline, holdsUntil })
     this.loadChanged()
     await this.deps.gossip.publish(TOPICS.bids, bid)

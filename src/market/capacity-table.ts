@@ -69,12 +69,15 @@ export class CapacityTable {
     for (const wake of waiters) wake()
   }
 
-  /** Resolves at the next change, or after `maxWaitMs` (adverts also expire silently). */
-  async changed (maxWaitMs: number): Promise<void> {
+  /** Resolves at the next change, after `maxWaitMs` (adverts also expire silently), or when `signal` aborts. */
+  async changed (maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted === true) return
     await new Promise<void>(resolve => {
       const timer = setTimeout(done, Math.min(MAX_WAIT_MS, Math.max(0, maxWaitMs)))
+      signal?.addEventListener('abort', done, { once: true })
       function done (): void {
         clearTimeout(timer)
+        signal?.removeEventListener('abort', done)
         resolve()
       }
       this.waiters.push(done)

@@ -12,6 +12,7 @@ export const NO_BID_GRACE_FACTOR = 4
  */
 export const BID_HOLD_GRACE_MS = 250
 
-export function bidHoldsUntil (job: { createdAt: number, bidWindowMs: number }): number {
-  return job.createdAt + job.bidWindowMs * (1 + NO_BID_GRACE_FACTOR) + BID_HOLD_GRACE_MS
+/** `job` as RecentJobs keeps it: counted from when the job was published (see KnownJob.publishedAt). */
+export function bidHoldsUntil (job: { body: { bidWindowMs: number }, publishedAt: number }): number {
+  return job.publishedAt + job.body.bidWindowMs * (1 + NO_BID_GRACE_FACTOR) + BID_HOLD_GRACE_MS
 }

@@ -15,12 +15,13 @@ import type { AwardBody, BidBody, ClaimBody, JobBody, Outcome, ReceiptBody } fro
 import type { RecentJobs } from './recent-jobs.ts'
 import { compareRanked, rankBids, NEUTRAL_REPUTATION, type RankedBid } from './scoring.ts'
 import { openClaim } from './validators.ts'
-import { InvalidJobError, UnknownSpecError } from './job-errors.ts'
+import { InvalidJobError, JobCancelledError, UnknownSpecError } from './job-errors.ts'
 import { Semaphore } from './backoff.ts'
 import { after, timeoutSignal } from './timers.ts'
 import { bidHoldsUntil, NO_BID_GRACE_FACTOR } from './constants.ts'
 import { specPolicy, type RequesterPolicy } from './policy.ts'
 import type { AdvertisedLoad, CapacityTable } from './capacity-table.ts'
+import type { JobEventLog } from './job-events.ts'
 import { applyEntry, newJobLedger, roundUsd, type JobLedger, type LedgerStore } from '../store/ledger-store.ts'
 
 export interface SubmitOptions {
@@ -34,7 +35,7 @@ export interface SubmitOptions {
 
 export interface JobResult {
   jobId: string
-  status: 'succeeded' | 'failed'
+  status: 'succeeded' | 'failed' | 'cancelled'
   output?: unknown
   receipt?: Envelope<ReceiptBody>
   costUsd: number
@@ -64,6 +65,8 @@ export interface CoordinatorDeps {
   feePerAttemptUsd?: number
   /** Called with each receipt this node signs, after it is stored. */
   onReceipt?: (record: StoredReceipt) => void
+  /** Where the steps of every job go (see job-events.ts). */
+  events: JobEventLog
   now?: () => number
   log?: (event: string, fields?: Record<string, unknown>) => void
 }
@@ -82,7 +85,19 @@ const loadKey = (agent: string, specId: string): string => `${agent} ${specId}`
 function capacityAt (spec: Spec, advert: AdvertisedLoad | undefined): number {
   return Math.min(spec.capacity?.maxConcurrentRequests ?? Infinity, advert?.limit ?? Infinity) + (advert?.queue ?? 0)
 }
-const sleep = async (ms: number): Promise<void> => { await new Promise<void>(resolve => { after(ms, resolve) }) }
+/** Wait `ms`, or less when `signal` aborts first. */
+async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return
+  await new Promise<void>(resolve => {
+    const done = (): void => {
+      cancel()
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const cancel = after(ms, done)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
 /** Deadline of a job whose spec sets none and whose requester gave none. */
 export const DEFAULT_JOB_DEADLINE_MS = 60_000
 
@@ -138,12 +153,16 @@ export class Coordinator {
   private readonly retrySlots = new Map<string, Semaphore>()
   private readonly policy: RequesterPolicy
   private readonly feeUsd: number
+  private readonly events: JobEventLog
+  /** Jobs running now: how to cancel each, and its outcome to come. */
+  private readonly active = new Map<string, { cancel: AbortController, done: Promise<JobResult> }>()
 
   constructor (deps: CoordinatorDeps) {
     this.deps = deps
     this.exec = new ExecClient(deps.libp2p)
     this.policy = deps.policy ?? specPolicy(deps.retryBaseMs ?? DEFAULT_RETRY_BASE_MS)
     this.feeUsd = deps.feePerAttemptUsd ?? 0
+    this.events = deps.events
     this.now = deps.now ?? Date.now
     this.log = deps.log ?? (() => {})
   }
@@ -153,6 +172,7 @@ export class Coordinator {
     const auction = this.auctions.get(envelope.body.jobId)
     if (auction == null || auction.bids.some(b => b.agent === envelope.signer)) return
     auction.bids.push({ bidId: envelope.id, agent: envelope.signer, body: envelope.body })
+    this.events.record(envelope.body.jobId, 'bid', { agent: envelope.signer, bidId: envelope.id, priceUsd: envelope.body.priceUsd, estimatedMs: envelope.body.estimatedMs })
     auction.expected.delete(envelope.signer)
     auction.wake?.()
   }
@@ -161,7 +181,18 @@ export class Coordinator {
     this.exec.close()
   }
 
+  /** Submit a job and wait for its outcome: start() then its `done`. */
   async submit (specId: string, input: unknown, options: SubmitOptions = {}): Promise<JobResult> {
+    const { done } = await this.start(specId, input, options)
+    return await done
+  }
+
+  /**
+   * Validate, sign and record a job, and return its id at once; `done` settles
+   * with its outcome. Throws UnknownSpecError or InvalidJobError before
+   * anything is recorded or sent.
+   */
+  async start (specId: string, input: unknown, options: SubmitOptions = {}): Promise<{ jobId: string, done: Promise<JobResult> }> {
     const spec = await this.deps.specOf(specId)
     if (spec == null) throw new UnknownSpecError(specId)
     const inputCheck = checkInput(spec, input)
@@ -180,19 +211,68 @@ export class Coordinator {
     const maxUsd = Math.min(options.maxUsd ?? budgetCeiling ?? spec.costUsd ?? 0, budgetCeiling ?? Infinity)
     const bidWindowMs = options.bidWindowMs ?? DEFAULT_BID_WINDOW_MS
     const softDeadline = limits.softDeadline
-    const inputHash = hashHex(inputBytes)
 
-    /** The signed job and its record, stamped at `createdAt` (after any wait for capacity). */
-    const draft = (createdAt: number): { body: JobBody, envelope: Envelope<JobBody>, record: JobRecord } => {
-      const body: JobBody = { specId, inputHash, inputSize: inputBytes.byteLength, maxUsd, deadline, bidWindowMs, createdAt, nonce: randomBytes(8).toString('hex') }
-      if (softDeadline != null) body.softDeadline = softDeadline
-      const envelope = seal('job', body, this.deps.signer)
-      const record: JobRecord = {
-        jobId: envelope.id, specId, specName: spec.name, status: 'bidding', submittedAt: now, deadline, softDeadline, maxUsd, inputHash, costUsd: 0, attempts: []
-      }
-      return { body, envelope, record }
+    // The job is signed now, so its id is known at once; a job that waits for
+    // capacity is published later under the same id (bid windows and holds
+    // count from publication, see KnownJob.publishedAt).
+    const body: JobBody = { specId, inputHash: hashHex(inputBytes), inputSize: inputBytes.byteLength, maxUsd, deadline, bidWindowMs, createdAt: now, nonce: randomBytes(8).toString('hex') }
+    if (softDeadline != null) body.softDeadline = softDeadline
+    const envelope = seal('job', body, this.deps.signer)
+    const record: JobRecord = {
+      jobId: envelope.id, specId, specName: spec.name, status: 'bidding', submittedAt: now, deadline, softDeadline, maxUsd, inputHash: body.inputHash, costUsd: 0, attempts: []
     }
+    await this.deps.jobStore.create(record, input)
+    this.events.record(envelope.id, 'submitted', { specId, specName: spec.name, maxUsd, deadline, ...(softDeadline != null ? { softDeadline } : {}), bidWindowMs }, now)
+    const cancel = new AbortController()
+    const done = this.run(spec, envelope, record, input, inputBytes, cancel.signal)
+      .catch(async (err: Error) => {
+        // A bug or a failing disk: the job still ends, and says why.
+        await this.fail(record, `the coordinator failed: ${err.message}`).catch(() => {})
+        throw err
+      })
+      .finally(() => { this.active.delete(envelope.id) })
+    done.catch(() => {}) // a caller that never waits must not see an unhandled rejection
+    this.active.set(envelope.id, { cancel, done })
+    return { jobId: envelope.id, done }
+  }
 
+  /** The outcome of a job: waits while it runs; null when this node never coordinated it. */
+  async wait (jobId: string): Promise<JobResult | null> {
+    const active = this.active.get(jobId)
+    if (active != null) return await active.done
+    const record = await this.deps.jobStore.get(jobId)
+    return record == null ? null : await this.resultOf(record)
+  }
+
+  /**
+   * Cancel a job: no further bid window, backoff or attempt, and a running
+   * attempt ends at once. Resolves with the final record (unchanged when the
+   * job had already ended); null when this node never coordinated it.
+   */
+  async cancel (jobId: string): Promise<JobRecord | null> {
+    const active = this.active.get(jobId)
+    if (active != null) {
+      active.cancel.abort(new JobCancelledError())
+      await active.done.catch(() => {})
+    }
+    return await this.deps.jobStore.get(jobId)
+  }
+
+  /** A finished job's result, rebuilt from its record, output and receipt. */
+  private async resultOf (record: JobRecord): Promise<JobResult> {
+    const receiptId = record.receiptId ?? record.attempts.at(-1)?.receiptId
+    const receipt = receiptId != null ? (await this.deps.receipts.get(receiptId))?.envelope : undefined
+    const status = record.status === 'succeeded' || record.status === 'cancelled' ? record.status : 'failed'
+    const result: JobResult = { jobId: record.jobId, status, costUsd: record.costUsd, attempts: record.attempts, biddingMs: record.biddingMs }
+    if (status === 'succeeded') result.output = await this.deps.jobStore.output(record.jobId)
+    if (receipt != null) result.receipt = receipt
+    if (record.reason != null) result.reason = record.reason
+    return result
+  }
+
+  private async run (spec: Spec, envelope: Envelope<JobBody>, record: JobRecord, input: unknown, inputBytes: Uint8Array, signal: AbortSignal): Promise<JobResult> {
+    const { specId, deadline, softDeadline, bidWindowMs, maxUsd } = envelope.body
+    const now = this.now()
     const refusal = !this.policy.respectsDeadlines
       ? null
       : deadline <= now
@@ -200,9 +280,10 @@ export class Coordinator {
         : softDeadline != null && now > softDeadline
           ? 'the soft deadline has passed: nothing is submitted after it'
           : null
-    if (refusal != null) return await this.fail(draft(now).record, input, refusal)
-    if (!await this.awaitCapacity(specId, spec, softDeadline ?? deadline)) {
-      return await this.fail(draft(this.now()).record, input, `every agent serving the spec stayed at its concurrency limit until the ${softDeadline != null ? 'soft deadline' : 'deadline'}: nothing was submitted`)
+    if (refusal != null) return await this.fail(record, refusal)
+    if (!await this.awaitCapacity(record.jobId, specId, spec, softDeadline ?? deadline, signal)) {
+      if (signal.aborted) return await this.cancelled(record)
+      return await this.fail(record, `every agent serving the spec stayed at its concurrency limit until the ${softDeadline != null ? 'soft deadline' : 'deadline'}: nothing was submitted`)
     }
     // awaitCapacity took a place among our jobs calling for bids. It is handed
     // over to the job's first award (counted in ownInFlight) without a gap
@@ -214,28 +295,30 @@ export class Coordinator {
       this.bidding.set(specId, (this.bidding.get(specId) ?? 1) - 1)
       this.deps.capacity.notify()
     }
-    const createdAt = this.now()
-    const { body, envelope, record } = draft(createdAt)
+    const publishedAt = this.now()
+    const auction: Auction = { bids: [], expected: this.expectedBidders(specId, spec, maxUsd) }
+    const wakeOnCancel = (): void => { auction.wake?.() }
+    signal.addEventListener('abort', wakeOnCancel)
     try {
-      if (this.policy.respectsDeadlines && createdAt >= deadline) {
-        return await this.fail(record, input, 'the deadline passed while waiting for capacity: nothing was submitted')
+      if (signal.aborted) return await this.cancelled(record)
+      if (this.policy.respectsDeadlines && publishedAt >= deadline) {
+        return await this.fail(record, 'the deadline passed while waiting for capacity: nothing was submitted')
       }
-      if (this.policy.respectsDeadlines && softDeadline != null && createdAt > softDeadline) {
-        return await this.fail(record, input, 'the soft deadline passed while waiting for capacity: nothing is submitted after it')
+      if (this.policy.respectsDeadlines && softDeadline != null && publishedAt > softDeadline) {
+        return await this.fail(record, 'the soft deadline passed while waiting for capacity: nothing is submitted after it')
       }
-      this.deps.jobs.add({ jobId: envelope.id, coordinator: this.deps.signer.peerId, body })
-      const auction: Auction = { bids: [], expected: this.expectedBidders(specId, spec, maxUsd) }
+      this.deps.jobs.add({ jobId: envelope.id, coordinator: this.deps.signer.peerId, body: envelope.body, publishedAt })
       this.auctions.set(envelope.id, auction)
-      // The record is durable before any award can be made (the window is far longer than the write).
-      await Promise.all([this.deps.jobStore.create(record, input), this.deps.gossip.publish(TOPICS.jobs, envelope)])
+      await this.deps.gossip.publish(TOPICS.jobs, envelope)
       this.log('job.submitted', { jobId: envelope.id, specId, maxUsd, deadline })
-      // The window is counted from the job's createdAt, as bidders see it.
-      await this.collectBids(auction, createdAt + bidWindowMs, Math.min(deadline, createdAt + (1 + NO_BID_GRACE_FACTOR) * bidWindowMs))
-      record.biddingMs = this.now() - createdAt
-      if (auction.bids.length === 0) return await this.fail(record, undefined, `no agent bid within the ${bidWindowMs} ms bid window (nor in ${NO_BID_GRACE_FACTOR} windows more)`)
+      await this.collectBids(auction, publishedAt + bidWindowMs, Math.min(deadline, publishedAt + (1 + NO_BID_GRACE_FACTOR) * bidWindowMs), signal)
+      record.biddingMs = this.now() - publishedAt
+      if (signal.aborted) return await this.cancelled(record)
+      if (auction.bids.length === 0) return await this.fail(record, `no agent bid within the ${bidWindowMs} ms bid window (nor in ${NO_BID_GRACE_FACTOR} windows more)`)
       // Bids that arrive after an early close still count: they are the retries' candidates.
-      return await this.runAttempts(record, spec, envelope, input, inputBytes, auction, releaseBidSlot)
+      return await this.runAttempts(record, spec, envelope, input, inputBytes, auction, releaseBidSlot, signal)
     } finally {
+      signal.removeEventListener('abort', wakeOnCancel)
       this.auctions.delete(envelope.id)
       releaseBidSlot()
     }
@@ -245,10 +328,10 @@ export class Coordinator {
    * Wait for bids until the window closes, or earlier once every expected
    * bidder has bid; with none at the close, wait on (until `graceUntil`) for a first.
    */
-  private async collectBids (auction: Auction, closesAt: number, graceUntil: number): Promise<void> {
+  private async collectBids (auction: Auction, closesAt: number, graceUntil: number, signal: AbortSignal): Promise<void> {
     const complete = (): boolean => auction.expected.size === 0 && auction.bids.length > 0
     const waitUntil = async (until: number, done: () => boolean): Promise<void> => {
-      while (!done() && this.now() < until) {
+      while (!done() && !signal.aborted && this.now() < until) {
         await new Promise<void>(resolve => {
           const cancel = after(until - this.now(), resolve)
           auction.wake = () => { cancel(); resolve() }
@@ -257,7 +340,7 @@ export class Coordinator {
       }
     }
     await waitUntil(closesAt, complete)
-    if (auction.bids.length === 0) await waitUntil(graceUntil, () => auction.bids.length > 0)
+    if (auction.bids.length === 0 && !signal.aborted) await waitUntil(graceUntil, () => auction.bids.length > 0)
   }
 
   /** The agents expected to bid: a live advert for the spec, room now, and a price within the ceiling. */
@@ -277,7 +360,7 @@ export class Coordinator {
    * node); never an attempt at an agent already at its concurrency limit, and
    * never one whose price would take the job past budget.maxUsd.
    */
-  private async runAttempts (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, auction: Auction, onAwarded: () => void): Promise<JobResult> {
+  private async runAttempts (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, auction: Auction, onAwarded: () => void, cancel: AbortSignal): Promise<JobResult> {
     const maxAttempts = this.policy.maxAttempts(spec)
     const budget = spec.budget?.maxUsd ?? null
     const feeUsd = spec.budget?.includesFees === true ? this.feeUsd : 0
@@ -297,9 +380,11 @@ export class Coordinator {
     let stop = ''
     let lastOutcome = ''
     let retryAfterMs = 0
-    const deadlineSignal = timeoutSignal(record.deadline - this.now())
+    // Waits for capacity and the retry budget end at the deadline or on cancel.
+    const deadlineSignal = AbortSignal.any([timeoutSignal(record.deadline - this.now()), cancel])
 
     while (stop === '') {
+      if (cancel.aborted) return await this.cancelled(record)
       const attempt = record.attempts.length + 1
       if (attempt > maxAttempts) {
         stop = this.policy.name === 'spec'
@@ -320,11 +405,14 @@ export class Coordinator {
         }
         if (delay > 0) {
           this.log('job.backoff', { jobId: job.id, retry: attempt - 1, delayMs: Math.round(delay) })
-          await sleep(delay)
+          this.events.record(job.id, 'backoff', { retry: attempt - 1, delayMs: Math.round(delay) })
+          await sleep(delay, cancel)
+          if (cancel.aborted) return await this.cancelled(record)
         }
       }
       admitNewBids()
-      const bid = await this.nextUnsaturated([...untried, ...tried], spec, this.policy.respectsDeadlines ? (record.softDeadline ?? record.deadline) : record.deadline)
+      const bid = await this.nextUnsaturated([...untried, ...tried], spec, this.policy.respectsDeadlines ? (record.softDeadline ?? record.deadline) : record.deadline, cancel)
+      if (cancel.aborted) return await this.cancelled(record)
       if (this.policy.respectsDeadlines && record.softDeadline != null && this.now() > record.softDeadline) {
         stop = 'the soft deadline passed: no further attempt is submitted after it'
         break
@@ -345,6 +433,7 @@ export class Coordinator {
       }
       const retrying = attempt > 1 && this.policy.usesRetryBudget ? await this.retrySlot(spec, job.body.specId, deadlineSignal) : null
       if (retrying === false) {
+        if (cancel.aborted) return await this.cancelled(record)
         stop = spec.capacity?.maxConcurrentRetries === 0
           ? 'the spec allows no retries in flight (capacity.maxConcurrentRetries 0)'
           : `the spec's retry budget (capacity.maxConcurrentRetries ${spec.capacity?.maxConcurrentRetries}) stayed full until the deadline`
@@ -360,6 +449,7 @@ export class Coordinator {
         const outcome = await this.oneAttempt(record, spec, job, input, inputBytes, bid, attempt, feeUsd, ledger, onAwarded)
         ledger = outcome.ledger
         if (outcome.result != null) return outcome.result
+        if (cancel.aborted) return await this.cancelled(record)
         lastOutcome = outcome.summary
         retryAfterMs = outcome.retryAfterMs ?? 0
         // The failed bid goes to the back of the line: untried bids come first,
@@ -371,7 +461,7 @@ export class Coordinator {
         if (retrying === true) this.retrySlots.get(job.body.specId)?.release()
       }
     }
-    return await this.fail(record, undefined, lastOutcome === '' ? stop : `${lastOutcome}; ${stop}`)
+    return await this.fail(record, lastOutcome === '' ? stop : `${lastOutcome}; ${stop}`)
   }
 
   /** Award, execute, judge and record one attempt; returns the job result when it succeeded. */
@@ -399,6 +489,8 @@ export class Coordinator {
       const reserved = this.deps.jobStore.save(record, { with: [this.deps.ledger.operation(ledger)] })
       reserved.catch(() => {})
       this.log('job.awarded', { jobId: job.id, agent: bid.agent, priceUsd: bid.body.priceUsd, attempt, score: bid.score })
+      this.events.record(job.id, 'award', { attempt, agent: bid.agent, awardId: award.id, bidId: bid.bidId, priceUsd: bid.body.priceUsd, score: bid.score })
+      this.events.record(job.id, 'attempt-started', { attempt, agent: bid.agent })
       result = await this.attempt(award, bid, inputBytes, record.deadline, spec)
       await reserved
     } finally {
@@ -419,6 +511,7 @@ export class Coordinator {
     const delivered = result.outcome === 'success' || result.outcome === 'criteria-failed'
     const charged = delivered ? Math.min(bid.body.priceUsd, result.claim?.body.costUsd ?? bid.body.priceUsd) : 0
     const receipt = this.signReceipt(award, record, result, charged)
+    this.events.record(job.id, 'attempt-ended', { attempt, agent: bid.agent, outcome: result.outcome, ...(result.reason != null ? { reason: result.reason } : {}), durationMs: Math.max(0, result.endedAt - result.startedAt) })
     // Settling releases the whole reservation and spends what was charged (perhaps less than the bid).
     ledger = applyEntry(ledger, { ...entry, priceUsd: delivered ? charged : entry.priceUsd, at: this.now(), kind: delivered ? 'settle' : 'release', receiptId: receipt.id })
     Object.assign(attemptRecord, { outcome: result.outcome, reason: result.reason, receiptId: receipt.id, startedAt: result.startedAt, endedAt: result.endedAt })
@@ -430,11 +523,13 @@ export class Coordinator {
       record.finishedAt = this.now()
     }
     await this.persist(record, receipt, ledger, succeeded ? result.output : undefined)
+    this.events.record(job.id, 'receipt', { attempt, receiptId: receipt.id, outcome: result.outcome, costUsd: charged })
     if (succeeded) {
       this.log('job.succeeded', { jobId: job.id, agent: bid.agent, costUsd: record.costUsd })
+      this.events.record(job.id, 'done', { status: 'succeeded', costUsd: record.costUsd, receiptId: receipt.id, attempts: record.attempts.length })
       return { ledger, summary: 'success', result: { jobId: job.id, status: 'succeeded', output: result.output, receipt, costUsd: record.costUsd, attempts: record.attempts, biddingMs: record.biddingMs } }
     }
-    this.log('job.attempt-failed', { jobId: job.id, agent: bid.agent, outcome: result.outcome, reason: result.reason })
+    this.log('job.attempt-failed', { level: 'warn', jobId: job.id, agent: bid.agent, outcome: result.outcome, reason: result.reason })
     const retryAfterMs = result.outcome === 'refused' ? result.claim?.body.retryAfterMs : undefined
     return { ledger, retryAfterMs, summary: `attempt ${attempt} by ${bid.agent}: ${result.outcome}${result.reason != null ? ` (${result.reason})` : ''}` }
   }
@@ -455,7 +550,7 @@ export class Coordinator {
   private holdsPlace (bid: RankedBid): boolean {
     const job = this.deps.jobs.get(bid.body.jobId)
     if (job == null || bid.tried === true) return false
-    return this.now() < bidHoldsUntil(job.body)
+    return this.now() < bidHoldsUntil(job)
   }
 
   private saturated (agent: string, specId: string, spec: Spec): boolean {
@@ -463,15 +558,16 @@ export class Coordinator {
   }
 
   /** The best remaining bid whose agent has room; waits for room (until the deadline) when none has. */
-  private async nextUnsaturated (candidates: RankedBid[], spec: Spec, deadline: number): Promise<RankedBid | undefined> {
+  private async nextUnsaturated (candidates: RankedBid[], spec: Spec, deadline: number, cancel: AbortSignal): Promise<RankedBid | undefined> {
     for (;;) {
+      if (cancel.aborted) return undefined
       // A bid still holding its place is that place: the agent's advert counts
       // it as load, so gating on the advert would keep the agent from its own bid.
       const free = candidates.find(b => !this.policy.respectsCapacity || this.holdsPlace(b) || !this.saturated(b.agent, b.body.specId, spec))
       if (free != null) return free
       const left = deadline - this.now()
       if (left <= 0) return undefined
-      await this.deps.capacity.changed(Math.min(left, CAPACITY_RECHECK_MS))
+      await this.deps.capacity.changed(Math.min(left, CAPACITY_RECHECK_MS), cancel)
     }
   }
 
@@ -502,9 +598,10 @@ export class Coordinator {
    * instead of calling for bids. Returns with a place taken in `bidding`;
    * the caller gives it back once the job has its award or has ended.
    */
-  private async awaitCapacity (specId: string, spec: Spec, until: number): Promise<boolean> {
+  private async awaitCapacity (jobId: string, specId: string, spec: Spec, until: number, cancel: AbortSignal): Promise<boolean> {
     let logged = false
     for (;;) {
+      if (cancel.aborted) return false
       if (!this.policy.respectsCapacity || this.freeSlots(specId, spec) > 0) {
         this.bidding.set(specId, (this.bidding.get(specId) ?? 0) + 1)
         return true
@@ -512,10 +609,12 @@ export class Coordinator {
       const left = until - this.now()
       if (left <= 0) return false
       if (!logged) {
-        this.log('job.waiting-for-capacity', { specId, agents: this.deps.capacity.agentsServing(specId).length })
+        const agents = this.deps.capacity.agentsServing(specId).length
+        this.log('job.waiting-for-capacity', { jobId, specId, agents })
+        this.events.record(jobId, 'waiting-capacity', { agents })
         logged = true
       }
-      await this.deps.capacity.changed(Math.min(left, CAPACITY_RECHECK_MS))
+      await this.deps.capacity.changed(Math.min(left, CAPACITY_RECHECK_MS), cancel)
     }
   }
 
@@ -608,15 +707,22 @@ export class Coordinator {
     this.gossipLater(TOPICS.receipts, receipt)
   }
 
-  private async fail (record: JobRecord, input: unknown, reason: string): Promise<JobResult> {
-    record.status = 'failed'
+  private async fail (record: JobRecord, reason: string): Promise<JobResult> {
+    return await this.end(record, 'failed', reason)
+  }
+
+  private async cancelled (record: JobRecord): Promise<JobResult> {
+    return await this.end(record, 'cancelled', 'cancelled by the requester')
+  }
+
+  /** Close a job that did not succeed: record, log line and its 'done' event. */
+  private async end (record: JobRecord, status: 'failed' | 'cancelled', reason: string): Promise<JobResult> {
+    record.status = status
     record.reason = reason
     record.finishedAt = this.now()
-    if (input !== undefined) await this.deps.jobStore.create(record, input)
-    else await this.deps.jobStore.save(record)
-    this.log('job.failed', { jobId: record.jobId, reason: record.reason })
-    const last = record.attempts.at(-1)
-    const receipt = last?.receiptId != null ? (await this.deps.receipts.get(last.receiptId))?.envelope : undefined
-    return { jobId: record.jobId, status: 'failed', reason: record.reason, receipt, costUsd: record.costUsd, attempts: record.attempts, biddingMs: record.biddingMs }
+    await this.deps.jobStore.save(record)
+    this.log(`job.${status}`, { level: 'warn', jobId: record.jobId, reason })
+    this.events.record(record.jobId, 'done', { status, reason, costUsd: record.costUsd, attempts: record.attempts.length })
+    return await this.resultOf(record)
   }
 }

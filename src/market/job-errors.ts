@@ -29,3 +29,11 @@ export class UnknownJobError extends Error {
     super(`this node has no record of job ${jobId}; \`specmesh job list\` shows the jobs it submitted`)
   }
 }
+
+/** The abort reason of a job its requester cancelled. */
+export class JobCancelledError extends Error {
+  override name = 'JobCancelledError'
+  constructor () {
+    super('cancelled by the requester')
+  }
+}

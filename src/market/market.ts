@@ -17,7 +17,9 @@ import type { SpecStore } from '../store/spec-store.ts'
 import { AgentService, type ServeOptions } from './agent.ts'
 import { Coordinator, type JobResult, type SubmitOptions } from './coordinator.ts'
 import type { Handler } from './exec-handler.ts'
-import { UnknownSpecError } from './job-errors.ts'
+import { UnknownJobError, UnknownSpecError } from './job-errors.ts'
+import { JobEventLog, type JobEvent } from './job-events.ts'
+import { JobEventStore } from '../store/job-event-store.ts'
 import type { ReceiptBody } from './messages.ts'
 import { RecentJobs } from './recent-jobs.ts'
 import { validateAward, validateBid, validateCapacity, validateJob, validateReceipt, type MarketContext } from './validators.ts'
@@ -30,6 +32,8 @@ export interface MarketDeps {
   specs: SpecStore
   log: (event: string, fields?: Record<string, unknown>) => void
   onReceipt?: (receipt: StoredReceipt) => void
+  /** Called with every event of every job this node coordinates. */
+  onJobEvent?: (event: JobEvent) => void
   reputationOf?: (agent: string, spec: Spec) => number
   options?: MarketOptions
 }
@@ -48,6 +52,10 @@ export interface MarketOptions {
 export interface Market {
   serve: (specId: string, handler: Handler, options?: ServeOptions) => Promise<() => void>
   submitJob: (specId: string, input: unknown, options?: SubmitOptions) => Promise<JobResult>
+  startJob: (specId: string, input: unknown, options?: SubmitOptions) => Promise<{ jobId: string }>
+  waitJob: (jobId: string) => Promise<JobResult>
+  cancelJob: (jobId: string) => Promise<JobRecord>
+  jobEvents: (jobId: string, options?: JobEventsOptions) => AsyncIterable<JobEvent>
   getJob: (jobId: string) => Promise<(JobRecord & { input?: unknown, output?: unknown }) | null>
   listJobs: () => Promise<JobRecord[]>
   listReceipts: (query?: ReceiptQuery) => Promise<StoredReceipt[]>
@@ -58,7 +66,15 @@ export interface Market {
   /** Per job and per spec: reserved, spent and remaining, each traceable to receipts. */
   ledger: (specId?: string) => Promise<{ jobs: JobLedger[], specs: SpecLedger[] }>
   syncKinds: Array<[string, SyncKind]>
-  stop: () => void
+  /** Stop serving and coordinating; resolves once every job event is on disk. */
+  stop: () => Promise<void>
+}
+
+export interface JobEventsOptions {
+  /** Only events after this seq (what a resuming follower saw last). @default 0 */
+  afterSeq?: number
+  /** Ends the iteration early. */
+  signal?: AbortSignal
 }
 
 /** Wire the market's topics, stream and stores onto a running node. */
@@ -69,7 +85,11 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
   const jobStore = new JobStore(db)
   const ledger = new LedgerStore(db)
   const capacity = new CapacityTable()
-  const interrupted = await closeInterruptedJobs(jobStore, ledger)
+  const jobEvents = new JobEventLog(new JobEventStore(db), {
+    onEvent: deps.onJobEvent,
+    onWriteFailed: err => { log('job.events-write-failed', { level: 'error', error: err.message }) }
+  })
+  const interrupted = await closeInterruptedJobs(jobStore, ledger, jobEvents)
   if (interrupted > 0) log('jobs.interrupted-closed', { count: interrupted })
   const specCache = new Map<string, Spec>()
   const specOf = async (specId: string): Promise<Spec | null> => {
@@ -89,7 +109,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     log,
     advertIntervalMs: deps.options?.advertIntervalMs
   })
-  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, reputationOf: deps.reputationOf, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd })
+  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, reputationOf: deps.reputationOf, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd })
 
   gossip.handle(TOPICS.jobs, async data => {
     const { envelope } = await validateJob(data, ctx)
@@ -135,6 +155,26 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
       return agent.serve(specId, spec, handler, options)
     },
     submitJob: async (specId, input, options) => await coordinator.submit(specId, input, options),
+    async startJob (specId, input, options) {
+      const { jobId } = await coordinator.start(specId, input, options)
+      return { jobId }
+    },
+    async waitJob (jobId) {
+      const result = await coordinator.wait(jobId)
+      if (result == null) throw new UnknownJobError(jobId)
+      return result
+    },
+    async cancelJob (jobId) {
+      const record = await coordinator.cancel(jobId)
+      if (record == null) throw new UnknownJobError(jobId)
+      return record
+    },
+    jobEvents: (jobId, options = {}) => ({
+      async * [Symbol.asyncIterator] () {
+        if (await jobStore.get(jobId) == null) throw new UnknownJobError(jobId)
+        yield * jobEvents.follow(jobId, options.afterSeq ?? 0, options.signal)
+      }
+    }),
     async getJob (jobId) {
       const record = await jobStore.get(jobId)
       if (record == null) return null
@@ -156,9 +196,10 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
       },
       validate: ingestReceipt
     }]],
-    stop: () => {
+    stop: async () => {
       agent.stop()
       coordinator.stop()
+      await jobEvents.flushed()
     }
   }
 }

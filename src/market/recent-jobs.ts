@@ -4,6 +4,12 @@ export interface KnownJob {
   jobId: string
   coordinator: string
   body: JobBody
+  /**
+   * When this node saw the job published: its createdAt, or later for a job
+   * that waited for capacity before it was published. Bid windows and bid
+   * holds count from here.
+   */
+  publishedAt: number
 }
 
 /** How many jobs a node remembers at once; the oldest go first beyond it. */

@@ -1,4 +1,5 @@
 import type { JobStore } from '../store/job-store.ts'
+import type { JobEventLog } from './job-events.ts'
 import { applyEntry, type LedgerStore } from '../store/ledger-store.ts'
 
 /**
@@ -8,7 +9,7 @@ import { applyEntry, type LedgerStore } from '../store/ledger-store.ts'
  * reason that says what happened, and its reservations are released, in one
  * batch per job: the record is kept and explained, never silently dropped.
  */
-export async function closeInterruptedJobs (jobs: JobStore, ledger: LedgerStore, now: number = Date.now()): Promise<number> {
+export async function closeInterruptedJobs (jobs: JobStore, ledger: LedgerStore, events?: JobEventLog, now: number = Date.now()): Promise<number> {
   let closed = 0
   for (const record of await jobs.list()) {
     if (record.status !== 'bidding' && record.status !== 'running') continue
@@ -30,6 +31,11 @@ export async function closeInterruptedJobs (jobs: JobStore, ledger: LedgerStore,
       }
     }
     await jobs.save(record, { with: jobLedger != null ? [ledger.operation(jobLedger)] : [] })
+    // Its event stream ends too, so a follower resuming after the restart learns the outcome.
+    if (events != null) {
+      await events.reopen(record.jobId)
+      events.record(record.jobId, 'done', { status: 'failed', reason: record.reason, costUsd: record.costUsd, attempts: record.attempts.length }, now)
+    }
     closed++
   }
   return closed

@@ -46,7 +46,7 @@ export async function validateJob (data: Uint8Array, ctx: MarketContext): Promis
   const spec = await ctx.specOf(job.specId)
   if (spec == null) throw ignore('unknown-spec', `job ${envelope.id} is for spec ${job.specId}, which this node does not hold yet`)
   assertJobWithinSpec(job, spec)
-  ctx.jobs.add({ jobId: envelope.id, coordinator: envelope.signer, body: job })
+  ctx.jobs.add({ jobId: envelope.id, coordinator: envelope.signer, body: job, publishedAt: Math.max(job.createdAt, now) })
   return { envelope, spec }
 }
 

@@ -1,7 +1,7 @@
 import type { Outcome } from '../market/messages.ts'
 import { sublevel, values, type BatchOperation, type Db, type Sublevel } from './db.ts'
 
-export type JobStatus = 'bidding' | 'running' | 'succeeded' | 'failed'
+export type JobStatus = 'bidding' | 'running' | 'succeeded' | 'failed' | 'cancelled'
 
 export interface AttemptRecord {
   attempt: number

@@ -9,13 +9,16 @@ const SubmitBodySchema = z.object({
   input: z.unknown(),
   maxUsd: z.number().nonnegative().optional(),
   deadline: z.union([z.string().min(1), z.number().int().positive()]).optional(),
-  bidWindowMs: z.number().int().nonnegative().max(60_000).optional()
+  bidWindowMs: z.number().int().nonnegative().max(60_000).optional(),
+  /** false: answer 202 with the job id at once instead of waiting for the outcome. @default true */
+  wait: z.boolean().optional()
 }).strict()
 
 /**
- * Submit a job and wait for its outcome; list and read the jobs this node
- * submitted. POST /v1/jobs keeps the request open until the job ends (at the
- * latest at its deadline), so a client must allow for that.
+ * Submit a job (and wait for its outcome, unless `wait: false`); follow its
+ * events, wait for it, cancel it; list and read the jobs this node submitted.
+ * POST /v1/jobs without `wait: false` keeps the request open until the job
+ * ends (at the latest at its deadline), so a client must allow for that.
  */
 export function jobRoutes ({ node }: RouteContext): Route[] {
   return [
@@ -31,18 +34,50 @@ export function jobRoutes ({ node }: RouteContext): Route[] {
           const problems: Problem[] = parsed.error.issues.flatMap(i => i.code === 'unrecognized_keys'
             ? i.keys.map(key => ({ path: key, message: 'unknown field' }))
             : [{ path: i.path.map(String).join('.'), message: i.message }])
-          throw badRequest('invalid_request', 'the request body must be {"specId", "input", "maxUsd"?, "deadline"?, "bidWindowMs"?}', problems)
+          throw badRequest('invalid_request', 'the request body must be {"specId", "input", "maxUsd"?, "deadline"?, "bidWindowMs"?, "wait"?}', problems)
         }
-        const { specId, input, maxUsd, deadline, bidWindowMs } = parsed.data
+        const { specId, input, maxUsd, deadline, bidWindowMs, wait } = parsed.data
         const options: { maxUsd?: number, deadline?: string | number, bidWindowMs?: number } = {}
         if (maxUsd != null) options.maxUsd = maxUsd
         if (deadline != null) options.deadline = deadline
         if (bidWindowMs != null) options.bidWindowMs = bidWindowMs
         try {
+          if (wait === false) return { status: 202, body: await node.startJob(specId, input, options) }
           return { body: await node.submitJob(specId, input, options) }
         } catch (err) {
           throw jobError(err)
         }
+      }
+    },
+    {
+      method: 'GET',
+      path: '/v1/jobs/:id/events',
+      handler: async ({ params, headers, query, signal }) => {
+        const jobId = params.id!
+        await knownJob(node, jobId)
+        const afterSeq = resumeAfter(headers['last-event-id'], query.get('after'))
+        const events = node.jobEvents(jobId, { afterSeq, signal })
+        return {
+          events: (async function * () {
+            for await (const event of events) yield { id: String(event.seq), event: event.type, data: event }
+          })()
+        }
+      }
+    },
+    {
+      method: 'GET',
+      path: '/v1/jobs/:id/result',
+      handler: async ({ params }) => {
+        await knownJob(node, params.id!)
+        return { body: await node.waitJob(params.id!) }
+      }
+    },
+    {
+      method: 'POST',
+      path: '/v1/jobs/:id/cancel',
+      handler: async ({ params }) => {
+        await knownJob(node, params.id!)
+        return { body: await node.cancelJob(params.id!) }
       }
     },
     {
@@ -53,13 +88,23 @@ export function jobRoutes ({ node }: RouteContext): Route[] {
     {
       method: 'GET',
       path: '/v1/jobs/:id',
-      handler: async ({ params }) => {
-        const job = await node.getJob(params.id!)
-        if (job == null) throw notFound(`this node has no record of job ${params.id}; GET /v1/jobs lists the jobs it submitted`)
-        return { body: job }
-      }
+      handler: async ({ params }) => ({ body: await knownJob(node, params.id!) })
     }
   ]
+}
+
+async function knownJob (node: RouteContext['node'], jobId: string): Promise<NonNullable<Awaited<ReturnType<RouteContext['node']['getJob']>>>> {
+  const job = await node.getJob(jobId)
+  if (job == null) throw notFound(`this node has no record of job ${jobId}; GET /v1/jobs lists the jobs it submitted`)
+  return job
+}
+
+/** Where a resumed event stream starts: the Last-Event-ID header (what EventSource sends), else `?after=`. */
+function resumeAfter (header: string | string[] | undefined, after: string | null): number {
+  const given = (Array.isArray(header) ? header[0] : header) ?? after ?? undefined
+  if (given == null || given === '') return 0
+  if (!/^\d+$/.test(given)) throw badRequest('invalid_request', `Last-Event-ID (or ?after=) ${given} is not an event seq; give the id of the last event received, a whole number`, [{ path: 'Last-Event-ID', message: 'not a whole number' }])
+  return Number(given)
 }
 
 /** The market's submission errors, recognised by name (as errors.ts does) so this module needs none of the market's code. */

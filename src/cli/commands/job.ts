@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
-import { ApiClient, ApiRequestError } from '../../api/client.ts'
-import type { JobRecord, JobResult } from '../../node-types.ts'
+import { ApiClient, ApiRequestError, DaemonConnectionLostError, DaemonNotRunningError } from '../../api/client.ts'
+import type { JobEvent, JobRecord, JobResult } from '../../node-types.ts'
 import type { CliIO, Command } from '../command.ts'
 import { CliError, UsageError } from '../errors.ts'
 import { formatTable, printJson, printLines, shortPeerId } from '../output.ts'
@@ -11,6 +11,11 @@ const DEFAULT_JOB_DEADLINE_MS = 60_000
 const RESPONSE_MARGIN_MS = 30_000
 /** Node's timers hold at most 2^31 − 1 ms; a spec deadline years away must not overflow them. */
 const MAX_CLIENT_TIMEOUT_MS = 24 * 60 * 60 * 1000
+/** How long `job watch` keeps trying to resume a stream the daemon cut (a restart). */
+const WATCH_RECONNECT_MS = 30_000
+const WATCH_RETRY_EVERY_MS = 500
+/** Exit code after Ctrl+C, as shells report SIGINT. */
+const INTERRUPTED_EXIT_CODE = 130
 
 type Attempt = JobRecord['attempts'][number]
 
@@ -98,6 +103,34 @@ function resultDocument (result: JobResult): Record<string, unknown> {
   }
 }
 
+/** What `job submit` prints on Ctrl+C: the job goes on without the command. */
+function keepsRunningLines (jobId: string): string[] {
+  return [
+    `job ${jobId} keeps running on the daemon (Ctrl+C only stopped waiting for it)`,
+    `  follow it:  specmesh job watch ${jobId}`,
+    `  cancel it:  specmesh job cancel ${jobId}`,
+    `  its result: specmesh job wait ${jobId}`
+  ]
+}
+
+/**
+ * Resolve with the job's result, or with null on the first SIGINT (the
+ * caller tells the user the job runs on). The request is the long one:
+ * GET /v1/jobs/:id/result answers once the job has ended.
+ */
+async function resultOrInterrupt (client: ApiClient, jobId: string): Promise<JobResult | null> {
+  let onSigint: (() => void) | undefined
+  const interrupted = new Promise<null>(resolve => {
+    onSigint = () => { resolve(null) }
+    process.once('SIGINT', onSigint)
+  })
+  try {
+    return await Promise.race([client.request('GET', `/v1/jobs/${encodeURIComponent(jobId)}/result`) as Promise<JobResult>, interrupted])
+  } finally {
+    process.off('SIGINT', onSigint!)
+  }
+}
+
 function printResult (io: CliIO, specId: string, result: JobResult): void {
   const winner = result.status === 'succeeded' ? result.attempts.at(-1) : undefined
   const n = result.attempts.length
@@ -115,7 +148,7 @@ function printResult (io: CliIO, specId: string, result: JobResult): void {
 
 const submitCommand: Command = {
   name: 'submit',
-  summary: 'submit a job to the mesh and wait for its result',
+  summary: 'submit a job to the mesh and wait for its result (or not: --no-wait)',
   description: [
     'Submit a job for a spec this node holds: the daemon checks the input against the spec\'s',
     'input schema, calls for bids, awards the best (by reputation and price), sends the input',
@@ -123,17 +156,24 @@ const submitCommand: Command = {
     'goes to the next bid while the spec\'s retries, the deadline and the budget allow.',
     'The command waits for the end (at the latest the job\'s deadline) and prints the result:',
     'with --json {"jobId", "status", "output", "receipt", "costUsd", "reason", "attempts"}.',
-    'Exit code 0 when the job succeeded, 1 when it failed (the reason is printed).'
+    'Exit code 0 when the job succeeded, 1 when it failed or was cancelled (the reason is printed).',
+    '',
+    'The job runs on the daemon, not in this command: Ctrl+C stops waiting (exit code 130) and',
+    'prints the job id with the commands to follow it (job watch), cancel it (job cancel) or wait',
+    'for its result (job wait). With --no-wait the command prints the job id at once (with',
+    '--json {"jobId"}) and exits 0.'
   ].join('\n'),
   args: [{ name: 'SPEC_ID', description: 'id of the spec to execute (see: specmesh spec list)' }],
   options: {
     input: { type: 'string', value: 'FILE|-', description: 'the job\'s input as JSON: a file, or - for stdin' },
     'max-usd': { type: 'string', value: 'N', description: 'price ceiling per attempt, never above the spec\'s budget.maxUsd (default: that budget, else the spec\'s costUsd)' },
     deadline: { type: 'string', value: 'ISO', description: 'when the job must be done, ISO 8601; only tightens the spec\'s deadline' },
-    'bid-window-ms': { type: 'string', value: 'N', description: 'how long bids are collected before the award (default: 100)' }
+    'bid-window-ms': { type: 'string', value: 'N', description: 'how long bids are collected before the award (default: 100)' },
+    'no-wait': { type: 'boolean', description: 'print the job id once it is recorded and exit; the job runs on' }
   },
   examples: [
     'specmesh job submit bagaaiera… --input text.json',
+    'specmesh job submit bagaaiera… --input text.json --no-wait',
     'echo \'{"text":"Ada Lovelace met Charles Babbage in London"}\' | specmesh job submit bagaaiera… --input - --json',
     'specmesh job submit bagaaiera… --input text.json --max-usd 0.05 --deadline 2026-03-01T18:00:00Z'
   ],
@@ -161,10 +201,174 @@ const submitCommand: Command = {
 
     const probe = new ApiClient({ home })
     const timeoutMs = await responseTimeout(probe, specId, deadline)
-    const result = await new ApiClient({ home, timeoutMs }).request('POST', '/v1/jobs', body) as JobResult
+    body.wait = false
+    const { jobId } = await probe.request('POST', '/v1/jobs', body) as { jobId: string }
+    if (options['no-wait'] === true) {
+      if (json) printJson(io, { jobId })
+      else printLines(io, [`job ${jobId} submitted; it runs on the daemon`, `  follow it:  specmesh job watch ${jobId}`, `  cancel it:  specmesh job cancel ${jobId}`, `  its result: specmesh job wait ${jobId}`])
+      return 0
+    }
+    const result = await resultOrInterrupt(new ApiClient({ home, timeoutMs }), jobId)
+    if (result == null) {
+      io.stderr(`\n${keepsRunningLines(jobId).join('\n')}\n`)
+      return INTERRUPTED_EXIT_CODE
+    }
     if (json) printJson(io, resultDocument(result))
     else printResult(io, specId, result)
     return result.status === 'succeeded' ? 0 : 1
+  }
+}
+
+/** Time to allow for a job's outcome: its deadline, plus the margin, bounded. */
+function timeoutUntil (deadline: number): number {
+  return Math.min(MAX_CLIENT_TIMEOUT_MS, Math.max(0, deadline - Date.now()) + RESPONSE_MARGIN_MS)
+}
+
+async function jobRecord (client: ApiClient, jobId: string): Promise<JobRecord & { output?: unknown }> {
+  try {
+    return await client.request('GET', `/v1/jobs/${encodeURIComponent(jobId)}`) as JobRecord & { output?: unknown }
+  } catch (err) {
+    if (err instanceof ApiRequestError && err.status === 404) {
+      throw new ApiRequestError(404, 'not_found', `this node has no record of job ${jobId}; \`specmesh job list\` shows the jobs it submitted`)
+    }
+    throw err
+  }
+}
+
+const waitCommand: Command = {
+  name: 'wait',
+  summary: 'wait for a job this node submitted to end, and print its result',
+  description: [
+    'Wait until the job has ended (at once when it already has) and print its result, as',
+    '`job submit` does (with --json the same document). Ctrl+C stops waiting; the job runs on.',
+    'Exit code 0 when the job succeeded, 1 when it failed or was cancelled.'
+  ].join('\n'),
+  args: [{ name: 'JOB_ID', description: 'job id, as printed by job submit or job list' }],
+  examples: ['specmesh job wait bagaaiera…', 'specmesh job wait bagaaiera… --json'],
+  run: async ({ args, home, json, io }) => {
+    const jobId = args[0]!
+    const record = await jobRecord(new ApiClient({ home }), jobId)
+    const result = await resultOrInterrupt(new ApiClient({ home, timeoutMs: timeoutUntil(record.deadline) }), jobId)
+    if (result == null) {
+      io.stderr(`\n${keepsRunningLines(jobId).join('\n')}\n`)
+      return INTERRUPTED_EXIT_CODE
+    }
+    if (json) printJson(io, resultDocument(result))
+    else printResult(io, record.specId, result)
+    return result.status === 'succeeded' ? 0 : 1
+  }
+}
+
+const cancelCommand: Command = {
+  name: 'cancel',
+  summary: 'cancel a job this node submitted, and its running attempt',
+  description: [
+    'Cancel a job: no further bid, award or retry, and a running attempt is stopped (the',
+    'agent aborts its handler; the attempt\'s receipt says cancelled and charges nothing).',
+    'Prints the job as it ended (with --json its record). A job that had already ended is',
+    'left as it was, and the command says so. Exit code 0 in both cases.'
+  ].join('\n'),
+  args: [{ name: 'JOB_ID', description: 'job id, as printed by job submit or job list' }],
+  examples: ['specmesh job cancel bagaaiera…', 'specmesh job cancel bagaaiera… --json'],
+  run: async ({ args, home, json, io }) => {
+    const jobId = args[0]!
+    const client = new ApiClient({ home })
+    const before = await jobRecord(client, jobId)
+    const record = await client.request('POST', `/v1/jobs/${encodeURIComponent(jobId)}/cancel`) as JobRecord
+    if (json) {
+      printJson(io, record)
+      return
+    }
+    const ended = before.status !== 'bidding' && before.status !== 'running'
+    printLines(io, ended
+      ? [`job ${jobId} had already ended (${record.status}); nothing to cancel`]
+      : [`job ${jobId} ${record.status}`, `  cost      ${usd(record.costUsd)}`, ...(record.reason != null ? [`  reason    ${record.reason}`] : []), ...attemptLines(record.attempts, 10)])
+  }
+}
+
+/** One line per event, for a person. */
+function eventLine (event: JobEvent): string {
+  const d = event.data
+  const time = new Date(event.at).toISOString().slice(11, 23)
+  const agent = typeof d.agent === 'string' ? shortPeerId(d.agent) : ''
+  const text = ((): string => {
+    switch (event.type) {
+      case 'submitted': return `submitted for ${String(d.specName)} (ceiling ${usd(Number(d.maxUsd))}, deadline ${new Date(Number(d.deadline)).toISOString()})`
+      case 'waiting-capacity': return `waiting for capacity: every one of ${String(d.agents)} agent(s) serving the spec is at its limit`
+      case 'bid': return `bid from ${agent}: ${usd(Number(d.priceUsd))}, estimate ${String(d.estimatedMs)} ms`
+      case 'award': return `attempt ${String(d.attempt)} awarded to ${agent} at ${usd(Number(d.priceUsd))}`
+      case 'attempt-started': return `attempt ${String(d.attempt)} started at ${agent}`
+      case 'attempt-ended': return `attempt ${String(d.attempt)} ended: ${String(d.outcome)} after ${String(d.durationMs)} ms${typeof d.reason === 'string' ? ` (${oneLine(d.reason)})` : ''}`
+      case 'backoff': return `backing off ${String(d.delayMs)} ms before retry ${String(d.retry)}`
+      case 'receipt': return `receipt ${String(d.receiptId)} for attempt ${String(d.attempt)}: ${String(d.outcome)}, charged ${usd(Number(d.costUsd))}`
+      case 'done': return `done: ${String(d.status)}, cost ${usd(Number(d.costUsd))}${typeof d.reason === 'string' ? ` (${d.reason})` : ''}`
+    }
+    return event.type
+  })()
+  return `${time}  #${event.seq}  ${text}`
+}
+
+const watchCommand: Command = {
+  name: 'watch',
+  summary: 'follow a job\'s events as they happen, until it ends',
+  description: [
+    'Print the job\'s events, from the first (or after --after SEQ) to its end: submitted,',
+    'waiting-capacity, bid, award, attempt-started, attempt-ended, backoff, receipt, done.',
+    'With --json one JSON object per line {seq, jobId, type, at, data}. When the daemon',
+    `restarts meanwhile the command resumes where it stopped (for up to ${WATCH_RECONNECT_MS / 1000} s).`,
+    'Ctrl+C stops watching; the job runs on. Exit code 0 when the job succeeded, 1 otherwise.'
+  ].join('\n'),
+  args: [{ name: 'JOB_ID', description: 'job id, as printed by job submit or job list' }],
+  options: {
+    after: { type: 'string', value: 'SEQ', description: 'start after this event seq (default: 0, every event)' }
+  },
+  examples: ['specmesh job watch bagaaiera…', 'specmesh job watch bagaaiera… --json --after 3'],
+  run: async ({ args, home, json, options, io, path }) => {
+    const jobId = args[0]!
+    let last = 0
+    if (typeof options.after === 'string') {
+      if (!/^\d+$/.test(options.after)) throw new UsageError(`--after ${options.after} is not an event seq (a whole number ≥ 0)`, path)
+      last = Number(options.after)
+    }
+    await jobRecord(new ApiClient({ home }), jobId)
+    const stop = new AbortController()
+    const onSigint = (): void => { stop.abort() }
+    process.once('SIGINT', onSigint)
+    let status: string | undefined
+    let lostAt: number | undefined
+    try {
+      while (status == null && !stop.signal.aborted) {
+        try {
+          // A fresh client each time: after a restart the daemon has a new port.
+          for await (const sse of new ApiClient({ home }).events(`/v1/jobs/${encodeURIComponent(jobId)}/events`, { lastEventId: String(last), signal: stop.signal })) {
+            lostAt = undefined
+            if (sse.event === 'error') throw new CliError(`the daemon could not stream the job's events: ${sse.data}`, 'failed')
+            const event = JSON.parse(sse.data as string) as JobEvent
+            last = event.seq
+            if (json) io.stdout(`${JSON.stringify(event)}\n`)
+            else io.stdout(`${eventLine(event)}\n`)
+            if (event.type === 'done') status = String(event.data.status)
+          }
+          if (status == null && !stop.signal.aborted) {
+            // The stream ended without 'done': the job's log is closed (a job from before events were kept).
+            const record = await jobRecord(new ApiClient({ home }), jobId)
+            status = record.status
+          }
+        } catch (err) {
+          if (!(err instanceof DaemonConnectionLostError || err instanceof DaemonNotRunningError)) throw err
+          lostAt ??= Date.now()
+          if (Date.now() - lostAt > WATCH_RECONNECT_MS) throw err
+          await new Promise(resolve => setTimeout(resolve, WATCH_RETRY_EVERY_MS))
+        }
+      }
+    } finally {
+      process.off('SIGINT', onSigint)
+    }
+    if (status == null) {
+      io.stderr(`stopped watching; job ${jobId} runs on (resume with: specmesh job watch ${jobId} --after ${last})\n`)
+      return INTERRUPTED_EXIT_CODE
+    }
+    return status === 'succeeded' ? 0 : 1
   }
 }
 
@@ -175,15 +379,7 @@ const statusCommand: Command = {
   args: [{ name: 'JOB_ID', description: 'job id, as printed by job submit or job list' }],
   examples: ['specmesh job status bagaaiera…', 'specmesh job status bagaaiera… --json'],
   run: async ({ args, home, json, io }) => {
-    let job: JobRecord & { output?: unknown }
-    try {
-      job = await new ApiClient({ home }).request('GET', `/v1/jobs/${encodeURIComponent(args[0]!)}`) as JobRecord & { output?: unknown }
-    } catch (err) {
-      if (err instanceof ApiRequestError && err.status === 404) {
-        throw new ApiRequestError(404, 'not_found', `this node has no record of job ${args[0]}; \`specmesh job list\` shows the jobs it submitted`)
-      }
-      throw err
-    }
+    const job = await jobRecord(new ApiClient({ home }), args[0]!)
     if (json) {
       printJson(io, job)
       return
@@ -241,9 +437,12 @@ export const jobCommand: Command = {
     'it: it runs the auction, sends the input to the awarded agent, checks the output against',
     'the spec, and signs the receipt. These commands talk to the running daemon.'
   ].join('\n'),
-  subcommands: [submitCommand, statusCommand, listCommand],
+  subcommands: [submitCommand, watchCommand, waitCommand, cancelCommand, statusCommand, listCommand],
   examples: [
     'specmesh job submit <spec id> --input text.json --json',
+    'specmesh job submit <spec id> --input text.json --no-wait',
+    'specmesh job watch <job id>',
+    'specmesh job cancel <job id>',
     'specmesh job list',
     'specmesh job status <job id>'
   ]

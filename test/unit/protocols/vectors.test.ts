@@ -204,7 +204,7 @@ describe('protocols/vectors: signed messages', async () => {
       const jobs = new RecentJobs()
       for (const id of context.seenJobs) {
         expect(id).toBe(job.id)
-        jobs.add({ jobId: id, coordinator: job.key.peerId, body: job.body as unknown as JobBody })
+        jobs.add({ jobId: id, coordinator: job.key.peerId, body: job.body as unknown as JobBody, publishedAt: (job.body as unknown as JobBody).createdAt })
       }
       const specs = {
         has: (id: string) => stored.has(id),

@@ -1,0 +1,95 @@
+/**
+ * The node's job API on real nodes: startJob returns at once, jobEvents and
+ * the node's 'job-event' report every step in order, waitJob gives the
+ * outcome, cancelJob ends a job wherever it is.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { TOPICS } from '../../src/wire/constants.ts'
+import type { JobEvent } from '../../src/index.ts'
+import { startMesh, stopAll, waitForAdverts, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
+import { sampleSpec } from '../helpers/specs.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+let nodes: TestNode[] = []
+afterEach(async () => {
+  await stopAll(nodes)
+  nodes = []
+})
+
+const goodOutput = { entities: [{ name: 'Ada', confidence: 90 }] }
+const input = { text: 'Ada Lovelace' }
+
+async function market (count: number, market: { retryBaseMs?: number } = {}) {
+  nodes = await startMesh(count, TOPICS.specs, market)
+  for (const topic of [TOPICS.jobs, TOPICS.bids, TOPICS.receipts]) await waitForTopicPeers(nodes, topic)
+  const [coordinator, ...agents] = nodes as [TestNode, ...TestNode[]]
+  const { id: specId } = await coordinator.publishSpec(sampleSpec('job-api'))
+  await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec on every node' })
+  return { coordinator, agents, specId }
+}
+
+async function collect (events: AsyncIterable<JobEvent>): Promise<JobEvent[]> {
+  const out: JobEvent[] = []
+  for await (const event of events) out.push(event)
+  return out
+}
+
+describe('the job API', () => {
+  it('startJob returns the id before any bid; jobEvents and job-event report each step; waitJob the outcome', async () => {
+    const { coordinator, agents, specId } = await market(2)
+    await agents[0]!.serve(specId, async () => goodOutput, { priceUsd: 0.1, estimatedMs: 50 })
+    await waitForAdverts(coordinator, specId, 1)
+    const seen: JobEvent[] = []
+    coordinator.events.on('job-event', event => { seen.push(event) })
+
+    const { jobId } = await coordinator.startJob(specId, input, { bidWindowMs: 300 })
+    expect((await coordinator.getJob(jobId))?.status).toBe('bidding')
+    const live = await collect(coordinator.jobEvents(jobId))
+    expect(live.map(e => e.type)).toEqual(['submitted', 'bid', 'award', 'attempt-started', 'attempt-ended', 'receipt', 'done'])
+    expect(live.map(e => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7])
+    expect(seen).toEqual(live)
+
+    const result = await coordinator.waitJob(jobId)
+    expect(result).toMatchObject({ jobId, status: 'succeeded', output: goodOutput, costUsd: 0.1 })
+    expect(result.receipt?.id).toBe(live[5]!.data.receiptId)
+    // After the end: replayed from the store, from any point.
+    expect((await collect(coordinator.jobEvents(jobId, { afterSeq: 5 }))).map(e => e.seq)).toEqual([6, 7])
+    await expect(coordinator.waitJob('bagaaieraunknown')).rejects.toThrow(/no record of job/)
+    await expect(collect(coordinator.jobEvents('bagaaieraunknown'))).rejects.toThrow(/no record of job/)
+    await expect(coordinator.cancelJob('bagaaieraunknown')).rejects.toThrow(/no record of job/)
+    // Bad input is refused before anything is recorded, as submitJob refuses it.
+    await expect(coordinator.startJob(specId, { text: 7 })).rejects.toThrow(/text/)
+  })
+
+  it('cancelJob during the bid window ends the job at once, cancelled, with its done event', async () => {
+    const { coordinator, specId } = await market(2)
+    const { jobId } = await coordinator.startJob(specId, input, { bidWindowMs: 10_000 })
+    const started = Date.now()
+    const record = await coordinator.cancelJob(jobId)
+    expect(Date.now() - started).toBeLessThan(2_000)
+    expect(record).toMatchObject({ jobId, status: 'cancelled', reason: 'cancelled by the requester', costUsd: 0, attempts: [] })
+    const events = await collect(coordinator.jobEvents(jobId))
+    expect(events.map(e => e.type)).toEqual(['submitted', 'done'])
+    expect(events[1]!.data).toMatchObject({ status: 'cancelled' })
+    expect((await coordinator.waitJob(jobId)).status).toBe('cancelled')
+    // Cancelling an ended job leaves it as it was.
+    expect(await coordinator.cancelJob(jobId)).toEqual(record)
+  })
+
+  it('cancelJob during a backoff makes no further attempt', async () => {
+    const { coordinator, agents, specId } = await market(2, { retryBaseMs: 10_000 })
+    let calls = 0
+    await agents[0]!.serve(specId, async () => { calls++; throw new Error('flaky') }, { priceUsd: 0.1, estimatedMs: 50 })
+    await waitForAdverts(coordinator, specId, 1)
+    const { jobId } = await coordinator.startJob(specId, input, { bidWindowMs: 300 })
+    await waitFor(async () => (await collect(coordinator.jobEvents(jobId, {
+      signal: AbortSignal.timeout(200)
+    }))).some(e => e.type === 'backoff'), { what: 'the backoff before retry 1', timeoutMs: 10_000 })
+    const record = await coordinator.cancelJob(jobId)
+    expect(record.status).toBe('cancelled')
+    expect(record.attempts).toHaveLength(1)
+    expect(calls).toBe(1)
+    const types = (await collect(coordinator.jobEvents(jobId))).map(e => e.type)
+    expect(types.slice(-2)).toEqual(['backoff', 'done'])
+  })
+})
