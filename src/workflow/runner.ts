@@ -335,7 +335,8 @@ function jobReport (base: Pick<JobReport, 'id' | 'spec' | 'dependencies' | 'cost
   const finishedAt = record?.finishedAt ?? endedAt
   const report: JobReport = {
     ...base,
-    status: result.status,
+    // A job its requester cancelled did not deliver: for the workflow it failed, and its dependents cannot run.
+    status: result.status === 'succeeded' ? 'succeeded' : 'failed',
     outcome: result.status === 'succeeded' ? 'success' : last?.outcome != null ? last.outcome as JobOutcome : classify(result.reason ?? ''),
     jobId: result.jobId,
     attempts,
