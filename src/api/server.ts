@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import type { SpecmeshNode } from '../node-types.ts'
 import { ApiError, badRequest, payloadTooLarge, toApiError, unauthorized, unsupportedMediaType } from './errors.ts'
 import { removeApiInfo, writeApiInfo } from './info.ts'
+import { JsonInputError, parseJsonBytes } from '../wire/json-input.ts'
 import { Router, type Route, type ServerSentEvent } from './router.ts'
 import { allRoutes } from './routes/index.ts'
 import { loadOrCreateApiToken, tokensEqual } from './token.ts'
@@ -221,9 +222,11 @@ async function readJsonBody (req: IncomingMessage, limit: number): Promise<unkno
   if (tooLarge) throw payloadTooLarge(limit)
   if (size === 0) return undefined
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    return parseJsonBytes(Buffer.concat(chunks), { what: 'request body' })
   } catch (err) {
-    throw badRequest('invalid_json', `request body is not valid JSON: ${(err as Error).message}`)
+    if (!(err instanceof JsonInputError)) throw err
+    const code = err.code === 'not-json' ? 'invalid_json' : err.code.replaceAll('-', '_')
+    throw badRequest(code, err.message, err.path === '' ? undefined : [{ path: err.path, message: err.message }])
   }
 }
 

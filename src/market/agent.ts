@@ -3,7 +3,7 @@ import { hashHex } from '../crypto/content-id.ts'
 import { canonicalBytes } from '../wire/canonical.ts'
 import type { Signer } from '../crypto/signatures.ts'
 import { seal, encodeEnvelope, type Envelope } from '../wire/envelope.ts'
-import { MAX_OUTPUT_BYTES, MAX_INPUT_BYTES, TOPICS } from '../wire/constants.ts'
+import { MAX_HANDLER_MESSAGE_CHARS, MAX_OUTPUT_BYTES, MAX_INPUT_BYTES, TOPICS } from '../wire/constants.ts'
 import type { Spec } from '../spec/index.ts'
 import type { Gossip } from '../net/gossip.ts'
 import { DeadlineExceededError, HandlerError } from './errors.ts'
@@ -11,9 +11,10 @@ import type { Handler } from './exec-handler.ts'
 import { execStream } from './exec-protocol.ts'
 import { after } from './timers.ts'
 import { bidHoldsUntil } from './constants.ts'
-import { AwardBodySchema, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
+import { AwardBodySchema, publishableReason, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
 import { openTyped } from './validators.ts'
+import { parseJsonBytes } from '../wire/json-input.ts'
 
 export interface ServeOptions {
   /** Price asked per job, in USD. @default the spec's costUsd, or 0 */
@@ -88,9 +89,6 @@ const TIGHT_ROOM = 2
 const DEFAULT_ESTIMATED_MS = 1000
 /** What a busy agent suggests a coordinator waits before asking again. */
 const BUSY_RETRY_AFTER_MS = 250
-
-/** Strict: an input that is not UTF-8 is refused, never silently repaired. */
-const decoder = new TextDecoder('utf-8', { fatal: true })
 
 class Refusal extends Error {
   override name = 'Refusal'
@@ -336,9 +334,9 @@ export class AgentService {
       if (inputBytes.byteLength > MAX_INPUT_BYTES) throw new Refusal(`input is ${inputBytes.byteLength} bytes; the limit is ${MAX_INPUT_BYTES}`)
       let input: unknown
       try {
-        input = JSON.parse(decoder.decode(inputBytes))
-      } catch {
-        throw new Refusal('input is not JSON')
+        input = parseJsonBytes(inputBytes, { what: 'input' })
+      } catch (err) {
+        throw new Refusal((err as Error).message)
       }
       if (hashHex(canonicalBytes(input)) !== job.body.inputHash) throw new Refusal('input does not match the job\'s inputHash')
       await this.slot(served, job.body)
@@ -442,8 +440,11 @@ export class AgentService {
       return { claim, output }
     } catch (err) {
       const timedOut = err instanceof DeadlineExceededError || (err instanceof HandlerError && err.outcome === 'timeout')
-      const reason = err instanceof HandlerError ? err.reason : (err as Error)?.message ?? String(err)
-      this.log('agent.failed', { jobId: award.body.jobId, reason })
+      // A HandlerError's reason is what it means to publish; a TS handler's own thrown
+      // message is its choice, bounded like an --exec program's. The full detail
+      // (an --exec program's stderr, the command) stays in this agent's log.
+      const reason = err instanceof HandlerError ? err.reason : publishableReason((err as Error)?.message ?? String(err), MAX_HANDLER_MESSAGE_CHARS)
+      this.log('agent.failed', { jobId: award.body.jobId, reason, detail: (err as Error)?.message ?? String(err) })
       return { claim: this.claim(award, { outcome: timedOut ? 'timeout' : 'error', startedAt, endedAt: this.now(), costUsd: 0, reason }) }
     } finally {
       served.inFlight--
@@ -459,6 +460,7 @@ export class AgentService {
 
   private claim (award: Envelope<AwardBody>, fields: Omit<ClaimBody, 'jobId' | 'awardId'>): Envelope<ClaimBody> {
     const body: ClaimBody = { jobId: award.body.jobId, awardId: award.id, ...fields }
+    if (body.reason != null) body.reason = publishableReason(body.reason)
     for (const key of Object.keys(body) as Array<keyof ClaimBody>) if (body[key] === undefined) delete body[key]
     return seal('claim', body, this.deps.signer)
   }

@@ -4,6 +4,7 @@ import { canonicalBytes } from '../wire/canonical.ts'
 import type { Signer } from '../crypto/signatures.ts'
 import { seal, type Envelope } from '../wire/envelope.ts'
 import { MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, TOPICS } from '../wire/constants.ts'
+import { describeValueProblem, parseJsonBytes, valueProblem } from '../wire/json-input.ts'
 import { checkInput, checkOutput, jobDeadlines, type Spec } from '../spec/index.ts'
 import type { Gossip } from '../net/gossip.ts'
 import type { SpecmeshLibp2p } from '../net/libp2p.ts'
@@ -11,7 +12,7 @@ import type { JobRecord, JobStore, AttemptRecord } from '../store/job-store.ts'
 import type { ReceiptStore, StoredReceipt } from '../store/receipt-store.ts'
 import { ExecClient } from './exec-client.ts'
 import { MessageValidationError } from '../wire/errors.ts'
-import type { AwardBody, BidBody, ClaimBody, JobBody, Outcome, ReceiptBody } from './messages.ts'
+import { JobBodySchema, publishableReason, type AwardBody, type BidBody, type ClaimBody, type JobBody, type Outcome, type ReceiptBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
 import { compareRanked, rankBids, NEUTRAL_REPUTATION, type RankedBid } from './scoring.ts'
 import { openClaim } from './validators.ts'
@@ -124,7 +125,6 @@ interface AttemptResult {
   endedAt: number
 }
 
-const decoder = new TextDecoder()
 
 function toEpochMs (value: number | Date | string): number {
   const ms = typeof value === 'number' ? value : new Date(value).getTime()
@@ -195,6 +195,11 @@ export class Coordinator {
   async start (specId: string, input: unknown, options: SubmitOptions = {}): Promise<{ jobId: string, done: Promise<JobResult> }> {
     const spec = await this.deps.specOf(specId)
     if (spec == null) throw new UnknownSpecError(specId)
+    // An SDK caller's value never went through the API's strict reader: the same checks here.
+    const malformed = valueProblem(input)
+    if (malformed != null) {
+      throw new InvalidJobError([{ path: malformed.path === '' ? 'input' : `input.${malformed.path}`, message: describeValueProblem(malformed) }])
+    }
     const inputCheck = checkInput(spec, input)
     if (!inputCheck.ok) throw new InvalidJobError(inputCheck.problems)
     const inputBytes = canonicalBytes(input)
@@ -217,6 +222,12 @@ export class Coordinator {
     // count from publication, see KnownJob.publishedAt).
     const body: JobBody = { specId, inputHash: hashHex(inputBytes), inputSize: inputBytes.byteLength, maxUsd, deadline, bidWindowMs, createdAt: now, nonce: randomBytes(8).toString('hex') }
     if (softDeadline != null) body.softDeadline = softDeadline
+    // Whatever our peers would Reject we never sign: the job body meets the same
+    // schema as the validator's (bid window, nonce, amounts, times) before anything else.
+    const selfCheck = JobBodySchema.safeParse(body)
+    if (!selfCheck.success) {
+      throw new InvalidJobError(selfCheck.error.issues.map(i => ({ path: i.path.map(String).join('.') || '(job)', message: i.message })))
+    }
     const envelope = seal('job', body, this.deps.signer)
     const record: JobRecord = {
       jobId: envelope.id, specId, specName: spec.name, status: 'bidding', submittedAt: now, deadline, softDeadline, maxUsd, inputHash: body.inputHash, costUsd: 0, attempts: []
@@ -652,9 +663,9 @@ export class Coordinator {
       if (outputBytes.byteLength > MAX_OUTPUT_BYTES) return failed('error', `output is ${outputBytes.byteLength} bytes; the limit is ${MAX_OUTPUT_BYTES}`, claim)
       let output: unknown
       try {
-        output = JSON.parse(decoder.decode(outputBytes))
-      } catch {
-        return failed('error', 'output is not JSON', claim)
+        output = parseJsonBytes(outputBytes, { what: 'the agent\'s output' })
+      } catch (err) {
+        return failed('error', (err as Error).message, claim)
       }
       // The hash is of the canonical form, so an agent's formatting never matters.
       const outputHash = hashHex(canonicalBytes(output))
@@ -695,7 +706,7 @@ export class Coordinator {
     }
     const outputHash = result.outputHash ?? result.claim?.body.outputHash
     if (outputHash != null) body.outputHash = outputHash
-    if (result.reason != null) body.reason = result.reason.slice(0, 2000)
+    if (result.reason != null) body.reason = publishableReason(result.reason)
     return seal('receipt', body, this.deps.signer)
   }
 

@@ -1,22 +1,60 @@
 /**
- * Errors raised while serving jobs. Every handler failure is a `HandlerError`, whose
- * `reason` goes into the execution receipt as it is and whose `outcome` is the receipt
- * outcome it stands for.
+ * Errors raised while serving jobs. Every handler failure is a `HandlerError`:
+ * its `reason` is what the agent publishes (in its signed claim, and so in the
+ * receipt every node stores), its `message` what the agent's own log gets,
+ * and its `outcome` the receipt outcome it stands for.
+ *
+ * The reason is short and says only what the agent means to publish: what
+ * happened (exit code, signal, timeout, which limit) and, when the handler
+ * chose one, its own message (protocols/market.md "Reasons"). Whatever the
+ * program printed on stderr, the command line and the working directory stay
+ * in `message`, on the agent's machine.
  */
+import { MAX_HANDLER_MESSAGE_CHARS } from '../wire/constants.ts'
+import { publishableReason } from './messages.ts'
 
 export type HandlerOutcome = 'error' | 'timeout'
 
+export interface HandlerErrorOptions extends ErrorOptions {
+  /** Local detail for the agent's log (stderr, paths, the command); never published. */
+  detail?: string
+}
+
 export class HandlerError extends Error {
   override name = 'HandlerError'
-  /** Human-readable, bounded text fit for a receipt's reason field. */
+  /** Short, bounded text fit for a claim's and a receipt's reason field. */
   readonly reason: string
   readonly outcome: HandlerOutcome
 
-  constructor (reason: string, outcome: HandlerOutcome = 'error', options?: ErrorOptions) {
-    super(reason, options)
-    this.reason = reason
+  constructor (reason: string, outcome: HandlerOutcome = 'error', options?: HandlerErrorOptions) {
+    const published = publishableReason(reason)
+    super(options?.detail == null || options.detail === '' ? published : `${published}: ${options.detail}`, options)
+    this.reason = published
     this.outcome = outcome
   }
+}
+
+/**
+ * The message a failing program chose to publish: a JSON object on stdout whose
+ * `error` is a string, or an object with a string `message`, cut to
+ * MAX_HANDLER_MESSAGE_CHARS. Anything else on stdout is not a message.
+ */
+export function handlerChosenMessage (stdout: string): string | null {
+  let value: unknown
+  try {
+    value = JSON.parse(stdout)
+  } catch {
+    return null
+  }
+  if (value == null || typeof value !== 'object' || Array.isArray(value)) return null
+  const error = (value as { error?: unknown }).error
+  const text = typeof error === 'string'
+    ? error
+    : error != null && typeof error === 'object' && typeof (error as { message?: unknown }).message === 'string'
+      ? (error as { message: string }).message
+      : null
+  if (text == null || text.trim() === '') return null
+  return publishableReason(text, MAX_HANDLER_MESSAGE_CHARS)
 }
 
 /** The handler program could not be started: spawn failed, or the shell found no such command. */
@@ -24,8 +62,9 @@ export class HandlerSpawnError extends HandlerError {
   override name = 'HandlerSpawnError'
   readonly command: string
 
-  constructor (command: string, detail: string, options?: ErrorOptions) {
-    super(`could not start handler \`${command}\`: ${detail}`, 'error', options)
+  /** `what` is published ("command not found (exit 127)"); the command line and `detail` stay local. */
+  constructor (command: string, what: string, options?: HandlerErrorOptions) {
+    super(`could not start the handler: ${what}`, 'error', { ...options, detail: [`command \`${command}\``, options?.detail].filter(Boolean).join(': ') })
     this.command = command
   }
 }
@@ -42,9 +81,10 @@ export class HandlerExitError extends HandlerError {
   readonly signal: NodeJS.Signals | null
   readonly stderr: string
 
-  constructor (exitCode: number | null, signal: NodeJS.Signals | null, stderr: string) {
+  /** `chosen` is the handler's own message (see handlerChosenMessage); stderr only reaches the local log. */
+  constructor (exitCode: number | null, signal: NodeJS.Signals | null, stderr: string, chosen: string | null = null) {
     const how = signal != null ? `was killed by ${signal}` : `exited with code ${exitCode}`
-    super(stderr === '' ? `handler ${how}` : `handler ${how}: ${stderr}`)
+    super(chosen == null ? `handler ${how}` : `handler ${how}: ${chosen}`, 'error', { detail: stderr === '' ? undefined : `stderr: ${stderr}` })
     this.exitCode = exitCode
     this.signal = signal
     this.stderr = stderr

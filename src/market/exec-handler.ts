@@ -1,7 +1,10 @@
 /**
  * `--exec` handlers: serve a spec with a program in any language. Each job runs
  * COMMAND through `/bin/sh -c` with the input as JSON on stdin; the one JSON value
- * the program prints on stdout is the output.
+ * the program prints on stdout is the output. A program that fails exits non-zero,
+ * and may print `{"error": "what to publish"}` on stdout: that message (bounded)
+ * is the only text of its own that reaches the receipt. Its stderr goes to the
+ * agent's log.
  *
  * The program runs in its own process group so that killing it (abort, oversized
  * output) also kills whatever a shell wrapper started. Every job's promise settles
@@ -11,7 +14,9 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { MAX_OUTPUT_BYTES } from '../wire/constants.ts'
+import { decodeUtf8, parseJson, type JsonInputError } from '../wire/json-input.ts'
 import {
+  handlerChosenMessage,
   HandlerAbortedError,
   HandlerError,
   HandlerExitError,
@@ -40,7 +45,7 @@ export interface ExecHandlerOptions {
    */
   maxOutputBytes?: number
   /**
-   * How much of the end of stderr to keep for the failure reason, in bytes.
+   * How much of the end of stderr to keep for the agent's log (never published), in bytes.
    *
    * @default 8192
    */
@@ -177,7 +182,7 @@ export function execHandler (options: ExecHandlerOptions): Handler {
       if (json === undefined) throw new TypeError(`${typeof input} is not a JSON value`)
       stdin = json
     } catch (err) {
-      throw new HandlerInputError(`job input is not serialisable as JSON: ${(err as Error).message}`, 'error', { cause: err })
+      throw new HandlerInputError('job input is not serialisable as JSON', 'error', { cause: err, detail: (err as Error).message })
     }
 
     return await new Promise<unknown>((resolve, reject) => {
@@ -195,7 +200,7 @@ export function execHandler (options: ExecHandlerOptions): Handler {
           stdio: ['pipe', 'pipe', 'pipe']
         })
       } catch (err) {
-        reject(new HandlerSpawnError(command, (err as Error).message, { cause: err }))
+        reject(new HandlerSpawnError(command, 'the program could not be spawned', { cause: err, detail: (err as Error).message }))
         return
       }
 
@@ -290,7 +295,7 @@ export function execHandler (options: ExecHandlerOptions): Handler {
       child.once('error', (err: NodeJS.ErrnoException) => {
         // Spawn failures arrive here with no pid; nothing was started, nothing to wait for.
         if (pgid === undefined) {
-          settle(new HandlerSpawnError(command, options.cwd === undefined ? err.message : `${err.message} (cwd ${options.cwd})`, { cause: err }))
+          settle(new HandlerSpawnError(command, 'the program could not be spawned', { cause: err, detail: options.cwd === undefined ? err.message : `${err.message} (cwd ${options.cwd})` }))
         }
       })
 
@@ -336,24 +341,29 @@ export function execHandler (options: ExecHandlerOptions): Handler {
         }
         if (code === SHELL_NOT_FOUND || code === SHELL_NOT_EXECUTABLE) {
           const stderr = stderrTail.toString()
-          settle(new HandlerSpawnError(command, `${code === SHELL_NOT_FOUND ? 'command not found' : 'command not executable'} (exit ${code})${stderr === '' ? '' : `: ${stderr}`}`))
+          settle(new HandlerSpawnError(command, `${code === SHELL_NOT_FOUND ? 'command not found' : 'command not executable'} (exit ${code})`, { detail: stderr === '' ? undefined : `stderr: ${stderr}` }))
           return
         }
         if (code !== 0 || sig !== null) {
-          settle(new HandlerExitError(code, sig, stderrTail.toString()))
+          settle(new HandlerExitError(code, sig, stderrTail.toString(), handlerChosenMessage(Buffer.concat(stdoutChunks).toString('utf8'))))
           return
         }
-        const text = Buffer.concat(stdoutChunks).toString('utf8')
-        if (text.trim() === '') {
-          settle(new HandlerOutputError('handler output was not JSON: it printed nothing on stdout'))
-          return
-        }
+        const bytes = Buffer.concat(stdoutChunks)
         let value: unknown
         try {
-          value = JSON.parse(text)
-        } catch {
-          const preview = text.length > OUTPUT_PREVIEW_CHARS ? `${text.slice(0, OUTPUT_PREVIEW_CHARS)}…` : text
-          settle(new HandlerOutputError(`handler output was not JSON: ${JSON.stringify(preview)}`))
+          const text = decodeUtf8(bytes, 'handler output')
+          if (text.trim() === '') {
+            settle(new HandlerOutputError('handler output was not JSON: it printed nothing on stdout'))
+            return
+          }
+          value = parseJson(text, { what: 'handler output' })
+        } catch (err) {
+          const problem = err as JsonInputError
+          // What the program printed stays local: the reason says only what was wrong with it.
+          const raw = bytes.toString('utf8')
+          const preview = raw.length > OUTPUT_PREVIEW_CHARS ? `${raw.slice(0, OUTPUT_PREVIEW_CHARS)}…` : raw
+          const reason = problem.code === 'not-json' ? `handler output was not JSON (${bytes.length} bytes on stdout)` : problem.message
+          settle(new HandlerOutputError(reason, 'error', { detail: `stdout began ${JSON.stringify(preview)}` }))
           return
         }
         settle(undefined, value)

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { isCanonicalPeerId } from '../crypto/signatures.ts'
-import { MAX_INPUT_BYTES } from '../wire/constants.ts'
+import { MAX_BID_WINDOW_MS, MAX_INPUT_BYTES, MAX_NONCE_CHARS, MAX_REASON_CHARS, MIN_BID_WINDOW_MS } from '../wire/constants.ts'
 
 /**
  * Bodies of the market's signed messages. Every body is the `body` of an
@@ -16,6 +16,33 @@ const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha2-256 hash as 64 lowe
 const epochMs = z.number().int().nonnegative()
 const usd = z.number().finite().nonnegative()
 
+/** The one rule for a job's bid window, shared by the API, the CLI, workflows, the SDK and the validator. */
+export const BidWindowMsSchema = z.number({ error: `a whole number of milliseconds from ${MIN_BID_WINDOW_MS} to ${MAX_BID_WINDOW_MS}` })
+  .int(`a whole number of milliseconds from ${MIN_BID_WINDOW_MS} to ${MAX_BID_WINDOW_MS}`)
+  .min(MIN_BID_WINDOW_MS, `at least ${MIN_BID_WINDOW_MS} ms (the wire limit: peers Reject a job with a shorter bid window)`)
+  .max(MAX_BID_WINDOW_MS, `at most ${MAX_BID_WINDOW_MS} ms (the wire limit)`)
+
+/** The problem with a bid window, in words, or null when it is within the wire's limits. */
+export function bidWindowProblem (value: unknown, shown: string = String(value)): string | null {
+  const parsed = BidWindowMsSchema.safeParse(value)
+  return parsed.success ? null : `${shown} is not allowed: ${parsed.error.issues[0]?.message ?? 'invalid'}`
+}
+
+/**
+ * Text made fit to publish: well-formed Unicode, no control characters, at most
+ * `limit` characters (cut with an ellipsis). Every reason a node signs goes
+ * through this, so none can fail its own validation (MAX_REASON_CHARS).
+ */
+export function publishableReason (text: string, limit: number = MAX_REASON_CHARS): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = text.toWellFormed().replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ').trim()
+  if (clean.length <= limit) return clean
+  let cut = clean.slice(0, limit - 1)
+  // Never end on half a surrogate pair.
+  if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1)
+  return `${cut}…`
+}
+
 /** A call for bids. The input itself never travels on gossip: only its hash and size. */
 export const JobBodySchema = z.object({
   specId: cid,
@@ -27,10 +54,10 @@ export const JobBodySchema = z.object({
   softDeadline: epochMs.optional(),
   deadline: epochMs,
   /** Bids signed after createdAt + bidWindowMs are not considered. */
-  bidWindowMs: z.number().int().min(1).max(60_000),
+  bidWindowMs: BidWindowMsSchema,
   createdAt: epochMs,
   /** Makes two submissions of the same input distinct jobs. */
-  nonce: z.string().min(1).max(64)
+  nonce: z.string().min(1).max(MAX_NONCE_CHARS)
 }).strict()
 export type JobBody = z.infer<typeof JobBodySchema>
 
@@ -74,7 +101,7 @@ export const ClaimBodySchema = z.object({
   startedAt: epochMs,
   endedAt: epochMs,
   costUsd: usd,
-  reason: z.string().max(2000).optional(),
+  reason: z.string().max(MAX_REASON_CHARS).optional(),
   /** With outcome refused because the agent is at capacity: when to try again. */
   retryAfterMs: z.number().int().nonnegative().optional()
 }).strict()
@@ -100,7 +127,7 @@ export const ReceiptBodySchema = z.object({
   /** What this attempt cost the coordinator (0 when nothing is owed). */
   costUsd: usd,
   outcome: z.enum(OUTCOMES),
-  reason: z.string().max(2000).optional(),
+  reason: z.string().max(MAX_REASON_CHARS).optional(),
   claim: z.object({
     type: z.literal('claim'),
     v: z.literal(1),

@@ -109,6 +109,8 @@ type Instance = { ok: true, value: unknown } | { ok: false, path: string, what: 
  * MAX_INSTANCE_DEPTH and anything larger than `maxBytes` of JSON. Criteria and schemas then
  * run on data nobody else can change mid-check and whose size is known.
  */
+const jsonBytes = (s: string): number => Buffer.byteLength(JSON.stringify(s))
+
 function toInstance (value: unknown, root: string, maxBytes: number): Instance {
   let bytes = 0
   const fail = (path: string, what: string): never => { throw new InstanceError(path, what) }
@@ -123,13 +125,13 @@ function toInstance (value: unknown, root: string, maxBytes: number): Instance {
         if (!Number.isFinite(v)) fail(path, `${v} is not a JSON number`)
         bytes += String(v).length
         return v
-      case 'string': bytes += v.length + 2; return v
+      // Exact sizes of canonical JSON, so an output the agent measured as within the limit is within it here.
+      case 'string': bytes += jsonBytes(v); return v
       case 'object': {
         if (Array.isArray(v)) {
-          bytes += 2
+          bytes += 2 + Math.max(0, v.length - 1)
           const out = new Array<unknown>(v.length)
           for (let i = 0; i < v.length; i++) {
-            bytes += 1
             const item = v[i]
             out[i] = item === undefined || typeof item === 'function' || typeof item === 'symbol' ? null : copy(item, joinPath(path, i), depth + 1)
           }
@@ -138,9 +140,11 @@ function toInstance (value: unknown, root: string, maxBytes: number): Instance {
         if (v instanceof Uint8Array || v instanceof Map || v instanceof Set) fail(path, `${v.constructor.name} is not JSON; convert it to a list or mapping`)
         bytes += 2
         const out: Record<string, unknown> = {}
+        let entries = 0
         for (const [k, item] of Object.entries(v as object)) {
           if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue
-          bytes += k.length + 4
+          // "key": and, from the second entry on, a comma.
+          bytes += jsonBytes(k) + 1 + (entries++ > 0 ? 1 : 0)
           Object.defineProperty(out, k, { value: copy(item, joinPath(path, k), depth + 1), enumerable: true, writable: true, configurable: true })
         }
         return out

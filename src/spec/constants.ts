@@ -51,8 +51,8 @@ export const MAX_COMPREHENSION_NESTING = 2
 export const MAX_CRITERIA_COST = 4_000_000
 export const COST_CHARS_PER_UNIT = 16
 
-/** Nesting depth accepted for job inputs and outputs before they are checked at all. */
-export const MAX_INSTANCE_DEPTH = 64
+/** Nesting depth accepted for job inputs and outputs before they are checked at all: the wire's one JSON depth limit. */
+export { MAX_JSON_DEPTH as MAX_INSTANCE_DEPTH } from '../wire/constants.ts'
 
 /** How many schema errors one check reports (the rest are counted, not listed). */
 export const MAX_REPORTED_SCHEMA_ERRORS = 10

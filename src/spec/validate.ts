@@ -1,4 +1,5 @@
 import { MAX_SPEC_BYTES } from '../wire/constants.ts'
+import { describeValueProblem, valueProblem } from '../wire/json-input.ts'
 import { canonicalize, canonicalBytes } from '../wire/canonical.ts'
 import { SpecSchema, type Spec } from './schema.ts'
 import type { Problem } from './errors.ts'
@@ -35,6 +36,12 @@ export type ValidationResult = { ok: true, spec: Spec } | { ok: false, problems:
 export function validateSpec (raw: unknown, options: ValidateOptions = {}): ValidationResult {
   const now = options.now ?? Date.now()
   const requireFuture = options.requireFutureDeadline ?? true
+  // Checked first and without recursion: every later step walks the value recursively,
+  // and canonical JSON (the spec's id) cannot carry a lone surrogate.
+  const malformed = valueProblem(raw)
+  if (malformed != null) {
+    return { ok: false, problems: [{ path: malformed.path, message: describeValueProblem(malformed) }] }
+  }
   const { spec: candidate, problems } = normalizeSpec(raw)
   if (candidate == null) return { ok: false, problems }
 

@@ -13,6 +13,32 @@ export const MAX_SPEC_BYTES = 64 * 1024
 export const MAX_INPUT_BYTES = 1024 * 1024
 export const MAX_OUTPUT_BYTES = 1024 * 1024
 
+/**
+ * A job's bid window: bids signed after createdAt + bidWindowMs do not count.
+ * The API, the CLI, workflows, the SDK and the job validator all read these two,
+ * so a node never signs a job its peers would Reject.
+ */
+export const MIN_BID_WINDOW_MS = 1
+export const MAX_BID_WINDOW_MS = 60_000
+
+/** Longest nonce a job may carry, in characters. */
+export const MAX_NONCE_CHARS = 64
+
+/**
+ * Longest reason a claim or a receipt carries, in characters: an outcome's
+ * short explanation, never a program's stderr (protocols/market.md "Reasons").
+ */
+export const MAX_REASON_CHARS = 2000
+
+/** Longest message a handler may choose to publish with a failure (its JSON error object on stdout). */
+export const MAX_HANDLER_MESSAGE_CHARS = 300
+
+/**
+ * Deepest nesting of arrays and objects accepted in any JSON this node reads
+ * from outside (API bodies, handler output, message bodies).
+ */
+export const MAX_JSON_DEPTH = 64
+
 /** How far a peer's clock may run ahead of ours before its timestamps count as impossible. */
 export const MAX_CLOCK_SKEW_MS = 30_000
 

@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { SPEC_NAME_PATTERN } from '../spec/constants.ts'
 import { show, describeType } from '../spec/suggest.ts'
 import { JOB_ID_PATTERN } from './references.ts'
-import { MAX_BID_WINDOW_MS, MAX_WORKFLOW_DESCRIPTION_CHARS, MAX_WORKFLOW_JOBS, MAX_WORKFLOW_NAME_CHARS } from './constants.ts'
+import { MAX_BID_WINDOW_MS, MIN_BID_WINDOW_MS, MAX_WORKFLOW_DESCRIPTION_CHARS, MAX_WORKFLOW_JOBS, MAX_WORKFLOW_NAME_CHARS } from './constants.ts'
 
 /**
  * The workflow format (v1), as written in a file and as sent to `POST /v1/workflows/run`:
@@ -56,8 +56,8 @@ export const RawJobSchema = z.strictObject({
   needs: z.union([jobId, z.array(jobId, { error: expected('list the ids of the jobs this one waits for, e.g. [audio, nlp]') })]).optional(),
   maxUsd: money.optional(),
   deadline: rawDeadline.optional(),
-  bidWindowMs: z.int({ error: expected(`write a whole number of milliseconds between 1 and ${MAX_BID_WINDOW_MS}`) })
-    .min(1, { error: `must be at least 1 ms; the market's default is 100` })
+  bidWindowMs: z.int({ error: expected(`write a whole number of milliseconds between ${MIN_BID_WINDOW_MS} and ${MAX_BID_WINDOW_MS}`) })
+    .min(MIN_BID_WINDOW_MS, { error: `must be at least ${MIN_BID_WINDOW_MS} ms; the market's default is 100` })
     .max(MAX_BID_WINDOW_MS, { error: issue => `${show(issue.input)} ms is too long; at most ${MAX_BID_WINDOW_MS}` })
     .optional()
 })

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { BidWindowMsSchema } from '../../market/messages.ts'
 import { badRequest, notFound, type Problem } from '../errors.ts'
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
@@ -9,7 +10,7 @@ const SubmitBodySchema = z.object({
   input: z.unknown(),
   maxUsd: z.number().nonnegative().optional(),
   deadline: z.union([z.string().min(1), z.number().int().positive()]).optional(),
-  bidWindowMs: z.number().int().nonnegative().max(60_000).optional(),
+  bidWindowMs: BidWindowMsSchema.optional(),
   /** false: answer 202 with the job id at once instead of waiting for the outcome. @default true */
   wait: z.boolean().optional()
 }).strict()

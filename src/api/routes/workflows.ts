@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { bidWindowProblem } from '../../market/messages.ts'
 import { badRequest } from '../errors.ts'
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
@@ -29,7 +30,8 @@ export function workflowRoutes ({ node }: RouteContext): Route[] {
         const window = query.get('bidWindowMs')
         if (window != null) {
           const ms = Number(window)
-          if (!Number.isInteger(ms) || ms < 1 || ms > 60_000) throw badRequest('invalid_request', `bidWindowMs=${window} is not a whole number of milliseconds from 1 to 60000`)
+          const problem = bidWindowProblem(/^\d+$/.test(window) ? ms : NaN, window)
+          if (problem != null) throw badRequest('invalid_request', `bidWindowMs=${problem}`, [{ path: 'bidWindowMs', message: problem }])
           options.bidWindowMs = ms
         }
         const { runWorkflow } = await import('../../workflow/runner.ts')

@@ -3,6 +3,8 @@ import { ApiClient, ApiRequestError, DaemonConnectionLostError, DaemonNotRunning
 import type { JobEvent, JobRecord, JobResult } from '../../node-types.ts'
 import type { CliIO, Command } from '../command.ts'
 import { CliError, UsageError } from '../errors.ts'
+import { bidWindowProblem } from '../../market/messages.ts'
+import { MAX_BID_WINDOW_MS, MIN_BID_WINDOW_MS } from '../../wire/constants.ts'
 import { formatTable, printJson, printLines, shortPeerId } from '../output.ts'
 
 /** Deadline assumed when neither the requester nor the spec sets one (the coordinator's default). */
@@ -168,7 +170,7 @@ const submitCommand: Command = {
     input: { type: 'string', value: 'FILE|-', description: 'the job\'s input as JSON: a file, or - for stdin' },
     'max-usd': { type: 'string', value: 'N', description: 'price ceiling per attempt, never above the spec\'s budget.maxUsd (default: that budget, else the spec\'s costUsd)' },
     deadline: { type: 'string', value: 'ISO', description: 'when the job must be done, ISO 8601; only tightens the spec\'s deadline' },
-    'bid-window-ms': { type: 'string', value: 'N', description: 'how long bids are collected before the award (default: 100)' },
+    'bid-window-ms': { type: 'string', value: 'N', description: `how long bids are collected before the award, ${MIN_BID_WINDOW_MS} to ${MAX_BID_WINDOW_MS} (default: 100)` },
     'no-wait': { type: 'boolean', description: 'print the job id once it is recorded and exit; the job runs on' }
   },
   examples: [
@@ -194,7 +196,8 @@ const submitCommand: Command = {
     }
     if (typeof options['bid-window-ms'] === 'string') {
       const value = options['bid-window-ms']
-      if (!/^\d+$/.test(value) || Number(value) > 60_000) throw new UsageError(`--bid-window-ms ${value} is not a whole number of milliseconds from 0 to 60000`, path)
+      const problem = bidWindowProblem(/^\d+$/.test(value) ? Number(value) : NaN, value)
+      if (problem != null) throw new UsageError(`--bid-window-ms ${problem}`, path)
       body.bidWindowMs = Number(value)
     }
     body.input = await readInput(source)

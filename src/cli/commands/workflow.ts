@@ -1,6 +1,7 @@
 import { ApiClient, ApiRequestError } from '../../api/client.ts'
 import type { CliIO, Command } from '../command.ts'
 import { UsageError } from '../errors.ts'
+import { bidWindowProblem } from '../../market/messages.ts'
 import { printJson, printLines } from '../output.ts'
 
 interface Problem {
@@ -112,7 +113,8 @@ const runCommand: Command = {
     let query = ''
     if (options['bid-window'] != null) {
       const ms = Number(options['bid-window'])
-      if (!Number.isInteger(ms) || ms < 1 || ms > 60_000) throw new UsageError(`--bid-window: ${String(options['bid-window'])} is not a whole number of milliseconds from 1 to 60000`, path)
+      const problem = bidWindowProblem(/^\d+$/.test(String(options['bid-window'])) ? ms : NaN, String(options['bid-window']))
+      if (problem != null) throw new UsageError(`--bid-window ${problem}`, path)
       query = `?bidWindowMs=${ms}`
     }
     let workflow

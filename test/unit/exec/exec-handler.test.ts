@@ -94,7 +94,8 @@ describe('execHandler: failures', () => {
     expect(exit.outcome).toBe('error')
     expect(exit.message).toContain('code 3')
     expect(exit.message).toContain('fatal: widget catalogue missing')
-    expect(exit.reason).toBe(exit.message)
+    // stderr is for the agent's log: the published reason says only how it ended.
+    expect(exit.reason).toBe('handler exited with code 3')
   })
 
   it('keeps only the last maxStderrBytes of stderr', async () => {
