@@ -16,6 +16,7 @@ import { EnvelopeSchema } from '../src/wire/envelope.ts'
 import { SyncRequestSchema } from '../src/net/sync.ts'
 import { AwardBodySchema, BidBodySchema, CapacityBodySchema, ClaimBodySchema, JobBodySchema, ReceiptBodySchema } from '../src/market/messages.ts'
 import { SpecSchema } from '../src/spec/index.ts'
+import { CancelFrameSchema } from '../src/market/exec-protocol.ts'
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../protocols/schemas/', import.meta.url))
 
@@ -37,6 +38,7 @@ export const SCHEMA_SOURCES: SchemaSource[] = [
   { name: 'claim', title: 'specmesh claim body', description: 'The body of an envelope of type "claim" (first frame of each reply on the execution stream; embedded in receipts). See protocols/market.md.', schema: ClaimBodySchema },
   { name: 'receipt', title: 'specmesh receipt body', description: 'The body of an envelope of type "receipt" (topic /specmesh/receipts/1, sync kind "receipt"). agent and claim.signer must be PeerIds in canonical base58btc form, which this schema cannot express. See protocols/market.md.', schema: ReceiptBodySchema },
   { name: 'capacity', title: 'specmesh capacity advert body', description: 'The body of an envelope of type "capacity" (topic /specmesh/capacity/1): an agent\'s signed, short-lived statement of the specs it serves and its load on each. See protocols/market.md.', schema: CapacityBodySchema },
+  { name: 'cancel-frame', title: 'specmesh execution-stream cancel frame', description: 'A coordinator-to-agent frame of /specmesh/execute/1.1.0 (not an envelope): stop the request whose award has this id, read earlier from the same stream. See protocols/market.md.', schema: CancelFrameSchema },
   { name: 'sync-request', title: 'specmesh sync request', description: 'The first frame of the sync stream /specmesh/sync/1.0.0 (not an envelope). See protocols/sync.md.', schema: SyncRequestSchema }
 ]
 

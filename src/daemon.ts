@@ -38,6 +38,13 @@ export interface DaemonInit {
    * rejects with it. @default nothing
    */
   onReady?: (daemon: Daemon, signal: AbortSignal) => Promise<void>
+  /**
+   * runDaemon only: on the first SIGINT/SIGTERM, before the daemon stops, finish
+   * what can be finished (`specmesh agent` drains its running jobs here). A
+   * second signal aborts `force`; the stop follows either way, and a third
+   * signal ends the process at once. @default nothing
+   */
+  onShutdown?: (daemon: Daemon, force: AbortSignal) => Promise<void>
 }
 
 export interface Daemon {
@@ -181,6 +188,8 @@ export async function runDaemon (init: DaemonInit): Promise<void> {
 
   await new Promise<void>((resolve, reject) => {
     let signalled = false
+    /** While onShutdown runs: a second signal aborts it rather than ending the process. */
+    let finishing: AbortController | undefined
     const detach = (): void => {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
@@ -188,14 +197,7 @@ export async function runDaemon (init: DaemonInit): Promise<void> {
       process.stdout.off('error', ignoreStreamError)
       process.stderr.off('error', ignoreStreamError)
     }
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (signalled) {
-        log('daemon.forced_exit', { level: 'error', signal })
-        process.exit(1)
-      }
-      signalled = true
-      log('daemon.signal', { signal })
-      shutdown.abort()
+    const stop = (): void => {
       const timer = setTimeout(() => {
         log('daemon.shutdown_timeout', { level: 'error', timeoutMs: SHUTDOWN_TIMEOUT_MS })
         process.exit(1)
@@ -206,6 +208,31 @@ export async function runDaemon (init: DaemonInit): Promise<void> {
         detach()
         resolve()
       }, reject)
+    }
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (finishing != null && !finishing.signal.aborted) {
+        log('daemon.forced_stop', { level: 'warn', signal, message: 'second signal: aborting the work still running' })
+        finishing.abort()
+        return
+      }
+      if (signalled) {
+        log('daemon.forced_exit', { level: 'error', signal })
+        process.exit(1)
+      }
+      signalled = true
+      log('daemon.signal', { signal })
+      shutdown.abort()
+      if (init.onShutdown == null) {
+        stop()
+        return
+      }
+      finishing = new AbortController()
+      init.onShutdown(daemon, finishing.signal)
+        .catch((err: unknown) => { log('daemon.shutdown_failed', { level: 'error', message: (err as Error).message }) })
+        .finally(() => {
+          finishing = undefined
+          stop()
+        })
     }
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)

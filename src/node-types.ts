@@ -85,5 +85,13 @@ export interface SpecmeshNode {
   /** Per job and per spec: reserved, spent and remaining money, each traceable to receipts. */
   ledger (specId?: string): Promise<{ jobs: JobLedger[], specs: SpecLedger[] }>
   servedSpecs (): Array<{ specId: string, name: string, priceUsd: number, inFlight: number, limit: number }>
+  /**
+   * Begin a graceful stop of the serving side: bid no more, refuse new awards
+   * as stopping (coordinators then do not come back, and it costs no
+   * reputation), and wait until the work already running has finished, at
+   * most `timeoutMs` or until `signal` aborts. Resolves with how many
+   * executions are still running (0: drained). stop() then aborts what is left.
+   */
+  drain (timeoutMs: number, signal?: AbortSignal): Promise<number>
   stop (): Promise<void>
 }

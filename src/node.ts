@@ -209,6 +209,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     listReceipts: market.listReceipts,
     getReceipt: market.getReceipt,
     servedSpecs: market.servedSpecs,
+    drain: market.drain,
     ledger: market.ledger,
     capacityOf: market.capacityOf,
     getSpec: async (id: string) => await specs.get(id),

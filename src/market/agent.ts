@@ -8,7 +8,7 @@ import type { Spec } from '../spec/index.ts'
 import type { Gossip } from '../net/gossip.ts'
 import { DeadlineExceededError, HandlerError } from './errors.ts'
 import type { Handler } from './exec-handler.ts'
-import { execStream } from './exec-protocol.ts'
+import { execStream, readCancelFrame, supportsCancel } from './exec-protocol.ts'
 import { after } from './timers.ts'
 import { bidHoldsUntil } from './constants.ts'
 import { AwardBodySchema, publishableReason, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
@@ -93,10 +93,39 @@ const BUSY_RETRY_AFTER_MS = 250
 class Refusal extends Error {
   override name = 'Refusal'
   readonly retryAfterMs?: number
-  constructor (reason: string, retryAfterMs?: number) {
+  /** The agent is shutting down: the coordinator should not award it again. */
+  readonly stopping: boolean
+  constructor (reason: string, retryAfterMs?: number, stopping = false) {
     super(reason)
     this.retryAfterMs = retryAfterMs
+    this.stopping = stopping
   }
+}
+
+/** Abort reason of an execution its coordinator cancelled (a cancel frame). */
+export class ExecutionCancelledError extends Error {
+  override name = 'ExecutionCancelledError'
+  constructor () {
+    super('cancelled by the coordinator')
+  }
+}
+
+/**
+ * What an operator should hear when serving starts: a price no job will take,
+ * a concurrency the spec does not allow.
+ */
+export function serveWarnings (spec: Spec, priceUsd: number, wantedConcurrency: number, limit: number): string[] {
+  const warnings: string[] = []
+  const budget = spec.budget?.maxUsd
+  if (budget != null && priceUsd > budget) {
+    warnings.push(`price ${priceUsd} USD is above this spec's ceiling ${budget} USD (budget.maxUsd): no job of it can be awarded to this agent; lower the price (--price)`)
+  } else if (budget == null && spec.costUsd != null && priceUsd > spec.costUsd) {
+    warnings.push(`price ${priceUsd} USD is above this spec's costUsd ${spec.costUsd} USD, the default ceiling of its jobs: only jobs submitted with a higher --max-usd can be awarded to this agent`)
+  }
+  if (wantedConcurrency > limit) {
+    warnings.push(`concurrency ${wantedConcurrency} is capped at ${limit}: the spec's capacity.maxConcurrentRequests`)
+  }
+  return warnings
 }
 
 /**
@@ -118,6 +147,10 @@ export class AgentService {
   private lastAdvertAt = 0
   private lastAdvertTight = false
   private stopped = false
+  /** Draining: no more bids or awards, running work goes on (see drain()). */
+  private draining = false
+  /** Woken whenever an execution or a queued award ends, for drain(). */
+  private onIdle: (() => void) | undefined
 
   constructor (deps: AgentDeps) {
     this.deps = deps
@@ -146,6 +179,7 @@ export class AgentService {
     served.queueLimit = Math.max(0, options.queue ?? served.limit)
     this.served.set(specId, served)
     this.log('agent.serving', { specId, name: spec.name, priceUsd: served.priceUsd, limit: served.limit })
+    for (const warning of serveWarnings(spec, served.priceUsd, wanted, served.limit)) this.log('agent.serve-warning', { level: 'warn', specId, message: warning })
     this.advertiseSoon()
     this.startAdverts()
     return () => {
@@ -206,8 +240,9 @@ export class AgentService {
     const now = this.now()
     this.lastAdvertAt = now
     this.lastAdvertTight = this.nearSaturation()
+    // A draining agent advertises nothing, so coordinators stop counting on it.
     const body: CapacityBody = {
-      specs: [...this.served.values()].slice(0, MAX_ADVERT_SPECS).map(s => ({ specId: s.specId, inFlight: s.inFlight, queued: s.waiting.length + this.held(s.specId), limit: this.effectiveLimit(s), queue: s.queueLimit, priceUsd: s.priceUsd })),
+      specs: this.draining ? [] : [...this.served.values()].slice(0, MAX_ADVERT_SPECS).map(s => ({ specId: s.specId, inFlight: s.inFlight, queued: s.waiting.length + this.held(s.specId), limit: this.effectiveLimit(s), queue: s.queueLimit, priceUsd: s.priceUsd })),
       issuedAt: now,
       expiresAt: now + Math.min(MAX_ADVERT_TTL_MS, 3 * this.advertIntervalMs)
     }
@@ -219,7 +254,7 @@ export class AgentService {
     this.forgetExpired(this.now())
     const job = envelope.body
     const served = this.served.get(job.specId)
-    if (served == null || envelope.signer === this.deps.signer.peerId) return
+    if (served == null || envelope.signer === this.deps.signer.peerId || this.draining) return
     const refusal = this.bidRefusal(served, job)
     if (refusal != null) {
       this.log('agent.no-bid', { jobId: envelope.id, reason: refusal })
@@ -243,6 +278,7 @@ export class AgentService {
     const holdsUntil = bidHoldsUntil(known ?? { body: job, publishedAt: Math.max(job.createdAt, now) })
     this.bids.set(bid.id, { bidId: bid.id, jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, expiresAt: job.deadline, holdsUntil })
     this.loadChanged()
+    this.log('agent.bid', { jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, estimatedMs: served.estimatedMs, ceilingUsd: job.maxUsd })
     await this.deps.gossip.publish(TOPICS.bids, bid)
   }
 
@@ -301,21 +337,42 @@ export class AgentService {
   async handleExecStream (stream: Stream, connection: Connection): Promise<void> {
     const lp = execStream(stream)
     const coordinator = connection.remotePeer.toString()
-    const running = new Set<AbortController>()
+    const cancels = supportsCancel(stream)
+    /** This stream's requests being handled, by award id: what its cancel frames can reach. */
+    const running = new Map<string, AbortController>()
     // The coordinator hanging up means nobody will take these results: stop working.
     stream.addEventListener('close', () => {
-      for (const controller of running) controller.abort(new Error('coordinator closed the stream'))
+      for (const controller of running.values()) controller.abort(new Error('coordinator closed the stream'))
     }, { once: true })
     for (;;) {
       let awardBytes: Uint8Array
       let inputBytes: Uint8Array
       try {
         awardBytes = (await lp.read()).subarray()
-        inputBytes = (await lp.read()).subarray()
       } catch {
         return // the coordinator closed the stream, or it failed: nothing more to read
       }
-      this.answer(awardBytes, inputBytes, coordinator, running)
+      if (cancels) {
+        let cancel
+        try {
+          cancel = readCancelFrame(awardBytes)
+        } catch (err) {
+          this.log('agent.stream-failed', { level: 'warn', coordinator, error: `malformed cancel frame: ${(err as Error).message}` })
+          stream.abort(new Error('malformed cancel frame'))
+          return
+        }
+        if (cancel != null) {
+          // A request already answered (or never sent) has nothing left to cancel.
+          running.get(cancel.awardId)?.abort(new ExecutionCancelledError())
+          continue
+        }
+      }
+      try {
+        inputBytes = (await lp.read()).subarray()
+      } catch {
+        return
+      }
+      this.answer(awardBytes, inputBytes, coordinator, running, cancels)
         .then(async reply => { await lp.writeV(reply) })
         .catch((err: Error) => {
           this.log('agent.stream-failed', { coordinator, error: err.message })
@@ -325,11 +382,15 @@ export class AgentService {
   }
 
   /** The reply frames for one request; throws only when no claim can be signed (an unreadable award). */
-  private async answer (awardBytes: Uint8Array, inputBytes: Uint8Array, coordinator: string, running: Set<AbortController>): Promise<Uint8Array[]> {
+  private async answer (awardBytes: Uint8Array, inputBytes: Uint8Array, coordinator: string, running: Map<string, AbortController>, cancels: boolean): Promise<Uint8Array[]> {
     const startedAt = this.now()
     const award = openTyped(awardBytes, 'award', AwardBodySchema)
+    const controller = new AbortController()
+    running.set(award.id, controller)
+    this.running.add(controller)
     try {
       const served = this.admit(award, coordinator)
+      this.log('agent.awarded', { jobId: award.body.jobId, attempt: award.body.attempt, priceUsd: award.body.priceUsd, coordinator })
       const job = this.deps.jobs.get(award.body.jobId)!
       if (inputBytes.byteLength > MAX_INPUT_BYTES) throw new Refusal(`input is ${inputBytes.byteLength} bytes; the limit is ${MAX_INPUT_BYTES}`)
       let input: unknown
@@ -339,13 +400,21 @@ export class AgentService {
         throw new Refusal((err as Error).message)
       }
       if (hashHex(canonicalBytes(input)) !== job.body.inputHash) throw new Refusal('input does not match the job\'s inputHash')
-      await this.slot(served, job.body)
-      const result = await this.execute(served, award, job.body, input, running)
+      await this.slot(served, job.body, controller.signal)
+      const result = await this.execute(served, award, job.body, input, controller, cancels)
       return result.output != null ? [encodeEnvelope(result.claim), result.output] : [encodeEnvelope(result.claim)]
     } catch (err) {
+      if (err instanceof ExecutionCancelledError && cancels) {
+        this.log('agent.outcome', { jobId: award.body.jobId, outcome: 'cancelled', reason: 'cancelled while queued for a slot', durationMs: this.now() - startedAt, priceUsd: award.body.priceUsd })
+        return [encodeEnvelope(this.claim(award, { outcome: 'cancelled', startedAt, endedAt: this.now(), costUsd: 0, reason: 'cancelled by the coordinator while queued for a slot' }))]
+      }
       if (!(err instanceof Refusal)) throw err
-      this.log('agent.refused', { jobId: award.body.jobId, reason: err.message })
-      return [encodeEnvelope(this.claim(award, { outcome: 'refused', startedAt, endedAt: this.now(), costUsd: 0, reason: err.message, retryAfterMs: err.retryAfterMs }))]
+      this.log('agent.refused', { level: 'warn', jobId: award.body.jobId, reason: err.message })
+      return [encodeEnvelope(this.claim(award, { outcome: 'refused', startedAt, endedAt: this.now(), costUsd: 0, reason: err.message, retryAfterMs: err.retryAfterMs, stopping: err.stopping && cancels ? true : undefined }))]
+    } finally {
+      if (running.get(award.id) === controller) running.delete(award.id)
+      this.running.delete(controller)
+      this.onIdle?.()
     }
   }
 
@@ -354,6 +423,7 @@ export class AgentService {
     const body = award.body
     const now = this.now()
     if (body.agent !== this.deps.signer.peerId) throw new Refusal('award is for another agent')
+    if (this.draining) throw new Refusal('stopping: this agent is shutting down and takes no new work', undefined, true)
     if (this.usedAwards.has(award.id)) throw new Refusal('award already used (replay)')
     const job = this.deps.jobs.get(body.jobId)
     if (job == null) throw new Refusal(`unknown job ${body.jobId}`)
@@ -385,25 +455,30 @@ export class AgentService {
    * (busy) at the soft deadline, or once the work could no longer finish by the
    * deadline: nothing starts that the spec says should not.
    */
-  private async slot (served: Served, job: JobBody): Promise<void> {
+  private async slot (served: Served, job: JobBody, signal: AbortSignal): Promise<void> {
     if (!served.enforcesSpec || served.inFlight < this.effectiveLimit(served)) return
     const giveUpAt = Math.min(job.softDeadline ?? Infinity, job.deadline - served.estimatedMs)
     this.loadChanged()
     const got = await new Promise<boolean>(resolve => {
-      const wake = (): void => { cancel(); resolve(true) }
-      const cancel = after(giveUpAt - this.now(), () => {
+      const leave = (): void => {
         const i = served.waiting.indexOf(wake)
         if (i >= 0) served.waiting.splice(i, 1)
+        signal.removeEventListener('abort', leave)
+        cancel()
         resolve(false)
-      })
+      }
+      const wake = (): void => { cancel(); signal.removeEventListener('abort', leave); resolve(true) }
+      const cancel = after(giveUpAt - this.now(), leave)
+      signal.addEventListener('abort', leave, { once: true })
       served.waiting.push(wake)
     })
     this.loadChanged()
+    if (signal.aborted) throw signal.reason
     if (!got) throw new Refusal(`busy until ${job.softDeadline != null && giveUpAt === job.softDeadline ? 'the soft deadline' : 'too late to finish by the deadline'}`)
     if (job.softDeadline != null && this.now() > job.softDeadline) throw new Refusal('a slot came free only after the soft deadline')
   }
 
-  private async execute (served: Served, award: Envelope<AwardBody>, job: JobBody, input: unknown, running: Set<AbortController>): Promise<{ claim: Envelope<ClaimBody>, output?: Uint8Array }> {
+  private async execute (served: Served, award: Envelope<AwardBody>, job: JobBody, input: unknown, controller: AbortController, cancels: boolean): Promise<{ claim: Envelope<ClaimBody>, output?: Uint8Array }> {
     const startedAt = this.now()
     const window = served.spec.executionWindow
     // The spec's limits bind the agent too: the deadline, the execution window
@@ -415,10 +490,7 @@ export class AgentService {
       [timeout != null ? startedAt + timeout * 1000 : Infinity, 'attempt timeout (capacity.timeoutSeconds) reached']
     ]
     const [stopAt, stopWhy] = served.enforcesSpec ? limits.reduce((a, b) => (b[0] < a[0] ? b : a)) : [Infinity, '']
-    const controller = new AbortController()
     const cancelTimer = stopAt === Infinity ? undefined : after(stopAt - startedAt, () => controller.abort(new DeadlineExceededError(stopWhy)))
-    running.add(controller)
-    this.running.add(controller)
     const execution = { deadline: stopAt }
     served.inFlight++
     served.deadlines.add(execution)
@@ -434,18 +506,25 @@ export class AgentService {
         throw new HandlerError(`handler output is not JSON: ${(err as Error).message}`)
       }
       if (output.byteLength > MAX_OUTPUT_BYTES) throw new HandlerError(`output is ${output.byteLength} bytes; the limit is ${MAX_OUTPUT_BYTES}`)
+      const endedAt = this.now()
       const claim = this.claim(award, {
-        outcome: 'success', outputHash: hashHex(output), outputSize: output.byteLength, startedAt, endedAt: this.now(), costUsd: award.body.priceUsd
+        outcome: 'success', outputHash: hashHex(output), outputSize: output.byteLength, startedAt, endedAt, costUsd: award.body.priceUsd
       })
+      this.log('agent.outcome', { jobId: award.body.jobId, outcome: 'success', durationMs: endedAt - startedAt, priceUsd: award.body.priceUsd })
       return { claim, output }
     } catch (err) {
+      const cancelled = controller.signal.reason instanceof ExecutionCancelledError && cancels
       const timedOut = err instanceof DeadlineExceededError || (err instanceof HandlerError && err.outcome === 'timeout')
       // A HandlerError's reason is what it means to publish; a TS handler's own thrown
       // message is its choice, bounded like an --exec program's. The full detail
       // (an --exec program's stderr, the command) stays in this agent's log.
-      const reason = err instanceof HandlerError ? err.reason : publishableReason((err as Error)?.message ?? String(err), MAX_HANDLER_MESSAGE_CHARS)
-      this.log('agent.failed', { jobId: award.body.jobId, reason, detail: (err as Error)?.message ?? String(err) })
-      return { claim: this.claim(award, { outcome: timedOut ? 'timeout' : 'error', startedAt, endedAt: this.now(), costUsd: 0, reason }) }
+      const reason = cancelled
+        ? 'cancelled by the coordinator'
+        : err instanceof HandlerError ? err.reason : publishableReason((err as Error)?.message ?? String(err), MAX_HANDLER_MESSAGE_CHARS)
+      const outcome = cancelled ? 'cancelled' : timedOut ? 'timeout' : 'error'
+      const endedAt = this.now()
+      this.log('agent.outcome', { level: cancelled ? 'info' : 'warn', jobId: award.body.jobId, outcome, reason, detail: (err as Error)?.message ?? String(err), durationMs: endedAt - startedAt, priceUsd: award.body.priceUsd })
+      return { claim: this.claim(award, { outcome, startedAt, endedAt, costUsd: 0, reason }) }
     } finally {
       served.inFlight--
       served.deadlines.delete(execution)
@@ -453,8 +532,6 @@ export class AgentService {
       if (served.inFlight < this.effectiveLimit(served)) served.waiting.shift()?.()
       this.loadChanged()
       cancelTimer?.()
-      running.delete(controller)
-      this.running.delete(controller)
     }
   }
 
@@ -468,6 +545,43 @@ export class AgentService {
   private forgetExpired (now: number): void {
     for (const [id, until] of this.usedAwards) if (until < now) this.usedAwards.delete(id)
     for (const [id, bid] of this.bids) if (bid.expiresAt < now) this.bids.delete(id)
+  }
+
+  /** Executions running and awards queued for a slot, over every served spec. */
+  private busy (): number {
+    let n = 0
+    for (const served of this.served.values()) n += served.inFlight + served.waiting.length
+    return n
+  }
+
+  /**
+   * Graceful stop, first half: bid no more, refuse new awards as stopping
+   * (claims say `stopping`, so coordinators do not come back), advertise no
+   * specs, and wait until the work already running and queued has finished or
+   * `timeoutMs` has passed, or `signal` aborts. Resolves with how many
+   * executions are still running (0: drained).
+   */
+  async drain (timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    if (!this.draining) {
+      this.draining = true
+      this.log('agent.draining', { running: this.busy(), timeoutMs })
+      this.advertiseSoon()
+    }
+    const until = this.now() + timeoutMs
+    while (this.busy() > 0 && this.now() < until && signal?.aborted !== true) {
+      await new Promise<void>(resolve => {
+        const done = (): void => {
+          cancel()
+          signal?.removeEventListener('abort', done)
+          this.onIdle = undefined
+          resolve()
+        }
+        const cancel = after(until - this.now(), done)
+        signal?.addEventListener('abort', done, { once: true })
+        this.onIdle = done
+      })
+    }
+    return this.busy()
   }
 
   /** Abort everything still running (node shutdown). */

@@ -10,7 +10,7 @@ import type { Gossip } from '../net/gossip.ts'
 import type { SpecmeshLibp2p } from '../net/libp2p.ts'
 import type { JobRecord, JobStore, AttemptRecord } from '../store/job-store.ts'
 import type { ReceiptStore, StoredReceipt } from '../store/receipt-store.ts'
-import { ExecClient } from './exec-client.ts'
+import { AgentUnreachableError, ExchangeCancelledError, ExecClient } from './exec-client.ts'
 import { MessageValidationError } from '../wire/errors.ts'
 import { JobBodySchema, publishableReason, type AwardBody, type BidBody, type ClaimBody, type JobBody, type Outcome, type ReceiptBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
@@ -381,8 +381,16 @@ export class Coordinator {
     const untried: RankedBid[] = []
     const tried: RankedBid[] = []
     const ranked = new Set<string>()
+    // Agents that are stopping or cannot be reached get no further attempt of this job.
+    const excluded = new Set<string>()
+    const exclude = (agent: string): void => {
+      excluded.add(agent)
+      for (const line of [untried, tried]) {
+        for (let i = line.length - 1; i >= 0; i--) if (line[i]!.agent === agent) line.splice(i, 1)
+      }
+    }
     const admitNewBids = (): void => {
-      const fresh = auction.bids.filter(b => !ranked.has(b.bidId))
+      const fresh = auction.bids.filter(b => !ranked.has(b.bidId) && !excluded.has(b.agent))
       if (fresh.length === 0) return
       for (const b of fresh) ranked.add(b.bidId)
       untried.push(...rankBids(fresh, record.maxUsd, agent => this.deps.reputationOf?.(agent, spec) ?? NEUTRAL_REPUTATION))
@@ -457,12 +465,16 @@ export class Coordinator {
         }
         const from = untried.includes(bid) ? untried : tried
         from.splice(from.indexOf(bid), 1)
-        const outcome = await this.oneAttempt(record, spec, job, input, inputBytes, bid, attempt, feeUsd, ledger, onAwarded)
+        const outcome = await this.oneAttempt(record, spec, job, input, inputBytes, bid, attempt, feeUsd, ledger, onAwarded, cancel)
         ledger = outcome.ledger
         if (outcome.result != null) return outcome.result
         if (cancel.aborted) return await this.cancelled(record)
         lastOutcome = outcome.summary
         retryAfterMs = outcome.retryAfterMs ?? 0
+        if (outcome.agentGone) {
+          exclude(bid.agent)
+          continue
+        }
         // The failed bid goes to the back of the line: untried bids come first,
         // and with a single agent the retry (after its backoff) goes back to it.
         // Its held place was used by the attempt.
@@ -476,7 +488,7 @@ export class Coordinator {
   }
 
   /** Award, execute, judge and record one attempt; returns the job result when it succeeded. */
-  private async oneAttempt (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, bid: RankedBid, attempt: number, feeUsd: number, ledger: JobLedger, onAwarded: () => void): Promise<{ ledger: JobLedger, result?: JobResult, summary: string, retryAfterMs?: number }> {
+  private async oneAttempt (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, bid: RankedBid, attempt: number, feeUsd: number, ledger: JobLedger, onAwarded: () => void, cancel: AbortSignal): Promise<{ ledger: JobLedger, result?: JobResult, summary: string, retryAfterMs?: number, agentGone?: boolean }> {
     // Counted at the agent before anything is awaited, so no other job can take this slot meanwhile.
     const key = loadKey(bid.agent, job.body.specId)
     this.ownInFlight.set(key, (this.ownInFlight.get(key) ?? 0) + 1)
@@ -502,7 +514,7 @@ export class Coordinator {
       this.log('job.awarded', { jobId: job.id, agent: bid.agent, priceUsd: bid.body.priceUsd, attempt, score: bid.score })
       this.events.record(job.id, 'award', { attempt, agent: bid.agent, awardId: award.id, bidId: bid.bidId, priceUsd: bid.body.priceUsd, score: bid.score })
       this.events.record(job.id, 'attempt-started', { attempt, agent: bid.agent })
-      result = await this.attempt(award, bid, inputBytes, record.deadline, spec)
+      result = await this.attempt(award, bid, inputBytes, record.deadline, spec, cancel)
       await reserved
     } finally {
       this.ownInFlight.set(key, (this.ownInFlight.get(key) ?? 1) - 1)
@@ -542,7 +554,9 @@ export class Coordinator {
     }
     this.log('job.attempt-failed', { level: 'warn', jobId: job.id, agent: bid.agent, outcome: result.outcome, reason: result.reason })
     const retryAfterMs = result.outcome === 'refused' ? result.claim?.body.retryAfterMs : undefined
-    return { ledger, retryAfterMs, summary: `attempt ${attempt} by ${bid.agent}: ${result.outcome}${result.reason != null ? ` (${result.reason})` : ''}` }
+    // An agent that is shutting down, or that we cannot reach, is not tried again for this job.
+    const agentGone = result.outcome === 'unreachable' || (result.outcome === 'refused' && result.claim?.body.stopping === true)
+    return { ledger, retryAfterMs, agentGone, summary: `attempt ${attempt} by ${bid.agent}: ${result.outcome}${result.reason != null ? ` (${result.reason})` : ''}` }
   }
 
   /**
@@ -643,7 +657,7 @@ export class Coordinator {
   }
 
   /** One attempt over the execution stream, bounded by the deadline and the spec's execution window. */
-  private async attempt (award: Envelope<AwardBody>, bid: RankedBid, inputBytes: Uint8Array, deadline: number, spec: Spec): Promise<AttemptResult> {
+  private async attempt (award: Envelope<AwardBody>, bid: RankedBid, inputBytes: Uint8Array, deadline: number, spec: Spec, cancel: AbortSignal): Promise<AttemptResult> {
     const startedAt = this.now()
     const stopAt = this.policy.attemptStopAt(spec, startedAt, deadline)
     const stopReason = stopAt === deadline ? 'no result by the deadline' : 'no result within the attempt\'s time limit'
@@ -651,7 +665,7 @@ export class Coordinator {
     const failed = (outcome: Outcome, reason: string, claim: Envelope<ClaimBody> | null = null): AttemptResult =>
       ({ outcome, reason, claim, startedAt, endedAt: this.now() })
     try {
-      const reply = await this.exec.exchange(bid.agent, bid.body.addrs, award, inputBytes, signal)
+      const reply = await this.exec.exchange(bid.agent, bid.body.addrs, award, inputBytes, signal, cancel)
       const claim = openClaim(reply.claimBytes)
       if (claim.signer !== bid.agent || claim.body.awardId !== award.id || claim.body.jobId !== award.body.jobId) {
         return failed('error', 'the agent\'s claim is not signed by it or is for another award')
@@ -672,7 +686,9 @@ export class Coordinator {
       if (outputHash !== claim.body.outputHash) return failed('error', 'output does not match the hash the agent signed', claim)
       return { outcome: 'success', claim, output, outputHash, startedAt: claim.body.startedAt, endedAt: claim.body.endedAt }
     } catch (err) {
+      if (err instanceof ExchangeCancelledError) return failed('cancelled', `cancelled by the requester (${err.message})`)
       if (signal.aborted) return failed('timeout', stopReason)
+      if (err instanceof AgentUnreachableError) return failed('unreachable', err.message)
       if (err instanceof MessageValidationError) return failed('error', `the agent's claim is invalid: ${err.message}`)
       return failed('error', `could not reach the agent or the stream failed: ${(err as Error).message}`)
     }

@@ -4,7 +4,7 @@ import type { Stream } from '@libp2p/interface'
 import { encodeEnvelope, type Envelope } from '../wire/envelope.ts'
 import { PROTOCOLS } from '../wire/constants.ts'
 import type { SpecmeshLibp2p } from '../net/libp2p.ts'
-import { execStream } from './exec-protocol.ts'
+import { encodeCancelFrame, execStream, supportsCancel } from './exec-protocol.ts'
 import type { AwardBody } from './messages.ts'
 
 /** What came back for one award: the agent's claim frame, and its output frame when the claim says success. */
@@ -16,6 +16,28 @@ export interface ExecReply {
 export class ExecSessionError extends Error {
   override name = 'ExecSessionError'
 }
+
+/** No execution stream could be opened to the agent (it is gone, or stopped): nothing was sent. */
+export class AgentUnreachableError extends Error {
+  override name = 'AgentUnreachableError'
+  constructor (agent: string, cause: Error) {
+    super(`could not reach the agent ${agent}: ${cause.message}`, { cause })
+  }
+}
+
+/** The requester cancelled the exchange and the agent did not answer the cancel in time. */
+export class ExchangeCancelledError extends Error {
+  override name = 'ExchangeCancelledError'
+  /** Whether a cancel frame went to the agent (false on a 1.0.0 stream, which has none). */
+  readonly sent: boolean
+  constructor (sent: boolean) {
+    super(sent ? 'cancelled; the agent did not answer the cancel in time' : 'cancelled; this agent\'s stream (execute/1.0.0) cannot carry a cancel')
+    this.sent = sent
+  }
+}
+
+/** How long a cancelled exchange waits for the agent's answer (its handler gets a kill grace of 2 s). */
+export const CANCEL_REPLY_MS = 5_000
 
 interface Waiter {
   resolve: (reply: ExecReply) => void
@@ -48,22 +70,45 @@ class ExecSession {
     return this.failure == null && this.stream.status === 'open'
   }
 
-  async exchange (award: Envelope<AwardBody>, inputBytes: Uint8Array, signal: AbortSignal): Promise<ExecReply> {
+  /**
+   * Send one request and wait for its reply, until `signal` aborts (the
+   * attempt's time limit). When `cancel` aborts first, a cancel frame goes to
+   * the agent and the reply (its claim saying cancelled) is awaited a little
+   * longer; without one in time, or on a stream that has no cancel frame, the
+   * exchange rejects with ExchangeCancelledError.
+   */
+  async exchange (award: Envelope<AwardBody>, inputBytes: Uint8Array, signal: AbortSignal, cancel?: AbortSignal): Promise<ExecReply> {
     if (this.failure != null) throw this.failure
     const reply = new Promise<ExecReply>((resolve, reject) => {
       this.waiters.set(award.id, { resolve, reject })
     })
-    const onAbort = (): void => {
+    const giveUp = (err: Error): void => {
       const waiter = this.waiters.get(award.id)
       this.waiters.delete(award.id)
-      waiter?.reject(signal.reason as Error)
+      waiter?.reject(err)
+    }
+    const onAbort = (): void => { giveUp(signal.reason as Error) }
+    let sent = false
+    let graceTimer: NodeJS.Timeout | undefined
+    const onCancel = (): void => {
+      if (!supportsCancel(this.stream) || !sent) {
+        giveUp(new ExchangeCancelledError(false))
+        return
+      }
+      this.lp.write(encodeCancelFrame(award.id)).catch(() => {})
+      graceTimer = setTimeout(() => { giveUp(new ExchangeCancelledError(true)) }, CANCEL_REPLY_MS)
     }
     signal.addEventListener('abort', onAbort, { once: true })
     try {
       await this.lp.writeV([encodeEnvelope(award), inputBytes], { signal })
+      sent = true
+      if (cancel?.aborted === true) onCancel()
+      else cancel?.addEventListener('abort', onCancel, { once: true })
       return await reply
     } finally {
+      clearTimeout(graceTimer)
       signal.removeEventListener('abort', onAbort)
+      cancel?.removeEventListener('abort', onCancel)
       this.waiters.delete(award.id)
     }
   }
@@ -107,9 +152,18 @@ export class ExecClient {
     this.libp2p = libp2p
   }
 
-  async exchange (agent: string, addrs: string[] | undefined, award: Envelope<AwardBody>, inputBytes: Uint8Array, signal: AbortSignal): Promise<ExecReply> {
-    const session = await this.session(agent, addrs, signal)
-    return await session.exchange(award, inputBytes, signal)
+  /** One request to the agent; rejects with AgentUnreachableError when no stream to it could be opened. */
+  async exchange (agent: string, addrs: string[] | undefined, award: Envelope<AwardBody>, inputBytes: Uint8Array, signal: AbortSignal, cancel?: AbortSignal): Promise<ExecReply> {
+    const opening = AbortSignal.any(cancel != null ? [signal, cancel] : [signal])
+    let session: ExecSession
+    try {
+      session = await this.session(agent, addrs, opening)
+    } catch (err) {
+      if (cancel?.aborted === true) throw new ExchangeCancelledError(false)
+      if (signal.aborted) throw err
+      throw new AgentUnreachableError(agent, err as Error)
+    }
+    return await session.exchange(award, inputBytes, signal, cancel)
   }
 
   private async session (agent: string, addrs: string[] | undefined, signal: AbortSignal): Promise<ExecSession> {
@@ -131,7 +185,8 @@ export class ExecClient {
       // The agent may be several hops away on gossip: its bid said where to dial it.
       await this.libp2p.peerStore.merge(peer, { multiaddrs: addrs.map(a => multiaddr(a)) }).catch(() => {})
     }
-    const stream = await this.libp2p.dialProtocol(peer, PROTOCOLS.execute, { signal })
+    // Newest first: an agent that only speaks 1.0.0 is still served, without cancel frames.
+    const stream = await this.libp2p.dialProtocol(peer, [PROTOCOLS.execute, PROTOCOLS.executeV1], { signal })
     return new ExecSession(stream)
   }
 

@@ -1,15 +1,61 @@
 import { lpStream } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
-import { MAX_INPUT_BYTES, MAX_MESSAGE_BYTES, MAX_OUTPUT_BYTES } from '../wire/constants.ts'
+import { z } from 'zod'
+import { MAX_INPUT_BYTES, MAX_MESSAGE_BYTES, MAX_OUTPUT_BYTES, PROTOCOLS } from '../wire/constants.ts'
 
 /**
- * Framing of the execution stream (/specmesh/execute/1.0.0), length-prefixed:
- *   coordinator → agent: [award envelope] [input JSON]
+ * Framing of the execution stream (/specmesh/execute/1.1.0, and 1.0.0 without
+ * the cancel frame), length-prefixed:
+ *   coordinator → agent: [award envelope] [input JSON]  — a request
+ *                        [cancel frame]                 — 1.1.0 only: stop that request
  *   agent → coordinator: [claim envelope] [output JSON, only when the claim's outcome is success]
  * Frames are capped at the payload limit plus room for an envelope.
  */
 export const MAX_EXEC_FRAME_BYTES = Math.max(MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, MAX_MESSAGE_BYTES) + 1024
 
+/** Largest cancel frame: it names one award. */
+export const MAX_CANCEL_FRAME_BYTES = 512
+
+/**
+ * The coordinator no longer wants the result of a request it sent on this
+ * stream. Not signed: the stream itself is the coordinator's authenticated
+ * channel, and only requests read from the same stream can be cancelled by it.
+ */
+export const CancelFrameSchema = z.object({
+  type: z.literal('cancel'),
+  awardId: z.string().min(1).max(128)
+}).strict()
+export type CancelFrame = z.infer<typeof CancelFrameSchema>
+
 export function execStream (stream: Stream) {
   return lpStream(stream, { maxDataLength: MAX_EXEC_FRAME_BYTES })
+}
+
+/** Whether the negotiated protocol carries cancel frames, `cancelled` claims and `stopping`. */
+export function supportsCancel (stream: Stream): boolean {
+  return stream.protocol === PROTOCOLS.execute
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export function encodeCancelFrame (awardId: string): Uint8Array {
+  return encoder.encode(JSON.stringify({ type: 'cancel', awardId } satisfies CancelFrame))
+}
+
+/**
+ * The cancel frame in `frame`, or null when the frame is something else (an
+ * award envelope). A frame that says it is a cancel but is malformed throws.
+ */
+export function readCancelFrame (frame: Uint8Array): CancelFrame | null {
+  // Award envelopes are far larger than any cancel frame: skip parsing them twice.
+  if (frame.byteLength > MAX_CANCEL_FRAME_BYTES) return null
+  let value: unknown
+  try {
+    value = JSON.parse(decoder.decode(frame))
+  } catch {
+    return null
+  }
+  if (value == null || typeof value !== 'object' || (value as { type?: unknown }).type !== 'cancel') return null
+  return CancelFrameSchema.parse(value)
 }

@@ -65,6 +65,8 @@ export interface Market {
   capacityOf: (specId: string) => Array<{ agent: string, inFlight: number, limit: number, priceUsd: number }>
   /** Per job and per spec: reserved, spent and remaining, each traceable to receipts. */
   ledger: (specId?: string) => Promise<{ jobs: JobLedger[], specs: SpecLedger[] }>
+  /** Graceful stop of the serving side: see AgentService.drain. Resolves with the executions still running. */
+  drain: (timeoutMs: number, signal?: AbortSignal) => Promise<number>
   syncKinds: Array<[string, SyncKind]>
   /** Stop serving and coordinating; resolves once every job event is on disk. */
   stop: () => Promise<void>
@@ -142,7 +144,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
   }
   gossip.handle(TOPICS.receipts, ingestReceipt)
 
-  await libp2p.handle(PROTOCOLS.execute, (stream, connection) => {
+  await libp2p.handle([PROTOCOLS.execute, PROTOCOLS.executeV1], (stream, connection) => {
     agent.handleExecStream(stream, connection).catch(err => {
       log('agent.stream-error', { error: (err as Error).message })
     })
@@ -185,6 +187,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     listReceipts: async (query) => await receipts.query(query),
     getReceipt: async (id) => await receipts.get(id),
     servedSpecs: () => agent.servedSpecs(),
+    drain: async (timeoutMs, signal) => await agent.drain(timeoutMs, signal),
     capacityOf: (specId) => capacity.agentsServing(specId).map(agent => ({ agent, ...capacity.load(agent, specId)! })),
     async ledger (specId) {
       const jobs = await ledger.list(specId)

@@ -88,14 +88,19 @@ export const AwardBodySchema = z.object({
 }).strict()
 export type AwardBody = z.infer<typeof AwardBodySchema>
 
-export const OUTCOMES = ['success', 'criteria-failed', 'timeout', 'refused', 'error'] as const
+/**
+ * `cancelled`: the requester cancelled the job during the attempt. `unreachable`: the
+ * coordinator could not open an execution stream to the agent (no claim). New values
+ * go at the end: reputation keeps counts indexed by position.
+ */
+export const OUTCOMES = ['success', 'criteria-failed', 'timeout', 'refused', 'error', 'cancelled', 'unreachable'] as const
 export type Outcome = typeof OUTCOMES[number]
 
 /** The agent's signed account of one attempt, returned over the execution stream. */
 export const ClaimBodySchema = z.object({
   jobId: cid,
   awardId: cid,
-  outcome: z.enum(['success', 'refused', 'error', 'timeout']),
+  outcome: z.enum(['success', 'refused', 'error', 'timeout', 'cancelled']),
   outputHash: sha256Hex.optional(),
   outputSize: z.number().int().nonnegative().optional(),
   startedAt: epochMs,
@@ -103,7 +108,9 @@ export const ClaimBodySchema = z.object({
   costUsd: usd,
   reason: z.string().max(MAX_REASON_CHARS).optional(),
   /** With outcome refused because the agent is at capacity: when to try again. */
-  retryAfterMs: z.number().int().nonnegative().optional()
+  retryAfterMs: z.number().int().nonnegative().optional(),
+  /** With outcome refused: the agent is shutting down and takes no more awards; do not award it again. */
+  stopping: z.literal(true).optional()
 }).strict()
 export type ClaimBody = z.infer<typeof ClaimBodySchema>
 

@@ -118,6 +118,9 @@ export async function validateReceipt (data: Uint8Array, ctx: MarketContext): Pr
     if (claim.body.jobId !== receipt.jobId || claim.body.awardId !== receipt.awardId) throw reject('claim-mismatch', 'embedded claim is for another job or award')
     if (receipt.outputHash != null && claim.body.outputHash !== receipt.outputHash) throw reject('claim-mismatch', 'receipt output hash differs from the agent\'s claim')
   }
+  if (receipt.outcome === 'unreachable' && receipt.claim != null) {
+    throw reject('claim-mismatch', 'an unreachable receipt says the agent never answered, yet embeds its claim')
+  }
   const delivered = receipt.outcome === 'success' || receipt.outcome === 'criteria-failed'
   if (delivered && (receipt.claim == null || receipt.outputHash == null)) {
     throw reject('unproven-output', `a ${receipt.outcome} receipt must carry the agent's claim and the output hash`)

@@ -39,13 +39,19 @@ export const DEFAULT_TRUST_REFRESH_RECEIPTS = 1000
 /** Beta(1, 1): what an agent with no (trusted) record scores. Equal to scoring.ts NEUTRAL_REPUTATION. */
 export const NEUTRAL_SCORE = 0.5
 
-/** s per outcome: 1 success, 0 failure, null counted but not scored (a busy refusal is not a failure of quality). */
+/**
+ * s per outcome: 1 success, 0 failure, null counted but not scored: a busy (or
+ * stopping) refusal, a job its requester cancelled and an agent that could not be
+ * reached (it stopped) say nothing of the quality of its work.
+ */
 export const OUTCOME_SCORE: Readonly<Record<Outcome, number | null>> = {
   success: 1,
   'criteria-failed': 0,
   timeout: 0,
   refused: null,
-  error: 0
+  error: 0,
+  cancelled: null,
+  unreachable: null
 }
 
 /** Frame exponents above this (2^256) rebase every stored sum onto a later T0. */
@@ -54,7 +60,8 @@ const REBASE_ABOVE = 256
 const OUTCOME_INDEX = new Map<string, number>(OUTCOMES.map((o, i) => [o, i]))
 const SCORE_BY_INDEX = OUTCOMES.map(o => OUTCOME_SCORE[o])
 const SUCCESS = OUTCOMES.indexOf('success')
-const REFUSED = OUTCOMES.indexOf('refused')
+/** Positions of the outcomes that count as failures (score 0). */
+const FAILURES = OUTCOMES.flatMap((o, i) => OUTCOME_SCORE[o] === 0 ? [i] : [])
 
 export type OutcomeCounts = Record<Outcome, number>
 
@@ -628,7 +635,7 @@ export class Reputation implements ReputationView {
         preTrusted: this.preTrusted.has(peer),
         receipts: e.receipts,
         success: o[SUCCESS]!,
-        failure: e.receipts - o[SUCCESS]! - o[REFUSED]!,
+        failure: FAILURES.reduce((n, i) => n + o[i]!, 0),
         share: total > 0 ? weight * (e.s + e.f) / total : 0
       }))
     }

@@ -41,7 +41,7 @@ export const DEADLINE_ALLOWANCE_SECONDS = 1
 /** Share of timed-out attempts above which the observed p95 duration is only a lower bound. */
 export const CENSORED_SHARE = 0.05
 
-export const STAT_OUTCOMES = ['success', 'criteria-failed', 'timeout', 'refused', 'error'] as const
+export const STAT_OUTCOMES = ['success', 'criteria-failed', 'timeout', 'refused', 'error', 'cancelled', 'unreachable'] as const
 export type StatOutcome = typeof STAT_OUTCOMES[number]
 
 /** The parts of a receipt body the statistics read. */
@@ -172,7 +172,8 @@ export function specStats (specId: string, spec: Spec, receipts: readonly Receip
   const byJob = new Map<string, ReceiptFacts[]>()
   for (const r of receipts) byJob.set(r.jobId, [...(byJob.get(r.jobId) ?? []), r])
 
-  const ran = receipts.filter(r => r.outcome !== 'refused')
+  // Refusals, cancellations and unreachable agents never ran the work to its end: their times say nothing of its duration.
+  const ran = receipts.filter(r => r.outcome !== 'refused' && r.outcome !== 'cancelled' && r.outcome !== 'unreachable')
   const durations = ran.map(r => Math.max(0, r.endedAt - r.startedAt))
   const durationMs = summarize(durations, ms)
 

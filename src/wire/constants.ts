@@ -52,8 +52,13 @@ export const TOPICS = {
   receipts: '/specmesh/receipts/1'
 } as const
 
-/** Stream protocol ids. */
+/**
+ * Stream protocol ids. Execution 1.1.0 adds the cancel frame, the `cancelled`
+ * claim outcome and the claim's `stopping`; an agent also answers 1.0.0, where
+ * it sends none of them.
+ */
 export const PROTOCOLS = {
   sync: '/specmesh/sync/1.0.0',
-  execute: '/specmesh/execute/1.0.0'
+  execute: '/specmesh/execute/1.1.0',
+  executeV1: '/specmesh/execute/1.0.0'
 } as const

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BIN, killSpawned, NODE, removeTempHomes, ROOT, runCli, runJson, startAgent, startDaemon, tempHome, type DaemonProcess } from '../helpers/cli.ts'
+import { BIN, killSpawned, NODE, removeTempHomes, ROOT, runCli, runJson, startAgent, startDaemon, tempHome, type AgentProcess, type DaemonProcess } from '../helpers/cli.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const SPEC = join(ROOT, 'test/fixtures/agents/extract-entities.yaml')
@@ -16,16 +16,21 @@ const SLOW = join(ROOT, 'test/fixtures/agents/slow_extract.py')
 const INPUT = join(ROOT, 'test/fixtures/agents/input.json')
 
 afterEach(async () => {
+  agents.length = 0
   await killSpawned()
   await removeTempHomes()
 })
 
 /** A daemon holding the spec and one agent serving it with the slow handler. */
+const agents: AgentProcess[] = []
+const agentProcesses = (): AgentProcess[] => agents
+
 async function meshWithSlowAgent (seconds: number, pidFile?: string): Promise<{ daemon: DaemonProcess, specId: string, agentId: string }> {
   const daemon = await startDaemon(await tempHome())
   const published = await runJson(['spec', 'publish', SPEC, '--home', daemon.home])
   const addr = (await runJson(['id', '--home', daemon.home])).multiaddrs[0]
   const agent = await startAgent(['--spec', published.id, '--exec', `python3 ${SLOW} ${seconds}${pidFile != null ? ` ${pidFile}` : ''}`, '--price', '0.02', '--bootstrap', addr])
+  agents.push(agent)
   await waitFor(async () => {
     const peers = await runJson(['peers', '--home', daemon.home]) as Array<{ peerId: string }>
     return peers.some(p => p.peerId === agent.peerId)
@@ -153,3 +158,86 @@ describe('job lifecycle through the command line', () => {
     }
   }, 60_000)
 })
+
+describe('cancel and graceful stop through the command line', () => {
+  it('job cancel on a running job kills the handler; the receipt says cancelled and nothing is charged', async () => {
+    const pidFile = join(await tempHome(), 'handler.pid')
+    const { daemon, specId, agentId } = await meshWithSlowAgent(60, pidFile)
+    const home = ['--home', daemon.home]
+    const { jobId } = await runJson(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '500', '--no-wait', ...home])
+    const pid = await waitFor(async () => Number(await readFile(pidFile, 'utf8').catch(() => '')) || null, { timeoutMs: 20_000, what: 'the handler to start' })
+    expect(alive(pid)).toBe(true)
+
+    const cancelled = await runCli(['job', 'cancel', jobId, ...home], { timeoutMs: 20_000 })
+    expect(cancelled.code, cancelled.stderr).toBe(0)
+    expect(cancelled.stdout).toContain(`job ${jobId} cancelled`)
+    expect(cancelled.stdout).toMatch(/1 +…\S+ +cancelled +0\.02 USD/)
+    // The handler was terminated, not left to run its 60 s.
+    await waitFor(() => !alive(pid), { timeoutMs: 5_000, what: `handler ${pid} to be killed` })
+
+    const record = await runJson(['job', 'status', jobId, ...home])
+    expect(record).toMatchObject({ status: 'cancelled', costUsd: 0, reason: 'cancelled by the requester' })
+    const receipt = await runJson(['receipt', 'show', record.attempts[0].receiptId, ...home])
+    expect(receipt.body).toMatchObject({ outcome: 'cancelled', costUsd: 0, agent: agentId })
+    expect(receipt.body.claim.body).toMatchObject({ outcome: 'cancelled', costUsd: 0 })
+    const ledger = await runJson(['ledger', '--spec', specId, ...home])
+    expect(ledger.jobs.find((j: { jobId: string }) => j.jobId === jobId)).toMatchObject({ spentUsd: 0, reservedUsd: 0 })
+    const events = await runCli(['job', 'watch', jobId, '--json', ...home])
+    expect(events.stdout.trim().split('\n').map(l => JSON.parse(l).type).slice(-4)).toEqual(['attempt-started', 'attempt-ended', 'receipt', 'done'])
+    // Cancelling again changes nothing.
+    const again = await runCli(['job', 'cancel', jobId, ...home])
+    expect(again.stdout).toContain('had already ended (cancelled)')
+  }, 90_000)
+})
+
+describe('graceful agent stop through the command line', () => {
+  it('the first Ctrl+C drains: the running job finishes, new jobs go elsewhere, nobody retries the stopped agent, its reputation does not fall', async () => {
+    const { daemon, specId, agentId: slowId } = await meshWithSlowAgent(3)
+    const home = ['--home', daemon.home]
+    const addr = (await runJson(['id', ...home])).multiaddrs[0]
+    const fast = await startAgent(['--spec', specId, '--exec', `python3 ${join(ROOT, 'test/fixtures/agents/extract_entities.py')}`, '--price', '0.04', '--bootstrap', addr])
+    await waitFor(async () => (await runJson(['peers', ...home]) as Array<{ peerId: string }>).some(p => p.peerId === fast.peerId), { timeoutMs: 15_000, what: 'the daemon to connect to the second agent' })
+    const slow = agentProcesses().find(a => a.peerId === slowId)!
+
+    // The slow agent is cheaper: it gets the first job.
+    const { jobId: first } = await runJson(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '1000', '--no-wait', ...home])
+    await waitFor(async () => {
+      const job = await runJson(['job', 'status', first, ...home])
+      return job.status === 'running' && job.attempts[0]?.agent === slowId
+    }, { timeoutMs: 15_000, what: 'the first job to run at the slow agent' })
+    slow.child.kill('SIGINT')
+    await waitFor(() => slow.stderr().includes('agent.stopping'), { timeoutMs: 10_000, what: 'the agent to say it is stopping' })
+    expect(slow.stderr()).toMatch(/letting 1 running job finish/)
+
+    // While it drains, a new job goes to the other agent: the stopping one neither bids nor is awarded.
+    const second = await runJson(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '1000', ...home], { timeoutMs: 30_000 })
+    expect(second.status).toBe('succeeded')
+    expect(second.attempts.map((a: { agent: string }) => a.agent)).toEqual([fast.peerId])
+
+    // The running job finished where it ran, and the agent then left on its own.
+    const done = await runJson(['job', 'wait', first, ...home], { timeoutMs: 30_000 })
+    expect(done).toMatchObject({ status: 'succeeded', costUsd: 0.02 })
+    expect(done.attempts).toHaveLength(1)
+    await waitFor(() => slow.exited(), { timeoutMs: 20_000, what: 'the drained agent to exit' })
+    expect(slow.exitCode()).toBe(0)
+    expect(slow.stderr()).toContain('agent.drained')
+
+    // A job after it left: no attempt at the agent that is gone.
+    const third = await runJson(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '500', ...home], { timeoutMs: 30_000 })
+    expect(third.attempts.map((a: { agent: string }) => a.agent)).toEqual([fast.peerId])
+
+    const reputation = await runJson(['reputation', ...home])
+    const slowRep = reputation.agents.find((a: { agent: string }) => a.agent === slowId)
+    expect(slowRep.evidence.outcomes).toMatchObject({ success: 1, error: 0, timeout: 0 })
+    expect(slowRep.score).toBeGreaterThan(0.5)
+  }, 120_000)
+})
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

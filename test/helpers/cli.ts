@@ -174,6 +174,8 @@ export interface AgentProcess {
   stdout: () => string
   stderr: () => string
   exited: () => boolean
+  /** The exit code once it has exited, else null. */
+  exitCode: () => number | null
 }
 
 /**
@@ -195,7 +197,7 @@ export async function startAgent (args: string[], home?: string): Promise<AgentP
   }, { timeoutMs: 30_000, what: `agent ${args.join(' ')} to serve` }).catch(err => {
     throw new Error(`${(err as Error).message}\nstdout: ${output().stdout}\nstderr: ${output().stderr}`)
   })
-  return { child, peerId: doc.peerId, home, serving: doc.serving, stdout: () => output().stdout, stderr: () => output().stderr, exited: () => exit != null }
+  return { child, peerId: doc.peerId, home, serving: doc.serving, stdout: () => output().stdout, stderr: () => output().stderr, exited: () => exit != null, exitCode: () => exit?.code ?? null }
 }
 
 /** Kill (SIGKILL) every process this helper started that is still running. */

@@ -93,3 +93,77 @@ describe('the job API', () => {
     expect(types.slice(-2)).toEqual(['backoff', 'done'])
   })
 })
+
+describe('cancel and graceful stop on the execution stream', () => {
+  it('cancelJob during a running attempt aborts the handler; the receipt says cancelled and charges nothing', async () => {
+    const { coordinator, agents, specId } = await market(2)
+    let aborted: unknown
+    let started = false
+    await agents[0]!.serve(specId, async (_input, { signal }) => {
+      started = true
+      await new Promise((_resolve, reject) => {
+        signal.addEventListener('abort', () => { aborted = signal.reason; reject(signal.reason) }, { once: true })
+      })
+    }, { priceUsd: 0.1, estimatedMs: 50 })
+    await waitForAdverts(coordinator, specId, 1)
+    const { jobId } = await coordinator.startJob(specId, input, { bidWindowMs: 300 })
+    await waitFor(() => started, { what: 'the handler to start' })
+    const record = await coordinator.cancelJob(jobId)
+    expect(record).toMatchObject({ status: 'cancelled', costUsd: 0 })
+    expect((aborted as Error).name).toBe('ExecutionCancelledError')
+    expect(record.attempts).toHaveLength(1)
+    expect(record.attempts[0]).toMatchObject({ outcome: 'cancelled' })
+    const receipt = await coordinator.getReceipt(record.attempts[0]!.receiptId!)
+    expect(receipt?.envelope.body).toMatchObject({ outcome: 'cancelled', costUsd: 0 })
+    expect(receipt?.envelope.body.claim?.body).toMatchObject({ outcome: 'cancelled', costUsd: 0, reason: 'cancelled by the coordinator' })
+    const ledger = await coordinator.ledger(specId)
+    expect(ledger.jobs.find(j => j.jobId === jobId)).toMatchObject({ spentUsd: 0, reservedUsd: 0 })
+    // The agent holds the receipt too and does not count it against itself.
+    await waitFor(async () => await agents[0]!.getReceipt(receipt!.id), { what: 'the receipt at the agent' })
+    const types = (await collect(coordinator.jobEvents(jobId))).map(e => e.type)
+    expect(types).toEqual(['submitted', 'bid', 'award', 'attempt-started', 'attempt-ended', 'receipt', 'done'])
+  })
+
+  /**
+   * Three agents: the cheap one bids and then stops; a third advertises room
+   * but never bids (its estimate cannot meet the deadline), which keeps the
+   * bid window open its whole length, so the stop lands between bid and award.
+   */
+  async function bidThenStop (stopping: (agent: TestNode) => Promise<void>) {
+    const { coordinator, agents, specId } = await market(4)
+    const [cheap, dear, silent] = agents as [TestNode, TestNode, TestNode]
+    let cheapCalls = 0
+    await cheap.serve(specId, async () => { cheapCalls++; return goodOutput }, { priceUsd: 0.1, estimatedMs: 50 })
+    await dear.serve(specId, async () => goodOutput, { priceUsd: 0.3, estimatedMs: 50 })
+    await silent.serve(specId, async () => goodOutput, { priceUsd: 0.1, estimatedMs: 10 * 60_000 })
+    await waitForAdverts(coordinator, specId, 3)
+    const { jobId } = await coordinator.startJob(specId, input, { bidWindowMs: 1500, deadline: Date.now() + 30_000 })
+    const bids = async (): Promise<string[]> => (await collect(coordinator.jobEvents(jobId, { signal: AbortSignal.timeout(100) }))).filter(e => e.type === 'bid').map(e => e.data.agent as string)
+    await waitFor(async () => (await bids()).length >= 2, { what: 'both bids', timeoutMs: 10_000 })
+    await stopping(cheap)
+    const result = await coordinator.waitJob(jobId)
+    return { coordinator, cheap, dear, result, cheapCalls: () => cheapCalls }
+  }
+
+  it('an agent that drains refuses its award as stopping; the coordinator goes to the next bid and never back; no reputation lost', async () => {
+    let drained: Promise<number> | undefined
+    const { coordinator, cheap, dear, result, cheapCalls } = await bidThenStop(async agent => { drained = agent.drain(5_000) })
+    expect(result.status).toBe('succeeded')
+    expect(result.attempts.map(a => [a.agent, a.outcome])).toEqual([[cheap.peerId, 'refused'], [dear.peerId, 'success']])
+    expect(result.attempts[0]!.reason).toMatch(/^stopping/)
+    expect(cheapCalls()).toBe(0)
+    const refusal = await coordinator.getReceipt(result.attempts[0]!.receiptId!)
+    expect(refusal?.envelope.body.claim?.body).toMatchObject({ outcome: 'refused', stopping: true, costUsd: 0 })
+    expect(await drained).toBe(0)
+    expect(coordinator.reputation.forAward(cheap.peerId, 'job-api')).toBe(0.5)
+  })
+
+  it('an agent that cannot be reached is recorded unreachable, not retried, and loses no reputation', async () => {
+    const { coordinator, cheap, dear, result } = await bidThenStop(async agent => { await agent.stop() })
+    expect(result.status).toBe('succeeded')
+    expect(result.attempts.map(a => [a.agent, a.outcome])).toEqual([[cheap.peerId, 'unreachable'], [dear.peerId, 'success']])
+    const receipt = await coordinator.getReceipt(result.attempts[0]!.receiptId!)
+    expect(receipt?.envelope.body).toMatchObject({ outcome: 'unreachable', costUsd: 0, claim: null })
+    expect(coordinator.reputation.forAward(cheap.peerId, 'job-api')).toBe(0.5)
+  })
+})

@@ -8,6 +8,8 @@ import { printJson, printLines } from '../output.ts'
 
 /** How long `--spec ID` waits for the spec to sync from the mesh. @default 60 s */
 const DEFAULT_SPEC_WAIT_S = 60
+/** How long the first Ctrl+C lets running jobs finish before the agent stops anyway. */
+const DEFAULT_DRAIN_TIMEOUT_S = 30
 /** How often the wait checks the store, and how often it says it is still waiting. */
 const SPEC_POLL_MS = 200
 const SPEC_PROGRESS_MS = 5_000
@@ -61,8 +63,12 @@ export const agentCommand: Command = {
     'agent waits, up to --spec-wait seconds, for it to sync from the peers it dials).',
     'Give --spec and --exec several times to serve several specs: the n-th --exec serves the',
     'n-th --spec; --price, --estimate-ms and --concurrency apply to all, or are given once per',
-    'spec. What it serves goes to stdout once it is serving; logs go to stderr. Stop it with',
-    'Ctrl+C (SIGINT) or SIGTERM.'
+    'spec. What it serves goes to stdout once it is serving; logs go to stderr.',
+    '',
+    'Stopping: the first Ctrl+C (SIGINT) or SIGTERM stops bidding, refuses new awards as',
+    '"stopping" (coordinators then go to another agent, and it costs this agent no reputation)',
+    'and lets the jobs already running finish, for up to --drain-timeout seconds; a second',
+    'Ctrl+C aborts them at once. Then the node stops.'
   ].join('\n'),
   options: {
     spec: { type: 'string', multiple: true, value: 'SPEC_ID_OR_FILE', description: 'spec to serve: a spec file (.yaml/.yml/.json) or a spec id' },
@@ -71,6 +77,7 @@ export const agentCommand: Command = {
     'estimate-ms': { type: 'string', multiple: true, value: 'N', description: 'expected duration of one job; the agent only bids when it can finish by the deadline (default: 1000)' },
     concurrency: { type: 'string', multiple: true, value: 'N', description: 'jobs executed at once, never above the spec\'s capacity.maxConcurrentRequests (default: that limit, or 4)' },
     'spec-wait': { type: 'string', value: 'SECONDS', description: `how long to wait for a spec given by id to arrive from the mesh (default: ${DEFAULT_SPEC_WAIT_S})` },
+    'drain-timeout': { type: 'string', value: 'SECONDS', description: `on Ctrl+C, how long running jobs may take to finish before they are aborted (default: ${DEFAULT_DRAIN_TIMEOUT_S})` },
     listen: { type: 'string', multiple: true, value: 'MULTIADDR', description: 'address to listen on (default: /ip4/0.0.0.0/tcp/0, any free port)' },
     bootstrap: { type: 'string', multiple: true, value: 'MULTIADDR', description: 'peer to dial at start, with its /p2p/<peer id>' },
     'api-port': { type: 'string', value: 'N', description: 'port of the local API on 127.0.0.1 (default: 0, any free port)' }
@@ -83,6 +90,7 @@ export const agentCommand: Command = {
   run: async ({ home, json, options, io, path }) => {
     const requests = serveRequests(options, path)
     const specWaitS = positiveNumber(options['spec-wait'], '--spec-wait', path) ?? DEFAULT_SPEC_WAIT_S
+    const drainTimeoutS = positiveNumber(options['drain-timeout'], '--drain-timeout', path) ?? DEFAULT_DRAIN_TIMEOUT_S
     const listen = multiaddrs(options.listen, '--listen', path)
     const bootstrap = multiaddrs(options.bootstrap, '--bootstrap', path)
     const apiPort = port(options['api-port'], path)
@@ -112,6 +120,19 @@ export const agentCommand: Command = {
           serving.push(await serve(daemon, stored, request, file !== undefined ? 'file' : 'mesh'))
         }
         report(io, json, daemon, serving)
+      },
+      onShutdown: async (daemon, force) => {
+        const running = daemon.node.servedSpecs().reduce((n, s) => n + s.inFlight, 0)
+        daemon.log('agent.stopping', {
+          running,
+          drainTimeoutS,
+          message: running > 0
+            ? `stopping: no new work; letting ${running} running job${running === 1 ? '' : 's'} finish (up to ${drainTimeoutS} s; Ctrl+C again aborts ${running === 1 ? 'it' : 'them'})`
+            : 'stopping: no job is running'
+        })
+        const left = await daemon.node.drain(drainTimeoutS * 1000, force)
+        if (left > 0) daemon.log('agent.drain_incomplete', { level: 'warn', running: left, message: `${left} job${left === 1 ? '' : 's'} still running ${force.aborted ? 'at the second Ctrl+C' : `after ${drainTimeoutS} s`}: aborting` })
+        else daemon.log('agent.drained', { message: 'every running job has finished' })
       }
     })
     // libp2p may leave timers behind after a clean stop; the agent is done, so leave now.

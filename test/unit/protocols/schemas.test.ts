@@ -10,7 +10,7 @@ describe('protocols/schemas', () => {
 
   it('publishes the envelope, every message body and the sync request', () => {
     expect([...expected.keys()].sort()).toEqual([
-      'award.schema.json', 'bid.schema.json', 'capacity.schema.json', 'claim.schema.json', 'envelope.schema.json',
+      'award.schema.json', 'bid.schema.json', 'cancel-frame.schema.json', 'capacity.schema.json', 'claim.schema.json', 'envelope.schema.json',
       'job.schema.json', 'receipt.schema.json', 'spec.schema.json', 'sync-request.schema.json'
     ])
   })

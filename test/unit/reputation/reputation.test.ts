@@ -20,17 +20,17 @@ describe('Beta reputation', () => {
     expect(rep.score('stranger', 'extract')).toBeNull()
   })
 
-  it('counts successes in α and criteria-failed, timeout and error in β; refusals are counted, not scored', () => {
+  it('counts successes in α and criteria-failed, timeout and error in β; refusals, cancellations and unreachable agents are counted, not scored', () => {
     const rep = make()
-    const outcomes: Outcome[] = ['success', 'success', 'success', 'criteria-failed', 'timeout', 'error', 'refused', 'refused']
+    const outcomes: Outcome[] = ['success', 'success', 'success', 'criteria-failed', 'timeout', 'error', 'refused', 'refused', 'cancelled', 'unreachable']
     for (const outcome of outcomes) rep.add(receipt({ coordinator: 'self', agent: 'a', outcome, at: T }), 'extract')
     const r = rep.score('a', 'extract')!
     expect(r.alpha).toBeCloseTo(4, 12)
     expect(r.beta).toBeCloseTo(4, 12)
     expect(r.score).toBeCloseTo(0.5, 12)
-    expect(r.receipts).toBe(8)
-    expect(r.evidence.outcomes).toEqual({ success: 3, 'criteria-failed': 1, timeout: 1, refused: 2, error: 1 })
-    expect(r.evidence.coordinators).toEqual([{ coordinator: 'self', weight: 1, preTrusted: true, receipts: 8, success: 3, failure: 3, share: 1 }])
+    expect(r.receipts).toBe(10)
+    expect(r.evidence.outcomes).toEqual({ success: 3, 'criteria-failed': 1, timeout: 1, refused: 2, error: 1, cancelled: 1, unreachable: 1 })
+    expect(r.evidence.coordinators).toEqual([{ coordinator: 'self', weight: 1, preTrusted: true, receipts: 10, success: 3, failure: 3, share: 1 }])
     expect(rep.forAward('a', 'extract')).toBeCloseTo(0.5, 12)
   })
 

@@ -58,7 +58,7 @@ describe('specStats', () => {
     ]
     const stats = specStats(ID, spec, receipts, { now: NOW })
     expect(stats).toMatchObject({ specId: ID, name: 'extract-entities', variant: null, executions: 42, jobs: 42 })
-    expect(stats.outcomes).toEqual({ success: 40, 'criteria-failed': 1, timeout: 0, refused: 1, error: 0 })
+    expect(stats.outcomes).toEqual({ success: 40, 'criteria-failed': 1, timeout: 0, refused: 1, error: 0, cancelled: 0, unreachable: 0 })
     expect(stats.successRate).toBeCloseTo(40 / 42, 4)
     // Durations exclude the refusal: 41 samples, 0.5 s and 1..40 s.
     expect(stats.durationMs).toEqual({ n: 41, mean: Math.round((820_000 + 500) / 41), p50: 20_000, p95: 38_000, max: 40_000 })
