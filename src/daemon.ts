@@ -6,6 +6,7 @@ import { startApiServer, type ApiServer } from './api/server.ts'
 import { loadOrCreateIdentity } from './crypto/identity.ts'
 import type { NodeInit, SpecmeshNode } from './node-types.ts'
 import { homePaths } from './store/home.ts'
+import { DAEMON_DEFAULTS, resolveSettings, type NodeSettings } from './config/settings.ts'
 
 /** How long a graceful shutdown may take before the process gives up and exits 1. */
 export const SHUTDOWN_TIMEOUT_MS = 15_000
@@ -15,12 +16,11 @@ export type LogFn = (event: string, fields?: Record<string, unknown>) => void
 export interface DaemonInit {
   /** Data folder, already resolved (see resolveHome). */
   home: string
-  /** Multiaddrs to listen on. @default the node's default, ['/ip4/0.0.0.0/tcp/0'] */
-  listen?: string[]
-  /** Multiaddrs of peers to dial. @default [] */
-  bootstrap?: string[]
-  /** Port of the local API on 127.0.0.1. @default 0 (any free port) */
-  apiPort?: number
+  /**
+   * Settings given as command-line flags (listen, bootstrap, apiPort, mdns, …):
+   * they win over SPECMESH_* variables and config.json. @default none
+   */
+  flags?: Partial<NodeSettings>
   /** Print one JSON document instead of the human banner once ready. @default false */
   json?: boolean
   /** Where the banner goes. @default process.stdout */
@@ -104,14 +104,14 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   let node: SpecmeshNode | undefined
   let api: ApiServer | undefined
   try {
+    // Bad settings stop the start before anything is created.
+    const settings = await resolveSettings({ home, flags: init.flags, defaults: DAEMON_DEFAULTS })
     const { identity, created } = await loadOrCreateIdentity(home)
     log(created ? 'identity.created' : 'identity.loaded', { peerId: identity.peerId, home })
     const factory = init.createNode ?? (await import('./node.ts')).createNode
-    const nodeInit: NodeInit = { home, log }
-    if (init.listen != null && init.listen.length > 0) nodeInit.listen = init.listen
-    if (init.bootstrap != null && init.bootstrap.length > 0) nodeInit.bootstrap = init.bootstrap
+    const nodeInit: NodeInit = { home, log, settings }
     node = await factory(nodeInit)
-    api = await startApiServer({ node, home, port: init.apiPort ?? 0, log })
+    api = await startApiServer({ node, home, port: settings.values.apiPort, log })
   } catch (err) {
     await api?.close().catch(() => {})
     await node?.stop().catch(() => {})

@@ -7,8 +7,10 @@ import type { ReceiptQuery, StoredReceipt } from './store/receipt-store.ts'
 import type { JobLedger, SpecLedger } from './store/ledger-store.ts'
 import type { JobEventsOptions, MarketOptions } from './market/market.ts'
 import type { JobEvent, JobEventType } from './store/job-event-store.ts'
+import type { NodeSettings, ResolvedSettings } from './config/settings.ts'
+import type { SpecProvider } from './net/spec-discovery.ts'
 
-export type { Handler, ServeOptions, JobResult, SubmitOptions, JobRecord, ReceiptQuery, StoredReceipt, JobLedger, SpecLedger, MarketOptions, JobEvent, JobEventType, JobEventsOptions }
+export type { Handler, ServeOptions, JobResult, SubmitOptions, JobRecord, ReceiptQuery, StoredReceipt, JobLedger, SpecLedger, MarketOptions, JobEvent, JobEventType, JobEventsOptions, NodeSettings, ResolvedSettings, SpecProvider }
 
 /** A spec as a node holds it: the signed body plus who signed it and when we learned of it. */
 export interface StoredSpec {
@@ -25,13 +27,34 @@ export interface PeerInfo {
   addrs: string[]
 }
 
+/**
+ * How a node is set up. The network settings (listen … relayServer) given here
+ * win over the SPECMESH_* environment variables, which win over
+ * `<home>/config.json` (see src/config/settings.ts).
+ */
 export interface NodeInit {
-  /** Data folder (identity, LevelDB, API token). @default resolveHome() */
+  /** Data folder (identity, LevelDB, API token, config.json). @default resolveHome() */
   home?: string
-  /** Multiaddrs to listen on. @default ['/ip4/0.0.0.0/tcp/0'] */
+  /**
+   * Multiaddrs to listen on. @default config.json "listen"; when that is
+   * missing too, specmesh's port 4747 (or the next free one) on every
+   * interface, written to config.json so the node keeps it
+   */
   listen?: string[]
-  /** Multiaddrs of peers to dial at start and whenever we have none. @default [] */
+  /** Multiaddrs to tell peers instead of the listen addresses (port forwarding). @default [] */
+  announce?: string[]
+  /** Multiaddrs of peers to keep connected, and to fall back to when the node has lost every peer. @default [] */
   bootstrap?: string[]
+  /** Find and announce peers on the local network by mDNS. @default false for the SDK; the daemon and agent turn it on */
+  mdns?: boolean
+  /** Join specmesh's DHT: provide the specs served, find providers, fetch specs by id. @default true */
+  dht?: boolean
+  /** Offer circuit relay v2 reservations to peers that cannot be reached directly. @default false */
+  relayServer?: boolean
+  /** Defaults of the caller, used where neither init, the environment nor config.json set a value. */
+  defaults?: Partial<NodeSettings>
+  /** Settings already resolved by the caller (the daemon resolves once, for its own flags too); the fields above are then ignored. */
+  settings?: ResolvedSettings
   /**
    * PeerIds whose verdicts this node trusts as its own when it derives
    * reputation, besides those in `<home>/config.json` "trustedPeers". @default []
@@ -93,5 +116,14 @@ export interface SpecmeshNode {
    * executions are still running (0: drained). stop() then aborts what is left.
    */
   drain (timeoutMs: number, signal?: AbortSignal): Promise<number>
+  /** Peers that provide (serve) the spec, found through the DHT. Throws DhtDisabledError when the DHT is off. */
+  findSpecProviders (specId: string): Promise<SpecProvider[]>
+  /**
+   * The spec, from the store or else fetched from a provider and validated as
+   * gossip would validate it. Throws SpecFetchError when no provider has it.
+   */
+  fetchSpec (specId: string): Promise<StoredSpec>
+  /** The settings the node runs with, and where each came from. */
+  settings (): ResolvedSettings
   stop (): Promise<void>
 }

@@ -2,21 +2,26 @@ import { EventEmitter } from 'node:events'
 import type { PeerId } from '@libp2p/interface'
 import { loadOrCreateIdentity } from './crypto/identity.ts'
 import { resolveHome, homePaths } from './store/home.ts'
-import { openDb } from './store/db.ts'
+import { libp2pDatastore, openDb } from './store/db.ts'
 import { SpecStore } from './store/spec-store.ts'
-import { buildLibp2p, type SpecmeshLibp2p } from './net/libp2p.ts'
+import { addressInUse, buildLibp2p, type SpecmeshLibp2p } from './net/libp2p.ts'
 import { Gossip } from './net/gossip.ts'
 import { Sync, type SyncKind } from './net/sync.ts'
-import { Bootstrapper, parseBootstrapAddress } from './net/bootstrap.ts'
+import { parseBootstrapAddress, reconnect } from './net/reconnect.ts'
+import { specDiscovery, type SpecDiscovery } from './net/spec-discovery.ts'
+import { resolveSettings, type ResolvedSettings } from './config/settings.ts'
+import { describeChosenListen, ensureListen } from './config/listen.ts'
+import { ListenAddressInUseError } from './config/errors.ts'
+import { reputationConfigOf } from './reputation/config.ts'
 import { specTopicValidator, storedSpecFromEnvelope, envelopeOfStoredSpec } from './net/spec-topic.ts'
 import { seal, encodeEnvelope } from './wire/envelope.ts'
 import type { Signer } from './crypto/signatures.ts'
 import { PROTOCOLS, TOPICS } from './wire/constants.ts'
 import { validateSpec, specId, isExpired, SpecValidationError } from './spec/index.ts'
-import type { NodeInit, PeerInfo, SpecmeshNode, StoredSpec } from './node-types.ts'
+import type { Handler, JobResult, NodeInit, PeerInfo, ServeOptions, SpecmeshNode, StoredSpec, SubmitOptions } from './node-types.ts'
+import { SpecFetchError } from './net/errors.ts'
 import { startMarket } from './market/market.ts'
 import { Reputation } from './reputation/reputation.ts'
-import { loadReputationConfig } from './reputation/config.ts'
 import { ReceiptStore } from './store/receipt-store.ts'
 import type { StoredReceipt } from './store/receipt-store.ts'
 import type { JobEvent } from './store/job-event-store.ts'
@@ -44,6 +49,8 @@ export interface Node extends SpecmeshNode {
   readonly verdicts: GossipVerdict[]
   /** How this node rates agents, from the receipts it holds. */
   readonly reputation: Reputation
+  /** Who serves a spec, and fetching specs by id (specmesh's DHT). */
+  readonly discovery: SpecDiscovery
 }
 
 export interface GossipVerdict {
@@ -56,12 +63,28 @@ export interface GossipVerdict {
 
 /** How many non-accept verdicts a node remembers for diagnostics. */
 const VERDICT_HISTORY = 1000
+/** How long a job waits for a just-dialled provider to join the job topic before it is called. */
+const PROVIDER_JOIN_WAIT_MS = 5_000
+
+/** Resolve a node's settings from its init (as flags), the environment and config.json. */
+export async function nodeSettings (init: NodeInit, home: string): Promise<ResolvedSettings> {
+  if (init.settings != null) return init.settings
+  return await resolveSettings({
+    home,
+    flags: { listen: init.listen, announce: init.announce, bootstrap: init.bootstrap, mdns: init.mdns, dht: init.dht, relayServer: init.relayServer },
+    defaults: init.defaults
+  })
+}
 
 export async function createNode (init: NodeInit = {}): Promise<Node> {
   const home = resolveHome(init.home)
   const log = init.log ?? (() => {})
-  const bootstrap = (init.bootstrap ?? []).map(parseBootstrapAddress)
+  // config.json is read (and checked) before the identity or the store is touched.
+  const settings = await nodeSettings(init, home)
+  for (const address of settings.values.bootstrap) parseBootstrapAddress(address)
   const { identity } = await loadOrCreateIdentity(home)
+  const chosen = await ensureListen(settings)
+  if (chosen != null) log('config.listen-chosen', { port: chosen.port, listen: chosen.listen, level: chosen.moved ? 'warn' : 'info', message: describeChosenListen(chosen) })
   const db = await openDb(homePaths(home).db)
   const events = new EventEmitter<NodeEvents>()
   const specs = new SpecStore(db)
@@ -69,12 +92,13 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   // Everything that can fail on bad local state (the store, config.json) runs
   // before any socket opens, so a failed start leaves nothing listening.
   let reputation: Reputation
-  let libp2p
+  let libp2p: SpecmeshLibp2p
+  let validateSpecMessage: (data: Uint8Array) => Promise<void>
   try {
     await specs.load()
     // Reputation is derived from the receipts this node holds: rebuilt from the
     // store at start, then updated as each receipt arrives.
-    const reputationConfig = await loadReputationConfig(home)
+    const reputationConfig = reputationConfigOf(settings.values)
     reputation = new Reputation({
       self: identity.peerId,
       trustedPeers: [...reputationConfig.trustedPeers, ...(init.trustedPeers ?? [])],
@@ -83,10 +107,57 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       specName: async id => (await specs.get(id))?.spec.name ?? null
     })
     await reputation.rebuildFromStore(new ReceiptStore(db), specs)
-    libp2p = await buildLibp2p({ privateKey: identity.privateKey, listen: init.listen })
+    validateSpecMessage = specTopicValidator({
+      specs,
+      onStored: record => {
+        log('spec.stored', { id: record.id, name: record.spec.name, signer: record.signer })
+        events.emit('spec', record)
+      },
+      onStoreFailed: (record, err) => { log('spec.store-failed', { id: record.id, error: err.message }) }
+    })
+    const { values } = settings
+    libp2p = await buildLibp2p({
+      privateKey: identity.privateKey,
+      listen: values.listen,
+      announce: values.announce,
+      datastore: await libp2pDatastore(db),
+      dht: values.dht,
+      mdns: values.mdns,
+      services: {
+        reconnect: reconnect({ bootstrap: values.bootstrap, log }),
+        specDiscovery: specDiscovery({
+          localSpec: async id => {
+            const record = await specs.get(id)
+            return record != null && !isExpired(record.spec, Date.now()) ? encodeEnvelope(envelopeOfStoredSpec(record)) : null
+          },
+          ingest: async (data, _from) => { await ingestFetchedSpec(data) },
+          log
+        })
+      }
+    }).catch((err: unknown) => {
+      const address = addressInUse(err)
+      throw address != null ? new ListenAddressInUseError(address, home) : err
+    })
   } catch (err) {
     await db.close()
     throw err
+  }
+  const discovery = libp2p.services.specDiscovery as SpecDiscovery
+
+  /** Validate a fetched spec exactly as the gossip topic would, and resolve once it is stored. */
+  async function ingestFetchedSpec (data: Uint8Array): Promise<void> {
+    const id = (JSON.parse(new TextDecoder().decode(data)) as { id?: string }).id
+    const stored = new Promise<void>(resolve => {
+      const onSpec = (record: StoredSpec): void => {
+        if (record.id !== id) return
+        events.off('spec', onSpec)
+        resolve()
+      }
+      events.on('spec', onSpec)
+      setTimeout(() => { events.off('spec', onSpec); resolve() }, 5_000).unref()
+    })
+    await validateSpecMessage(data)
+    await stored
   }
 
   const verdicts: GossipVerdict[] = []
@@ -97,14 +168,6 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       verdicts.push({ at: Date.now(), topic, verdict, from, reason })
       if (verdicts.length > VERDICT_HISTORY) verdicts.splice(0, verdicts.length - VERDICT_HISTORY)
     }
-  })
-  const validateSpecMessage = specTopicValidator({
-    specs,
-    onStored: record => {
-      log('spec.stored', { id: record.id, name: record.spec.name, signer: record.signer })
-      events.emit('spec', record)
-    },
-    onStoreFailed: (record, err) => { log('spec.store-failed', { id: record.id, error: err.message }) }
   })
   gossip.handle(TOPICS.specs, validateSpecMessage)
 
@@ -158,8 +221,62 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     synced.delete(event.detail.toString())
   })
 
-  const bootstrapper = new Bootstrapper(libp2p, bootstrap, log)
-  bootstrapper.start()
+  /** The spec: held, or fetched from a provider. */
+  async function fetchSpec (id: string): Promise<StoredSpec> {
+    const held = await specs.get(id)
+    if (held != null) return held
+    await discovery.fetchSpec(id)
+    const fetched = await specs.get(id)
+    if (fetched == null) throw new SpecFetchError(id, 'a provider sent it, but it could not be stored here (see the spec.store-failed log)')
+    return fetched
+  }
+
+  /** Serve a spec, fetching it first when it is not held; announce it in the DHT while served. */
+  async function serve (specId: string, handler: Handler, options?: ServeOptions): Promise<() => void> {
+    if (!specs.has(specId) && discovery.enabled) await fetchSpec(specId).catch(() => {})
+    const stop = await market.serve(specId, handler, options)
+    void discovery.provideSpec(specId)
+    return () => {
+      stop()
+      void discovery.stopProviding(specId)
+    }
+  }
+
+  /**
+   * Submit a job, first fetching the spec when it is not held, and dialling the
+   * spec's providers when this node knows no agent with room for it.
+   */
+  async function submitJob (specId: string, input: unknown, options?: SubmitOptions): Promise<JobResult> {
+    await prepareJob(specId)
+    return await market.submitJob(specId, input, options)
+  }
+
+  async function startJob (specId: string, input: unknown, options?: SubmitOptions): Promise<{ jobId: string }> {
+    await prepareJob(specId)
+    return await market.startJob(specId, input, options)
+  }
+
+  async function prepareJob (specId: string): Promise<void> {
+    if (!discovery.enabled) return
+    if (!specs.has(specId)) await fetchSpec(specId).catch(() => {})
+    if (!market.capacityOf(specId).some(a => a.inFlight < a.limit)) await reachProviders(specId)
+  }
+
+  /** Dial the spec's providers and wait (bounded) until one of them hears our job calls. */
+  async function reachProviders (specId: string): Promise<void> {
+    const peers = await discovery.connectToProviders(specId).catch(() => [])
+    if (peers.length === 0) return
+    const deadline = Date.now() + PROVIDER_JOIN_WAIT_MS
+    while (Date.now() < deadline) {
+      const subscribers = new Set(libp2p.services.pubsub.getSubscribers(TOPICS.jobs).map(p => p.toString()))
+      if (peers.some(p => subscribers.has(p)) || market.capacityOf(specId).length > 0) return
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+  }
+
+  // A spec is provided only while it is served; records we placed before a
+  // restart are withdrawn until serve() announces them again.
+  for (const record of await specs.list()) await discovery.stopProviding(record.id)
 
   let stopping: Promise<void> | undefined
   return {
@@ -198,12 +315,16 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       return record
     },
     listSpecs: async () => await specs.list(),
-    serve: market.serve,
-    submitJob: market.submitJob,
-    startJob: market.startJob,
+    serve,
+    submitJob,
+    startJob,
     waitJob: market.waitJob,
     cancelJob: market.cancelJob,
     jobEvents: market.jobEvents,
+    fetchSpec,
+    findSpecProviders: async (specId: string) => await discovery.findSpecProviders(specId),
+    settings: () => settings,
+    discovery,
     getJob: market.getJob,
     listJobs: market.listJobs,
     listReceipts: market.listReceipts,
@@ -215,7 +336,6 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     getSpec: async (id: string) => await specs.get(id),
     async stop (): Promise<void> {
       stopping ??= (async () => {
-        bootstrapper.stop()
         await market.stop()
         await libp2p.stop()
         await db.close()

@@ -26,7 +26,7 @@ export function topLevelHelp (entries: CommandEntry[]): string {
     '',
     'Examples:',
     `  ${PROGRAM} init`,
-    `  ${PROGRAM} daemon --listen /ip4/0.0.0.0/tcp/4001`,
+    `  ${PROGRAM} daemon --listen /ip4/0.0.0.0/tcp/4800`,
     `  ${PROGRAM} spec publish ./extract-entities.yaml`,
     `  ${PROGRAM} spec list --json`,
     '',

@@ -171,7 +171,9 @@ const ERROR_CODES: Record<string, string> = {
   DaemonAlreadyRunningError: 'daemon_running',
   SpecValidationError: 'invalid_spec',
   ApiPortInUseError: 'api_port_in_use',
-  IdentityFileError: 'bad_identity'
+  IdentityFileError: 'bad_identity',
+  ConfigError: 'bad_config',
+  InvalidBootstrapAddressError: 'usage'
 }
 
 function packageVersion (): string {

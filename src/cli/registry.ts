@@ -7,6 +7,7 @@ import type { CommandEntry } from './command.ts'
  */
 export const COMMANDS: CommandEntry[] = [
   { name: 'init', summary: 'create the data folder and this node\'s identity', load: async () => (await import('./commands/init.ts')).initCommand },
+  { name: 'config', summary: 'show this data folder\'s settings (config.json, SPECMESH_* variables, defaults)', load: async () => (await import('./commands/config.ts')).configCommand },
   { name: 'daemon', summary: 'run a node: join the mesh and serve the local API', load: async () => (await import('./commands/daemon.ts')).daemonCommand },
   { name: 'id', summary: 'show the running node\'s peer id, addresses and API', load: async () => (await import('./commands/node.ts')).idCommand },
   { name: 'peers', summary: 'list the peers the running node is connected to', load: async () => (await import('./commands/node.ts')).peersCommand },

@@ -2,20 +2,52 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
+import { identify, type Identify } from '@libp2p/identify'
+import { ping, type Ping } from '@libp2p/ping'
+import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { mdns } from '@libp2p/mdns'
 import { gossipsub, StrictNoSign, type GossipSub } from '@libp2p/gossipsub'
 import { createTopicScoreParams } from '@libp2p/gossipsub/score'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Message } from '@libp2p/gossipsub'
+import type { Datastore } from 'interface-datastore'
 import { sha256 } from '../crypto/content-id.ts'
 import { MAX_MESSAGE_BYTES, TOPICS } from '../wire/constants.ts'
+import { DHT_PROTOCOL, MDNS_SERVICE_TAG } from './constants.ts'
 
-export type SpecmeshLibp2p = Libp2p<{ pubsub: GossipSub, identify: ReturnType<ReturnType<typeof identify>> }>
+/** The services every specmesh node runs; the optional ones depend on its settings. */
+export interface SpecmeshServices {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+  /** specmesh's own Kademlia DHT, when `dht` is on. */
+  dht?: KadDHT
+  [name: string]: unknown
+}
+
+export type SpecmeshLibp2p = Libp2p<SpecmeshServices>
+
+/** A libp2p service factory: takes the components it needs, returns the service (Startable or not). */
+export type ServiceFactory = (components: any) => unknown
 
 export interface Libp2pInit {
   privateKey: PrivateKey
   /** @default ['/ip4/0.0.0.0/tcp/0'] */
   listen?: string[]
+  /** Addresses told to peers instead of the listen addresses (port forwarding). @default [] */
+  announce?: string[]
+  /** Where the peer store and DHT records live. @default in memory */
+  datastore?: Datastore
+  /** Join specmesh's DHT (server mode: every node answers queries). @default true */
+  dht?: boolean
+  /** Announce and find peers on the local network by mDNS. @default false */
+  mdns?: boolean
+  /**
+   * More services, composed beside the ones above: specmesh's own (reconnect,
+   * spec discovery) and reachability (relay, AutoNAT, DCUtR). A service that
+   * implements Startable is started and stopped with the node.
+   */
+  services?: Record<string, ServiceFactory>
 }
 
 /**
@@ -42,28 +74,65 @@ const TOPIC_SCORE = createTopicScoreParams({
   invalidMessageDeliveriesDecay: 0.99
 })
 
+function pubsub (): ServiceFactory {
+  return gossipsub({
+    globalSignaturePolicy: StrictNoSign,
+    msgIdFn: (msg: Message) => sha256(msg.data),
+    allowPublishToZeroTopicPeers: true,
+    ignoreDuplicatePublishError: true,
+    emitSelf: false,
+    // The limit applies to a whole RPC frame, which wraps the message in protobuf and control data.
+    maxInboundDataLength: MAX_MESSAGE_BYTES + 16 * 1024,
+    // Our messages are small and latency matters more than bandwidth here.
+    heartbeatInterval: 700,
+    scoreParams: { topics: Object.fromEntries(Object.values(TOPICS).map(topic => [topic, TOPIC_SCORE])) }
+  }) as ServiceFactory
+}
+
+/**
+ * specmesh's DHT: its own protocol id, so specmesh nodes form a DHT of their
+ * own and never join (or answer) the public IPFS one. Every node is a server
+ * (clientMode false): a specmesh mesh is small and often on one LAN or one
+ * host, where kad-dht's automatic mode would keep every node a client for want
+ * of a public address, and nobody would answer. For the same reason peers'
+ * private and loopback addresses are kept (passthroughMapper), not stripped.
+ */
+function dht (): ServiceFactory {
+  return kadDHT({
+    protocol: DHT_PROTOCOL,
+    clientMode: false,
+    peerInfoMapper: passthroughMapper,
+    // A node started alone still accepts provide and lookup calls; they find nothing until a peer comes.
+    allowQueryWithZeroPeers: true,
+    logPrefix: 'specmesh:dht',
+    datastorePrefix: '/specmesh-dht'
+  }) as ServiceFactory
+}
+
 export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
+  const services: Record<string, ServiceFactory> = {
+    identify: identify() as ServiceFactory,
+    ping: ping() as ServiceFactory,
+    pubsub: pubsub(),
+    ...(init.dht !== false ? { dht: dht() } : {}),
+    ...(init.mdns === true ? { mdns: mdns({ serviceTag: MDNS_SERVICE_TAG }) as ServiceFactory } : {}),
+    ...init.services
+  }
   const node = await createLibp2p({
     privateKey: init.privateKey,
-    addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
+    addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'], announce: init.announce ?? [] },
+    ...(init.datastore != null ? { datastore: init.datastore } : {}),
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({
-        globalSignaturePolicy: StrictNoSign,
-        msgIdFn: (msg: Message) => sha256(msg.data),
-        allowPublishToZeroTopicPeers: true,
-        ignoreDuplicatePublishError: true,
-        emitSelf: false,
-        // The limit applies to a whole RPC frame, which wraps the message in protobuf and control data.
-        maxInboundDataLength: MAX_MESSAGE_BYTES + 16 * 1024,
-        // Our messages are small and latency matters more than bandwidth here.
-        heartbeatInterval: 700,
-        scoreParams: { topics: Object.fromEntries(Object.values(TOPICS).map(topic => [topic, TOPIC_SCORE])) }
-      })
-    }
+    services
   })
   return node as unknown as SpecmeshLibp2p
+}
+
+/** The listen address a libp2p start failed on because another process holds it, if that was the failure. */
+export function addressInUse (err: unknown): string | null {
+  const message = err instanceof Error ? err.message : ''
+  if (!message.includes('EADDRINUSE')) return null
+  return /(\/ip[46]\/[^\s:]+\/tcp\/\d+)[^\n]*EADDRINUSE/.exec(message)?.[1] ?? 'the listen address'
 }

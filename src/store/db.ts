@@ -1,5 +1,6 @@
 import { Level } from 'level'
 import type { AbstractBatchOperation } from 'abstract-level'
+import { LevelDatastore } from 'datastore-level'
 import { StoreLockedError } from './errors.ts'
 
 /**
@@ -30,4 +31,17 @@ export function sublevel (db: Db, name: string): Sublevel {
 /** All values of a sublevel, optionally within a key range. */
 export async function values<T> (level: Sublevel, range: { gte?: string, lt?: string, limit?: number } = {}): Promise<T[]> {
   return await level.values(range).all() as T[]
+}
+
+/**
+ * The libp2p datastore (peer store, DHT provider records) on its own sublevel
+ * of the node's LevelDB, so what the node knows of its peers survives a
+ * restart and lives and dies with the rest of the data folder. Opened here;
+ * closing the node's db closes it.
+ */
+export async function libp2pDatastore (db: Db): Promise<LevelDatastore> {
+  const level = db.sublevel<string, Uint8Array>('libp2p', { keyEncoding: 'utf8', valueEncoding: 'view' })
+  const store = new LevelDatastore(level as unknown as ConstructorParameters<typeof LevelDatastore>[0])
+  await store.open()
+  return store
 }

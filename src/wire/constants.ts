@@ -60,5 +60,6 @@ export const TOPICS = {
 export const PROTOCOLS = {
   sync: '/specmesh/sync/1.0.0',
   execute: '/specmesh/execute/1.1.0',
-  executeV1: '/specmesh/execute/1.0.0'
+  executeV1: '/specmesh/execute/1.0.0',
+  specFetch: '/specmesh/spec-fetch/1.0.0'
 } as const

@@ -32,8 +32,11 @@ describe('specmesh without a daemon', () => {
     expect(peerId).toMatch(/^12D3KooW/)
     expect((await stat(join(home, 'identity.key'))).mode & 0o777).toBe(0o600)
 
+    // The first init chose where the node listens and wrote it down; the second keeps it.
+    const { listen } = JSON.parse(await readFile(join(home, 'config.json'), 'utf8')) as { listen: string[] }
+    expect(listen[0]).toMatch(/^\/ip4\/0\.0\.0\.0\/tcp\/\d+$/)
     const second = await runJson(['init', '--home', home])
-    expect(second).toEqual({ peerId, home, created: false })
+    expect(second).toEqual({ peerId, home, created: false, listen })
     const human = await runCli(['init', '--home', home])
     expect(human.stdout).toContain('already initialized')
     expect(human.stdout).toContain(peerId)

@@ -15,9 +15,14 @@ export const BIN = join(ROOT, 'bin/specmesh.js')
 
 const spawned = new Set<ChildProcess>()
 
-/** The environment children see: no SPECMESH_HOME leaking in from the developer's shell. */
+/**
+ * The environment children see: no SPECMESH_HOME leaking in from the
+ * developer's shell, and mDNS off (SPECMESH_MDNS=false) unless a test turns it
+ * on: a test daemon must not multicast beyond this machine's loopback, nor
+ * join another test's mesh through the LAN.
+ */
 function childEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra }
+  const env: NodeJS.ProcessEnv = { ...process.env, SPECMESH_MDNS: 'false', ...extra }
   if (extra.SPECMESH_HOME == null) delete env.SPECMESH_HOME
   return env
 }
@@ -87,8 +92,8 @@ export async function readApiJson (home: string): Promise<ApiJson | null> {
 }
 
 /** Spawn `specmesh daemon` without waiting for it (for tests that expect it to fail). */
-export function spawnDaemon (home: string, args: string[] = []): SpawnedNode {
-  return spawnNode('daemon', home, args)
+export function spawnDaemon (home: string, args: string[] = [], env: Record<string, string> = {}): SpawnedNode {
+  return spawnNode('daemon', home, args, env)
 }
 
 export interface SpawnedNode {
@@ -103,8 +108,8 @@ export function spawnAgent (home: string, args: string[]): SpawnedNode {
 }
 
 /** Spawn a long-running `specmesh daemon|agent`; killSpawned() ends it after the test. */
-function spawnNode (command: 'daemon' | 'agent', home: string, args: string[]): SpawnedNode {
-  const child = spawn(NODE, [BIN, command, '--home', home, ...args], { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+function spawnNode (command: 'daemon' | 'agent', home: string, args: string[], env: Record<string, string> = {}): SpawnedNode {
+  const child = spawn(NODE, [BIN, command, '--home', home, ...args], { cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
   spawned.add(child)
   let stdout = ''
   let stderr = ''
@@ -125,7 +130,15 @@ function spawnNode (command: 'daemon' | 'agent', home: string, args: string[]): 
  */
 export async function startDaemon (home: string, args: string[] = [], timeoutMs = 20_000): Promise<DaemonProcess> {
   const listen = args.includes('--listen') ? [] : ['--listen', '/ip4/127.0.0.1/tcp/0']
-  const { child, output, exited } = spawnDaemon(home, [...listen, ...args])
+  return await startDaemonExactly(home, [...listen, ...args], timeoutMs)
+}
+
+/**
+ * Start `specmesh daemon` with exactly these arguments: no --listen added, so
+ * it listens where the home's config.json says (tests write a 127.0.0.1 one).
+ */
+export async function startDaemonExactly (home: string, args: string[] = [], timeoutMs = 20_000, env: Record<string, string> = {}): Promise<DaemonProcess> {
+  const { child, output, exited } = spawnDaemon(home, args, env)
   let exit: { code: number | null, signal: NodeJS.Signals | null } | undefined
   void exited.then(e => { exit = e })
   type Ready = { dead: { code: number | null, signal: NodeJS.Signals | null } } | { info: ApiJson }

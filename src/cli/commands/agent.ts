@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises'
-import { multiaddr } from '@multiformats/multiaddr'
 import type { Daemon } from '../../daemon.ts'
 import type { StoredSpec } from '../../node-types.ts'
 import type { CliIO, Command } from '../command.ts'
 import { CliError, UsageError } from '../errors.ts'
 import { printJson, printLines } from '../output.ts'
+import { NETWORK_OPTIONS, networkFlags } from '../network-flags.ts'
 
 /** How long `--spec ID` waits for the spec to sync from the mesh. @default 60 s */
 const DEFAULT_SPEC_WAIT_S = 60
@@ -78,22 +78,18 @@ export const agentCommand: Command = {
     concurrency: { type: 'string', multiple: true, value: 'N', description: 'jobs executed at once, never above the spec\'s capacity.maxConcurrentRequests (default: that limit, or 4)' },
     'spec-wait': { type: 'string', value: 'SECONDS', description: `how long to wait for a spec given by id to arrive from the mesh (default: ${DEFAULT_SPEC_WAIT_S})` },
     'drain-timeout': { type: 'string', value: 'SECONDS', description: `on Ctrl+C, how long running jobs may take to finish before they are aborted (default: ${DEFAULT_DRAIN_TIMEOUT_S})` },
-    listen: { type: 'string', multiple: true, value: 'MULTIADDR', description: 'address to listen on (default: /ip4/0.0.0.0/tcp/0, any free port)' },
-    bootstrap: { type: 'string', multiple: true, value: 'MULTIADDR', description: 'peer to dial at start, with its /p2p/<peer id>' },
-    'api-port': { type: 'string', value: 'N', description: 'port of the local API on 127.0.0.1 (default: 0, any free port)' }
+    ...NETWORK_OPTIONS
   },
   examples: [
     'specmesh agent --home ./agent-a --spec extract-entities.yaml --exec "python3 extract.py" --price 0.02',
-    'specmesh agent --home ./agent-b --spec bagaaiera… --exec "./summarize.sh" --bootstrap /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…',
+    'specmesh agent --home ./agent-b --spec bagaaiera… --exec "./summarize.sh" --bootstrap /ip4/192.0.2.7/tcp/4747/p2p/12D3KooW…',
     'specmesh agent --spec a.yaml --exec "python3 a.py" --spec b.yaml --exec "node b.js" --price 0.01 --price 0.03'
   ],
   run: async ({ home, json, options, io, path }) => {
     const requests = serveRequests(options, path)
     const specWaitS = positiveNumber(options['spec-wait'], '--spec-wait', path) ?? DEFAULT_SPEC_WAIT_S
     const drainTimeoutS = positiveNumber(options['drain-timeout'], '--drain-timeout', path) ?? DEFAULT_DRAIN_TIMEOUT_S
-    const listen = multiaddrs(options.listen, '--listen', path)
-    const bootstrap = multiaddrs(options.bootstrap, '--bootstrap', path)
-    const apiPort = port(options['api-port'], path)
+    const flags = networkFlags(options, path)
 
     // Spec files are checked before the node starts, so a typo costs nothing.
     const files = new Map<string, unknown>()
@@ -104,9 +100,7 @@ export const agentCommand: Command = {
     const { runDaemon } = await import('../../daemon.ts')
     await runDaemon({
       home,
-      listen,
-      bootstrap,
-      apiPort,
+      flags,
       // With --json the one document printed is the agent's, written once it serves.
       ...(json ? { stdout: () => {} } : {}),
       onReady: async (daemon, signal) => {
@@ -278,24 +272,5 @@ function positiveNumber (value: unknown, flag: string, path: string[]): number |
   if (value == null) return undefined
   const n = Number(value)
   if (String(value).trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} ${String(value)} is not a number of seconds > 0`, path)
-  return n
-}
-
-function multiaddrs (value: unknown, flag: string, path: string[]): string[] {
-  const addrs = list(value)
-  for (const addr of addrs) {
-    try {
-      multiaddr(addr)
-    } catch (err) {
-      throw new UsageError(`${flag} ${addr} is not a multiaddr (${(err as Error).message}); for example /ip4/127.0.0.1/tcp/4001`, path)
-    }
-  }
-  return addrs
-}
-
-function port (value: unknown, path: string[]): number {
-  if (value == null) return 0
-  const n = Number(value)
-  if (!/^\d+$/.test(String(value)) || n > 65535) throw new UsageError(`--api-port ${String(value)} is not a port number (0-65535)`, path)
   return n
 }

@@ -1,6 +1,5 @@
-import { multiaddr } from '@multiformats/multiaddr'
 import type { Command } from '../command.ts'
-import { UsageError } from '../errors.ts'
+import { NETWORK_OPTIONS, networkFlags } from '../network-flags.ts'
 
 export const daemonCommand: Command = {
   name: 'daemon',
@@ -10,44 +9,27 @@ export const daemonCommand: Command = {
     'identity if there is none, listens for peers, dials the bootstrap peers, and serves the',
     'local API on 127.0.0.1 (its URL goes to <home>/api.json, its bearer token is',
     '<home>/api-token). Where it listens is printed on stdout; structured logs (one JSON object',
-    'per line) go to stderr. One daemon per data folder.'
+    'per line) go to stderr. One daemon per data folder.',
+    '',
+    'Where it listens stays the same across restarts: the first start of a data folder writes',
+    'port 4747 on every interface (or the next free port, when another data folder holds 4747)',
+    'to <home>/config.json "listen". It finds peers on the LAN by mDNS, keeps its bootstrap',
+    'peers connected, remembers every specmesh peer it met (in its LevelDB) and redials them',
+    'after a restart. Each flag can also be set in config.json or a SPECMESH_* variable:',
+    'flags win, then the environment, then the file (`specmesh config show` lists them all).'
   ].join('\n'),
-  options: {
-    listen: { type: 'string', multiple: true, value: 'MULTIADDR', description: 'address to listen on (default: /ip4/0.0.0.0/tcp/0, any free port)' },
-    bootstrap: { type: 'string', multiple: true, value: 'MULTIADDR', description: 'peer to dial at start, with its /p2p/<peer id>' },
-    'api-port': { type: 'string', value: 'N', description: 'port of the local API on 127.0.0.1 (default: 0, any free port)' }
-  },
+  options: NETWORK_OPTIONS,
   examples: [
     'specmesh daemon',
-    'specmesh daemon --home ./node-a --listen /ip4/0.0.0.0/tcp/4001 --api-port 7070',
-    'specmesh daemon --home ./node-b --bootstrap /ip4/192.0.2.7/tcp/4001/p2p/12D3KooW…'
+    'specmesh daemon --home ./node-a --listen /ip4/0.0.0.0/tcp/4800 --api-port 7070',
+    'specmesh daemon --home ./node-b --bootstrap /ip4/192.0.2.7/tcp/4747/p2p/12D3KooW…',
+    'specmesh daemon --home ./node-c --no-mdns'
   ],
   run: async ({ home, json, options, path }) => {
-    const listen = multiaddrs(options.listen, '--listen', path)
-    const bootstrap = multiaddrs(options.bootstrap, '--bootstrap', path)
-    const apiPort = port(options['api-port'], path)
+    const flags = networkFlags(options, path)
     const { runDaemon } = await import('../../daemon.ts')
-    await runDaemon({ home, listen, bootstrap, apiPort, json })
+    await runDaemon({ home, flags, json })
     // libp2p may leave timers behind after a clean stop; the daemon is done, so leave now.
     process.exit(0)
   }
-}
-
-function multiaddrs (value: unknown, flag: string, path: string[]): string[] {
-  const list = Array.isArray(value) ? value as string[] : []
-  for (const addr of list) {
-    try {
-      multiaddr(addr)
-    } catch (err) {
-      throw new UsageError(`${flag} ${addr} is not a multiaddr (${(err as Error).message}); for example /ip4/127.0.0.1/tcp/4001`, path)
-    }
-  }
-  return list
-}
-
-function port (value: unknown, path: string[]): number {
-  if (value == null) return 0
-  const n = Number(value)
-  if (!/^\d+$/.test(String(value)) || n > 65535) throw new UsageError(`--api-port ${String(value)} is not a port number (0-65535)`, path)
-  return n
 }

@@ -20,8 +20,8 @@ describe('reputation config (<home>/config.json)', () => {
     expect(await loadReputationConfig(await withConfig(undefined))).toEqual({ trustedPeers: [] })
   })
 
-  it('reads trustedPeers and the optional reputation settings, leaving other keys alone', async () => {
-    const config = await loadReputationConfig(await withConfig({ trustedPeers: [PEER_A, PEER_B, PEER_A], reputation: { halfLifeHours: 24, teleport: 0.3 }, somethingElse: true }))
+  it('reads trustedPeers and the optional reputation settings beside the network keys', async () => {
+    const config = await loadReputationConfig(await withConfig({ trustedPeers: [PEER_A, PEER_B, PEER_A], reputation: { halfLifeHours: 24, teleport: 0.3 }, mdns: false }))
     expect(config).toEqual({ trustedPeers: [PEER_A, PEER_B], halfLifeMs: 86_400_000, teleport: 0.3 })
   })
 

@@ -1,0 +1,54 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import type { NodeSettings } from '../config/settings.ts'
+import { DEFAULT_LISTEN_PORT } from '../config/constants.ts'
+import type { OptionDef, OptionValues } from './command.ts'
+import { UsageError } from './errors.ts'
+
+/**
+ * The network flags `daemon` and `agent` share. Each is also a config.json key
+ * and a SPECMESH_* variable; a flag wins over both (see `specmesh config show`).
+ */
+export const NETWORK_OPTIONS: Record<string, OptionDef> = {
+  listen: { type: 'string', multiple: true, value: 'MULTIADDR', description: `address to listen on (default: config.json "listen", written at first start: port ${DEFAULT_LISTEN_PORT} on every interface, or the next free port)` },
+  announce: { type: 'string', multiple: true, value: 'MULTIADDR', description: 'address to tell peers instead of the listen addresses, e.g. a forwarded port (config.json "announce")' },
+  bootstrap: { type: 'string', multiple: true, value: 'MULTIADDR', description: 'peer to keep connected and fall back to, with its /p2p/<peer id> (config.json "bootstrap")' },
+  'api-port': { type: 'string', value: 'N', description: 'port of the local API on 127.0.0.1 (default: config.json "apiPort", else 0: any free port)' },
+  'no-mdns': { type: 'boolean', description: 'do not find or announce peers on the local network by mDNS (config.json "mdns": false)' },
+  'no-dht': { type: 'boolean', description: 'stay out of specmesh\'s DHT: no provider records, no lookups (config.json "dht": false)' },
+  'relay-server': { type: 'boolean', description: 'relay for peers that cannot be reached directly (config.json "relayServer")' }
+}
+
+/** The settings the flags give; undefined where a flag was not given, so the environment and config.json apply. */
+export function networkFlags (options: OptionValues, path: string[]): Partial<NodeSettings> {
+  const flags: Partial<NodeSettings> = {}
+  const listen = multiaddrs(options.listen, '--listen', path)
+  if (listen != null) flags.listen = listen
+  const announce = multiaddrs(options.announce, '--announce', path)
+  if (announce != null) flags.announce = announce
+  const bootstrap = multiaddrs(options.bootstrap, '--bootstrap', path)
+  if (bootstrap != null) flags.bootstrap = bootstrap
+  if (options['api-port'] != null) flags.apiPort = port(options['api-port'], path)
+  if (options['no-mdns'] === true) flags.mdns = false
+  if (options['no-dht'] === true) flags.dht = false
+  if (options['relay-server'] === true) flags.relayServer = true
+  return flags
+}
+
+function multiaddrs (value: unknown, flag: string, path: string[]): string[] | undefined {
+  const list = Array.isArray(value) ? value as string[] : typeof value === 'string' ? [value] : []
+  if (list.length === 0) return undefined
+  for (const addr of list) {
+    try {
+      multiaddr(addr)
+    } catch (err) {
+      throw new UsageError(`${flag} ${addr} is not a multiaddr (${(err as Error).message}); for example /ip4/0.0.0.0/tcp/${DEFAULT_LISTEN_PORT}`, path)
+    }
+  }
+  return list
+}
+
+function port (value: unknown, path: string[]): number {
+  const n = Number(value)
+  if (!/^\d+$/.test(String(value)) || n > 65535) throw new UsageError(`--api-port ${String(value)} is not a port number (0-65535)`, path)
+  return n
+}

@@ -1,0 +1,57 @@
+import { z } from 'zod'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+
+/**
+ * `<home>/config.json`: one schema for every setting a data folder keeps.
+ * Strict: a key the node does not know is an error naming it (a typo such as
+ * "lisen" would otherwise be a setting silently ignored).
+ */
+
+const isMultiaddr = (value: string): boolean => {
+  try {
+    multiaddr(value)
+    return true
+  } catch {
+    return false
+  }
+}
+const isPeerId = (value: string): boolean => {
+  try {
+    peerIdFromString(value)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const Multiaddr = z.string().refine(isMultiaddr, { message: 'is not a multiaddr; for example /ip4/0.0.0.0/tcp/4747' })
+const PeerAddress = Multiaddr.refine(a => /\/p2p\/[^/]+/.test(a), { message: 'has no /p2p/<peer id>; copy the full address a daemon prints (specmesh id --json)' })
+
+export const ConfigFileSchema = z.object({
+  /** Multiaddrs to listen on. Written by `init` (specmesh's port on every interface). */
+  listen: z.array(Multiaddr).min(1).optional(),
+  /** Multiaddrs to tell peers instead of the listen addresses (port forwarding, a public IP). */
+  announce: z.array(Multiaddr).optional(),
+  /** Peers to dial at start, and to fall back to when the node has lost every peer. */
+  bootstrap: z.array(PeerAddress).optional(),
+  /** Port of the local API on 127.0.0.1; 0 picks any free port. */
+  apiPort: z.number().int().min(0).max(65535).optional(),
+  /** Find peers on the local network by mDNS. */
+  mdns: z.boolean().optional(),
+  /** Join specmesh's Kademlia DHT: provide served specs, find providers. */
+  dht: z.boolean().optional(),
+  /** Offer circuit relay v2 reservations to peers that cannot be reached directly. */
+  relayServer: z.boolean().optional(),
+  /** Peers whose verdicts count as this node's own in reputation. */
+  trustedPeers: z.array(z.string().refine(isPeerId, { message: 'is not a peer id' })).optional(),
+  reputation: z.object({
+    halfLifeHours: z.number().positive().finite().optional(),
+    teleport: z.number().gt(0).lte(1).optional()
+  }).strict().optional()
+}).strict()
+
+export type ConfigFile = z.infer<typeof ConfigFileSchema>
+export type ConfigKey = keyof ConfigFile
+
+export const CONFIG_KEYS = Object.keys(ConfigFileSchema.shape) as ConfigKey[]

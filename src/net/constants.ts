@@ -1,0 +1,27 @@
+/**
+ * Protocol ids and names of specmesh's discovery. The version is in each, so
+ * nodes that would misunderstand each other never speak.
+ */
+
+/** specmesh's own Kademlia DHT (not the public IPFS DHT, /ipfs/kad/1.0.0). */
+export const DHT_PROTOCOL = '/specmesh/kad/1.0.0'
+
+/** The mDNS service name specmesh nodes announce and query, so they find each other and not every libp2p node on the LAN. */
+export const MDNS_SERVICE_TAG = '_specmesh._udp.local'
+
+/** How long one spec fetch (dial, request, answer) may take. */
+export const SPEC_FETCH_TIMEOUT_MS = 10_000
+
+/** How long a provider lookup runs before we use what it found. */
+export const FIND_PROVIDERS_TIMEOUT_MS = 10_000
+
+/** Most providers a lookup returns, and most a coordinator dials for one spec. */
+export const MAX_PROVIDERS = 20
+export const MAX_PROVIDER_DIALS = 8
+
+/** Largest spec-fetch request frame, in bytes: {"id": "<spec id>"} fits many times over. */
+export const MAX_SPEC_FETCH_REQUEST_BYTES = 1024
+
+/** A failed provide is tried again after this, doubling up to the maximum, until it reaches a peer. */
+export const PROVIDE_FIRST_RETRY_MS = 2_000
+export const PROVIDE_MAX_RETRY_MS = 5 * 60_000

@@ -1,0 +1,208 @@
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Connection, PeerId, PeerStore, Startable, TypedEventTarget, Libp2pEvents, IdentifyResult } from '@libp2p/interface'
+import type { ConnectionManager } from '@libp2p/interface-internal'
+import { PROTOCOLS } from '../wire/constants.ts'
+
+export type LogFn = (event: string, fields?: Record<string, unknown>) => void
+
+/** First and longest wait between two dials of a bootstrap peer that is down. */
+const BOOTSTRAP_FIRST_RETRY_MS = 250
+const BOOTSTRAP_MAX_RETRY_MS = 10_000
+/** First and longest wait between two rounds of redialling remembered peers while the node has none. */
+const ISOLATED_FIRST_RETRY_MS = 1_000
+const ISOLATED_MAX_RETRY_MS = 60_000
+/** One dial gives up after this. */
+const DIAL_TIMEOUT_MS = 5_000
+/** Peer store metadata key: when we last completed identify with the peer as a specmesh node (ms, decimal). */
+const LAST_SEEN_KEY = 'specmesh/last-seen'
+
+export class InvalidBootstrapAddressError extends Error {
+  override name = 'InvalidBootstrapAddressError'
+}
+
+export function parseBootstrapAddress (address: string): Multiaddr {
+  let parsed: Multiaddr
+  try {
+    parsed = multiaddr(address)
+  } catch (err) {
+    throw new InvalidBootstrapAddressError(`bootstrap address ${address} is not a multiaddr (${(err as Error).message}); expected e.g. /ip4/127.0.0.1/tcp/4747/p2p/12D3KooW…`)
+  }
+  if (parsed.getComponents().find(c => c.name === 'p2p') == null) {
+    throw new InvalidBootstrapAddressError(`bootstrap address ${address} has no /p2p/<peer id>; copy the full address a daemon prints (specmesh id --json)`)
+  }
+  return parsed
+}
+
+export interface ReconnectInit {
+  /** Peers to keep connected to, and to fall back to first. @default [] */
+  bootstrap?: string[]
+  /** How many remembered peers are redialled at start and while isolated. @default 16 */
+  maxRemembered?: number
+  /** Dial peers that discovery (mDNS, the DHT) reports while we have fewer connections than this. @default 16 */
+  dialDiscoveredBelow?: number
+  /** @default no logging */
+  log?: LogFn
+}
+
+export interface ReconnectComponents {
+  connectionManager: ConnectionManager
+  peerStore: PeerStore
+  events: TypedEventTarget<Libp2pEvents>
+}
+
+type BootstrapState = 'unknown' | 'connected' | 'unreachable'
+
+/**
+ * Keeps a node in the mesh across restarts, its own and its peers':
+ * - remembers every peer that identified as a specmesh node (in the peer
+ *   store, which lives in the node's LevelDB) and redials the most recent
+ *   ones at start;
+ * - keeps its bootstrap peers connected, redialling with capped backoff;
+ * - once it has lost every peer, redials remembered peers (the DHT's
+ *   routing-table peers among them) with backoff until one answers;
+ * - dials peers that discovery reports (mDNS on the LAN, DHT lookups).
+ * Each bootstrap address and the mesh as a whole log once per change of state
+ * (connected, unreachable, isolated, rejoined), never once per retry.
+ */
+export class Reconnect implements Startable {
+  private readonly components: ReconnectComponents
+  private readonly bootstrap: Multiaddr[]
+  private readonly maxRemembered: number
+  private readonly dialDiscoveredBelow: number
+  private readonly log: LogFn
+  private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly bootstrapState = new Map<string, BootstrapState>()
+  private running = false
+  private isolated = false
+  private isolatedRetryMs = ISOLATED_FIRST_RETRY_MS
+
+  constructor (components: ReconnectComponents, init: ReconnectInit = {}) {
+    this.components = components
+    this.bootstrap = (init.bootstrap ?? []).map(parseBootstrapAddress)
+    this.maxRemembered = init.maxRemembered ?? 16
+    this.dialDiscoveredBelow = init.dialDiscoveredBelow ?? 16
+    this.log = init.log ?? (() => {})
+  }
+
+  readonly [Symbol.toStringTag] = 'specmesh:reconnect'
+
+  start (): void {
+    this.running = true
+    this.components.events.addEventListener('peer:identify', this.onIdentify)
+    this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
+    this.components.events.addEventListener('connection:open', this.onConnection)
+    this.components.events.addEventListener('peer:discovery', this.onDiscovery)
+  }
+
+  afterStart (): void {
+    for (const address of this.bootstrap) this.keepConnected(address, BOOTSTRAP_FIRST_RETRY_MS)
+    void this.dialRemembered()
+  }
+
+  stop (): void {
+    this.running = false
+    this.components.events.removeEventListener('peer:identify', this.onIdentify)
+    this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.components.events.removeEventListener('connection:open', this.onConnection)
+    this.components.events.removeEventListener('peer:discovery', this.onDiscovery)
+    for (const timer of this.timers) clearTimeout(timer)
+    this.timers.clear()
+  }
+
+  /** Remembered specmesh peers, most recently seen first. */
+  async rememberedPeers (limit = this.maxRemembered): Promise<PeerId[]> {
+    const peers = await this.components.peerStore.all({ filters: [peer => peer.metadata.has(LAST_SEEN_KEY)] })
+    const seen = (m: Map<string, Uint8Array>): number => Number(new TextDecoder().decode(m.get(LAST_SEEN_KEY)))
+    return peers.sort((a, b) => seen(b.metadata) - seen(a.metadata)).slice(0, limit).map(p => p.id)
+  }
+
+  private readonly onIdentify = (event: CustomEvent<IdentifyResult>): void => {
+    const { peerId, protocols } = event.detail
+    if (!protocols.includes(PROTOCOLS.sync)) return
+    this.components.peerStore.merge(peerId, { metadata: { [LAST_SEEN_KEY]: new TextEncoder().encode(String(Date.now())) } }).catch(() => {})
+  }
+
+  private readonly onConnection = (_event: CustomEvent<Connection>): void => {
+    if (!this.isolated) return
+    this.isolated = false
+    this.isolatedRetryMs = ISOLATED_FIRST_RETRY_MS
+    this.log('mesh.rejoined', { peers: this.connectedPeers() })
+  }
+
+  private readonly onDisconnect = (): void => {
+    if (!this.running || this.isolated || this.connectedPeers() > 0) return
+    this.isolated = true
+    this.log('mesh.isolated', { message: 'lost every peer; redialling bootstrap and remembered peers with backoff', level: 'warn' })
+    this.later(ISOLATED_FIRST_RETRY_MS, () => { void this.whileIsolated() })
+  }
+
+  private readonly onDiscovery = (event: CustomEvent<{ id: PeerId, multiaddrs: Multiaddr[] }>): void => {
+    const { id, multiaddrs } = event.detail
+    if (!this.running || multiaddrs.length === 0 || this.connectedPeers() >= this.dialDiscoveredBelow) return
+    if (this.components.connectionManager.getConnections(id).length > 0) return
+    this.components.connectionManager.openConnection(id, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) }).catch(() => {})
+  }
+
+  private async whileIsolated (): Promise<void> {
+    if (!this.running || !this.isolated) return
+    await this.dialRemembered()
+    if (!this.running || !this.isolated) return
+    this.isolatedRetryMs = Math.min(this.isolatedRetryMs * 2, ISOLATED_MAX_RETRY_MS)
+    this.later(this.isolatedRetryMs, () => { void this.whileIsolated() })
+  }
+
+  private async dialRemembered (): Promise<void> {
+    const peers = await this.rememberedPeers().catch(() => [])
+    await Promise.allSettled(peers
+      .filter(peer => this.components.connectionManager.getConnections(peer).length === 0)
+      .map(async peer => await this.components.connectionManager.openConnection(peer, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })))
+  }
+
+  private connectedPeers (): number {
+    return new Set(this.components.connectionManager.getConnections().map(c => c.remotePeer.toString())).size
+  }
+
+  private later (ms: number, fn: () => void): void {
+    if (!this.running) return
+    const timer = setTimeout(() => {
+      this.timers.delete(timer)
+      fn()
+    }, ms)
+    timer.unref()
+    this.timers.add(timer)
+  }
+
+  /** Dial a bootstrap peer whenever it is not connected, backing off while it stays down. */
+  private keepConnected (address: Multiaddr, retryMs: number): void {
+    if (!this.running) return
+    const key = address.toString()
+    const peer = address.getComponents().find(c => c.name === 'p2p')?.value
+    const connected = peer != null && this.components.connectionManager.getConnections().some(c => c.remotePeer.toString() === peer)
+    if (connected) {
+      this.setBootstrapState(key, 'connected')
+      this.later(BOOTSTRAP_MAX_RETRY_MS / 2, () => { this.keepConnected(address, BOOTSTRAP_FIRST_RETRY_MS) })
+      return
+    }
+    this.components.connectionManager.openConnection(address, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) }).then(() => {
+      this.setBootstrapState(key, 'connected')
+      this.later(BOOTSTRAP_MAX_RETRY_MS / 2, () => { this.keepConnected(address, BOOTSTRAP_FIRST_RETRY_MS) })
+    }, (err: Error) => {
+      if (!this.running) return
+      this.setBootstrapState(key, 'unreachable', err.message)
+      this.later(retryMs, () => { this.keepConnected(address, Math.min(retryMs * 2, BOOTSTRAP_MAX_RETRY_MS)) })
+    })
+  }
+
+  private setBootstrapState (address: string, state: BootstrapState, error?: string): void {
+    const before = this.bootstrapState.get(address) ?? 'unknown'
+    if (before === state) return
+    this.bootstrapState.set(address, state)
+    if (state === 'connected') this.log('bootstrap.connected', { address })
+    else this.log('bootstrap.unreachable', { address, error, level: 'warn', message: `cannot reach bootstrap peer ${address}; retrying every ${BOOTSTRAP_MAX_RETRY_MS / 1000} s or less, logging again only once it answers` })
+  }
+}
+
+/** The reconnect service, for createLibp2p({ services }). */
+export function reconnect (init: ReconnectInit = {}): (components: ReconnectComponents) => Reconnect {
+  return components => new Reconnect(components, init)
+}

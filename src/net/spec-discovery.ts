@@ -1,0 +1,246 @@
+import { CID } from 'multiformats/cid'
+import { lpStream } from '@libp2p/utils'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { ContentRouting, PeerId, PeerStore, Startable, Stream, Connection, AbortOptions } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { MessageType, type KadDHT } from '@libp2p/kad-dht'
+import { z } from 'zod'
+import { MAX_MESSAGE_BYTES, PROTOCOLS } from '../wire/constants.ts'
+import {
+  FIND_PROVIDERS_TIMEOUT_MS, MAX_PROVIDER_DIALS, MAX_PROVIDERS, MAX_SPEC_FETCH_REQUEST_BYTES,
+  PROVIDE_FIRST_RETRY_MS, PROVIDE_MAX_RETRY_MS, SPEC_FETCH_TIMEOUT_MS
+} from './constants.ts'
+import { DhtDisabledError, SpecFetchError, SpecFetchProtocolError } from './errors.ts'
+import type { LogFn } from './reconnect.ts'
+
+/** One peer that says it serves a spec, and where to dial it. */
+export interface SpecProvider {
+  peerId: string
+  addrs: string[]
+}
+
+/** The spec-fetch request frame. */
+export const SpecFetchRequestSchema = z.object({ id: z.string().min(1).max(200) }).strict()
+const NOT_FOUND = new TextEncoder().encode('{"error":"not-found"}')
+
+export interface SpecDiscoveryInit {
+  /** The encoded, signed envelope of a live spec this node holds, or null. */
+  localSpec: (id: string) => Promise<Uint8Array | null>
+  /**
+   * Check and store a spec envelope fetched from `from`, exactly as the spec
+   * gossip topic does; resolves once it is stored, throws the validator's
+   * MessageValidationError when it is not acceptable.
+   */
+  ingest: (data: Uint8Array, from: string) => Promise<void>
+  /** @default no logging */
+  log?: LogFn
+}
+
+export interface SpecDiscoveryComponents {
+  peerId: PeerId
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  contentRouting: ContentRouting
+  peerStore: PeerStore
+  /** The DHT service, when the node runs one (services are components by their name). */
+  dht?: KadDHT
+}
+
+/**
+ * Who serves a spec, and fetching a spec by id. Spec ids are CIDs, so "who
+ * serves spec X" is a provider lookup in specmesh's DHT, as "who has CID X" is
+ * in IPFS: an agent provides each spec it serves (provideSpec), a coordinator
+ * or a node missing a spec looks up the providers (findSpecProviders) and
+ * dials them, or asks one for the spec itself over the spec-fetch stream
+ * (fetchSpec). kad-dht re-provides our records before they expire; a provide
+ * that reached no peer (the node was alone) is retried with backoff here.
+ */
+export class SpecDiscovery implements Startable {
+  private readonly components: SpecDiscoveryComponents
+  private readonly init: SpecDiscoveryInit
+  private readonly log: LogFn
+  /** Specs we provide, with the retry timer of a provide that has not reached a peer yet. */
+  private readonly providing = new Map<string, { timer?: NodeJS.Timeout, retryMs: number, announced: boolean }>()
+  private shutdown = new AbortController()
+
+  constructor (components: SpecDiscoveryComponents, init: SpecDiscoveryInit) {
+    this.components = components
+    this.init = init
+    this.log = init.log ?? (() => {})
+  }
+
+  readonly [Symbol.toStringTag] = 'specmesh:spec-discovery'
+
+  async start (): Promise<void> {
+    this.shutdown = new AbortController()
+    await this.components.registrar.handle(PROTOCOLS.specFetch, (stream: Stream, connection: Connection) => {
+      this.serve(stream).catch((err: Error) => {
+        stream.abort(err)
+        this.log('spec-fetch.serve-failed', { peer: connection.remotePeer.toString(), error: err.message })
+      })
+    })
+  }
+
+  async stop (): Promise<void> {
+    this.shutdown.abort()
+    for (const entry of this.providing.values()) clearTimeout(entry.timer)
+    this.providing.clear()
+    await this.components.registrar.unhandle(PROTOCOLS.specFetch)
+  }
+
+  /** Whether the node runs the DHT (otherwise lookups throw DhtDisabledError and provides do nothing). */
+  get enabled (): boolean {
+    return this.components.dht != null
+  }
+
+  /**
+   * Announce that this node serves the spec. Resolves after the first attempt;
+   * until one reaches a peer it is retried with backoff in the background.
+   */
+  async provideSpec (specId: string): Promise<void> {
+    if (this.components.dht == null || this.providing.has(specId)) return
+    const entry = { retryMs: PROVIDE_FIRST_RETRY_MS, announced: false }
+    this.providing.set(specId, entry)
+    await this.announce(specId)
+  }
+
+  /** Stop announcing the spec (this node no longer serves it); our record expires at the peers that hold it. */
+  async stopProviding (specId: string): Promise<void> {
+    const entry = this.providing.get(specId)
+    clearTimeout(entry?.timer)
+    this.providing.delete(specId)
+    await this.components.dht?.cancelReprovide(CID.parse(specId)).catch(() => {})
+  }
+
+  /** The specs this node provides, and whether each has reached a peer yet. */
+  provided (): Array<{ specId: string, announced: boolean }> {
+    return [...this.providing].map(([specId, e]) => ({ specId, announced: e.announced }))
+  }
+
+  /** Peers that provide the spec (ourselves excluded), as the DHT knows them. */
+  async findSpecProviders (specId: string, options: AbortOptions & { limit?: number } = {}): Promise<SpecProvider[]> {
+    if (this.components.dht == null) throw new DhtDisabledError()
+    const cid = CID.parse(specId)
+    const limit = options.limit ?? MAX_PROVIDERS
+    const signal = AbortSignal.any([options.signal ?? this.shutdown.signal, this.shutdown.signal, AbortSignal.timeout(FIND_PROVIDERS_TIMEOUT_MS)])
+    const found = new Map<string, SpecProvider>()
+    try {
+      for await (const peer of this.components.contentRouting.findProviders(cid, { signal })) {
+        if (peer.id.equals(this.components.peerId)) continue
+        const key = peer.id.toString()
+        const addrs = new Set([...(found.get(key)?.addrs ?? []), ...peer.multiaddrs.map(a => a.toString())])
+        found.set(key, { peerId: key, addrs: [...addrs] })
+        if (found.size >= limit) break
+      }
+    } catch (err) {
+      // A lookup cut short by its time limit returns what it found so far.
+      if (!signal.aborted || options.signal?.aborted === true) throw err
+    }
+    return [...found.values()]
+  }
+
+  /** Look up the spec's providers and dial those we are not connected to; returns the peers now connected. */
+  async connectToProviders (specId: string, options: AbortOptions = {}): Promise<string[]> {
+    const providers = await this.findSpecProviders(specId, options)
+    const connected: string[] = []
+    await Promise.allSettled(providers.slice(0, MAX_PROVIDER_DIALS).map(async provider => {
+      const peer = await this.peerIdOf(provider.peerId)
+      if (this.components.connectionManager.getConnections(peer).length === 0) {
+        await this.components.connectionManager.openConnection(peer, { signal: AbortSignal.timeout(SPEC_FETCH_TIMEOUT_MS) })
+      }
+      connected.push(provider.peerId)
+    }))
+    if (providers.length > 0) this.log('discovery.providers-dialled', { specId, providers: providers.length, connected: connected.length })
+    return connected
+  }
+
+  /**
+   * Fetch a spec this node does not hold from a provider, and ingest it as if
+   * it had come by gossip. Tries providers in turn; throws SpecFetchError
+   * naming what each said when none delivered it.
+   */
+  async fetchSpec (specId: string, options: AbortOptions = {}): Promise<void> {
+    const providers = await this.findSpecProviders(specId, options)
+    if (providers.length === 0) throw new SpecFetchError(specId, 'no provider of it is known to the DHT')
+    const failures: string[] = []
+    for (const provider of providers.slice(0, MAX_PROVIDER_DIALS)) {
+      try {
+        const envelope = await this.fetchFrom(provider.peerId, specId, options)
+        await this.init.ingest(envelope, provider.peerId)
+        this.log('spec-fetch.fetched', { specId, from: provider.peerId })
+        return
+      } catch (err) {
+        failures.push(`${provider.peerId}: ${(err as Error).message}`)
+      }
+    }
+    throw new SpecFetchError(specId, `${providers.length} provider${providers.length === 1 ? '' : 's'} tried (${failures.join('; ')})`)
+  }
+
+  /** One request, one answer: the spec's envelope, or not-found. */
+  private async fetchFrom (peerIdText: string, specId: string, options: AbortOptions): Promise<Uint8Array> {
+    const signal = AbortSignal.any([AbortSignal.timeout(SPEC_FETCH_TIMEOUT_MS), this.shutdown.signal, ...(options.signal != null ? [options.signal] : [])])
+    const peer = await this.peerIdOf(peerIdText)
+    const connection = await this.components.connectionManager.openConnection(peer, { signal })
+    const stream = await connection.newStream(PROTOCOLS.specFetch, { signal })
+    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+    try {
+      await lp.write(new TextEncoder().encode(JSON.stringify({ id: specId })), { signal })
+      const answer = (await lp.read({ signal })).subarray()
+      await stream.close({ signal }).catch(() => {})
+      let head: { id?: unknown, type?: unknown, error?: unknown }
+      try {
+        head = JSON.parse(new TextDecoder().decode(answer))
+      } catch {
+        throw new SpecFetchProtocolError('answered with a frame that is not JSON')
+      }
+      if (head.error === 'not-found') throw new SpecFetchProtocolError('does not hold it')
+      // Checked before the validator runs: a provider answering with another spec is not one of this spec.
+      if (head.type !== 'spec' || head.id !== specId) throw new SpecFetchProtocolError(`answered with ${String(head.type)} ${String(head.id)} instead of the spec asked for`)
+      return answer
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
+    }
+  }
+
+  private async serve (stream: Stream): Promise<void> {
+    const signal = AbortSignal.timeout(SPEC_FETCH_TIMEOUT_MS)
+    const lp = lpStream(stream, { maxDataLength: MAX_SPEC_FETCH_REQUEST_BYTES })
+    const request = SpecFetchRequestSchema.parse(JSON.parse(new TextDecoder().decode((await lp.read({ signal })).subarray())))
+    await lp.write(await this.init.localSpec(request.id) ?? NOT_FOUND, { signal })
+    await stream.close({ signal })
+  }
+
+  private async announce (specId: string): Promise<void> {
+    const entry = this.providing.get(specId)
+    const dht = this.components.dht
+    if (entry == null || dht == null) return
+    let reached = 0
+    try {
+      for await (const event of dht.provide(CID.parse(specId), { signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(FIND_PROVIDERS_TIMEOUT_MS * 3)]) })) {
+        if (event.name === 'PEER_RESPONSE' && event.messageType === MessageType.ADD_PROVIDER) reached++
+      }
+    } catch {}
+    if (this.providing.get(specId) !== entry) return
+    if (reached > 0) {
+      entry.announced = true
+      entry.retryMs = PROVIDE_FIRST_RETRY_MS
+      this.log('discovery.provided', { specId, peers: reached })
+      return
+    }
+    // Nobody took the record (no DHT peer yet): try again later. kad-dht's own
+    // reprovider takes over once a record has been placed.
+    entry.timer = setTimeout(() => { void this.announce(specId) }, entry.retryMs)
+    entry.timer.unref()
+    entry.retryMs = Math.min(entry.retryMs * 2, PROVIDE_MAX_RETRY_MS)
+  }
+
+  private async peerIdOf (text: string): Promise<PeerId> {
+    return peerIdFromString(text)
+  }
+}
+
+/** The spec discovery service, for createLibp2p({ services }). */
+export function specDiscovery (init: SpecDiscoveryInit): (components: SpecDiscoveryComponents) => SpecDiscovery {
+  return components => new SpecDiscovery(components, init)
+}
