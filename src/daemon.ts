@@ -21,6 +21,8 @@ export interface DaemonInit {
    * they win over SPECMESH_* variables and config.json. @default none
    */
   flags?: Partial<NodeSettings>
+  /** Collect Prometheus metrics for GET /metrics. @default true */
+  metrics?: boolean
   /** Print one JSON document instead of the human banner once ready. @default false */
   json?: boolean
   /** Where the banner goes. @default process.stdout */
@@ -109,7 +111,7 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
     const { identity, created } = await loadOrCreateIdentity(home)
     log(created ? 'identity.created' : 'identity.loaded', { peerId: identity.peerId, home })
     const factory = init.createNode ?? (await import('./node.ts')).createNode
-    const nodeInit: NodeInit = { home, log, settings }
+    const nodeInit: NodeInit = { home, log, settings, metrics: init.metrics ?? true }
     node = await factory(nodeInit)
     api = await startApiServer({ node, home, port: settings.values.apiPort, log })
   } catch (err) {

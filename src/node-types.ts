@@ -64,6 +64,11 @@ export interface NodeInit {
   market?: MarketOptions
   /** Structured log sink. @default no logging */
   log?: (event: string, fields?: Record<string, unknown>) => void
+  /**
+   * Collect Prometheus metrics (the node's and libp2p's) for `GET /metrics`.
+   * The daemon turns them on. @default false
+   */
+  metrics?: boolean
 }
 
 export interface SpecmeshNode {
@@ -73,7 +78,8 @@ export interface SpecmeshNode {
   peers (): PeerInfo[]
   /** Validate (deadline must be in the future), sign, store and gossip a spec. Throws SpecValidationError. */
   publishSpec (raw: unknown): Promise<StoredSpec>
-  listSpecs (): Promise<StoredSpec[]>
+  /** Every stored spec in id order; with `page`, at most `limit` of those whose id is above `after`. */
+  listSpecs (page?: { after?: string, limit?: number }): Promise<StoredSpec[]>
   getSpec (id: string): Promise<StoredSpec | null>
   /** Serve a spec this node holds with a handler; returns a function that stops serving. */
   serve (specId: string, handler: Handler, options?: ServeOptions): Promise<() => void>
@@ -125,5 +131,15 @@ export interface SpecmeshNode {
   fetchSpec (specId: string): Promise<StoredSpec>
   /** The settings the node runs with, and where each came from. */
   settings (): ResolvedSettings
+  /** The node's metrics in the Prometheus text format; absent when metrics are off. */
+  metricsText? (): Promise<{ text: string, contentType: string }>
+  /** How many specs the node holds, without reading them. Optional. */
+  specCount? (): number
+  /**
+   * Ids of `kind` held here that start with `prefix`, at most `limit`, read in
+   * key order from the store (so a prefix never loads every record). Optional:
+   * without it, id prefixes are matched against the full lists.
+   */
+  matchIds? (kind: 'spec' | 'job' | 'receipt', prefix: string, limit: number): Promise<string[]>
   stop (): Promise<void>
 }

@@ -25,6 +25,8 @@ import { Reputation } from './reputation/reputation.ts'
 import { ReceiptStore } from './store/receipt-store.ts'
 import type { StoredReceipt } from './store/receipt-store.ts'
 import type { JobEvent } from './store/job-event-store.ts'
+import type { NodeMetrics } from './metrics/node-metrics.ts'
+import type { Market } from './market/market.ts'
 
 export type { NodeInit, PeerInfo, SpecmeshNode, StoredSpec } from './node-types.ts'
 
@@ -94,6 +96,8 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   let reputation: Reputation
   let libp2p: SpecmeshLibp2p
   let validateSpecMessage: (data: Uint8Array) => Promise<void>
+  let metricsRegistry: import('prom-client').Registry | undefined
+  let libp2pMetrics: ReturnType<typeof import('@libp2p/prometheus-metrics').prometheusMetrics> | undefined
   try {
     await specs.load()
     // Reputation is derived from the receipts this node holds: rebuilt from the
@@ -115,9 +119,15 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       },
       onStoreFailed: (record, err) => { log('spec.store-failed', { id: record.id, error: err.message }) }
     })
+    if (init.metrics === true) {
+      const [{ Registry }, { prometheusMetrics }] = await Promise.all([import('prom-client'), import('@libp2p/prometheus-metrics')])
+      metricsRegistry = new Registry()
+      libp2pMetrics = prometheusMetrics({ registry: metricsRegistry })
+    }
     const { values } = settings
     libp2p = await buildLibp2p({
       privateKey: identity.privateKey,
+      ...(libp2pMetrics != null ? { metrics: libp2pMetrics } : {}),
       listen: values.listen,
       announce: values.announce,
       datastore: await libp2pDatastore(db),
@@ -160,9 +170,23 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     await stored
   }
 
+  // Metrics count gossip verdicts from the first message, before the market starts; they read the market at scrape time.
+  const late: { market?: Market } = {}
+  let metrics: NodeMetrics | undefined
+  if (metricsRegistry != null) {
+    const { NodeMetrics } = await import('./metrics/node-metrics.ts')
+    metrics = new NodeMetrics({
+      peers: () => new Set(libp2p.getConnections().map(c => c.remotePeer.toString())).size,
+      specsHeld: () => specs.size,
+      served: () => late.market?.servedSpecs() ?? [],
+      queues: () => late.market?.queues() ?? { auctions: 0, bidding: 0, executing: 0, retrying: 0 }
+    }, metricsRegistry)
+  }
+
   const verdicts: GossipVerdict[] = []
   const gossip = new Gossip(libp2p, {
     onVerdict: (topic, verdict, from, reason) => {
+      metrics?.verdict(topic, verdict, reason)
       if (verdict === 'accept') return
       log('gossip.' + verdict, { topic, from, reason })
       verdicts.push({ at: Date.now(), topic, verdict, from, reason })
@@ -186,6 +210,8 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     },
     onJobEvent: event => { events.emit('job-event', event) }
   })
+  late.market = market
+  if (metrics != null) events.on('job-event', event => { metrics.jobEvent(event) })
 
   const syncKinds = new Map<string, SyncKind>([
     ['spec', {
@@ -314,7 +340,10 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       }
       return record
     },
-    listSpecs: async () => await specs.list(),
+    listSpecs: async (page) => await specs.list(page),
+    matchIds: async (kind, prefix, limit) => kind === 'spec' ? await specs.idsWithPrefix(prefix, limit) : await market.matchIds(kind, prefix, limit),
+    ...(metrics != null ? { metricsText: async () => ({ text: await metrics.text(), contentType: metrics.contentType }) } : {}),
+    specCount: () => specs.size,
     serve,
     submitJob,
     startJob,

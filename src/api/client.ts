@@ -1,7 +1,8 @@
-import { request, type IncomingMessage } from 'node:http'
+import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import type { PeerInfo, StoredSpec } from '../node-types.ts'
 import { homePaths } from '../store/home.ts'
 import type { Problem } from './errors.ts'
+import { NEXT_CURSOR_HEADER } from './paging.ts'
 import type { ServerSentEvent } from './router.ts'
 import { readApiInfo, type ApiInfo } from './info.ts'
 import { readToken } from './token.ts'
@@ -94,6 +95,17 @@ export class ApiClient {
 
   /** Any API call: resolves with the parsed JSON body, rejects with ApiRequestError or DaemonNotRunningError. */
   async request (method: string, path: string, body?: unknown): Promise<unknown> {
+    return (await this.exchange(method, path, body)).body
+  }
+
+  /** A GET of one page of a list route: the body and the cursor of the next page (null on the last). */
+  async page<T = unknown> (path: string): Promise<{ body: T, next: string | null }> {
+    const { body, headers } = await this.exchange('GET', path)
+    const next = headers[NEXT_CURSOR_HEADER]
+    return { body: body as T, next: typeof next === 'string' && next !== '' ? next : null }
+  }
+
+  private async exchange (method: string, path: string, body?: unknown): Promise<{ body: unknown, headers: IncomingHttpHeaders }> {
     const { info, token } = await this.connect()
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
     const url = new URL(path, info.url)
@@ -102,11 +114,11 @@ export class ApiClient {
       headers['content-type'] = 'application/json'
       headers['content-length'] = payload.length
     }
-    const { status, text } = await new Promise<{ status: number, text: string }>((resolve, reject) => {
+    const { status, text, headers: answered } = await new Promise<{ status: number, text: string, headers: IncomingHttpHeaders }>((resolve, reject) => {
       const req = request(url, { method, headers, agent: false, timeout: this.timeoutMs }, res => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers }))
         res.on('error', reject)
       })
       req.on('timeout', () => req.destroy(new Error(`the daemon at ${info.url} did not answer ${method} ${path} within ${this.timeoutMs} ms`)))
@@ -118,7 +130,7 @@ export class ApiClient {
     })
     if (status >= 200 && status < 300) {
       try {
-        return text === '' ? undefined : JSON.parse(text)
+        return { body: text === '' ? undefined : JSON.parse(text), headers: answered }
       } catch {
         throw new ApiRequestError(status, 'bad_response', `the daemon answered ${status} with a body that is not JSON`)
       }

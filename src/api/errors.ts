@@ -14,6 +14,8 @@ export interface ApiErrorBody {
     code: string
     message: string
     problems?: Problem[]
+    /** For `ambiguous_id`: the ids the prefix or name matched. */
+    matches?: string[]
   }
 }
 
@@ -23,18 +25,21 @@ export class ApiError extends Error {
   readonly code: string
   readonly problems?: Problem[]
   readonly headers?: Record<string, string>
+  readonly matches?: string[]
 
-  constructor (status: number, code: string, message: string, options: { problems?: Problem[], headers?: Record<string, string> } = {}) {
+  constructor (status: number, code: string, message: string, options: { problems?: Problem[], headers?: Record<string, string>, matches?: string[] } = {}) {
     super(message)
     this.status = status
     this.code = code
     if (options.problems != null) this.problems = options.problems
     if (options.headers != null) this.headers = options.headers
+    if (options.matches != null) this.matches = options.matches
   }
 
   toBody (): ApiErrorBody {
     const error: ApiErrorBody['error'] = { code: this.code, message: this.message }
     if (this.problems != null) error.problems = this.problems
+    if (this.matches != null) error.matches = this.matches
     return { error }
   }
 }
@@ -66,6 +71,11 @@ export const unsupportedMediaType = (contentType: string): ApiError =>
 export function toApiError (err: unknown): ApiError {
   if (err instanceof ApiError) return err
   if (err instanceof Error) {
+    if (err.name === 'UnknownIdError') return notFound(err.message)
+    if (err.name === 'AmbiguousIdError') {
+      const matches = (err as Error & { matches?: unknown }).matches
+      return new ApiError(409, 'ambiguous_id', err.message, Array.isArray(matches) ? { matches: matches.map(String) } : {})
+    }
     const problems = problemsOf(err)
     if (problems != null) return badRequest(validationCode(err.name), err.message, problems)
     if (err.name === 'MessageValidationError') {

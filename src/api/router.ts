@@ -26,7 +26,14 @@ export interface ServerSentEvent {
 export type ApiResponse = {
   /** @default 200 */
   status?: number
-  body: unknown
+  /** Sent as JSON, unless `raw` is given. */
+  body?: unknown
+  /** A body sent as is (metrics text, the dashboard's files), with `contentType`. */
+  raw?: string | Uint8Array
+  /** @default 'application/json; charset=utf-8' */
+  contentType?: string
+  /** Extra response headers, e.g. the next page's cursor. */
+  headers?: Record<string, string>
 } | {
   /**
    * Answer as `text/event-stream`, one event per item, until the iteration
@@ -42,6 +49,11 @@ export interface Route {
   /** Path pattern such as `/v1/specs/:id`; `:name` segments become `params.name`. */
   path: string
   handler: Handler
+  /**
+   * Served without the bearer token. Only for what holds no node data: the
+   * dashboard's static files, which then call the API with the token. @default false
+   */
+  public?: boolean
 }
 
 interface CompiledRoute extends Route {
@@ -51,6 +63,7 @@ interface CompiledRoute extends Route {
 export interface Match {
   handler: Handler
   params: Record<string, string>
+  public: boolean
 }
 
 /**
@@ -80,7 +93,7 @@ export class Router {
     for (const route of this.routes) {
       const params = matchSegments(route.segments, parts)
       if (params == null) continue
-      if (route.method === method) return { handler: route.handler, params }
+      if (route.method === method) return { handler: route.handler, params, public: route.public === true }
       allowed.push(route.method)
     }
     if (allowed.length > 0) throw methodNotAllowed(method, path, [...new Set(allowed)])

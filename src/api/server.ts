@@ -4,7 +4,7 @@ import type { SpecmeshNode } from '../node-types.ts'
 import { ApiError, badRequest, payloadTooLarge, toApiError, unauthorized, unsupportedMediaType } from './errors.ts'
 import { removeApiInfo, writeApiInfo } from './info.ts'
 import { JsonInputError, parseJsonBytes } from '../wire/json-input.ts'
-import { Router, type Route, type ServerSentEvent } from './router.ts'
+import { Router, type Match, type Route, type ServerSentEvent } from './router.ts'
 import { allRoutes } from './routes/index.ts'
 import { loadOrCreateApiToken, tokensEqual } from './token.ts'
 
@@ -68,21 +68,30 @@ export async function startApiServer (init: ApiServerInit): Promise<ApiServer> {
     const method = req.method ?? 'GET'
     let status = 200
     try {
-      if (!authorized(req.headers.authorization, token)) {
+      const target = new URL(req.url ?? '/', `http://${API_HOST}`)
+      // Unknown paths answer 401 too without the token: a stranger learns nothing of the routes.
+      let match: Match | null = null
+      let noRoute: unknown
+      try {
+        match = router.match(method, target.pathname)
+      } catch (err) {
+        noRoute = err
+      }
+      if (match?.public !== true && !authorized(req.headers.authorization, token)) {
         throw unauthorized(`missing or wrong bearer token; send "Authorization: Bearer <token>" with the token from ${home}/api-token`)
       }
-      const target = new URL(req.url ?? '/', `http://${API_HOST}`)
-      const { handler, params } = router.match(method, target.pathname)
+      if (match == null) throw noRoute
       const body = await readJsonBody(req, maxBodyBytes)
       const gone = new AbortController()
       res.once('close', () => { gone.abort() })
-      const result = await handler({ method, path: target.pathname, params, query: target.searchParams, headers: req.headers, body, signal: gone.signal })
+      const result = await match.handler({ method, path: target.pathname, params: match.params, query: target.searchParams, headers: req.headers, body, signal: gone.signal })
       if ('events' in result) {
         await streamEvents(res, result.events, gone.signal)
         return
       }
       status = result.status ?? 200
-      send(res, status, result.body)
+      if (result.raw != null) sendRaw(res, status, result.raw, result.contentType ?? 'application/octet-stream', result.headers)
+      else send(res, status, result.body, result.headers)
     } catch (err) {
       const apiErr = toApiError(err)
       status = apiErr.status
@@ -158,6 +167,17 @@ function send (res: ServerResponse, status: number, body: unknown, headers: Reco
     ...headers
   })
   res.end(text)
+}
+
+function sendRaw (res: ServerResponse, status: number, body: string | Uint8Array, contentType: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...headers
+  })
+  res.end(body)
 }
 
 /** Write events as text/event-stream until they end or the client leaves. */

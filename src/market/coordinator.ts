@@ -181,6 +181,17 @@ export class Coordinator {
     this.exec.close()
   }
 
+  /** How many of this coordinator's jobs sit in each of its queues now (metrics, status). */
+  queues (): { auctions: number, bidding: number, executing: number, retrying: number } {
+    const sum = (values: Iterable<number>): number => { let n = 0; for (const v of values) n += v; return n }
+    return {
+      auctions: this.auctions.size,
+      bidding: sum(this.bidding.values()),
+      executing: sum(this.ownInFlight.values()),
+      retrying: sum([...this.retrySlots.values()].map(s => s.inUse))
+    }
+  }
+
   /** Submit a job and wait for its outcome: start() then its `done`. */
   async submit (specId: string, input: unknown, options: SubmitOptions = {}): Promise<JobResult> {
     const { done } = await this.start(specId, input, options)

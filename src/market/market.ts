@@ -67,6 +67,10 @@ export interface Market {
   ledger: (specId?: string) => Promise<{ jobs: JobLedger[], specs: SpecLedger[] }>
   /** Graceful stop of the serving side: see AgentService.drain. Resolves with the executions still running. */
   drain: (timeoutMs: number, signal?: AbortSignal) => Promise<number>
+  /** Depth of the coordinator's queues now. */
+  queues: () => ReturnType<Coordinator['queues']>
+  /** Job or receipt ids starting with `prefix`, from the stores' key order. */
+  matchIds: (kind: 'job' | 'receipt', prefix: string, limit: number) => Promise<string[]>
   syncKinds: Array<[string, SyncKind]>
   /** Stop serving and coordinating; resolves once every job event is on disk. */
   stop: () => Promise<void>
@@ -193,6 +197,8 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
       const jobs = await ledger.list(specId)
       return { jobs, specs: LedgerStore.bySpec(jobs) }
     },
+    queues: () => coordinator.queues(),
+    matchIds: async (kind, prefix, limit) => kind === 'job' ? await jobStore.idsWithPrefix(prefix, limit) : await receipts.idsWithPrefix(prefix, limit),
     syncKinds: [['receipt', {
       records: async function * () {
         for await (const record of receipts.all()) yield encodeEnvelope(record.envelope)

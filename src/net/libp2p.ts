@@ -8,7 +8,7 @@ import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
 import { gossipsub, StrictNoSign, type GossipSub } from '@libp2p/gossipsub'
 import { createTopicScoreParams } from '@libp2p/gossipsub/score'
-import type { PrivateKey } from '@libp2p/interface'
+import type { Metrics, PrivateKey } from '@libp2p/interface'
 import type { Message } from '@libp2p/gossipsub'
 import type { Datastore } from 'interface-datastore'
 import { sha256 } from '../crypto/content-id.ts'
@@ -48,6 +48,8 @@ export interface Libp2pInit {
    * implements Startable is started and stopped with the node.
    */
   services?: Record<string, ServiceFactory>
+  /** libp2p's metrics implementation (e.g. @libp2p/prometheus-metrics). @default none */
+  metrics?: (components: any) => Metrics
 }
 
 /**
@@ -122,6 +124,7 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
     privateKey: init.privateKey,
     addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'], announce: init.announce ?? [] },
     ...(init.datastore != null ? { datastore: init.datastore } : {}),
+    ...(init.metrics != null ? { metrics: init.metrics } : {}),
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

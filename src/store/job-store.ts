@@ -83,6 +83,11 @@ export class JobStore {
     return await this.payloads.get(`${jobId}!output`)
   }
 
+  /** Job ids starting with `prefix`, in order, at most `limit`. */
+  async idsWithPrefix (prefix: string, limit: number): Promise<string[]> {
+    return await this.jobs.keys({ gte: prefix, lt: `${prefix}\xff`, limit }).all() as string[]
+  }
+
   async list (): Promise<JobRecord[]> {
     return (await values<JobRecord>(this.jobs)).sort((a, b) => a.submittedAt - b.submittedAt)
   }

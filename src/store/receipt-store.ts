@@ -46,6 +46,11 @@ export class ReceiptStore {
     return (await this.byId.get(id) as StoredReceipt | undefined) ?? null
   }
 
+  /** Receipt ids starting with `prefix`, in order, at most `limit`. */
+  async idsWithPrefix (prefix: string, limit: number): Promise<string[]> {
+    return await this.byId.keys({ gte: prefix, lt: `${prefix}\xff`, limit }).all() as string[]
+  }
+
   async put (record: StoredReceipt): Promise<void> {
     await this.db.batch(this.operations(record))
   }

@@ -27,6 +27,11 @@ export class SpecStore {
     return (await this.level.get(id) as StoredSpec | undefined) ?? null
   }
 
+  /** How many specs are stored (from the in-memory ids). */
+  get size (): number {
+    return this.ids.size
+  }
+
   has (id: string): boolean {
     return this.ids.has(id)
   }
@@ -41,7 +46,17 @@ export class SpecStore {
     }
   }
 
-  async list (): Promise<StoredSpec[]> {
-    return await values<StoredSpec>(this.level)
+  /** Specs in id order; with `after`/`limit`, one page of them read straight from the key range. */
+  async list (page: { after?: string, limit?: number } = {}): Promise<StoredSpec[]> {
+    if (page.after == null && page.limit == null) return await values<StoredSpec>(this.level)
+    const range: { gt?: string, limit?: number } = {}
+    if (page.after != null) range.gt = page.after
+    if (page.limit != null) range.limit = page.limit
+    return await this.level.values(range).all() as StoredSpec[]
+  }
+
+  /** Ids starting with `prefix`, in order, at most `limit`. */
+  async idsWithPrefix (prefix: string, limit: number): Promise<string[]> {
+    return await this.level.keys({ gte: prefix, lt: `${prefix}\xff`, limit }).all() as string[]
   }
 }

@@ -1,5 +1,6 @@
 import type { JobRecord, JobResult, SpecmeshNode, StoredSpec, SubmitOptions } from '../node-types.ts'
-import { acceptsNewJobs, checkInput, type Spec } from '../spec/index.ts'
+import { AmbiguousIdError, resolveSpec, UnknownIdError } from '../resolve-id.ts'
+import { checkInput, type Spec } from '../spec/index.ts'
 import { joinPath } from '../spec/suggest.ts'
 import { WorkflowValidationError, type WorkflowProblem } from './errors.ts'
 import { downstreamOf } from './graph.ts'
@@ -8,7 +9,7 @@ import type { Workflow, WorkflowJob } from './schema.ts'
 import { validateWorkflow, workflowGraph } from './validate.ts'
 
 /** What the runner needs of a node: resolve specs, submit jobs, read their records. */
-export type WorkflowNode = Pick<SpecmeshNode, 'getSpec' | 'listSpecs' | 'submitJob' | 'getJob'>
+export type WorkflowNode = Pick<SpecmeshNode, 'getSpec' | 'listSpecs' | 'submitJob' | 'getJob' | 'matchIds'>
 
 export type JobStatus = 'succeeded' | 'failed' | 'cancelled'
 
@@ -109,7 +110,6 @@ export interface ResolvedWorkflow {
   graph: Map<string, string[]>
 }
 
-const SPEC_ID = /^b[a-z2-7]{20,}$/
 
 /**
  * Finds each job's spec on the node and checks what can be checked before anything is
@@ -120,19 +120,15 @@ export async function resolveWorkflow (node: WorkflowNode, workflow: Workflow, o
   const now = options.now ?? Date.now()
   const problems: WorkflowProblem[] = []
   const specs = new Map<string, StoredSpec>()
-  let all: StoredSpec[] | undefined
   for (const [index, job] of workflow.jobs.entries()) {
     const at = joinPath('jobs', index)
-    let stored: StoredSpec | null = null
-    if (SPEC_ID.test(job.spec)) stored = await node.getSpec(job.spec)
-    if (stored == null) {
-      all ??= await node.listSpecs()
-      const found = findByName(all, job.spec, now)
-      if (typeof found === 'string') {
-        problems.push({ path: joinPath(at, 'spec'), message: found })
-        continue
-      }
-      stored = found
+    let stored: StoredSpec
+    try {
+      stored = await resolveSpec(node, job.spec, { acceptingJobs: true, now })
+    } catch (err) {
+      if (!(err instanceof UnknownIdError) && !(err instanceof AmbiguousIdError)) throw err
+      problems.push({ path: joinPath(at, 'spec'), message: err.message })
+      continue
     }
     specs.set(job.id, stored)
     if (findReferences(job.input, 'input').refs.length === 0) {
@@ -150,24 +146,6 @@ export async function resolveWorkflow (node: WorkflowNode, workflow: Workflow, o
   }
   if (problems.length > 0) throw new WorkflowValidationError(problems)
   return { workflow, specs, graph: workflowGraph(workflow) }
-}
-
-/** A spec by name or name@version, or a message saying why none (or several) fit. */
-function findByName (all: StoredSpec[], ref: string, now: number): StoredSpec | string {
-  if (SPEC_ID.test(ref)) return `this node holds no spec with id ${ref}; publish it (specmesh spec publish FILE) or check the id with: specmesh spec list`
-  const at = ref.indexOf('@')
-  const name = at === -1 ? ref : ref.slice(0, at)
-  const version = at === -1 ? undefined : ref.slice(at + 1)
-  const named = all.filter(s => s.spec.name === name && (version === undefined || s.spec.version === version))
-  const open = named.filter(s => acceptsNewJobs(s.spec, now))
-  if (open.length === 1) return open[0]!
-  if (open.length > 1) {
-    const list = open.map(s => `${s.id} (${[s.spec.version, s.spec.variant].filter(Boolean).join(' ') || 'no version'})`).join(', ')
-    return `"${ref}" matches ${open.length} specs on this node: ${list}; write the id, or name@version`
-  }
-  if (named.length > 0) return `every spec named "${ref}" on this node is past its deadline or soft deadline, so it takes no new jobs; publish a new one`
-  const names = [...new Set(all.map(s => s.spec.name))]
-  return `this node holds no spec named "${ref}"${names.length > 0 ? ` (it holds ${names.slice(0, 8).map(n => `"${n}"`).join(', ')}${names.length > 8 ? ', …' : ''})` : ''}; publish it first (specmesh spec publish FILE), or write its id`
 }
 
 interface Slot {

@@ -134,7 +134,7 @@ describe('local API server (fake node)', () => {
 
     const missing = await raw('/v1/specs/nope')
     expect(missing.status).toBe(404)
-    expect(missing.body.error).toEqual({ code: 'not_found', message: 'no spec with id nope' })
+    expect(missing.body.error).toEqual({ code: 'not_found', message: 'this node holds no spec named "nope"; publish it first (specmesh spec publish FILE), or write its id' })
 
     expect((await raw('/v1/nothing-here')).status).toBe(404)
 

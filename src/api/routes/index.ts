@@ -7,6 +7,8 @@ import { receiptRoutes } from './receipts.ts'
 import { reputationRoutes } from './reputation.ts'
 import { specImproveRoutes } from './spec-improve.ts'
 import { specRoutes } from './specs.ts'
+import { statusRoutes } from './status.ts'
+import { dashboardRoutes } from '../../dashboard/routes.ts'
 import { workflowRoutes } from './workflows.ts'
 
 export type { RouteContext } from './context.ts'
@@ -23,7 +25,9 @@ export const routeFamilies: Array<(ctx: RouteContext) => Route[]> = [
   receiptRoutes,
   ledgerRoutes,
   reputationRoutes,
-  workflowRoutes
+  workflowRoutes,
+  statusRoutes,
+  dashboardRoutes
 ]
 
 export function allRoutes (ctx: RouteContext): Route[] {

@@ -1,6 +1,9 @@
 import { z } from 'zod'
 import { BidWindowMsSchema } from '../../market/messages.ts'
+import type { JobRecord } from '../../node-types.ts'
+import { resolveId, resolveSpec } from '../../resolve-id.ts'
 import { badRequest, notFound, type Problem } from '../errors.ts'
+import { pageHeaders, pageNewestFirst, pageRequest, timeKey } from '../paging.ts'
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
 
@@ -42,9 +45,11 @@ export function jobRoutes ({ node }: RouteContext): Route[] {
         if (maxUsd != null) options.maxUsd = maxUsd
         if (deadline != null) options.deadline = deadline
         if (bidWindowMs != null) options.bidWindowMs = bidWindowMs
+        // A name, name@version or id prefix names the one spec that takes jobs.
+        const { id } = await resolveSpec(node, specId, { acceptingJobs: true })
         try {
-          if (wait === false) return { status: 202, body: await node.startJob(specId, input, options) }
-          return { body: await node.submitJob(specId, input, options) }
+          if (wait === false) return { status: 202, body: await node.startJob(id, input, options) }
+          return { body: await node.submitJob(id, input, options) }
         } catch (err) {
           throw jobError(err)
         }
@@ -54,8 +59,7 @@ export function jobRoutes ({ node }: RouteContext): Route[] {
       method: 'GET',
       path: '/v1/jobs/:id/events',
       handler: async ({ params, headers, query, signal }) => {
-        const jobId = params.id!
-        await knownJob(node, jobId)
+        const { jobId } = await knownJob(node, params.id!)
         const afterSeq = resumeAfter(headers['last-event-id'], query.get('after'))
         const events = node.jobEvents(jobId, { afterSeq, signal })
         return {
@@ -69,22 +73,27 @@ export function jobRoutes ({ node }: RouteContext): Route[] {
       method: 'GET',
       path: '/v1/jobs/:id/result',
       handler: async ({ params }) => {
-        await knownJob(node, params.id!)
-        return { body: await node.waitJob(params.id!) }
+        const { jobId } = await knownJob(node, params.id!)
+        return { body: await node.waitJob(jobId) }
       }
     },
     {
       method: 'POST',
       path: '/v1/jobs/:id/cancel',
       handler: async ({ params }) => {
-        await knownJob(node, params.id!)
-        return { body: await node.cancelJob(params.id!) }
+        const { jobId } = await knownJob(node, params.id!)
+        return { body: await node.cancelJob(jobId) }
       }
     },
     {
       method: 'GET',
       path: '/v1/jobs',
-      handler: async () => ({ body: await node.listJobs() })
+      handler: async ({ query }) => {
+        const req = pageRequest(query)
+        const matches = await jobFilter(node, query)
+        const page = pageNewestFirst((await node.listJobs()).filter(matches), jobKey, req)
+        return { body: page.items, headers: pageHeaders(page) }
+      }
     },
     {
       method: 'GET',
@@ -94,9 +103,11 @@ export function jobRoutes ({ node }: RouteContext): Route[] {
   ]
 }
 
-async function knownJob (node: RouteContext['node'], jobId: string): Promise<NonNullable<Awaited<ReturnType<RouteContext['node']['getJob']>>>> {
+/** The job an id or a unique prefix of it names, or 404. */
+async function knownJob (node: RouteContext['node'], ref: string): Promise<NonNullable<Awaited<ReturnType<RouteContext['node']['getJob']>>>> {
+  const jobId = await resolveId(node, 'job', ref, async id => await node.getJob(id) != null)
   const job = await node.getJob(jobId)
-  if (job == null) throw notFound(`this node has no record of job ${jobId}; GET /v1/jobs lists the jobs it submitted`)
+  if (job == null) throw notFound(`this node has no record of job ${ref}; GET /v1/jobs lists the jobs it submitted`)
   return job
 }
 
@@ -106,6 +117,29 @@ function resumeAfter (header: string | string[] | undefined, after: string | nul
   if (given == null || given === '') return 0
   if (!/^\d+$/.test(given)) throw badRequest('invalid_request', `Last-Event-ID (or ?after=) ${given} is not an event seq; give the id of the last event received, a whole number`, [{ path: 'Last-Event-ID', message: 'not a whole number' }])
   return Number(given)
+}
+
+/** Jobs page newest first by submission time. */
+const jobKey = (job: JobRecord): string => timeKey(job.submittedAt, job.jobId)
+
+/**
+ * `?status=&spec=&agent=`: by status (comma-separated for several), by spec
+ * (id, prefix, name or name@version) and by agent (a peer id or its prefix, or
+ * its last characters as lists show them) of any attempt.
+ */
+async function jobFilter (node: RouteContext['node'], query: URLSearchParams): Promise<(job: JobRecord) => boolean> {
+  const status = query.get('status')
+  const statuses = status != null && status !== '' ? new Set(status.split(',').map(s => s.trim())) : null
+  const specRef = query.get('spec')
+  // A bare name covers every version and variant of it; anything else names one spec.
+  const specIds = specRef == null || specRef === ''
+    ? null
+    : (await node.listSpecs()).some(s => s.spec.name === specRef) ? new Set([specRef]) : new Set([(await resolveSpec(node, specRef)).id])
+  const agent = query.get('agent')
+  const agentRef = agent != null && agent !== '' ? agent.replace(/^…/, '') : null
+  return job => (statuses == null || statuses.has(job.status)) &&
+    (specIds == null || specIds.has(job.specId) || specIds.has(job.specName)) &&
+    (agentRef == null || job.attempts.some(a => a.agent.startsWith(agentRef) || a.agent.endsWith(agentRef)))
 }
 
 /** The market's submission errors, recognised by name (as errors.ts does) so this module needs none of the market's code. */

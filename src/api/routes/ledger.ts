@@ -1,5 +1,7 @@
 import { remainingOf, type JobLedger, type SpecLedger } from '../../store/ledger-store.ts'
+import { resolveSpec } from '../../resolve-id.ts'
 import { notFound } from '../errors.ts'
+import { pageHeaders, pageNewestFirst, pageRequest, timeKey } from '../paging.ts'
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
 
@@ -29,7 +31,10 @@ export function ledgerRoutes ({ node }: RouteContext): Route[] {
       method: 'GET',
       path: '/v1/ledger',
       handler: async ({ query }) => {
-        const specId = query.get('spec') ?? undefined
+        const req = pageRequest(query)
+        const ref = query.get('spec') ?? undefined
+        // A spec the node no longer holds may still have ledger entries under its full id.
+        const specId = ref == null || ref === '' ? ref : await resolveSpec(node, ref).then(s => s.id, err => { if ((err as Error).name === 'UnknownIdError') return ref; throw err })
         const { jobs, specs } = await node.ledger(specId === '' ? undefined : specId)
         const held = new Map<string, string | null>()
         const nameOf = async (id: string): Promise<string | null> => {
@@ -43,10 +48,12 @@ export function ledgerRoutes ({ node }: RouteContext): Route[] {
           if (spec == null) throw notFound(`no spec with id ${specId} on this node, and no ledger entries for it; GET /v1/specs lists the specs it holds`)
           specViews.push({ specId, jobs: 0, reservedUsd: 0, spentUsd: 0, remainingUsd: spec.spec.budget == null ? null : 0, name: spec.spec.name })
         }
-        const first = (j: JobLedger): number => j.entries[0]?.at ?? 0
-        const jobViews = [...jobs].sort((a, b) => first(a) - first(b)).map(j => ({ ...j, remainingUsd: remainingOf(j) }))
+        // The spec totals always cover every job; `jobs` comes a page at a time, newest first.
+        const key = (j: JobLedger): string => timeKey(j.entries[0]?.at ?? 0, j.jobId)
+        const page = pageNewestFirst([...jobs].sort((a, b) => key(a) < key(b) ? -1 : 1), key, req)
+        const jobViews = page.items.map(j => ({ ...j, remainingUsd: remainingOf(j) }))
         const body: LedgerView = { specs: specViews, jobs: jobViews }
-        return { body }
+        return { body, headers: pageHeaders(page) }
       }
     }
   ]

@@ -1,7 +1,9 @@
 import { validateSpec, type Spec } from '../../spec/index.ts'
 import { verifyReceipt, type ReceiptCheck, type ReceiptVerification } from '../../market/receipt-verify.ts'
 import type { StoredReceipt } from '../../node-types.ts'
+import { resolveId, resolveSpec } from '../../resolve-id.ts'
 import { badRequest, notFound } from '../errors.ts'
+import { pageHeaders, pageNewestFirst, pageRequest, timeKey } from '../paging.ts'
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
 
@@ -73,7 +75,9 @@ export function auditReceipt (envelope: unknown, material: AuditMaterial): Recei
  * and every receipt it learned from the mesh).
  */
 export function receiptRoutes ({ node }: RouteContext): Route[] {
-  const verify = async (id: string, body: unknown): Promise<ReceiptAudit & { sources: Record<string, string | null> }> => {
+  const receiptId = async (ref: string): Promise<string> => await resolveId(node, 'receipt', ref, async id => await node.getReceipt(id) != null)
+  const verify = async (ref: string, body: unknown): Promise<ReceiptAudit & { sources: Record<string, string | null> }> => {
+    const id = await receiptId(ref)
     const stored = await node.getReceipt(id)
     if (stored == null) throw notFound(`no receipt with id ${id} on this node; GET /v1/receipts lists them`)
     const given = parseVerifyBody(body)
@@ -124,27 +128,31 @@ export function receiptRoutes ({ node }: RouteContext): Route[] {
       path: '/v1/receipts',
       handler: async ({ query }) => {
         const filter: { agent?: string, specId?: string, jobId?: string, limit?: number } = {}
-        for (const [param, key] of [['agent', 'agent'], ['spec', 'specId'], ['job', 'jobId']] as const) {
-          const value = query.get(param)
-          if (value != null && value !== '') filter[key] = value
+        const agent = query.get('agent')
+        if (agent != null && agent !== '') filter.agent = agent
+        const spec = query.get('spec')
+        if (spec != null && spec !== '') filter.specId = (await resolveSpec(node, spec)).id
+        const job = query.get('job')
+        // A prefix is resolved among the jobs this node coordinated; other nodes' jobs are matched by their full id.
+        if (job != null && job !== '') {
+          filter.jobId = await resolveId(node, 'job', job, async id => await node.getJob(id) != null).catch((err: Error) => {
+            if (err.name === 'UnknownIdError') return job
+            throw err
+          })
         }
-        const limit = query.get('limit')
-        if (limit != null && limit !== '') {
-          const n = Number(limit)
-          if (!/^\d+$/.test(limit) || n < 1 || n > MAX_RECEIPTS_PER_QUERY) {
-            throw badRequest('invalid_request', `limit ${limit} is not a whole number from 1 to ${MAX_RECEIPTS_PER_QUERY}`, [{ path: 'limit', message: 'must be a whole number ≥ 1' }])
-          }
-          filter.limit = n
-        }
-        const receipts: StoredReceipt[] = await node.listReceipts(filter)
-        return { body: receipts }
+        const req = pageRequest(query, { maxLimit: MAX_RECEIPTS_PER_QUERY })
+        // Without a cursor the store reads only the newest limit + 1; a later page reads the range below it.
+        if (req.after == null) filter.limit = req.limit + 1
+        const receipts: StoredReceipt[] = (await node.listReceipts(filter)).sort((a, b) => receiptKey(a) < receiptKey(b) ? -1 : 1)
+        const page = pageNewestFirst(receipts, receiptKey, req)
+        return { body: page.items, headers: pageHeaders(page) }
       }
     },
     {
       method: 'GET',
       path: '/v1/receipts/:id',
       handler: async ({ params }) => {
-        const stored = await node.getReceipt(params.id!)
+        const stored = await node.getReceipt(await receiptId(params.id!))
         if (stored == null) throw notFound(`no receipt with id ${params.id} on this node; GET /v1/receipts lists them`)
         return { body: stored }
       }
@@ -161,6 +169,9 @@ export function receiptRoutes ({ node }: RouteContext): Route[] {
     }
   ]
 }
+
+/** Receipts page newest first by the end of their attempt, as the store orders them. */
+const receiptKey = (r: StoredReceipt): string => timeKey(r.envelope.body.endedAt, r.id)
 
 interface VerifyBody {
   spec?: Spec

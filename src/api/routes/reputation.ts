@@ -1,11 +1,22 @@
 import { reputationOfNode } from '../../reputation/attach.ts'
 import type { ReputationReport, TrustEntry } from '../../reputation/reputation.ts'
 import { badRequest } from '../errors.ts'
+import { encodeCursor, pageHeaders, pageRequest, type Page } from '../paging.ts'
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
 
 /** Longest spec name accepted in ?spec=. */
 const MAX_SPEC_NAME = 256
+
+/**
+ * Agents are ranked by score, which moves as receipts arrive, so a page's
+ * cursor is a rank: the next page starts at that rank of the ranking as it is then.
+ */
+function byRank<T> (items: T[], after: string | null, limit: number): Page<T> {
+  const start = after != null && /^\d+$/.test(after) ? Number(after) : 0
+  const end = start + limit
+  return { items: items.slice(start, end), next: end < items.length ? encodeCursor(String(end)) : null }
+}
 
 export interface TrustReport {
   at: number
@@ -30,9 +41,11 @@ export function reputationRoutes ({ node }: RouteContext): Route[] {
         if (spec != null && (spec === '' || spec.length > MAX_SPEC_NAME)) {
           throw badRequest('invalid_request', `spec must be a spec name of 1 to ${MAX_SPEC_NAME} characters`)
         }
+        const req = pageRequest(query)
         const reputation = await reputationOfNode(node)
         const report: ReputationReport = reputation.report(spec != null ? { spec } : {})
-        return { body: report }
+        const page = byRank(report.agents, req.after, req.limit)
+        return { body: { ...report, agents: page.items }, headers: pageHeaders(page) }
       }
     },
     {

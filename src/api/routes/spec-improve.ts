@@ -2,7 +2,8 @@ import { forkSpec, specLineage, type Assignment } from '../../spec/fork.ts'
 import { specStats } from '../../spec/stats.ts'
 import type { Spec } from '../../spec/index.ts'
 import type { StoredSpec } from '../../node-types.ts'
-import { badRequest, notFound } from '../errors.ts'
+import { resolveSpec } from '../../resolve-id.ts'
+import { badRequest } from '../errors.ts'
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
 
@@ -12,11 +13,7 @@ import type { RouteContext } from './context.ts'
  * what the receipts held for it say about its deadline and budget.
  */
 export function specImproveRoutes ({ node }: RouteContext): Route[] {
-  const stored = async (id: string): Promise<StoredSpec> => {
-    const spec = await node.getSpec(id)
-    if (spec == null) throw notFound(`no spec with id ${id} on this node; GET /v1/specs lists the specs it holds`)
-    return spec
-  }
+  const stored = async (ref: string): Promise<StoredSpec> => await resolveSpec(node, ref)
   return [
     {
       method: 'POST',
@@ -42,9 +39,9 @@ export function specImproveRoutes ({ node }: RouteContext): Route[] {
       method: 'GET',
       path: '/v1/specs/:id/lineage',
       handler: async ({ params }) => {
-        await stored(params.id!)
+        const { id } = await stored(params.id!)
         const specs = new Map<string, Spec>((await node.listSpecs()).map(s => [s.id, s.spec]))
-        return { body: specLineage(params.id!, specs) }
+        return { body: specLineage(id, specs) }
       }
     },
     {

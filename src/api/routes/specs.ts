@@ -1,4 +1,6 @@
-import { badRequest, notFound } from '../errors.ts'
+import { resolveSpec } from '../../resolve-id.ts'
+import { badRequest } from '../errors.ts'
+import { pageAscending, pageHeaders, pageRequest } from '../paging.ts'
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
 
@@ -18,16 +20,18 @@ export function specRoutes ({ node }: RouteContext): Route[] {
     {
       method: 'GET',
       path: '/v1/specs',
-      handler: async () => ({ body: await node.listSpecs() })
+      // In id order, one page at a time straight from the store: 30,000 specs are never read at once.
+      handler: async ({ query }) => {
+        const req = pageRequest(query)
+        const slice = await node.listSpecs({ ...(req.after != null ? { after: req.after } : {}), limit: req.limit + 1 })
+        const page = pageAscending(slice, s => s.id, req)
+        return { body: page.items, headers: pageHeaders(page) }
+      }
     },
     {
       method: 'GET',
       path: '/v1/specs/:id',
-      handler: async ({ params }) => {
-        const stored = await node.getSpec(params.id!)
-        if (stored == null) throw notFound(`no spec with id ${params.id}`)
-        return { body: stored }
-      }
+      handler: async ({ params }) => ({ body: await resolveSpec(node, params.id!) })
     }
   ]
 }

@@ -1,12 +1,23 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { bidWindowProblem } from '../../market/messages.ts'
 import { badRequest } from '../errors.ts'
+import { pageHeaders, pageNewestFirst, pageRequest } from '../paging.ts'
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
 
 /** Where the daemon keeps the report of every workflow run, under its data folder. */
 export const WORKFLOW_RUNS_DIR = 'workflow-runs'
+
+/** One saved workflow run, as GET /v1/workflows lists it; the file holds the whole report. */
+export interface WorkflowRunSummary {
+  name: string
+  status: string
+  startedAt: number
+  durationMs: number
+  totals: unknown
+  savedTo: string
+}
 
 /**
  * Run a workflow on the daemon's node. The body is the workflow object, exactly as in a
@@ -19,6 +30,24 @@ export const WORKFLOW_RUNS_DIR = 'workflow-runs'
  */
 export function workflowRoutes ({ node }: RouteContext): Route[] {
   return [
+    {
+      method: 'GET',
+      path: '/v1/workflows',
+      // The saved reports, newest first by their file names (which start with the run's start time).
+      handler: async ({ query }) => {
+        const req = pageRequest(query)
+        const dir = join(node.home, WORKFLOW_RUNS_DIR)
+        const files = (await readdir(dir).catch(() => [] as string[])).filter(f => f.endsWith('.json')).sort()
+        const page = pageNewestFirst(files, f => f, req)
+        const runs: WorkflowRunSummary[] = []
+        for (const file of page.items) {
+          const report = JSON.parse(await readFile(join(dir, file), 'utf8').catch(() => 'null')) as Record<string, unknown> | null
+          if (report == null) continue
+          runs.push({ name: String(report.name), status: String(report.status), startedAt: Number(report.startedAt), durationMs: Number(report.durationMs), totals: report.totals, savedTo: join(dir, file) })
+        }
+        return { body: runs, headers: pageHeaders(page) }
+      }
+    },
     {
       method: 'POST',
       path: '/v1/workflows/run',

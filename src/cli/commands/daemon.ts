@@ -18,7 +18,10 @@ export const daemonCommand: Command = {
     'after a restart. Each flag can also be set in config.json or a SPECMESH_* variable:',
     'flags win, then the environment, then the file (`specmesh config show` lists them all).'
   ].join('\n'),
-  options: NETWORK_OPTIONS,
+  options: {
+    ...NETWORK_OPTIONS,
+    'no-metrics': { type: 'boolean', description: 'do not collect Prometheus metrics (GET /metrics then answers 404)' }
+  },
   examples: [
     'specmesh daemon',
     'specmesh daemon --home ./node-a --listen /ip4/0.0.0.0/tcp/4800 --api-port 7070',
@@ -28,7 +31,7 @@ export const daemonCommand: Command = {
   run: async ({ home, json, options, path }) => {
     const flags = networkFlags(options, path)
     const { runDaemon } = await import('../../daemon.ts')
-    await runDaemon({ home, flags, json })
+    await runDaemon({ home, flags, json, metrics: options['no-metrics'] !== true })
     // libp2p may leave timers behind after a clean stop; the daemon is done, so leave now.
     process.exit(0)
   }

@@ -6,6 +6,7 @@ import { CliError, UsageError } from '../errors.ts'
 import { bidWindowProblem } from '../../market/messages.ts'
 import { MAX_BID_WINDOW_MS, MIN_BID_WINDOW_MS } from '../../wire/constants.ts'
 import { formatTable, printJson, printLines, shortPeerId } from '../output.ts'
+import { PAGE_OPTIONS, pageParams, printNextPage, withQuery } from '../paging.ts'
 
 /** Deadline assumed when neither the requester nor the spec sets one (the coordinator's default). */
 const DEFAULT_JOB_DEADLINE_MS = 60_000
@@ -407,10 +408,20 @@ const statusCommand: Command = {
 const listCommand: Command = {
   name: 'list',
   summary: 'list the jobs this node submitted',
-  description: 'List the jobs this node submitted (as coordinator), with status, cost, attempts and, for failures, the reason.',
-  examples: ['specmesh job list', 'specmesh job list --json'],
-  run: async ({ home, json, io }) => {
-    const jobs = await new ApiClient({ home }).request('GET', '/v1/jobs') as JobRecord[]
+  description: 'List the jobs this node submitted (as coordinator), with status, cost, attempts and, for failures, the reason.\nThe newest 100 (--limit), oldest first; a "more:" line on stderr gives the command for the older ones.',
+  options: {
+    status: { type: 'string', value: 'STATUS', description: 'only jobs in this state (bidding, running, succeeded, failed; comma-separated for several)' },
+    spec: { type: 'string', value: 'SPEC', description: 'only jobs of this spec (id, id prefix, name or name@version)' },
+    agent: { type: 'string', value: 'PEER', description: 'only jobs with an attempt at this agent (peer id, or its start or end)' },
+    ...PAGE_OPTIONS
+  },
+  examples: ['specmesh job list', 'specmesh job list --status failed --spec extract-entities', 'specmesh job list --limit 20 --json'],
+  run: async (ctx) => {
+    const { home, json, io, options } = ctx
+    const query = new URLSearchParams()
+    for (const name of ['status', 'spec', 'agent'] as const) if (typeof options[name] === 'string') query.set(name, options[name])
+    const { body: jobs, next } = await new ApiClient({ home }).page<JobRecord[]>(withQuery('/v1/jobs', pageParams(ctx, query)))
+    printNextPage(io, ctx, next)
     if (json) {
       printJson(io, jobs)
       return

@@ -1,6 +1,7 @@
 import { ApiClient } from '../../api/client.ts'
 import type { JobLedgerView, LedgerView } from '../../api/routes/ledger.ts'
 import type { Command } from '../command.ts'
+import { PAGE_OPTIONS, pageParams, printNextPage, withQuery } from '../paging.ts'
 import { formatTable, printJson, printLines, shortPeerId } from '../output.ts'
 
 function usd (n: number | null): string {
@@ -42,15 +43,19 @@ export const ledgerCommand: Command = {
     '"jobs": [{jobId, specId, budgetUsd, reservedUsd, spentUsd, remainingUsd, entries}]}.'
   ].join('\n'),
   options: {
-    spec: { type: 'string', value: 'ID', description: 'only this spec and its jobs' }
+    spec: { type: 'string', value: 'SPEC', description: 'only this spec and its jobs (id, id prefix, name or name@version)' },
+    ...PAGE_OPTIONS
   },
   examples: [
     'specmesh ledger',
     'specmesh ledger --spec bagaaiera… --json'
   ],
-  run: async ({ home, json, options, io }) => {
+  run: async (ctx) => {
+    const { home, json, options, io } = ctx
     const spec = typeof options.spec === 'string' ? options.spec : undefined
-    const view = await new ApiClient({ home }).request('GET', `/v1/ledger${spec != null ? `?spec=${encodeURIComponent(spec)}` : ''}`) as LedgerView
+    // Spec totals cover every job; the jobs come 100 at a time (--limit), newest first.
+    const { body: view, next } = await new ApiClient({ home }).page<LedgerView>(withQuery('/v1/ledger', pageParams(ctx, new URLSearchParams(spec != null ? { spec } : {}))))
+    printNextPage(io, ctx, next)
     if (json) {
       printJson(io, view)
       return

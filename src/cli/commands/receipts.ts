@@ -5,6 +5,7 @@ import type { StoredReceipt, StoredSpec } from '../../node-types.ts'
 import type { CliIO, Command } from '../command.ts'
 import { CliError, UsageError } from '../errors.ts'
 import { formatTable, printJson, printLines, shortPeerId } from '../output.ts'
+import { PAGE_OPTIONS, pageParams, printNextPage, withQuery } from '../paging.ts'
 
 type ReceiptBody = StoredReceipt['envelope']['body']
 
@@ -35,25 +36,24 @@ export const receiptsCommand: Command = {
     agent: { type: 'string', value: 'PEER', description: 'only receipts of this agent (peer id)' },
     spec: { type: 'string', value: 'ID', description: 'only receipts for this spec id' },
     job: { type: 'string', value: 'ID', description: 'only receipts of this job id' },
-    limit: { type: 'string', value: 'N', description: 'at most N receipts' }
+    ...PAGE_OPTIONS,
+    limit: { type: 'string', value: 'N', description: 'the newest N receipts (default 100, at most 10000); a "more:" line on stderr gives the command for older ones' }
   },
   examples: [
     'specmesh receipts',
     'specmesh receipts --agent 12D3KooW… --json',
     'specmesh receipts --job bagaaiera…'
   ],
-  run: async ({ home, json, options, io, path }) => {
+  run: async (ctx) => {
+    const { home, json, options, io } = ctx
     const query = new URLSearchParams()
     for (const [flag, param] of [['agent', 'agent'], ['spec', 'spec'], ['job', 'job']] as const) {
       if (typeof options[flag] === 'string') query.set(param, options[flag])
     }
-    if (typeof options.limit === 'string') {
-      if (!/^\d+$/.test(options.limit) || Number(options.limit) < 1) throw new UsageError(`--limit ${options.limit} is not a whole number ≥ 1`, path)
-      query.set('limit', options.limit)
-    }
-    const client = new ApiClient({ home })
     const qs = query.toString()
-    const receipts = await client.request('GET', `/v1/receipts${qs === '' ? '' : `?${qs}`}`) as StoredReceipt[]
+    const client = new ApiClient({ home })
+    const { body: receipts, next } = await client.page<StoredReceipt[]>(withQuery('/v1/receipts', pageParams(ctx, query)))
+    printNextPage(io, ctx, next)
     if (json) {
       printJson(io, receipts)
       return

@@ -2,6 +2,7 @@ import { ApiClient } from '../../api/client.ts'
 import type { TrustReport } from '../../api/routes/reputation.ts'
 import type { ReputationReport } from '../../reputation/reputation.ts'
 import type { Command } from '../command.ts'
+import { PAGE_OPTIONS, pageParams, printNextPage, withQuery } from '../paging.ts'
 import { formatTable, printJson, printLines, shortPeerId } from '../output.ts'
 
 const HOUR_MS = 60 * 60 * 1000
@@ -32,14 +33,16 @@ export const reputationCommand: Command = {
   ].join('\n'),
   options: {
     spec: { type: 'string', value: 'NAME', description: 'only agents rated on this spec name' },
-    trust: { type: 'boolean', description: 'show how far this node trusts each peer\'s verdicts instead' }
+    trust: { type: 'boolean', description: 'show how far this node trusts each peer\'s verdicts instead' },
+    ...PAGE_OPTIONS
   },
   examples: [
     'specmesh reputation',
     'specmesh reputation --spec extract-entities --json',
     'specmesh reputation --trust'
   ],
-  run: async ({ home, json, options, io }) => {
+  run: async (ctx) => {
+    const { home, json, options, io } = ctx
     const client = new ApiClient({ home })
     if (options.trust === true) {
       const report = await client.request('GET', '/v1/reputation/trust') as TrustReport
@@ -61,7 +64,8 @@ export const reputationCommand: Command = {
       return
     }
     const spec = typeof options.spec === 'string' ? options.spec : undefined
-    const report = await client.request('GET', `/v1/reputation${spec != null ? `?spec=${encodeURIComponent(spec)}` : ''}`) as ReputationReport
+    const { body: report, next } = await client.page<ReputationReport>(withQuery('/v1/reputation', pageParams(ctx, new URLSearchParams(spec != null ? { spec } : {}))))
+    printNextPage(io, ctx, next)
     if (json) {
       printJson(io, report)
       return

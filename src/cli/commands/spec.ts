@@ -7,6 +7,7 @@ import type { SpecStats, Summary } from '../../spec/stats.ts'
 import type { CliIO, Command } from '../command.ts'
 import { UsageError } from '../errors.ts'
 import { formatTable, printJson, printLines, shortPeerId } from '../output.ts'
+import { PAGE_OPTIONS, pageParams, printNextPage, withQuery } from '../paging.ts'
 
 interface Problem {
   path: string
@@ -134,10 +135,13 @@ const publishCommand: Command = {
 const listCommand: Command = {
   name: 'list',
   summary: 'list the specs the running node holds',
-  description: 'List every spec the running daemon holds: its own and those learned from the mesh.',
-  examples: ['specmesh spec list', 'specmesh spec list --json'],
-  run: async ({ home, json, io }) => {
-    const specs = await new ApiClient({ home }).listSpecs()
+  description: 'List the specs the running daemon holds, its own and those learned from the mesh, in id order,\n100 at a time (--limit); a "more:" line on stderr gives the command for the next page.',
+  options: { ...PAGE_OPTIONS },
+  examples: ['specmesh spec list', 'specmesh spec list --limit 20 --json'],
+  run: async (ctx) => {
+    const { home, json, io } = ctx
+    const { body: specs, next } = await new ApiClient({ home }).page<StoredSpec[]>(withQuery('/v1/specs', pageParams(ctx)))
+    printNextPage(io, ctx, next)
     if (json) {
       printJson(io, specs)
       return
@@ -155,19 +159,11 @@ const showCommand: Command = {
   name: 'show',
   summary: 'show one spec the running node holds',
   description: 'Show a spec by id: who signed it, when this node learned of it, and the spec itself (as YAML; as the stored record with --json).',
-  args: [{ name: 'ID', description: 'spec id, as printed by publish or list' }],
+  args: [{ name: 'SPEC', description: 'spec id (or a unique start of it), name or name@version' }],
   examples: ['specmesh spec show bagaaiera…', 'specmesh spec show bagaaiera… --json'],
   run: async ({ args, home, json, io }) => {
-    let stored: StoredSpec
     const client = new ApiClient({ home })
-    try {
-      stored = await client.getSpec(args[0]!)
-    } catch (err) {
-      if (err instanceof ApiRequestError && err.status === 404) {
-        throw new ApiRequestError(404, 'not_found', `no spec with id ${args[0]} on this node; see: specmesh spec list`)
-      }
-      throw err
-    }
+    const stored = await client.getSpec(args[0]!)
     if (json) {
       printJson(io, stored)
       return
@@ -222,7 +218,7 @@ const forkCommand: Command = {
     '"5m" and ISO times stay text (durations and instants, as in spec files); null removes the',
     'field. Repeat --set for several fields.'
   ].join('\n'),
-  args: [{ name: 'ID', description: 'id of the spec to fork, as printed by publish or list' }],
+  args: [{ name: 'SPEC', description: 'the spec to fork: id (or a unique start of it), name or name@version' }],
   options: {
     set: { type: 'string', multiple: true, value: 'FIELD=VALUE', description: 'a field of the fork; repeat for several' }
   },
@@ -251,9 +247,6 @@ const forkCommand: Command = {
     try {
       forked = await new ApiClient({ home }).request('POST', `/v1/specs/${encodeURIComponent(id)}/fork`, { set }) as StoredSpec & { changes: SpecChange[] }
     } catch (err) {
-      if (err instanceof ApiRequestError && err.status === 404) {
-        throw new ApiRequestError(404, 'not_found', `no spec with id ${id} on this node; see: specmesh spec list`)
-      }
       if (!(err instanceof ApiRequestError) || err.problems == null) throw err
       const where = `fork of ${id}`
       return reportProblems(io, json, where, err.problems, { error: { code: err.code, message: err.message, problems: err.problems } })
@@ -264,7 +257,7 @@ const forkCommand: Command = {
     }
     printLines(io, [
       `forked ${forked.id}`,
-      `  parent   ${id}`,
+      `  parent   ${field(forked.spec, 'parent') || id}`,
       `  name     ${field(forked.spec, 'name')} ${field(forked.spec, 'version')}${field(forked.spec, 'variant') !== '' ? ` (${field(forked.spec, 'variant')})` : ''}`,
       ...changeLines(forked.changes)
     ])
@@ -336,18 +329,10 @@ const statsCommand: Command = {
     'executions, or many timeouts, the suggestion is marked not confident. The "apply" line is',
     'a spec fork command that publishes the suggestion as a new spec.'
   ].join('\n'),
-  args: [{ name: 'ID', description: 'spec id, as printed by publish or list' }],
+  args: [{ name: 'SPEC', description: 'spec id (or a unique start of it), name or name@version' }],
   examples: ['specmesh spec stats bagaaiera…', 'specmesh spec stats bagaaiera… --json'],
   run: async ({ args, home, json, io }) => {
-    let stats: SpecStats
-    try {
-      stats = await new ApiClient({ home }).request('GET', `/v1/specs/${encodeURIComponent(args[0]!)}/stats`) as SpecStats
-    } catch (err) {
-      if (err instanceof ApiRequestError && err.status === 404) {
-        throw new ApiRequestError(404, 'not_found', `no spec with id ${args[0]} on this node; see: specmesh spec list`)
-      }
-      throw err
-    }
+    const stats = await new ApiClient({ home }).request('GET', `/v1/specs/${encodeURIComponent(args[0]!)}/stats`) as SpecStats
     if (json) printJson(io, stats)
     else printLines(io, statsLines(stats))
   }

@@ -1,0 +1,126 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { JobEvent } from '../store/job-event-store.ts'
+
+/** Seconds: a trivial job takes a bid window (tens of ms); real work takes seconds to minutes. */
+const DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
+
+/** What the metrics read at scrape time; each is cheap (in-memory counts). */
+export interface MetricsSources {
+  peers: () => number
+  specsHeld: () => number
+  /** Specs this node serves as an agent, with its executions in flight and its limit on each. */
+  served: () => Array<{ name: string, inFlight: number, limit: number }>
+  /** The coordinator's queues. */
+  queues: () => { auctions: number, bidding: number, executing: number, retrying: number }
+}
+
+/**
+ * The node's own Prometheus metrics, in a registry of its own (so several
+ * nodes in one process never share counters); libp2p's metrics, from
+ * @libp2p/prometheus-metrics, go into the same registry. Names follow
+ * Prometheus conventions: `_total` counters, `_seconds` histograms, base units.
+ */
+export class NodeMetrics {
+  readonly registry: Registry
+  private readonly jobs: Counter<'outcome'>
+  private readonly jobDuration: Histogram<'outcome'>
+  private readonly attempts: Counter<'outcome'>
+  private readonly attemptDuration: Histogram<'outcome'>
+  private readonly bids: Counter
+  private readonly verdicts: Counter<'topic' | 'verdict' | 'reason'>
+  private readonly jobsInFlight: Gauge
+  /** When each job in flight was submitted, for its duration once done. */
+  private readonly submittedAt = new Map<string, number>()
+
+  constructor (sources: MetricsSources, registry = new Registry()) {
+    this.registry = registry
+    const registers = [registry]
+    this.jobs = new Counter({ name: 'specmesh_jobs_total', help: 'Jobs this node submitted that ended, by outcome (succeeded, failed, cancelled)', labelNames: ['outcome'], registers })
+    this.jobDuration = new Histogram({ name: 'specmesh_job_duration_seconds', help: 'Submission to outcome of the jobs this node submitted', labelNames: ['outcome'], buckets: DURATION_BUCKETS, registers })
+    this.attempts = new Counter({ name: 'specmesh_attempts_total', help: 'Execution attempts of this node\'s jobs, by receipt outcome', labelNames: ['outcome'], registers })
+    this.attemptDuration = new Histogram({ name: 'specmesh_attempt_duration_seconds', help: 'Duration of execution attempts of this node\'s jobs (receipt startedAt to endedAt), by outcome', labelNames: ['outcome'], buckets: DURATION_BUCKETS, registers })
+    this.bids = new Counter({ name: 'specmesh_bids_received_total', help: 'Bids received for the jobs this node submitted', registers })
+    this.verdicts = new Counter({ name: 'specmesh_gossip_verdicts_total', help: 'Gossip validation verdicts, by topic, verdict (accept, reject, ignore) and reason code', labelNames: ['topic', 'verdict', 'reason'], registers })
+    this.jobsInFlight = new Gauge({ name: 'specmesh_jobs_in_flight', help: 'Jobs this node submitted that have not ended', registers })
+    new Gauge({
+      name: 'specmesh_coordinator_queue_depth',
+      help: 'Jobs of this node in each coordinator queue: auctions open, calling for bids, executing at an agent, holding a retry slot',
+      labelNames: ['queue'],
+      registers,
+      collect () {
+        for (const [queue, depth] of Object.entries(sources.queues())) this.set({ queue }, depth)
+      }
+    })
+    new Gauge({
+      name: 'specmesh_agent_executions_in_flight',
+      help: 'Executions running at this node as an agent, per spec served',
+      labelNames: ['spec'],
+      registers,
+      collect () {
+        this.reset()
+        for (const s of sources.served()) this.set({ spec: s.name }, s.inFlight)
+      }
+    })
+    new Gauge({
+      name: 'specmesh_agent_concurrency_limit',
+      help: 'Executions this node as an agent admits at once, per spec served',
+      labelNames: ['spec'],
+      registers,
+      collect () {
+        this.reset()
+        for (const s of sources.served()) this.set({ spec: s.name }, s.limit)
+      }
+    })
+    new Gauge({ name: 'specmesh_peers', help: 'Peers with an open connection', registers, collect () { this.set(sources.peers()) } })
+    new Gauge({ name: 'specmesh_specs_held', help: 'Specs this node holds', registers, collect () { this.set(sources.specsHeld()) } })
+  }
+
+  /**
+   * Every event of every job this node coordinates (the node's 'job-event'):
+   * the counts and histograms follow the same record `job watch` shows.
+   */
+  jobEvent (event: JobEvent): void {
+    switch (event.type) {
+      case 'submitted':
+        this.submittedAt.set(event.jobId, event.at)
+        this.jobsInFlight.inc()
+        break
+      case 'bid':
+        this.bids.inc()
+        break
+      case 'attempt-ended': {
+        const outcome = String(event.data.outcome ?? 'unknown')
+        this.attempts.inc({ outcome })
+        const ms = Number(event.data.durationMs)
+        if (Number.isFinite(ms)) this.attemptDuration.observe({ outcome }, ms / 1000)
+        break
+      }
+      case 'done': {
+        const outcome = String(event.data.status ?? 'unknown')
+        this.jobs.inc({ outcome })
+        const since = this.submittedAt.get(event.jobId)
+        if (since != null) {
+          this.submittedAt.delete(event.jobId)
+          this.jobsInFlight.dec()
+          this.jobDuration.observe({ outcome }, Math.max(0, event.at - since) / 1000)
+        }
+        break
+      }
+    }
+  }
+
+  /** `reason` is "code: message"; only the code becomes a label, so the label set stays small. */
+  verdict (topic: string, verdict: string, reason?: string): void {
+    const code = reason == null ? '' : reason.split(':', 1)[0]!.trim()
+    this.verdicts.inc({ topic, verdict, reason: code })
+  }
+
+  /** The Prometheus text exposition format. */
+  async text (): Promise<string> {
+    return await this.registry.metrics()
+  }
+
+  get contentType (): string {
+    return this.registry.contentType
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * A real local mesh with some history, for the operating surfaces' tests: a
+ * `specmesh daemon` holding the e2e spec, one `specmesh agent` serving it with
+ * the Python extractor, and jobs submitted through the CLI (some succeed, one
+ * fails for want of a bid under its ceiling).
+ */
+import { join } from 'node:path'
+import { ROOT, runCli, runJson, startAgent, startDaemon, tempHome, type AgentProcess, type DaemonProcess } from './cli.ts'
+import { waitFor } from './wait.ts'
+
+export const SPEC_FILE = join(ROOT, 'test/fixtures/agents/extract-entities.yaml')
+export const SPEC_NAME = 'extract-entities-e2e'
+const EXTRACT = `python3 ${join(ROOT, 'test/fixtures/agents/extract_entities.py')}`
+const INPUT = join(ROOT, 'test/fixtures/agents/input.json')
+/** Long enough for the one agent's bid on a loaded two-core machine. */
+const BID_WINDOW_MS = '1000'
+
+export interface MeshWithJobs {
+  daemon: DaemonProcess
+  agent: AgentProcess
+  specId: string
+  succeeded: string[]
+  failed: string[]
+}
+
+export async function meshWithJobs (options: { succeed?: number, fail?: number } = {}): Promise<MeshWithJobs> {
+  const daemon = await startDaemon(await tempHome())
+  const published = await runJson(['spec', 'publish', SPEC_FILE, '--home', daemon.home])
+  const id = await runJson(['id', '--home', daemon.home])
+  const agent = await startAgent(['--spec', published.id, '--exec', EXTRACT, '--price', '0.04', '--bootstrap', id.multiaddrs[0]])
+  await waitFor(async () => (await runJson(['peers', '--home', daemon.home]) as Array<{ peerId: string }>).some(p => p.peerId === agent.peerId),
+    { timeoutMs: 15_000, what: 'the daemon to connect to the agent' })
+  const succeeded: string[] = []
+  const failed: string[] = []
+  for (let i = 0; i < (options.succeed ?? 2); i++) {
+    const run = await runCli(['job', 'submit', SPEC_NAME, '--input', INPUT, '--bid-window-ms', BID_WINDOW_MS, '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
+    if (run.code !== 0) throw new Error(`job submit failed: ${run.stdout}${run.stderr}`)
+    succeeded.push(JSON.parse(run.stdout).jobId)
+  }
+  for (let i = 0; i < (options.fail ?? 1); i++) {
+    // A ceiling below the agent's price: nobody bids, and the job fails with a reason.
+    const run = await runCli(['job', 'submit', published.id, '--input', INPUT, '--max-usd', '0.01', '--bid-window-ms', '100', '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
+    if (run.code !== 1) throw new Error(`the job meant to fail did not: ${run.stdout}${run.stderr}`)
+    failed.push(JSON.parse(run.stdout).jobId)
+  }
+  return { daemon, agent, specId: published.id, succeeded, failed }
+}
