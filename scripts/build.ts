@@ -6,7 +6,7 @@
  *
  *   npm run build
  */
-import { rmSync } from 'node:fs'
+import { cpSync, rmSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
@@ -17,4 +17,8 @@ const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], {
 if (result.status !== 0) {
   process.stderr.write('build failed: tsc -p tsconfig.build.json reported the errors above\n')
   process.exit(result.status ?? 1)
+}
+// The dashboard is plain HTML, JavaScript and CSS that the daemon serves as they are: copied, not compiled.
+for (const file of ['index.html', 'app.js', 'style.css']) {
+  cpSync(new URL(`../src/dashboard/${file}`, import.meta.url), new URL(`../dist/dashboard/${file}`, import.meta.url))
 }

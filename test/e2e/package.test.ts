@@ -80,6 +80,8 @@ describe('the packed package', () => {
     expect(tarFiles).toContain('dist/index.d.ts')
     expect(tarFiles).toContain('dist/cli/main.js')
     expect(tarFiles).toContain('dist/reputation/verify-worker.js')
+    // The dashboard's page, served by the daemon as is.
+    for (const file of ['index.html', 'app.js', 'style.css']) expect(tarFiles).toContain(`dist/dashboard/${file}`)
     expect(tarFiles).toContain('bin/specmesh.js')
     expect(tarFiles).toContain('examples/entity-extraction.yaml')
     expect(tarFiles.filter(p => p.startsWith('src/') || p.startsWith('test/'))).toEqual([])
