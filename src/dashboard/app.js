@@ -133,38 +133,136 @@ async function jobs (params) {
   ]
 }
 
-async function job (id) {
-  const { body: j } = await api(`/v1/jobs/${encodeURIComponent(id)}`)
-  const { body: spec } = await api(`/v1/specs/${encodeURIComponent(j.specId)}`).catch(() => ({ body: null }))
-  const budget = spec?.spec?.budget?.maxUsd ?? j.maxUsd
+// ---- one job: its record, and its timeline from the job's event stream ----
+
+// The timeline follows GET /v1/jobs/:id/events (Server-Sent Events) as it
+// happens. EventSource cannot send the bearer token, so the stream is read
+// with fetch; a cut stream resumes after the last event seen (Last-Event-ID).
+let following = null
+
+function follow (jobId) {
+  if (following?.jobId === jobId) return following
+  following?.controller.abort()
+  const state = { jobId, events: [], ended: false, unavailable: false, controller: new AbortController() }
+  following = state
+  ;(async () => {
+    for (let tries = 0; tries < 5 && !state.ended; tries++) {
+      try {
+        const headers = { authorization: `Bearer ${token}`, accept: 'text/event-stream' }
+        const last = state.events[state.events.length - 1]
+        if (last != null) headers['last-event-id'] = String(last.seq)
+        const res = await fetch(`/v1/jobs/${encodeURIComponent(jobId)}/events`, { headers, signal: state.controller.signal })
+        if (!res.ok || !String(res.headers.get('content-type')).startsWith('text/event-stream')) {
+          state.unavailable = true
+          break
+        }
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+        let buffer = ''
+        for (;;) {
+          const { value, done } = await reader.read()
+          if (done) break
+          buffer += value
+          let end
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, end)
+            buffer = buffer.slice(end + 2)
+            const data = block.split('\n').filter(l => l.startsWith('data:')).map(l => l.slice(5).replace(/^ /, '')).join('\n')
+            if (data === '') continue
+            const event = JSON.parse(data)
+            if (event.seq == null) continue
+            state.events.push(event)
+            if (event.type === 'done') state.ended = true
+            if (following === state) render()
+          }
+        }
+        if (state.ended) break
+      } catch (err) {
+        if (state.controller.signal.aborted) return
+      }
+      await new Promise(resolve => setTimeout(resolve, 1000))
+    }
+    state.ended = true
+    if (following === state) render()
+  })()
+  return state
+}
+
+function stopFollowing () {
+  following?.controller.abort()
+  following = null
+}
+
+function eventLine (e, t0) {
+  const d = e.data ?? {}
+  const at = h('span', { class: 'at' }, `+${ms(e.at - t0)}`)
+  const agent = a => h('code', { title: a }, shortPeer(String(a ?? '')))
+  switch (e.type) {
+    case 'submitted': return h('li', null, at, 'submitted; calling for bids ', h('span', { class: 'muted' }, `(ceiling ${usd(d.maxUsd)} per attempt, window ${ms(d.bidWindowMs ?? 0)})`))
+    case 'waiting-capacity': return h('li', null, at, `waiting for capacity: ${d.agents ?? 0} agents serve the spec, none has a free slot`)
+    case 'bid': return h('li', null, at, 'bid from ', agent(d.agent), ` at ${usd(d.priceUsd)}`, d.estimatedMs != null ? h('span', { class: 'muted' }, ` (estimates ${ms(d.estimatedMs)})`) : '')
+    case 'award': return h('li', null, at, `attempt ${d.attempt}: awarded to `, agent(d.agent), ` at ${usd(d.priceUsd)}`, d.score != null ? h('span', { class: 'muted' }, ` (score ${Number(d.score).toFixed(3)})`) : '')
+    case 'attempt-started': return h('li', null, at, `attempt ${d.attempt} started at `, agent(d.agent))
+    case 'attempt-ended': return h('li', { class: d.outcome === 'success' ? 'ok' : 'bad' }, at, `attempt ${d.attempt} ended: `, status(String(d.outcome ?? 'unknown')), d.durationMs != null ? ` after ${ms(d.durationMs)}` : '', d.reason ? ` — ${d.reason}` : '')
+    case 'backoff': return h('li', null, at, `backing off ${ms(d.delayMs ?? 0)} before retry ${d.retry ?? ''}`)
+    case 'receipt': return h('li', null, at, `attempt ${d.attempt} receipt `, idLink('receipt', d.receiptId), `: ${d.outcome}, charged ${usd(d.costUsd)}`)
+    case 'done': return h('li', { class: d.status === 'succeeded' ? 'ok' : 'bad' }, at, 'job ', status(String(d.status)), d.reason ? ` — ${d.reason}` : '', ` · cost ${usd(d.costUsd)}`)
+    default: return h('li', null, at, e.type)
+  }
+}
+
+/** A node without the event stream: the timeline as the job's record tells it (no bids but the awarded ones). */
+function recordTimeline (j) {
   const t0 = j.submittedAt
   const at = t => h('span', { class: 'at' }, `+${ms(t - t0)}`)
-  const events = [h('li', null, at(t0), 'submitted; calling for bids ', h('span', { class: 'muted' }, `(ceiling ${usd(j.maxUsd)} per attempt)`))]
-  if (j.biddingMs != null) events.push(h('li', null, at(t0 + j.biddingMs), `bidding closed after ${ms(j.biddingMs)}`))
+  const items = [h('li', null, at(t0), 'submitted; calling for bids ', h('span', { class: 'muted' }, `(ceiling ${usd(j.maxUsd)} per attempt)`))]
   for (const a of j.attempts) {
-    events.push(h('li', null, at(a.startedAt ?? t0), `attempt ${a.attempt}: awarded to `, h('code', { title: a.agent }, shortPeer(a.agent)), ` at ${usd(a.priceUsd)}`, h('span', { class: 'muted' }, ` (bid ${shortId(a.bidId)}, award ${shortId(a.awardId)})`)))
+    items.push(h('li', null, at(a.startedAt ?? t0), `attempt ${a.attempt}: awarded to `, h('code', { title: a.agent }, shortPeer(a.agent)), ` at ${usd(a.priceUsd)}`))
     if (a.endedAt != null) {
-      const cls = a.outcome === 'success' ? 'ok' : 'bad'
-      events.push(h('li', { class: cls }, at(a.endedAt), `attempt ${a.attempt} ended: `, status(a.outcome ?? 'unknown'),
-        a.startedAt != null ? ` after ${ms(a.endedAt - a.startedAt)}` : '', a.reason ? ` — ${a.reason}` : '',
-        a.receiptId ? [' · receipt ', idLink('receipt', a.receiptId)] : ''))
+      items.push(h('li', { class: a.outcome === 'success' ? 'ok' : 'bad' }, at(a.endedAt), `attempt ${a.attempt} ended: `, status(a.outcome ?? 'unknown'),
+        a.startedAt != null ? ` after ${ms(a.endedAt - a.startedAt)}` : '', a.reason ? ` — ${a.reason}` : ''))
+      if (a.receiptId) items.push(h('li', null, at(a.endedAt), `attempt ${a.attempt} receipt `, idLink('receipt', a.receiptId)))
     }
   }
-  if (j.finishedAt != null) events.push(h('li', { class: j.status === 'succeeded' ? 'ok' : 'bad' }, at(j.finishedAt), 'job ', status(j.status), j.reason ? ` — ${j.reason}` : ''))
+  if (j.finishedAt != null) items.push(h('li', { class: j.status === 'succeeded' ? 'ok' : 'bad' }, at(j.finishedAt), 'job ', status(j.status), j.reason ? ` — ${j.reason}` : ''))
+  return items
+}
+
+async function job (id) {
+  const { body: j } = await api(`/v1/jobs/${encodeURIComponent(id)}`)
+  const stream = follow(j.jobId)
+  const { body: spec } = await api(`/v1/specs/${encodeURIComponent(j.specId)}`).catch(() => ({ body: null }))
+  const budget = spec?.spec?.budget?.maxUsd ?? j.maxUsd
+  const t0 = stream.events[0]?.at ?? j.submittedAt
+  const fromRecord = stream.unavailable || stream.events.length === 0
+  const events = fromRecord ? recordTimeline(j) : stream.events.map(e => eventLine(e, t0))
   const share = budget > 0 ? Math.min(1, j.costUsd / budget) : 0
   return [
     h('h2', null, 'Job ', h('code', null, j.jobId)),
     h('dl', { class: 'kv' },
       h('dt', null, 'spec'), h('dd', null, `${j.specName} `, h('code', null, j.specId)),
-      h('dt', null, 'status'), h('dd', null, status(j.status)),
+      h('dt', null, 'status'), h('dd', { id: 'job-status' }, status(j.status)),
       h('dt', null, 'submitted'), h('dd', null, time(j.submittedAt)),
       h('dt', null, 'deadline'), h('dd', null, time(j.deadline)),
       h('dt', null, 'cost'), h('dd', { id: 'job-cost' }, `${usd(j.costUsd)} of a budget of ${usd(budget)}`,
-        h('div', { class: `bar ${j.costUsd > budget ? 'over' : ''}` }, h('span', { style: null, 'data-share': share }))),
+        h('div', { class: `bar ${j.costUsd > budget ? 'over' : ''}` }, h('span', { 'data-share': share }))),
       h('dt', null, 'receipt'), h('dd', null, idLink('receipt', j.receiptId ?? null))),
-    h('h2', null, 'Timeline'),
+    h('h2', null, 'Timeline ', h('span', { class: 'muted', id: 'timeline-source' }, fromRecord ? '(from the job record)' : stream.ended ? '(event stream, complete)' : '(event stream, live)')),
     h('ol', { class: 'timeline', id: 'timeline' }, events),
     'output' in j ? [h('h2', null, 'Output'), h('pre', null, JSON.stringify(j.output, null, 2))] : null
+  ]
+}
+
+async function specs (params) {
+  const query = new URLSearchParams({ limit: '100' })
+  if (params.get('cursor')) query.set('cursor', params.get('cursor'))
+  const { body: list, next } = await api(`/v1/specs?${query}`)
+  return [
+    h('h2', null, 'Specs'),
+    h('p', { class: 'muted' }, 'Specs come from anyone on the mesh; what they say is shown as they say it.'),
+    table(['id', 'name', 'version', 'variant', 'description', 'budget', 'signer'],
+      list.map(s => [h('code', { title: s.id }, shortId(s.id)), s.spec.name, s.spec.version ?? '', s.spec.variant ?? '', s.spec.description ?? '', usd(s.spec.budget?.maxUsd), h('code', { title: s.signer }, shortPeer(s.signer))]),
+      'no specs yet'),
+    next != null ? h('p', null, link(`#/specs?cursor=${encodeURIComponent(next)}`, 'next page')) : null
   ]
 }
 
@@ -238,14 +336,20 @@ const routes = [
   [/^#\/jobs(?:\?(.*))?$/, m => jobs(new URLSearchParams(m[1] ?? ''))],
   [/^#\/job\/([^?]+)$/, m => job(decodeURIComponent(m[1]))],
   [/^#\/receipts(?:\?(.*))?$/, m => receipts(new URLSearchParams(m[1] ?? ''))],
+  [/^#\/specs(?:\?(.*))?$/, m => specs(new URLSearchParams(m[1] ?? ''))],
   [/^#\/receipt\/([^?]+)$/, m => receipt(decodeURIComponent(m[1]))],
   [/^#\/reputation$/, () => reputation()],
   [/^#\/ledger$/, () => ledger()]
 ]
 
 let rendering = false
+let again = false
 async function render () {
-  if (rendering) return
+  // An event arriving mid-render is shown by one more render right after.
+  if (rendering) {
+    again = true
+    return
+  }
   rendering = true
   const main = document.getElementById('main')
   const live = document.getElementById('live')
@@ -255,6 +359,7 @@ async function render () {
       return
     }
     const hash = location.hash === '' ? '#/' : location.hash
+    if (!hash.startsWith('#/job/')) stopFollowing()
     const route = routes.find(([pattern]) => pattern.test(hash))
     const content = route == null ? [h('p', null, 'no such page; ', link('#/', 'back to the overview'))] : await route[1](route[0].exec(hash))
     // Keep focus and typing in a filter field across a refresh.
@@ -271,10 +376,18 @@ async function render () {
     main.replaceChildren(h('div', { class: 'error-box' }, err instanceof ApiFailure ? err.message : `cannot reach the node: ${err.message}`))
   } finally {
     rendering = false
+    if (again) {
+      again = false
+      render()
+    }
   }
 }
 
 window.addEventListener('hashchange', render)
 render()
-// Until the per-job event stream is on every node, the page follows changes by polling the list and detail routes.
-setInterval(() => { if (document.visibilityState === 'visible' && !document.activeElement?.matches?.('input, select')) render() }, POLL_MS)
+// A job's page follows its event stream; the lists and the overview, which have no stream of their own, are polled.
+setInterval(() => {
+  if (document.visibilityState !== 'visible' || document.activeElement?.matches?.('input, select')) return
+  if (following != null && !following.ended && !following.unavailable) return
+  render()
+}, POLL_MS)

@@ -18,18 +18,29 @@ const BID_WINDOW_MS = '1000'
 export interface MeshWithJobs {
   daemon: DaemonProcess
   agent: AgentProcess
+  /** The second agent, when `cheaperAgent` gave one. */
+  cheaper?: AgentProcess
   specId: string
   succeeded: string[]
   failed: string[]
 }
 
-export async function meshWithJobs (options: { succeed?: number, fail?: number } = {}): Promise<MeshWithJobs> {
+/**
+ * `cheaperAgent`: an --exec command for a second agent asking less (0.01 USD),
+ * which therefore wins the first award (reputations are equal then); a retry
+ * goes to the good agent, and from then on its record wins.
+ */
+export async function meshWithJobs (options: { succeed?: number, fail?: number, cheaperAgent?: string } = {}): Promise<MeshWithJobs> {
   const daemon = await startDaemon(await tempHome())
   const published = await runJson(['spec', 'publish', SPEC_FILE, '--home', daemon.home])
   const id = await runJson(['id', '--home', daemon.home])
   const agent = await startAgent(['--spec', published.id, '--exec', EXTRACT, '--price', '0.04', '--bootstrap', id.multiaddrs[0]])
-  await waitFor(async () => (await runJson(['peers', '--home', daemon.home]) as Array<{ peerId: string }>).some(p => p.peerId === agent.peerId),
-    { timeoutMs: 15_000, what: 'the daemon to connect to the agent' })
+  const cheaper = options.cheaperAgent != null ? await startAgent(['--spec', published.id, '--exec', options.cheaperAgent, '--price', '0.01', '--bootstrap', id.multiaddrs[0]]) : undefined
+  const agents = [agent, ...(cheaper != null ? [cheaper] : [])]
+  await waitFor(async () => {
+    const peers = (await runJson(['peers', '--home', daemon.home]) as Array<{ peerId: string }>).map(p => p.peerId)
+    return agents.every(a => peers.includes(a.peerId))
+  }, { timeoutMs: 15_000, what: 'the daemon to connect to the agents' })
   const succeeded: string[] = []
   const failed: string[] = []
   for (let i = 0; i < (options.succeed ?? 2); i++) {
@@ -38,10 +49,10 @@ export async function meshWithJobs (options: { succeed?: number, fail?: number }
     succeeded.push(JSON.parse(run.stdout).jobId)
   }
   for (let i = 0; i < (options.fail ?? 1); i++) {
-    // A ceiling below the agent's price: nobody bids, and the job fails with a reason.
-    const run = await runCli(['job', 'submit', published.id, '--input', INPUT, '--max-usd', '0.01', '--bid-window-ms', '100', '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
+    // A ceiling below every agent's price: nobody bids, and the job fails with a reason.
+    const run = await runCli(['job', 'submit', published.id, '--input', INPUT, '--max-usd', '0.005', '--bid-window-ms', '100', '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
     if (run.code !== 1) throw new Error(`the job meant to fail did not: ${run.stdout}${run.stderr}`)
     failed.push(JSON.parse(run.stdout).jobId)
   }
-  return { daemon, agent, specId: published.id, succeeded, failed }
+  return { daemon, agent, ...(cheaper != null ? { cheaper } : {}), specId: published.id, succeeded, failed }
 }
