@@ -203,7 +203,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     specs,
     log,
     options: init.market,
-    reputationOf: (agent, spec) => reputation.forAward(agent, spec.name),
+    posteriorOf: (agent, spec) => reputation.awardPosterior(agent, spec.name),
     onReceipt: record => {
       reputation.ingest(record).catch(err => { log('reputation.ingest-failed', { id: record.id, error: (err as Error).message }) })
       events.emit('receipt', record)

@@ -14,8 +14,9 @@ import { AgentUnreachableError, ExchangeCancelledError, ExecClient } from './exe
 import { MessageValidationError } from '../wire/errors.ts'
 import { JobBodySchema, publishableReason, type AwardBody, type BidBody, type ClaimBody, type JobBody, type Outcome, type ReceiptBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
-import { compareRanked, rankBids, NEUTRAL_REPUTATION, type RankedBid } from './scoring.ts'
+import { compareRanked, rankForAward, type AwardPolicy, type BetaPosterior, type ExcludedBid, type RankedBid } from './scoring.ts'
 import { openClaim } from './validators.ts'
+import { awardPolicyProblems, normalizeAwardPolicy, type AwardPolicyInput } from './award-policy.ts'
 import { InvalidJobError, JobCancelledError, UnknownSpecError } from './job-errors.ts'
 import { Semaphore } from './backoff.ts'
 import { after, timeoutSignal } from './timers.ts'
@@ -32,6 +33,8 @@ export interface SubmitOptions {
   deadline?: number | Date | string
   /** How long bids are collected before the award. @default 100 */
   bidWindowMs?: number
+  /** The requester's say in the award: explore, minReputation, preferredAgents (award-policy.ts). */
+  award?: AwardPolicyInput
 }
 
 export interface JobResult {
@@ -55,7 +58,10 @@ export interface CoordinatorDeps {
   jobStore: JobStore
   receipts: ReceiptStore
   jobs: RecentJobs
-  reputationOf?: (agent: string, spec: Spec) => number
+  /** The agent's Beta posterior on the spec, for the award rule (scoring.ts); unknown: Beta(1, 1). */
+  posteriorOf?: (agent: string, spec: Spec) => BetaPosterior
+  /** Fixes every award draw together with the job id (scoring.ts awardDraw). @default random per start */
+  awardSeed?: string
   ledger: LedgerStore
   capacity: CapacityTable
   /** First retry's backoff; later ones multiply by the spec's backoffMultiplier. @default 1000 */
@@ -113,6 +119,8 @@ interface Auction {
   expected: Set<string>
   /** Wakes the coordinator waiting on the window (early close, or a first late bid). */
   wake?: () => void
+  /** The requester's award policy for this job. */
+  award?: AwardPolicy
 }
 
 interface AttemptResult {
@@ -156,6 +164,7 @@ export class Coordinator {
   private readonly events: JobEventLog
   /** Jobs running now: how to cancel each, and its outcome to come. */
   private readonly active = new Map<string, { cancel: AbortController, done: Promise<JobResult> }>()
+  private readonly awardSeed: string
 
   constructor (deps: CoordinatorDeps) {
     this.deps = deps
@@ -163,6 +172,7 @@ export class Coordinator {
     this.policy = deps.policy ?? specPolicy(deps.retryBaseMs ?? DEFAULT_RETRY_BASE_MS)
     this.feeUsd = deps.feePerAttemptUsd ?? 0
     this.events = deps.events
+    this.awardSeed = deps.awardSeed ?? randomBytes(16).toString('hex')
     this.now = deps.now ?? Date.now
     this.log = deps.log ?? (() => {})
   }
@@ -223,6 +233,9 @@ export class Coordinator {
     if (options.maxUsd != null && (!Number.isFinite(options.maxUsd) || options.maxUsd < 0)) {
       throw new InvalidJobError([{ path: 'maxUsd', message: `${options.maxUsd} is not an amount of money; use a number ≥ 0` }])
     }
+    const policyProblems = awardPolicyProblems(options.award)
+    if (policyProblems.length > 0) throw new InvalidJobError(policyProblems)
+    const award = normalizeAwardPolicy(options.award)
     const budgetCeiling = spec.budget?.maxUsd
     const maxUsd = Math.min(options.maxUsd ?? budgetCeiling ?? spec.costUsd ?? 0, budgetCeiling ?? Infinity)
     const bidWindowMs = options.bidWindowMs ?? DEFAULT_BID_WINDOW_MS
@@ -246,7 +259,7 @@ export class Coordinator {
     await this.deps.jobStore.create(record, input)
     this.events.record(envelope.id, 'submitted', { specId, specName: spec.name, maxUsd, deadline, ...(softDeadline != null ? { softDeadline } : {}), bidWindowMs }, now)
     const cancel = new AbortController()
-    const done = this.run(spec, envelope, record, input, inputBytes, cancel.signal)
+    const done = this.run(spec, envelope, record, input, inputBytes, cancel.signal, award)
       .catch(async (err: Error) => {
         // A bug or a failing disk: the job still ends, and says why.
         await this.fail(record, `the coordinator failed: ${err.message}`).catch(() => {})
@@ -292,7 +305,7 @@ export class Coordinator {
     return result
   }
 
-  private async run (spec: Spec, envelope: Envelope<JobBody>, record: JobRecord, input: unknown, inputBytes: Uint8Array, signal: AbortSignal): Promise<JobResult> {
+  private async run (spec: Spec, envelope: Envelope<JobBody>, record: JobRecord, input: unknown, inputBytes: Uint8Array, signal: AbortSignal, award: AwardPolicy | undefined): Promise<JobResult> {
     const { specId, deadline, softDeadline, bidWindowMs, maxUsd } = envelope.body
     const now = this.now()
     const refusal = !this.policy.respectsDeadlines
@@ -318,7 +331,7 @@ export class Coordinator {
       this.deps.capacity.notify()
     }
     const publishedAt = this.now()
-    const auction: Auction = { bids: [], expected: this.expectedBidders(specId, spec, maxUsd) }
+    const auction: Auction = { bids: [], expected: this.expectedBidders(specId, spec, maxUsd), award }
     const wakeOnCancel = (): void => { auction.wake?.() }
     signal.addEventListener('abort', wakeOnCancel)
     try {
@@ -400,12 +413,16 @@ export class Coordinator {
         for (let i = line.length - 1; i >= 0; i--) if (line[i]!.agent === agent) line.splice(i, 1)
       }
     }
+    // Bids the requester's award policy ruled out (minReputation), and why.
+    const ruledOut: ExcludedBid[] = []
     const admitNewBids = (): void => {
       const fresh = auction.bids.filter(b => !ranked.has(b.bidId) && !excluded.has(b.agent))
       if (fresh.length === 0) return
       for (const b of fresh) ranked.add(b.bidId)
-      untried.push(...rankBids(fresh, record.maxUsd, agent => this.deps.reputationOf?.(agent, spec) ?? NEUTRAL_REPUTATION))
+      const ranking = rankForAward(fresh, { jobId: job.id, ceilingUsd: record.maxUsd, seed: this.awardSeed, policy: auction.award, posteriorOf: agent => this.deps.posteriorOf?.(agent, spec) })
+      untried.push(...ranking.ranked)
       untried.sort(compareRanked)
+      ruledOut.push(...ranking.excluded)
     }
     let stop = ''
     let lastOutcome = ''
@@ -424,7 +441,9 @@ export class Coordinator {
       }
       admitNewBids()
       if (untried.length + tried.length === 0) {
-        stop = 'no other bid to try'
+        stop = ruledOut.length > 0 && attempt === 1
+          ? `no bid met the award policy: ${ruledOut.map(e => `${e.agent}'s ${e.reason}`).join('; ')}`
+          : 'no other bid to try'
         break
       }
       if (attempt > 1) {

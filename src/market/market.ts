@@ -12,6 +12,7 @@ import { LedgerStore, type JobLedger, type SpecLedger } from '../store/ledger-st
 import { CapacityTable } from './capacity-table.ts'
 import { closeInterruptedJobs } from './recovery.ts'
 import type { RequesterPolicy } from './policy.ts'
+import type { BetaPosterior } from './scoring.ts'
 import { ReceiptStore, type ReceiptQuery, type StoredReceipt } from '../store/receipt-store.ts'
 import type { SpecStore } from '../store/spec-store.ts'
 import { AgentService, type ServeOptions } from './agent.ts'
@@ -34,7 +35,7 @@ export interface MarketDeps {
   onReceipt?: (receipt: StoredReceipt) => void
   /** Called with every event of every job this node coordinates. */
   onJobEvent?: (event: JobEvent) => void
-  reputationOf?: (agent: string, spec: Spec) => number
+  posteriorOf?: (agent: string, spec: Spec) => BetaPosterior
   options?: MarketOptions
 }
 
@@ -47,6 +48,8 @@ export interface MarketOptions {
   advertIntervalMs?: number
   /** How this node as requester applies specs' limits. @default specPolicy(retryBaseMs) — see policy.ts */
   policy?: RequesterPolicy
+  /** Seed of the award draws (scoring.ts): set it to make awards reproducible. @default random per start */
+  awardSeed?: string
 }
 
 export interface Market {
@@ -115,7 +118,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     log,
     advertIntervalMs: deps.options?.advertIntervalMs
   })
-  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, reputationOf: deps.reputationOf, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd })
+  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd })
 
   gossip.handle(TOPICS.jobs, async data => {
     const { envelope } = await validateJob(data, ctx)

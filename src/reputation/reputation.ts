@@ -1,6 +1,8 @@
 import { OUTCOMES, type Outcome } from '../market/messages.ts'
 import type { StoredReceipt } from '../store/receipt-store.ts'
 import { eigenTrust, weightOf } from './trust.ts'
+import { newcomerPrior, type NewcomerPrior } from './newcomer-prior.ts'
+import { betaInterval } from '../util/beta.ts'
 
 /**
  * Local, subjective reputation from receipts (protocols/reputation.md).
@@ -125,11 +127,31 @@ export interface AgentReputation {
   }
 }
 
+/** Mass of the credible interval the report gives with each score. */
+export const CREDIBLE_MASS = 0.95
+
+export interface ReportedAgent extends AgentReputation {
+  /** The equal-tailed 95% credible interval of Beta(α, β): where the success rate lies, given the evidence. */
+  interval: [number, number]
+}
+
 export interface ReputationReport {
   at: number
   spec: string | null
   halfLifeMs: number
-  agents: AgentReputation[]
+  agents: ReportedAgent[]
+  /** Per spec name in `agents`: the prior a new key starts from in awards (newcomer-prior.ts). */
+  newcomerPriors: Record<string, NewcomerPrior>
+}
+
+/**
+ * What the award rule reads for an agent on a spec (protocols/market.md, "Award
+ * rule"): the newcomer prior of the spec's population updated with the agent's
+ * own trust-weighted, decayed evidence.
+ */
+export interface AwardPosterior {
+  alpha: number
+  beta: number
 }
 
 export interface TrustEntry {
@@ -207,6 +229,7 @@ export interface ReputationView {
   report (query?: { spec?: string }): ReputationReport
   trustReport (): TrustEntry[]
   forAward (agent: string, specName: string): number
+  awardPosterior (agent: string, specName: string): AwardPosterior
 }
 
 export class Reputation implements ReputationView {
@@ -227,6 +250,9 @@ export class Reputation implements ReputationView {
   private entries = new Map<string, Map<string, Entry>>()
   private rows = new Map<number, Map<number, Edge>>()
   private seen = new Set<string>()
+  /** Per spec name: scored receipts taken in, keys the newcomer prior cache. */
+  private specChanges = new Map<string, number>()
+  private priors = new Map<string, { key: string, at: number, prior: NewcomerPrior }>()
   /** T0 of the global decay frame; null until the first scored receipt. */
   private frameAt: number | null = null
 
@@ -326,6 +352,7 @@ export class Reputation implements ReputationView {
     const s = SCORE_BY_INDEX[oi]
     if (s == null) return true
     this.counters.scored++
+    this.specChanges.set(specName, (this.specChanges.get(specName) ?? 0) + 1)
     const unit = this.unitAt(at)
     const ds = s * unit
     const df = (1 - s) * unit
@@ -385,6 +412,42 @@ export class Reputation implements ReputationView {
     return alpha / (alpha + beta)
   }
 
+  /**
+   * The posterior the award rule draws from: Beta(α0 + Σ w·s·d, β0 + Σ w·(1 − s)·d)
+   * with (α0, β0) the spec's newcomer prior. A key with no trusted record gets the prior itself.
+   */
+  awardPosterior (agent: string, specName: string): AwardPosterior {
+    const prior = this.newcomerPrior(specName)
+    const entry = this.entries.get(specName)?.get(agent)
+    if (entry == null) return { alpha: prior.alpha, beta: prior.beta }
+    this.refreshEntry(entry)
+    const decay = this.decayAt(this.now())
+    return { alpha: prior.alpha + entry.a * decay, beta: prior.beta + entry.b * decay }
+  }
+
+  /**
+   * The prior of a new key on a spec name, from the agents rated there. Cached
+   * until a receipt for the spec arrives, trust changes, or trustRefreshMs passes
+   * (decay alone moves it slowly).
+   */
+  newcomerPrior (specName: string): NewcomerPrior {
+    const now = this.now()
+    this.ensureTrust(now)
+    const key = `${this.specChanges.get(specName) ?? 0} ${this.trustVersion}`
+    const cached = this.priors.get(specName)
+    if (cached != null && cached.key === key && now - cached.at < this.trustRefreshMs) return cached.prior
+    const decay = this.decayAt(now)
+    const group = this.entries.get(specName)
+    const population: Array<{ alpha: number, beta: number }> = []
+    for (const entry of group?.values() ?? []) {
+      this.refreshEntry(entry)
+      population.push({ alpha: 1 + entry.a * decay, beta: 1 + entry.b * decay })
+    }
+    const prior = newcomerPrior(population)
+    this.priors.set(specName, { key, at: now, prior })
+    return prior
+  }
+
   /** The full record of one agent on one spec name, or null when no receipt names it. */
   score (agent: string, specName: string): AgentReputation | null {
     const entry = this.entries.get(specName)?.get(agent)
@@ -409,8 +472,10 @@ export class Reputation implements ReputationView {
   }
 
   report (query: { spec?: string } = {}): ReputationReport {
-    const agents = this.list(query)
-    return { at: this.now(), spec: query.spec ?? null, halfLifeMs: this.halfLifeMs, agents }
+    const agents = this.list(query).map(a => ({ ...a, interval: betaInterval(a.alpha, a.beta, CREDIBLE_MASS) }))
+    const newcomerPriors: Record<string, NewcomerPrior> = {}
+    for (const name of new Set([...(query.spec != null ? [query.spec] : []), ...agents.map(a => a.spec)])) newcomerPriors[name] = this.newcomerPrior(name)
+    return { at: this.now(), spec: query.spec ?? null, halfLifeMs: this.halfLifeMs, agents, newcomerPriors }
   }
 
   /** Every peer the receipts name, with its trust and weight, most trusted first. */
@@ -492,6 +557,8 @@ export class Reputation implements ReputationView {
     this.entries = new Map()
     this.rows = new Map()
     this.seen = new Set()
+    this.specChanges = new Map()
+    this.priors = new Map()
     this.frameAt = null
     this.trust = new Float64Array(0)
     this.weights = new Float64Array(0)

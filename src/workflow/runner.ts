@@ -266,6 +266,7 @@ export async function runWorkflow (node: WorkflowNode, workflow: Workflow | unkn
       if (slot.job.deadline != null) submitOptions.deadline = typeof slot.job.deadline === 'number' ? at + Math.round(slot.job.deadline * 1000) : slot.job.deadline
       const bidWindowMs = slot.job.bidWindowMs ?? options.bidWindowMs
       if (bidWindowMs != null) submitOptions.bidWindowMs = bidWindowMs
+      if (wf.award != null || slot.job.award != null) submitOptions.award = { ...wf.award, ...slot.job.award }
       options.onEvent?.({ type: 'job.started', job: slot.job.id, at, specId: slot.stored.id })
       runJob(node, slot.stored.id, resolved.value, submitOptions, now)
         .then(({ result, record, error, startedAt: s, endedAt: e }) => jobReport(base(slot), result, record, error, s, e))

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { SPEC_NAME_PATTERN } from '../spec/constants.ts'
 import { show, describeType } from '../spec/suggest.ts'
 import { JOB_ID_PATTERN } from './references.ts'
+import type { AwardPolicy } from '../market/scoring.ts'
 import { MAX_BID_WINDOW_MS, MIN_BID_WINDOW_MS, MAX_WORKFLOW_DESCRIPTION_CHARS, MAX_WORKFLOW_JOBS, MAX_WORKFLOW_NAME_CHARS } from './constants.ts'
 
 /**
@@ -19,6 +20,12 @@ import { MAX_BID_WINDOW_MS, MIN_BID_WINDOW_MS, MAX_WORKFLOW_DESCRIPTION_CHARS, M
  *       deadline: 4m                     # optional: tightens the spec's deadline; a duration
  *                                        #   from the job's start, or an ISO instant
  *       bidWindowMs: 100                 # optional: how long bids are collected
+ *       award:                           # optional: the requester's say in the award
+ *         explore: off                   #   off: by reputation mean only (default on)
+ *         minReputation: 0.8             #   only agents rated at least this
+ *         preferredAgents: [12D3KooW…]   #   tried before all others
+ *   award: { explore: off }              # optional: the default of every job's award;
+ *                                        #   a job's own award overrides it field by field
  *
  * A job depends on every job its input references and every job in its `needs`; it
  * starts as soon as all of them have succeeded. This module checks shapes; validate.ts
@@ -59,7 +66,9 @@ export const RawJobSchema = z.strictObject({
   bidWindowMs: z.int({ error: expected(`write a whole number of milliseconds between ${MIN_BID_WINDOW_MS} and ${MAX_BID_WINDOW_MS}`) })
     .min(MIN_BID_WINDOW_MS, { error: `must be at least ${MIN_BID_WINDOW_MS} ms; the market's default is 100` })
     .max(MAX_BID_WINDOW_MS, { error: issue => `${show(issue.input)} ms is too long; at most ${MAX_BID_WINDOW_MS}` })
-    .optional()
+    .optional(),
+  /** Checked by validate.ts with the market's own checks (src/market/award-policy.ts). */
+  award: z.unknown().optional()
 })
 
 export const RawWorkflowSchema = z.strictObject({
@@ -67,6 +76,7 @@ export const RawWorkflowSchema = z.strictObject({
     .regex(SPEC_NAME_PATTERN, { error: issue => `${show(issue.input)} is not a workflow name; use up to ${MAX_WORKFLOW_NAME_CHARS} letters, digits, ., _ or -, starting with a letter or digit` }),
   description: z.string({ error: expected('write a line of text') }).max(MAX_WORKFLOW_DESCRIPTION_CHARS, { error: `is too long; keep it under ${MAX_WORKFLOW_DESCRIPTION_CHARS} characters` }).optional(),
   maxUsd: money.optional(),
+  award: z.unknown().optional(),
   jobs: z.array(z.unknown(), { error: expected('list the jobs, each with an id and a spec') })
     .min(1, { error: 'is empty; list at least one job, each with an id and a spec' })
     .max(MAX_WORKFLOW_JOBS, { error: `has too many jobs; at most ${MAX_WORKFLOW_JOBS}` })
@@ -86,6 +96,7 @@ export interface WorkflowJob {
   /** Seconds counted from the job's start, or an ISO instant (canonical, `Z`). */
   deadline?: number | string
   bidWindowMs?: number
+  award?: AwardPolicy
 }
 
 /**
@@ -96,6 +107,8 @@ export interface Workflow {
   name: string
   description?: string
   maxUsd?: number
+  /** Every job's award policy, unless the job's own sets a field. */
+  award?: AwardPolicy
   jobs: WorkflowJob[]
 }
 

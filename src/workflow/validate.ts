@@ -3,6 +3,7 @@ import { parseDuration, parseInstant, formatInstant } from '../spec/time.ts'
 import { didYouMean, joinPath, describeType } from '../spec/suggest.ts'
 import type { WorkflowProblem } from './errors.ts'
 import { findCycles, type Graph } from './graph.ts'
+import { awardPolicyProblems, normalizeAwardPolicy } from '../market/award-policy.ts'
 import { findReferences, type FoundReference } from './references.ts'
 import { JOB_FIELDS, RawJobSchema, RawWorkflowSchema, WORKFLOW_FIELDS, type Workflow, type WorkflowJob } from './schema.ts'
 
@@ -20,6 +21,8 @@ export function validateWorkflow (raw: unknown): WorkflowValidation {
   }
   const top = RawWorkflowSchema.safeParse(raw)
   if (!top.success) problems.push(...zodProblems(top.error, '', WORKFLOW_FIELDS))
+  const topAward = (raw as Record<string, unknown>).award
+  problems.push(...awardPolicyProblems(topAward, 'award'))
 
   const rawJobs = (raw as Record<string, unknown>).jobs
   const checked: CheckedJob[] = []
@@ -31,6 +34,8 @@ export function validateWorkflow (raw: unknown): WorkflowValidation {
   const workflow: Workflow = { name: top.data.name } as Workflow
   if (top.data.description !== undefined) workflow.description = top.data.description
   if (top.data.maxUsd !== undefined) workflow.maxUsd = top.data.maxUsd
+  const award = normalizeAwardPolicy(topAward)
+  if (award !== undefined) workflow.award = award
   workflow.jobs = jobs
   return { ok: true, workflow }
 }
@@ -83,6 +88,7 @@ function checkJob (item: unknown, index: number, problems: WorkflowProblem[]): C
     else problems.push({ path: joinPath(at, 'deadline'), message: checked.message })
   }
   const fields = item as Record<string, unknown>
+  problems.push(...awardPolicyProblems(fields.award, joinPath(at, 'award')))
   const id = RawJobSchema.shape.id.safeParse(fields.id)
   const needs = RawJobSchema.shape.needs.safeParse(fields.needs)
   const partial: CheckedJob = { index, job: null, needs: needs.success ? toList(needs.data) : [], refs }
@@ -101,6 +107,8 @@ function checkJob (item: unknown, index: number, problems: WorkflowProblem[]): C
   if (data.maxUsd !== undefined) job.maxUsd = data.maxUsd
   if (deadline !== undefined) job.deadline = deadline
   if (data.bidWindowMs !== undefined) job.bidWindowMs = data.bidWindowMs
+  const award = normalizeAwardPolicy(fields.award)
+  if (award !== undefined) job.award = award
   return { ...partial, job }
 }
 

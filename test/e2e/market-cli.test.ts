@@ -38,7 +38,8 @@ async function receiptIds (home: string, extra: string[] = []): Promise<string[]
 describe('the market through the command line', () => {
   it('Python agents serve a spec; a failed attempt goes to the next bid; receipts reach every node and verify', async () => {
     const { daemon, specId, addr } = await meshWithSpec()
-    // The garbage agent is cheaper, so it wins the first award and fails it.
+    // The garbage agent is cheaper, so (explore off: by reputation mean and price,
+    // no draw) it wins the first award and fails it.
     const broken = await startAgent(['--spec', specId, '--exec', GARBAGE, '--price', '0.01', '--bootstrap', addr])
     const good = await startAgent(['--spec', SPEC, '--exec', EXTRACT, '--price', '0.04', '--bootstrap', addr])
     expect(JSON.parse(good.stdout()).serving[0]).toMatchObject({ specId, priceUsd: 0.04, source: 'file' })
@@ -48,7 +49,7 @@ describe('the market through the command line', () => {
       return peers.includes(broken.peerId) && peers.includes(good.peerId)
     }, { timeoutMs: 15_000, what: 'the daemon to connect to both agents' })
 
-    const submitted = await runCli(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', BID_WINDOW_MS, '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
+    const submitted = await runCli(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', BID_WINDOW_MS, '--explore', 'off', '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
     expect(submitted.code, submitted.stdout + submitted.stderr).toBe(0)
     const result = JSON.parse(submitted.stdout)
     expect(Object.keys(result)).toEqual(['jobId', 'status', 'output', 'receipt', 'costUsd', 'reason', 'attempts'])

@@ -44,10 +44,11 @@ describe('the market on real nodes', () => {
       await agent.serve(specId, async () => { served.push(agent.peerId); return goodOutput }, { priceUsd: prices[i], estimatedMs: 50 })
     }
     await waitForAdverts(coordinator, specId, 3)
-    const result = await coordinator.submitJob(specId, { text: 'Ada Lovelace wrote the first program' }, { bidWindowMs: 300 })
+    // Explore off: bids rank by posterior mean, no draw.
+    const result = await coordinator.submitJob(specId, { text: 'Ada Lovelace wrote the first program' }, { bidWindowMs: 300, award: { explore: false } })
     expect(result.status).toBe('succeeded')
     expect(result.output).toEqual(goodOutput)
-    // Every agent is neutral (no reputation yet), so the cheapest bid scores highest.
+    // Every agent is unknown (the same prior), so the cheapest bid scores highest.
     expect(result.receipt?.body.agent).toBe(agents[1].peerId)
     expect(served).toEqual([agents[1].peerId])
     expect(result.costUsd).toBe(0.1)
@@ -63,7 +64,8 @@ describe('the market on real nodes', () => {
     await agents[0].serve(specId, async () => weakOutput, { priceUsd: 0.05, estimatedMs: 50 })
     await agents[1].serve(specId, async () => goodOutput, { priceUsd: 0.2, estimatedMs: 50 })
     await waitForAdverts(coordinator, specId, 2)
-    const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 300 })
+    // Explore off: both unknown, the cheaper is tried first.
+    const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 300, award: { explore: false } })
     expect(result.status).toBe('succeeded')
     expect(result.attempts.map(a => [a.agent, a.outcome])).toEqual([[agents[0].peerId, 'criteria-failed'], [agents[1].peerId, 'success']])
     expect(result.attempts[0]!.reason).toMatch(/confidence >= 75/)

@@ -21,14 +21,50 @@ describe('awards follow reputation', () => {
     await reliable.serve(specId, async () => ({ entities: [{ name: 'x', confidence: 95 }] }), { priceUsd: 0.2, estimatedMs: 20 })
     await waitForAdverts(coordinator, specId, 2)
 
-    // Both unknown (neutral 0.5): price decides, and the cheap agent is tried first.
-    const first = await coordinator.submitJob(specId, { text: 'a' }, { bidWindowMs: 200 })
+    // Both unknown, ranked by their posterior means (explore off: no draw), so
+    // price decides and the cheap agent is tried first.
+    const first = await coordinator.submitJob(specId, { text: 'a' }, { bidWindowMs: 200, award: { explore: false } })
     expect(first.attempts.map(a => [a.agent, a.outcome])).toEqual([[cheap.peerId, 'criteria-failed'], [reliable.peerId, 'success']])
     expect(coordinator.reputation.forAward(cheap.peerId, 'rated')).toBeLessThan(0.5)
     expect(coordinator.reputation.forAward(reliable.peerId, 'rated')).toBeGreaterThan(0.5)
 
     // One failed receipt against it, one success for the other: the work moves.
-    const second = await coordinator.submitJob(specId, { text: 'b' }, { bidWindowMs: 200 })
+    const second = await coordinator.submitJob(specId, { text: 'b' }, { bidWindowMs: 200, award: { explore: false } })
     expect(second.attempts.map(a => [a.agent, a.outcome])).toEqual([[reliable.peerId, 'success']])
+  })
+
+  it('a new, cheaper agent with a good handler gets jobs within a bounded number of submissions while the incumbent is idle and serving', async () => {
+    nodes = await startMesh(3, TOPICS.specs, { retryBaseMs: 50 })
+    for (const topic of Object.values(TOPICS)) await waitForTopicPeers(nodes, topic)
+    const [coordinator, incumbent, newcomer] = nodes as [TestNode, TestNode, TestNode]
+    const { id: specId } = await coordinator.publishSpec(sampleSpec('explored', { capacity: { maxConcurrentRequests: 3, maxRetries: 1 } }))
+    await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec everywhere' })
+    const good = async (): Promise<unknown> => ({ entities: [{ name: 'x', confidence: 95 }] })
+    // The issue's market: an established agent at 0.04 and a new one at 0.03, ceiling 0.10.
+    await incumbent.serve(specId, good, { priceUsd: 0.04, estimatedMs: 20 })
+    await waitForAdverts(coordinator, specId, 1)
+    const submit = async (text: string) => await coordinator.submitJob(specId, { text }, { bidWindowMs: 300, maxUsd: 0.1 })
+    for (let i = 0; i < 5; i++) expect((await submit(`record ${i}`)).receipt?.body.agent).toBe(incumbent.peerId)
+    await waitFor(() => (coordinator.reputation.score(incumbent.peerId, 'explored')?.evidence.outcomes.success ?? 0) >= 5, { what: 'the incumbent\'s record' })
+
+    await newcomer.serve(specId, good, { priceUsd: 0.03, estimatedMs: 20 })
+    await waitForAdverts(coordinator, specId, 2)
+    // Idle and serving: a live advert, nothing in flight.
+    expect(coordinator.capacityOf(specId).find(c => c.agent === incumbent.peerId)).toMatchObject({ inFlight: 0 })
+
+    // Today's rule (0.7 × mean + 0.3 × price term, newcomer at 0.5) never awards it:
+    // 0.7 × 0.857 + 0.3 × 0.6 = 0.78 against 0.35 + 0.3 × 0.7 = 0.56. Thompson sampling
+    // gives it about one job in four at first (P of its draw beating the incumbent's),
+    // so 25 submissions miss it with probability below 0.1%.
+    const MAX_SUBMISSIONS = 25
+    const winners: string[] = []
+    while (winners.length < MAX_SUBMISSIONS && !winners.includes(newcomer.peerId)) {
+      const result = await submit(`job ${winners.length}`)
+      expect(result.status).toBe('succeeded')
+      winners.push(result.receipt!.body.agent)
+    }
+    expect(winners, `the newcomer got no job in ${MAX_SUBMISSIONS} submissions`).toContain(newcomer.peerId)
+    // Every job before it went to the incumbent: it was serving and had room throughout.
+    expect(winners.slice(0, -1).every(w => w === incumbent.peerId)).toBe(true)
   })
 })

@@ -6,6 +6,7 @@ import { badRequest, notFound, type Problem } from '../errors.ts'
 import { pageHeaders, pageNewestFirst, pageRequest, timeKey } from '../paging.ts'
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
+import type { AwardPolicyInput } from '../../market/award-policy.ts'
 
 /** The body of POST /v1/jobs. `input` is any JSON value, checked by the node against the spec's input schema. */
 const SubmitBodySchema = z.object({
@@ -15,7 +16,9 @@ const SubmitBodySchema = z.object({
   deadline: z.union([z.string().min(1), z.number().int().positive()]).optional(),
   bidWindowMs: BidWindowMsSchema.optional(),
   /** false: answer 202 with the job id at once instead of waiting for the outcome. @default true */
-  wait: z.boolean().optional()
+  wait: z.boolean().optional(),
+  /** Checked by the node (src/market/award-policy.ts), which names each bad field. */
+  award: z.unknown().optional()
 }).strict()
 
 /**
@@ -38,10 +41,11 @@ export function jobRoutes ({ node }: RouteContext): Route[] {
           const problems: Problem[] = parsed.error.issues.flatMap(i => i.code === 'unrecognized_keys'
             ? i.keys.map(key => ({ path: key, message: 'unknown field' }))
             : [{ path: i.path.map(String).join('.'), message: i.message }])
-          throw badRequest('invalid_request', 'the request body must be {"specId", "input", "maxUsd"?, "deadline"?, "bidWindowMs"?, "wait"?}', problems)
+          throw badRequest('invalid_request', 'the request body must be {"specId", "input", "maxUsd"?, "deadline"?, "bidWindowMs"?, "wait"?, "award"?}', problems)
         }
-        const { specId, input, maxUsd, deadline, bidWindowMs, wait } = parsed.data
-        const options: { maxUsd?: number, deadline?: string | number, bidWindowMs?: number } = {}
+        const { specId, input, maxUsd, deadline, bidWindowMs, wait, award } = parsed.data
+        const options: { maxUsd?: number, deadline?: string | number, bidWindowMs?: number, award?: AwardPolicyInput } = {}
+        if (award !== undefined) options.award = award as AwardPolicyInput
         if (maxUsd != null) options.maxUsd = maxUsd
         if (deadline != null) options.deadline = deadline
         if (bidWindowMs != null) options.bidWindowMs = bidWindowMs

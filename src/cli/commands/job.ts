@@ -7,6 +7,8 @@ import { bidWindowProblem } from '../../market/messages.ts'
 import { MAX_BID_WINDOW_MS, MIN_BID_WINDOW_MS } from '../../wire/constants.ts'
 import { formatTable, printJson, printLines, shortPeerId } from '../output.ts'
 import { PAGE_OPTIONS, pageParams, printNextPage, withQuery } from '../paging.ts'
+import { parseExplore } from '../../market/award-policy.ts'
+import { isCanonicalPeerId } from '../../crypto/signatures.ts'
 
 /** Deadline assumed when neither the requester nor the spec sets one (the coordinator's default). */
 const DEFAULT_JOB_DEADLINE_MS = 60_000
@@ -149,6 +151,30 @@ function printResult (io: CliIO, specId: string, result: JobResult): void {
   ])
 }
 
+/** --explore, --min-reputation and --prefer as the API's `award` policy; null when none is given. */
+function awardPolicyOf (options: Record<string, string | boolean | string[] | undefined>, path: string[]): Record<string, unknown> | null {
+  const award: Record<string, unknown> = {}
+  if (typeof options.explore === 'string') {
+    const explore = parseExplore(options.explore)
+    if (explore === undefined) throw new UsageError(`--explore ${options.explore} is not on or off; --explore off awards by reputation mean only`, path)
+    award.explore = explore
+  }
+  const min = options['min-reputation']
+  if (typeof min === 'string') {
+    const n = Number(min)
+    if (min.trim() === '' || !(n >= 0 && n <= 1)) throw new UsageError(`--min-reputation ${min} is not a reputation; use a number from 0 to 1 such as 0.8`, path)
+    award.minReputation = n
+  }
+  const prefer = options.prefer
+  if (Array.isArray(prefer) && prefer.length > 0) {
+    for (const peer of prefer) {
+      if (!isCanonicalPeerId(peer)) throw new UsageError(`--prefer ${peer} is not a peer id; copy one from \`specmesh reputation\` (12D3KooW…)`, path)
+    }
+    award.preferredAgents = prefer
+  }
+  return Object.keys(award).length > 0 ? award : null
+}
+
 const submitCommand: Command = {
   name: 'submit',
   summary: 'submit a job to the mesh and wait for its result (or not: --no-wait)',
@@ -172,13 +198,17 @@ const submitCommand: Command = {
     'max-usd': { type: 'string', value: 'N', description: 'price ceiling per attempt, never above the spec\'s budget.maxUsd (default: that budget, else the spec\'s costUsd)' },
     deadline: { type: 'string', value: 'ISO', description: 'when the job must be done, ISO 8601; only tightens the spec\'s deadline' },
     'bid-window-ms': { type: 'string', value: 'N', description: `how long bids are collected before the award, ${MIN_BID_WINDOW_MS} to ${MAX_BID_WINDOW_MS} (default: 100)` },
-    'no-wait': { type: 'boolean', description: 'print the job id once it is recorded and exit; the job runs on' }
+    'no-wait': { type: 'boolean', description: 'print the job id once it is recorded and exit; the job runs on' },
+    explore: { type: 'string', value: 'on|off', description: 'off: award by reputation mean only, never try a little-known agent on this job (default: on)' },
+    'min-reputation': { type: 'string', value: 'R', description: 'consider only agents whose reputation (posterior mean, 0 to 1) is at least R' },
+    prefer: { type: 'string', multiple: true, value: 'PEER_ID', description: 'try this agent\'s bid before all others (repeat for several; others remain fallbacks)' }
   },
   examples: [
     'specmesh job submit bagaaiera… --input text.json',
     'specmesh job submit bagaaiera… --input text.json --no-wait',
     'echo \'{"text":"Ada Lovelace met Charles Babbage in London"}\' | specmesh job submit bagaaiera… --input - --json',
-    'specmesh job submit bagaaiera… --input text.json --max-usd 0.05 --deadline 2026-03-01T18:00:00Z'
+    'specmesh job submit bagaaiera… --input text.json --max-usd 0.05 --deadline 2026-03-01T18:00:00Z',
+    'specmesh job submit bagaaiera… --input text.json --explore off --min-reputation 0.9'
   ],
   run: async ({ args, home, json, options, io, path }) => {
     const specId = args[0]!
@@ -201,6 +231,8 @@ const submitCommand: Command = {
       if (problem != null) throw new UsageError(`--bid-window-ms ${problem}`, path)
       body.bidWindowMs = Number(value)
     }
+    const award = awardPolicyOf(options, path)
+    if (award != null) body.award = award
     body.input = await readInput(source)
 
     const probe = new ApiClient({ home })

@@ -23,13 +23,19 @@ export const reputationCommand: Command = {
     'Beta estimate of success, score = α / (α + β), where α − 1 and β − 1 are the successes and',
     'failures (criteria-failed, timeout, error) weighted by how far this node trusts the',
     'coordinator that signed each verdict and halved every half-life (7 days by default).',
-    'Refusals are counted but not scored. An agent with no trusted record scores 0.5.',
+    'Refusals are counted but not scored. Beside each score, the 95% credible interval of',
+    'Beta(α, β): where the agent\'s success rate lies given the evidence; a wide one means',
+    'little is known yet.',
+    'Awards draw from each bidder\'s posterior (Thompson sampling), so a little-known agent',
+    'gets some jobs; a new key starts from the spec\'s newcomer prior, estimated from the',
+    'agents rated on it (printed under the table), not from a clean record.',
     'Trust starts at this node and the peers listed in <home>/config.json "trustedPeers", and',
     'spreads to coordinators whose own work trusted coordinators judged successful',
     '(EigenTrust). See protocols/reputation.md.',
     '',
-    'The table is sorted by score; --json prints the evidence behind each score: counts by',
-    'outcome, the trust-weighted totals, and the coordinators whose verdicts count.'
+    'The table is sorted by score; --json prints the evidence behind each score (counts by',
+    'outcome, the trust-weighted totals, the coordinators whose verdicts count), its',
+    '"interval" [low, high], and "newcomerPriors" per spec name {alpha, beta, mean, members}.'
   ].join('\n'),
   options: {
     spec: { type: 'string', value: 'NAME', description: 'only agents rated on this spec name' },
@@ -81,6 +87,7 @@ export const reputationCommand: Command = {
         shortPeerId(a.agent),
         a.spec,
         fixed(a.score, 3),
+        `${fixed(a.interval[0], 2)}–${fixed(a.interval[1], 2)}`,
         fixed(a.alpha, 2),
         fixed(a.beta, 2),
         String(a.receipts),
@@ -90,10 +97,13 @@ export const reputationCommand: Command = {
         `${a.evidence.coordinators.length}${untrusted.coordinators > 0 ? ` (+${untrusted.coordinators} untrusted)` : ''}`
       ]
     })
+    const priors = Object.entries(report.newcomerPriors).map(([name, p]) =>
+      `a new agent on ${name} starts at ${fixed(p.mean, 3)} (Beta(${fixed(p.alpha, 2)}, ${fixed(p.beta, 2)}), from ${Number(p.members.toFixed(2))} rated agent${p.members === 1 ? '' : 's'})`)
     printLines(io, [
-      ...formatTable(['AGENT', 'SPEC', 'SCORE', 'ALPHA', 'BETA', 'RECEIPTS', 'OK', 'FAILED', 'REFUSED', 'COORDINATORS'], rows),
+      ...formatTable(['AGENT', 'SPEC', 'SCORE', '95% INTERVAL', 'ALPHA', 'BETA', 'RECEIPTS', 'OK', 'FAILED', 'REFUSED', 'COORDINATORS'], rows),
       '',
-      `score = α/(α+β); α, β = 1 + trust-weighted successes, failures, halved every ${halfLife(report.halfLifeMs)}`
+      `score = α/(α+β); α, β = 1 + trust-weighted successes, failures, halved every ${halfLife(report.halfLifeMs)}`,
+      ...priors
     ])
   }
 }
