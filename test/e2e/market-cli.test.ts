@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { killSpawned, removeTempHomes, ROOT, runCli, runJson, spawnAgent, startAgent, startDaemon, tempHome, type DaemonProcess } from '../helpers/cli.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { ApiClient, ApiRequestError } from '../../src/api/client.ts'
 
 const SPEC = join(ROOT, 'test/fixtures/agents/extract-entities.yaml')
 const EXTRACT = `python3 ${join(ROOT, 'test/fixtures/agents/extract_entities.py')}`
@@ -72,6 +73,22 @@ describe('the market through the command line', () => {
     expect(jobs.map(j => j.jobId)).toContain(result.jobId)
     const table = await runCli(['job', 'list', '--home', daemon.home])
     expect(table.stdout).toMatch(new RegExp(`${result.jobId}\\s+extract-entities-e2e\\s+succeeded\\s+0\\.04 USD\\s+2`))
+
+    // The coordinator's reputation of both agents, with the uncertainty of each score.
+    const reputation = await runCli(['reputation', '--spec', 'extract-entities-e2e', '--home', daemon.home])
+    expect(reputation.code, reputation.stderr).toBe(0)
+    expect(reputation.stdout).toMatch(/SCORE\s+95% INTERVAL/)
+    // One success, Beta(2, 1) (decayed by seconds): mean 0.667, interval [√0.025, √0.975].
+    expect(reputation.stdout).toMatch(/0\.667\s+0\.16–0\.99/)
+    expect(reputation.stdout).toMatch(/a new agent on extract-entities-e2e starts at 0\.500 \(Beta\(1\.00, 1\.00\), from 2 rated agents\)/)
+    const reputationJson = await runJson(['reputation', '--spec', 'extract-entities-e2e', '--home', daemon.home])
+    const goodRecord = reputationJson.agents.find((a: { agent: string }) => a.agent === good.peerId)
+    expect(goodRecord.interval[0]).toBeCloseTo(Math.sqrt(0.025), 4)
+    expect(goodRecord.interval[1]).toBeCloseTo(Math.sqrt(0.975), 4)
+    // The newcomer prior: the mean of 0.5, the good agent's 2/3 and the broken one's 1/3.
+    const prior = reputationJson.newcomerPriors['extract-entities-e2e']
+    expect(prior.mean).toBeCloseTo(0.5, 4)
+    expect(prior.members).toBeCloseTo(2, 4)
 
     // Receipts: both attempts on the coordinator at once, and on the agents once gossip has carried them.
     const failedReceipt = result.attempts[0].receiptId as string
@@ -153,6 +170,19 @@ describe('the market through the command line', () => {
     expect(invalidError.code).toBe('invalid_job')
     expect(invalidError.problems.length).toBeGreaterThan(0)
     expect(JSON.stringify(invalidError.problems)).toMatch(/text/)
+
+    // A bad award policy: the flag named, exit code 2, nothing submitted; through the API, the field.
+    for (const [flag, value, message] of [['--explore', 'maybe', '--explore maybe is not on or off'], ['--min-reputation', '1.5', '--min-reputation 1.5 is not a reputation'], ['--prefer', 'nobody', '--prefer nobody is not a peer id']]) {
+      const refused = await runCli(['job', 'submit', specId, '--input', INPUT, flag!, value!, ...home])
+      expect(refused.code, refused.stderr).toBe(2)
+      expect(refused.stderr).toContain(message)
+    }
+    const api = new ApiClient({ home: daemon.home })
+    const badPolicy = await api.request('POST', '/v1/jobs', { specId, input: { text: 'x' }, award: { explore: 'maybe', minReputation: 2 } }).catch((err: unknown) => err)
+    expect(badPolicy).toBeInstanceOf(ApiRequestError)
+    expect((badPolicy as ApiRequestError).status).toBe(400)
+    expect((badPolicy as ApiRequestError).code).toBe('invalid_job')
+    expect((badPolicy as ApiRequestError).problems?.map(p => p.path)).toEqual(['award.explore', 'award.minReputation'])
 
     // No agent serves the spec: the job fails with a reason, exit code 1.
     const noBids = await runCli(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '200', ...home, '--json'], { timeoutMs: 30_000 })

@@ -3,6 +3,7 @@ import { TOPICS } from '../../src/wire/constants.ts'
 import { startMesh, stopAll, waitForAdverts, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
+import type { JobResult, SubmitOptions } from '../../src/node-types.ts'
 
 let nodes: TestNode[] = []
 afterEach(async () => {
@@ -32,26 +33,34 @@ describe('awards follow reputation', () => {
     const second = await coordinator.submitJob(specId, { text: 'b' }, { bidWindowMs: 200, award: { explore: false } })
     expect(second.attempts.map(a => [a.agent, a.outcome])).toEqual([[reliable.peerId, 'success']])
   })
+})
 
+/**
+ * The issue's market on real nodes: an incumbent at 0.04 with five successes on
+ * record, and a new agent at 0.03 with an equally good handler, ceiling 0.10.
+ */
+async function incumbentAndNewcomer (name: string): Promise<{ coordinator: TestNode, incumbent: TestNode, newcomer: TestNode, submit: (text: string, award?: SubmitOptions['award']) => Promise<JobResult> }> {
+  nodes = await startMesh(3, TOPICS.specs, { retryBaseMs: 50 })
+  for (const topic of Object.values(TOPICS)) await waitForTopicPeers(nodes, topic)
+  const [coordinator, incumbent, newcomer] = nodes as [TestNode, TestNode, TestNode]
+  const { id: specId } = await coordinator.publishSpec(sampleSpec(name, { capacity: { maxConcurrentRequests: 3, maxRetries: 1 } }))
+  await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec everywhere' })
+  const good = async (): Promise<unknown> => ({ entities: [{ name: 'x', confidence: 95 }] })
+  await incumbent.serve(specId, good, { priceUsd: 0.04, estimatedMs: 20 })
+  await waitForAdverts(coordinator, specId, 1)
+  const submit = async (text: string, award?: SubmitOptions['award']): Promise<JobResult> => await coordinator.submitJob(specId, { text }, { bidWindowMs: 300, maxUsd: 0.1, award })
+  for (let i = 0; i < 5; i++) expect((await submit(`record ${i}`)).receipt?.body.agent).toBe(incumbent.peerId)
+  await waitFor(() => (coordinator.reputation.score(incumbent.peerId, name)?.evidence.outcomes.success ?? 0) >= 5, { what: 'the incumbent\'s record' })
+  await newcomer.serve(specId, good, { priceUsd: 0.03, estimatedMs: 20 })
+  await waitForAdverts(coordinator, specId, 2)
+  // Idle and serving: a live advert, nothing in flight.
+  expect(coordinator.capacityOf(specId).find(c => c.agent === incumbent.peerId)).toMatchObject({ inFlight: 0 })
+  return { coordinator, incumbent, newcomer, submit }
+}
+
+describe('exploration and the requester\'s award policy', () => {
   it('a new, cheaper agent with a good handler gets jobs within a bounded number of submissions while the incumbent is idle and serving', async () => {
-    nodes = await startMesh(3, TOPICS.specs, { retryBaseMs: 50 })
-    for (const topic of Object.values(TOPICS)) await waitForTopicPeers(nodes, topic)
-    const [coordinator, incumbent, newcomer] = nodes as [TestNode, TestNode, TestNode]
-    const { id: specId } = await coordinator.publishSpec(sampleSpec('explored', { capacity: { maxConcurrentRequests: 3, maxRetries: 1 } }))
-    await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec everywhere' })
-    const good = async (): Promise<unknown> => ({ entities: [{ name: 'x', confidence: 95 }] })
-    // The issue's market: an established agent at 0.04 and a new one at 0.03, ceiling 0.10.
-    await incumbent.serve(specId, good, { priceUsd: 0.04, estimatedMs: 20 })
-    await waitForAdverts(coordinator, specId, 1)
-    const submit = async (text: string) => await coordinator.submitJob(specId, { text }, { bidWindowMs: 300, maxUsd: 0.1 })
-    for (let i = 0; i < 5; i++) expect((await submit(`record ${i}`)).receipt?.body.agent).toBe(incumbent.peerId)
-    await waitFor(() => (coordinator.reputation.score(incumbent.peerId, 'explored')?.evidence.outcomes.success ?? 0) >= 5, { what: 'the incumbent\'s record' })
-
-    await newcomer.serve(specId, good, { priceUsd: 0.03, estimatedMs: 20 })
-    await waitForAdverts(coordinator, specId, 2)
-    // Idle and serving: a live advert, nothing in flight.
-    expect(coordinator.capacityOf(specId).find(c => c.agent === incumbent.peerId)).toMatchObject({ inFlight: 0 })
-
+    const { incumbent, newcomer, submit } = await incumbentAndNewcomer('explored')
     // Today's rule (0.7 × mean + 0.3 × price term, newcomer at 0.5) never awards it:
     // 0.7 × 0.857 + 0.3 × 0.6 = 0.78 against 0.35 + 0.3 × 0.7 = 0.56. Thompson sampling
     // gives it about one job in four at first (P of its draw beating the incumbent's),
@@ -66,5 +75,22 @@ describe('awards follow reputation', () => {
     expect(winners, `the newcomer got no job in ${MAX_SUBMISSIONS} submissions`).toContain(newcomer.peerId)
     // Every job before it went to the incumbent: it was serving and had room throughout.
     expect(winners.slice(0, -1).every(w => w === incumbent.peerId)).toBe(true)
+  })
+
+  it('explore off, a minimum reputation and preferred agents decide the award as the requester says', async () => {
+    const { coordinator, incumbent, newcomer, submit } = await incumbentAndNewcomer('steered')
+    // Explore off: by posterior mean and price, no draw; the newcomer, known only by its
+    // prior (0.68), never gets a critical job from the incumbent (0.91).
+    for (let i = 0; i < 5; i++) expect((await submit(`critical ${i}`, { explore: 'off' })).receipt?.body.agent).toBe(incumbent.peerId)
+    // Preferred: the newcomer first, whatever the draw.
+    for (let i = 0; i < 3; i++) expect((await submit(`preferred ${i}`, { preferredAgents: [newcomer.peerId] })).receipt?.body.agent).toBe(newcomer.peerId)
+    // Nobody is that good yet: the job fails before any attempt, saying why.
+    const strict = await submit('strict', { minReputation: 0.99 })
+    expect(strict.status).toBe('failed')
+    expect(strict.attempts).toEqual([])
+    expect(strict.reason).toMatch(/^no bid met the award policy: .*posterior mean 0\.\d{3} is below minReputation 0\.99/)
+    // A bad policy is refused before anything is published, naming the field.
+    await expect(submit('bad', { minReputation: 2 } as never)).rejects.toThrow(/award\.minReputation: 2 is not a success rate/)
+    expect((await coordinator.listJobs()).some(j => j.status === 'bidding')).toBe(false)
   })
 })

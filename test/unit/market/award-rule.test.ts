@@ -54,6 +54,11 @@ describe('award rule (src/market/scoring.ts rankForAward)', () => {
     // A second implementation checks itself against these.
     expect(awardDraw('seed-1', 'job-0', 'incumbent')).toBe(0.270482653939167)
     expect(awardDraw('', '', '')).toBe(0.5884184134528798)
+    // The worked example of protocols/market.md, "Award rule".
+    const [example] = rankForAward([bid('b1', 'incumbent', 0.04)], context('job-0')).ranked
+    expect(example!.reputation).toBeCloseTo(0.875167212, 9)
+    expect(example!.score).toBeCloseTo(0.792617049, 9)
+    expect(rankForAward([bid('b1', 'incumbent', 0.04)], context('job-0', { explore: false })).ranked[0]!.score).toBeCloseTo(0.804509804, 9)
   })
 
   it('gives a little-known agent some jobs and a well-known one the rest; explore off always ranks by the mean', () => {

@@ -152,6 +152,16 @@ jobs:
     expect(b!.options).toEqual({ deadline: '2099-01-01T00:00:00Z', bidWindowMs: 120 })
   })
 
+  it('passes the award policy: the workflow\'s as every job\'s default, a job\'s own field by field over it', async () => {
+    const node = fakeNode([spec('a'), spec('b')], { a: ok({}), b: ok({}) })
+    const peer = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'
+    const wf = parseWorkflowText(`name: n\naward: { explore: off, minReputation: 0.5 }\njobs:\n  - { id: a, spec: a }\n  - { id: b, spec: b, award: { minReputation: 0.9, preferredAgents: [${peer}] } }\n`)
+    await runWorkflow(node, wf)
+    const [a, b] = node.submissions
+    expect(a!.options.award).toEqual({ explore: false, minReputation: 0.5 })
+    expect(b!.options.award).toEqual({ explore: false, minReputation: 0.9, preferredAgents: [peer] })
+  })
+
   it('never lets parallel branches together spend more than the workflow\'s maxUsd', async () => {
     const node = fakeNode([spec('x'), spec('y'), spec('z', { budget: { maxUsd: 0.2 }, costUsd: 0.2 })], { x: ok({}, 20), y: ok({}, 20), z: ok({}) })
     const wf = parseWorkflowText('name: n\nmaxUsd: 0.25\njobs:\n  - { id: x, spec: x }\n  - { id: y, spec: y }\n  - { id: z, spec: z, needs: [x] }\n')

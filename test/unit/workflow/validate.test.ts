@@ -28,6 +28,27 @@ describe('the workflow file format', () => {
     expect(diamond.jobs[3]!.bidWindowMs).toBe(200)
   })
 
+  it('checks award policies with the market\'s own checks, naming each field', () => {
+    expect(lines(`
+name: n
+award: { explore: maybe }
+jobs:
+  - { id: a, spec: s1, award: { minReputation: 1.5, preferredAgents: [nobody], budget: 3 } }
+  - { id: b, spec: s2, award: off }
+`)).toEqual([
+      'award.explore: "maybe" is not on or off; write off (or false) to award by reputation mean only, on (or true) to explore',
+      'jobs[0].award.budget: unknown field; the award policy takes explore, minReputation and preferredAgents',
+      'jobs[0].award.minReputation: 1.5 is not a success rate; write a number from 0 to 1 such as 0.8',
+      'jobs[0].award.preferredAgents[0]: "nobody" is not a peer id; copy it from `specmesh reputation` or `specmesh peers` (12D3KooW…)',
+      'jobs[1].award: must be an object such as {"explore": false, "minReputation": 0.8, "preferredAgents": ["12D3KooW…"]}'
+    ])
+    const wf = parseWorkflowText('name: n\naward: { explore: off }\njobs:\n  - { id: a, spec: s1, award: { explore: on, minReputation: 0.8 } }\n')
+    expect(wf.award).toEqual({ explore: false })
+    expect(wf.jobs[0]!.award).toEqual({ explore: true, minReputation: 0.8 })
+    // The normalized form is its own valid file form.
+    expect(validateWorkflow(JSON.parse(JSON.stringify(wf)))).toEqual({ ok: true, workflow: wf })
+  })
+
   it('normalizes: input defaults to {}, needs to a list, deadlines to seconds or a canonical instant', () => {
     const wf = parseWorkflowText(`
 name: n
