@@ -199,8 +199,8 @@ describe('graceful agent stop through the command line', () => {
     await waitFor(async () => (await runJson(['peers', ...home]) as Array<{ peerId: string }>).some(p => p.peerId === fast.peerId), { timeoutMs: 15_000, what: 'the daemon to connect to the second agent' })
     const slow = agentProcesses().find(a => a.peerId === slowId)!
 
-    // The slow agent is cheaper: it gets the first job.
-    const { jobId: first } = await runJson(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '1000', '--no-wait', ...home])
+    // The slow agent is cheaper: it gets the first job (explore off: by reputation mean and price).
+    const { jobId: first } = await runJson(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '1000', '--explore', 'off', '--no-wait', ...home])
     await waitFor(async () => {
       const job = await runJson(['job', 'status', first, ...home])
       return job.status === 'running' && job.attempts[0]?.agent === slowId

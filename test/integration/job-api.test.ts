@@ -137,7 +137,8 @@ describe('cancel and graceful stop on the execution stream', () => {
     await dear.serve(specId, async () => goodOutput, { priceUsd: 0.3, estimatedMs: 50 })
     await silent.serve(specId, async () => goodOutput, { priceUsd: 0.1, estimatedMs: 10 * 60_000 })
     await waitForAdverts(coordinator, specId, 3)
-    const { jobId } = await coordinator.startJob(specId, input, { bidWindowMs: 1500, deadline: Date.now() + 30_000 })
+    // Explore off: by reputation mean and price, so the cheap agent is tried first.
+    const { jobId } = await coordinator.startJob(specId, input, { bidWindowMs: 1500, deadline: Date.now() + 30_000, award: { explore: false } })
     const bids = async (): Promise<string[]> => (await collect(coordinator.jobEvents(jobId, { signal: AbortSignal.timeout(100) }))).filter(e => e.type === 'bid').map(e => e.data.agent as string)
     await waitFor(async () => (await bids()).length >= 2, { what: 'both bids', timeoutMs: 10_000 })
     await stopping(cheap)

@@ -127,7 +127,7 @@ describe('reputation on real nodes', () => {
     const table = captureIO()
     expect(await runCli(['reputation', '--home', observer.home], table.io)).toBe(0)
     const lines = table.out().split('\n')
-    expect(lines[0]).toMatch(/^AGENT\s+SPEC\s+SCORE\s+ALPHA\s+BETA\s+RECEIPTS/)
+    expect(lines[0]).toMatch(/^AGENT\s+SPEC\s+SCORE\s+95% INTERVAL\s+ALPHA\s+BETA\s+RECEIPTS/)
     expect(lines[1]).toContain(honest.peerId.slice(-8))
     expect(lines[1]).toContain('0.909')
     const trust = captureIO()
