@@ -33,6 +33,7 @@ export {
 export { execHandler, type ExecHandlerOptions, type HandlerContext } from './market/exec-handler.ts'
 export { HandlerError, DeadlineExceededError } from './market/errors.ts'
 export { UnknownSpecError, InvalidJobError, UnknownJobError, JobCancelledError } from './market/job-errors.ts'
+export { NO_BID_CAUSES, type NoBidCause, type NoBidDiagnosis } from './market/no-bid.ts'
 
 // Auditing.
 export { verifyReceipt, type ReceiptVerification, type ReceiptCheck } from './market/receipt-verify.ts'

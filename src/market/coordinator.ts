@@ -24,6 +24,7 @@ import { bidHoldsUntil, NO_BID_GRACE_FACTOR } from './constants.ts'
 import { specPolicy, type RequesterPolicy } from './policy.ts'
 import type { AdvertisedLoad, CapacityTable } from './capacity-table.ts'
 import type { JobEventLog } from './job-events.ts'
+import { diagnoseNoBid, type NoBidDiagnosis } from './no-bid.ts'
 import { applyEntry, newJobLedger, roundUsd, type JobLedger, type LedgerStore } from '../store/ledger-store.ts'
 
 export interface SubmitOptions {
@@ -47,6 +48,8 @@ export interface JobResult {
   attempts: AttemptRecord[]
   /** How long bids were collected: the window, or less when every expected agent bid sooner. */
   biddingMs?: number
+  /** When nobody bid: which case it was (no peers, nobody serving, prices over the ceiling, …). */
+  noBid?: NoBidDiagnosis
 }
 
 export interface CoordinatorDeps {
@@ -302,6 +305,7 @@ export class Coordinator {
     if (status === 'succeeded') result.output = await this.deps.jobStore.output(record.jobId)
     if (receipt != null) result.receipt = receipt
     if (record.reason != null) result.reason = record.reason
+    if (record.noBid != null) result.noBid = record.noBid
     return result
   }
 
@@ -349,7 +353,11 @@ export class Coordinator {
       await this.collectBids(auction, publishedAt + bidWindowMs, Math.min(deadline, publishedAt + (1 + NO_BID_GRACE_FACTOR) * bidWindowMs), signal)
       record.biddingMs = this.now() - publishedAt
       if (signal.aborted) return await this.cancelled(record)
-      if (auction.bids.length === 0) return await this.fail(record, `no agent bid within the ${bidWindowMs} ms bid window (nor in ${NO_BID_GRACE_FACTOR} windows more)`)
+      if (auction.bids.length === 0) {
+        const { diagnosis, reason } = this.diagnoseNoBid(specId, spec, record.maxUsd, bidWindowMs)
+        record.noBid = diagnosis
+        return await this.fail(record, reason)
+      }
       // Bids that arrive after an early close still count: they are the retries' candidates.
       return await this.runAttempts(record, spec, envelope, input, inputBytes, auction, releaseBidSlot, signal)
     } finally {
@@ -376,6 +384,15 @@ export class Coordinator {
     }
     await waitUntil(closesAt, complete)
     if (auction.bids.length === 0 && !signal.aborted) await waitUntil(graceUntil, () => auction.bids.length > 0)
+  }
+
+  /** Which no-bid case this is, from our peers and the adverts of the agents serving the spec. */
+  private diagnoseNoBid (specId: string, spec: Spec, ceilingUsd: number, bidWindowMs: number): ReturnType<typeof diagnoseNoBid> {
+    const agents = this.deps.capacity.agentsServing(specId).map(agent => ({
+      agent, priceUsd: this.deps.capacity.load(agent, specId)?.priceUsd ?? 0, room: this.room(agent, specId, spec)
+    }))
+    const peers = new Set(this.deps.libp2p.getConnections().map(c => c.remotePeer.toString())).size
+    return diagnoseNoBid({ peers, agents, ceilingUsd, budgetUsd: spec.budget?.maxUsd, bidWindowMs, graceWindows: NO_BID_GRACE_FACTOR })
   }
 
   /** The agents expected to bid: a live advert for the spec, room now, and a price within the ceiling. */
@@ -779,7 +796,7 @@ export class Coordinator {
     record.finishedAt = this.now()
     await this.deps.jobStore.save(record)
     this.log(`job.${status}`, { level: 'warn', jobId: record.jobId, reason })
-    this.events.record(record.jobId, 'done', { status, reason, costUsd: record.costUsd, attempts: record.attempts.length })
+    this.events.record(record.jobId, 'done', { status, reason, costUsd: record.costUsd, attempts: record.attempts.length, ...(record.noBid != null ? { noBid: record.noBid.cause } : {}) })
     return await this.resultOf(record)
   }
 }

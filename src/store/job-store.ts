@@ -1,4 +1,5 @@
 import type { Outcome } from '../market/messages.ts'
+import type { NoBidDiagnosis } from '../market/no-bid.ts'
 import { sublevel, values, type BatchOperation, type Db, type Sublevel } from './db.ts'
 
 export type JobStatus = 'bidding' | 'running' | 'succeeded' | 'failed' | 'cancelled'
@@ -36,6 +37,8 @@ export interface JobRecord {
   biddingMs?: number
   /** Receipt id of the successful attempt. */
   receiptId?: string
+  /** When the job failed because nobody bid: which case, with the figures behind it. */
+  noBid?: NoBidDiagnosis
 }
 
 /**

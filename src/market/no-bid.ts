@@ -1,0 +1,94 @@
+/**
+ * Why a job got no bid, told from what the coordinator can see: its peers and
+ * the capacity adverts of the agents serving the spec (their price and room).
+ * Each cause has its own message naming the fix.
+ */
+
+export const NO_BID_CAUSES = ['no-peers', 'no-agent-serving', 'over-ceiling', 'max-usd-below-prices', 'all-busy', 'declined'] as const
+export type NoBidCause = typeof NO_BID_CAUSES[number]
+
+export interface AdvertisedAgent {
+  agent: string
+  priceUsd: number
+  /** Awards it can take now, as far as the coordinator can tell. */
+  room: number
+}
+
+export interface NoBidFacts {
+  /** Peers this node is connected to. */
+  peers: number
+  /** Agents with a live capacity advert for the spec. */
+  agents: AdvertisedAgent[]
+  /** The job's ceiling per attempt (its maxUsd). */
+  ceilingUsd: number
+  /** The spec's budget.maxUsd, when it has one. */
+  budgetUsd?: number
+  bidWindowMs: number
+  /** Windows waited beyond the first for a late bid. */
+  graceWindows: number
+}
+
+/** Part of a job record: which case a no-bid failure is, and the figures behind it. */
+export interface NoBidDiagnosis {
+  cause: NoBidCause
+  peers: number
+  agents: AdvertisedAgent[]
+  ceilingUsd: number
+  budgetUsd?: number
+}
+
+const usd = (n: number): string => `${Number(n.toFixed(6))} USD`
+const count = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
+const priceRange = (prices: number[]): string => {
+  const low = Math.min(...prices)
+  const high = Math.max(...prices)
+  return low === high ? usd(low) : `${usd(low)} to ${usd(high)}`
+}
+
+export function diagnoseNoBid (facts: NoBidFacts): { diagnosis: NoBidDiagnosis, reason: string } {
+  const { peers, agents, ceilingUsd, budgetUsd } = facts
+  const diagnosis = (cause: NoBidCause): NoBidDiagnosis => ({ cause, peers, agents, ceilingUsd, ...(budgetUsd != null ? { budgetUsd } : {}) })
+  const window = `within the ${facts.bidWindowMs} ms bid window (nor in ${facts.graceWindows} windows more)`
+  if (peers === 0) {
+    return {
+      diagnosis: diagnosis('no-peers'),
+      reason: `no agent bid: this node is connected to no peer; start the daemon with --bootstrap MULTIADDR of a node of the mesh, or start an agent bootstrapped to this one`
+    }
+  }
+  if (agents.length === 0) {
+    return {
+      diagnosis: diagnosis('no-agent-serving'),
+      reason: `no agent bid: no agent serving this spec is connected (${count(peers, 'peer')}, none advertising it); start one with \`specmesh agent --spec SPEC_ID --exec COMMAND --bootstrap …\``
+    }
+  }
+  const affordable = agents.filter(a => a.priceUsd <= ceilingUsd)
+  if (affordable.length === 0) {
+    const prices = agents.map(a => a.priceUsd)
+    const cheapest = Math.min(...prices)
+    const serve = `${count(agents.length, 'agent')} ${agents.length === 1 ? 'serves' : 'serve'} this spec, asking ${priceRange(prices)}`
+    if (budgetUsd != null && cheapest <= budgetUsd + 1e-12) {
+      // The requester's own --max-usd is what keeps them out: the spec's budget would allow it.
+      return {
+        diagnosis: diagnosis('max-usd-below-prices'),
+        reason: `no agent bid: ${serve}, above this job's ceiling ${usd(ceilingUsd)} (its --max-usd): raise --max-usd to at least ${usd(cheapest)} (the spec's budget allows up to ${usd(budgetUsd)})`
+      }
+    }
+    return {
+      diagnosis: diagnosis('over-ceiling'),
+      reason: `no agent bid: ${serve}, ${agents.length === 1 ? '' : 'all '}above this job's ceiling ${usd(ceilingUsd)}: ` +
+        (budgetUsd != null
+          ? `the spec's budget.maxUsd is ${usd(budgetUsd)}; fork the spec with a budget of at least ${usd(cheapest)} (specmesh spec fork ID --set budget.maxUsd=${cheapest}), or find an agent that asks less`
+          : `raise --max-usd to at least ${usd(cheapest)}`)
+    }
+  }
+  if (affordable.every(a => a.room === 0)) {
+    return {
+      diagnosis: diagnosis('all-busy'),
+      reason: `no agent bid: ${count(affordable.length, 'agent')} serving this spec within the ceiling ${affordable.length === 1 ? 'is' : 'are all'} busy (at ${affordable.length === 1 ? 'its' : 'their'} concurrency limit); submit again later, or give the spec more agents`
+    }
+  }
+  return {
+    diagnosis: diagnosis('declined'),
+    reason: `no agent bid ${window}: ${count(affordable.length, 'agent')} ${affordable.length === 1 ? 'serves' : 'serve'} this spec within the ceiling and ${affordable.length === 1 ? 'has' : 'have'} room, but declined: the deadline may be too close for ${affordable.length === 1 ? 'its' : 'their'} estimate (--deadline), the soft deadline may have passed, or the bid window is too short for this mesh (--bid-window-ms)`
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * A job nobody bids on says why, and what to do, through the real command
+ * line: each case of src/market/no-bid.ts on a mesh that grows from a lone
+ * daemon to one with agents priced out of the job.
+ */
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { killSpawned, removeTempHomes, ROOT, runCli, runJson, startAgent, startDaemon, tempHome } from '../helpers/cli.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+const SPEC = join(ROOT, 'test/fixtures/agents/extract-entities.yaml')
+const EXTRACT = `python3 ${join(ROOT, 'test/fixtures/agents/extract_entities.py')}`
+const INPUT = join(ROOT, 'test/fixtures/agents/input.json')
+
+afterEach(async () => {
+  await killSpawned()
+  await removeTempHomes()
+})
+
+describe('a job with no bid says which case it is', () => {
+  it('no peers; peers but nobody serving; the only agent over the ceiling; --max-usd below every price', async () => {
+    const daemon = await startDaemon(await tempHome())
+    const home = ['--home', daemon.home]
+    const { id: specId } = await runJson(['spec', 'publish', SPEC, ...home])
+    const addr = (await runJson(['id', ...home])).multiaddrs[0]
+    const submit = async (extra: string[] = []): Promise<{ code: number | null, result: any }> => {
+      const run = await runCli(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '100', ...extra, ...home, '--json'], { timeoutMs: 30_000 })
+      return { code: run.code, result: JSON.parse(run.stdout) }
+    }
+    const cause = async (jobId: string): Promise<string> => (await runJson(['job', 'status', jobId, ...home])).noBid?.cause
+
+    const alone = await submit()
+    expect(alone.code).toBe(1)
+    expect(alone.result.reason).toMatch(/^no agent bid: this node is connected to no peer; start the daemon with --bootstrap/)
+    expect(await cause(alone.result.jobId)).toBe('no-peers')
+
+    const peer = await startDaemon(await tempHome(), ['--bootstrap', addr])
+    await waitFor(async () => (await runJson(['peers', ...home]) as Array<{ peerId: string }>).some(p => p.peerId === peer.api.peerId), { timeoutMs: 15_000, what: 'the daemon to see its peer' })
+    const nobody = await submit()
+    expect(nobody.result.reason).toContain('no agent serving this spec is connected (1 peer, none advertising it)')
+    expect(await cause(nobody.result.jobId)).toBe('no-agent-serving')
+
+    // An agent priced above the spec's budget (0.5 USD) warns as it starts, and a concurrency above the spec's limit is capped with a word.
+    const dear = await startAgent(['--spec', specId, '--exec', EXTRACT, '--price', '0.9', '--concurrency', '9', '--bootstrap', addr])
+    expect(dear.stderr()).toContain("price 0.9 USD is above this spec's ceiling 0.5 USD (budget.maxUsd): no job of it can be awarded to this agent")
+    expect(dear.stderr()).toContain("concurrency 9 is capped at 5: the spec's capacity.maxConcurrentRequests")
+    const priced = await waitFor(async () => {
+      const { result } = await submit()
+      return /asking/.test(result.reason) ? result : null
+    }, { timeoutMs: 20_000, what: "the daemon to hold the dear agent's advert" })
+    expect(priced.reason).toContain("1 agent serves this spec, asking 0.9 USD, above this job's ceiling 0.5 USD")
+    expect(priced.reason).toContain('--set budget.maxUsd=0.9')
+    expect(await cause(priced.jobId)).toBe('over-ceiling')
+
+    await startAgent(['--spec', specId, '--exec', EXTRACT, '--price', '0.2', '--bootstrap', addr])
+    const low = await waitFor(async () => {
+      const { result } = await submit(['--max-usd', '0.1'])
+      return /2 agents/.test(result.reason) ? result : null
+    }, { timeoutMs: 20_000, what: "the daemon to hold both agents' adverts" })
+    expect(low.reason).toContain("2 agents serve this spec, asking 0.2 USD to 0.9 USD, above this job's ceiling 0.1 USD (its --max-usd): raise --max-usd to at least 0.2 USD")
+    expect(await cause(low.jobId)).toBe('max-usd-below-prices')
+
+    // And with the ceiling raised as told, the job goes through.
+    const raised = await submit(['--max-usd', '0.2'])
+    expect(raised.code).toBe(0)
+    expect(raised.result.costUsd).toBe(0.2)
+  }, 120_000)
+})

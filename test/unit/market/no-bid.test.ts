@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest'
+import { diagnoseNoBid, type NoBidFacts } from '../../../src/market/no-bid.ts'
+
+const base: NoBidFacts = { peers: 3, agents: [], ceilingUsd: 0.5, budgetUsd: 0.5, bidWindowMs: 100, graceWindows: 4 }
+const agent = (priceUsd: number, room = 2, name = `a${priceUsd}`) => ({ agent: name, priceUsd, room })
+
+describe('why nobody bid', () => {
+  it('no peers at all', () => {
+    const { diagnosis, reason } = diagnoseNoBid({ ...base, peers: 0 })
+    expect(diagnosis.cause).toBe('no-peers')
+    expect(reason).toMatch(/connected to no peer; start the daemon with --bootstrap/)
+  })
+
+  it('peers, none advertising the spec', () => {
+    const { diagnosis, reason } = diagnoseNoBid(base)
+    expect(diagnosis.cause).toBe('no-agent-serving')
+    expect(reason).toContain('no agent serving this spec is connected (3 peers, none advertising it)')
+  })
+
+  it('the only agent asks more than the spec allows: the price, the ceiling and how to raise the budget', () => {
+    const { diagnosis, reason } = diagnoseNoBid({ ...base, agents: [agent(0.9)] })
+    expect(diagnosis).toMatchObject({ cause: 'over-ceiling', ceilingUsd: 0.5, budgetUsd: 0.5 })
+    expect(reason).toContain("1 agent serves this spec, asking 0.9 USD, above this job's ceiling 0.5 USD")
+    expect(reason).toContain('--set budget.maxUsd=0.9')
+  })
+
+  it('without a budget the fix is --max-usd', () => {
+    const { diagnosis, reason } = diagnoseNoBid({ ...base, budgetUsd: undefined, ceilingUsd: 0.1, agents: [agent(0.3), agent(0.2)] })
+    expect(diagnosis.cause).toBe('over-ceiling')
+    expect(reason).toContain("2 agents serve this spec, asking 0.2 USD to 0.3 USD, all above this job's ceiling 0.1 USD: raise --max-usd to at least 0.2 USD")
+  })
+
+  it('--max-usd below every price the budget would allow', () => {
+    const { diagnosis, reason } = diagnoseNoBid({ ...base, ceilingUsd: 0.1, agents: [agent(0.2), agent(0.9)] })
+    expect(diagnosis.cause).toBe('max-usd-below-prices')
+    expect(reason).toContain('raise --max-usd to at least 0.2 USD (the spec\'s budget allows up to 0.5 USD)')
+  })
+
+  it('every agent within the ceiling is busy', () => {
+    const { diagnosis, reason } = diagnoseNoBid({ ...base, agents: [agent(0.2, 0), agent(0.9, 3)] })
+    expect(diagnosis.cause).toBe('all-busy')
+    expect(reason).toMatch(/1 agent serving this spec within the ceiling is busy/)
+  })
+
+  it('agents with room and price declined: the deadline, soft deadline or window', () => {
+    const { diagnosis, reason } = diagnoseNoBid({ ...base, agents: [agent(0.2)] })
+    expect(diagnosis.cause).toBe('declined')
+    expect(reason).toMatch(/within the 100 ms bid window \(nor in 4 windows more\).*declined/)
+  })
+})
