@@ -11,7 +11,9 @@ import { DAEMON_DEFAULTS, resolveSettings, type NodeSettings } from './config/se
 /** How long a graceful shutdown may take before the process gives up and exits 1. */
 export const SHUTDOWN_TIMEOUT_MS = 15_000
 
-export type LogFn = (event: string, fields?: Record<string, unknown>) => void
+import { createLogger, type LogFn, type LogThreshold } from './util/logger.ts'
+
+export type { LogFn } from './util/logger.ts'
 
 export interface DaemonInit {
   /** Data folder, already resolved (see resolveHome). */
@@ -27,8 +29,12 @@ export interface DaemonInit {
   json?: boolean
   /** Where the banner goes. @default process.stdout */
   stdout?: (text: string) => void
-  /** Where the JSON log lines go. @default process.stderr */
+  /** Where the log lines go. @default process.stderr */
   stderr?: (text: string) => void
+  /** Lowest level logged. @default 'info' */
+  logLevel?: LogThreshold
+  /** @default 'pretty' when the log goes to a terminal, else 'json' */
+  logFormat?: 'json' | 'pretty'
   /** Stop on SIGINT/SIGTERM (runDaemon only). @default true */
   handleSignals?: boolean
   /** The node factory; tests may pass a fake. @default createNode from ./node.ts */
@@ -69,19 +75,8 @@ export class DaemonAlreadyRunningError extends Error {
 }
 
 /** One JSON object per line: {ts, level, event, ...fields}. `fields.level` overrides the default 'info'. */
-export function jsonLineLogger (write: (text: string) => void): LogFn {
-  return (event, fields = {}) => {
-    const { level, ...rest } = fields
-    const line = { ts: new Date().toISOString(), level: typeof level === 'string' ? level : 'info', event, ...rest }
-    write(`${JSON.stringify(line, logReplacer)}\n`)
-  }
-}
-
-function logReplacer (_key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString()
-  if (value instanceof Error) return { name: value.name, message: value.message }
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64')
-  return value
+export function jsonLineLogger (write: (text: string) => void, level: LogThreshold = 'info'): LogFn {
+  return createLogger({ write, level, format: 'json' })
 }
 
 /**
@@ -92,7 +87,13 @@ function logReplacer (_key: string, value: unknown): unknown {
 export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   const { home } = init
   const stdout = init.stdout ?? ((text: string) => { process.stdout.write(text) })
-  const log = jsonLineLogger(init.stderr ?? ((text: string) => { process.stderr.write(text) }))
+  const toTerminal = init.stderr == null && process.stderr.isTTY
+  const log = createLogger({
+    write: init.stderr ?? ((text: string) => { process.stderr.write(text) }),
+    level: init.logLevel ?? 'info',
+    format: init.logFormat ?? (toTerminal ? 'pretty' : 'json'),
+    color: toTerminal && process.env.NO_COLOR == null
+  })
 
   await mkdir(home, { recursive: true, mode: 0o700 })
   const lock = await acquireDaemonLock(home)

@@ -56,6 +56,41 @@ export interface ExecHandlerOptions {
    * @default 2000
    */
   killGraceMs?: number
+  /**
+   * Called with each line the program writes on stderr, as it writes it, success or
+   * not (`specmesh agent` puts them in its own log, never in a receipt). Lines are
+   * cut at 4,096 characters.
+   *
+   * @default stderr is only kept, as its tail, for the reason of a failure
+   */
+  onStderr?: (line: string, job: { jobId: string, specId: string }) => void
+}
+
+/** Longest stderr line passed to onStderr; the rest of it is dropped. */
+const MAX_STDERR_LINE_CHARS = 4096
+
+/** Splits a byte stream into lines for onStderr, bounded in memory. */
+class LineSplitter {
+  private partial = ''
+  private readonly emit: (line: string) => void
+  private readonly decoder = new TextDecoder()
+
+  constructor (emit: (line: string) => void) {
+    this.emit = emit
+  }
+
+  push (chunk: Buffer): void {
+    const text = this.partial + this.decoder.decode(chunk, { stream: true })
+    const lines = text.split('\n')
+    this.partial = (lines.pop() ?? '').slice(0, MAX_STDERR_LINE_CHARS)
+    for (const line of lines) this.emit(line.replace(/\r$/, '').slice(0, MAX_STDERR_LINE_CHARS))
+  }
+
+  end (): void {
+    const rest = this.partial + this.decoder.decode()
+    this.partial = ''
+    if (rest !== '') this.emit(rest.slice(0, MAX_STDERR_LINE_CHARS))
+  }
 }
 
 export interface HandlerContext {
@@ -313,7 +348,14 @@ export function execHandler (options: ExecHandlerOptions): Handler {
         }
         stdoutChunks.push(chunk)
       })
-      child.stderr?.on('data', (chunk: Buffer) => { stderrTail.push(chunk) })
+      const stderrLines = options.onStderr != null
+        ? new LineSplitter(line => { options.onStderr!(line, { jobId: ctx.jobId, specId: ctx.specId }) })
+        : undefined
+      child.stderr?.on('data', (chunk: Buffer) => {
+        stderrTail.push(chunk)
+        stderrLines?.push(chunk)
+      })
+      child.stderr?.once('end', () => { stderrLines?.end() })
 
       // A program that never reads stdin, or closes it early, makes our write fail
       // with EPIPE; that is its business, and its exit status tells the story.

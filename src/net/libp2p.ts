@@ -114,7 +114,13 @@ function dht (): ServiceFactory {
 export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
   const services: Record<string, ServiceFactory> = {
     identify: identify() as ServiceFactory,
-    ping: ping() as ServiceFactory,
+    // libp2p's connection monitor pings every connection every 10 s and aborts the
+    // connection (every stream on it, running executions too) when a ping fails. A
+    // ping stream that is still closing when the next one opens counts against the
+    // outbound limit, which is 1 by default: on a loaded machine that made the
+    // second ping fail and killed healthy connections. 2 leaves room for the one
+    // closing; the other side accepts 2 inbound ping streams (ping's default).
+    ping: ping({ maxOutboundStreams: 2 }) as ServiceFactory,
     pubsub: pubsub(),
     ...(init.dht !== false ? { dht: dht() } : {}),
     ...(init.mdns === true ? { mdns: mdns({ serviceTag: MDNS_SERVICE_TAG }) as ServiceFactory } : {}),

@@ -69,12 +69,21 @@ describe('job lifecycle through the command line', () => {
     expect(watched.code, watched.stderr).toBe(0)
     const events = watched.stdout.trim().split('\n').map(line => JSON.parse(line))
     expect(events.map(e => e.seq)).toEqual(events.map((_e, i) => i + 1))
-    expect(events.map(e => e.type)).toEqual(['submitted', 'bid', 'award', 'attempt-started', 'attempt-ended', 'receipt', 'done'])
+    expect(events.map(e => e.type), watched.stdout).toEqual(['submitted', 'bid', 'award', 'attempt-started', 'attempt-ended', 'receipt', 'done'])
     expect(events.every(e => e.jobId === jobId)).toBe(true)
     expect(events[1].data).toMatchObject({ agent: agentId, priceUsd: 0.02 })
     expect(events[4].data).toMatchObject({ attempt: 1, agent: agentId, outcome: 'success' })
     expect(events[4].data.durationMs).toBeGreaterThanOrEqual(1500)
     expect(events[6].data).toMatchObject({ status: 'succeeded', costUsd: 0.02 })
+
+    // The agent's log: one line per bid, award and outcome (with duration and price), and the handler's stderr.
+    const agentLog = agentProcesses()[0]!.stderr().trim().split('\n').map(l => JSON.parse(l)).filter(l => l.jobId === jobId)
+    expect(agentLog.find(l => l.event === 'agent.bid')).toMatchObject({ level: 'info', priceUsd: 0.02 })
+    expect(agentLog.find(l => l.event === 'agent.awarded')).toMatchObject({ level: 'info', attempt: 1, priceUsd: 0.02 })
+    const outcome = agentLog.find(l => l.event === 'agent.outcome')
+    expect(outcome).toMatchObject({ level: 'info', outcome: 'success', priceUsd: 0.02 })
+    expect(outcome.durationMs).toBeGreaterThanOrEqual(1500)
+    expect(agentLog.find(l => l.event === 'handler.stderr')).toMatchObject({ line: 'slow handler started, sleeping 1.5 s' })
 
     const human = await runCli(['job', 'watch', jobId, ...home])
     expect(human.code).toBe(0)

@@ -41,9 +41,14 @@ describe('a job with no bid says which case it is', () => {
     expect(await cause(nobody.result.jobId)).toBe('no-agent-serving')
 
     // An agent priced above the spec's budget (0.5 USD) warns as it starts, and a concurrency above the spec's limit is capped with a word.
-    const dear = await startAgent(['--spec', specId, '--exec', EXTRACT, '--price', '0.9', '--concurrency', '9', '--bootstrap', addr])
-    expect(dear.stderr()).toContain("price 0.9 USD is above this spec's ceiling 0.5 USD (budget.maxUsd): no job of it can be awarded to this agent")
-    expect(dear.stderr()).toContain("concurrency 9 is capped at 5: the spec's capacity.maxConcurrentRequests")
+    const dear = await startAgent(['--spec', specId, '--exec', EXTRACT, '--price', '0.9', '--concurrency', '9', '--bootstrap', addr, '--log-level', 'warn'])
+    const warnings = dear.stderr().trim().split('\n').map(l => JSON.parse(l))
+    // --log-level warn: the warnings, at their level, and nothing below.
+    expect(warnings.map(l => l.level)).toEqual(warnings.map(() => 'warn'))
+    expect(warnings.map(l => l.message)).toEqual(expect.arrayContaining([
+      "price 0.9 USD is above this spec's ceiling 0.5 USD (budget.maxUsd): no job of it can be awarded to this agent; lower the price (--price)",
+      "concurrency 9 is capped at 5: the spec's capacity.maxConcurrentRequests"
+    ]))
     const priced = await waitFor(async () => {
       const { result } = await submit()
       return /asking/.test(result.reason) ? result : null

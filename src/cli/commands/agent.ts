@@ -5,6 +5,7 @@ import type { CliIO, Command } from '../command.ts'
 import { CliError, UsageError } from '../errors.ts'
 import { printJson, printLines } from '../output.ts'
 import { NETWORK_OPTIONS, networkFlags } from '../network-flags.ts'
+import { enableDebugTopics, LOG_OPTIONS, logSettings } from '../log-flags.ts'
 
 /** How long `--spec ID` waits for the spec to sync from the mesh. @default 60 s */
 const DEFAULT_SPEC_WAIT_S = 60
@@ -78,7 +79,8 @@ export const agentCommand: Command = {
     concurrency: { type: 'string', multiple: true, value: 'N', description: 'jobs executed at once, never above the spec\'s capacity.maxConcurrentRequests (default: that limit, or 4)' },
     'spec-wait': { type: 'string', value: 'SECONDS', description: `how long to wait for a spec given by id to arrive from the mesh (default: ${DEFAULT_SPEC_WAIT_S})` },
     'drain-timeout': { type: 'string', value: 'SECONDS', description: `on Ctrl+C, how long running jobs may take to finish before they are aborted (default: ${DEFAULT_DRAIN_TIMEOUT_S})` },
-    ...NETWORK_OPTIONS
+    ...NETWORK_OPTIONS,
+    ...LOG_OPTIONS
   },
   examples: [
     'specmesh agent --home ./agent-a --spec extract-entities.yaml --exec "python3 extract.py" --price 0.02',
@@ -90,6 +92,8 @@ export const agentCommand: Command = {
     const specWaitS = positiveNumber(options['spec-wait'], '--spec-wait', path) ?? DEFAULT_SPEC_WAIT_S
     const drainTimeoutS = positiveNumber(options['drain-timeout'], '--drain-timeout', path) ?? DEFAULT_DRAIN_TIMEOUT_S
     const flags = networkFlags(options, path)
+    const logs = logSettings(options, io.env, path, process.stderr.isTTY)
+    if (logs.debug != null) await enableDebugTopics(logs.debug)
 
     // Spec files are checked before the node starts, so a typo costs nothing.
     const files = new Map<string, unknown>()
@@ -101,6 +105,8 @@ export const agentCommand: Command = {
     await runDaemon({
       home,
       flags,
+      logLevel: logs.level,
+      logFormat: logs.format,
       // With --json the one document printed is the agent's, written once it serves.
       ...(json ? { stdout: () => {} } : {}),
       onReady: async (daemon, signal) => {
@@ -140,7 +146,9 @@ async function serve (daemon: Daemon, stored: StoredSpec, request: ServeRequest,
   if (request.priceUsd != null) options.priceUsd = request.priceUsd
   if (request.estimatedMs != null) options.estimatedMs = request.estimatedMs
   if (request.concurrency != null) options.concurrency = request.concurrency
-  await daemon.node.serve(stored.id, execHandler({ command: request.command }), options)
+  // The program's stderr goes to this agent's log, line by line, whatever the outcome.
+  const onStderr = (line: string, job: { jobId: string }): void => { daemon.log('handler.stderr', { jobId: job.jobId, specId: stored.id, line }) }
+  await daemon.node.serve(stored.id, execHandler({ command: request.command, onStderr }), options)
   const served = daemon.node.servedSpecs().find(s => s.specId === stored.id)
   return {
     specId: stored.id,

@@ -1,5 +1,6 @@
 import type { Command } from '../command.ts'
 import { NETWORK_OPTIONS, networkFlags } from '../network-flags.ts'
+import { enableDebugTopics, LOG_OPTIONS, logSettings } from '../log-flags.ts'
 
 export const daemonCommand: Command = {
   name: 'daemon',
@@ -8,8 +9,9 @@ export const daemonCommand: Command = {
     'Run a specmesh node in the foreground until SIGINT (Ctrl+C) or SIGTERM. It creates the',
     'identity if there is none, listens for peers, dials the bootstrap peers, and serves the',
     'local API on 127.0.0.1 (its URL goes to <home>/api.json, its bearer token is',
-    '<home>/api-token). Where it listens is printed on stdout; structured logs (one JSON object',
-    'per line) go to stderr. One daemon per data folder.',
+    '<home>/api-token). Where it listens is printed on stdout; logs go to stderr: readable',
+    'lines on a terminal, one JSON object per line {ts, level, event, ...} otherwise, from',
+    '--log-level up (debug, info, warn, error). One daemon per data folder.',
     '',
     'Where it listens stays the same across restarts: the first start of a data folder writes',
     'port 4747 on every interface (or the next free port, when another data folder holds 4747)',
@@ -20,18 +22,22 @@ export const daemonCommand: Command = {
   ].join('\n'),
   options: {
     ...NETWORK_OPTIONS,
+    ...LOG_OPTIONS,
     'no-metrics': { type: 'boolean', description: 'do not collect Prometheus metrics (GET /metrics then answers 404)' }
   },
   examples: [
     'specmesh daemon',
     'specmesh daemon --home ./node-a --listen /ip4/0.0.0.0/tcp/4800 --api-port 7070',
     'specmesh daemon --home ./node-b --bootstrap /ip4/192.0.2.7/tcp/4747/p2p/12D3KooW…',
-    'specmesh daemon --home ./node-c --no-mdns'
+    'specmesh daemon --home ./node-c --no-mdns',
+    'specmesh daemon --log-level debug --debug libp2p:gossipsub*'
   ],
-  run: async ({ home, json, options, path }) => {
+  run: async ({ home, json, options, io, path }) => {
     const flags = networkFlags(options, path)
+    const logs = logSettings(options, io.env, path, process.stderr.isTTY)
+    if (logs.debug != null) await enableDebugTopics(logs.debug)
     const { runDaemon } = await import('../../daemon.ts')
-    await runDaemon({ home, flags, json, metrics: options['no-metrics'] !== true })
+    await runDaemon({ home, flags, json, metrics: options['no-metrics'] !== true, logLevel: logs.level, logFormat: logs.format })
     // libp2p may leave timers behind after a clean stop; the daemon is done, so leave now.
     process.exit(0)
   }
