@@ -117,7 +117,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
         log('spec.stored', { id: record.id, name: record.spec.name, signer: record.signer })
         events.emit('spec', record)
       },
-      onStoreFailed: (record, err) => { log('spec.store-failed', { id: record.id, error: err.message }) }
+      onStoreFailed: (record, err) => { log('spec.store-failed', { level: 'error', id: record.id, error: err.message }) }
     })
     if (init.metrics === true) {
       const [{ Registry }, { prometheusMetrics }] = await Promise.all([import('prom-client'), import('@libp2p/prometheus-metrics')])
@@ -188,7 +188,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     onVerdict: (topic, verdict, from, reason) => {
       metrics?.verdict(topic, verdict, reason)
       if (verdict === 'accept') return
-      log('gossip.' + verdict, { topic, from, reason })
+      log('gossip.' + verdict, { level: verdict === 'reject' ? 'warn' : 'debug', topic, from, reason })
       verdicts.push({ at: Date.now(), topic, verdict, from, reason })
       if (verdicts.length > VERDICT_HISTORY) verdicts.splice(0, verdicts.length - VERDICT_HISTORY)
     }
@@ -205,7 +205,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     options: init.market,
     posteriorOf: (agent, spec) => reputation.awardPosterior(agent, spec.name),
     onReceipt: record => {
-      reputation.ingest(record).catch(err => { log('reputation.ingest-failed', { id: record.id, error: (err as Error).message }) })
+      reputation.ingest(record).catch(err => { log('reputation.ingest-failed', { level: 'error', id: record.id, error: (err as Error).message }) })
       events.emit('receipt', record)
     },
     onJobEvent: event => { events.emit('job-event', event) }
@@ -240,7 +240,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     synced.add(key)
     sync.pull(peerId as PeerId).catch((err: Error) => {
       synced.delete(key)
-      log('sync.failed', { peer: key, error: err.message })
+      log('sync.failed', { level: 'warn', peer: key, error: err.message })
     })
   })
   libp2p.addEventListener('peer:disconnect', event => {

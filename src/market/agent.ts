@@ -225,7 +225,7 @@ export class AgentService {
     const wait = Math.max(0, this.lastAdvertAt + MIN_ADVERT_GAP_MS - this.now())
     this.advertTimer = setTimeout(() => {
       this.advertTimer = undefined
-      this.advertise().catch(err => { this.log('agent.advert-failed', { error: (err as Error).message }) })
+      this.advertise().catch(err => { this.log('agent.advert-failed', { level: 'warn', error: (err as Error).message }) })
     }, wait)
     this.advertTimer.unref()
   }
@@ -375,7 +375,7 @@ export class AgentService {
       this.answer(awardBytes, inputBytes, coordinator, running, cancels)
         .then(async reply => { await lp.writeV(reply) })
         .catch((err: Error) => {
-          this.log('agent.stream-failed', { coordinator, error: err.message })
+          this.log('agent.stream-failed', { level: 'warn', coordinator, error: err.message })
           stream.abort(err)
         })
     }

@@ -495,7 +495,7 @@ export class Coordinator {
           stop = `${why}: not made (overageBehavior fail)`
           break
         }
-        this.log('job.over-budget', { jobId: job.id, reason: `${why}; made anyway (overageBehavior warn)` })
+        this.log('job.over-budget', { level: 'warn', jobId: job.id, reason: `${why}; made anyway (overageBehavior warn)` })
       }
       const retrying = attempt > 1 && this.policy.usesRetryBudget ? await this.retrySlot(spec, job.body.specId, deadlineSignal) : null
       if (retrying === false) {
@@ -747,7 +747,7 @@ export class Coordinator {
    */
   private gossipLater (topic: string, envelope: Envelope<object>): void {
     setImmediate(() => {
-      this.deps.gossip.publish(topic, envelope).catch(err => { this.log('gossip.publish-failed', { topic, error: (err as Error).message }) })
+      this.deps.gossip.publish(topic, envelope).catch(err => { this.log('gossip.publish-failed', { level: 'warn', topic, error: (err as Error).message }) })
     })
   }
 

@@ -99,7 +99,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     onWriteFailed: err => { log('job.events-write-failed', { level: 'error', error: err.message }) }
   })
   const interrupted = await closeInterruptedJobs(jobStore, ledger, jobEvents)
-  if (interrupted > 0) log('jobs.interrupted-closed', { count: interrupted })
+  if (interrupted > 0) log('jobs.interrupted-closed', { level: 'warn', count: interrupted })
   const specCache = new Map<string, Spec>()
   const specOf = async (specId: string): Promise<Spec | null> => {
     const cached = specCache.get(specId)
@@ -122,7 +122,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
 
   gossip.handle(TOPICS.jobs, async data => {
     const { envelope } = await validateJob(data, ctx)
-    agent.onJob(envelope).catch(err => { log('agent.bid-failed', { jobId: envelope.id, error: (err as Error).message }) })
+    agent.onJob(envelope).catch(err => { log('agent.bid-failed', { level: 'warn', jobId: envelope.id, error: (err as Error).message }) })
   })
   gossip.handle(TOPICS.capacity, async data => {
     const advert = await validateCapacity(data, ctx)
@@ -153,7 +153,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
 
   await libp2p.handle([PROTOCOLS.execute, PROTOCOLS.executeV1], (stream, connection) => {
     agent.handleExecStream(stream, connection).catch(err => {
-      log('agent.stream-error', { error: (err as Error).message })
+      log('agent.stream-error', { level: 'warn', error: (err as Error).message })
     })
   }, { maxInboundStreams: 256 })
 

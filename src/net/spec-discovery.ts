@@ -76,7 +76,7 @@ export class SpecDiscovery implements Startable {
     await this.components.registrar.handle(PROTOCOLS.specFetch, (stream: Stream, connection: Connection) => {
       this.serve(stream).catch((err: Error) => {
         stream.abort(err)
-        this.log('spec-fetch.serve-failed', { peer: connection.remotePeer.toString(), error: err.message })
+        this.log('spec-fetch.serve-failed', { level: 'warn', peer: connection.remotePeer.toString(), error: err.message })
       })
     })
   }
