@@ -24,7 +24,7 @@ import { bidHoldsUntil, NO_BID_GRACE_FACTOR } from './constants.ts'
 import { specPolicy, type RequesterPolicy } from './policy.ts'
 import type { AdvertisedLoad, CapacityTable } from './capacity-table.ts'
 import type { JobEventLog } from './job-events.ts'
-import { diagnoseNoBid, type NoBidDiagnosis } from './no-bid.ts'
+import { diagnoseNoBid, type AdvertisedAgent, type NoBidDiagnosis } from './no-bid.ts'
 import { applyEntry, newJobLedger, roundUsd, type JobLedger, type LedgerStore } from '../store/ledger-store.ts'
 
 export interface SubmitOptions {
@@ -322,7 +322,15 @@ export class Coordinator {
     if (refusal != null) return await this.fail(record, refusal)
     if (!await this.awaitCapacity(record.jobId, specId, spec, softDeadline ?? deadline, signal)) {
       if (signal.aborted) return await this.cancelled(record)
-      return await this.fail(record, `every agent serving the spec stayed at its concurrency limit until the ${softDeadline != null ? 'soft deadline' : 'deadline'}: nothing was submitted`)
+      const agents = this.advertisedAgents(specId, spec)
+      record.noBid = {
+        cause: 'all-busy',
+        peers: this.peerCount(),
+        agents,
+        ceilingUsd: maxUsd,
+        ...(spec.budget?.maxUsd != null ? { budgetUsd: spec.budget.maxUsd } : {})
+      }
+      return await this.fail(record, `every one of the ${agents.length} agent${agents.length === 1 ? '' : 's'} serving the spec stayed at its concurrency limit until the ${softDeadline != null ? 'soft deadline' : 'deadline'}, so nothing was submitted; submit again later, give it a later --deadline, or give the spec more agents`)
     }
     // awaitCapacity took a place among our jobs calling for bids. It is handed
     // over to the job's first award (counted in ownInFlight) without a gap
@@ -388,11 +396,18 @@ export class Coordinator {
 
   /** Which no-bid case this is, from our peers and the adverts of the agents serving the spec. */
   private diagnoseNoBid (specId: string, spec: Spec, ceilingUsd: number, bidWindowMs: number): ReturnType<typeof diagnoseNoBid> {
-    const agents = this.deps.capacity.agentsServing(specId).map(agent => ({
+    return diagnoseNoBid({ peers: this.peerCount(), agents: this.advertisedAgents(specId, spec), ceilingUsd, budgetUsd: spec.budget?.maxUsd, bidWindowMs, graceWindows: NO_BID_GRACE_FACTOR })
+  }
+
+  private peerCount (): number {
+    return new Set(this.deps.libp2p.getConnections().map(c => c.remotePeer.toString())).size
+  }
+
+  /** The agents whose adverts name the spec, with their price and the room we think they have. */
+  private advertisedAgents (specId: string, spec: Spec): AdvertisedAgent[] {
+    return this.deps.capacity.agentsServing(specId).map(agent => ({
       agent, priceUsd: this.deps.capacity.load(agent, specId)?.priceUsd ?? 0, room: this.room(agent, specId, spec)
     }))
-    const peers = new Set(this.deps.libp2p.getConnections().map(c => c.remotePeer.toString())).size
-    return diagnoseNoBid({ peers, agents, ceilingUsd, budgetUsd: spec.budget?.maxUsd, bidWindowMs, graceWindows: NO_BID_GRACE_FACTOR })
   }
 
   /** The agents expected to bid: a live advert for the spec, room now, and a price within the ceiling. */

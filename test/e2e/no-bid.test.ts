@@ -71,3 +71,30 @@ describe('a job with no bid says which case it is', () => {
     expect(raised.result.costUsd).toBe(0.2)
   }, 120_000)
 })
+
+describe('a job that finds every agent busy', () => {
+  it('waits unsent until its deadline, then says every agent stayed at its limit (noBid.cause all-busy)', async () => {
+    const daemon = await startDaemon(await tempHome())
+    const home = ['--home', daemon.home]
+    const { id: specId } = await runJson(['spec', 'publish', SPEC, ...home])
+    const addr = (await runJson(['id', ...home])).multiaddrs[0]
+    // One slot and one queue place: two long jobs fill the agent.
+    await startAgent(['--spec', specId, '--exec', `python3 ${join(ROOT, 'test/fixtures/agents/slow_extract.py')} 60`, '--concurrency', '1', '--bootstrap', addr])
+    for (let i = 0; i < 2; i++) {
+      await waitFor(async () => {
+        const run = await runCli(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '300', '--no-wait', ...home, '--json'])
+        const { jobId } = JSON.parse(run.stdout)
+        // Until the agent's advert has reached the daemon, a job may find nobody: submit again.
+        const job = await waitFor(async () => { const j = await runJson(['job', 'status', jobId, ...home]); return j.status !== 'bidding' ? j : null }, { timeoutMs: 10_000, what: 'the job to leave bidding' })
+        return job.status === 'running'
+      }, { timeoutMs: 20_000, what: `long job ${i + 1} to run` })
+    }
+    const deadline = new Date(Date.now() + 3_000).toISOString()
+    const busy = await runCli(['job', 'submit', specId, '--input', INPUT, '--deadline', deadline, ...home, '--json'], { timeoutMs: 30_000 })
+    expect(busy.code).toBe(1)
+    const result = JSON.parse(busy.stdout)
+    expect(result.reason).toContain('every one of the 1 agent serving the spec stayed at its concurrency limit until the deadline, so nothing was submitted')
+    expect(result.attempts).toEqual([])
+    expect((await runJson(['job', 'status', result.jobId, ...home])).noBid).toMatchObject({ cause: 'all-busy', peers: 1 })
+  }, 90_000)
+})
