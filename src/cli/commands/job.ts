@@ -119,20 +119,29 @@ function keepsRunningLines (jobId: string): string[] {
 }
 
 /**
- * Resolve with the job's result, or with null on the first SIGINT (the
- * caller tells the user the job runs on). The request is the long one:
- * GET /v1/jobs/:id/result answers once the job has ended.
+ * The first SIGINT from now on, as a promise (the default, ending the process,
+ * is off meanwhile). Installed before the job is submitted, so a Ctrl+C that
+ * comes while the daemon answers is not lost.
  */
-async function resultOrInterrupt (client: ApiClient, jobId: string): Promise<JobResult | null> {
+function sigint (): { interrupted: Promise<null>, release: () => void } {
   let onSigint: (() => void) | undefined
   const interrupted = new Promise<null>(resolve => {
     onSigint = () => { resolve(null) }
     process.once('SIGINT', onSigint)
   })
+  return { interrupted, release: () => { process.off('SIGINT', onSigint!) } }
+}
+
+/**
+ * Resolve with the job's result, or with null on the first SIGINT (the
+ * caller tells the user the job runs on). The request is the long one:
+ * GET /v1/jobs/:id/result answers once the job has ended.
+ */
+async function resultOrInterrupt (client: ApiClient, jobId: string, interrupt = sigint()): Promise<JobResult | null> {
   try {
-    return await Promise.race([client.request('GET', `/v1/jobs/${encodeURIComponent(jobId)}/result`) as Promise<JobResult>, interrupted])
+    return await Promise.race([client.request('GET', `/v1/jobs/${encodeURIComponent(jobId)}/result`) as Promise<JobResult>, interrupt.interrupted])
   } finally {
-    process.off('SIGINT', onSigint!)
+    interrupt.release()
   }
 }
 
@@ -238,13 +247,20 @@ const submitCommand: Command = {
     const probe = new ApiClient({ home })
     const timeoutMs = await responseTimeout(probe, specId, deadline)
     body.wait = false
-    const { jobId } = await probe.request('POST', '/v1/jobs', body) as { jobId: string }
-    if (options['no-wait'] === true) {
+    const interrupt = options['no-wait'] === true ? undefined : sigint()
+    let jobId: string
+    try {
+      jobId = (await probe.request('POST', '/v1/jobs', body) as { jobId: string }).jobId
+    } catch (err) {
+      interrupt?.release()
+      throw err
+    }
+    if (interrupt == null) {
       if (json) printJson(io, { jobId })
       else printLines(io, [`job ${jobId} submitted; it runs on the daemon`, `  follow it:  specmesh job watch ${jobId}`, `  cancel it:  specmesh job cancel ${jobId}`, `  its result: specmesh job wait ${jobId}`])
       return 0
     }
-    const result = await resultOrInterrupt(new ApiClient({ home, timeoutMs }), jobId)
+    const result = await resultOrInterrupt(new ApiClient({ home, timeoutMs }), jobId, interrupt)
     if (result == null) {
       io.stderr(`\n${keepsRunningLines(jobId).join('\n')}\n`)
       return INTERRUPTED_EXIT_CODE
