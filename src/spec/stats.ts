@@ -255,7 +255,17 @@ function suggest (spec: Spec, executions: number, ran: readonly ReceiptFacts[], 
     if (softAt > now) set.softDeadline = formatInstant(softAt)
     notes.push(`the deadline is absolute (${spec.deadline}); a job needs about ${formatSeconds(deadlineSeconds)}, so ${softAt > now ? `stop starting work at ${formatInstant(softAt)}` : 'there is no longer enough time left for a typical job'}`)
   }
-  if (spec.budget?.maxUsd !== budgetMaxUsd) set['budget.maxUsd'] = budgetMaxUsd
+  if (spec.budget?.maxUsd !== budgetMaxUsd) {
+    set['budget.maxUsd'] = budgetMaxUsd
+    // A breakdown that adds up to more than the new budget would make the fork invalid: scale it down with it.
+    const parts = Object.entries(spec.budget?.costBreakdown ?? {})
+    const total = parts.reduce((sum, [, usd]) => sum + usd, 0)
+    if (total > budgetMaxUsd) {
+      const ratio = budgetMaxUsd / total
+      for (const [category, usd] of parts) set[`budget.costBreakdown.${category}`] = Math.floor(usd * ratio * 1e6) / 1e6
+      notes.push(`budget.costBreakdown adds up to ${total} USD, more than the suggested budget; each part is scaled by the same factor (${Number(ratio.toFixed(4))})`)
+    }
+  }
   return {
     deadlineSeconds,
     budgetMaxUsd,

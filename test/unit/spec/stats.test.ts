@@ -95,6 +95,18 @@ describe('specStats', () => {
     expect(fork.ok, JSON.stringify(fork)).toBe(true)
   })
 
+  it('scales a cost breakdown down with a lower suggested budget, so the fork stays valid', () => {
+    const withParts = valid({ ...baseSpec(), budget: { maxUsd: 0.5, costBreakdown: { compute: 0.3, storage: 0.1, api_calls: 0.1 } } })
+    const receipts = Array.from({ length: 30 }, (_, i) => receipt(2000 + i * 100, { costUsd: withParts.costUsd }))
+    const { suggestion } = specStats(specId(withParts), withParts, receipts, { now: NOW })
+    expect(suggestion!.budgetMaxUsd).toBeLessThan(0.5)
+    const assignments: Assignment[] = Object.entries(suggestion!.set).map(([path, value]) => ({ path, value }))
+    const fork = forkSpec(specId(withParts), withParts, assignments, { now: NOW })
+    expect(fork.ok, JSON.stringify(fork)).toBe(true)
+    const parts = Object.values(fork.ok ? fork.spec.budget!.costBreakdown! : {})
+    expect(parts.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(suggestion!.budgetMaxUsd)
+  })
+
   it('sums every attempt of a job against the budget, and counts jobs above it', () => {
     const receipts = [
       ...Array.from({ length: 19 }, () => receipt(1000, { costUsd: 0.1 })),
