@@ -426,7 +426,7 @@ function normalizeCapacity (value: unknown, problems: Problem[]): Record<string,
 
 function normalizeParent (value: unknown, problems: Problem[]): string | undefined {
   if (value === undefined) return undefined
-  const fix = 'use the id of the spec this one forks, as printed by `specmesh spec id FILE` (it starts with "b")'
+  const fix = 'use the id of the spec this one forks, as `specmesh spec validate FILE` prints it (it starts with "b")'
   if (typeof value !== 'string') {
     problems.push({ path: 'parent', message: `${describeType(value)} is not a spec id; ${fix}` })
     return undefined
