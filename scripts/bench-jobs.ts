@@ -215,10 +215,10 @@ async function turn (operate: boolean, jobs: number, sequentialJobs: number): Pr
     const overheadMsOperate = summarize(opSequential.overheads)
     const operateThroughputRatio = round(jobsPerSecOperate / jobsPerSec, 3)
     rows.push(
-      { measure: 'with metrics and logging on: throughput', value: `${jobsPerSecOperate} jobs/s`, note: `${round((operateThroughputRatio - 1) * 100, 1)}% against off (target: no worse than -5%)` },
+      { measure: 'with metrics and logging on: throughput', value: `${jobsPerSecOperate} jobs/s`, note: `${operateThroughputRatio >= 1 ? '+' : ''}${round((operateThroughputRatio - 1) * 100, 1)}% against off (target: no worse than -5%); turns ${turns.map(t => `${t.operate ? 'on' : 'off'} ${perSec(t.concurrent)}`).join(', ')}` },
       { measure: 'with metrics and logging on: overhead beyond bidding (p50/p99)', value: `${overheadMsOperate.p50} / ${overheadMsOperate.p99} ms`, note: `off: ${overheadMs.p50} / ${overheadMs.p99} ms` }
     )
-    operateResult = { jobsPerSecOperate, overheadMsOperate, operateThroughputRatio }
+    operateResult = { jobsPerSecOperate, overheadMsOperate, operateThroughputRatio, turns: turns.map(t => ({ operate: t.operate, jobsPerSec: perSec(t.concurrent), failed: t.concurrent.failed })) }
   }
   console.log(`specmesh bench:jobs — 1 coordinator, ${AGENTS} agents, trivial handler, bid window ${BID_WINDOW_MS} ms\n`)
   console.log(table(rows))
