@@ -59,7 +59,8 @@ describe('operating a node', () => {
     expect(status.specs.held).toBe(1)
     expect(status.jobs).toMatchObject({ total: 3, inFlight: {}, byStatus: { succeeded: 2, failed: 1 } })
     expect(status.lastErrors[0]).toMatchObject({ kind: 'job', ref: mesh.failed[0] })
-    expect(status.lastErrors[0].message).toMatch(/no agent bid/)
+    const failed = await runJson(['job', 'status', mesh.failed[0]!, '--home', mesh.daemon.home])
+    expect(status.lastErrors[0].message).toBe(failed.reason)
     expect(status.metrics).toBe(true)
 
     const text = await runCli(['status', '--home', mesh.daemon.home])

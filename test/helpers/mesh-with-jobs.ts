@@ -44,7 +44,8 @@ export async function meshWithJobs (options: { succeed?: number, fail?: number, 
   const succeeded: string[] = []
   const failed: string[] = []
   for (let i = 0; i < (options.succeed ?? 2); i++) {
-    const run = await runCli(['job', 'submit', SPEC_NAME, '--input', INPUT, '--bid-window-ms', BID_WINDOW_MS, '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
+    // Explore off: the award goes by reputation and price alone, so the cheaper agent wins the first one.
+    const run = await runCli(['job', 'submit', SPEC_NAME, '--input', INPUT, '--bid-window-ms', BID_WINDOW_MS, '--explore', 'off', '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
     if (run.code !== 0) throw new Error(`job submit failed: ${run.stdout}${run.stderr}`)
     succeeded.push(JSON.parse(run.stdout).jobId)
   }
