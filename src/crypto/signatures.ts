@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto'
+import { base58btc } from 'multiformats/bases/base58'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -32,33 +33,75 @@ export function signerFromPrivateKey (key: PrivateKey, peerId: string): Signer {
   }
 }
 
-/** Public keys are embedded in Ed25519 PeerIds; cache the parsed KeyObject per signer. */
-const publicKeyCache = new Map<string, KeyObject | null>()
-const PUBLIC_KEY_CACHE_LIMIT = 10_000
+/**
+ * The one spelling of a signer's PeerId: base58btc of the identity multihash
+ * of the libp2p protobuf PublicKey { Type: Ed25519, Data: key }, that is
+ * base58btc(00 24 08 01 12 20 ‖ key). A PeerId parser accepts more (the
+ * protobuf fields in the other order, a CID, other key types), and every other
+ * spelling would be a second name for the same key; so a PeerId counts only
+ * when it is exactly these 38 bytes, which a receiver checks by re-deriving it
+ * from the key bytes it decoded.
+ */
+const PEER_ID_PREFIX = Uint8Array.from([0x00, 0x24, 0x08, 0x01, 0x12, 0x20])
+const PEER_ID_BYTES = PEER_ID_PREFIX.length + 32
 
-export function publicKeyOf (peerId: string): KeyObject | null {
-  let cached = publicKeyCache.get(peerId)
-  if (cached !== undefined) return cached
+/** The 32-byte Ed25519 key a canonical PeerId names, or null for any other string. */
+function decodePeerId (peerId: string): Uint8Array | null {
+  // base58btc of 38 bytes is 51 or 52 characters; this cheap check keeps long junk away from the decoder.
+  if (peerId.length < 50 || peerId.length > 53) return null
+  let bytes: Uint8Array
   try {
-    const parsed = peerIdFromString(peerId)
-    const raw = parsed.publicKey?.type === 'Ed25519' ? parsed.publicKey.raw : undefined
-    cached = raw == null ? null : createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' })
-  } catch {
-    cached = null
-  }
-  if (publicKeyCache.size >= PUBLIC_KEY_CACHE_LIMIT) publicKeyCache.clear()
-  publicKeyCache.set(peerId, cached)
-  return cached
-}
-
-/** Raw 32-byte Ed25519 public key of a PeerId, or null when it has none embedded. */
-export function rawPublicKeyOf (peerId: string): Uint8Array | null {
-  try {
-    const parsed = peerIdFromString(peerId)
-    return parsed.publicKey?.type === 'Ed25519' ? parsed.publicKey.raw : null
+    bytes = base58btc.baseDecode(peerId)
   } catch {
     return null
   }
+  if (bytes.length !== PEER_ID_BYTES) return null
+  for (let i = 0; i < PEER_ID_PREFIX.length; i++) if (bytes[i] !== PEER_ID_PREFIX[i]) return null
+  const key = bytes.slice(PEER_ID_PREFIX.length)
+  return peerIdOfKey(key) === peerId ? key : null
+}
+
+/** The canonical PeerId of a raw Ed25519 public key. */
+export function peerIdOfKey (key: Uint8Array): string {
+  const bytes = new Uint8Array(PEER_ID_BYTES)
+  bytes.set(PEER_ID_PREFIX)
+  bytes.set(key, PEER_ID_PREFIX.length)
+  return base58btc.baseEncode(bytes)
+}
+
+interface KnownPeerId {
+  raw: Uint8Array | null
+  keyObject: KeyObject | null | undefined
+}
+
+/** Every message names one or two PeerIds: remember what each decoded to. */
+const peerIdCache = new Map<string, KnownPeerId>()
+const PEER_ID_CACHE_LIMIT = 10_000
+
+function known (peerId: string): KnownPeerId {
+  let entry = peerIdCache.get(peerId)
+  if (entry !== undefined) return entry
+  entry = { raw: decodePeerId(peerId), keyObject: undefined }
+  if (peerIdCache.size >= PEER_ID_CACHE_LIMIT) peerIdCache.clear()
+  peerIdCache.set(peerId, entry)
+  return entry
+}
+
+/** Raw 32-byte Ed25519 public key of a canonical PeerId, or null for anything else. */
+export function rawPublicKeyOf (peerId: string): Uint8Array | null {
+  return known(peerId).raw
+}
+
+export function publicKeyOf (peerId: string): KeyObject | null {
+  const entry = known(peerId)
+  if (entry.keyObject === undefined) {
+    try {
+      entry.keyObject = entry.raw == null ? null : createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, entry.raw]), format: 'der', type: 'spki' })
+    } catch {
+      entry.keyObject = null
+    }
+  }
+  return entry.keyObject
 }
 
 export function verifySignature (peerId: string, bytes: Uint8Array, signature: Uint8Array): boolean {
@@ -72,23 +115,38 @@ export function verifySignature (peerId: string, bytes: Uint8Array, signature: U
 }
 
 /**
- * A PeerId can be written in more than one way (base58btc multihash, or as a
- * CID); signers and agent fields are compared as strings, so only the canonical
- * base58btc form is accepted anywhere a key is named.
+ * Whether a string is a PeerId in the one accepted spelling (above): decoded,
+ * re-derived from its key bytes, and equal to what it was derived from.
  */
 export function isCanonicalPeerId (peerId: string): boolean {
-  const known = canonicalCache.get(peerId)
-  if (known !== undefined) return known
-  let canonical: boolean
-  try {
-    canonical = peerIdFromString(peerId).toString() === peerId
-  } catch {
-    canonical = false
-  }
-  if (canonicalCache.size >= PUBLIC_KEY_CACHE_LIMIT) canonicalCache.clear()
-  canonicalCache.set(peerId, canonical)
-  return canonical
+  return known(peerId).raw != null
 }
 
-/** Parsing a PeerId is costly and every message names one or two: remember the answer. */
-const canonicalCache = new Map<string, boolean>()
+/**
+ * The canonical PeerId of whatever key a PeerId string names in any spelling a
+ * libp2p parser reads (the protobuf fields in the other order, a CID, …), or
+ * null when it names no Ed25519 key. For comparing parties in records that may
+ * predate the strict check (a store written by an older node): wire input is
+ * held to isCanonicalPeerId.
+ */
+export function canonicalPeerIdOf (peerId: string): string | null {
+  if (isCanonicalPeerId(peerId)) return peerId
+  try {
+    const key = peerIdFromString(peerId).publicKey
+    return key?.type === 'Ed25519' ? peerIdOfKey(key.raw) : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Whether two PeerIds name the same key. Every "is this the same party" check
+ * (self-bid, self-award, self-receipt, a receipt's coordinator, a key being its
+ * own counterparty) compares keys with this, never strings: a second spelling
+ * of a key must never pass for a second party.
+ */
+export function sameKey (a: string, b: string): boolean {
+  if (a === b) return true
+  const ka = canonicalPeerIdOf(a)
+  return ka != null && ka === canonicalPeerIdOf(b)
+}

@@ -1,4 +1,5 @@
 import { hashHex } from '../crypto/content-id.ts'
+import { sameKey } from '../crypto/signatures.ts'
 import { canonicalBytes } from '../wire/canonical.ts'
 import { verifyEnvelope } from '../wire/envelope.ts'
 import { MessageValidationError } from '../wire/errors.ts'
@@ -45,7 +46,7 @@ export function verifyReceipt (raw: unknown, options: VerifyReceiptOptions = {})
     body = parsed.data
     receiptId = envelope.id
     add('coordinator-signature', true, `signed by coordinator ${envelope.signer}`)
-    if (envelope.signer === body.agent) add('distinct-parties', false, 'the coordinator and the agent are the same key')
+    if (sameKey(envelope.signer, body.agent)) add('distinct-parties', false, 'the coordinator and the agent are the same key')
   } catch (err) {
     add('coordinator-signature', false, (err as Error).message)
     return { ok: false, checks }
@@ -57,7 +58,7 @@ export function verifyReceipt (raw: unknown, options: VerifyReceiptOptions = {})
   } else {
     try {
       const claim = verifyClaim(body.claim)
-      const matches = claim.signer === body.agent && claim.body.jobId === body.jobId && claim.body.awardId === body.awardId
+      const matches = sameKey(claim.signer, body.agent) && claim.body.jobId === body.jobId && claim.body.awardId === body.awardId
       add('agent-signature', matches, matches ? `claim signed by agent ${claim.signer}` : 'the claim is signed by another key or is for another job or award')
       if (body.outputHash != null) {
         add('claim-output-hash', claim.body.outputHash === body.outputHash, claim.body.outputHash === body.outputHash ? 'the agent signed the same output hash' : 'the agent signed a different output hash')

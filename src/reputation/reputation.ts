@@ -3,6 +3,7 @@ import type { StoredReceipt } from '../store/receipt-store.ts'
 import { eigenTrust, weightOf } from './trust.ts'
 import { newcomerPrior, type NewcomerPrior } from './newcomer-prior.ts'
 import { betaInterval } from '../util/beta.ts'
+import { canonicalPeerIdOf } from '../crypto/signatures.ts'
 
 /**
  * Local, subjective reputation from receipts (protocols/reputation.md).
@@ -321,21 +322,24 @@ export class Reputation implements ReputationView {
     }
     this.seen.add(record.id)
     const body = record.envelope.body
-    const coordinator = record.envelope.signer
-    // A key is never its own counterparty (gossip rejects these too).
-    if (coordinator === body.agent) {
+    // Parties are keys: a record spelling one key two ways (stored by an older
+    // node) is still that one key, and a key is never its own counterparty
+    // (gossip rejects these too).
+    const coordinator = canonicalPeerIdOf(record.envelope.signer) ?? record.envelope.signer
+    const agent = canonicalPeerIdOf(body.agent) ?? body.agent
+    if (coordinator === agent) {
       this.counters.selfReceipts++
       return false
     }
     const oi = OUTCOME_INDEX.get(body.outcome)
     if (oi === undefined) return false
     const ci = this.indexOf(coordinator)
-    const ai = this.indexOf(body.agent)
+    const ai = this.indexOf(agent)
     this.asCoordinator[ci]!++
     this.asAgent[ai]!++
     this.counters.receipts++
 
-    const entry = this.entry(specName, body.agent)
+    const entry = this.entry(specName, agent)
     let evidence = entry.byCoordinator.get(ci)
     if (evidence == null) {
       evidence = { receipts: 0, outcomes: OUTCOMES.map(() => 0), s: 0, f: 0 }
