@@ -42,6 +42,9 @@ export const SCHEMA_SOURCES: SchemaSource[] = [
   { name: 'sync-request', title: 'specmesh sync request', description: 'The first frame of the sync stream /specmesh/sync/1.0.0 (not an envelope). See protocols/sync.md.', schema: SyncRequestSchema }
 ]
 
+/** What a reader of these schemas in another language must know (protocols/README.md, "Schemas"). */
+const SCHEMA_COMMENT = 'maxLength and minLength count UTF-16 code units (a character outside the Basic Multilingual Plane counts 2), not code points as JSON Schema defines them: a node MUST refuse a longer string. Every pattern is an ECMAScript regular expression: $ matches only at the very end (never before a final newline) and \\d is [0-9] only.'
+
 function sortKeys (value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys)
   if (value !== null && typeof value === 'object') {
@@ -59,7 +62,7 @@ function sortKeys (value: unknown): unknown {
  */
 export function renderSchema (source: SchemaSource): string {
   const generated = z.toJSONSchema(source.schema, { io: 'input', target: 'draft-2020-12', unrepresentable: 'throw' }) as Record<string, unknown>
-  const document = { ...generated, title: source.title, description: source.description }
+  const document = { ...generated, title: source.title, description: source.description, $comment: SCHEMA_COMMENT }
   return JSON.stringify(sortKeys(document), null, 2) + '\n'
 }
 

@@ -21,8 +21,9 @@ import { signerFromPrivateKey, type Signer } from '../src/crypto/signatures.ts'
 import { canonicalBytes, canonicalize } from '../src/wire/canonical.ts'
 import { encodeEnvelope, seal, signingPayloadOf, type Envelope, type MessageType } from '../src/wire/envelope.ts'
 import { specId, validateSpec } from '../src/spec/index.ts'
-import { MAX_INPUT_BYTES } from '../src/wire/constants.ts'
-import { MAX_ADVERT_TTL_MS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody, type ReceiptBody } from '../src/market/messages.ts'
+import { MAX_JSON_DEPTH, MAX_INPUT_BYTES } from '../src/wire/constants.ts'
+import { base58btc } from 'multiformats/bases/base58'
+import { MAX_ADVERT_TTL_MS, MAX_QUEUE, MAX_SLOTS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody, type ReceiptBody } from '../src/market/messages.ts'
 
 export const VECTOR_DIR = fileURLToPath(new URL('../protocols/vectors/', import.meta.url))
 
@@ -61,6 +62,8 @@ interface NegativeVector {
   bytesHex?: string
   /** When set, the receiver expects this message type (openEnvelope's expectType). */
   expectType?: MessageType
+  /** Topic vectors only: the receiver's state for this vector, when it differs from the file's `context`. */
+  context?: TopicNegatives['context']
   expect: { action: 'reject' | 'ignore', code: string }
 }
 
@@ -68,6 +71,14 @@ async function keyOf (role: Role): Promise<Key> {
   const privateKey = await generateKeyPairFromSeed('Ed25519', Buffer.from(SEEDS[role].hex, 'hex'))
   const peerId = peerIdFromPrivateKey(privateKey).toString()
   return { role, signer: signerFromPrivateKey(privateKey, peerId), publicKeyHex: Buffer.from(privateKey.publicKey.raw).toString('hex'), peerId }
+}
+
+/**
+ * The key's PeerId with the protobuf fields of its PublicKey in the other order:
+ * base58btc(00 24 12 20 ‖ key ‖ 08 01). It decodes to the same key; it is not its PeerId.
+ */
+function swappedPeerId (key: Key): string {
+  return base58btc.baseEncode(Uint8Array.from([0x00, 0x24, 0x12, 0x20, ...Buffer.from(key.publicKeyHex, 'hex'), 0x08, 0x01]))
 }
 
 function describeKey (key: Key): Record<string, string> {
@@ -200,6 +211,13 @@ function generalNegatives (job: Envelope<object>, other: Key, keys: { coordinato
   const lastChar = job.sig[job.sig.length - 1]!
   const sloppySig = job.sig.slice(0, -1) + alphabet[alphabet.indexOf(lastChar) ^ 1]!
   const signerAsCid = peerIdFromString(job.signer).toCID().toString()
+  const swapped = swappedPeerId(keys.coordinator)
+  // The body with a member written twice: JSON.parse keeps the last, which is the signed value.
+  const jobJsonDuplicate = jobJson.replace('"maxUsd":0.5', '"maxUsd":5,"maxUsd":0.5')
+  const jobJsonEscapedDuplicate = jobJson.replace('"nonce":', '"non\\u0063e":"ffffffffffffffff","nonce":')
+  let deep: unknown = 1
+  for (let i = 0; i < 64; i++) deep = [deep]
+  const tooDeep = text({ ...job, body: { ...job.body, nonce: '__DEEP__' } }).replace('"__DEEP__"', JSON.stringify(deep))
   return [
     { name: 'not-json', description: 'Truncated JSON.', envelopeJson: jobJson.slice(0, 40), expect: { action: 'reject', code: 'not-json' } },
     { name: 'not-utf8', description: 'Bytes that are not UTF-8 (0xff).', bytesHex: Buffer.concat([Buffer.from('{"type":"'), Buffer.from([0xff]), Buffer.from('"}')]).toString('hex'), expect: { action: 'reject', code: 'not-json' } },
@@ -218,7 +236,14 @@ function generalNegatives (job: Envelope<object>, other: Key, keys: { coordinato
     { name: 'sig-non-canonical-base64url', description: 'sig with a spare low bit of its last character set: it decodes to the same 64 bytes (lenient base64url decoders accept it), but only the canonical spelling (spare bits zero) is accepted, so one signature cannot travel under several gossip message ids.', envelopeJson: withField({ sig: sloppySig }), expect: { action: 'reject', code: 'bad-signature' } },
     { name: 'signer-not-a-peer-id', description: 'signer is not a PeerId at all.', envelopeJson: withField({ signer: 'alice' }), expect: { action: 'reject', code: 'bad-signer' } },
     { name: 'signer-as-cid', description: `signer is the right key's PeerId written as a CIDv1 (${signerAsCid}, codec libp2p-key) instead of base58btc: the same key, but only the canonical base58btc spelling is accepted, since signers are compared as strings.`, envelopeJson: withField({ signer: signerAsCid }), expect: { action: 'reject', code: 'bad-signer' } },
-    { name: 'signer-not-ed25519', description: `signer is a secp256k1 PeerId (${secp}); only Ed25519 signers are accepted.`, envelopeJson: withField({ signer: secp }), expect: { action: 'reject', code: 'bad-signature' } },
+    { name: 'signer-not-ed25519', description: `signer is a secp256k1 PeerId (${secp}): a valid libp2p PeerId, but a signer is only ever base58btc(00 24 08 01 12 20 ‖ Ed25519 key), so this is no signer.`, envelopeJson: withField({ signer: secp }), expect: { action: 'reject', code: 'bad-signer' } },
+    { name: 'signer-protobuf-fields-swapped', description: `signer is the right key's PeerId with the two protobuf fields of the PublicKey in the other order (base58btc(00 24 12 20 ‖ key ‖ 08 01) = ${swapped}). A libp2p parser reads the same Ed25519 key from it and prints it back unchanged, so parse-and-reprint does not catch it; re-deriving the PeerId from the key bytes does. Accepting it would give one key two names (and let it award or receipt itself).`, envelopeJson: withField({ signer: swapped }), expect: { action: 'reject', code: 'bad-signer' } },
+    { name: 'bom', description: 'The positive job vector preceded by a UTF-8 byte order mark (EF BB BF). RFC 8259 forbids it in networked JSON; a decoder that strips it would accept the message under a second gossip message id.', bytesHex: 'efbbbf' + Buffer.from(jobJson).toString('hex'), expect: { action: 'reject', code: 'not-json' } },
+    { name: 'duplicate-key', description: 'The body member maxUsd written twice (5, then the signed 0.5). A parser that keeps the last member accepts it and another that keeps the first reads 5; each name may appear once in an object.', envelopeJson: jobJsonDuplicate, expect: { action: 'reject', code: 'duplicate-key' } },
+    { name: 'duplicate-key-escaped', description: 'The body member nonce written twice, the first time with an escape ("non\\u0063e"): names are compared after unescaping.', envelopeJson: jobJsonEscapedDuplicate, expect: { action: 'reject', code: 'duplicate-key' } },
+    { name: 'version-as-float', description: 'v written 1.0: JSON.parse reads the number 1, but the version is the integer 1 written "1".', envelopeJson: jobJson.replace('"v":1,', '"v":1.0,'), expect: { action: 'reject', code: 'bad-envelope' } },
+    { name: 'version-as-exponent', description: 'v written 1e0.', envelopeJson: jobJson.replace('"v":1,', '"v":1e0,'), expect: { action: 'reject', code: 'bad-envelope' } },
+    { name: 'too-deep', description: `A body value nested 64 arrays deep, so the envelope text nests 66 deep, above MAX_JSON_DEPTH (${MAX_JSON_DEPTH}); refused before the body is looked at.`, envelopeJson: tooDeep, expect: { action: 'reject', code: 'too-deep' } },
     {
       name: 'signature-s-not-reduced',
       description: 'The signature of the positive job vector with L (the group order) added to S. It is the same equation for a lenient verifier (tweetnacl accepts it), but RFC 8032 section 5.1.7 requires S < L, and the node refuses it: a signature has exactly one valid encoding.',
@@ -246,8 +271,8 @@ interface TopicNegatives {
  * Messages whose envelope is sound (correctly signed, right id) but which the topic's
  * own rules refuse or ignore, for a node in the given context.
  */
-function topicNegatives (description: string, context: TopicNegatives['context'], cases: Array<[string, string, Envelope<object>, NegativeVector['expect']]>): TopicNegatives {
-  return { description, context, negative: cases.map(([name, what, envelope, expect]) => ({ name, description: what, envelopeJson: text(envelope), expect })) }
+function topicNegatives (description: string, context: TopicNegatives['context'], cases: Array<[string, string, Envelope<object>, NegativeVector['expect'], TopicNegatives['context']?]>): TopicNegatives {
+  return { description, context, negative: cases.map(([name, what, envelope, expect, own]) => ({ name, description: what, envelopeJson: text(envelope), ...(own != null ? { context: own } : {}), expect })) }
 }
 
 /** File name → file text of every generated vector file. */
@@ -358,7 +383,10 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
       ['bad-criterion', 'A success criterion that is not valid CEL.', specVariant({ successCriteria: ['size(output.entities) >'] }), reject('bad-spec')],
       ['bad-schema-keyword', 'An output schema with a misspelt keyword ("requried").', specVariant({ output: { type: 'object', requried: ['entities'] } }), reject('bad-spec')],
       ['cost-over-budget', 'costUsd above budget.maxUsd.', specVariant({ costUsd: 0.75 }), reject('bad-spec')],
-      ['expired', 'An absolute deadline before the receiver\'s clock (2025-01-01).', specVariant({ deadline: '2025-01-01T00:00:00Z' }), ignore('expired')]
+      ['expired', 'An absolute deadline before the receiver\'s clock (2025-01-01).', specVariant({ deadline: '2025-01-01T00:00:00Z' }), ignore('expired')],
+      ['impossible-date', 'An absolute deadline on a day that does not exist (2099-02-30): the timestamp pattern admits it, the calendar does not.', specVariant({ deadline: '2099-02-30T00:00:00Z' }), reject('bad-spec')],
+      ['impossible-time-24', 'An absolute deadline at 24:00:00 (hours run 00 to 23; write the next day at 00:00:00).', specVariant({ deadline: '2098-12-31T24:00:00Z' }), reject('bad-spec')],
+      ['leap-second', 'An absolute deadline at second 60 (leap seconds are not accepted: seconds run 00 to 59).', specVariant({ deadline: '2098-12-31T23:59:60Z' }), reject('bad-spec')]
     ]),
     job: topicNegatives('Correctly signed job envelopes that the job topic refuses or ignores (protocols/market.md, Validation: Job), for a node that holds the spec vector.', holding, [
       ['extra-field', 'A field the job body does not define.', withBody('job', jobBody, { priority: 1 } as Partial<JobBody>, coordinator), reject('bad-body')],
@@ -369,7 +397,8 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
       ['input-too-large', `inputSize above MAX_INPUT_BYTES (${MAX_INPUT_BYTES}).`, withBody('job', jobBody, { inputSize: MAX_INPUT_BYTES + 1 }, coordinator), reject('bad-body')],
       ['impossible-deadlines', 'softDeadline after the job\'s own deadline (checked before the spec is looked up).', withBody('job', jobBody, { softDeadline: jobBody.deadline + 1 }, coordinator), reject('impossible-deadlines')],
       ['over-budget', 'maxUsd above the spec\'s budget.maxUsd (0.5).', withBody('job', jobBody, { maxUsd: 0.75 }, coordinator), reject('over-budget')],
-      ['deadline-too-loose', 'deadline after the spec\'s absolute deadline (2099-01-01T00:00:00Z).', withBody('job', jobBody, { deadline: Date.parse('2099-01-01T00:00:01Z') }, coordinator), reject('deadline-too-loose')]
+      ['deadline-too-loose', 'deadline after the spec\'s absolute deadline (2099-01-01T00:00:00Z).', withBody('job', jobBody, { deadline: Date.parse('2099-01-01T00:00:01Z') }, coordinator), reject('deadline-too-loose')],
+      ['nonce-too-long-utf16', 'nonce of 33 U+1F600 characters: 33 code points but 66 UTF-16 code units, above the 64 the schema allows. Lengths count UTF-16 code units.', withBody('job', jobBody, { nonce: '\u{1F600}'.repeat(33) }, coordinator), reject('bad-body')]
     ]),
     bid: topicNegatives('Correctly signed bid envelopes that the bid topic refuses or ignores (protocols/market.md, Validation: Bid), for a node that holds the spec vector and has seen the job vector.', seeing, [
       ['from-the-future', 'createdAt too far ahead of the receiver\'s clock.', withBody('bid', bidBody, { createdAt: marketNow + skew + 1 }, agent), reject('from-the-future')],
@@ -377,7 +406,8 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
       ['wrong-spec', 'specId other than the job\'s.', withBody('bid', bidBody, { specId: elsewhere }, agent), reject('wrong-spec')],
       ['over-ceiling', 'priceUsd above the job\'s maxUsd (0.5).', withBody('bid', bidBody, { priceUsd: 0.6 }, agent), reject('over-ceiling')],
       ['self-bid', 'Signed by the job\'s coordinator.', withBody('bid', bidBody, {}, coordinator), reject('self-bid')],
-      ['expired', 'expiresAt before the receiver\'s clock.', withBody('bid', bidBody, { expiresAt: T0 + 100 }, agent), ignore('expired')]
+      ['expired', 'expiresAt before the receiver\'s clock.', withBody('bid', bidBody, { expiresAt: T0 + 100 }, agent), ignore('expired')],
+      ['load-too-large', `load.inFlight ${MAX_SLOTS + 1}, above MAX_SLOTS (${MAX_SLOTS}).`, withBody('bid', bidBody, { load: { inFlight: MAX_SLOTS + 1, limit: 5 } }, agent), reject('bad-body')]
     ]),
     award: topicNegatives('Correctly signed award envelopes that the award topic refuses or ignores (protocols/market.md, Validation: Award), for a node that holds the spec vector and has seen the job vector.', seeing, [
       ['from-the-future', 'issuedAt too far ahead of the receiver\'s clock.', withBody('award', awardBody, { issuedAt: marketNow + skew + 1 }, coordinator), reject('from-the-future')],
@@ -385,11 +415,13 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
       ['not-coordinator', 'Signed by a key other than the job\'s coordinator.', withBody('award', awardBody, {}, other), reject('not-coordinator')],
       ['wrong-spec', 'specId other than the job\'s.', withBody('award', awardBody, { specId: elsewhere }, coordinator), reject('wrong-spec')],
       ['over-ceiling', 'priceUsd above the job\'s maxUsd.', withBody('award', awardBody, { priceUsd: 0.6 }, coordinator), reject('over-ceiling')],
-      ['self-award', 'Awarded to the job\'s coordinator itself.', withBody('award', awardBody, { agent: coordinator.peerId }, coordinator), reject('self-award')]
+      ['self-award', 'Awarded to the job\'s coordinator itself.', withBody('award', awardBody, { agent: coordinator.peerId }, coordinator), reject('self-award')],
+      ['self-award-other-spelling', `Awarded to the job's coordinator under a second spelling of its key (${swappedPeerId(coordinator)}, the protobuf fields swapped): not a PeerId, so the body fails its schema before any comparison.`, withBody('award', awardBody, { agent: swappedPeerId(coordinator) }, coordinator), reject('bad-body')]
     ]),
     receipt: topicNegatives('Correctly signed receipt envelopes that the receipt topic refuses or ignores (protocols/market.md, Validation: Receipt), for a node that holds the spec vector. Receipts do not depend on the job being known.', { now: T0 + 1000, holdsSpecs: [spec.id], seenJobs: [] }, [
       ['from-the-future', 'verdictAt too far ahead of the receiver\'s clock.', withBody('receipt', receiptBody, { verdictAt: T0 + 1000 + skew + 1 }, coordinator), reject('from-the-future')],
       ['self-receipt', 'Signed by the agent it names (the coordinator and the agent are one key).', withBody('receipt', receiptBody, {}, agent), reject('self-receipt')],
+      ['not-coordinator', 'Signed by a key other than the coordinator of the job it is for, on a node that has seen that job (this vector\'s own context): only the job\'s coordinator may sign its receipts.', withBody('receipt', receiptBody, {}, other), reject('not-coordinator'), { now: T0 + 1000, holdsSpecs: [spec.id], seenJobs: [job.id] }],
       ['impossible-times', 'startedAt after endedAt.', withBody('receipt', receiptBody, { startedAt: claimBody.endedAt + 1 }, coordinator), reject('impossible-times')],
       ['unknown-spec', 'A spec the receiver does not hold.', withBody('receipt', receiptBody, { specId: elsewhere }, coordinator), ignore('unknown-spec')],
       ['claim-tampered', 'The embedded claim\'s body changed after the agent signed it.', withBody('receipt', receiptBody, { claim: { ...claim, body: { ...claimBody, costUsd: 0.01 } } as ReceiptBody['claim'] }, coordinator), reject('id-mismatch')],
@@ -408,6 +440,8 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
     ]),
     capacity: topicNegatives(`Correctly signed capacity adverts that the capacity topic refuses or ignores (protocols/market.md, Validation: Capacity advert), for a node that already holds an advert issued at ${T0 + 100} by the agent key.`, { now: marketNow, holdsSpecs: [spec.id], seenJobs: [], heldAdverts: [{ signer: agent.peerId, issuedAt: T0 + 100 }] }, [
       ['limit-zero', 'A spec entry with limit 0 (the limit is at least 1).', withBody('capacity', capacityBody, { specs: [{ ...capacityBody.specs[0]!, limit: 0 }] }, agent), reject('bad-body')],
+      ['limit-too-large', `A spec entry with limit ${MAX_SLOTS + 1}, above MAX_SLOTS (${MAX_SLOTS}, the most capacity.maxConcurrentRequests allows).`, withBody('capacity', capacityBody, { specs: [{ ...capacityBody.specs[0]!, limit: MAX_SLOTS + 1 }] }, agent), reject('bad-body')],
+      ['queue-too-large', `A spec entry with a queue of ${MAX_QUEUE + 1}, above MAX_QUEUE (${MAX_QUEUE}).`, withBody('capacity', capacityBody, { specs: [{ ...capacityBody.specs[0]!, queue: MAX_QUEUE + 1 }] }, agent), reject('bad-body')],
       ['from-the-future', `issuedAt more than MAX_CLOCK_SKEW_MS (${skew} ms) ahead of the receiver's clock.`, withBody('capacity', capacityBody, { issuedAt: marketNow + skew + 1, expiresAt: marketNow + skew + 1 + 6000 }, agent), reject('from-the-future')],
       ['bad-ttl-too-long', `expiresAt − issuedAt is ${MAX_ADVERT_TTL_MS + 1} ms, above MAX_ADVERT_TTL_MS (${MAX_ADVERT_TTL_MS} ms).`, withBody('capacity', capacityBody, { expiresAt: capacityBody.issuedAt + MAX_ADVERT_TTL_MS + 1 }, agent), reject('bad-ttl')],
       ['bad-ttl-not-after-issue', 'expiresAt equal to issuedAt: an advert must live a positive time.', withBody('capacity', capacityBody, { expiresAt: capacityBody.issuedAt }, agent), reject('bad-ttl')],

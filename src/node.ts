@@ -13,7 +13,7 @@ import { resolveSettings, type ResolvedSettings } from './config/settings.ts'
 import { describeChosenListen, ensureListen } from './config/listen.ts'
 import { ListenAddressInUseError } from './config/errors.ts'
 import { reputationConfigOf } from './reputation/config.ts'
-import { specTopicValidator, storedSpecFromEnvelope, envelopeOfStoredSpec } from './net/spec-topic.ts'
+import { specTopicValidator, storedSpecFromEnvelope, envelopeOfStoredSpec, bytesOfStoredSpec } from './net/spec-topic.ts'
 import { seal, encodeEnvelope } from './wire/envelope.ts'
 import type { Signer } from './crypto/signatures.ts'
 import { PROTOCOLS, TOPICS } from './wire/constants.ts'
@@ -218,7 +218,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       records: async function * () {
         const now = Date.now()
         for (const record of await specs.list()) {
-          if (!isExpired(record.spec, now)) yield encodeEnvelope(envelopeOfStoredSpec(record))
+          if (!isExpired(record.spec, now)) yield bytesOfStoredSpec(record)
         }
       },
       validate: validateSpecMessage

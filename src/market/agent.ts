@@ -1,7 +1,7 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import { hashHex } from '../crypto/content-id.ts'
 import { canonicalBytes } from '../wire/canonical.ts'
-import type { Signer } from '../crypto/signatures.ts'
+import { sameKey, type Signer } from '../crypto/signatures.ts'
 import { seal, encodeEnvelope, type Envelope } from '../wire/envelope.ts'
 import { MAX_HANDLER_MESSAGE_CHARS, MAX_OUTPUT_BYTES, MAX_INPUT_BYTES, TOPICS } from '../wire/constants.ts'
 import type { Spec } from '../spec/index.ts'
@@ -11,7 +11,7 @@ import type { Handler } from './exec-handler.ts'
 import { execStream, readCancelFrame, supportsCancel } from './exec-protocol.ts'
 import { after } from './timers.ts'
 import { bidHoldsUntil } from './constants.ts'
-import { AwardBodySchema, publishableReason, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
+import { AwardBodySchema, publishableReason, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, MAX_DURATION_MS, MAX_QUEUE, MAX_SLOTS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
 import { openTyped } from './validators.ts'
 import { parseJsonBytes } from '../wire/json-input.ts'
@@ -167,8 +167,9 @@ export class AgentService {
       spec,
       handler,
       priceUsd: options.priceUsd ?? spec.costUsd ?? 0,
-      estimatedMs: options.estimatedMs ?? DEFAULT_ESTIMATED_MS,
-      limit: Math.max(1, specLimit != null ? Math.min(wanted, specLimit) : wanted),
+      // Clamped to what a receiver accepts in bids and adverts (messages.ts): never send what would be Rejected.
+      estimatedMs: Math.min(options.estimatedMs ?? DEFAULT_ESTIMATED_MS, MAX_DURATION_MS),
+      limit: Math.min(MAX_SLOTS, Math.max(1, specLimit != null ? Math.min(wanted, specLimit) : wanted)),
       inFlight: 0,
       deadlines: new Set(),
       enforcesSpec: options.admission !== 'none',
@@ -176,7 +177,7 @@ export class AgentService {
       waiting: []
     }
     // The queue defaults to the concurrency limit, known only once the limit is.
-    served.queueLimit = Math.max(0, options.queue ?? served.limit)
+    served.queueLimit = Math.min(MAX_QUEUE, Math.max(0, options.queue ?? served.limit))
     this.served.set(specId, served)
     this.log('agent.serving', { specId, name: spec.name, priceUsd: served.priceUsd, limit: served.limit })
     for (const warning of serveWarnings(spec, served.priceUsd, wanted, served.limit)) this.log('agent.serve-warning', { level: 'warn', specId, message: warning })
@@ -242,7 +243,7 @@ export class AgentService {
     this.lastAdvertTight = this.nearSaturation()
     // A draining agent advertises nothing, so coordinators stop counting on it.
     const body: CapacityBody = {
-      specs: this.draining ? [] : [...this.served.values()].slice(0, MAX_ADVERT_SPECS).map(s => ({ specId: s.specId, inFlight: s.inFlight, queued: s.waiting.length + this.held(s.specId), limit: this.effectiveLimit(s), queue: s.queueLimit, priceUsd: s.priceUsd })),
+      specs: this.draining ? [] : [...this.served.values()].slice(0, MAX_ADVERT_SPECS).map(s => ({ specId: s.specId, inFlight: Math.min(s.inFlight, MAX_SLOTS), queued: Math.min(s.waiting.length + this.held(s.specId), MAX_SLOTS + MAX_QUEUE), limit: this.effectiveLimit(s), queue: s.queueLimit, priceUsd: s.priceUsd })),
       issuedAt: now,
       expiresAt: now + Math.min(MAX_ADVERT_TTL_MS, 3 * this.advertIntervalMs)
     }
@@ -254,7 +255,7 @@ export class AgentService {
     this.forgetExpired(this.now())
     const job = envelope.body
     const served = this.served.get(job.specId)
-    if (served == null || envelope.signer === this.deps.signer.peerId || this.draining) return
+    if (served == null || sameKey(envelope.signer, this.deps.signer.peerId) || this.draining) return
     const refusal = this.bidRefusal(served, job)
     if (refusal != null) {
       this.log('agent.no-bid', { jobId: envelope.id, reason: refusal })
@@ -266,7 +267,7 @@ export class AgentService {
       specId: job.specId,
       priceUsd: served.priceUsd,
       estimatedMs: served.estimatedMs,
-      load: { inFlight: this.committed(served), limit: this.effectiveLimit(served) },
+      load: { inFlight: Math.min(this.committed(served), MAX_SLOTS), limit: this.effectiveLimit(served) },
       createdAt: now,
       expiresAt: job.deadline
     }
@@ -304,7 +305,7 @@ export class AgentService {
    * expires: the coordinator may still come to it if the winner fails.
    */
   onAward (envelope: Envelope<AwardBody>): void {
-    if (envelope.body.agent === this.deps.signer.peerId) return
+    if (sameKey(envelope.body.agent, this.deps.signer.peerId)) return
     let released = false
     for (const bid of this.bids.values()) {
       if (bid.jobId === envelope.body.jobId && bid.holdsUntil > 0) {
@@ -422,12 +423,12 @@ export class AgentService {
   private admit (award: Envelope<AwardBody>, coordinator: string): Served {
     const body = award.body
     const now = this.now()
-    if (body.agent !== this.deps.signer.peerId) throw new Refusal('award is for another agent')
+    if (!sameKey(body.agent, this.deps.signer.peerId)) throw new Refusal('award is for another agent')
     if (this.draining) throw new Refusal('stopping: this agent is shutting down and takes no new work', undefined, true)
     if (this.usedAwards.has(award.id)) throw new Refusal('award already used (replay)')
     const job = this.deps.jobs.get(body.jobId)
     if (job == null) throw new Refusal(`unknown job ${body.jobId}`)
-    if (award.signer !== job.coordinator || coordinator !== job.coordinator) throw new Refusal('award is not from the job\'s coordinator')
+    if (!sameKey(award.signer, job.coordinator) || !sameKey(coordinator, job.coordinator)) throw new Refusal('award is not from the job\'s coordinator')
     const bid = this.bids.get(body.bidId)
     if (bid == null || bid.jobId !== body.jobId) throw new Refusal('award names no bid of this agent for this job')
     if (body.priceUsd !== bid.priceUsd) throw new Refusal(`award price ${body.priceUsd} differs from the bid's ${bid.priceUsd}`)

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { hashHex } from '../crypto/content-id.ts'
 import { canonicalBytes } from '../wire/canonical.ts'
-import type { Signer } from '../crypto/signatures.ts'
+import { sameKey, type Signer } from '../crypto/signatures.ts'
 import { seal, type Envelope } from '../wire/envelope.ts'
 import { MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, TOPICS } from '../wire/constants.ts'
 import { describeValueProblem, parseJsonBytes, valueProblem } from '../wire/json-input.ts'
@@ -12,7 +12,7 @@ import type { JobRecord, JobStore, AttemptRecord } from '../store/job-store.ts'
 import type { ReceiptStore, StoredReceipt } from '../store/receipt-store.ts'
 import { AgentUnreachableError, ExchangeCancelledError, ExecClient } from './exec-client.ts'
 import { MessageValidationError } from '../wire/errors.ts'
-import { JobBodySchema, publishableReason, type AwardBody, type BidBody, type ClaimBody, type JobBody, type Outcome, type ReceiptBody } from './messages.ts'
+import { JobBodySchema, MAX_ATTEMPT, publishableReason, type AwardBody, type BidBody, type ClaimBody, type JobBody, type Outcome, type ReceiptBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
 import { compareRanked, rankForAward, type AwardPolicy, type BetaPosterior, type ExcludedBid, type RankedBid } from './scoring.ts'
 import { openClaim } from './validators.ts'
@@ -183,7 +183,7 @@ export class Coordinator {
   /** A validated bid: recorded when it is for one of our open auctions (one bid per agent). */
   onBid (envelope: Envelope<BidBody>): void {
     const auction = this.auctions.get(envelope.body.jobId)
-    if (auction == null || auction.bids.some(b => b.agent === envelope.signer)) return
+    if (auction == null || auction.bids.some(b => sameKey(b.agent, envelope.signer))) return
     auction.bids.push({ bidId: envelope.id, agent: envelope.signer, body: envelope.body })
     this.events.record(envelope.body.jobId, 'bid', { agent: envelope.signer, bidId: envelope.id, priceUsd: envelope.body.priceUsd, estimatedMs: envelope.body.estimatedMs })
     auction.expected.delete(envelope.signer)
@@ -242,7 +242,10 @@ export class Coordinator {
     const budgetCeiling = spec.budget?.maxUsd
     const maxUsd = Math.min(options.maxUsd ?? budgetCeiling ?? spec.costUsd ?? 0, budgetCeiling ?? Infinity)
     const bidWindowMs = options.bidWindowMs ?? DEFAULT_BID_WINDOW_MS
-    const softDeadline = limits.softDeadline
+    // A spec may set a soft deadline and no deadline: the job's deadline is then the
+    // requester's (or the default), and the soft deadline never comes after it
+    // (receivers Reject a job whose soft deadline is after its deadline).
+    const softDeadline = limits.softDeadline != null ? Math.min(limits.softDeadline, deadline) : undefined
 
     // The job is signed now, so its id is known at once; a job that waits for
     // capacity is published later under the same id (bid windows and holds
@@ -428,7 +431,8 @@ export class Coordinator {
    * never one whose price would take the job past budget.maxUsd.
    */
   private async runAttempts (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, auction: Auction, onAwarded: () => void, cancel: AbortSignal): Promise<JobResult> {
-    const maxAttempts = this.policy.maxAttempts(spec)
+    // Awards and receipts carry the attempt number, and receivers refuse one above MAX_ATTEMPT.
+    const maxAttempts = Math.min(this.policy.maxAttempts(spec), MAX_ATTEMPT)
     const budget = spec.budget?.maxUsd ?? null
     const feeUsd = spec.budget?.includesFees === true ? this.feeUsd : 0
     let ledger = newJobLedger(record.jobId, record.specId, budget)
@@ -729,7 +733,7 @@ export class Coordinator {
     try {
       const reply = await this.exec.exchange(bid.agent, bid.body.addrs, award, inputBytes, signal, cancel)
       const claim = openClaim(reply.claimBytes)
-      if (claim.signer !== bid.agent || claim.body.awardId !== award.id || claim.body.jobId !== award.body.jobId) {
+      if (!sameKey(claim.signer, bid.agent) || claim.body.awardId !== award.id || claim.body.jobId !== award.body.jobId) {
         return failed('error', 'the agent\'s claim is not signed by it or is for another award')
       }
       if (claim.body.outcome !== 'success') {

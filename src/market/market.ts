@@ -23,7 +23,7 @@ import { JobEventLog, type JobEvent } from './job-events.ts'
 import { JobEventStore } from '../store/job-event-store.ts'
 import type { ReceiptBody } from './messages.ts'
 import { RecentJobs } from './recent-jobs.ts'
-import { validateAward, validateBid, validateCapacity, validateJob, validateReceipt, type MarketContext } from './validators.ts'
+import { marketContext, validateAward, validateBid, validateCapacity, validateJob, validateReceipt, type MarketContext } from './validators.ts'
 
 export interface MarketDeps {
   libp2p: SpecmeshLibp2p
@@ -46,6 +46,8 @@ export interface MarketOptions {
   feePerAttemptUsd?: number
   /** How often an agent re-announces its capacity when nothing changes. @default 2000 */
   advertIntervalMs?: number
+  /** Receipts held per signer, and served per signer in a sync answer. @default MAX_RECEIPTS_PER_SIGNER (10,000) */
+  receiptsPerSigner?: number
   /** How this node as requester applies specs' limits. @default specPolicy(retryBaseMs) — see policy.ts */
   policy?: RequesterPolicy
   /** Seed of the award draws (scoring.ts): set it to make awards reproducible. @default random per start */
@@ -86,11 +88,24 @@ export interface JobEventsOptions {
   signal?: AbortSignal
 }
 
+/**
+ * Receipts held per signing coordinator, and served per signer in one sync
+ * answer: an honest coordinator's history fits, and no one key can crowd the
+ * others out of a store or a sync answer.
+ */
+export const MAX_RECEIPTS_PER_SIGNER = 10_000
+
+const utf8 = new TextDecoder()
+const textOf = (bytes: Uint8Array): string => utf8.decode(bytes)
+const textBytes = (text: string): Uint8Array => new TextEncoder().encode(text)
+
 /** Wire the market's topics, stream and stores onto a running node. */
 export async function startMarket (deps: MarketDeps): Promise<Market> {
   const { libp2p, gossip, signer, db, specs, log } = deps
   const jobs = new RecentJobs()
   const receipts = new ReceiptStore(db)
+  await receipts.load()
+  const perSigner = deps.options?.receiptsPerSigner ?? MAX_RECEIPTS_PER_SIGNER
   const jobStore = new JobStore(db)
   const ledger = new LedgerStore(db)
   const capacity = new CapacityTable()
@@ -108,7 +123,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     if (record != null) specCache.set(specId, record.spec)
     return record?.spec ?? null
   }
-  const ctx: MarketContext = { now: Date.now, specOf, jobs }
+  const ctx: MarketContext = marketContext({ now: Date.now, specOf, jobs })
 
   const agent = new AgentService({
     signer,
@@ -140,9 +155,13 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
   const ingestReceipt = async (data: Uint8Array): Promise<void> => {
     const { envelope } = await validateReceipt(data, ctx)
     if (inFlightReceipts.has(envelope.id) || await receipts.has(envelope.id)) throw ignore('duplicate', `receipt ${envelope.id} is already stored`)
+    // One key must not fill the store (or every sync answer) with receipts of its own making.
+    if (receipts.countBySigner(envelope.signer) >= perSigner) {
+      throw ignore('signer-quota', `this node already holds ${perSigner} receipts signed by ${envelope.signer}`)
+    }
     inFlightReceipts.add(envelope.id)
     try {
-      const record: StoredReceipt = { id: envelope.id, envelope: envelope as Envelope<ReceiptBody>, receivedAt: Date.now() }
+      const record: StoredReceipt = { id: envelope.id, envelope: envelope as Envelope<ReceiptBody>, receivedAt: Date.now(), envelopeText: textOf(data) }
       await receipts.put(record)
       deps.onReceipt?.(record)
     } finally {
@@ -204,8 +223,16 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     matchIds: async (kind, prefix, limit) => kind === 'job' ? await jobStore.idsWithPrefix(prefix, limit) : await receipts.idsWithPrefix(prefix, limit),
     syncKinds: [['receipt', {
       records: async function * () {
-        for await (const record of receipts.all()) yield encodeEnvelope(record.envelope)
+        const served = new Map<string, number>()
+        for await (const record of receipts.all()) {
+          const signer = record.envelope.signer
+          const count = served.get(signer) ?? 0
+          if (count >= perSigner) continue
+          served.set(signer, count + 1)
+          yield record.envelopeText != null ? textBytes(record.envelopeText) : encodeEnvelope(record.envelope)
+        }
       },
+      signerQuota: perSigner,
       validate: ingestReceipt
     }]],
     stop: async () => {

@@ -1,6 +1,8 @@
 import { z } from 'zod'
 import { isCanonicalPeerId } from '../crypto/signatures.ts'
-import { MAX_BID_WINDOW_MS, MAX_INPUT_BYTES, MAX_NONCE_CHARS, MAX_REASON_CHARS, MIN_BID_WINDOW_MS } from '../wire/constants.ts'
+import { MAX_BID_WINDOW_MS, MAX_INPUT_BYTES, MAX_NONCE_CHARS, MAX_OUTPUT_BYTES, MAX_REASON_CHARS, MIN_BID_WINDOW_MS } from '../wire/constants.ts'
+import { wireString } from '../wire/text.ts'
+import { MAX_CONCURRENT_REQUESTS, MAX_DURATION_SECONDS, MAX_RETRIES } from '../spec/constants.ts'
 
 /**
  * Bodies of the market's signed messages. Every body is the `body` of an
@@ -9,8 +11,8 @@ import { MAX_BID_WINDOW_MS, MAX_INPUT_BYTES, MAX_NONCE_CHARS, MAX_REASON_CHARS, 
  * milliseconds; money is USD as a JSON number.
  */
 
-const peerId = z.string().min(1).max(128).refine(isCanonicalPeerId, 'a PeerId in canonical base58btc form')
-const cid = z.string().min(1).max(128)
+const peerId = wireString(128, 1).refine(isCanonicalPeerId, 'a PeerId in canonical base58btc form')
+const cid = wireString(128, 1)
 /** Payload hashes are sha2-256 of the RFC 8785 canonical JSON of the value, so formatting never matters. */
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha2-256 hash as 64 lowercase hex digits')
 const epochMs = z.number().int().nonnegative()
@@ -43,6 +45,21 @@ export function publishableReason (text: string, limit: number = MAX_REASON_CHAR
   return `${cut}…`
 }
 
+/**
+ * Upper bounds on counts and durations: no honest node states more, and a
+ * coordinator that sums or sorts these never meets a number too large to mean
+ * anything. Slots never exceed what a spec may allow (capacity.maxConcurrentRequests);
+ * a queue is at most as long again; attempts at most 1 + capacity.maxRetries.
+ */
+export const MAX_SLOTS = MAX_CONCURRENT_REQUESTS
+export const MAX_QUEUE = MAX_CONCURRENT_REQUESTS
+export const MAX_ATTEMPT = 1 + MAX_RETRIES
+/** Estimates and retry hints: at most the longest duration a spec may name (30 days). */
+export const MAX_DURATION_MS = MAX_DURATION_SECONDS * 1000
+const slots = z.number().int().nonnegative().max(MAX_SLOTS)
+const durationMs = z.number().int().nonnegative().max(MAX_DURATION_MS)
+const attempt = z.number().int().positive().max(MAX_ATTEMPT)
+
 /** A call for bids. The input itself never travels on gossip: only its hash and size. */
 export const JobBodySchema = z.object({
   specId: cid,
@@ -57,7 +74,7 @@ export const JobBodySchema = z.object({
   bidWindowMs: BidWindowMsSchema,
   createdAt: epochMs,
   /** Makes two submissions of the same input distinct jobs. */
-  nonce: z.string().min(1).max(MAX_NONCE_CHARS)
+  nonce: wireString(MAX_NONCE_CHARS, 1)
 }).strict()
 export type JobBody = z.infer<typeof JobBodySchema>
 
@@ -65,13 +82,13 @@ export const BidBodySchema = z.object({
   jobId: cid,
   specId: cid,
   priceUsd: usd,
-  estimatedMs: z.number().int().nonnegative(),
+  estimatedMs: durationMs,
   /** The agent's executions of this spec in flight when it bid, and its limit. */
-  load: z.object({ inFlight: z.number().int().nonnegative(), limit: z.number().int().positive() }).strict(),
+  load: z.object({ inFlight: slots, limit: slots.min(1) }).strict(),
   createdAt: epochMs,
   expiresAt: epochMs,
   /** Where the coordinator can dial the agent for the execution stream. */
-  addrs: z.array(z.string().max(256)).max(8).optional()
+  addrs: z.array(wireString(256)).max(8).optional()
 }).strict()
 export type BidBody = z.infer<typeof BidBodySchema>
 
@@ -82,7 +99,7 @@ export const AwardBodySchema = z.object({
   agent: peerId,
   priceUsd: usd,
   /** 1 for the first award of a job, 2 for the first retry, … */
-  attempt: z.number().int().positive(),
+  attempt,
   deadline: epochMs,
   issuedAt: epochMs
 }).strict()
@@ -102,13 +119,13 @@ export const ClaimBodySchema = z.object({
   awardId: cid,
   outcome: z.enum(['success', 'refused', 'error', 'timeout', 'cancelled']),
   outputHash: sha256Hex.optional(),
-  outputSize: z.number().int().nonnegative().optional(),
+  outputSize: z.number().int().nonnegative().max(MAX_OUTPUT_BYTES).optional(),
   startedAt: epochMs,
   endedAt: epochMs,
   costUsd: usd,
-  reason: z.string().max(MAX_REASON_CHARS).optional(),
+  reason: wireString(MAX_REASON_CHARS).optional(),
   /** With outcome refused because the agent is at capacity: when to try again. */
-  retryAfterMs: z.number().int().nonnegative().optional(),
+  retryAfterMs: durationMs.optional(),
   /** With outcome refused: the agent is shutting down and takes no more awards; do not award it again. */
   stopping: z.literal(true).optional()
 }).strict()
@@ -124,7 +141,7 @@ export const ReceiptBodySchema = z.object({
   jobId: cid,
   awardId: cid,
   agent: peerId,
-  attempt: z.number().int().positive(),
+  attempt,
   inputHash: sha256Hex,
   outputHash: sha256Hex.optional(),
   startedAt: epochMs,
@@ -134,7 +151,7 @@ export const ReceiptBodySchema = z.object({
   /** What this attempt cost the coordinator (0 when nothing is owed). */
   costUsd: usd,
   outcome: z.enum(OUTCOMES),
-  reason: z.string().max(MAX_REASON_CHARS).optional(),
+  reason: wireString(MAX_REASON_CHARS).optional(),
   claim: z.object({
     type: z.literal('claim'),
     v: z.literal(1),
@@ -156,13 +173,13 @@ export const CapacityBodySchema = z.object({
   specs: z.array(z.object({
     specId: cid,
     /** Executions of this spec running now, for every coordinator together. */
-    inFlight: z.number().int().nonnegative(),
-    /** Awards waiting in its queue for a slot, and places held by its open bids. */
-    queued: z.number().int().nonnegative(),
+    inFlight: slots,
+    /** Awards waiting in its queue for a slot, and places held by its open bids (at most every slot and queue place). */
+    queued: z.number().int().nonnegative().max(MAX_SLOTS + MAX_QUEUE),
     /** How many awards its queue takes beyond `limit` (they wait there; they never run beyond it). */
-    queue: z.number().int().nonnegative(),
+    queue: z.number().int().nonnegative().max(MAX_QUEUE),
     /** The most it admits at once (never above the spec's capacity.maxConcurrentRequests). */
-    limit: z.number().int().positive(),
+    limit: slots.min(1),
     priceUsd: usd
   }).strict()).max(MAX_ADVERT_SPECS),
   issuedAt: epochMs,

@@ -2,9 +2,11 @@ import type { z } from 'zod'
 import { openEnvelope, verifyEnvelope, type Envelope, type MessageType } from '../wire/envelope.ts'
 import { ignore, reject } from '../wire/errors.ts'
 import { MAX_CLOCK_SKEW_MS } from '../wire/constants.ts'
+import { sameKey } from '../crypto/signatures.ts'
 import { jobDeadlines, type Spec } from '../spec/index.ts'
 import { AwardBodySchema, BidBodySchema, CapacityBodySchema, ClaimBodySchema, JobBodySchema, MAX_ADVERT_TTL_MS, ReceiptBodySchema, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody, type ReceiptBody } from './messages.ts'
 import type { KnownJob, RecentJobs } from './recent-jobs.ts'
+import { SeenIds } from './seen-ids.ts'
 
 /**
  * One validator per market topic, Lodestar style: each authenticates the
@@ -16,6 +18,17 @@ export interface MarketContext {
   now: () => number
   specOf: (specId: string) => Promise<Spec | null>
   jobs: RecentJobs
+  /** Bids and awards accepted so far, by body id (jobs are deduplicated by `jobs`). */
+  seenBids: SeenIds
+  seenAwards: SeenIds
+}
+
+/** What the job, receipt and capacity validators need: no duplicate memories of bids and awards. */
+export type BaseContext = Pick<MarketContext, 'now' | 'specOf' | 'jobs'>
+
+/** A context with fresh duplicate memories. */
+export function marketContext (base: BaseContext): MarketContext {
+  return { ...base, seenBids: new SeenIds(), seenAwards: new SeenIds() }
 }
 
 export function openTyped<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>): Envelope<T> {
@@ -35,7 +48,7 @@ function notFromTheFuture (ms: number, now: number, what: string): void {
   if (ms > now + MAX_CLOCK_SKEW_MS) throw reject('from-the-future', `${what} is ${ms - now} ms ahead of this node's clock (limit ${MAX_CLOCK_SKEW_MS} ms)`)
 }
 
-export async function validateJob (data: Uint8Array, ctx: MarketContext): Promise<{ envelope: Envelope<JobBody>, spec: Spec }> {
+export async function validateJob (data: Uint8Array, ctx: BaseContext): Promise<{ envelope: Envelope<JobBody>, spec: Spec }> {
   const envelope = openTyped(data, 'job', JobBodySchema)
   const job = envelope.body
   const now = ctx.now()
@@ -69,26 +82,30 @@ export async function validateBid (data: Uint8Array, ctx: MarketContext): Promis
   const envelope = openTyped(data, 'bid', BidBodySchema)
   const bid = envelope.body
   const now = ctx.now()
+  if (ctx.seenBids.has(envelope.id)) throw ignore('duplicate', `bid ${envelope.id} already seen`)
   notFromTheFuture(bid.createdAt, now, 'bid createdAt')
   const job = ctx.jobs.get(bid.jobId)
   if (job == null) throw ignore('unknown-job', `bid for job ${bid.jobId}, which this node has not seen`)
   if (bid.specId !== job.body.specId) throw reject('wrong-spec', `bid names spec ${bid.specId} but job ${bid.jobId} is for ${job.body.specId}`)
   if (bid.priceUsd > job.body.maxUsd) throw reject('over-ceiling', `bid price ${bid.priceUsd} is above the job's ceiling ${job.body.maxUsd}`)
-  if (envelope.signer === job.coordinator) throw reject('self-bid', 'a coordinator cannot bid on its own job')
+  if (sameKey(envelope.signer, job.coordinator)) throw reject('self-bid', 'a coordinator cannot bid on its own job')
   if (bid.expiresAt <= now) throw ignore('expired', 'bid has expired')
+  ctx.seenBids.add(envelope.id, Math.min(bid.expiresAt, job.body.deadline), now)
   return { envelope, job }
 }
 
 export async function validateAward (data: Uint8Array, ctx: MarketContext): Promise<{ envelope: Envelope<AwardBody>, job: KnownJob }> {
   const envelope = openTyped(data, 'award', AwardBodySchema)
   const award = envelope.body
+  if (ctx.seenAwards.has(envelope.id)) throw ignore('duplicate', `award ${envelope.id} already seen`)
   notFromTheFuture(award.issuedAt, ctx.now(), 'award issuedAt')
   const job = ctx.jobs.get(award.jobId)
   if (job == null) throw ignore('unknown-job', `award for job ${award.jobId}, which this node has not seen`)
-  if (envelope.signer !== job.coordinator) throw reject('not-coordinator', `award for job ${award.jobId} is signed by ${envelope.signer}, not by the job's coordinator`)
+  if (!sameKey(envelope.signer, job.coordinator)) throw reject('not-coordinator', `award for job ${award.jobId} is signed by ${envelope.signer}, not by the job's coordinator`)
   if (award.specId !== job.body.specId) throw reject('wrong-spec', 'award names a different spec than its job')
   if (award.priceUsd > job.body.maxUsd) throw reject('over-ceiling', 'award price is above the job ceiling')
-  if (award.agent === job.coordinator) throw reject('self-award', 'a coordinator cannot award its own job to itself')
+  if (sameKey(award.agent, job.coordinator)) throw reject('self-award', 'a coordinator cannot award its own job to itself')
+  ctx.seenAwards.add(envelope.id, job.body.deadline, ctx.now())
   return { envelope, job }
 }
 
@@ -101,20 +118,25 @@ export function verifyClaim (raw: unknown): Envelope<ClaimBody> {
   return checkBody(verifyEnvelope(raw, { expectType: 'claim' }), 'claim', ClaimBodySchema)
 }
 
-/** Receipts are judged on their own: they must stand as proof without the job in memory. */
-export async function validateReceipt (data: Uint8Array, ctx: MarketContext): Promise<{ envelope: Envelope<ReceiptBody>, spec: Spec }> {
+/**
+ * Receipts are judged on their own: they must stand as proof without the job
+ * in memory. When the job is known, though, only its coordinator may sign one.
+ */
+export async function validateReceipt (data: Uint8Array, ctx: BaseContext): Promise<{ envelope: Envelope<ReceiptBody>, spec: Spec }> {
   const envelope = openTyped(data, 'receipt', ReceiptBodySchema)
   const receipt = envelope.body
   notFromTheFuture(receipt.verdictAt, ctx.now(), 'receipt verdictAt')
-  if (receipt.agent === envelope.signer) throw reject('self-receipt', 'a coordinator cannot sign a receipt for its own execution')
+  if (sameKey(receipt.agent, envelope.signer)) throw reject('self-receipt', 'a coordinator cannot sign a receipt for its own execution')
   if (receipt.startedAt > receipt.endedAt) throw reject('impossible-times', 'receipt ends before it starts')
+  const job = ctx.jobs.get(receipt.jobId)
+  if (job != null && !sameKey(envelope.signer, job.coordinator)) throw reject('not-coordinator', `receipt for job ${receipt.jobId} is signed by ${envelope.signer}, not by the job's coordinator`)
   const spec = await ctx.specOf(receipt.specId)
   if (spec == null) throw ignore('unknown-spec', `receipt for spec ${receipt.specId}, which this node does not hold yet`)
   const ceiling = spec.budget?.maxUsd
   if (ceiling != null && receipt.costUsd > ceiling) throw reject('over-budget', `receipt charges ${receipt.costUsd}, above the spec's budget.maxUsd ${ceiling}`)
   if (receipt.claim != null) {
     const claim = verifyClaim(receipt.claim)
-    if (claim.signer !== receipt.agent) throw reject('claim-signer', 'embedded claim is not signed by the receipt\'s agent')
+    if (!sameKey(claim.signer, receipt.agent)) throw reject('claim-signer', 'embedded claim is not signed by the receipt\'s agent')
     if (claim.body.jobId !== receipt.jobId || claim.body.awardId !== receipt.awardId) throw reject('claim-mismatch', 'embedded claim is for another job or award')
     if (receipt.outputHash != null && claim.body.outputHash !== receipt.outputHash) throw reject('claim-mismatch', 'receipt output hash differs from the agent\'s claim')
   }
@@ -137,7 +159,7 @@ export async function validateReceipt (data: Uint8Array, ctx: MarketContext): Pr
   return { envelope, spec }
 }
 
-export async function validateCapacity (data: Uint8Array, ctx: MarketContext): Promise<Envelope<CapacityBody>> {
+export async function validateCapacity (data: Uint8Array, ctx: BaseContext): Promise<Envelope<CapacityBody>> {
   const envelope = openTyped(data, 'capacity', CapacityBodySchema)
   const advert = envelope.body
   const now = ctx.now()

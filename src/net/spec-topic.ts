@@ -1,4 +1,4 @@
-import { openEnvelope, type Envelope } from '../wire/envelope.ts'
+import { encodeEnvelope, openEnvelope, type Envelope } from '../wire/envelope.ts'
 import { ignore, reject } from '../wire/errors.ts'
 import { MAX_MESSAGE_BYTES } from '../wire/constants.ts'
 import { validateSpec, specId, isExpired, type Spec } from '../spec/index.ts'
@@ -14,8 +14,17 @@ export interface SpecTopicDeps {
   onStoreFailed?: (record: StoredSpec, err: Error) => void
 }
 
-export function storedSpecFromEnvelope (envelope: Envelope, spec: Spec, receivedAt: number): StoredSpec {
-  return { id: envelope.id, spec, signer: envelope.signer, sig: envelope.sig, receivedAt }
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true })
+const encoder = new TextEncoder()
+
+/** `bytes`: the envelope as it arrived; without them (a spec this node signs), the bytes it will gossip. */
+export function storedSpecFromEnvelope (envelope: Envelope, spec: Spec, receivedAt: number, bytes: Uint8Array = encodeEnvelope(envelope)): StoredSpec {
+  return { id: envelope.id, spec, signer: envelope.signer, sig: envelope.sig, receivedAt, envelopeText: utf8.decode(bytes) }
+}
+
+/** The bytes sync serves for a stored spec: the ones it arrived as, when the record kept them. */
+export function bytesOfStoredSpec (record: StoredSpec): Uint8Array {
+  return record.envelopeText != null ? encoder.encode(record.envelopeText) : encodeEnvelope(envelopeOfStoredSpec(record))
 }
 
 export function envelopeOfStoredSpec (record: StoredSpec): Envelope {
@@ -49,7 +58,7 @@ export function specTopicValidator (deps: SpecTopicDeps): (data: Uint8Array) => 
       throw ignore('expired', `spec ${envelope.id} is past its deadline`)
     }
     inFlight.add(envelope.id)
-    const record = storedSpecFromEnvelope(envelope, checked.spec, now())
+    const record = storedSpecFromEnvelope(envelope, checked.spec, now(), data)
     deps.specs.put(record).then(() => { deps.onStored?.(record) }, err => { deps.onStoreFailed?.(record, err as Error) })
       .finally(() => { inFlight.delete(envelope.id) })
   }

@@ -3,6 +3,7 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { z } from 'zod'
 import { MAX_MESSAGE_BYTES, PROTOCOLS } from '../wire/constants.ts'
 import { MessageValidationError } from '../wire/errors.ts'
+import { wireString } from '../wire/text.ts'
 import type { TopicValidator } from './gossip.ts'
 import type { SpecmeshLibp2p } from './libp2p.ts'
 
@@ -14,7 +15,7 @@ import type { SpecmeshLibp2p } from './libp2p.ts'
  * trusted more for having arrived by sync.
  */
 export const SyncRequestSchema = z.object({
-  kinds: z.array(z.string().max(32)).min(1).max(16)
+  kinds: z.array(wireString(32)).min(1).max(16)
 }).strict()
 export type SyncRequest = z.infer<typeof SyncRequestSchema>
 
@@ -27,6 +28,8 @@ export interface SyncKind {
   /** Encoded envelopes of every live record of this kind. */
   records: () => AsyncIterable<Uint8Array>
   validate: TopicValidator
+  /** At most this many records of the kind per signer in one answer; the rest are ignored unread. */
+  signerQuota?: number
 }
 
 export interface SyncResult {
@@ -91,6 +94,7 @@ export class Sync {
     const stream = await this.libp2p.dialProtocol(peer, PROTOCOLS.sync, { signal })
     const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
     const result: SyncResult = { peer: peer.toString(), accepted: 0, ignored: 0, rejected: 0 }
+    const perSigner = new Map<string, number>()
     try {
       await lp.write(encoder.encode(JSON.stringify({ kinds })), { signal })
       for (let records = 0; ;) {
@@ -98,7 +102,7 @@ export class Sync {
         if (isEnd(frame)) break
         // Exactly MAX_SYNC_RECORDS records and the end frame is a full answer; one more is a flood.
         if (++records > MAX_SYNC_RECORDS) throw new SyncProtocolError(`peer ${result.peer} sent more than ${MAX_SYNC_RECORDS} sync records`)
-        await this.ingest(frame, result)
+        await this.ingest(frame, result, perSigner)
       }
       await stream.close({ signal })
     } catch (err) {
@@ -110,18 +114,27 @@ export class Sync {
     return result
   }
 
-  private async ingest (frame: Uint8Array, result: SyncResult): Promise<void> {
-    let type: unknown
+  private async ingest (frame: Uint8Array, result: SyncResult, perSigner: Map<string, number>): Promise<void> {
+    let head: { type?: unknown, signer?: unknown }
     try {
-      type = (JSON.parse(decoder.decode(frame)) as { type?: unknown }).type
+      head = JSON.parse(decoder.decode(frame)) as { type?: unknown, signer?: unknown }
     } catch {
       result.rejected++
       return
     }
-    const kind = typeof type === 'string' ? this.kinds.get(type) : undefined
+    const kind = typeof head.type === 'string' ? this.kinds.get(head.type) : undefined
     if (kind == null) {
       result.rejected++
       return
+    }
+    if (kind.signerQuota != null) {
+      const key = `${String(head.type)}!${String(head.signer)}`
+      const count = (perSigner.get(key) ?? 0) + 1
+      perSigner.set(key, count)
+      if (count > kind.signerQuota) {
+        result.ignored++
+        return
+      }
     }
     try {
       await kind.validate(frame, result.peer)

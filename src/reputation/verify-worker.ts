@@ -4,7 +4,7 @@
  * null for an accepted message or the verdict for a refused one.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { validateReceipt, type MarketContext } from '../market/validators.ts'
+import { marketContext, validateReceipt, type MarketContext } from '../market/validators.ts'
 import { RecentJobs } from '../market/recent-jobs.ts'
 import { MessageValidationError } from '../wire/errors.ts'
 import type { Spec } from '../spec/index.ts'
@@ -36,7 +36,7 @@ const port = parentPort
 if (port == null) throw new Error('verify-worker.ts runs as a worker thread')
 
 const specs = new Map<string, Spec>((workerData as { specs: Array<[string, Spec]> }).specs)
-const ctx: MarketContext = { now: Date.now, specOf: async specId => specs.get(specId) ?? null, jobs: new RecentJobs(1) }
+const ctx: MarketContext = marketContext({ now: Date.now, specOf: async specId => specs.get(specId) ?? null, jobs: new RecentJobs(1) })
 
 port.on('message', (message: VerifyRequest | SpecUpdate) => {
   if (message.kind === 'spec') {

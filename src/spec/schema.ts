@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { SPEC_NAME_PATTERN, MAX_VERSION_CHARS, MAX_DESCRIPTION_CHARS, MAX_VARIANT_CHARS, MAX_CRITERIA, MAX_CRITERION_CHARS, MAX_DURATION_SECONDS, MAX_CONCURRENT_REQUESTS, MAX_RETRIES, MAX_BACKOFF_MULTIPLIER, MAX_COST_CATEGORY_CHARS } from './constants.ts'
+import { wireString } from '../wire/text.ts'
 
 /**
  * The canonical, normalized spec body (format v1). This is what is signed, gossiped,
@@ -50,7 +51,7 @@ export const BudgetSchema = z.strictObject({
   maxUsd: MoneySchema,
   currency: z.enum(CURRENCIES),
   includesFees: z.boolean(),
-  costBreakdown: z.record(z.string().min(1).max(MAX_COST_CATEGORY_CHARS), MoneySchema).optional(),
+  costBreakdown: z.record(wireString(MAX_COST_CATEGORY_CHARS, 1), MoneySchema).optional(),
   overageBehavior: z.enum(OVERAGE_BEHAVIORS)
 })
 
@@ -67,11 +68,11 @@ export const SpecIdSchema = z.string().regex(/^b[a-z2-7]{20,}$/)
 
 export const SpecSchema = z.strictObject({
   name: z.string().regex(SPEC_NAME_PATTERN),
-  version: z.string().min(1).max(MAX_VERSION_CHARS).optional(),
-  description: z.string().max(MAX_DESCRIPTION_CHARS).optional(),
+  version: wireString(MAX_VERSION_CHARS, 1).optional(),
+  description: wireString(MAX_DESCRIPTION_CHARS).optional(),
   input: JsonSchemaSchema,
   output: JsonSchemaSchema,
-  successCriteria: z.array(z.string().min(1).max(MAX_CRITERION_CHARS)).max(MAX_CRITERIA),
+  successCriteria: z.array(wireString(MAX_CRITERION_CHARS, 1)).max(MAX_CRITERIA),
   costUsd: MoneySchema.optional(),
   deadline: DeadlineSchema.optional(),
   softDeadline: DeadlineSchema.optional(),
@@ -79,7 +80,7 @@ export const SpecSchema = z.strictObject({
   budget: BudgetSchema.optional(),
   capacity: CapacitySchema.optional(),
   parent: SpecIdSchema.optional(),
-  variant: z.string().min(1).max(MAX_VARIANT_CHARS).optional()
+  variant: wireString(MAX_VARIANT_CHARS, 1).optional()
 })
 
 export type Spec = z.infer<typeof SpecSchema>

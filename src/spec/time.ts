@@ -77,7 +77,9 @@ export function parseInstant (value: unknown): Parsed<number> {
   const [, y, mo, d, h, mi, s] = m
   const ms = Date.parse(text.replace(' ', 'T').replace(/z$/, 'Z').replace(/([+-]\d{2})(\d{2})$/, '$1:$2'))
   // Date.parse rolls 2026-02-30 over to March; a round trip through the fields catches it.
-  const utcCheck = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s ?? 0)))
+  // setUTCFullYear, not Date.UTC, which reads years 0 to 99 as 1900 to 1999.
+  const utcCheck = new Date(0)
+  utcCheck.setUTCFullYear(Number(y), Number(mo) - 1, Number(d))
   if (Number.isNaN(ms) || utcCheck.getUTCDate() !== Number(d) || utcCheck.getUTCMonth() !== Number(mo) - 1 || Number(h) > 23 || Number(mi) > 59 || Number(s ?? 0) > 59) {
     return { ok: false, message: `${JSON.stringify(value)} is not a real date and time; check the day, month and time fields` }
   }

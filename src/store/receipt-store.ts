@@ -6,6 +6,12 @@ export interface StoredReceipt {
   id: string
   envelope: Envelope<ReceiptBody>
   receivedAt: number
+  /**
+   * The envelope's exact UTF-8 JSON text as it arrived (or as this node sent
+   * it): sync serves these bytes, so the record keeps its gossip message id.
+   * Absent in records stored by older nodes, which are re-encoded instead.
+   */
+  envelopeText?: string
 }
 
 export interface ReceiptQuery {
@@ -29,6 +35,9 @@ export class ReceiptStore {
   private readonly byAgent: Sublevel
   private readonly bySpec: Sublevel
   private readonly byJob: Sublevel
+  private readonly bySigner: Sublevel
+  /** Receipts held per signing coordinator, once load() has counted them. */
+  private signerCounts: Map<string, number> | null = null
 
   constructor (db: Db) {
     this.db = db
@@ -36,6 +45,37 @@ export class ReceiptStore {
     this.byAgent = sublevel(db, 'receipts-by-agent')
     this.bySpec = sublevel(db, 'receipts-by-spec')
     this.byJob = sublevel(db, 'receipts-by-job')
+    this.bySigner = sublevel(db, 'receipts-by-signer')
+  }
+
+  /**
+   * Count the receipts held per signer (keys only), indexing by signer any
+   * receipt stored before that index existed. Call once before countBySigner.
+   */
+  async load (): Promise<void> {
+    const counts = new Map<string, number>()
+    for await (const key of this.bySigner.keys()) {
+      const signer = (key as string).slice(0, (key as string).indexOf('!'))
+      counts.set(signer, (counts.get(signer) ?? 0) + 1)
+    }
+    if (counts.size === 0) {
+      const missing: BatchOperation[] = []
+      for await (const record of this.all()) {
+        missing.push(this.signerEntry(record))
+        counts.set(record.envelope.signer, (counts.get(record.envelope.signer) ?? 0) + 1)
+      }
+      if (missing.length > 0) await this.db.batch(missing)
+    }
+    this.signerCounts = counts
+  }
+
+  /** How many receipts signed by this coordinator are held (0 before load()). */
+  countBySigner (signer: string): number {
+    return this.signerCounts?.get(signer) ?? 0
+  }
+
+  private signerEntry (record: StoredReceipt): BatchOperation {
+    return { type: 'put' as const, sublevel: this.bySigner, key: `${record.envelope.signer}!${timeKey(record.envelope.body.endedAt)}!${record.id}`, value: record.id }
   }
 
   async has (id: string): Promise<boolean> {
@@ -64,7 +104,10 @@ export class ReceiptStore {
   operations (record: StoredReceipt): BatchOperation[] {
     const body = record.envelope.body
     const suffix = `${timeKey(body.endedAt)}!${record.id}`
+    // Counted when the batch is built: a batch that then fails overcounts, which only tightens a bound.
+    if (this.signerCounts != null) this.signerCounts.set(record.envelope.signer, this.countBySigner(record.envelope.signer) + 1)
     return [
+      this.signerEntry(record),
       { type: 'put' as const, sublevel: this.byId, key: record.id, value: record },
       { type: 'put' as const, sublevel: this.byAgent, key: `${body.agent}!${suffix}`, value: record.id },
       { type: 'put' as const, sublevel: this.bySpec, key: `${body.specId}!${suffix}`, value: record.id },

@@ -2,8 +2,10 @@ import { z } from 'zod'
 import { canonicalize } from './canonical.ts'
 import { cidOfBytes } from '../crypto/content-id.ts'
 import { isCanonicalPeerId, verifySignature, type Signer } from '../crypto/signatures.ts'
-import { MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from './constants.ts'
+import { MAX_JSON_DEPTH, MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from './constants.ts'
+import { parseStrictJson, StrictJsonError, type StrictJson } from './strict-json.ts'
 import { reject } from './errors.ts'
+import { wireString } from './text.ts'
 
 export const MESSAGE_TYPES = ['spec', 'job', 'bid', 'award', 'capacity', 'receipt', 'claim'] as const
 export type MessageType = typeof MESSAGE_TYPES[number]
@@ -16,9 +18,9 @@ export type MessageType = typeof MESSAGE_TYPES[number]
 export const EnvelopeSchema = z.object({
   type: z.enum(MESSAGE_TYPES),
   v: z.literal(PROTOCOL_VERSION),
-  id: z.string().min(1).max(128),
+  id: wireString(128, 1),
   body: z.record(z.string(), z.unknown()),
-  signer: z.string().min(1).max(128),
+  signer: wireString(128, 1),
   sig: z.string().regex(/^[A-Za-z0-9_-]{86}$/, 'an Ed25519 signature: 64 bytes, base64url without padding')
 }).strict()
 
@@ -32,7 +34,9 @@ export interface Envelope<B = Record<string, unknown>> {
 }
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM keeps a leading U+FEFF in the text, so the JSON check refuses it
+// instead of the decoder silently dropping it (a second spelling of one message).
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /**
  * The bytes a signature covers: canonical JSON of {body, type, v}. Built by
@@ -68,13 +72,26 @@ export function openEnvelope (bytes: Uint8Array, options: OpenOptions = {}): Env
   if (bytes.byteLength > maxBytes) {
     throw reject('too-large', `message is ${bytes.byteLength} bytes; the limit is ${maxBytes}`)
   }
-  let raw: unknown
+  let text: string
   try {
-    raw = JSON.parse(decoder.decode(bytes))
+    text = decoder.decode(bytes)
   } catch {
-    throw reject('not-json', 'message is not UTF-8 JSON')
+    throw reject('not-json', 'message is not UTF-8')
   }
-  return verifyEnvelope(raw, options)
+  let json: StrictJson
+  try {
+    json = parseStrictJson(text, MAX_JSON_DEPTH)
+  } catch (err) {
+    if (!(err instanceof StrictJsonError)) throw err
+    throw reject(err.code, `message is not strict JSON: ${err.message}`)
+  }
+  const envelope = verifyEnvelope(json.value, options)
+  // JSON.parse reads 1.0 and 1e0 as 1: only the integer spelling is the version.
+  const v = json.topLevelNumbers.get('v')
+  if (v !== String(PROTOCOL_VERSION)) {
+    throw reject('bad-envelope', `envelope field v: written ${v ?? '(not a number)'}; write the integer ${PROTOCOL_VERSION}`)
+  }
+  return envelope
 }
 
 /** The same checks as openEnvelope, for an envelope already parsed (e.g. one embedded in another). */

@@ -13,7 +13,7 @@ import { encodeEnvelope, openEnvelope, seal } from '../../../src/wire/envelope.t
 import { parseJson } from '../../../src/wire/json-input.ts'
 import { canonicalBytes } from '../../../src/wire/canonical.ts'
 import { bidWindowProblem, ClaimBodySchema, JobBodySchema, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, publishableReason, ReceiptBodySchema } from '../../../src/market/messages.ts'
-import { validateCapacity, validateJob, type MarketContext } from '../../../src/market/validators.ts'
+import { marketContext, validateCapacity, validateJob, type MarketContext } from '../../../src/market/validators.ts'
 import { handlerChosenMessage } from '../../../src/market/errors.ts'
 import { RecentJobs } from '../../../src/market/recent-jobs.ts'
 import { validateSpec } from '../../../src/spec/index.ts'
@@ -34,7 +34,7 @@ const claim = (over: Record<string, unknown> = {}) => ({ jobId: 'j', awardId: 'a
 const ok = (schema: { safeParse: (v: unknown) => { success: boolean } }, value: unknown): boolean => schema.safeParse(value).success
 
 function ctx (): MarketContext {
-  return { now: () => NOW, specOf: async () => normalizedSample('limits'), jobs: new RecentJobs() }
+  return marketContext({ now: () => NOW, specOf: async () => normalizedSample('limits'), jobs: new RecentJobs() })
 }
 
 async function verdict (promise: Promise<unknown>): Promise<string> {

@@ -4,16 +4,16 @@ import { join } from 'node:path'
 import nacl from 'tweetnacl'
 import { describe, expect, it } from 'vitest'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { canonicalize, NotCanonicalizableError } from '../../../src/wire/canonical.ts'
 import { CapacityTable } from '../../../src/market/capacity-table.ts'
 import { contentId, hashHex } from '../../../src/crypto/content-id.ts'
-import { rawPublicKeyOf } from '../../../src/crypto/signatures.ts'
+import { peerIdOfKey, rawPublicKeyOf } from '../../../src/crypto/signatures.ts'
 import { openEnvelope, type Envelope, type MessageType } from '../../../src/wire/envelope.ts'
 import { MAX_MESSAGE_BYTES } from '../../../src/wire/constants.ts'
 import { ignore, MessageValidationError } from '../../../src/wire/errors.ts'
 import { AwardBodySchema, BidBodySchema, CapacityBodySchema, ClaimBodySchema, JobBodySchema, ReceiptBodySchema, type JobBody } from '../../../src/market/messages.ts'
-import { validateAward, validateBid, validateCapacity, validateJob, validateReceipt, type MarketContext } from '../../../src/market/validators.ts'
+import { marketContext, validateAward, validateBid, validateCapacity, validateJob, validateReceipt, type MarketContext } from '../../../src/market/validators.ts'
 import { RecentJobs } from '../../../src/market/recent-jobs.ts'
 import { verifyReceipt } from '../../../src/market/receipt-verify.ts'
 import { specTopicValidator } from '../../../src/net/spec-topic.ts'
@@ -23,9 +23,10 @@ import type { StoredSpec } from '../../../src/node-types.ts'
 import { renderAllVectors, SEEDS, VECTOR_DIR } from '../../../scripts/gen-vectors.ts'
 
 interface KeyInfo { role: keyof typeof SEEDS, seedHex: string, publicKeyHex: string, peerId: string }
-interface Negative { name: string, envelopeJson?: string, bytesHex?: string, expectType?: MessageType, expect: { action: 'reject' | 'ignore', code: string } }
+interface TopicContext { now: number, holdsSpecs: string[], seenJobs: string[], heldAdverts?: Array<{ signer: string, issuedAt: number }> }
+interface Negative { name: string, envelopeJson?: string, bytesHex?: string, expectType?: MessageType, context?: TopicContext, expect: { action: 'reject' | 'ignore', code: string } }
 interface Payload { value: unknown, canonical: string, sha256Hex: string, size: number }
-interface TopicNegatives { context: { now: number, holdsSpecs: string[], seenJobs: string[], heldAdverts?: Array<{ signer: string, issuedAt: number }> }, negative: Negative[] }
+interface TopicNegatives { context: TopicContext, negative: Negative[] }
 interface PositiveFile {
   type: MessageType
   topic?: TopicNegatives
@@ -211,7 +212,7 @@ describe('protocols/vectors: signed messages', async () => {
         get: async (id: string) => stored.get(id) ?? null,
         put: async (record: StoredSpec) => { stored.set(record.id, record) }
       } as unknown as SpecStore
-      return { ctx: { now: () => context.now, specOf: async id => stored.get(id)?.spec ?? null, jobs }, specs }
+      return { ctx: marketContext({ now: () => context.now, specOf: async id => stored.get(id)?.spec ?? null, jobs }), specs }
     }
 
     const validators: Record<string, (data: Uint8Array, context: TopicNegatives['context']) => Promise<unknown>> = {
@@ -245,7 +246,7 @@ describe('protocols/vectors: signed messages', async () => {
           expect(envelope.id).toBe(contentId(envelope.body))
           let thrown: unknown
           try {
-            await validate(bytesOf(negative), topic.context)
+            await validate(bytesOf(negative), negative.context ?? topic.context)
           } catch (err) {
             thrown = err
           }
@@ -297,7 +298,7 @@ describe('protocols/vectors: signed messages', async () => {
       const now = (job.body.createdAt as number) + 150
       await specTopicValidator({ specs, now: () => now })(utf8(spec.envelopeJson))
       expect(stored.get(spec.id)?.signer).toBe(spec.key.peerId)
-      const ctx: MarketContext = { now: () => now, specOf: async id => stored.get(id)?.spec ?? null, jobs: new RecentJobs() }
+      const ctx: MarketContext = marketContext({ now: () => now, specOf: async id => stored.get(id)?.spec ?? null, jobs: new RecentJobs() })
       await validateJob(utf8(job.envelopeJson), ctx)
       await validateBid(utf8(bid.envelopeJson), ctx)
       await validateAward(utf8(award.envelopeJson), ctx)
@@ -352,7 +353,38 @@ describe('protocols/vectors: envelope-negative.json', async () => {
     const job = await load<PositiveFile>('job.json')
     expect(envelope.signer).not.toBe(job.key.peerId)
     expect(envelope.signer.startsWith('bafz')).toBe(true)
-    expect(hex(rawPublicKeyOf(envelope.signer)!)).toBe(job.key.publicKeyHex)
+    expect(hex(peerIdFromString(envelope.signer).publicKey!.raw)).toBe(job.key.publicKeyHex)
+    expect(rawPublicKeyOf(envelope.signer)).toBeNull()
+  })
+
+  it('signer-protobuf-fields-swapped names the job vector\'s own key, and a libp2p parser prints it back unchanged: only re-deriving the PeerId from the key catches it', async () => {
+    const vector = file.negative.find(n => n.name === 'signer-protobuf-fields-swapped')!
+    const envelope = JSON.parse(vector.envelopeJson!) as Envelope
+    const job = await load<PositiveFile>('job.json')
+    const parsed = peerIdFromString(envelope.signer)
+    expect(parsed.toString()).toBe(envelope.signer)
+    expect(hex(parsed.publicKey!.raw)).toBe(job.key.publicKeyHex)
+    expect(envelope.signer).not.toBe(job.key.peerId)
+    expect(peerIdOfKey(parsed.publicKey!.raw)).toBe(job.key.peerId)
+    // The signature itself is the job vector's, valid for that key: only the spelling of the signer is wrong.
+    expect(nacl.sign.detached.verify(utf8(job.signingPayload), Buffer.from(envelope.sig, 'base64url'), parsed.publicKey!.raw)).toBe(true)
+  })
+
+  it('bom, duplicate-key, duplicate-key-escaped, version-as-float and version-as-exponent are read by a lenient JSON parser as the very job vector', async () => {
+    const job = await load<PositiveFile>('job.json')
+    const lenient = new TextDecoder() // strips a BOM, as most decoders do
+    for (const name of ['bom', 'duplicate-key', 'duplicate-key-escaped', 'version-as-float', 'version-as-exponent']) {
+      const vector = file.negative.find(n => n.name === name)!
+      const bytes = bytesOf(vector)
+      expect(Buffer.from(bytes).equals(Buffer.from(utf8(job.envelopeJson))), name).toBe(false)
+      const value = JSON.parse(lenient.decode(bytes)) as Envelope
+      if (name === 'duplicate-key-escaped') {
+        // JSON.parse keeps the later, signed nonce; the earlier one only shows up as a second member.
+        expect(value.body.nonce).toBe(job.body.nonce)
+      } else {
+        expect(value, name).toEqual(job.envelope)
+      }
+    }
   })
 
   it('too-large: a message over MAX_MESSAGE_BYTES is refused before parsing', async () => {

@@ -1,0 +1,170 @@
+/**
+ * Strict JSON for the wire. JSON.parse is lenient where two implementations
+ * would disagree: it keeps the last of duplicate keys (another parser keeps the
+ * first, or refuses), and it reads `1`, `1.0` and `1e0` as the same number, so
+ * one message could travel under several byte spellings that each receiver
+ * reads differently. This scanner runs before JSON.parse and refuses what
+ * JSON.parse would silently resolve: a byte order mark or anything else before
+ * the value, duplicate member names (compared after unescaping), and nesting
+ * deeper than a limit (a deep value costs every recursive walk that follows).
+ * It also hands back the exact text of each top-level member that is a number,
+ * so a field whose spelling matters (the envelope's `v`) can be checked.
+ *
+ * The grammar itself is left to JSON.parse, which runs right after: the scanner
+ * only has to find strings, objects and arrays, and refuses whatever it cannot
+ * read as those.
+ */
+
+export type StrictJsonCode = 'not-json' | 'duplicate-key' | 'too-deep'
+
+export class StrictJsonError extends Error {
+  override name = 'StrictJsonError'
+  readonly code: StrictJsonCode
+  constructor (code: StrictJsonCode, message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+export interface StrictJson {
+  value: unknown
+  /** Exact source text of every top-level member whose value is a number, by member name. */
+  topLevelNumbers: Map<string, string>
+}
+
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const OPEN_OBJECT = 0x7b
+const CLOSE_OBJECT = 0x7d
+const OPEN_ARRAY = 0x5b
+const CLOSE_ARRAY = 0x5d
+const COMMA = 0x2c
+const COLON = 0x3a
+const BOM = 0xfeff
+
+function isWhitespace (c: number): boolean {
+  // RFC 8259 §2: exactly these four; U+FEFF and other Unicode spaces are not JSON whitespace.
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
+}
+
+export function parseStrictJson (text: string, maxDepth: number): StrictJson {
+  if (text.charCodeAt(0) === BOM) throw new StrictJsonError('not-json', 'the JSON text starts with a byte order mark (U+FEFF); send the JSON value alone')
+  const topLevelNumbers = new Map<string, string>()
+  const n = text.length
+  let i = 0
+
+  const fail = (what: string): never => { throw new StrictJsonError('not-json', `${what} at character ${i}`) }
+  const skipWhitespace = (): void => { while (i < n && isWhitespace(text.charCodeAt(i))) i++ }
+
+  /** From an opening quote to just past the closing one; true when the string holds an escape. */
+  const skipString = (): boolean => {
+    let escaped = false
+    i++
+    while (i < n) {
+      const c = text.charCodeAt(i)
+      if (c === QUOTE) {
+        i++
+        return escaped
+      }
+      if (c === BACKSLASH) {
+        escaped = true
+        i += 2
+      } else {
+        i++
+      }
+    }
+    return fail('unterminated string')
+  }
+
+  const skipPrimitive = (): void => {
+    const start = i
+    while (i < n) {
+      const c = text.charCodeAt(i)
+      if (c === COMMA || c === CLOSE_OBJECT || c === CLOSE_ARRAY || isWhitespace(c)) break
+      i++
+    }
+    if (i === start) fail('a value expected')
+  }
+
+  const skipValue = (depth: number): void => {
+    skipWhitespace()
+    const c = text.charCodeAt(i)
+    if (c === OPEN_OBJECT) skipObject(depth + 1)
+    else if (c === OPEN_ARRAY) skipArray(depth + 1)
+    else if (c === QUOTE) skipString()
+    else skipPrimitive()
+  }
+
+  const tooDeep = (depth: number): void => {
+    if (depth > maxDepth) throw new StrictJsonError('too-deep', `the JSON value nests more than ${maxDepth} objects and arrays deep`)
+  }
+
+  const skipObject = (depth: number): void => {
+    tooDeep(depth)
+    i++
+    skipWhitespace()
+    if (text.charCodeAt(i) === CLOSE_OBJECT) {
+      i++
+      return
+    }
+    const keys = new Set<string>()
+    for (;;) {
+      skipWhitespace()
+      if (text.charCodeAt(i) !== QUOTE) fail('a member name expected')
+      const start = i
+      const escaped = skipString()
+      let key: string
+      try {
+        key = escaped ? JSON.parse(text.slice(start, i)) as string : text.slice(start + 1, i - 1)
+      } catch {
+        return fail('a malformed member name')
+      }
+      if (keys.has(key)) throw new StrictJsonError('duplicate-key', `the member name ${JSON.stringify(key)} appears twice in one object; each name may appear once`)
+      keys.add(key)
+      skipWhitespace()
+      if (text.charCodeAt(i) !== COLON) fail('":" expected')
+      i++
+      skipWhitespace()
+      const valueStart = i
+      skipValue(depth)
+      if (depth === 1) {
+        const first = text.charCodeAt(valueStart)
+        if (first === 0x2d || (first >= 0x30 && first <= 0x39)) topLevelNumbers.set(key, text.slice(valueStart, i))
+      }
+      skipWhitespace()
+      const next = text.charCodeAt(i)
+      i++
+      if (next === CLOSE_OBJECT) return
+      if (next !== COMMA) fail('"," or "}" expected')
+    }
+  }
+
+  const skipArray = (depth: number): void => {
+    tooDeep(depth)
+    i++
+    skipWhitespace()
+    if (text.charCodeAt(i) === CLOSE_ARRAY) {
+      i++
+      return
+    }
+    for (;;) {
+      skipValue(depth)
+      skipWhitespace()
+      const next = text.charCodeAt(i)
+      i++
+      if (next === CLOSE_ARRAY) return
+      if (next !== COMMA) fail('"," or "]" expected')
+    }
+  }
+
+  skipValue(0)
+  skipWhitespace()
+  if (i < n) fail('text after the JSON value')
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (err) {
+    throw new StrictJsonError('not-json', (err as Error).message)
+  }
+  return { value, topLevelNumbers }
+}
