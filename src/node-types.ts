@@ -20,12 +20,6 @@ export interface StoredSpec {
   /** The envelope signature (base64url), kept so the spec can be re-served over sync. */
   sig: string
   receivedAt: number
-  /**
-   * The envelope's exact UTF-8 JSON text as first received (or sent): sync
-   * serves these bytes, so the spec keeps its gossip message id. Absent in
-   * records stored by older nodes, which are re-encoded instead.
-   */
-  envelopeText?: string
 }
 
 export interface PeerInfo {

@@ -218,7 +218,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       records: async function * () {
         const now = Date.now()
         for (const record of await specs.list()) {
-          if (!isExpired(record.spec, now)) yield bytesOfStoredSpec(record)
+          if (!isExpired(record.spec, now)) yield await bytesOfStoredSpec(specs, record)
         }
       },
       validate: validateSpecMessage

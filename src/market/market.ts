@@ -95,7 +95,7 @@ export interface JobEventsOptions {
  */
 export const MAX_RECEIPTS_PER_SIGNER = 10_000
 
-const utf8 = new TextDecoder()
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true })
 const textOf = (bytes: Uint8Array): string => utf8.decode(bytes)
 const textBytes = (text: string): Uint8Array => new TextEncoder().encode(text)
 
@@ -161,8 +161,8 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     }
     inFlightReceipts.add(envelope.id)
     try {
-      const record: StoredReceipt = { id: envelope.id, envelope: envelope as Envelope<ReceiptBody>, receivedAt: Date.now(), envelopeText: textOf(data) }
-      await receipts.put(record)
+      const record: StoredReceipt = { id: envelope.id, envelope: envelope as Envelope<ReceiptBody>, receivedAt: Date.now() }
+      await receipts.put(record, textOf(data))
       deps.onReceipt?.(record)
     } finally {
       inFlightReceipts.delete(envelope.id)
@@ -229,7 +229,8 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
           const count = served.get(signer) ?? 0
           if (count >= perSigner) continue
           served.set(signer, count + 1)
-          yield record.envelopeText != null ? textBytes(record.envelopeText) : encodeEnvelope(record.envelope)
+          const text = await receipts.envelopeText(record.id)
+          yield text != null ? textBytes(text) : encodeEnvelope(record.envelope)
         }
       },
       signerQuota: perSigner,

@@ -17,14 +17,18 @@ export interface SpecTopicDeps {
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true })
 const encoder = new TextEncoder()
 
-/** `bytes`: the envelope as it arrived; without them (a spec this node signs), the bytes it will gossip. */
-export function storedSpecFromEnvelope (envelope: Envelope, spec: Spec, receivedAt: number, bytes: Uint8Array = encodeEnvelope(envelope)): StoredSpec {
-  return { id: envelope.id, spec, signer: envelope.signer, sig: envelope.sig, receivedAt, envelopeText: utf8.decode(bytes) }
+export function storedSpecFromEnvelope (envelope: Envelope, spec: Spec, receivedAt: number): StoredSpec {
+  return { id: envelope.id, spec, signer: envelope.signer, sig: envelope.sig, receivedAt }
 }
 
-/** The bytes sync serves for a stored spec: the ones it arrived as, when the record kept them. */
-export function bytesOfStoredSpec (record: StoredSpec): Uint8Array {
-  return record.envelopeText != null ? encoder.encode(record.envelopeText) : encodeEnvelope(envelopeOfStoredSpec(record))
+/**
+ * The bytes sync serves for a stored spec: the ones it arrived in when the
+ * store kept them; otherwise (a spec this node signed, or one stored by an
+ * older version) its encoding, which is what this node gossips.
+ */
+export async function bytesOfStoredSpec (specs: SpecStore, record: StoredSpec): Promise<Uint8Array> {
+  const text = await specs.envelopeText(record.id)
+  return text != null ? encoder.encode(text) : encodeEnvelope(envelopeOfStoredSpec(record))
 }
 
 export function envelopeOfStoredSpec (record: StoredSpec): Envelope {
@@ -58,8 +62,8 @@ export function specTopicValidator (deps: SpecTopicDeps): (data: Uint8Array) => 
       throw ignore('expired', `spec ${envelope.id} is past its deadline`)
     }
     inFlight.add(envelope.id)
-    const record = storedSpecFromEnvelope(envelope, checked.spec, now(), data)
-    deps.specs.put(record).then(() => { deps.onStored?.(record) }, err => { deps.onStoreFailed?.(record, err as Error) })
+    const record = storedSpecFromEnvelope(envelope, checked.spec, now())
+    deps.specs.put(record, utf8.decode(data)).then(() => { deps.onStored?.(record) }, err => { deps.onStoreFailed?.(record, err as Error) })
       .finally(() => { inFlight.delete(envelope.id) })
   }
 }

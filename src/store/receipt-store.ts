@@ -6,12 +6,6 @@ export interface StoredReceipt {
   id: string
   envelope: Envelope<ReceiptBody>
   receivedAt: number
-  /**
-   * The envelope's exact UTF-8 JSON text as it arrived (or as this node sent
-   * it): sync serves these bytes, so the record keeps its gossip message id.
-   * Absent in records stored by older nodes, which are re-encoded instead.
-   */
-  envelopeText?: string
 }
 
 export interface ReceiptQuery {
@@ -36,6 +30,12 @@ export class ReceiptStore {
   private readonly bySpec: Sublevel
   private readonly byJob: Sublevel
   private readonly bySigner: Sublevel
+  /**
+   * The exact envelope text each received receipt arrived in: sync serves
+   * those bytes, so a receipt keeps its gossip message id. Receipts this node
+   * signed, and those stored by older versions, have none (re-encoded instead).
+   */
+  private readonly envelopes: Sublevel
   /** Receipts held per signing coordinator, once load() has counted them. */
   private signerCounts: Map<string, number> | null = null
 
@@ -46,6 +46,7 @@ export class ReceiptStore {
     this.bySpec = sublevel(db, 'receipts-by-spec')
     this.byJob = sublevel(db, 'receipts-by-job')
     this.bySigner = sublevel(db, 'receipts-by-signer')
+    this.envelopes = sublevel(db, 'receipt-envelopes')
   }
 
   /**
@@ -91,8 +92,16 @@ export class ReceiptStore {
     return await this.byId.keys({ gte: prefix, lt: `${prefix}\xff`, limit }).all() as string[]
   }
 
-  async put (record: StoredReceipt): Promise<void> {
-    await this.db.batch(this.operations(record))
+  /** `envelopeText`: the envelope exactly as it arrived, kept for sync. */
+  async put (record: StoredReceipt, envelopeText?: string): Promise<void> {
+    const operations = this.operations(record)
+    if (envelopeText != null) operations.push({ type: 'put' as const, sublevel: this.envelopes, key: record.id, value: envelopeText })
+    await this.db.batch(operations)
+  }
+
+  /** The text a receipt arrived in, when this node kept it. */
+  async envelopeText (id: string): Promise<string | null> {
+    return (await this.envelopes.get(id) as string | undefined) ?? null
   }
 
   /** Write many receipts in one batch (sync and benchmarks). */

@@ -8,12 +8,15 @@ import { sublevel, values, type Db, type Sublevel } from './db.ts'
  */
 export class SpecStore {
   private readonly level: Sublevel
+  /** The exact envelope text each received spec arrived in, served by sync (see ReceiptStore). */
+  private readonly envelopes: Sublevel
   private readonly ids = new Set<string>()
   /** Records being written: readable at once, so what depends on a spec never waits for the disk. */
   private readonly writing = new Map<string, StoredSpec>()
 
   constructor (db: Db) {
     this.level = sublevel(db, 'specs')
+    this.envelopes = sublevel(db, 'spec-envelopes')
   }
 
   /** Read the stored ids into memory; call once before use. */
@@ -36,14 +39,21 @@ export class SpecStore {
     return this.ids.has(id)
   }
 
-  async put (record: StoredSpec): Promise<void> {
+  /** `envelopeText`: the envelope exactly as it arrived, kept for sync. */
+  async put (record: StoredSpec, envelopeText?: string): Promise<void> {
     this.writing.set(record.id, record)
     try {
+      if (envelopeText != null) await this.envelopes.put(record.id, envelopeText)
       await this.level.put(record.id, record)
       this.ids.add(record.id)
     } finally {
       this.writing.delete(record.id)
     }
+  }
+
+  /** The text a spec arrived in, when this node kept it. */
+  async envelopeText (id: string): Promise<string | null> {
+    return (await this.envelopes.get(id) as string | undefined) ?? null
   }
 
   /** Specs in id order; with `after`/`limit`, one page of them read straight from the key range. */

@@ -10,6 +10,9 @@ import type { BidBody, JobBody, ReceiptBody } from '../../src/market/messages.ts
 import { startNode, stopAll, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { openDb } from '../../src/store/db.ts'
+import { homePaths } from '../../src/store/home.ts'
+import { ReceiptStore } from '../../src/store/receipt-store.ts'
 
 /**
  * Issue 15, item 4, on real nodes in a line A – B – C: gossip deduplicates by
@@ -100,7 +103,14 @@ describe('duplicates by body id, receipts per signer, sync of original bytes (re
     // A late joiner syncing from B alone receives the first receipt in the bytes B received (pretty-printed).
     const d = await startNode({ bootstrap: [b.multiaddrs()[0]!] })
     nodes.push(d)
-    const synced = await waitFor(async () => await d.getReceipt(receipts[0]!.id), { what: 'the receipt at D by sync' })
-    expect(synced.envelopeText).toBe(new TextDecoder().decode(pretty))
+    await waitFor(async () => await d.getReceipt(receipts[0]!.id), { what: 'the receipt at D by sync' })
+    // D keeps the text each receipt arrived in: read it from D's store once D has stopped.
+    await d.stop()
+    const db = await openDb(homePaths(d.home).db)
+    try {
+      expect(await new ReceiptStore(db).envelopeText(receipts[0]!.id)).toBe(new TextDecoder().decode(pretty))
+    } finally {
+      await db.close()
+    }
   })
 })
