@@ -14,7 +14,7 @@ import { describeChosenListen, ensureListen } from './config/listen.ts'
 import { ListenAddressInUseError } from './config/errors.ts'
 import { reputationConfigOf } from './reputation/config.ts'
 import { specTopicValidator, storedSpecFromEnvelope, envelopeOfStoredSpec, bytesOfStoredSpec } from './net/spec-topic.ts'
-import { seal, encodeEnvelope } from './wire/envelope.ts'
+import { seal } from './wire/envelope.ts'
 import type { Signer } from './crypto/signatures.ts'
 import { PROTOCOLS, TOPICS } from './wire/constants.ts'
 import { validateSpec, specId, isExpired, SpecValidationError } from './spec/index.ts'
@@ -138,7 +138,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
         specDiscovery: specDiscovery({
           localSpec: async id => {
             const record = await specs.get(id)
-            return record != null && !isExpired(record.spec, Date.now()) ? encodeEnvelope(envelopeOfStoredSpec(record)) : null
+            return record != null && !isExpired(record.spec, Date.now()) ? await bytesOfStoredSpec(specs, record) : null
           },
           ingest: async (data, _from) => { await ingestFetchedSpec(data) },
           log
