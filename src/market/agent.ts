@@ -9,6 +9,7 @@ import type { Gossip } from '../net/gossip.ts'
 import { DeadlineExceededError, HandlerError } from './errors.ts'
 import type { Handler } from './exec-handler.ts'
 import { execStream, readCancelFrame, supportsCancel } from './exec-protocol.ts'
+import { FrameError } from '../net/frames.ts'
 import { after } from './timers.ts'
 import { bidHoldsUntil } from './constants.ts'
 import { AwardBodySchema, publishableReason, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, MAX_DURATION_MS, MAX_QUEUE, MAX_SLOTS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
@@ -78,6 +79,8 @@ export interface AgentDeps {
   log?: (event: string, fields?: Record<string, unknown>) => void
   /** How often capacity is re-announced when nothing changes. @default 2000 */
   advertIntervalMs?: number
+  /** How long one execution-stream frame may take to arrive once it has begun. @default EXEC_FRAME_TIMEOUT_MS */
+  execFrameTimeoutMs?: number
 }
 
 const DEFAULT_CONCURRENCY = 4
@@ -336,7 +339,7 @@ export class AgentService {
    * frame on success), written whole in one send so replies never interleave.
    */
   async handleExecStream (stream: Stream, connection: Connection): Promise<void> {
-    const lp = execStream(stream)
+    const lp = execStream(stream, this.deps.execFrameTimeoutMs)
     const coordinator = connection.remotePeer.toString()
     const cancels = supportsCancel(stream)
     /** This stream's requests being handled, by award id: what its cancel frames can reach. */
@@ -349,9 +352,11 @@ export class AgentService {
       let awardBytes: Uint8Array
       let inputBytes: Uint8Array
       try {
-        awardBytes = (await lp.read()).subarray()
-      } catch {
-        return // the coordinator closed the stream, or it failed: nothing more to read
+        awardBytes = await lp.read()
+      } catch (err) {
+        // The coordinator closed the stream, or it failed, or broke the framing (the stream is reset): nothing more to read.
+        this.logFrameError(coordinator, err)
+        return
       }
       if (cancels) {
         let cancel
@@ -368,9 +373,12 @@ export class AgentService {
           continue
         }
       }
+      // The award is judged once its input frame has arrived too (the two are one request);
+      // the input of an award that is then refused has been read, within the frame limit, and is dropped.
       try {
-        inputBytes = (await lp.read()).subarray()
-      } catch {
+        inputBytes = await lp.read()
+      } catch (err) {
+        this.logFrameError(coordinator, err)
         return
       }
       this.answer(awardBytes, inputBytes, coordinator, running, cancels)
@@ -380,6 +388,10 @@ export class AgentService {
           stream.abort(err)
         })
     }
+  }
+
+  private logFrameError (coordinator: string, err: unknown): void {
+    if (err instanceof FrameError) this.log('agent.stream-failed', { level: 'warn', coordinator, error: `${err.code}: ${err.message}` })
   }
 
   /** The reply frames for one request; throws only when no claim can be signed (an unreadable award). */

@@ -1,4 +1,4 @@
-import { lpStream } from '@libp2p/utils'
+import { FramedStream } from '../net/frames.ts'
 import type { Stream } from '@libp2p/interface'
 import { z } from 'zod'
 import { MAX_INPUT_BYTES, MAX_MESSAGE_BYTES, MAX_OUTPUT_BYTES, PROTOCOLS } from '../wire/constants.ts'
@@ -27,8 +27,18 @@ export const CancelFrameSchema = z.object({
 }).strict()
 export type CancelFrame = z.infer<typeof CancelFrameSchema>
 
-export function execStream (stream: Stream) {
-  return lpStream(stream, { maxDataLength: MAX_EXEC_FRAME_BYTES })
+/**
+ * Once the first byte of a frame has arrived, the rest must follow within
+ * this (1 MiB in 30 s is 35 KiB/s): a frame that never ends is not waited for.
+ */
+export const EXEC_FRAME_TIMEOUT_MS = 30_000
+
+/** Inbound execution streams one peer may hold open at once (a coordinator uses one). */
+export const MAX_EXEC_STREAMS_PER_PEER = 8
+
+/** The execution stream's framing: sync's (src/net/frames.ts), with the execution limits. */
+export function execStream (stream: Stream, frameTimeoutMs: number = EXEC_FRAME_TIMEOUT_MS): FramedStream {
+  return new FramedStream(stream, { maxFrameBytes: MAX_EXEC_FRAME_BYTES, frameTimeoutMs })
 }
 
 /** Whether the negotiated protocol carries cancel frames, `cancelled` claims and `stopping`. */

@@ -23,6 +23,7 @@ import { JobEventLog, type JobEvent } from './job-events.ts'
 import { JobEventStore } from '../store/job-event-store.ts'
 import type { ReceiptBody } from './messages.ts'
 import { RecentJobs } from './recent-jobs.ts'
+import { MAX_EXEC_STREAMS_PER_PEER } from './exec-protocol.ts'
 import { marketContext, validateAward, validateBid, validateCapacity, validateJob, validateReceipt, type MarketContext } from './validators.ts'
 
 export interface MarketDeps {
@@ -46,6 +47,8 @@ export interface MarketOptions {
   feePerAttemptUsd?: number
   /** How often an agent re-announces its capacity when nothing changes. @default 2000 */
   advertIntervalMs?: number
+  /** How long one execution-stream frame may take to arrive once it has begun. @default EXEC_FRAME_TIMEOUT_MS (30,000) */
+  execFrameTimeoutMs?: number
   /** Receipts held per signer, and served per signer in a sync answer. @default MAX_RECEIPTS_PER_SIGNER (10,000) */
   receiptsPerSigner?: number
   /** How this node as requester applies specs' limits. @default specPolicy(retryBaseMs) — see policy.ts */
@@ -131,7 +134,8 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     jobs,
     addresses: () => libp2p.getMultiaddrs().map(a => a.toString()),
     log,
-    advertIntervalMs: deps.options?.advertIntervalMs
+    advertIntervalMs: deps.options?.advertIntervalMs,
+    execFrameTimeoutMs: deps.options?.execFrameTimeoutMs
   })
   const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd })
 
@@ -170,7 +174,22 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
   }
   gossip.handle(TOPICS.receipts, ingestReceipt)
 
+  // A coordinator needs one stream per agent; a peer holding many is hoarding memory and handlers.
+  const execStreams = new Map<string, number>()
   await libp2p.handle([PROTOCOLS.execute, PROTOCOLS.executeV1], (stream, connection) => {
+    const peer = connection.remotePeer.toString()
+    const open = execStreams.get(peer) ?? 0
+    if (open >= MAX_EXEC_STREAMS_PER_PEER) {
+      log('agent.stream-refused', { level: 'warn', coordinator: peer, reason: `more than ${MAX_EXEC_STREAMS_PER_PEER} execution streams from one peer` })
+      stream.abort(new Error(`at most ${MAX_EXEC_STREAMS_PER_PEER} execution streams per peer`))
+      return
+    }
+    execStreams.set(peer, open + 1)
+    stream.addEventListener('close', () => {
+      const left = (execStreams.get(peer) ?? 1) - 1
+      if (left > 0) execStreams.set(peer, left)
+      else execStreams.delete(peer)
+    }, { once: true })
     agent.handleExecStream(stream, connection).catch(err => {
       log('agent.stream-error', { level: 'warn', error: (err as Error).message })
     })

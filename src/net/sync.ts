@@ -1,4 +1,4 @@
-import { lpStream } from '@libp2p/utils'
+import { FramedStream } from './frames.ts'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { z } from 'zod'
 import { MAX_MESSAGE_BYTES, PROTOCOLS } from '../wire/constants.ts'
@@ -43,6 +43,13 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 const END_FRAME = encoder.encode('{"end":true}')
 
+/** Once a frame has begun, the rest of it must arrive within this. */
+export const SYNC_FRAME_TIMEOUT_MS = 10_000
+
+function syncStream (stream: Stream): FramedStream {
+  return new FramedStream(stream, { maxFrameBytes: MAX_MESSAGE_BYTES, frameTimeoutMs: SYNC_FRAME_TIMEOUT_MS })
+}
+
 export class SyncProtocolError extends Error {
   override name = 'SyncProtocolError'
 }
@@ -73,7 +80,7 @@ export class Sync {
 
   private async serve (stream: Stream): Promise<void> {
     const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS)
-    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+    const lp = syncStream(stream)
     const request = SyncRequestSchema.parse(JSON.parse(decoder.decode((await lp.read({ signal })).subarray())))
     let sent = 0
     for (const kind of request.kinds) {
@@ -92,7 +99,7 @@ export class Sync {
   async pull (peer: PeerId, kinds: string[] = [...this.kinds.keys()]): Promise<SyncResult> {
     const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS)
     const stream = await this.libp2p.dialProtocol(peer, PROTOCOLS.sync, { signal })
-    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+    const lp = syncStream(stream)
     const result: SyncResult = { peer: peer.toString(), accepted: 0, ignored: 0, rejected: 0 }
     const perSigner = new Map<string, number>()
     try {

@@ -1,0 +1,151 @@
+import { byteStream } from '@libp2p/utils'
+import type { AbortOptions, Stream } from '@libp2p/interface'
+import { Uint8ArrayList } from 'uint8arraylist'
+
+/**
+ * Length-prefixed frames for the stream protocols (sync, execution): the
+ * multiformats unsigned varint, then that many bytes. One reader for both, so
+ * every stream gets the same limits, checked before any byte of a frame body
+ * is read:
+ *
+ * - the length prefix is at most as long as the limit needs, and minimal
+ *   (no trailing 0x80 … 0x00 padding: one frame, one spelling);
+ * - the length is at most the stream's limit;
+ * - once the first byte of a frame has arrived, the whole frame arrives within
+ *   `frameTimeoutMs` (a frame that never ends holds nothing for long);
+ * - a stream that ends inside a frame is truncated, not a short frame.
+ *
+ * Any of these resets the stream at once (FrameError), so what a hostile peer
+ * sends after a bad prefix is never read, and the library's read buffer is
+ * capped near one frame. Frame *types* are the protocols' business: this layer
+ * only moves bytes, so a new frame type (like the execution stream's cancel)
+ * needs nothing here.
+ */
+
+export type FrameErrorCode = 'frame-too-long' | 'length-too-long' | 'length-not-minimal' | 'truncated' | 'frame-timeout'
+
+export class FrameError extends Error {
+  override name = 'FrameError'
+  readonly code: FrameErrorCode
+  constructor (code: FrameErrorCode, message: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+export interface FramedStreamOptions {
+  /** Largest frame body accepted, in bytes. */
+  maxFrameBytes: number
+  /** How long one frame may take to arrive once its first byte has. */
+  frameTimeoutMs: number
+}
+
+/** Bytes of the unsigned varint that encodes `n`. */
+export function varintLength (n: number): number {
+  let bytes = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80)
+    bytes++
+  }
+  return bytes
+}
+
+export function encodeVarint (n: number): Uint8Array {
+  const out = new Uint8Array(varintLength(n))
+  for (let i = 0; i < out.length; i++) {
+    const low = n % 0x80
+    n = Math.floor(n / 0x80)
+    out[i] = i < out.length - 1 ? low | 0x80 : low
+  }
+  return out
+}
+
+/** The peer closed its side between two frames (not a framing error: the stream is left as it is). */
+export class EndOfStreamError extends Error {
+  override name = 'EndOfStreamError'
+}
+
+export class FramedStream {
+  readonly stream: Stream
+  private readonly bytes: ReturnType<typeof byteStream>
+  private readonly maxFrameBytes: number
+  private readonly maxLengthBytes: number
+  private readonly frameTimeoutMs: number
+  /** Bytes taken from the stream and not yet returned as a frame. */
+  private readonly pending = new Uint8ArrayList()
+
+  constructor (stream: Stream, options: FramedStreamOptions) {
+    this.stream = stream
+    this.maxFrameBytes = options.maxFrameBytes
+    this.maxLengthBytes = varintLength(options.maxFrameBytes)
+    this.frameTimeoutMs = options.frameTimeoutMs
+    // What may wait unread: the frame being read, and the start of the next.
+    this.bytes = byteStream(stream, { maxBufferSize: 2 * (options.maxFrameBytes + this.maxLengthBytes) })
+  }
+
+  /**
+   * The next frame. Throws EndOfStreamError when the peer closed its side
+   * between frames, and FrameError (after resetting the stream) when it broke
+   * the framing; `signal` bounds the wait for a frame to begin.
+   */
+  async read (options: AbortOptions = {}): Promise<Uint8Array> {
+    if (this.pending.byteLength === 0 && !await this.pull(options, false)) throw new EndOfStreamError('the stream ended')
+    // The first byte is here: from now on the frame has frameTimeoutMs to arrive whole.
+    const deadline = AbortSignal.timeout(this.frameTimeoutMs)
+    const within: AbortOptions = { signal: options.signal != null ? AbortSignal.any([options.signal, deadline]) : deadline }
+    try {
+      const length = await this.readLength(within)
+      while (this.pending.byteLength < length) await this.pull(within, true)
+      const frame = this.pending.subarray(0, length)
+      this.pending.consume(length)
+      return frame
+    } catch (err) {
+      if (deadline.aborted && !(err instanceof FrameError)) {
+        throw this.fail(new FrameError('frame-timeout', `a frame did not arrive whole within ${this.frameTimeoutMs} ms of its first byte`))
+      }
+      throw err
+    }
+  }
+
+  async write (frame: Uint8Array, options: AbortOptions = {}): Promise<void> {
+    await this.writeV([frame], options)
+  }
+
+  /** Several frames in one send. */
+  async writeV (frames: Uint8Array[], options: AbortOptions = {}): Promise<void> {
+    await this.bytes.write(new Uint8ArrayList(...frames.flatMap(frame => [encodeVarint(frame.byteLength), frame])), options)
+  }
+
+  private async readLength (options: AbortOptions): Promise<number> {
+    let length = 0
+    for (let i = 0; ; i++) {
+      if (i >= this.maxLengthBytes) {
+        throw this.fail(new FrameError('length-too-long', `length prefix longer than the ${this.maxLengthBytes} bytes the limit of ${this.maxFrameBytes} needs`))
+      }
+      while (this.pending.byteLength <= i) await this.pull(options, true)
+      const byte = this.pending.get(i)
+      length += (byte & 0x7f) * 2 ** (7 * i)
+      if ((byte & 0x80) !== 0) continue
+      if (byte === 0 && i > 0) throw this.fail(new FrameError('length-not-minimal', 'length prefix is not minimal (it ends in a zero byte)'))
+      if (length > this.maxFrameBytes) throw this.fail(new FrameError('frame-too-long', `frame of ${length} bytes announced; the limit is ${this.maxFrameBytes}`))
+      this.pending.consume(i + 1)
+      return length
+    }
+  }
+
+  /** Move what has arrived into `pending`; false at the end of the stream (a FrameError inside a frame). */
+  private async pull (options: AbortOptions, insideFrame: boolean): Promise<boolean> {
+    const chunk = await this.bytes.read(options)
+    if (chunk == null) {
+      if (insideFrame) throw this.fail(new FrameError('truncated', 'the stream ended inside a frame'))
+      return false
+    }
+    this.pending.append(chunk)
+    return true
+  }
+
+  private fail (err: FrameError): FrameError {
+    this.stream.abort(err)
+    return err
+  }
+}
