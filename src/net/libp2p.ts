@@ -7,12 +7,12 @@ import { ping, type Ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
 import { gossipsub, StrictNoSign, type GossipSub } from '@libp2p/gossipsub'
-import { createTopicScoreParams } from '@libp2p/gossipsub/score'
+import { peerScorePolicy, SCORE_PARAMS } from './peer-scoring.ts'
 import type { Metrics, PrivateKey } from '@libp2p/interface'
 import type { Message } from '@libp2p/gossipsub'
 import type { Datastore } from 'interface-datastore'
 import { sha256 } from '../crypto/content-id.ts'
-import { MAX_MESSAGE_BYTES, TOPICS } from '../wire/constants.ts'
+import { MAX_MESSAGE_BYTES } from '../wire/constants.ts'
 import { DHT_PROTOCOL, MDNS_SERVICE_TAG } from './constants.ts'
 
 /** The services every specmesh node runs; the optional ones depend on its settings. */
@@ -58,24 +58,6 @@ export interface Libp2pInit {
  * bytes, as Ethereum consensus clients do (DESIGN.md "Measured": signing twice
  * costs throughput for nothing).
  */
-/**
- * Peer scoring per topic, gossipsub v1.1 style: what counts against a peer is
- * sending messages our validators Reject (P4, weighted by the square of their
- * number). A handful of forged or malformed messages take a peer below the
- * graylist threshold (-80), after which its messages are dropped unread. The
- * delivery-rate terms are off: our topics are bursty and a quiet peer is not
- * a bad one.
- */
-const TOPIC_SCORE = createTopicScoreParams({
-  topicWeight: 1,
-  timeInMeshWeight: 0,
-  firstMessageDeliveriesWeight: 0,
-  meshMessageDeliveriesWeight: 0,
-  meshFailurePenaltyWeight: 0,
-  invalidMessageDeliveriesWeight: -10,
-  invalidMessageDeliveriesDecay: 0.99
-})
-
 function pubsub (): ServiceFactory {
   return gossipsub({
     globalSignaturePolicy: StrictNoSign,
@@ -87,7 +69,8 @@ function pubsub (): ServiceFactory {
     maxInboundDataLength: MAX_MESSAGE_BYTES + 16 * 1024,
     // Our messages are small and latency matters more than bandwidth here.
     heartbeatInterval: 700,
-    scoreParams: { topics: Object.fromEntries(Object.values(TOPICS).map(topic => [topic, TOPIC_SCORE])) }
+    // Peer scoring: src/net/peer-scoring.ts (protocols/README.md "Peer scoring").
+    scoreParams: SCORE_PARAMS
   }) as ServiceFactory
 }
 
@@ -122,6 +105,8 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
     // closing; the other side accepts 2 inbound ping streams (ping's default).
     ping: ping({ maxOutboundStreams: 2 }) as ServiceFactory,
     pubsub: pubsub(),
+    // After pubsub, which it adjusts: relayed peers and gone peers out of IP colocation.
+    scorePolicy: peerScorePolicy() as ServiceFactory,
     ...(init.dht !== false ? { dht: dht() } : {}),
     ...(init.mdns === true ? { mdns: mdns({ serviceTag: MDNS_SERVICE_TAG }) as ServiceFactory } : {}),
     ...init.services
