@@ -82,6 +82,10 @@ class ExecSession {
     const reply = new Promise<ExecReply>((resolve, reject) => {
       this.waiters.set(award.id, { resolve, reject })
     })
+    // The reply may be rejected (abort, stream failure) while the request is
+    // still being written; the write's own error is what the caller sees then,
+    // and an unobserved rejection would take the whole process down.
+    reply.catch(() => {})
     const giveUp = (err: Error): void => {
       const waiter = this.waiters.get(award.id)
       this.waiters.delete(award.id)
