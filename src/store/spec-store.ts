@@ -43,9 +43,10 @@ export class SpecStore {
   async put (record: StoredSpec, envelopeText?: string): Promise<void> {
     this.writing.set(record.id, record)
     try {
-      if (envelopeText != null) await this.envelopes.put(record.id, envelopeText)
       await this.level.put(record.id, record)
       this.ids.add(record.id)
+      // After the record, so listing sees a spec as soon as it did before the text was kept.
+      if (envelopeText != null) await this.envelopes.put(record.id, envelopeText)
     } finally {
       this.writing.delete(record.id)
     }
