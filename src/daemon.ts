@@ -7,6 +7,7 @@ import { loadOrCreateIdentity } from './crypto/identity.ts'
 import type { NodeInit, SpecmeshNode } from './node-types.ts'
 import { homePaths } from './store/home.ts'
 import { DAEMON_DEFAULTS, resolveSettings, type NodeSettings } from './config/settings.ts'
+import { packageVersion } from './util/package-version.ts'
 
 /** How long a graceful shutdown may take before the process gives up and exits 1. */
 export const SHUTDOWN_TIMEOUT_MS = 15_000
@@ -114,7 +115,9 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
     const factory = init.createNode ?? (await import('./node.ts')).createNode
     const nodeInit: NodeInit = { home, log, settings, metrics: init.metrics ?? true }
     node = await factory(nodeInit)
-    api = await startApiServer({ node, home, port: settings.values.apiPort, log })
+    const { mcpHttpMount } = await import('./mcp/http.ts')
+    const mounts = [mcpHttpMount({ node, log, version: packageVersion() })]
+    api = await startApiServer({ node, home, port: settings.values.apiPort, log, mounts })
   } catch (err) {
     await api?.close().catch(() => {})
     await node?.stop().catch(() => {})

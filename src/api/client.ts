@@ -93,6 +93,12 @@ export class ApiClient {
     return this.request('GET', `/v1/specs/${encodeURIComponent(id)}`) as Promise<StoredSpec>
   }
 
+  /** The daemon's API URL and bearer token (for protocols the daemon serves beside its routes: MCP, A2A). */
+  async endpoint (): Promise<{ url: string, token: string }> {
+    const { info, token } = await this.connect()
+    return { url: info.url, token }
+  }
+
   /** Any API call: resolves with the parsed JSON body, rejects with ApiRequestError or DaemonNotRunningError. */
   async request (method: string, path: string, body?: unknown): Promise<unknown> {
     return (await this.exchange(method, path, body)).body

@@ -4,6 +4,7 @@ import type { SpecmeshNode } from '../node-types.ts'
 import { ApiError, badRequest, payloadTooLarge, toApiError, unauthorized, unsupportedMediaType } from './errors.ts'
 import { removeApiInfo, writeApiInfo } from './info.ts'
 import { JsonInputError, parseJsonBytes } from '../wire/json-input.ts'
+import { findMount, type HttpMount } from './mount.ts'
 import { Router, type Match, type Route, type ServerSentEvent } from './router.ts'
 import { allRoutes } from './routes/index.ts'
 import { loadOrCreateApiToken, tokensEqual } from './token.ts'
@@ -32,6 +33,8 @@ export interface ApiServerInit {
   writeInfo?: boolean
   /** Extra routes, for tests and embedders. */
   routes?: Route[]
+  /** Protocols that answer requests themselves (MCP, A2A), each under its own path. @default [] */
+  mounts?: HttpMount[]
   /** Structured log sink. @default no logging */
   log?: (event: string, fields?: Record<string, unknown>) => void
 }
@@ -55,6 +58,7 @@ export async function startApiServer (init: ApiServerInit): Promise<ApiServer> {
   const token = await loadOrCreateApiToken(home)
   let url = ''
   const router = new Router([...allRoutes({ node, apiUrl: () => url }), ...(init.routes ?? [])])
+  const mounts = init.mounts ?? []
 
   const server = createServer((req, res) => {
     handle(req, res).catch(err => {
@@ -69,6 +73,14 @@ export async function startApiServer (init: ApiServerInit): Promise<ApiServer> {
     let status = 200
     try {
       const target = new URL(req.url ?? '/', `http://${API_HOST}`)
+      const mount = findMount(mounts, target.pathname)
+      if (mount != null) {
+        if (mount.public !== true && !authorized(req.headers.authorization, token)) {
+          throw unauthorized(`missing or wrong bearer token; send "Authorization: Bearer <token>" with the token from ${home}/api-token`)
+        }
+        await mount.handle(req, res, await readJsonBody(req, maxBodyBytes))
+        return
+      }
       // Unknown paths answer 401 too without the token: a stranger learns nothing of the routes.
       let match: Match | null = null
       let noRoute: unknown
@@ -143,6 +155,7 @@ export async function startApiServer (init: ApiServerInit): Promise<ApiServer> {
     close: async () => {
       closing ??= (async () => {
         if (writeInfo) await removeApiInfo(home)
+        await Promise.allSettled(mounts.map(async m => await m.close?.()))
         await closeServer(server)
         log('api.closed', { url })
       })()

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { packageVersion } from '../util/package-version.ts'
 import { resolveHome } from '../store/home.ts'
 import { checkPositionals, nextWord, parseCommandArgs } from './args.ts'
 import type { CliIO, Command } from './command.ts'
@@ -174,13 +174,4 @@ const ERROR_CODES: Record<string, string> = {
   IdentityFileError: 'bad_identity',
   ConfigError: 'bad_config',
   InvalidBootstrapAddressError: 'usage'
-}
-
-function packageVersion (): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }
-    return pkg.version ?? 'unknown'
-  } catch {
-    return 'unknown'
-  }
 }

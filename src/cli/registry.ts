@@ -20,5 +20,6 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'receipt', summary: 'show and verify one execution receipt', load: async () => (await import('./commands/receipts.ts')).receiptCommand },
   { name: 'ledger', summary: 'show what this node reserved, spent and may still spend, per spec and per job', load: async () => (await import('./commands/ledger.ts')).ledgerCommand },
   { name: 'reputation', summary: 'show how this node rates agents, from the receipts it holds', load: async () => (await import('./commands/reputation.ts')).reputationCommand },
+  { name: 'mcp', summary: 'serve the running node\'s specs as MCP tools, on stdio', load: async () => (await import('./commands/mcp.ts')).mcpCommand },
   { name: 'workflow', summary: 'run DAGs of jobs whose inputs come from earlier jobs\' outputs', load: async () => (await import('./commands/workflow.ts')).workflowCommand }
 ]

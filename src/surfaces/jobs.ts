@@ -1,0 +1,78 @@
+import type { EventEmitter } from 'node:events'
+import type { JobResult, SpecmeshNode, StoredSpec, SubmitOptions } from '../node-types.ts'
+
+/**
+ * What the operating surfaces (MCP, A2A) need of a node. They are doors onto
+ * the node's own job operations and keep no market logic of their own.
+ *
+ * The non-blocking job API (startJob, waitJob, cancelJob, jobEvents) is
+ * optional: where a node offers it, a job reports its events as it runs and
+ * can be cancelled; where it does not, the job runs through the blocking
+ * submitJob and reports only its outcome.
+ */
+export interface SurfaceNode extends Pick<SpecmeshNode, 'peerId' | 'listSpecs' | 'getSpec' | 'submitJob' | 'servedSpecs'> {
+  startJob?: (specId: string, input: unknown, options?: SubmitOptions) => Promise<{ jobId: string }>
+  waitJob?: (jobId: string) => Promise<JobResult>
+  cancelJob?: (jobId: string) => Promise<unknown>
+  jobEvents?: (jobId: string, options?: { afterSeq?: number, signal?: AbortSignal }) => AsyncIterable<SurfaceJobEvent>
+  /** Spec arrivals (the node's 'spec' event), for surfaces that list specs. */
+  events?: Pick<EventEmitter<{ spec: [StoredSpec] }>, 'on' | 'off'>
+}
+
+/** One step of a job (the node's job events: submitted, bid, award, attempt-started, receipt, done, …). */
+export interface SurfaceJobEvent {
+  seq: number
+  jobId: string
+  type: string
+  at: number
+  data: Record<string, unknown>
+}
+
+export interface RunJobOptions extends SubmitOptions {
+  /** Aborting cancels the job (where the node can cancel). */
+  signal?: AbortSignal
+  /** The job's id, as soon as it has one. */
+  onStarted?: (jobId: string) => void
+  /** Each of the job's events as it happens. */
+  onEvent?: (event: SurfaceJobEvent) => void
+}
+
+/** Whether the node can report a job's events and cancel it (the non-blocking job API). */
+export function canFollowJobs (node: SurfaceNode): boolean {
+  return node.startJob != null && node.waitJob != null && node.jobEvents != null && node.cancelJob != null
+}
+
+/**
+ * Run one job to its outcome: startJob, its events to onEvent, cancelJob on
+ * abort, waitJob; or, on a node without that API, submitJob.
+ */
+export async function runJob (node: SurfaceNode, specId: string, input: unknown, options: RunJobOptions = {}): Promise<JobResult> {
+  const { signal, onStarted, onEvent, ...submit } = options
+  if (!canFollowJobs(node)) {
+    // Without job events the job's only steps known here are its start and its outcome.
+    onEvent?.({ seq: 1, jobId: '', type: 'submitted', at: Date.now(), data: { specId } })
+    const result = await node.submitJob(specId, input, submit)
+    onStarted?.(result.jobId)
+    onEvent?.({ seq: 2, jobId: result.jobId, type: 'done', at: Date.now(), data: { status: result.status, ...(result.reason != null ? { reason: result.reason } : {}) } })
+    return result
+  }
+  const { jobId } = await node.startJob!(specId, input, submit)
+  onStarted?.(jobId)
+  const stopFollowing = new AbortController()
+  const onAbort = (): void => { node.cancelJob!(jobId).catch(() => {}) }
+  if (signal?.aborted === true) onAbort()
+  else signal?.addEventListener('abort', onAbort, { once: true })
+  const following = (async () => {
+    if (onEvent == null) return
+    for await (const event of node.jobEvents!(jobId, { signal: stopFollowing.signal })) onEvent(event)
+  })().catch(() => {})
+  try {
+    const result = await node.waitJob!(jobId)
+    // The events up to 'done' are delivered before the outcome is.
+    await following
+    return result
+  } finally {
+    stopFollowing.abort()
+    signal?.removeEventListener('abort', onAbort)
+  }
+}
