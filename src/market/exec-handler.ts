@@ -193,7 +193,8 @@ function describeReason (reason: unknown): string {
   }
 }
 
-function abortedError (reason: unknown): HandlerAbortedError {
+/** The error a handler throws when its job was aborted: a timeout outcome when the deadline was the reason. */
+export function abortedError (reason: unknown): HandlerAbortedError {
   return new HandlerAbortedError(
     `handler aborted: ${describeReason(reason)}`,
     isDeadlineReason(reason) ? 'timeout' : 'error',

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises'
 import type { Daemon } from '../../daemon.ts'
-import type { StoredSpec } from '../../node-types.ts'
+import type { Handler, StoredSpec } from '../../node-types.ts'
+import type { McpTool } from '../../mcp/tool-handler.ts'
 import type { CliIO, Command } from '../command.ts'
 import { CliError, UsageError } from '../errors.ts'
 import { printJson, printLines } from '../output.ts'
@@ -19,7 +20,10 @@ const SPEC_PROGRESS_MS = 5_000
 interface ServeRequest {
   /** The --spec value: a file or an id. */
   given: string
+  /** The --exec program, or the --mcp server command. */
   command: string
+  /** With --mcp: the tool of that server that executes the jobs. */
+  tool?: string
   priceUsd?: number
   estimatedMs?: number
   concurrency?: number
@@ -33,6 +37,7 @@ interface Serving {
   estimatedMs?: number
   concurrency: number
   command: string
+  tool?: string
   /** 'file' when this node published it, 'mesh' when it synced from a peer. */
   source: 'file' | 'mesh'
 }
@@ -69,11 +74,20 @@ export const agentCommand: Command = {
     'Stopping: the first Ctrl+C (SIGINT) or SIGTERM stops bidding, refuses new awards as',
     '"stopping" (coordinators then go to another agent, and it costs this agent no reputation)',
     'and lets the jobs already running finish, for up to --drain-timeout seconds; a second',
-    'Ctrl+C aborts them at once. Then the node stops.'
+    'Ctrl+C aborts them at once. Then the node stops.',
+    '',
+    'Instead of --exec, --mcp COMMAND --tool NAME serves the spec with a tool of an MCP server:',
+    'COMMAND is started once (through /bin/sh, speaking MCP on stdio) and each job calls the',
+    'tool with the job\'s input as its arguments; its structuredContent (or its text, as JSON) is',
+    'the output, and a tool error is a failed attempt. The call times out at the job\'s deadline',
+    'and is cancelled when the job is aborted. `specmesh spec from-mcp` writes a spec from the',
+    'tool\'s schemas.'
   ].join('\n'),
   options: {
     spec: { type: 'string', multiple: true, value: 'SPEC_ID_OR_FILE', description: 'spec to serve: a spec file (.yaml/.yml/.json) or a spec id' },
     exec: { type: 'string', multiple: true, value: 'COMMAND', description: 'program that executes one job: input JSON on stdin, output JSON on stdout' },
+    mcp: { type: 'string', multiple: true, value: 'COMMAND', description: 'instead of --exec: an MCP server (stdio) whose --tool executes the jobs' },
+    tool: { type: 'string', multiple: true, value: 'NAME', description: 'with --mcp: the tool to call, once for all --mcp or once per --mcp' },
     price: { type: 'string', multiple: true, value: 'USD', description: 'price asked per job (default: the spec\'s costUsd, or 0)' },
     'estimate-ms': { type: 'string', multiple: true, value: 'N', description: 'expected duration of one job; the agent only bids when it can finish by the deadline (default: 1000)' },
     concurrency: { type: 'string', multiple: true, value: 'N', description: 'jobs executed at once, never above the spec\'s capacity.maxConcurrentRequests (default: that limit, or 4)' },
@@ -85,7 +99,8 @@ export const agentCommand: Command = {
   examples: [
     'specmesh agent --home ./agent-a --spec extract-entities.yaml --exec "python3 extract.py" --price 0.02',
     'specmesh agent --home ./agent-b --spec bagaaiera… --exec "./summarize.sh" --bootstrap /ip4/192.0.2.7/tcp/4747/p2p/12D3KooW…',
-    'specmesh agent --spec a.yaml --exec "python3 a.py" --spec b.yaml --exec "node b.js" --price 0.01 --price 0.03'
+    'specmesh agent --spec a.yaml --exec "python3 a.py" --spec b.yaml --exec "node b.js" --price 0.01 --price 0.03',
+    'specmesh agent --spec shout.yaml --mcp "node examples/mcp/text-tools.ts" --tool shout'
   ],
   run: async ({ home, json, options, io, path }) => {
     const requests = serveRequests(options, path)
@@ -101,6 +116,8 @@ export const agentCommand: Command = {
       if (await isSpecFile(request.given)) files.set(request.given, await loadSpec(request.given))
     }
 
+    // MCP servers are started, and their tools found, before the node starts too.
+    const tools = await connectMcpTools(requests)
     const { runDaemon } = await import('../../daemon.ts')
     await runDaemon({
       home,
@@ -117,7 +134,7 @@ export const agentCommand: Command = {
             ? await daemon.node.publishSpec(file)
             : await waitForSpec(daemon, request.given, specWaitS, signal)
           if (stored == null) return // shutting down
-          serving.push(await serve(daemon, stored, request, file !== undefined ? 'file' : 'mesh'))
+          serving.push(await serve(daemon, stored, request, file !== undefined ? 'file' : 'mesh', tools.get(request)?.handler))
         }
         report(io, json, daemon, serving)
       },
@@ -134,13 +151,30 @@ export const agentCommand: Command = {
         if (left > 0) daemon.log('agent.drain_incomplete', { level: 'warn', running: left, message: `${left} job${left === 1 ? '' : 's'} still running ${force.aborted ? 'at the second Ctrl+C' : `after ${drainTimeoutS} s`}: aborting` })
         else daemon.log('agent.drained', { message: 'every running job has finished' })
       }
+    }).finally(async () => {
+      await Promise.allSettled([...tools.values()].map(async t => await t.close()))
     })
     // libp2p may leave timers behind after a clean stop; the agent is done, so leave now.
     process.exit(0)
   }
 }
 
-async function serve (daemon: Daemon, stored: StoredSpec, request: ServeRequest, source: Serving['source']): Promise<Serving> {
+/** The MCP tool of each --mcp request, connected. */
+async function connectMcpTools (requests: ServeRequest[]): Promise<Map<ServeRequest, McpTool>> {
+  const tools = new Map<ServeRequest, McpTool>()
+  const mcp = requests.filter(r => r.tool != null)
+  if (mcp.length === 0) return tools
+  const { connectMcpTool } = await import('../../mcp/tool-handler.ts')
+  try {
+    for (const request of mcp) tools.set(request, await connectMcpTool({ command: request.command, tool: request.tool! }))
+  } catch (err) {
+    await Promise.allSettled([...tools.values()].map(async t => await t.close()))
+    throw new CliError((err as Error).message, 'mcp_tool')
+  }
+  return tools
+}
+
+async function serve (daemon: Daemon, stored: StoredSpec, request: ServeRequest, source: Serving['source'], handler?: Handler): Promise<Serving> {
   const { execHandler } = await import('../../market/exec-handler.ts')
   const options: { priceUsd?: number, estimatedMs?: number, concurrency?: number } = {}
   if (request.priceUsd != null) options.priceUsd = request.priceUsd
@@ -148,7 +182,7 @@ async function serve (daemon: Daemon, stored: StoredSpec, request: ServeRequest,
   if (request.concurrency != null) options.concurrency = request.concurrency
   // The program's stderr goes to this agent's log, line by line, whatever the outcome.
   const onStderr = (line: string, job: { jobId: string }): void => { daemon.log('handler.stderr', { jobId: job.jobId, specId: stored.id, line }) }
-  await daemon.node.serve(stored.id, execHandler({ command: request.command, onStderr }), options)
+  await daemon.node.serve(stored.id, handler ?? execHandler({ command: request.command, onStderr }), options)
   const served = daemon.node.servedSpecs().find(s => s.specId === stored.id)
   return {
     specId: stored.id,
@@ -158,6 +192,7 @@ async function serve (daemon: Daemon, stored: StoredSpec, request: ServeRequest,
     ...(request.estimatedMs != null ? { estimatedMs: request.estimatedMs } : {}),
     concurrency: served?.limit ?? request.concurrency ?? 1,
     command: request.command,
+    ...(request.tool != null ? { tool: request.tool } : {}),
     source
   }
 }
@@ -196,7 +231,7 @@ function report (io: CliIO, json: boolean, daemon: Daemon, serving: Serving[]): 
     return
   }
   printLines(io, serving.map(s =>
-    `serving ${s.specId}  ${s.name}${s.version !== '' ? ` ${s.version}` : ''}  at ${s.priceUsd} USD per job, ${s.concurrency} at a time, with: ${s.command}`))
+    `serving ${s.specId}  ${s.name}${s.version !== '' ? ` ${s.version}` : ''}  at ${s.priceUsd} USD per job, ${s.concurrency} at a time, with: ${s.tool != null ? `MCP tool ${s.tool} of ${s.command}` : s.command}`))
 }
 
 /** A spec is read from disk when the value names an existing file; otherwise it is an id, unless it looks like a path. */
@@ -232,14 +267,20 @@ class SpecFileProblems extends Error {
   }
 }
 
-/** Pair the n-th --exec with the n-th --spec; per-spec options are given once for all or once per spec. */
+/** Pair the n-th --exec (or --mcp) with the n-th --spec; per-spec options are given once for all or once per spec. */
 function serveRequests (options: Record<string, unknown>, path: string[]): ServeRequest[] {
   const specs = list(options.spec)
-  const execs = list(options.exec)
+  const mcps = list(options.mcp)
+  const tools = list(options.tool)
   if (specs.length === 0) throw new UsageError('missing --spec SPEC_ID_OR_FILE: the spec to serve', path)
-  if (execs.length === 0) throw new UsageError('missing --exec COMMAND: the program that executes each job', path)
+  if (mcps.length > 0 && list(options.exec).length > 0) throw new UsageError('give --exec or --mcp, not both: every spec of one agent is served the same way', path)
+  if (mcps.length === 0 && tools.length > 0) throw new UsageError('--tool names a tool of an --mcp server; give --mcp COMMAND too', path)
+  if (mcps.length > 0 && tools.length === 0) throw new UsageError('missing --tool NAME: the tool of the --mcp server that executes each job (`specmesh spec from-mcp COMMAND` lists them)', path)
+  const execs = mcps.length > 0 ? mcps : list(options.exec)
+  const flag = mcps.length > 0 ? '--mcp' : '--exec'
+  if (execs.length === 0) throw new UsageError('missing --exec COMMAND: the program that executes each job (or --mcp COMMAND --tool NAME)', path)
   if (specs.length !== execs.length) {
-    throw new UsageError(`${specs.length} --spec but ${execs.length} --exec: give one --exec per --spec, in the same order`, path)
+    throw new UsageError(`${specs.length} --spec but ${execs.length} ${flag}: give one ${flag} per --spec, in the same order`, path)
   }
   const perSpec = (flag: string, values: string[]): string[] | null => {
     if (values.length === 0) return null
@@ -247,12 +288,14 @@ function serveRequests (options: Record<string, unknown>, path: string[]): Serve
     if (values.length === specs.length) return values
     throw new UsageError(`${values.length} ${flag} for ${specs.length} --spec: give it once for all specs or once per spec`, path)
   }
+  const toolNames = perSpec('--tool', tools)
   const prices = perSpec('--price', list(options.price))
   const estimates = perSpec('--estimate-ms', list(options['estimate-ms']))
   const concurrencies = perSpec('--concurrency', list(options.concurrency))
   return specs.map((given, i) => {
     const request: ServeRequest = { given, command: execs[i]! }
-    if (execs[i]!.trim() === '') throw new UsageError('--exec needs a command, not an empty string', path)
+    if (execs[i]!.trim() === '') throw new UsageError(`${flag} needs a command, not an empty string`, path)
+    if (toolNames != null) request.tool = toolNames[i]!
     if (prices != null) request.priceUsd = amount(prices[i]!, path)
     if (estimates != null) request.estimatedMs = integer(estimates[i]!, '--estimate-ms', 0, path)
     if (concurrencies != null) request.concurrency = integer(concurrencies[i]!, '--concurrency', 1, path)

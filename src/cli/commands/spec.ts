@@ -8,6 +8,7 @@ import type { CliIO, Command } from '../command.ts'
 import { UsageError } from '../errors.ts'
 import { formatTable, printJson, printLines, shortPeerId } from '../output.ts'
 import { PAGE_OPTIONS, pageParams, printNextPage, withQuery } from '../paging.ts'
+import { fromMcpCommand } from './spec-from-mcp.ts'
 
 interface Problem {
   path: string
@@ -347,7 +348,7 @@ export const specCommand: Command = {
     'whose parent is the old one. `validate` works offline; the other commands talk to the',
     'running daemon.'
   ].join('\n'),
-  subcommands: [validateCommand, publishCommand, listCommand, showCommand, forkCommand, statsCommand],
+  subcommands: [validateCommand, publishCommand, listCommand, showCommand, forkCommand, statsCommand, fromMcpCommand],
   examples: [
     'specmesh spec validate extract-entities.yaml',
     'specmesh spec publish extract-entities.yaml',
