@@ -10,7 +10,7 @@ import { killSpawned, NODE, removeTempHomes, ROOT, runCli, runJson, startAgent, 
 import { waitFor } from '../helpers/wait.ts'
 import { readFile, writeFile } from 'node:fs/promises'
 
-const SERVER = `${NODE} ${join(ROOT, 'test/fixtures/mcp/text-tools-server.ts')}`
+const SERVER = `${NODE} ${join(ROOT, 'examples/mcp/text-tools.ts')}`
 /** Long enough that every connected agent's bid arrives, on a loaded two-core machine too. */
 const BID_WINDOW_MS = '1500'
 
@@ -41,11 +41,13 @@ describe('an MCP server as a handler', () => {
     // As an author edits the draft: this tool's failures are final, so no retries.
     await writeFile(refuseFile, (await readFile(refuseFile, 'utf8')).replace('maxRetries: 2', 'maxRetries: 0'))
 
+    // The coordinator publishes the specs; the agent, given the same files, serves them.
     const daemon = await startDaemon(await tempHome())
+    for (const file of [specFile, refuseFile]) await runJson(['spec', 'publish', file, '--home', daemon.home])
     const addr = (await runJson(['id', '--home', daemon.home])).multiaddrs[0]
     const agent = await startAgent(['--spec', specFile, '--mcp', SERVER, '--tool', 'shout', '--spec', refuseFile, '--mcp', SERVER, '--tool', 'refuse', '--price', '0.01', '--bootstrap', addr])
     expect(agent.serving.map(s => s.specId)).toContain(written.id)
-    await waitFor(async () => (await runJson(['spec', 'list', '--home', daemon.home]) as unknown[]).length === 2, { timeoutMs: 15_000, what: 'both specs at the daemon' })
+    await waitFor(async () => (await runJson(['peers', '--home', daemon.home]) as Array<{ peerId: string }>).some(p => p.peerId === agent.peerId), { timeoutMs: 15_000, what: 'the daemon to connect to the agent' })
 
     const result = await submit(daemon.home, written.id, { text: 'specs replace negotiation' })
     expect(result.status, JSON.stringify(result)).toBe('succeeded')
