@@ -166,6 +166,9 @@ export function describeEvent (event: SurfaceJobEvent): string {
     case 'award': return `awarded to${agent}`
     case 'attempt-started': return `attempt ${String(d.attempt ?? '')} started at${agent}`.replace('  ', ' ')
     case 'attempt-ended': return `attempt ${String(d.attempt ?? '')} ended: ${String(d.outcome ?? '')}${d.reason != null ? ` (${String(d.reason)})` : ''}`
+    case 'receipt': return `receipt ${String(d.receiptId ?? '')}: ${String(d.outcome ?? '')}, ${String(d.costUsd ?? 0)} USD`
+    case 'backoff': return `retry ${String(d.retry ?? '')} in ${String(d.delayMs ?? '')} ms`
+    case 'waiting-capacity': return 'waiting: every agent serving the spec is busy'
     case 'done': return `done: ${String(d.status ?? '')}${d.reason != null ? ` (${String(d.reason)})` : ''}`
     default: return event.type
   }

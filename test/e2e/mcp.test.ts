@@ -65,8 +65,10 @@ describe('specmesh mcp', () => {
     // The receipt id names a receipt the node holds, for this job.
     const receipt = await runJson(['receipt', 'show', meta['specmesh/receiptId'] as string, '--home', daemon.home])
     expect(receipt).toMatchObject({ id: meta['specmesh/receiptId'], body: { jobId: meta['specmesh/jobId'], outcome: 'success', costUsd: 0.04 } })
-    // The job's steps before its result, in order.
+    // The job's steps (its events) before its result, in order.
     expect(progress[0]).toMatchObject({ progress: 1, message: 'submitted' })
+    expect(progress.map(p => p.message)).toContain(`awarded to ${agent.peerId}`)
+    expect(progress.map(p => p.message)).toContain(`receipt ${meta['specmesh/receiptId'] as string}: success, 0.04 USD`)
     expect(progress.map(p => p.progress)).toEqual([...progress.map(p => p.progress)].sort((a, b) => a - b))
 
     // A spec that arrives is a new tool, announced with list-changed; a job nobody bids on is a tool error with the reason.
