@@ -58,7 +58,7 @@ describe('an MCP server as a handler', () => {
     expect(refused.status).toBe('failed')
     expect(refused.attempts[0]).toMatchObject({ agent: agent.peerId, outcome: 'error' })
     expect(refused.attempts[0].reason).toBe('MCP tool refuse returned an error: this tool refuses every text')
-  })
+    }, 120_000)
 
   it('refuses to start an agent for a tool the server does not have, naming the ones it has', async () => {
     const specFile = join(await tempHome(), 'shout.yaml')
