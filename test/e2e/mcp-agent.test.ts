@@ -19,11 +19,18 @@ afterEach(async () => {
   await removeTempHomes()
 })
 
+/**
+ * Submit until the agent has bid (its adverts and the spec's topic reach the
+ * coordinator a moment after it connects), and return that job's result.
+ */
 async function submit (home: string, specId: string, input: unknown): Promise<any> {
   const file = join(home, `input-${Math.random().toString(36).slice(2)}.json`)
   await writeFile(file, JSON.stringify(input))
-  const submitted = await runCli(['job', 'submit', specId, '--input', file, '--bid-window-ms', BID_WINDOW_MS, '--home', home, '--json'], { timeoutMs: 30_000 })
-  return JSON.parse(submitted.stdout)
+  return await waitFor(async () => {
+    const submitted = await runCli(['job', 'submit', specId, '--input', file, '--bid-window-ms', BID_WINDOW_MS, '--home', home, '--json'], { timeoutMs: 30_000 })
+    const result = JSON.parse(submitted.stdout)
+    return result.attempts.length > 0 ? result : null
+  }, { timeoutMs: 45_000, intervalMs: 500, what: `a job of ${specId} that an agent bid on` })
 }
 
 describe('an MCP server as a handler', () => {
