@@ -52,13 +52,19 @@ describe('specmesh mcp', () => {
     expect(tools[0]).toMatchObject({ name: TOOL, inputSchema: spec.input, outputSchema: spec.output, _meta: { 'specmesh/specId': published.id } })
     expect(tools[0]!.description).toContain('extract named entities from text')
 
-    const progress: Progress[] = []
-    const result = await client.callTool(
-      { name: TOOL, arguments: { text: 'Ada Lovelace met Charles Babbage' }, _meta: BID_WINDOW },
-      undefined,
-      { onprogress: p => { progress.push(p) }, timeout: 30_000 }
-    )
-    expect(result.isError).toBeFalsy()
+    await waitFor(async () => (await runJson(['peers', '--home', daemon.home]) as Array<{ peerId: string }>).some(p => p.peerId === agent.peerId), { timeoutMs: 15_000, what: 'the daemon to connect to the agent' })
+    // The agent's adverts reach the coordinator a moment after it connects: call until it bids.
+    let progress: Progress[] = []
+    const result = await waitFor(async () => {
+      progress = []
+      const r = await client.callTool(
+        { name: TOOL, arguments: { text: 'Ada Lovelace met Charles Babbage' }, _meta: BID_WINDOW },
+        undefined,
+        { onprogress: p => { progress.push(p) }, timeout: 30_000 }
+      )
+      return r.isError === true && /no agent bid/.test(JSON.stringify(r.content)) ? null : r
+    }, { timeoutMs: 45_000, intervalMs: 500, what: 'a tool call that an agent bid on' })
+    expect(result.isError, JSON.stringify(result.content)).toBeFalsy()
     expect(result.structuredContent).toEqual({ entities: ['Ada', 'Lovelace', 'Charles', 'Babbage'].map(name => ({ name, confidence: 90 })) })
     const meta = result._meta as Record<string, unknown>
     expect(meta).toMatchObject({ 'specmesh/costUsd': 0.04, 'specmesh/agent': agent.peerId, 'specmesh/specId': published.id })
