@@ -116,8 +116,15 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
     const nodeInit: NodeInit = { home, log, settings, metrics: init.metrics ?? true }
     node = await factory(nodeInit)
     const { mcpHttpMount } = await import('./mcp/http.ts')
-    const mounts = [mcpHttpMount({ node, log, version: packageVersion() })]
+    const { a2aMounts } = await import('./a2a/http.ts')
+    // The A2A card names the API's URL, known once it listens (before any request arrives).
+    let apiUrl = ''
+    const mounts = [
+      mcpHttpMount({ node, log, version: packageVersion() }),
+      ...a2aMounts({ node, apiUrl: () => apiUrl, version: packageVersion() })
+    ]
     api = await startApiServer({ node, home, port: settings.values.apiPort, log, mounts })
+    apiUrl = api.url
   } catch (err) {
     await api?.close().catch(() => {})
     await node?.stop().catch(() => {})

@@ -2,7 +2,7 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type ServerNotification } from '@modelcontextprotocol/sdk/types.js'
 import type { JobResult, StoredSpec, SubmitOptions } from '../node-types.ts'
 import { isExpired } from '../spec/index.ts'
-import { runJob, type SurfaceJobEvent, type SurfaceNode } from '../surfaces/jobs.ts'
+import { describeEvent, runJob, type SurfaceJobEvent, type SurfaceNode } from '../surfaces/jobs.ts'
 import { jobInput, specTools, structuredOutput, type SpecTool } from './spec-tools.ts'
 
 /** Keys of a tool result's `_meta` that carry the job's record. */
@@ -155,21 +155,4 @@ function toolResult (tool: SpecTool, result: JobResult): CallToolResult {
 
 function toolError (text: string, meta: Record<string, unknown>): CallToolResult {
   return { isError: true, content: [{ type: 'text', text }], _meta: meta }
-}
-
-/** One line per job event, for a progress notification's message. */
-export function describeEvent (event: SurfaceJobEvent): string {
-  const d = event.data
-  const agent = typeof d.agent === 'string' ? ` ${d.agent}` : ''
-  switch (event.type) {
-    case 'bid': return `bid from${agent}${d.priceUsd != null ? ` at ${String(d.priceUsd)} USD` : ''}`
-    case 'award': return `awarded to${agent}`
-    case 'attempt-started': return `attempt ${String(d.attempt ?? '')} started at${agent}`.replace('  ', ' ')
-    case 'attempt-ended': return `attempt ${String(d.attempt ?? '')} ended: ${String(d.outcome ?? '')}${d.reason != null ? ` (${String(d.reason)})` : ''}`
-    case 'receipt': return `receipt ${String(d.receiptId ?? '')}: ${String(d.outcome ?? '')}, ${String(d.costUsd ?? 0)} USD`
-    case 'backoff': return `retry ${String(d.retry ?? '')} in ${String(d.delayMs ?? '')} ms`
-    case 'waiting-capacity': return 'waiting: every agent serving the spec is busy'
-    case 'done': return `done: ${String(d.status ?? '')}${d.reason != null ? ` (${String(d.reason)})` : ''}`
-    default: return event.type
-  }
 }

@@ -76,3 +76,20 @@ export async function runJob (node: SurfaceNode, specId: string, input: unknown,
     signal?.removeEventListener('abort', onAbort)
   }
 }
+
+/** One line per job event, for an MCP progress notification's or an A2A status update's message. */
+export function describeEvent (event: SurfaceJobEvent): string {
+  const d = event.data
+  const agent = typeof d.agent === 'string' ? ` ${d.agent}` : ''
+  switch (event.type) {
+    case 'bid': return `bid from${agent}${d.priceUsd != null ? ` at ${String(d.priceUsd)} USD` : ''}`
+    case 'award': return `awarded to${agent}`
+    case 'attempt-started': return `attempt ${String(d.attempt ?? '')} started at${agent}`.replace('  ', ' ')
+    case 'attempt-ended': return `attempt ${String(d.attempt ?? '')} ended: ${String(d.outcome ?? '')}${d.reason != null ? ` (${String(d.reason)})` : ''}`
+    case 'receipt': return `receipt ${String(d.receiptId ?? '')}: ${String(d.outcome ?? '')}, ${String(d.costUsd ?? 0)} USD`
+    case 'backoff': return `retry ${String(d.retry ?? '')} in ${String(d.delayMs ?? '')} ms`
+    case 'waiting-capacity': return 'waiting: every agent serving the spec is busy'
+    case 'done': return `done: ${String(d.status ?? '')}${d.reason != null ? ` (${String(d.reason)})` : ''}`
+    default: return event.type
+  }
+}
