@@ -31,6 +31,7 @@ export {
 
 // Serving with a program in any language, and the handler errors receipts report.
 export { execHandler, type ExecHandlerOptions, type HandlerContext } from './market/exec-handler.ts'
+export { HandlerContainment, type HandlerContainmentInit, type ContainmentMode } from './market/handler-containment.ts'
 export { HandlerError, DeadlineExceededError } from './market/errors.ts'
 export { UnknownSpecError, InvalidJobError, UnknownJobError, JobCancelledError } from './market/job-errors.ts'
 export { NO_BID_CAUSES, type NoBidCause, type NoBidDiagnosis } from './market/no-bid.ts'

@@ -1,3 +1,4 @@
+import type { ValidationGuardInit } from './net/validation-guard.ts'
 import type { Spec } from './spec/index.ts'
 import type { Handler } from './market/exec-handler.ts'
 import type { ServeOptions } from './market/agent.ts'
@@ -64,6 +65,8 @@ export interface NodeInit {
   market?: MarketOptions
   /** Structured log sink. @default no logging */
   log?: (event: string, fields?: Record<string, unknown>) => void
+  /** Flood limits of the validation guard (src/net/validation-guard.ts); the defaults suit honest traffic. */
+  guard?: Omit<ValidationGuardInit, 'onThrottle' | 'onGraylist' | 'now'>
   /**
    * Collect Prometheus metrics (the node's and libp2p's) for `GET /metrics`.
    * The daemon turns them on. @default false

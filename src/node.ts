@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events'
 import type { PeerId } from '@libp2p/interface'
 import { loadOrCreateIdentity } from './crypto/identity.ts'
-import { resolveHome, homePaths } from './store/home.ts'
+import { resolveHome, homePaths, secureHome } from './store/home.ts'
 import { libp2pDatastore, openDb } from './store/db.ts'
 import { SpecStore } from './store/spec-store.ts'
 import { addressInUse, buildLibp2p, type SpecmeshLibp2p } from './net/libp2p.ts'
 import { Gossip } from './net/gossip.ts'
+import { ValidationGuard } from './net/validation-guard.ts'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { Sync, type SyncKind } from './net/sync.ts'
 import { parseBootstrapAddress, reconnect } from './net/reconnect.ts'
 import { specDiscovery, type SpecDiscovery } from './net/spec-discovery.ts'
@@ -51,6 +53,8 @@ export interface Node extends SpecmeshNode {
   readonly verdicts: GossipVerdict[]
   /** How this node rates agents, from the receipts it holds. */
   readonly reputation: Reputation
+  /** Per-peer accounting of validation work: who is throttled or graylisted for flooding. */
+  readonly guard: ValidationGuard
   /** Who serves a spec, and fetching specs by id (specmesh's DHT). */
   readonly discovery: SpecDiscovery
 }
@@ -85,6 +89,14 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   const settings = await nodeSettings(init, home)
   for (const address of settings.values.bootstrap) parseBootstrapAddress(address)
   const { identity } = await loadOrCreateIdentity(home)
+  const access = await secureHome(home)
+  if (access.warning != null) {
+    // Loud on purpose: the SDK user may pass no log at all.
+    log('home.insecure', { level: 'warn', message: access.warning })
+    process.emitWarning(access.warning, 'SpecmeshInsecureHome')
+  } else if (access.mode !== access.modeBefore) {
+    log('home.tightened', { level: 'warn', message: `the data folder ${home} was mode ${access.modeBefore.toString(8).padStart(4, '0')}; changed to 0700 so only its owner can read job inputs and outputs` })
+  }
   const chosen = await ensureListen(settings)
   if (chosen != null) log('config.listen-chosen', { port: chosen.port, listen: chosen.listen, level: chosen.moved ? 'warn' : 'info', message: describeChosenListen(chosen) })
   const db = await openDb(homePaths(home).db)
@@ -95,6 +107,21 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   // before any socket opens, so a failed start leaves nothing listening.
   let reputation: Reputation
   let libp2p: SpecmeshLibp2p
+  /** The running libp2p, for the guard's callback (set once it is built). */
+  const running: { libp2p?: SpecmeshLibp2p } = {}
+  const guard = new ValidationGuard({
+    ...init.guard,
+    onThrottle: (peer, topic) => { log('gossip.peer-throttled', { level: 'warn', peer, topic }) },
+    onGraylist: peer => {
+      log('gossip.peer-graylisted', { level: 'warn', peer })
+      // Graylisted: gossipsub drops its RPCs (P5), and the connection goes too, refused until the
+      // graylisting ends. Aborted, not closed: a graceful close would keep reading (and
+      // decrypting) the flood already in the socket while it waits for streams to end.
+      for (const connection of running.libp2p?.getConnections(peerIdFromString(peer)) ?? []) connection.abort(new Error('graylisted for flooding'))
+    }
+  })
+  const pruneGuard = setInterval(() => { guard.prune() }, 10_000)
+  pruneGuard.unref()
   let validateSpecMessage: (data: Uint8Array) => Promise<void>
   let metricsRegistry: import('prom-client').Registry | undefined
   let libp2pMetrics: ReturnType<typeof import('@libp2p/prometheus-metrics').prometheusMetrics> | undefined
@@ -127,6 +154,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     const { values } = settings
     libp2p = await buildLibp2p({
       privateKey: identity.privateKey,
+      guard,
       ...(libp2pMetrics != null ? { metrics: libp2pMetrics } : {}),
       listen: values.listen,
       announce: values.announce,
@@ -149,9 +177,11 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       throw address != null ? new ListenAddressInUseError(address, home) : err
     })
   } catch (err) {
+    clearInterval(pruneGuard)
     await db.close()
     throw err
   }
+  running.libp2p = libp2p
   const discovery = libp2p.services.specDiscovery as SpecDiscovery
 
   /** Validate a fetched spec exactly as the gossip topic would, and resolve once it is stored. */
@@ -192,7 +222,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       verdicts.push({ at: Date.now(), topic, verdict, from, reason })
       if (verdicts.length > VERDICT_HISTORY) verdicts.splice(0, verdicts.length - VERDICT_HISTORY)
     }
-  })
+  }, guard)
   gossip.handle(TOPICS.specs, validateSpecMessage)
 
   const market = await startMarket({
@@ -313,6 +343,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     signer: identity.signer,
     verdicts,
     reputation,
+    guard,
     multiaddrs: () => libp2p.getMultiaddrs().map(a => a.toString()),
     peers: (): PeerInfo[] => {
       const byPeer = new Map<string, string[]>()
@@ -365,6 +396,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     getSpec: async (id: string) => await specs.get(id),
     async stop (): Promise<void> {
       stopping ??= (async () => {
+        clearInterval(pruneGuard)
         await market.stop()
         await libp2p.stop()
         await db.close()

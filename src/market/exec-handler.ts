@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { MAX_OUTPUT_BYTES } from '../wire/constants.ts'
 import { decodeUtf8, parseJson, type JsonInputError } from '../wire/json-input.ts'
+import { CGROUP_JOIN_FAILED, type Cell, type HandlerContainment } from './handler-containment.ts'
 import {
   handlerChosenMessage,
   HandlerAbortedError,
@@ -56,6 +57,11 @@ export interface ExecHandlerOptions {
    * @default 2000
    */
   killGraceMs?: number
+  /**
+   * Where each job's processes are confined (cgroup v2 or process group) and
+   * recorded for the sweep at the next start. Without one, the process group alone.
+   */
+  containment?: HandlerContainment
   /**
    * Called with each line the program writes on stderr, as it writes it, success or
    * not (`specmesh agent` puts them in its own log, never in a receipt). Lines are
@@ -121,18 +127,26 @@ const PIPE_DRAIN_MS = 1000
 const SHELL_NOT_FOUND = 127
 const SHELL_NOT_EXECUTABLE = 126
 
-/** Process groups still running, killed if this node exits before they do. */
-const liveGroups = new Set<number>()
+/** Process groups still running (with their cells), killed if this node exits before they do. */
+const liveGroups = new Map<number, Cell | undefined>()
 let exitHookInstalled = false
 
-function trackGroup (pgid: number): void {
-  liveGroups.add(pgid)
+function trackGroup (pgid: number, cell: Cell | undefined): void {
+  liveGroups.set(pgid, cell)
   if (!exitHookInstalled) {
     exitHookInstalled = true
     process.once('exit', () => {
-      for (const group of liveGroups) killGroup(group, 'SIGKILL')
+      for (const [group, groupCell] of liveGroups) {
+        killGroup(group, 'SIGKILL')
+        groupCell?.kill()
+      }
     })
   }
+}
+
+function forgetGroup (pgid: number): void {
+  liveGroups.get(pgid)?.close()
+  liveGroups.delete(pgid)
 }
 
 function killGroup (pgid: number, signal: NodeJS.Signals): void {
@@ -223,8 +237,10 @@ export function execHandler (options: ExecHandlerOptions): Handler {
 
     return await new Promise<unknown>((resolve, reject) => {
       let child: ChildProcess
+      const cell = options.containment?.open(command)
+      const [file, ...args] = cell?.argv ?? ['/bin/sh', '-c', command]
       try {
-        child = spawn('/bin/sh', ['-c', command], {
+        child = spawn(file, args, {
           cwd: options.cwd,
           env: {
             ...process.env,
@@ -236,6 +252,7 @@ export function execHandler (options: ExecHandlerOptions): Handler {
           stdio: ['pipe', 'pipe', 'pipe']
         })
       } catch (err) {
+        cell?.close()
         reject(new HandlerSpawnError(command, 'the program could not be spawned', { cause: err, detail: (err as Error).message }))
         return
       }
@@ -268,7 +285,7 @@ export function execHandler (options: ExecHandlerOptions): Handler {
           killTimer.unref()
         } else {
           clearTimeout(killTimer)
-          liveGroups.delete(pgid)
+          forgetGroup(pgid)
         }
       }
 
@@ -286,7 +303,9 @@ export function execHandler (options: ExecHandlerOptions): Handler {
         clearTimeout(killTimer)
         killTimer = undefined
         killGroup(pgid, 'SIGKILL')
-        if (settled) liveGroups.delete(pgid)
+        // The cell reaches what left the group (setsid): with cgroup v2, everything the program started.
+        cell?.kill()
+        if (settled) forgetGroup(pgid)
         else if (exited) {
           armDrain()
           tryFinish()
@@ -331,12 +350,14 @@ export function execHandler (options: ExecHandlerOptions): Handler {
       child.once('error', (err: NodeJS.ErrnoException) => {
         // Spawn failures arrive here with no pid; nothing was started, nothing to wait for.
         if (pgid === undefined) {
+          cell?.close()
           settle(new HandlerSpawnError(command, 'the program could not be spawned', { cause: err, detail: options.cwd === undefined ? err.message : `${err.message} (cwd ${options.cwd})` }))
         }
       })
 
       if (pgid === undefined) return
-      trackGroup(pgid)
+      cell?.started(pgid)
+      trackGroup(pgid, cell)
       signal.addEventListener('abort', onAbort, { once: true })
 
       child.stdout?.on('data', (chunk: Buffer) => {
@@ -380,6 +401,10 @@ export function execHandler (options: ExecHandlerOptions): Handler {
       const finish = (code: number | null, sig: NodeJS.Signals | null): void => {
         if (failure !== undefined) {
           settle(failure)
+          return
+        }
+        if (cell != null && code === CGROUP_JOIN_FAILED) {
+          settle(new HandlerSpawnError(command, 'the program could not be confined (cgroup)', { detail: `stderr: ${stderrTail.toString()}` }))
           return
         }
         if (code === SHELL_NOT_FOUND || code === SHELL_NOT_EXECUTABLE) {

@@ -126,7 +126,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     if (record != null) specCache.set(specId, record.spec)
     return record?.spec ?? null
   }
-  const ctx: MarketContext = marketContext({ now: Date.now, specOf, jobs })
+  const ctx: MarketContext = marketContext({ now: Date.now, specOf, knowsSpec: id => specs.has(id), jobs })
 
   const agent = new AgentService({
     signer,

@@ -27,7 +27,11 @@ export async function closeInterruptedJobs (jobs: JobStore, ledger: LedgerStore,
     if (jobLedger != null) {
       for (const entry of jobLedger.entries) {
         const settled = jobLedger.entries.some(e => e.awardId === entry.awardId && e.kind !== 'reserve')
-        if (entry.kind === 'reserve' && !settled) jobLedger = applyEntry(jobLedger, { ...entry, at: now, kind: 'release' })
+        if (entry.kind !== 'reserve' || settled) continue
+        // No receipt exists for this attempt (a receipt and its ledger entry are written in
+        // one batch), so the release names what justifies it: the stop, and when.
+        const justification = `interrupted: the node stopped while attempt ${entry.attempt} (award ${entry.awardId}) was in flight; no receipt was signed for it; released at restart ${new Date(now).toISOString()}`
+        jobLedger = applyEntry(jobLedger, { ...entry, at: now, kind: 'release', justification })
       }
     }
     await jobs.save(record, { with: jobLedger != null ? [ledger.operation(jobLedger)] : [] })

@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { openEnvelope, verifyEnvelope, type Envelope, type MessageType } from '../wire/envelope.ts'
+import { openEnvelope, parseEnvelopeJson, verifyEnvelope, type Envelope, type MessageType } from '../wire/envelope.ts'
 import { ignore, reject } from '../wire/errors.ts'
 import { MAX_CLOCK_SKEW_MS } from '../wire/constants.ts'
 import { sameKey } from '../crypto/signatures.ts'
@@ -17,6 +17,8 @@ import { SeenIds } from './seen-ids.ts'
 export interface MarketContext {
   now: () => number
   specOf: (specId: string) => Promise<Spec | null>
+  /** Whether the spec is held, answered from memory: the cheap check before any signature. */
+  knowsSpec?: (specId: string) => boolean
   jobs: RecentJobs
   /** Bids and awards accepted so far, by body id (jobs are deduplicated by `jobs`). */
   seenBids: SeenIds
@@ -24,7 +26,7 @@ export interface MarketContext {
 }
 
 /** What the job, receipt and capacity validators need: no duplicate memories of bids and awards. */
-export type BaseContext = Pick<MarketContext, 'now' | 'specOf' | 'jobs'>
+export type BaseContext = Pick<MarketContext, 'now' | 'specOf' | 'knowsSpec' | 'jobs'>
 
 /** A context with fresh duplicate memories. */
 export function marketContext (base: BaseContext): MarketContext {
@@ -33,6 +35,22 @@ export function marketContext (base: BaseContext): MarketContext {
 
 export function openTyped<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>): Envelope<T> {
   return checkBody(openEnvelope(data, { expectType: type }), type, schema)
+}
+
+/**
+ * Cheap checks first: a message that is useless to this node (a job for a spec it
+ * does not hold, a bid for a job it never saw, one already expired) is Ignored
+ * after a JSON parse and a lookup in memory — microseconds — before the costly
+ * part (canonical JSON, content id, Ed25519). Then the full checks, on the same
+ * parsed value. What is Ignored here is not yet authenticated, so it never
+ * counts against the signer, only (by the validation guard) against the peer
+ * that made us read it.
+ */
+function openCheaply<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>, cheap: (body: Record<string, unknown>) => void): Envelope<T> {
+  const raw = parseEnvelopeJson(data)
+  const body = (raw as { body?: unknown } | null)?.body
+  if (body != null && typeof body === 'object' && !Array.isArray(body)) cheap(body as Record<string, unknown>)
+  return checkBody(verifyEnvelope(raw, { expectType: type }), type, schema)
 }
 
 function checkBody<T> (envelope: Envelope, type: MessageType, schema: z.ZodType<T>): Envelope<T> {
@@ -49,9 +67,12 @@ function notFromTheFuture (ms: number, now: number, what: string): void {
 }
 
 export async function validateJob (data: Uint8Array, ctx: BaseContext): Promise<{ envelope: Envelope<JobBody>, spec: Spec }> {
-  const envelope = openTyped(data, 'job', JobBodySchema)
-  const job = envelope.body
   const now = ctx.now()
+  const envelope = openCheaply(data, 'job', JobBodySchema, body => {
+    if (typeof body.specId === 'string' && ctx.knowsSpec != null && !ctx.knowsSpec(body.specId)) throw ignore('unknown-spec', `job for spec ${body.specId}, which this node does not hold yet`)
+    if (typeof body.deadline === 'number' && body.deadline <= now) throw ignore('expired', 'job is past its deadline')
+  })
+  const job = envelope.body
   notFromTheFuture(job.createdAt, now, 'job createdAt')
   if (ctx.jobs.get(envelope.id) != null) throw ignore('duplicate', `job ${envelope.id} already seen`)
   if (job.deadline <= now) throw ignore('expired', `job ${envelope.id} is past its deadline`)
@@ -79,9 +100,12 @@ export function assertJobWithinSpec (job: JobBody, spec: Spec): void {
 }
 
 export async function validateBid (data: Uint8Array, ctx: MarketContext): Promise<{ envelope: Envelope<BidBody>, job: KnownJob }> {
-  const envelope = openTyped(data, 'bid', BidBodySchema)
-  const bid = envelope.body
   const now = ctx.now()
+  const envelope = openCheaply(data, 'bid', BidBodySchema, body => {
+    if (typeof body.jobId === 'string' && ctx.jobs.get(body.jobId) == null) throw ignore('unknown-job', `bid for job ${body.jobId}, which this node has not seen`)
+    if (typeof body.expiresAt === 'number' && body.expiresAt <= now) throw ignore('expired', 'bid has expired')
+  })
+  const bid = envelope.body
   if (ctx.seenBids.has(envelope.id)) throw ignore('duplicate', `bid ${envelope.id} already seen`)
   notFromTheFuture(bid.createdAt, now, 'bid createdAt')
   const job = ctx.jobs.get(bid.jobId)
@@ -95,7 +119,9 @@ export async function validateBid (data: Uint8Array, ctx: MarketContext): Promis
 }
 
 export async function validateAward (data: Uint8Array, ctx: MarketContext): Promise<{ envelope: Envelope<AwardBody>, job: KnownJob }> {
-  const envelope = openTyped(data, 'award', AwardBodySchema)
+  const envelope = openCheaply(data, 'award', AwardBodySchema, body => {
+    if (typeof body.jobId === 'string' && ctx.jobs.get(body.jobId) == null) throw ignore('unknown-job', `award for job ${body.jobId}, which this node has not seen`)
+  })
   const award = envelope.body
   if (ctx.seenAwards.has(envelope.id)) throw ignore('duplicate', `award ${envelope.id} already seen`)
   notFromTheFuture(award.issuedAt, ctx.now(), 'award issuedAt')
@@ -123,7 +149,9 @@ export function verifyClaim (raw: unknown): Envelope<ClaimBody> {
  * in memory. When the job is known, though, only its coordinator may sign one.
  */
 export async function validateReceipt (data: Uint8Array, ctx: BaseContext): Promise<{ envelope: Envelope<ReceiptBody>, spec: Spec }> {
-  const envelope = openTyped(data, 'receipt', ReceiptBodySchema)
+  const envelope = openCheaply(data, 'receipt', ReceiptBodySchema, body => {
+    if (typeof body.specId === 'string' && ctx.knowsSpec != null && !ctx.knowsSpec(body.specId)) throw ignore('unknown-spec', `receipt for spec ${body.specId}, which this node does not hold yet`)
+  })
   const receipt = envelope.body
   notFromTheFuture(receipt.verdictAt, ctx.now(), 'receipt verdictAt')
   if (sameKey(receipt.agent, envelope.signer)) throw reject('self-receipt', 'a coordinator cannot sign a receipt for its own execution')

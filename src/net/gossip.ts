@@ -3,6 +3,7 @@ import type { PeerId } from '@libp2p/interface'
 import { MessageValidationError } from '../wire/errors.ts'
 import { encodeEnvelope, type Envelope } from '../wire/envelope.ts'
 import type { SpecmeshLibp2p } from './libp2p.ts'
+import type { ValidationGuard } from './validation-guard.ts'
 
 /**
  * One validator per topic: it authenticates, checks and stores the message, and
@@ -18,28 +19,39 @@ export interface GossipEvents {
 export class Gossip {
   private readonly libp2p: SpecmeshLibp2p
   private readonly events: GossipEvents
+  private readonly guard: ValidationGuard | undefined
 
-  constructor (libp2p: SpecmeshLibp2p, events: GossipEvents = {}) {
+  constructor (libp2p: SpecmeshLibp2p, events: GossipEvents = {}, guard?: ValidationGuard) {
     this.libp2p = libp2p
     this.events = events
+    this.guard = guard
   }
 
   handle (topic: string, validate: TopicValidator): void {
     const pubsub = this.libp2p.services.pubsub
+    const guard = this.guard
     pubsub.topicValidators.set(topic, async (peer: PeerId, message) => {
       const from = peer.toString()
+      // A throttled or graylisted peer's message is dropped before it costs anything.
+      if (guard != null && !guard.admit(from, topic)) return TopicValidatorResult.Ignore
+      let verdict: 'accept' | 'ignore' | 'reject' = 'ignore'
       try {
         await validate(message.data, from)
+        verdict = 'accept'
         this.events.onVerdict?.(topic, 'accept', from)
         return TopicValidatorResult.Accept
       } catch (err) {
         if (err instanceof MessageValidationError) {
+          verdict = err.action
           this.events.onVerdict?.(topic, err.action, from, `${err.code}: ${err.message}`)
           return err.action === 'reject' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
         }
         // A bug or an I/O failure on our side is not the sender's fault.
+        verdict = 'accept'
         this.events.onVerdict?.(topic, 'ignore', from, `internal: ${(err as Error).message}`)
         return TopicValidatorResult.Ignore
+      } finally {
+        guard?.finish(from, topic, verdict)
       }
     })
     pubsub.subscribe(topic)

@@ -14,6 +14,7 @@ import type { Datastore } from 'interface-datastore'
 import { sha256 } from '../crypto/content-id.ts'
 import { MAX_MESSAGE_BYTES } from '../wire/constants.ts'
 import { DHT_PROTOCOL, MDNS_SERVICE_TAG } from './constants.ts'
+import type { ValidationGuard } from './validation-guard.ts'
 
 /** The services every specmesh node runs; the optional ones depend on its settings. */
 export interface SpecmeshServices {
@@ -32,6 +33,8 @@ export type ServiceFactory = (components: any) => unknown
 
 export interface Libp2pInit {
   privateKey: PrivateKey
+  /** Accounting of validation work per peer: feeds the application score (P5) and refuses graylisted peers' connections. */
+  guard?: ValidationGuard
   /** @default ['/ip4/0.0.0.0/tcp/0'] */
   listen?: string[]
   /** Addresses told to peers instead of the listen addresses (port forwarding). @default [] */
@@ -58,7 +61,7 @@ export interface Libp2pInit {
  * bytes, as Ethereum consensus clients do (DESIGN.md "Measured": signing twice
  * costs throughput for nothing).
  */
-function pubsub (): ServiceFactory {
+function pubsub (guard: ValidationGuard | undefined): ServiceFactory {
   return gossipsub({
     globalSignaturePolicy: StrictNoSign,
     msgIdFn: (msg: Message) => sha256(msg.data),
@@ -70,7 +73,12 @@ function pubsub (): ServiceFactory {
     // Our messages are small and latency matters more than bandwidth here.
     heartbeatInterval: 700,
     // Peer scoring: src/net/peer-scoring.ts (protocols/README.md "Peer scoring").
-    scoreParams: SCORE_PARAMS
+    scoreParams: {
+      ...SCORE_PARAMS,
+      // P5: a peer our validation guard graylisted (src/net/validation-guard.ts) scores far below the graylist threshold.
+      appSpecificScore: (peer: string) => guard?.appScore(peer) ?? 0,
+      appSpecificWeight: 1
+    }
   }) as ServiceFactory
 }
 
@@ -104,7 +112,7 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
     // second ping fail and killed healthy connections. 2 leaves room for the one
     // closing; the other side accepts 2 inbound ping streams (ping's default).
     ping: ping({ maxOutboundStreams: 2 }) as ServiceFactory,
-    pubsub: pubsub(),
+    pubsub: pubsub(init.guard),
     // After pubsub, which it adjusts: relayed peers and gone peers out of IP colocation.
     scorePolicy: peerScorePolicy() as ServiceFactory,
     ...(init.dht !== false ? { dht: dht() } : {}),
@@ -117,6 +125,12 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
     ...(init.datastore != null ? { datastore: init.datastore } : {}),
     ...(init.metrics != null ? { metrics: init.metrics } : {}),
     transports: [tcp()],
+    // A peer graylisted for flooding is refused outright until its graylisting ends.
+    connectionGater: {
+      denyInboundEncryptedConnection: peer => init.guard?.isGraylisted(peer.toString()) ?? false,
+      denyOutboundEncryptedConnection: peer => init.guard?.isGraylisted(peer.toString()) ?? false,
+      denyDialPeer: peer => init.guard?.isGraylisted(peer.toString()) ?? false
+    },
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services

@@ -2,7 +2,11 @@ import { sublevel, values, type BatchOperation, type Db, type Sublevel } from '.
 
 export type LedgerEntryKind = 'reserve' | 'settle' | 'release'
 
-/** One movement of money for one attempt; settle and release name the receipt that justifies them. */
+/**
+ * One movement of money for one attempt. A settle or release names the receipt
+ * that justifies it; a release made at start for an attempt interrupted by a
+ * node stop (no receipt was ever signed for it) names that interruption instead.
+ */
 export interface LedgerEntry {
   at: number
   kind: LedgerEntryKind
@@ -14,6 +18,8 @@ export interface LedgerEntry {
   /** Fees counted against the budget for the attempt (only when the spec's budget includesFees). */
   feeUsd: number
   receiptId?: string
+  /** For a release with no receipt: what justifies it ("interrupted: …"). */
+  justification?: string
 }
 
 /**

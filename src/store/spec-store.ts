@@ -35,8 +35,9 @@ export class SpecStore {
     return this.ids.size
   }
 
+  /** Held, or being written (answered from memory, so validators can ask it before anything costly). */
   has (id: string): boolean {
-    return this.ids.has(id)
+    return this.ids.has(id) || this.writing.has(id)
   }
 
   /** `envelopeText`: the envelope exactly as it arrived, kept for sync. */

@@ -68,7 +68,11 @@ export interface OpenOptions {
  * Checking the body against its message type's own schema is the caller's job.
  */
 export function openEnvelope (bytes: Uint8Array, options: OpenOptions = {}): Envelope {
-  const maxBytes = options.maxBytes ?? MAX_MESSAGE_BYTES
+  return verifyEnvelope(parseEnvelopeJson(bytes, options.maxBytes), options)
+}
+
+/** The size check and the JSON parse of openEnvelope, alone: nothing is authenticated yet. */
+export function parseEnvelopeJson (bytes: Uint8Array, maxBytes: number = MAX_MESSAGE_BYTES): unknown {
   if (bytes.byteLength > maxBytes) {
     throw reject('too-large', `message is ${bytes.byteLength} bytes; the limit is ${maxBytes}`)
   }
@@ -85,13 +89,12 @@ export function openEnvelope (bytes: Uint8Array, options: OpenOptions = {}): Env
     if (!(err instanceof StrictJsonError)) throw err
     throw reject(err.code, `message is not strict JSON: ${err.message}`)
   }
-  const envelope = verifyEnvelope(json.value, options)
   // JSON.parse reads 1.0 and 1e0 as 1: only the integer spelling is the version.
   const v = json.topLevelNumbers.get('v')
   if (v !== String(PROTOCOL_VERSION)) {
     throw reject('bad-envelope', `envelope field v: written ${v ?? '(not a number)'}; write the integer ${PROTOCOL_VERSION}`)
   }
-  return envelope
+  return json.value
 }
 
 /** The same checks as openEnvelope, for an envelope already parsed (e.g. one embedded in another). */

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { rm, writeFile } from 'node:fs/promises'
+import { chmod, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createNode, type Node } from '../../src/node.ts'
 import { openDb } from '../../src/store/db.ts'
@@ -51,5 +51,33 @@ describe('a node that cannot start', () => {
     await writeFile(join(home, 'config.json'), JSON.stringify({ trustedPeers: [] }))
     node = await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] })
     expect(node.peerId).toMatch(/^12D3KooW/)
+  })
+})
+
+describe('the data folder and what a restart releases', () => {
+  it('tightens a data folder the user created 0755 to 0700 at start', async () => {
+    home = await tempHome()
+    await chmod(home, 0o755)
+    node = await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    expect((await stat(home)).mode & 0o777).toBe(0o700)
+  })
+
+  it('names what justifies a restart release: the interruption of the attempt, since no receipt exists for it', async () => {
+    home = await tempHome()
+    await (await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] })).stop()
+    const db = await openDb(homePaths(home).db)
+    const record: JobRecord = {
+      jobId: 'bagaaierajobkilled', specId: 'bagaaieraspec', specName: 'demo', status: 'running', submittedAt: 1, deadline: 2,
+      maxUsd: 0.5, inputHash: 'a'.repeat(64), costUsd: 0, attempts: [{ attempt: 1, agent: '12D3KooWagent', bidId: 'b', awardId: 'aw1', priceUsd: 0.2 }]
+    }
+    const ledger = applyEntry(newJobLedger(record.jobId, record.specId, 0.5), { at: 1, kind: 'reserve', attempt: 1, awardId: 'aw1', agent: '12D3KooWagent', priceUsd: 0.2, feeUsd: 0 })
+    await new JobStore(db).save(record, { with: [new LedgerStore(db).operation(ledger)] })
+    await db.close()
+
+    node = await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    const entries = (await node.ledger()).jobs.find(j => j.jobId === record.jobId)!.entries
+    const release = entries.find(e => e.kind === 'release')!
+    expect(release.receiptId).toBeUndefined()
+    expect(release.justification).toMatch(/^interrupted: the node stopped while attempt 1 \(award aw1\) was in flight; no receipt was signed for it/)
   })
 })

@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises'
+import type { HandlerContainment } from '../../market/handler-containment.ts'
 import type { Daemon } from '../../daemon.ts'
 import type { Handler, StoredSpec } from '../../node-types.ts'
 import type { McpTool } from '../../mcp/tool-handler.ts'
@@ -127,6 +128,10 @@ export const agentCommand: Command = {
       // With --json the one document printed is the agent's, written once it serves.
       ...(json ? { stdout: () => {} } : {}),
       onReady: async (daemon, signal) => {
+        // Before any job: kill what a killed earlier run of this agent left running.
+        const { HandlerContainment } = await import('../../market/handler-containment.ts')
+        const containment = new HandlerContainment({ home: daemon.home, log: daemon.log })
+        containment.start()
         const serving: Serving[] = []
         for (const request of requests) {
           const file = files.get(request.given)
@@ -134,7 +139,7 @@ export const agentCommand: Command = {
             ? await daemon.node.publishSpec(file)
             : await waitForSpec(daemon, request.given, specWaitS, signal)
           if (stored == null) return // shutting down
-          serving.push(await serve(daemon, stored, request, file !== undefined ? 'file' : 'mesh', tools.get(request)?.handler))
+          serving.push(await serve(daemon, stored, request, file !== undefined ? 'file' : 'mesh', containment, tools.get(request)?.handler))
         }
         report(io, json, daemon, serving)
       },
@@ -174,7 +179,7 @@ async function connectMcpTools (requests: ServeRequest[]): Promise<Map<ServeRequ
   return tools
 }
 
-async function serve (daemon: Daemon, stored: StoredSpec, request: ServeRequest, source: Serving['source'], handler?: Handler): Promise<Serving> {
+async function serve (daemon: Daemon, stored: StoredSpec, request: ServeRequest, source: Serving['source'], containment: HandlerContainment, handler?: Handler): Promise<Serving> {
   const { execHandler } = await import('../../market/exec-handler.ts')
   const options: { priceUsd?: number, estimatedMs?: number, concurrency?: number } = {}
   if (request.priceUsd != null) options.priceUsd = request.priceUsd
@@ -182,7 +187,7 @@ async function serve (daemon: Daemon, stored: StoredSpec, request: ServeRequest,
   if (request.concurrency != null) options.concurrency = request.concurrency
   // The program's stderr goes to this agent's log, line by line, whatever the outcome.
   const onStderr = (line: string, job: { jobId: string }): void => { daemon.log('handler.stderr', { jobId: job.jobId, specId: stored.id, line }) }
-  await daemon.node.serve(stored.id, handler ?? execHandler({ command: request.command, onStderr }), options)
+  await daemon.node.serve(stored.id, handler ?? execHandler({ command: request.command, onStderr, containment }), options)
   const served = daemon.node.servedSpecs().find(s => s.specId === stored.id)
   return {
     specId: stored.id,

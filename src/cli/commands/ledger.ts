@@ -24,7 +24,7 @@ function jobLines (job: JobLedgerView, specName: string | null): string[] {
     shortPeerId(e.agent),
     usd(e.priceUsd),
     e.feeUsd > 0 ? usd(e.feeUsd) : '-',
-    e.receiptId ?? (e.kind === 'reserve' && !closed.has(e.awardId) ? '(open: awaiting the receipt)' : '-')
+    e.receiptId ?? e.justification ?? (e.kind === 'reserve' && !closed.has(e.awardId) ? '(open: awaiting the receipt)' : '-')
   ])
   return [...header, ...formatTable(['#', 'KIND', 'AGENT', 'PRICE', 'FEE', 'RECEIPT'], rows).map(l => `  ${l}`)]
 }

@@ -1,0 +1,288 @@
+/**
+ * The flood scenario shared by the test (short floods, test/integration/flood.test.ts)
+ * and the benchmark (20 s floods, npm run bench:flood): four honest nodes on
+ * 127.0.0.1 — a coordinator, two agents and a spec publisher — run jobs and
+ * publish specs, first undisturbed (the baseline), then while a hostile peer in
+ * a separate process (scripts/lib/flood-attacker.ts) floods them with garbage,
+ * then with signed-but-useless job calls. Every figure is measured in the
+ * same run, so each target is a ratio against this run's own baseline.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { runInNewContext } from 'node:vm'
+import { setFlagsFromString } from 'node:v8'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { createNode, type Node } from '../../src/node.ts'
+import { TOPICS } from '../../src/wire/constants.ts'
+import { sampleSpec } from '../../test/helpers/specs.ts'
+import { percentile, round } from './bench.ts'
+
+const ROOT = resolve(import.meta.dirname, '../..')
+const NODE = join(ROOT, 'node_modules/.bin/node')
+const ATTACKER = join(ROOT, 'scripts/lib/flood-attacker.ts')
+
+export type FloodMode = 'garbage' | 'signed-useless'
+
+export interface PhaseFigures {
+  phase: 'baseline' | FloodMode
+  jobs: number
+  jobsFailed: number
+  jobP50Ms: number
+  jobP99Ms: number
+  specs: number
+  specP50Ms: number
+  specP99Ms: number
+  /** The longest the victims' event loop was blocked during the phase. */
+  loopMaxMs: number
+  /** The first few failed jobs' reasons (none expected). */
+  failures?: string[]
+  /** Attacker only: messages it sent, its peak rate while connected, and how fast each victim cut it down. */
+  attackerSent?: number
+  attackerPeakPerSecond?: number
+  /** Worst over the victims: flood start → throttled, → graylisted. */
+  throttledAfterMs?: number
+  graylistedAfterMs?: number
+  victimsGraylisted?: number
+  /** Heap of the victims' process after GC, once the flood is over (MiB). */
+  heapAfterMiB?: number
+  /**
+   * What the heap would be without the flood: the heap before the phase plus what
+   * one phase of honest work adds (measured over the baseline phase).
+   */
+  heapBaselineMiB?: number
+}
+
+export interface FloodResult {
+  phases: PhaseFigures[]
+  /** Heap after GC before and after the baseline phase: what honest work alone adds. */
+  heapBeforeBaselineMiB: number
+  heapAfterBaselineMiB: number
+}
+
+/** Forced GC, for heap figures that mean something. */
+function gc (): void {
+  setFlagsFromString('--expose-gc')
+  ;(runInNewContext('gc') as () => void)()
+}
+
+function heapMiB (): number {
+  gc()
+  gc()
+  return round(process.memoryUsage().heapUsed / 1024 / 1024, 1)
+}
+
+async function waitFor (condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(r => setTimeout(r, 10))
+  }
+}
+
+interface Attacker {
+  child: ChildProcess
+  peerId: string
+  readyAt: number
+  sent: () => number
+  peak: () => number
+  stop: () => Promise<void>
+}
+
+async function startAttacker (mode: FloodMode, victims: Node[]): Promise<Attacker> {
+  const addrs = victims.map(v => v.multiaddrs()[0]!).join(',')
+  const child = spawn(NODE, [ATTACKER, mode, addrs], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  let sent = 0
+  let peak = 0
+  let last = { sent: 0, at: 0 }
+  let ready: { peerId: string } | undefined
+  let stderr = ''
+  let exited = false
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => { stderr += c })
+  child.once('exit', () => { exited = true })
+  let buffer = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buffer += chunk
+    let nl
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl)
+      buffer = buffer.slice(nl + 1)
+      try {
+        const event = JSON.parse(line) as { event: string, peerId?: string, sent?: number, atMs?: number, connections?: number }
+        if (event.event === 'ready') ready = { peerId: event.peerId! }
+        if (event.event === 'rate' || event.event === 'done') {
+          sent = event.sent ?? sent
+          if (event.event === 'rate' && event.atMs != null && last.at > 0) peak = Math.max(peak, (sent - last.sent) / ((event.atMs - last.at) / 1000))
+          if (event.atMs != null) last = { sent, at: event.atMs }
+        }
+      } catch {}
+    }
+  })
+  await waitFor(() => { if (exited) throw new Error(`the attacker exited early: ${stderr}`); return ready != null }, 'the attacker to connect', 20_000)
+  return {
+    child,
+    peerId: ready!.peerId,
+    readyAt: Date.now(),
+    sent: () => sent,
+    // The first second's figure is the best estimate when it was cut off within it.
+    peak: () => Math.round(Math.max(peak, last.at > 0 ? last.sent / (last.at / 1000) : 0)),
+    stop: async () => {
+      if (exited) return
+      const done = new Promise(r => child.once('exit', r))
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
+      await done
+      clearTimeout(timer)
+    }
+  }
+}
+
+interface Workload {
+  jobLatencies: number[]
+  jobsFailed: number
+  failures: string[]
+  /** The event loop of the victims' process: how long it was blocked at worst (ms). */
+  loopMaxMs: number
+  specLatencies: number[]
+}
+
+/** Jobs in `concurrency` loops and a spec every `specEveryMs`, for `durationMs`. */
+async function runWorkload (nodes: Node[], specId: string, durationMs: number, concurrency: number, specEveryMs: number, tag: string): Promise<Workload> {
+  const [coordinator, , , publisher] = nodes as [Node, Node, Node, Node]
+  const until = Date.now() + durationMs
+  const out: Workload = { jobLatencies: [], jobsFailed: 0, failures: [], loopMaxMs: 0, specLatencies: [] }
+  const loop = monitorEventLoopDelay({ resolution: 10 })
+  loop.enable()
+  const jobLoop = async (): Promise<void> => {
+    while (Date.now() < until) {
+      const started = performance.now()
+      // A long window costs nothing here (the coordinator closes it once both agents have bid)
+      // and leaves a job 5 s of grace for a late bid on a starved machine.
+      const result = await coordinator.submitJob(specId, { text: 'Ada Lovelace' }, { bidWindowMs: 1000 })
+      out.jobLatencies.push(performance.now() - started)
+      if (result.status !== 'succeeded') {
+        out.jobsFailed++
+        if (out.failures.length < 3) out.failures.push(`${Math.round(performance.now() - started)} ms: ${result.reason ?? result.status}`)
+      }
+    }
+  }
+  const specLoop = async (): Promise<void> => {
+    let n = 0
+    const pending: Array<Promise<void>> = []
+    while (Date.now() < until) {
+      const started = performance.now()
+      const others = nodes.filter(n => n !== publisher)
+      const { id } = await publisher.publishSpec(sampleSpec(`flood-${tag}-${n++}`))
+      pending.push(waitFor(() => others.every(o => o.libp2p != null && hasSpec(o, id)), `spec ${id} on every node`, 30_000)
+        .then(() => { out.specLatencies.push(performance.now() - started) }))
+      await new Promise(r => setTimeout(r, specEveryMs))
+    }
+    await Promise.all(pending)
+  }
+  await Promise.all([...Array.from({ length: concurrency }, jobLoop), specLoop()])
+  loop.disable()
+  out.loopMaxMs = round(loop.max / 1e6, 1)
+  return out
+}
+
+const held = new Map<Node, Set<string>>()
+function hasSpec (node: Node, id: string): boolean {
+  return held.get(node)?.has(id) ?? false
+}
+
+function figures (phase: PhaseFigures['phase'], w: Workload): PhaseFigures {
+  const jobs = [...w.jobLatencies].sort((a, b) => a - b)
+  const specs = [...w.specLatencies].sort((a, b) => a - b)
+  return {
+    phase,
+    jobs: jobs.length,
+    jobsFailed: w.jobsFailed,
+    jobP50Ms: round(percentile(jobs, 50), 1),
+    jobP99Ms: round(percentile(jobs, 99), 1),
+    specs: specs.length,
+    specP50Ms: round(percentile(specs, 50), 1),
+    specP99Ms: round(percentile(specs, 99), 1),
+    loopMaxMs: w.loopMaxMs,
+    ...(w.failures.length > 0 ? { failures: w.failures } : {})
+  }
+}
+
+export interface FloodOptions {
+  /** Length of the baseline and of each flood. */
+  phaseMs: number
+  /** Job loops running at once. @default 2 */
+  concurrency?: number
+  /** @default 100 */
+  specEveryMs?: number
+  log?: (line: string) => void
+}
+
+export async function runFloodScenario (options: FloodOptions): Promise<FloodResult> {
+  const log = options.log ?? (() => {})
+  const concurrency = options.concurrency ?? 2
+  const specEveryMs = options.specEveryMs ?? 100
+  const homes: string[] = []
+  const nodes: Node[] = []
+  try {
+    for (let i = 0; i < 4; i++) {
+      const home = await mkdtemp(join(tmpdir(), 'specmesh-flood-'))
+      homes.push(home)
+      const bootstrap = nodes.map(n => n.multiaddrs()[0]!)
+      const node = await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap })
+      const ids = new Set<string>()
+      held.set(node, ids)
+      node.events.on('spec', record => ids.add(record.id))
+      nodes.push(node)
+    }
+    const [coordinator, agentA, agentB] = nodes as [Node, Node, Node, Node]
+    for (const topic of [TOPICS.specs, TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts, TOPICS.capacity]) {
+      await waitFor(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(topic).length >= 2), `the mesh on ${topic}`)
+    }
+    const { id: specId } = await coordinator.publishSpec(sampleSpec('flood-work'))
+    await waitFor(() => nodes.slice(1).every(n => hasSpec(n, specId)), 'the work spec everywhere')
+    for (const agent of [agentA, agentB]) await agent.serve(specId, async () => ({ entities: [{ name: 'Ada', confidence: 90 }] }), { priceUsd: 0.01, estimatedMs: 5 })
+    await waitFor(() => coordinator.capacityOf(specId).length >= 2, 'both agents\' adverts')
+    // Warm up (JIT, first streams), then the baseline.
+    await runWorkload(nodes, specId, 1500, concurrency, specEveryMs, 'warmup')
+    const heapBeforeBaselineMiB = heapMiB()
+    const phases: PhaseFigures[] = [figures('baseline', await runWorkload(nodes, specId, options.phaseMs, concurrency, specEveryMs, 'baseline'))]
+    const heapAfterBaselineMiB = heapMiB()
+    const honestGrowth = Math.max(0, heapAfterBaselineMiB - heapBeforeBaselineMiB)
+    log(`baseline: ${JSON.stringify(phases[0])}`)
+
+    for (const mode of ['garbage', 'signed-useless'] as const) {
+      const heapBefore = heapMiB()
+      const attacker = await startAttacker(mode, nodes)
+      const workload = await runWorkload(nodes, specId, options.phaseMs, concurrency, specEveryMs, mode)
+      await attacker.stop()
+      const stats = nodes.map(n => n.guard.stats(attacker.peerId))
+      const after = (at: number | undefined): number => at == null ? Infinity : Math.max(0, at - attacker.readyAt)
+      const phase: PhaseFigures = {
+        ...figures(mode, workload),
+        attackerSent: attacker.sent(),
+        attackerPeakPerSecond: attacker.peak(),
+        throttledAfterMs: Math.max(...stats.map(s => after(s.firstThrottledAt))),
+        graylistedAfterMs: Math.max(...stats.map(s => after(s.firstGraylistedAt))),
+        victimsGraylisted: stats.filter(s => s.firstGraylistedAt != null).length
+      }
+      // Memory: what the flood left behind, against what the same honest work leaves without
+      // one; given a few seconds for what was in flight to be let go.
+      const expected = round(heapBefore + honestGrowth, 1)
+      const heapDeadline = Date.now() + 10_000
+      let heap = heapMiB()
+      while (heap > expected * 1.1 && Date.now() < heapDeadline) {
+        await new Promise(r => setTimeout(r, 500))
+        heap = heapMiB()
+      }
+      phase.heapAfterMiB = heap
+      phase.heapBaselineMiB = expected
+      phases.push(phase)
+      log(`${mode}: ${JSON.stringify(phase)}`)
+    }
+    return { phases, heapBeforeBaselineMiB, heapAfterBaselineMiB }
+  } finally {
+    await Promise.allSettled(nodes.map(async n => await n.stop()))
+    await Promise.allSettled(homes.map(async h => await rm(h, { recursive: true, force: true })))
+  }
+}
