@@ -98,7 +98,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the dashboard in a browser', () => {
     await expect.poll(async () => await page.locator('#timeline-source').innerText(), { timeout: 15_000 }).toBe('(event stream, complete)')
     const timeline = await page.locator('#timeline').innerText()
     expect(timeline).toContain('submitted; calling for bids')
-    expect(timeline).toMatch(/attempt 1 ended: error after \d+ ms — handler output was not JSON/)
+    expect(timeline).toMatch(/attempt 1 ended: error after \d+ ms — handler exited with code 1: /)
     expect(timeline).toMatch(/attempt 2 ended: success after \d+ ms/)
     expect(timeline).toMatch(/attempt 2 receipt \S+: success, charged 0\.04 USD/)
     // Every bid, not only the awarded ones: both agents bid.
