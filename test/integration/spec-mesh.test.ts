@@ -49,7 +49,8 @@ describe('specs on a five-node mesh', () => {
     // bad ones have been seen and judged too.
     const marker = await attacker.publishSpec(sampleSpec('marker'))
     const others = nodes.slice(1)
-    await waitFor(async () => (await Promise.all(others.map(n => holds(n, marker.id)))).every(Boolean), { what: 'marker spec everywhere' })
+    // Listed, not only known: a spec counts as held once its write has completed.
+    await waitFor(async () => (await Promise.all(others.map(async n => (await n.listSpecs()).some(s => s.id === marker.id)))).every(Boolean), { what: 'marker spec stored everywhere' })
 
     for (const node of others) {
       const names = (await node.listSpecs()).map(s => s.spec.name).sort()
