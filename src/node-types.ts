@@ -10,8 +10,9 @@ import type { JobEventsOptions, MarketOptions } from './market/market.ts'
 import type { JobEvent, JobEventType } from './store/job-event-store.ts'
 import type { NodeSettings, ResolvedSettings } from './config/settings.ts'
 import type { SpecProvider } from './net/spec-discovery.ts'
+import type { RelayServerLimits } from './net/reachability.ts'
 
-export type { Handler, ServeOptions, JobResult, SubmitOptions, JobRecord, ReceiptQuery, StoredReceipt, JobLedger, SpecLedger, MarketOptions, JobEvent, JobEventType, JobEventsOptions, NodeSettings, ResolvedSettings, SpecProvider }
+export type { Handler, ServeOptions, JobResult, SubmitOptions, JobRecord, ReceiptQuery, StoredReceipt, JobLedger, SpecLedger, MarketOptions, JobEvent, JobEventType, JobEventsOptions, NodeSettings, ResolvedSettings, SpecProvider, RelayServerLimits }
 
 /** A spec as a node holds it: the signed body plus who signed it and when we learned of it. */
 export interface StoredSpec {
@@ -42,7 +43,12 @@ export interface NodeInit {
    * interface, written to config.json so the node keeps it
    */
   listen?: string[]
-  /** Multiaddrs to tell peers instead of the listen addresses (port forwarding). @default [] */
+  /**
+   * Addresses peers should dial besides the listen addresses, for a node behind
+   * port forwarding or a public IP in front of it, without /p2p (e.g.
+   * /ip4/203.0.113.5/tcp/4747). A node that announces is taken as reachable and
+   * reserves no relay slot. @default []
+   */
   announce?: string[]
   /** Multiaddrs of peers to keep connected, and to fall back to when the node has lost every peer. @default [] */
   bootstrap?: string[]
@@ -50,8 +56,17 @@ export interface NodeInit {
   mdns?: boolean
   /** Join specmesh's DHT: provide the specs served, find providers, fetch specs by id. @default true */
   dht?: boolean
-  /** Offer circuit relay v2 reservations to peers that cannot be reached directly. @default false */
-  relayServer?: boolean
+  /**
+   * Relay for nodes that cannot be reached directly (circuit relay v2): true for
+   * the default limits (DEFAULT_RELAY_LIMITS in src/net/reachability.ts), or the
+   * limits to use (which also turn it on). @default false
+   */
+  relayServer?: boolean | RelayServerLimits
+  /**
+   * Reserve a slot on a relay this node is connected to and announce the
+   * /p2p-circuit address through it. @default true unless announce or relayServer is set
+   */
+  relayClient?: boolean
   /** Defaults of the caller, used where neither init, the environment nor config.json set a value. */
   defaults?: Partial<NodeSettings>
   /** Settings already resolved by the caller (the daemon resolves once, for its own flags too); the fields above are then ignored. */

@@ -15,6 +15,7 @@ import { resolveSettings, type ResolvedSettings } from './config/settings.ts'
 import { describeChosenListen, ensureListen } from './config/listen.ts'
 import { ListenAddressInUseError } from './config/errors.ts'
 import { reputationConfigOf } from './reputation/config.ts'
+import type { ReachabilityMonitor, ReachabilityReport } from './net/reachability.ts'
 import { specTopicValidator, storedSpecFromEnvelope, envelopeOfStoredSpec, bytesOfStoredSpec } from './net/spec-topic.ts'
 import { seal } from './wire/envelope.ts'
 import type { Signer } from './crypto/signatures.ts'
@@ -57,6 +58,8 @@ export interface Node extends SpecmeshNode {
   readonly guard: ValidationGuard
   /** Who serves a spec, and fetching specs by id (specmesh's DHT). */
   readonly discovery: SpecDiscovery
+  /** How peers can reach this node now: directly at a public address, through a relay, or not from outside. */
+  reachability (): ReachabilityReport
 }
 
 export interface GossipVerdict {
@@ -77,7 +80,7 @@ export async function nodeSettings (init: NodeInit, home: string): Promise<Resol
   if (init.settings != null) return init.settings
   return await resolveSettings({
     home,
-    flags: { listen: init.listen, announce: init.announce, bootstrap: init.bootstrap, mdns: init.mdns, dht: init.dht, relayServer: init.relayServer },
+    flags: { listen: init.listen, announce: init.announce, bootstrap: init.bootstrap, mdns: init.mdns, dht: init.dht, relayServer: init.relayServer == null ? undefined : init.relayServer !== false },
     defaults: init.defaults
   })
 }
@@ -157,7 +160,13 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       guard,
       ...(libp2pMetrics != null ? { metrics: libp2pMetrics } : {}),
       listen: values.listen,
-      announce: values.announce,
+      reachability: {
+        announce: values.announce,
+        // Limits given in code (NodeInit) apply whenever relaying is on, whoever turned it on.
+        relayServer: values.relayServer && typeof init.relayServer === 'object' ? init.relayServer : values.relayServer,
+        relayClient: init.relayClient
+      },
+      log,
       datastore: await libp2pDatastore(db),
       dht: values.dht,
       mdns: values.mdns,
@@ -264,11 +273,13 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   // Pull what we missed from every peer that speaks sync, once per connection.
   const synced = new Set<string>()
   libp2p.addEventListener('peer:identify', event => {
-    const { peerId, protocols } = event.detail
+    const { peerId, protocols, connection } = event.detail
     const key = peerId.toString()
     if (!protocols.includes(PROTOCOLS.sync) || synced.has(key)) return
     synced.add(key)
-    sync.pull(peerId as PeerId).catch((err: Error) => {
+    // Over the connection that just identified, relayed or not: dialling anew
+    // would open a second relayed connection, since libp2p reuses only unlimited ones.
+    sync.pull(peerId as PeerId, undefined, connection).catch((err: Error) => {
       synced.delete(key)
       log('sync.failed', { level: 'warn', peer: key, error: err.message })
     })
@@ -344,6 +355,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     verdicts,
     reputation,
     guard,
+    reachability: () => (libp2p.services.reachability as ReachabilityMonitor).report(),
     multiaddrs: () => libp2p.getMultiaddrs().map(a => a.toString()),
     peers: (): PeerInfo[] => {
       const byPeer = new Map<string, string[]>()

@@ -3,6 +3,7 @@ import type { NodeSettings } from '../config/settings.ts'
 import { DEFAULT_LISTEN_PORT } from '../config/constants.ts'
 import type { OptionDef, OptionValues } from './command.ts'
 import { UsageError } from './errors.ts'
+import { DEFAULT_RELAY_LIMITS, InvalidAnnounceAddressError, parseAnnounceAddresses } from '../net/reachability.ts'
 
 /**
  * The network flags `daemon` and `agent` share. Each is also a config.json key
@@ -10,12 +11,16 @@ import { UsageError } from './errors.ts'
  */
 export const NETWORK_OPTIONS: Record<string, OptionDef> = {
   listen: { type: 'string', multiple: true, value: 'MULTIADDR', description: `address to listen on (default: config.json "listen", written at first start: port ${DEFAULT_LISTEN_PORT} on every interface, or the next free port)` },
-  announce: { type: 'string', multiple: true, value: 'MULTIADDR', description: 'address to tell peers instead of the listen addresses, e.g. a forwarded port (config.json "announce")' },
+  announce: { type: 'string', multiple: true, value: 'MULTIADDR', description: 'address to tell peers besides the listen addresses, without /p2p: behind port forwarding, the router\'s public address and forwarded port (config.json "announce")' },
   bootstrap: { type: 'string', multiple: true, value: 'MULTIADDR', description: 'peer to keep connected and fall back to, with its /p2p/<peer id> (config.json "bootstrap")' },
   'api-port': { type: 'string', value: 'N', description: 'port of the local API on 127.0.0.1 (default: config.json "apiPort", else 0: any free port)' },
   'no-mdns': { type: 'boolean', description: 'do not find or announce peers on the local network by mDNS (config.json "mdns": false)' },
   'no-dht': { type: 'boolean', description: 'stay out of specmesh\'s DHT: no provider records, no lookups (config.json "dht": false)' },
-  'relay-server': { type: 'boolean', description: 'relay for peers that cannot be reached directly (config.json "relayServer")' }
+  'relay-server': {
+    type: 'boolean',
+    description: `relay for peers behind NAT: at most ${DEFAULT_RELAY_LIMITS.maxReservations} reservations, each relayed connection ` +
+      `${DEFAULT_RELAY_LIMITS.durationLimitMs / 60_000} min and ${DEFAULT_RELAY_LIMITS.dataLimitBytes / (1024 * 1024)} MiB at most (config.json "relayServer")`
+  }
 }
 
 /** The settings the flags give; undefined where a flag was not given, so the environment and config.json apply. */
@@ -24,7 +29,15 @@ export function networkFlags (options: OptionValues, path: string[]): Partial<No
   const listen = multiaddrs(options.listen, '--listen', path)
   if (listen != null) flags.listen = listen
   const announce = multiaddrs(options.announce, '--announce', path)
-  if (announce != null) flags.announce = announce
+  if (announce != null) {
+    try {
+      parseAnnounceAddresses(announce)
+    } catch (err) {
+      if (err instanceof InvalidAnnounceAddressError) throw new UsageError(err.message, path)
+      throw err
+    }
+    flags.announce = announce
+  }
   const bootstrap = multiaddrs(options.bootstrap, '--bootstrap', path)
   if (bootstrap != null) flags.bootstrap = bootstrap
   if (options['api-port'] != null) flags.apiPort = port(options['api-port'], path)

@@ -31,7 +31,7 @@ const PeerAddress = Multiaddr.refine(a => /\/p2p\/[^/]+/.test(a), { message: 'ha
 export const ConfigFileSchema = z.object({
   /** Multiaddrs to listen on. Written by `init` (specmesh's port on every interface). */
   listen: z.array(Multiaddr).min(1).optional(),
-  /** Multiaddrs to tell peers instead of the listen addresses (port forwarding, a public IP). */
+  /** Multiaddrs to tell peers besides the listen addresses (port forwarding, a public IP), without /p2p. */
   announce: z.array(Multiaddr).optional(),
   /** Peers to dial at start, and to fall back to when the node has lost every peer. */
   bootstrap: z.array(PeerAddress).optional(),

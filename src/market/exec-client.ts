@@ -1,8 +1,8 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { Stream } from '@libp2p/interface'
+import type { Connection, Stream } from '@libp2p/interface'
 import { encodeEnvelope, type Envelope } from '../wire/envelope.ts'
-import { PROTOCOLS } from '../wire/constants.ts'
+import { MAX_OUTPUT_BYTES, PROTOCOLS } from '../wire/constants.ts'
 import type { SpecmeshLibp2p } from '../net/libp2p.ts'
 import { encodeCancelFrame, execStream, supportsCancel } from './exec-protocol.ts'
 import type { AwardBody } from './messages.ts'
@@ -46,6 +46,9 @@ interface Waiter {
 
 const decoder = new TextDecoder()
 
+/** What an exchange may add to its input on a relayed connection: the output, envelopes and framing. */
+const EXCHANGE_OVERHEAD_BYTES = MAX_OUTPUT_BYTES + 64 * 1024
+
 /**
  * One long-lived execution stream to one agent, carrying many exchanges: a
  * fresh stream per job costs a protocol negotiation and peer-store writes on
@@ -55,12 +58,14 @@ const decoder = new TextDecoder()
  */
 class ExecSession {
   readonly closed: Promise<void>
+  readonly connection: Connection
   private readonly stream: Stream
   private readonly lp: ReturnType<typeof execStream>
   private readonly waiters = new Map<string, Waiter>()
   private failure: Error | undefined
 
-  constructor (stream: Stream) {
+  constructor (connection: Connection, stream: Stream) {
+    this.connection = connection
     this.stream = stream
     this.lp = execStream(stream)
     this.closed = this.readReplies().catch(err => { this.fail(err as Error) })
@@ -68,6 +73,16 @@ class ExecSession {
 
   get usable (): boolean {
     return this.failure == null && this.stream.status === 'open'
+  }
+
+  /**
+   * Whether an exchange with this much input fits in what the relay still lets
+   * the connection carry: a relay resets a connection past its data limit,
+   * which would fail the attempt half way. An unlimited connection always fits.
+   */
+  fits (inputBytes: number): boolean {
+    const remaining = this.connection.limits?.bytes
+    return remaining == null || remaining >= BigInt(inputBytes + EXCHANGE_OVERHEAD_BYTES)
   }
 
   /**
@@ -161,7 +176,7 @@ export class ExecClient {
     const opening = AbortSignal.any(cancel != null ? [signal, cancel] : [signal])
     let session: ExecSession
     try {
-      session = await this.session(agent, addrs, opening)
+      session = await this.session(agent, addrs, inputBytes.byteLength, opening)
     } catch (err) {
       if (cancel?.aborted === true) throw new ExchangeCancelledError(false)
       if (signal.aborted) throw err
@@ -170,28 +185,39 @@ export class ExecClient {
     return await session.exchange(award, inputBytes, signal, cancel)
   }
 
-  private async session (agent: string, addrs: string[] | undefined, signal: AbortSignal): Promise<ExecSession> {
+  private async session (agent: string, addrs: string[] | undefined, inputBytes: number, signal: AbortSignal): Promise<ExecSession> {
     const existing = this.sessions.get(agent)
+    let fresh = false
     if (existing != null) {
       const session = await existing.catch(() => undefined)
-      if (session?.usable === true) return session
+      if (session?.usable === true && session.fits(inputBytes)) return session
+      // A session that no longer fits keeps serving the exchanges already on it
+      // until the relay ends it; new ones go over a fresh relayed connection.
+      fresh = session?.usable === true
       if (this.sessions.get(agent) === existing) this.sessions.delete(agent)
     }
-    const opening = this.open(agent, addrs, signal)
+    const opening = this.open(agent, addrs, fresh, signal)
     this.sessions.set(agent, opening)
     opening.catch(() => { if (this.sessions.get(agent) === opening) this.sessions.delete(agent) })
     return await opening
   }
 
-  private async open (agent: string, addrs: string[] | undefined, signal: AbortSignal): Promise<ExecSession> {
+  private async open (agent: string, addrs: string[] | undefined, fresh: boolean, signal: AbortSignal): Promise<ExecSession> {
     const peer = peerIdFromString(agent)
-    if (this.libp2p.getConnections(peer).length === 0 && addrs != null && addrs.length > 0) {
-      // The agent may be several hops away on gossip: its bid said where to dial it.
+    const open = this.libp2p.getConnections(peer).filter(c => c.status === 'open')
+    if (open.length === 0 && addrs != null && addrs.length > 0) {
+      // The agent may be several hops away on gossip: its bid said where to dial it
+      // (a /p2p-circuit address when it is reachable only through a relay).
       await this.libp2p.peerStore.merge(peer, { multiaddrs: addrs.map(a => multiaddr(a)) }).catch(() => {})
     }
+    // An open connection is used as it is, relayed (limited) or direct: libp2p
+    // would dial again for a limited one. A direct one is preferred.
+    const connection = fresh
+      ? await this.libp2p.dial(peer, { signal, force: true })
+      : open.find(c => c.limits == null) ?? open[0] ?? await this.libp2p.dial(peer, { signal })
     // Newest first: an agent that only speaks 1.0.0 is still served, without cancel frames.
-    const stream = await this.libp2p.dialProtocol(peer, [PROTOCOLS.execute, PROTOCOLS.executeV1], { signal })
-    return new ExecSession(stream)
+    const stream = await connection.newStream([PROTOCOLS.execute, PROTOCOLS.executeV1], { signal, runOnLimitedConnection: true })
+    return new ExecSession(connection, stream)
   }
 
   close (): void {

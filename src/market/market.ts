@@ -6,6 +6,7 @@ import type { Spec } from '../spec/index.ts'
 import type { Gossip } from '../net/gossip.ts'
 import type { SpecmeshLibp2p } from '../net/libp2p.ts'
 import type { SyncKind } from '../net/sync.ts'
+import { inDialOrder } from '../net/reachability.ts'
 import type { Db } from '../store/db.ts'
 import { JobStore, type JobRecord } from '../store/job-store.ts'
 import { LedgerStore, type JobLedger, type SpecLedger } from '../store/ledger-store.ts'
@@ -132,7 +133,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     signer,
     gossip,
     jobs,
-    addresses: () => libp2p.getMultiaddrs().map(a => a.toString()),
+    addresses: () => inDialOrder(libp2p.getMultiaddrs()).map(a => a.toString()),
     log,
     advertIntervalMs: deps.options?.advertIntervalMs,
     execFrameTimeoutMs: deps.options?.execFrameTimeoutMs
@@ -193,7 +194,12 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     agent.handleExecStream(stream, connection).catch(err => {
       log('agent.stream-error', { level: 'warn', error: (err as Error).message })
     })
-  }, { maxInboundStreams: 256 })
+  }, {
+    maxInboundStreams: 256,
+    // An agent behind NAT is reached through a relay; the relay's limits are
+    // chosen so the largest job fits (net/reachability.ts).
+    runOnLimitedConnection: true
+  })
 
   return {
     async serve (specId, handler, options) {

@@ -15,6 +15,7 @@ import { sha256 } from '../crypto/content-id.ts'
 import { MAX_MESSAGE_BYTES } from '../wire/constants.ts'
 import { DHT_PROTOCOL, MDNS_SERVICE_TAG } from './constants.ts'
 import type { ValidationGuard } from './validation-guard.ts'
+import { reachabilityConfig, type ReachabilityInit } from './reachability.ts'
 
 /** The services every specmesh node runs; the optional ones depend on its settings. */
 export interface SpecmeshServices {
@@ -37,8 +38,10 @@ export interface Libp2pInit {
   guard?: ValidationGuard
   /** @default ['/ip4/0.0.0.0/tcp/0'] */
   listen?: string[]
-  /** Addresses told to peers instead of the listen addresses (port forwarding). @default [] */
-  announce?: string[]
+  /** Relays, AutoNAT, DCUtR, and addresses announced besides the listen ones (reachability.ts). */
+  reachability?: ReachabilityInit
+  /** Where reachability reports go. @default nowhere */
+  log?: (event: string, fields?: Record<string, unknown>) => void
   /** Where the peer store and DHT records live. @default in memory */
   datastore?: Datastore
   /** Join specmesh's DHT (server mode: every node answers queries). @default true */
@@ -103,7 +106,9 @@ function dht (): ServiceFactory {
 }
 
 export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
+  const reachability = reachabilityConfig(init.reachability, init.log)
   const services: Record<string, ServiceFactory> = {
+    ...reachability.services,
     identify: identify() as ServiceFactory,
     // libp2p's connection monitor pings every connection every 10 s and aborts the
     // connection (every stream on it, running executions too) when a ping fails. A
@@ -121,10 +126,14 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
   }
   const node = await createLibp2p({
     privateKey: init.privateKey,
-    addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'], announce: init.announce ?? [] },
+    addresses: {
+      listen: [...(init.listen ?? ['/ip4/0.0.0.0/tcp/0']), ...reachability.listen],
+      // Appended, not replacing: peers on the same network keep the listen addresses.
+      appendAnnounce: reachability.announce
+    },
     ...(init.datastore != null ? { datastore: init.datastore } : {}),
     ...(init.metrics != null ? { metrics: init.metrics } : {}),
-    transports: [tcp()],
+    transports: [tcp(), ...reachability.transports],
     // A peer graylisted for flooding is refused outright until its graylisting ends.
     connectionGater: {
       denyInboundEncryptedConnection: peer => init.guard?.isGraylisted(peer.toString()) ?? false,

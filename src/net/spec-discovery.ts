@@ -63,8 +63,16 @@ export class SpecDiscovery implements Startable {
   private readonly providing = new Map<string, { timer?: NodeJS.Timeout, retryMs: number, announced: boolean }>()
   private shutdown = new AbortController()
 
+  /** The DHT, or undefined on a node without one: libp2p's components throw on a service that is not set. */
+  private readonly dht: SpecDiscoveryComponents['dht']
+
   constructor (components: SpecDiscoveryComponents, init: SpecDiscoveryInit) {
     this.components = components
+    try {
+      this.dht = components.dht
+    } catch {
+      this.dht = undefined
+    }
     this.init = init
     this.log = init.log ?? (() => {})
   }
@@ -90,7 +98,7 @@ export class SpecDiscovery implements Startable {
 
   /** Whether the node runs the DHT (otherwise lookups throw DhtDisabledError and provides do nothing). */
   get enabled (): boolean {
-    return this.components.dht != null
+    return this.dht != null
   }
 
   /**
@@ -98,7 +106,7 @@ export class SpecDiscovery implements Startable {
    * until one reaches a peer it is retried with backoff in the background.
    */
   async provideSpec (specId: string): Promise<void> {
-    if (this.components.dht == null || this.providing.has(specId)) return
+    if (this.dht == null || this.providing.has(specId)) return
     const entry = { retryMs: PROVIDE_FIRST_RETRY_MS, announced: false }
     this.providing.set(specId, entry)
     await this.announce(specId)
@@ -109,7 +117,7 @@ export class SpecDiscovery implements Startable {
     const entry = this.providing.get(specId)
     clearTimeout(entry?.timer)
     this.providing.delete(specId)
-    await this.components.dht?.cancelReprovide(CID.parse(specId)).catch(() => {})
+    await this.dht?.cancelReprovide(CID.parse(specId)).catch(() => {})
   }
 
   /** The specs this node provides, and whether each has reached a peer yet. */
@@ -119,7 +127,7 @@ export class SpecDiscovery implements Startable {
 
   /** Peers that provide the spec (ourselves excluded), as the DHT knows them. */
   async findSpecProviders (specId: string, options: AbortOptions & { limit?: number } = {}): Promise<SpecProvider[]> {
-    if (this.components.dht == null) throw new DhtDisabledError()
+    if (this.dht == null) throw new DhtDisabledError()
     const cid = CID.parse(specId)
     const limit = options.limit ?? MAX_PROVIDERS
     const signal = AbortSignal.any([options.signal ?? this.shutdown.signal, this.shutdown.signal, AbortSignal.timeout(FIND_PROVIDERS_TIMEOUT_MS)])
@@ -213,7 +221,7 @@ export class SpecDiscovery implements Startable {
 
   private async announce (specId: string): Promise<void> {
     const entry = this.providing.get(specId)
-    const dht = this.components.dht
+    const dht = this.dht
     if (entry == null || dht == null) return
     let reached = 0
     try {

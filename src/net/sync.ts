@@ -75,6 +75,11 @@ export class Sync {
         stream.abort(err as Error)
         this.onResult({ peer: connection.remotePeer.toString(), accepted: 0, ignored: 0, rejected: 0 })
       })
+    }, {
+      // A node reachable only through a relay must still catch up. A relay
+      // that cuts an answer short leaves nothing half-stored: each record is
+      // checked and stored on its own.
+      runOnLimitedConnection: true
     })
   }
 
@@ -95,10 +100,17 @@ export class Sync {
     await stream.close({ signal })
   }
 
-  /** Fetch every live record of the given kinds from one peer and ingest them. */
-  async pull (peer: PeerId, kinds: string[] = [...this.kinds.keys()]): Promise<SyncResult> {
+  /**
+   * Fetch every live record of the given kinds from one peer and ingest them,
+   * over `connection` when given (it may be a relayed one), else over whatever
+   * connection libp2p dials.
+   */
+  async pull (peer: PeerId, kinds: string[] = [...this.kinds.keys()], connection?: Connection): Promise<SyncResult> {
     const signal = AbortSignal.timeout(SYNC_TIMEOUT_MS)
-    const stream = await this.libp2p.dialProtocol(peer, PROTOCOLS.sync, { signal })
+    const options = { signal, runOnLimitedConnection: true }
+    const stream = connection != null && connection.status === 'open'
+      ? await connection.newStream(PROTOCOLS.sync, options)
+      : await this.libp2p.dialProtocol(peer, PROTOCOLS.sync, options)
     const lp = syncStream(stream)
     const result: SyncResult = { peer: peer.toString(), accepted: 0, ignored: 0, rejected: 0 }
     const perSigner = new Map<string, number>()
