@@ -119,6 +119,12 @@ describe('specmesh without a daemon', () => {
     expect(extra.code).toBe(2)
     expect(extra.stderr).toContain("unexpected argument 'extra'")
 
+    for (const args of [['daemon'], ['agent', '--spec', 'x.yaml', '--exec', 'true']]) {
+      const announce = await runCli([...args, '--announce', '203.0.113.5:4011'])
+      expect(announce.code).toBe(2)
+      expect(announce.stderr).toContain('--announce 203.0.113.5:4011 is not a multiaddr')
+    }
+
     const noValue = await runCli(['init', '--home'])
     expect(noValue.code).toBe(2)
     expect(noValue.stderr).toContain("option '--home' needs a value")
