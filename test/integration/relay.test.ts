@@ -60,7 +60,7 @@ describe('jobs and sync over a circuit relay (127.0.0.1)', () => {
 
     // The spec reaches the agent by gossip through the relay.
     const { id: specId } = await coordinator.publishSpec(sampleSpec('relayed-extract'))
-    await waitFor(async () => await agent.getSpec(specId), { what: 'the spec on the agent' })
+    await waitFor(async () => await agent.getSpec(specId), { timeoutMs: 20_000, what: 'the spec on the agent' })
     const outputName = big(900 * 1024)
     await agent.serve(specId, async (input: any) => ({ entities: [{ name: outputName, confidence: 90 + (input.text.length % 2) }] }), { estimatedMs: 50 })
     await waitForAdverts(coordinator, specId, 1)
@@ -87,7 +87,7 @@ describe('jobs and sync over a circuit relay (127.0.0.1)', () => {
     // Room for one of these jobs per relayed connection, not two.
     const { agent, coordinator } = await relayedMesh({ dataLimitBytes: 3 * 1024 * 1024 })
     const { id: specId } = await coordinator.publishSpec(sampleSpec('relayed-limit'))
-    await waitFor(async () => await agent.getSpec(specId), { what: 'the spec on the agent' })
+    await waitFor(async () => await agent.getSpec(specId), { timeoutMs: 20_000, what: 'the spec on the agent' })
     await agent.serve(specId, async () => ({ entities: [{ name: big(700 * 1024), confidence: 90 }] }), { estimatedMs: 50 })
     await waitForAdverts(coordinator, specId, 1)
     const seen = new Set<string>()
