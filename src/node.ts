@@ -16,6 +16,7 @@ import { describeChosenListen, ensureListen } from './config/listen.ts'
 import { ListenAddressInUseError } from './config/errors.ts'
 import { reputationConfigOf } from './reputation/config.ts'
 import type { ReachabilityMonitor, ReachabilityReport } from './net/reachability.ts'
+import { normalizeAwardPolicy } from './market/award-policy.ts'
 import { specTopicValidator, storedSpecFromEnvelope, envelopeOfStoredSpec, bytesOfStoredSpec } from './net/spec-topic.ts'
 import { seal } from './wire/envelope.ts'
 import type { Signer } from './crypto/signatures.ts'
@@ -243,6 +244,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     log,
     options: init.market,
     posteriorOf: (agent, spec) => reputation.awardPosterior(agent, spec.name),
+    specAwardPolicy: spec => normalizeAwardPolicy(settings.values.awardPolicies[spec.name]),
     onReceipt: record => {
       reputation.ingest(record).catch(err => { log('reputation.ingest-failed', { level: 'error', id: record.id, error: (err as Error).message }) })
       events.emit('receipt', record)

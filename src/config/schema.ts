@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { awardPolicyProblems } from '../market/award-policy.ts'
 
 /**
  * `<home>/config.json`: one schema for every setting a data folder keeps.
@@ -48,7 +49,13 @@ export const ConfigFileSchema = z.object({
   reputation: z.object({
     halfLifeHours: z.number().positive().finite().optional(),
     teleport: z.number().gt(0).lte(1).optional()
-  }).strict().optional()
+  }).strict().optional(),
+  /** Per spec name: the award policy of every job this node submits for it (a job's own wins, field by field). */
+  awardPolicies: z.record(z.string().min(1), z.unknown().superRefine((value, ctx) => {
+    for (const problem of awardPolicyProblems(value, 'award')) {
+      ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path.split('.').slice(1) })
+    }
+  })).optional()
 }).strict()
 
 export type ConfigFile = z.infer<typeof ConfigFileSchema>

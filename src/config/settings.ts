@@ -15,6 +15,7 @@ export interface NodeSettings {
   relayServer: boolean
   trustedPeers: string[]
   reputation: NonNullable<ConfigFile['reputation']>
+  awardPolicies: NonNullable<ConfigFile['awardPolicies']>
 }
 
 export type SettingKey = keyof NodeSettings
@@ -55,7 +56,8 @@ export const BUILT_IN_DEFAULTS: NodeSettings = {
   dht: true,
   relayServer: false,
   trustedPeers: [],
-  reputation: {}
+  reputation: {},
+  awardPolicies: {}
 }
 
 /** What `specmesh daemon` and `specmesh agent` turn on that the SDK leaves off: mDNS on the LAN. */

@@ -63,6 +63,8 @@ export interface CoordinatorDeps {
   jobs: RecentJobs
   /** The agent's Beta posterior on the spec, for the award rule (scoring.ts); unknown: Beta(1, 1). */
   posteriorOf?: (agent: string, spec: Spec) => BetaPosterior
+  /** The operator's award policy for a spec (config.json awardPolicies); a job's own wins, field by field. */
+  specAwardPolicy?: (spec: Spec) => AwardPolicy | undefined
   /** Fixes every award draw together with the job id (scoring.ts awardDraw). @default random per start */
   awardSeed?: string
   ledger: LedgerStore
@@ -238,7 +240,9 @@ export class Coordinator {
     }
     const policyProblems = awardPolicyProblems(options.award)
     if (policyProblems.length > 0) throw new InvalidJobError(policyProblems)
-    const award = normalizeAwardPolicy(options.award)
+    const ownAward = normalizeAwardPolicy(options.award)
+    const specAward = this.deps.specAwardPolicy?.(spec)
+    const award = specAward != null || ownAward != null ? { ...specAward, ...ownAward } : undefined
     const budgetCeiling = spec.budget?.maxUsd
     const maxUsd = Math.min(options.maxUsd ?? budgetCeiling ?? spec.costUsd ?? 0, budgetCeiling ?? Infinity)
     const bidWindowMs = options.bidWindowMs ?? DEFAULT_BID_WINDOW_MS

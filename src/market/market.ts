@@ -13,7 +13,7 @@ import { LedgerStore, type JobLedger, type SpecLedger } from '../store/ledger-st
 import { CapacityTable } from './capacity-table.ts'
 import { closeInterruptedJobs } from './recovery.ts'
 import type { RequesterPolicy } from './policy.ts'
-import type { BetaPosterior } from './scoring.ts'
+import type { AwardPolicy, BetaPosterior } from './scoring.ts'
 import { ReceiptStore, type ReceiptQuery, type StoredReceipt } from '../store/receipt-store.ts'
 import type { SpecStore } from '../store/spec-store.ts'
 import { AgentService, type ServeOptions } from './agent.ts'
@@ -38,6 +38,8 @@ export interface MarketDeps {
   /** Called with every event of every job this node coordinates. */
   onJobEvent?: (event: JobEvent) => void
   posteriorOf?: (agent: string, spec: Spec) => BetaPosterior
+  /** The operator's award policy for a spec (config.json awardPolicies); a job's own wins, field by field. */
+  specAwardPolicy?: (spec: Spec) => AwardPolicy | undefined
   options?: MarketOptions
 }
 
@@ -138,7 +140,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     advertIntervalMs: deps.options?.advertIntervalMs,
     execFrameTimeoutMs: deps.options?.execFrameTimeoutMs
   })
-  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd })
+  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd })
 
   gossip.handle(TOPICS.jobs, async data => {
     const { envelope } = await validateJob(data, ctx)

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { TOPICS } from '../../src/wire/constants.ts'
-import { startMesh, stopAll, waitForAdverts, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { startMesh, startNode, stopAll, tempHome, waitForAdverts, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
 import type { JobResult, SubmitOptions } from '../../src/node-types.ts'
@@ -17,7 +19,7 @@ describe('awards follow reputation', () => {
     for (const topic of Object.values(TOPICS)) await waitForTopicPeers(nodes, topic)
     const [coordinator, cheap, reliable] = nodes as [TestNode, TestNode, TestNode]
     const { id: specId } = await coordinator.publishSpec(sampleSpec('rated', { capacity: { maxConcurrentRequests: 3, maxRetries: 2 } }))
-    await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec everywhere' })
+    await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec everywhere', timeoutMs: 20_000 })
     await cheap.serve(specId, async () => ({ entities: [{ name: 'x', confidence: 5 }] }), { priceUsd: 0.05, estimatedMs: 20 })
     await reliable.serve(specId, async () => ({ entities: [{ name: 'x', confidence: 95 }] }), { priceUsd: 0.2, estimatedMs: 20 })
     await waitForAdverts(coordinator, specId, 2)
@@ -44,7 +46,7 @@ async function incumbentAndNewcomer (name: string): Promise<{ coordinator: TestN
   for (const topic of Object.values(TOPICS)) await waitForTopicPeers(nodes, topic)
   const [coordinator, incumbent, newcomer] = nodes as [TestNode, TestNode, TestNode]
   const { id: specId } = await coordinator.publishSpec(sampleSpec(name, { capacity: { maxConcurrentRequests: 3, maxRetries: 1 } }))
-  await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec everywhere' })
+  await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec everywhere', timeoutMs: 20_000 })
   const good = async (): Promise<unknown> => ({ entities: [{ name: 'x', confidence: 95 }] })
   await incumbent.serve(specId, good, { priceUsd: 0.04, estimatedMs: 20 })
   await waitForAdverts(coordinator, specId, 1)
@@ -92,5 +94,25 @@ describe('exploration and the requester\'s award policy', () => {
     // A bad policy is refused before anything is published, naming the field.
     await expect(submit('bad', { minReputation: 2 } as never)).rejects.toThrow(/award\.minReputation: 2 is not a success rate/)
     expect((await coordinator.listJobs()).some(j => j.status === 'bidding')).toBe(false)
+  })
+
+  it('a spec\'s award policy in config.json applies to every job for it; a job\'s own field wins', async () => {
+    const home = await tempHome()
+    await writeFile(join(home, 'config.json'), JSON.stringify({ awardPolicies: { 'by-config': { minReputation: 0.99 } } }))
+    const coordinator = await startNode({ home, market: { retryBaseMs: 50 } })
+    nodes = [coordinator]
+    nodes.push(await startNode({ bootstrap: [coordinator.multiaddrs()[0]!] }))
+    const agent = nodes[1]!
+    for (const topic of Object.values(TOPICS)) await waitForTopicPeers(nodes, topic)
+    const { id: specId } = await coordinator.publishSpec(sampleSpec('by-config'))
+    await waitFor(async () => (await agent.getSpec(specId)) != null, { what: 'spec at the agent', timeoutMs: 20_000 })
+    await agent.serve(specId, async () => ({ entities: [{ name: 'x', confidence: 95 }] }), { priceUsd: 0.04, estimatedMs: 20 })
+    await waitForAdverts(coordinator, specId, 1)
+    const refused = await coordinator.submitJob(specId, { text: 'a' }, { bidWindowMs: 300 })
+    expect(refused.status).toBe('failed')
+    expect(refused.reason).toMatch(/^no bid met the award policy: .*below minReputation 0\.99/)
+    const allowed = await coordinator.submitJob(specId, { text: 'b' }, { bidWindowMs: 300, award: { minReputation: 0 } })
+    expect(allowed.status).toBe('succeeded')
+    expect(allowed.receipt?.body.agent).toBe(agent.peerId)
   })
 })

@@ -12,7 +12,7 @@ const show: Command = {
     '',
     'Keys of config.json: listen, announce, bootstrap (lists of multiaddrs), apiPort (0-65535),',
     'mdns, dht, relayServer (true/false), trustedPeers (peer ids), reputation ({halfLifeHours,',
-    'teleport}). Variables: SPECMESH_LISTEN, SPECMESH_ANNOUNCE, SPECMESH_BOOTSTRAP (comma- or',
+    'teleport}), awardPolicies ({"<spec name>": {explore, minReputation, preferredAgents}}). Variables: SPECMESH_LISTEN, SPECMESH_ANNOUNCE, SPECMESH_BOOTSTRAP (comma- or',
     'space-separated), SPECMESH_API_PORT, SPECMESH_MDNS, SPECMESH_DHT, SPECMESH_RELAY_SERVER.'
   ].join('\n'),
   examples: ['specmesh config show', 'specmesh config show --home ./node-a --json'],

@@ -44,6 +44,16 @@ describe('config.json', () => {
     await expect(readConfigFile(await withConfig({ apiPort: 70000 }))).rejects.toThrow(/apiPort must be at most 65535/)
   })
 
+  it('checks awardPolicies per spec name with the market\'s own checks, naming the key', async () => {
+    const file = await readConfigFile(await withConfig({ awardPolicies: { 'extract-entities': { explore: 'off', minReputation: 0.8, preferredAgents: [PEER] } } }))
+    expect(file.awardPolicies).toEqual({ 'extract-entities': { explore: 'off', minReputation: 0.8, preferredAgents: [PEER] } })
+    await rm(home, { recursive: true })
+    await expect(readConfigFile(await withConfig({ awardPolicies: { 'extract-entities': { minReputation: 1.5 } } })))
+      .rejects.toThrow(/config.json: awardPolicies.extract-entities.minReputation is wrong: 1.5 is not a success rate; write a number from 0 to 1 such as 0.8/)
+    await rm(home, { recursive: true })
+    await expect(readConfigFile(await withConfig({ awardPolicies: { x: { explor: false } } }))).rejects.toThrow(/awardPolicies.x.explor is wrong: unknown field; the award policy takes explore, minReputation and preferredAgents/)
+  })
+
   it('keeps every other key when one is updated', async () => {
     await withConfig({ trustedPeers: [PEER], mdns: false })
     await updateConfigFile(home, { listen: ['/ip4/0.0.0.0/tcp/4800'] })
