@@ -14,7 +14,7 @@
 // First, so an old Node.js gets a clear message before any dependency loads.
 import './node-version.ts'
 import type { Node } from './node.ts'
-import type { Handler, JobEvent, JobEventsOptions, JobRecord, JobResult, ServeOptions, StoredSpec, SubmitOptions } from './node-types.ts'
+import type { Handler, JobEvent, JobEventsOptions, JobRecord, JobResult, ServeOptions, SpecProvider, StoredSpec, SubmitOptions } from './node-types.ts'
 
 export { createNode, type Node, type NodeEvents, type GossipVerdict } from './node.ts'
 export type {
@@ -36,6 +36,13 @@ export { HandlerError, DeadlineExceededError } from './market/errors.ts'
 export { UnknownSpecError, InvalidJobError, UnknownJobError, JobCancelledError } from './market/job-errors.ts'
 export { NO_BID_CAUSES, type NoBidCause, type NoBidDiagnosis } from './market/no-bid.ts'
 
+// Settings and discovery.
+export { resolveSettings, type NodeSettings, type ResolvedSettings, type SettingSource } from './config/settings.ts'
+export { ConfigError, ListenAddressInUseError } from './config/errors.ts'
+export { DEFAULT_LISTEN_PORT } from './config/constants.ts'
+export { DhtDisabledError, SpecFetchError } from './net/errors.ts'
+export type { SpecProvider } from './net/spec-discovery.ts'
+
 // Auditing.
 export { verifyReceipt, type ReceiptVerification, type ReceiptCheck } from './market/receipt-verify.ts'
 export { rankBids, scoreBid, REPUTATION_WEIGHT, PRICE_WEIGHT, NEUTRAL_REPUTATION } from './market/scoring.ts'
@@ -49,6 +56,16 @@ export { seal, openEnvelope, verifyEnvelope, type Envelope, type MessageType } f
 export { canonicalize, canonicalBytes } from './wire/canonical.ts'
 export { contentId } from './crypto/content-id.ts'
 export { MessageValidationError } from './wire/errors.ts'
+
+/** Same as `node.findSpecProviders(specId)`: the peers that serve the spec, from specmesh's DHT. */
+export async function findSpecProviders (node: Node, specId: string): Promise<SpecProvider[]> {
+  return await node.findSpecProviders(specId)
+}
+
+/** Same as `node.fetchSpec(specId)`: the spec, fetched from a provider when this node does not hold it. */
+export async function fetchSpec (node: Node, specId: string): Promise<StoredSpec> {
+  return await node.fetchSpec(specId)
+}
 
 /** Same as `node.publishSpec(raw)`. */
 export async function publishSpec (node: Node, raw: unknown): Promise<StoredSpec> {

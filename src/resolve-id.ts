@@ -46,7 +46,7 @@ export class AmbiguousIdError extends Error {
   }
 }
 
-export type SpecNode = Pick<SpecmeshNode, 'getSpec' | 'listSpecs' | 'matchIds'>
+export type SpecNode = Pick<SpecmeshNode, 'getSpec' | 'listSpecs' | 'matchIds'> & Partial<Pick<SpecmeshNode, 'fetchSpec'>>
 export type IdNode = Pick<SpecmeshNode, 'listJobs' | 'listReceipts' | 'matchIds'>
 
 /** Ids of `kind` starting with `prefix`, at most `limit`: through the stores' key order when the node offers it. */
@@ -104,7 +104,10 @@ export async function resolveSpec (node: SpecNode, ref: string, options: Resolve
   const exact = await node.getSpec(ref)
   if (exact != null) return exact
   if (FULL_ID.test(ref)) {
-    throw new UnknownIdError('spec', ref, `this node holds no spec with id ${ref}; publish it (specmesh spec publish FILE) or check the id with: specmesh spec list`)
+    // Not held here: a provider in the DHT may have it (fetched and validated as gossip would).
+    const fetched = await node.fetchSpec?.(ref).catch(() => null)
+    if (fetched != null) return fetched
+    throw new UnknownIdError('spec', ref, `this node holds no spec with id ${ref}${node.fetchSpec != null ? ', and no provider in the DHT had it' : ''}; publish it (specmesh spec publish FILE) or check the id with: specmesh spec list`)
   }
   const all = await node.listSpecs()
   const at = ref.indexOf('@')

@@ -1,5 +1,5 @@
 import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
-import type { PeerInfo, StoredSpec } from '../node-types.ts'
+import type { PeerInfo, SpecProvider, StoredSpec } from '../node-types.ts'
 import { homePaths } from '../store/home.ts'
 import type { Problem } from './errors.ts'
 import { NEXT_CURSOR_HEADER } from './paging.ts'
@@ -97,6 +97,11 @@ export class ApiClient {
   async endpoint (): Promise<{ url: string, token: string }> {
     const { info, token } = await this.connect()
     return { url: info.url, token }
+  }
+
+  /** Peers that provide (serve) the spec, by a lookup in specmesh's DHT. */
+  specProviders (id: string): Promise<{ specId: string, providers: SpecProvider[] }> {
+    return this.request('GET', `/v1/specs/${encodeURIComponent(id)}/providers`) as Promise<{ specId: string, providers: SpecProvider[] }>
   }
 
   /** Any API call: resolves with the parsed JSON body, rejects with ApiRequestError or DaemonNotRunningError. */

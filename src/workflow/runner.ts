@@ -9,7 +9,7 @@ import type { Workflow, WorkflowJob } from './schema.ts'
 import { validateWorkflow, workflowGraph } from './validate.ts'
 
 /** What the runner needs of a node: resolve specs, submit jobs, read their records. */
-export type WorkflowNode = Pick<SpecmeshNode, 'getSpec' | 'listSpecs' | 'submitJob' | 'getJob' | 'matchIds'>
+export type WorkflowNode = Pick<SpecmeshNode, 'getSpec' | 'listSpecs' | 'submitJob' | 'getJob' | 'matchIds'> & Partial<Pick<SpecmeshNode, 'fetchSpec'>>
 
 export type JobStatus = 'succeeded' | 'failed' | 'cancelled'
 

@@ -9,7 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { killSpawned, removeTempHomes, ROOT, runCli, runJson, spawnDaemon, startAgent, startDaemonExactly, tempHome } from '../helpers/cli.ts'
+import { killSpawned, removeTempHomes, ROOT, runCli, runJson, spawnDaemon, startAgent, startDaemon, startDaemonExactly, tempHome } from '../helpers/cli.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const SPEC = join(ROOT, 'test/fixtures/agents/extract-entities.yaml')
@@ -107,6 +107,25 @@ describe('a daemon that keeps its address', () => {
     const shown = await runCli(['config', 'show', '--home', home, '--json'])
     expect(shown.code).toBe(1)
     expect(JSON.parse(shown.stdout).error).toMatchObject({ code: 'bad_config' })
+  })
+})
+
+describe('finding an agent through the DHT', () => {
+  it('agent and coordinator each know only a third daemon: `spec providers` lists the agent and a job succeeds', async () => {
+    const hub = await startDaemon(await tempHome())
+    const hubAddr = (await runJson(['id', '--home', hub.home])).multiaddrs[0]
+    const agent = await startAgent(['--spec', SPEC, '--exec', EXTRACT, '--bootstrap', hubAddr])
+    const specId = agent.serving[0]!.specId
+    const coordinator = await startDaemon(await tempHome(), ['--bootstrap', hubAddr])
+    const providers = await waitFor(async () => {
+      const found = await runJson(['spec', 'providers', specId, '--home', coordinator.home]) as Array<{ peerId: string, addrs: string[] }>
+      return found.some(p => p.peerId === agent.peerId) ? found : null
+    }, { timeoutMs: 20_000, intervalMs: 500, what: 'the DHT to list the agent' })
+    expect(providers.find(p => p.peerId === agent.peerId)!.addrs.length).toBeGreaterThan(0)
+    const human = await runCli(['spec', 'providers', specId, '--home', coordinator.home])
+    expect(human.stdout).toMatch(new RegExp(`${agent.peerId}\\s+/ip4/127\\.0\\.0\\.1/tcp/\\d+`))
+    const result = await submit(coordinator.home, specId)
+    expect(result.status, result.reason).toBe('succeeded')
   })
 })
 

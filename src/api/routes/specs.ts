@@ -1,6 +1,9 @@
 import { resolveSpec } from '../../resolve-id.ts'
-import { badRequest } from '../errors.ts'
+import { ApiError, badRequest } from '../errors.ts'
 import { pageAscending, pageHeaders, pageRequest } from '../paging.ts'
+
+/** A spec id: a CIDv1 in base32. */
+const SPEC_ID = /^b[a-z2-7]{20,120}$/
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
 
@@ -26,6 +29,20 @@ export function specRoutes ({ node }: RouteContext): Route[] {
         const slice = await node.listSpecs({ ...(req.after != null ? { after: req.after } : {}), limit: req.limit + 1 })
         const page = pageAscending(slice, s => s.id, req)
         return { body: page.items, headers: pageHeaders(page) }
+      }
+    },
+    {
+      // Who serves the spec, by a provider lookup in specmesh's DHT (the spec need not be held here).
+      method: 'GET',
+      path: '/v1/specs/:id/providers',
+      handler: async ({ params }) => {
+        if (!SPEC_ID.test(params.id!)) throw badRequest('invalid_request', `${params.id} is not a spec id (a CID such as bagaaiera…)`)
+        try {
+          return { body: { specId: params.id, providers: await node.findSpecProviders(params.id!) } }
+        } catch (err) {
+          if ((err as Error).name === 'DhtDisabledError') throw new ApiError(409, 'dht_disabled', (err as Error).message)
+          throw err
+        }
       }
     },
     {

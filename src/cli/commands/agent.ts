@@ -48,6 +48,7 @@ export class SpecNotSyncedError extends CliError {
   constructor (id: string, waitedS: number, peers: number) {
     super(
       `spec ${id} has not reached this node after ${waitedS} s (${peers} peer${peers === 1 ? '' : 's'} connected); ` +
+      'no peer sent it by sync and no provider of it was found in the DHT; ' +
       'check --bootstrap points at a running node that holds the spec (its `specmesh spec list` shows it), ' +
       'or give the spec file instead of its id',
       'spec_not_synced'
@@ -67,7 +68,8 @@ export const agentCommand: Command = {
     'attempt, never a crash of the node; COMMAND is killed at the job\'s deadline.',
     '',
     '--spec takes a spec file (validated, then published from this node) or a spec id (the',
-    'agent waits, up to --spec-wait seconds, for it to sync from the peers it dials).',
+    'agent waits, up to --spec-wait seconds, for it to sync from its peers, and meanwhile looks',
+    'it up in the DHT and fetches it from a provider). Each spec served is provided in the DHT.',
     'Give --spec and --exec several times to serve several specs: the n-th --exec serves the',
     'n-th --spec; --price, --estimate-ms and --concurrency apply to all, or are given once per',
     'spec. What it serves goes to stdout once it is serving; logs go to stderr.',
@@ -206,8 +208,16 @@ async function serve (daemon: Daemon, stored: StoredSpec, request: ServeRequest,
 async function waitForSpec (daemon: Daemon, id: string, waitS: number, signal: AbortSignal): Promise<StoredSpec | null> {
   const started = Date.now()
   let lastProgress = started
+  // Besides waiting for sync, ask the DHT for a provider of the spec and fetch it from one;
+  // a failed fetch (no provider yet) is tried again every few seconds.
+  let fetching: Promise<unknown> | null = null
+  let lastFetch = 0
   for (;;) {
     if (signal.aborted) return null
+    if (fetching == null && Date.now() - lastFetch >= SPEC_PROGRESS_MS) {
+      lastFetch = Date.now()
+      fetching = daemon.node.fetchSpec(id).catch(() => {}).finally(() => { fetching = null })
+    }
     const stored = await daemon.node.getSpec(id)
     if (stored != null) {
       daemon.log('agent.spec_synced', { specId: id, name: stored.spec.name, waitedMs: Date.now() - started })

@@ -156,6 +156,31 @@ const listCommand: Command = {
   }
 }
 
+const providersCommand: Command = {
+  name: 'providers',
+  summary: 'list the peers that serve a spec, found through the DHT',
+  description: [
+    'Look the spec id up in specmesh\'s DHT, where every agent provides the ids of the specs it',
+    'serves, and list the providers with the addresses to dial them at. The running node need not',
+    'hold the spec. Providers are what the DHT knows: an agent that stopped serving a spec may be',
+    'listed until its record expires (48 h at most).'
+  ].join('\n'),
+  args: [{ name: 'ID', description: 'spec id, as printed by publish or list' }],
+  examples: ['specmesh spec providers bagaaiera…', 'specmesh spec providers bagaaiera… --json'],
+  run: async ({ args, home, json, io }) => {
+    const { providers } = await new ApiClient({ home }).specProviders(args[0]!)
+    if (json) {
+      printJson(io, providers)
+      return
+    }
+    if (providers.length === 0) {
+      printLines(io, [`no provider of ${args[0]} found in the DHT`])
+      return
+    }
+    printLines(io, formatTable(['PEER', 'ADDRESSES'], providers.map(p => [p.peerId, p.addrs.join(', ') || '(none known)'])))
+  }
+}
+
 const showCommand: Command = {
   name: 'show',
   summary: 'show one spec the running node holds',
@@ -348,7 +373,7 @@ export const specCommand: Command = {
     'whose parent is the old one. `validate` works offline; the other commands talk to the',
     'running daemon.'
   ].join('\n'),
-  subcommands: [validateCommand, publishCommand, listCommand, showCommand, forkCommand, statsCommand, fromMcpCommand],
+  subcommands: [validateCommand, publishCommand, listCommand, showCommand, providersCommand, forkCommand, statsCommand, fromMcpCommand],
   examples: [
     'specmesh spec validate extract-entities.yaml',
     'specmesh spec publish extract-entities.yaml',

@@ -1,0 +1,127 @@
+/**
+ * Discovery through specmesh's DHT on real nodes (127.0.0.1): agents provide
+ * the specs they serve, a coordinator that knows no agent with room looks the
+ * providers up and dials them, and a spec is fetched by id from a provider
+ * and checked exactly as the spec gossip topic checks it.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { buildLibp2p, type SpecmeshLibp2p } from '../../src/net/libp2p.ts'
+import { specDiscovery, type SpecDiscovery } from '../../src/net/spec-discovery.ts'
+import { specTopicValidator } from '../../src/net/spec-topic.ts'
+import { openDb, type Db } from '../../src/store/db.ts'
+import { SpecStore } from '../../src/store/spec-store.ts'
+import { signerFromPrivateKey } from '../../src/crypto/signatures.ts'
+import { encodeEnvelope, seal } from '../../src/wire/envelope.ts'
+import { specId } from '../../src/spec/index.ts'
+import { startNode, stopAll, type TestNode } from '../helpers/mesh.ts'
+import { normalizedSample, sampleSpec } from '../helpers/specs.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+let nodes: TestNode[] = []
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  await stopAll(nodes)
+  nodes = []
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
+})
+
+const goodOutput = { entities: [{ name: 'Ada', confidence: 90 }] }
+
+describe('finding agents through the DHT', () => {
+  it('agent and coordinator each know only a third node: the coordinator finds the agent as a provider, dials it, and the job succeeds', async () => {
+    const hub = await startNode()
+    nodes.push(hub)
+    const hubAddr = hub.multiaddrs()[0]!
+    const agent = await startNode({ bootstrap: [hubAddr] })
+    nodes.push(agent)
+    const { id } = await agent.publishSpec(sampleSpec('dht-extract'))
+    await agent.serve(id, async () => goodOutput, { priceUsd: 0.05 })
+    await waitFor(() => agent.discovery.provided().some(p => p.specId === id && p.announced), { timeoutMs: 15_000, what: 'the agent to place its provider record' })
+
+    const logs: Array<{ event: string, fields?: Record<string, unknown> }> = []
+    const coordinator = await startNode({ bootstrap: [hubAddr], log: (event, fields) => logs.push({ event, fields }) })
+    nodes.push(coordinator)
+    expect(coordinator.peers().some(p => p.peerId === agent.peerId)).toBe(false)
+    const providers = await waitFor(async () => {
+      const found = await coordinator.findSpecProviders(id)
+      return found.some(p => p.peerId === agent.peerId) ? found : null
+    }, { timeoutMs: 15_000, intervalMs: 200, what: 'the DHT to list the agent as a provider' })
+    expect(providers.find(p => p.peerId === agent.peerId)!.addrs).toEqual(agent.multiaddrs().map(a => a.replace(`/p2p/${agent.peerId}`, '')))
+    expect(providers.map(p => p.peerId)).not.toContain(hub.peerId)
+
+    const result = await coordinator.submitJob(id, { text: 'Ada Lovelace' }, { bidWindowMs: 1000 })
+    expect(result.status, result.reason).toBe('succeeded')
+    expect(result.receipt?.body.agent).toBe(agent.peerId)
+    // The coordinator knew no agent with room when it submitted, so it looked up and dialled the provider.
+    expect(logs.find(l => l.event === 'discovery.providers-dialled')?.fields).toMatchObject({ specId: id, connected: 1 })
+    expect(coordinator.peers().some(p => p.peerId === agent.peerId)).toBe(true)
+  })
+})
+
+describe('fetching a spec by id from a provider', () => {
+  interface Peer { libp2p: SpecmeshLibp2p, discovery: SpecDiscovery, store: SpecStore, db: Db }
+  /** A bare libp2p node with the DHT and spec discovery; `answers` is what it serves over spec-fetch. */
+  async function peer (answers: Map<string, Uint8Array>): Promise<Peer> {
+    const dir = await mkdtemp(join(tmpdir(), 'specmesh-fetch-'))
+    const db = await openDb(join(dir, 'db'))
+    const store = new SpecStore(db)
+    const validate = specTopicValidator({ specs: store })
+    const libp2p = await buildLibp2p({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      services: {
+        specDiscovery: specDiscovery({
+          localSpec: async id => answers.get(id) ?? null,
+          ingest: async data => {
+            await validate(data)
+            await waitFor(() => store.has(JSON.parse(new TextDecoder().decode(data)).id), { what: 'the fetched spec to be stored' })
+          }
+        })
+      }
+    })
+    cleanups.push(async () => { await libp2p.stop(); await db.close(); await rm(dir, { recursive: true, force: true }) })
+    return { libp2p, discovery: libp2p.services.specDiscovery as SpecDiscovery, store, db }
+  }
+
+  it('stores a spec fetched by id, and refuses one that is forged or is not the spec asked for', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const signer = signerFromPrivateKey(key, peerIdFromPrivateKey(key).toString())
+    const good = seal('spec', normalizedSample('fetch-good'), signer)
+    const forgedSpec = normalizedSample('fetch-forged')
+    const forged = { ...seal('spec', forgedSpec, signer), body: { ...forgedSpec, costUsd: 0 } }
+    const forgedId = forged.id
+    const asked = specId(normalizedSample('fetch-asked'))
+    const answers = new Map<string, Uint8Array>([
+      [good.id, encodeEnvelope(good)],
+      [forgedId, new TextEncoder().encode(JSON.stringify(forged))],
+      [asked, encodeEnvelope(good)]
+    ])
+    const provider = await peer(answers)
+    const fetcher = await peer(new Map())
+    await fetcher.libp2p.dial(provider.libp2p.getMultiaddrs()[0]!)
+    for (const id of [good.id, forgedId, asked]) {
+      await waitFor(async () => { await provider.discovery.provideSpec(id); return provider.discovery.provided().find(p => p.specId === id)?.announced }, { timeoutMs: 15_000, what: `the provider record for ${id}` })
+    }
+
+    await fetcher.discovery.fetchSpec(good.id)
+    expect((await fetcher.store.get(good.id))?.signer).toBe(signer.peerId)
+
+    const forgery = await fetcher.discovery.fetchSpec(forgedId).catch(e => e)
+    expect(forgery.name).toBe('SpecFetchError')
+    expect(forgery.message).toMatch(/envelope id is not the content id of its body/)
+    expect(fetcher.store.has(forgedId)).toBe(false)
+
+    const other = await fetcher.discovery.fetchSpec(asked).catch(e => e)
+    expect(other.message).toContain(`instead of the spec asked for`)
+    expect(fetcher.store.has(asked)).toBe(false)
+    expect(fetcher.store.has(good.id)).toBe(true)
+
+    const unknown = specId(normalizedSample('fetch-nobody'))
+    await expect(fetcher.discovery.fetchSpec(unknown)).rejects.toThrow(/no provider of it is known to the DHT/)
+  })
+})
