@@ -331,14 +331,14 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     if (!market.capacityOf(specId).some(a => a.inFlight < a.limit)) await reachProviders(specId)
   }
 
-  /** Dial the spec's providers and wait (bounded) until one of them hears our job calls. */
+  /** Dial the spec's providers we are not connected to, and wait (bounded) until one of them hears our job calls. */
   async function reachProviders (specId: string): Promise<void> {
-    const peers = await discovery.connectToProviders(specId).catch(() => [])
-    if (peers.length === 0) return
+    const dialled = await discovery.connectToProviders(specId).catch(() => [])
+    if (dialled.length === 0) return
     const deadline = Date.now() + PROVIDER_JOIN_WAIT_MS
     while (Date.now() < deadline) {
       const subscribers = new Set(libp2p.services.pubsub.getSubscribers(TOPICS.jobs).map(p => p.toString()))
-      if (peers.some(p => subscribers.has(p)) || market.capacityOf(specId).length > 0) return
+      if (dialled.some(p => subscribers.has(p)) || market.capacityOf(specId).length > 0) return
       await new Promise(resolve => setTimeout(resolve, 50))
     }
   }

@@ -25,3 +25,6 @@ export const MAX_SPEC_FETCH_REQUEST_BYTES = 1024
 /** A failed provide is tried again after this, doubling up to the maximum, until it reaches a peer. */
 export const PROVIDE_FIRST_RETRY_MS = 2_000
 export const PROVIDE_MAX_RETRY_MS = 5 * 60_000
+
+/** A coordinator looks up one spec's providers at most this often when it knows no agent with room. */
+export const PROVIDER_LOOKUP_INTERVAL_MS = 30_000

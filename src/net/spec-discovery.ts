@@ -8,7 +8,7 @@ import { z } from 'zod'
 import { MAX_MESSAGE_BYTES, PROTOCOLS } from '../wire/constants.ts'
 import {
   FIND_PROVIDERS_TIMEOUT_MS, MAX_PROVIDER_DIALS, MAX_PROVIDERS, MAX_SPEC_FETCH_REQUEST_BYTES,
-  PROVIDE_FIRST_RETRY_MS, PROVIDE_MAX_RETRY_MS, SPEC_FETCH_TIMEOUT_MS
+  PROVIDE_FIRST_RETRY_MS, PROVIDE_MAX_RETRY_MS, PROVIDER_LOOKUP_INTERVAL_MS, SPEC_FETCH_TIMEOUT_MS
 } from './constants.ts'
 import { DhtDisabledError, SpecFetchError, SpecFetchProtocolError } from './errors.ts'
 import type { LogFn } from './reconnect.ts'
@@ -62,6 +62,8 @@ export class SpecDiscovery implements Startable {
   /** Specs we provide, with the retry timer of a provide that has not reached a peer yet. */
   private readonly providing = new Map<string, { timer?: NodeJS.Timeout, retryMs: number, announced: boolean }>()
   private shutdown = new AbortController()
+  /** When each spec's providers were last looked up for a job. */
+  private readonly lastLookup = new Map<string, number>()
 
   /** The DHT, or undefined on a node without one: libp2p's components throw on a service that is not set. */
   private readonly dht: SpecDiscoveryComponents['dht']
@@ -147,19 +149,28 @@ export class SpecDiscovery implements Startable {
     return [...found.values()]
   }
 
-  /** Look up the spec's providers and dial those we are not connected to; returns the peers now connected. */
+  /**
+   * Look up the spec's providers and dial those we are not connected to.
+   * Returns the providers newly dialled (connections that succeeded); none when
+   * every provider found was already connected. A lookup for one spec runs at
+   * most once per PROVIDER_LOOKUP_INTERVAL_MS: a coordinator submitting a
+   * stream of jobs while every agent is busy does not query the DHT per job.
+   */
   async connectToProviders (specId: string, options: AbortOptions = {}): Promise<string[]> {
+    const last = this.lastLookup.get(specId)
+    if (last != null && Date.now() - last < PROVIDER_LOOKUP_INTERVAL_MS) return []
+    this.lastLookup.set(specId, Date.now())
+    if (this.lastLookup.size > 1024) this.lastLookup.delete(this.lastLookup.keys().next().value!)
     const providers = await this.findSpecProviders(specId, options)
-    const connected: string[] = []
-    await Promise.allSettled(providers.slice(0, MAX_PROVIDER_DIALS).map(async provider => {
+    const unconnected = providers.filter(p => this.components.connectionManager.getConnections(peerIdFromString(p.peerId)).length === 0)
+    const dialled: string[] = []
+    await Promise.allSettled(unconnected.slice(0, MAX_PROVIDER_DIALS).map(async provider => {
       const peer = await this.peerIdOf(provider.peerId)
-      if (this.components.connectionManager.getConnections(peer).length === 0) {
-        await this.components.connectionManager.openConnection(peer, { signal: AbortSignal.timeout(SPEC_FETCH_TIMEOUT_MS) })
-      }
-      connected.push(provider.peerId)
+      await this.components.connectionManager.openConnection(peer, { signal: AbortSignal.timeout(SPEC_FETCH_TIMEOUT_MS) })
+      dialled.push(provider.peerId)
     }))
-    if (providers.length > 0) this.log('discovery.providers-dialled', { specId, providers: providers.length, connected: connected.length })
-    return connected
+    if (dialled.length > 0) this.log('discovery.providers-dialled', { specId, providers: providers.length, connected: dialled.length })
+    return dialled
   }
 
   /**

@@ -203,7 +203,7 @@ describe('the market through the command line', () => {
     void lost.exited.then(e => { exit = e })
     await waitFor(() => exit, { timeoutMs: 20_000, what: 'the agent to give up waiting for the spec' })
     expect(exit!.code).toBe(1)
-    expect(lost.output().stderr).toMatch(/spec \S+ has not reached this node after 2 s \(\d+ peers? connected\); check --bootstrap/)
+    expect(lost.output().stderr).toMatch(/spec \S+ has not reached this node after 2 s \(\d+ peers? connected\); no peer sent it by sync and no provider of it was found in the DHT; check --bootstrap/)
     const restarted = await startAgent(['--spec', specId, '--exec', EXTRACT, '--bootstrap', addr], agentHome)
     expect(restarted.exited()).toBe(false)
 

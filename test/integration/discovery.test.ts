@@ -43,23 +43,34 @@ describe('finding agents through the DHT', () => {
     await agent.serve(id, async () => goodOutput, { priceUsd: 0.05 })
     await waitFor(() => agent.discovery.provided().some(p => p.specId === id && p.announced), { timeoutMs: 15_000, what: 'the agent to place its provider record' })
 
-    const logs: Array<{ event: string, fields?: Record<string, unknown> }> = []
-    const coordinator = await startNode({ bootstrap: [hubAddr], log: (event, fields) => logs.push({ event, fields }) })
+    const coordinator = await startNode({ bootstrap: [hubAddr] })
     nodes.push(coordinator)
     expect(coordinator.peers().some(p => p.peerId === agent.peerId)).toBe(false)
-    const providers = await waitFor(async () => {
-      const found = await coordinator.findSpecProviders(id)
-      return found.some(p => p.peerId === agent.peerId) ? found : null
-    }, { timeoutMs: 15_000, intervalMs: 200, what: 'the DHT to list the agent as a provider' })
+    // What a coordinator that knows no agent with room does before calling for bids.
+    await waitFor(async () => {
+      await coordinator.discovery.connectToProviders(id).catch(() => [])
+      return coordinator.peers().some(p => p.peerId === agent.peerId)
+    }, { timeoutMs: 15_000, intervalMs: 200, what: 'the coordinator to look the agent up and dial it' })
+    const providers = await coordinator.findSpecProviders(id)
+    expect(providers.map(p => p.peerId)).toContain(agent.peerId)
     expect(providers.find(p => p.peerId === agent.peerId)!.addrs).toEqual(agent.multiaddrs().map(a => a.replace(`/p2p/${agent.peerId}`, '')))
     expect(providers.map(p => p.peerId)).not.toContain(hub.peerId)
 
     const result = await coordinator.submitJob(id, { text: 'Ada Lovelace' }, { bidWindowMs: 1000 })
     expect(result.status, result.reason).toBe('succeeded')
     expect(result.receipt?.body.agent).toBe(agent.peerId)
-    // The coordinator knew no agent with room when it submitted, so it looked up and dialled the provider.
-    expect(logs.find(l => l.event === 'discovery.providers-dialled')?.fields).toMatchObject({ specId: id, connected: 1 })
-    expect(coordinator.peers().some(p => p.peerId === agent.peerId)).toBe(true)
+  })
+
+  it('a lookup for a spec nobody provides finds nothing, and connects to nobody', async () => {
+    const hub = await startNode()
+    nodes.push(hub)
+    const lonely = await startNode({ bootstrap: [hub.multiaddrs()[0]!] })
+    nodes.push(lonely)
+    await waitFor(() => lonely.peers().length > 0, { what: 'the node to join the hub' })
+    const nobody = specId(normalizedSample('dht-nobody'))
+    expect(await lonely.findSpecProviders(nobody)).toEqual([])
+    expect(await lonely.discovery.connectToProviders(nobody)).toEqual([])
+    expect(lonely.peers().map(p => p.peerId)).toEqual([hub.peerId])
   })
 })
 
