@@ -81,6 +81,15 @@ export class SpecDiscovery implements Startable {
 
   readonly [Symbol.toStringTag] = 'specmesh:spec-discovery'
 
+  /** The DHT service, or undefined when the node runs without one (libp2p's components throw for a missing service). */
+  private get dht (): KadDHT | undefined {
+    try {
+      return this.components.dht
+    } catch {
+      return undefined
+    }
+  }
+
   async start (): Promise<void> {
     this.shutdown = new AbortController()
     await this.components.registrar.handle(PROTOCOLS.specFetch, (stream: Stream, connection: Connection) => {

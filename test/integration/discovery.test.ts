@@ -18,7 +18,8 @@ import { SpecStore } from '../../src/store/spec-store.ts'
 import { signerFromPrivateKey } from '../../src/crypto/signatures.ts'
 import { encodeEnvelope, seal } from '../../src/wire/envelope.ts'
 import { specId } from '../../src/spec/index.ts'
-import { startNode, stopAll, type TestNode } from '../helpers/mesh.ts'
+import { startNode, stopAll, tempHome, type TestNode } from '../helpers/mesh.ts'
+import { createNode } from '../../src/node.ts'
 import { normalizedSample, sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -71,6 +72,19 @@ describe('finding agents through the DHT', () => {
     expect(await lonely.findSpecProviders(nobody)).toEqual([])
     expect(await lonely.discovery.connectToProviders(nobody)).toEqual([])
     expect(lonely.peers().map(p => p.peerId)).toEqual([hub.peerId])
+  })
+})
+
+describe('a node without the DHT', () => {
+  it('runs the market as before, and says so when asked for providers', async () => {
+    const home = await tempHome()
+    const node = await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'], dht: false })
+    nodes.push(node)
+    expect(node.settings().values.dht).toBe(false)
+    expect(node.libp2p.services.dht).toBeUndefined()
+    const { id } = await node.publishSpec(sampleSpec('no-dht'))
+    await node.serve(id, async () => goodOutput)
+    await expect(node.findSpecProviders(id)).rejects.toThrow(/runs without the DHT/)
   })
 })
 
