@@ -65,16 +65,8 @@ export class SpecDiscovery implements Startable {
   /** When each spec's providers were last looked up for a job. */
   private readonly lastLookup = new Map<string, number>()
 
-  /** The DHT, or undefined on a node without one: libp2p's components throw on a service that is not set. */
-  private readonly dht: SpecDiscoveryComponents['dht']
-
   constructor (components: SpecDiscoveryComponents, init: SpecDiscoveryInit) {
     this.components = components
-    try {
-      this.dht = components.dht
-    } catch {
-      this.dht = undefined
-    }
     this.init = init
     this.log = init.log ?? (() => {})
   }
