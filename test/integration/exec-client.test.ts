@@ -1,0 +1,68 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { Stream } from '@libp2p/interface'
+import { buildLibp2p, type SpecmeshLibp2p } from '../../src/net/libp2p.ts'
+import { signerFromPrivateKey } from '../../src/crypto/signatures.ts'
+import { seal } from '../../src/wire/envelope.ts'
+import { MAX_INPUT_BYTES, PROTOCOLS } from '../../src/wire/constants.ts'
+import { cidOfBytes } from '../../src/crypto/content-id.ts'
+import { ExecClient } from '../../src/market/exec-client.ts'
+import type { AwardBody } from '../../src/market/messages.ts'
+
+/**
+ * The coordinator's side of the execution stream, against a real libp2p peer
+ * that misbehaves in ways an agent process cannot be made to on cue: it stops
+ * reading, so a large request cannot be written whole. The exchange must
+ * fail with its own error, and nothing may be left as an unhandled rejection (which would end the daemon).
+ */
+let nodes: SpecmeshLibp2p[] = []
+let client: ExecClient | undefined
+const unhandled: unknown[] = []
+const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+afterEach(async () => {
+  process.off('unhandledRejection', onUnhandled)
+  unhandled.length = 0
+  client?.close()
+  client = undefined
+  await Promise.allSettled(nodes.map(async n => { await n.stop() }))
+  nodes = []
+})
+
+async function peer (): Promise<SpecmeshLibp2p> {
+  const node = await buildLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], dht: false })
+  nodes.push(node)
+  return node
+}
+
+async function awardFor (agent: string): Promise<ReturnType<typeof seal<AwardBody>>> {
+  const key = await generateKeyPair('Ed25519')
+  const signer = signerFromPrivateKey(key, peerIdFromPrivateKey(key).toString())
+  const cid = (s: string): string => cidOfBytes(new TextEncoder().encode(s))
+  const now = Date.now()
+  return seal<AwardBody>('award', { jobId: cid('job'), specId: cid('spec'), bidId: cid('bid'), agent, priceUsd: 0, attempt: 1, deadline: now + 60_000, issuedAt: now }, signer)
+}
+
+/** Lets Node report any rejection nobody handled (it does so once the microtask queue drains). */
+async function settle (): Promise<void> {
+  for (let i = 0; i < 3; i++) await new Promise(resolve => setImmediate(resolve))
+}
+
+describe('ExecClient against a peer that does not take the request', () => {
+  it('fails the attempt at its time limit when the request cannot be written whole, with no unhandled rejection', async () => {
+    const agent = await peer()
+    // Never reads: yamux stops granting send window after its first 256 KiB.
+    await agent.handle(PROTOCOLS.execute, (stream: Stream) => { stream.pause() })
+    const coordinator = await peer()
+    await coordinator.dial(agent.getMultiaddrs()[0]!)
+    client = new ExecClient(coordinator)
+    process.on('unhandledRejection', onUnhandled)
+
+    const input = new Uint8Array(MAX_INPUT_BYTES).fill(0x20)
+    const attemptLimit = AbortSignal.timeout(300)
+    await expect(client.exchange(agent.peerId.toString(), undefined, await awardFor(agent.peerId.toString()), input, attemptLimit)).rejects.toThrow(/aborted due to timeout/)
+    expect(attemptLimit.aborted).toBe(true)
+    await settle()
+    expect(unhandled).toEqual([])
+  })
+})
