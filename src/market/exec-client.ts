@@ -36,6 +36,18 @@ export class ExchangeCancelledError extends Error {
   }
 }
 
+/**
+ * The error a failed request write is reported as. A stream that closes or
+ * resets while the write waits for room rejects it with the stream's close
+ * event, not an Error: the attempt's reason (and its receipt) would read
+ * "undefined" instead of what happened.
+ */
+function writeFailure (err: unknown): Error {
+  if (err instanceof Error) return err
+  const cause = (err as { error?: unknown } | null)?.error
+  return new ExecSessionError(`execution stream ended while the request was written: ${cause instanceof Error ? cause.message : 'the stream closed'}`, cause instanceof Error ? { cause } : undefined)
+}
+
 /** How long a cancelled exchange waits for the agent's answer (its handler gets a kill grace of 2 s). */
 export const CANCEL_REPLY_MS = 5_000
 
@@ -119,7 +131,7 @@ class ExecSession {
     }
     signal.addEventListener('abort', onAbort, { once: true })
     try {
-      await this.lp.writeV([encodeEnvelope(award), inputBytes], { signal })
+      await this.lp.writeV([encodeEnvelope(award), inputBytes], { signal }).catch((err: unknown) => { throw writeFailure(err) })
       sent = true
       if (cancel?.aborted === true) onCancel()
       else cancel?.addEventListener('abort', onCancel, { once: true })

@@ -9,12 +9,16 @@ import { MAX_INPUT_BYTES, PROTOCOLS } from '../../src/wire/constants.ts'
 import { cidOfBytes } from '../../src/crypto/content-id.ts'
 import { ExecClient } from '../../src/market/exec-client.ts'
 import type { AwardBody } from '../../src/market/messages.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 /**
  * The coordinator's side of the execution stream, against a real libp2p peer
  * that misbehaves in ways an agent process cannot be made to on cue: it stops
- * reading, so a large request cannot be written whole. The exchange must
- * fail with its own error, and nothing may be left as an unhandled rejection (which would end the daemon).
+ * reading (so a large request cannot be written whole) or resets the stream
+ * after the first bytes. The exchange must fail with its own error, and
+ * nothing may be left as an unhandled rejection (which would end the daemon).
+ * The error must be an Error that says what happened: the attempt's receipt
+ * carries its message as the reason.
  */
 let nodes: SpecmeshLibp2p[] = []
 let client: ExecClient | undefined
@@ -62,6 +66,30 @@ describe('ExecClient against a peer that does not take the request', () => {
     const attemptLimit = AbortSignal.timeout(300)
     await expect(client.exchange(agent.peerId.toString(), undefined, await awardFor(agent.peerId.toString()), input, attemptLimit)).rejects.toThrow(/aborted due to timeout/)
     expect(attemptLimit.aborted).toBe(true)
+    await settle()
+    expect(unhandled).toEqual([])
+  })
+
+  it('fails the attempt when the peer resets the stream after the first bytes of a large request, with no unhandled rejection', async () => {
+    const agent = await peer()
+    let reset = false
+    await agent.handle(PROTOCOLS.execute, (stream: Stream) => {
+      stream.pause()
+      stream.addEventListener('message', () => {
+        if (reset) return
+        reset = true
+        stream.abort(new Error('the test agent resets the stream'))
+      })
+      stream.resume()
+    })
+    const coordinator = await peer()
+    await coordinator.dial(agent.getMultiaddrs()[0]!)
+    client = new ExecClient(coordinator)
+    process.on('unhandledRejection', onUnhandled)
+
+    const input = new Uint8Array(MAX_INPUT_BYTES).fill(0x20)
+    await expect(client.exchange(agent.peerId.toString(), undefined, await awardFor(agent.peerId.toString()), input, AbortSignal.timeout(10_000))).rejects.toThrow(/^execution stream ended while the request was written: The stream has been reset/)
+    await waitFor(() => reset, { timeoutMs: 2000, what: 'the agent to reset the stream' })
     await settle()
     expect(unhandled).toEqual([])
   })
