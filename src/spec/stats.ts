@@ -76,7 +76,11 @@ export interface SpecStats {
   /** Distinct jobs among them. */
   jobs: number
   outcomes: Record<StatOutcome, number>
-  /** success / executions, or null without executions. */
+  /**
+   * success / the executions that are the spec's to pass or fail: every one but
+   * `cancelled` (the requester stopped it) and `unreachable` (nothing was sent);
+   * null without such executions.
+   */
   successRate: number | null
   /** Share of jobs with at least one successful attempt, or null without jobs. */
   jobSuccessRate: number | null
@@ -200,6 +204,8 @@ export function specStats (specId: string, spec: Spec, receipts: readonly Receip
   }
 
   const succeededJobs = [...byJob.values()].filter(rs => rs.some(r => r.outcome === 'success')).length
+  // A requester's cancel and an agent nobody could reach are neither the spec's success nor its failure.
+  const judged = receipts.length - outcomes.cancelled - outcomes.unreachable
   return {
     specId,
     name: spec.name,
@@ -207,7 +213,7 @@ export function specStats (specId: string, spec: Spec, receipts: readonly Receip
     executions: receipts.length,
     jobs: byJob.size,
     outcomes,
-    successRate: receipts.length === 0 ? null : share(outcomes.success / receipts.length),
+    successRate: judged === 0 ? null : share(outcomes.success / judged),
     jobSuccessRate: byJob.size === 0 ? null : share(succeededJobs / byJob.size),
     deadline,
     durationMs,

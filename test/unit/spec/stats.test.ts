@@ -70,6 +70,22 @@ describe('specStats', () => {
     expect(stats.cost.perAttempt!.mean).toBeCloseTo(41 * 0.05 / 42, 6)
   })
 
+  it('leaves cancelled and unreachable attempts out of the success rate: they are neither the spec\'s success nor its failure', () => {
+    const receipts = [
+      ...Array.from({ length: 8 }, () => receipt(1000)),
+      receipt(500, { outcome: 'error' }),
+      receipt(0, { outcome: 'refused' }),
+      receipt(300, { outcome: 'cancelled' }),
+      receipt(0, { outcome: 'unreachable' })
+    ]
+    const stats = specStats(ID, spec, receipts, { now: NOW })
+    expect(stats.executions).toBe(12)
+    expect(stats.outcomes).toMatchObject({ success: 8, error: 1, refused: 1, cancelled: 1, unreachable: 1 })
+    expect(stats.successRate).toBeCloseTo(8 / 10, 4)
+    // Nothing but cancelled and unreachable attempts: no rate, rather than 0 %.
+    expect(specStats(ID, spec, [receipt(300, { outcome: 'cancelled' }), receipt(0, { outcome: 'unreachable' })], { now: NOW }).successRate).toBeNull()
+  })
+
   it('suggests a deadline ≥ p95 with the documented margin, and the p95 job cost as budget', () => {
     const receipts = Array.from({ length: 40 }, (_, i) => receipt((i + 1) * 1000))
     const { suggestion, durationMs } = specStats(ID, spec, receipts, { now: NOW })
