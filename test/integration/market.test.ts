@@ -181,3 +181,25 @@ describe('the input size limit', () => {
     expect(seen.map(j => j.id)).toEqual([under.jobId])
   })
 })
+
+describe('a job every agent declines', () => {
+  it('says the agents serving it within the ceiling and with room declined, and names the deadline (noBid.cause declined)', async () => {
+    nodes = await startMesh(2)
+    for (const topic of [TOPICS.jobs, TOPICS.bids, TOPICS.capacity]) await waitForTopicPeers(nodes, topic)
+    const [coordinator, agent] = nodes as [TestNode, TestNode]
+    const { id: specId } = await coordinator.publishSpec(sampleSpec('declined'))
+    await waitFor(() => agent.getSpec(specId), { what: 'spec at the agent' })
+    let ran = false
+    // Its estimate is longer than the job has: it serves the spec, is cheap enough and free, and bids nothing.
+    await agent.serve(specId, async () => { ran = true; return goodOutput }, { priceUsd: 0.1, estimatedMs: 30_000 })
+    await waitForAdverts(coordinator, specId, 1)
+    const result = await coordinator.submitJob(specId, { text: 'x' }, { deadline: Date.now() + 3_000, bidWindowMs: 100 })
+    expect(result.status).toBe('failed')
+    expect(result.attempts).toEqual([])
+    expect(result.reason).toMatch(/^no agent bid within the 100 ms bid window \(nor in 4 windows more\): 1 agent serves this spec within the ceiling and has room, but declined: the deadline may be too close for its estimate \(--deadline\)/)
+    expect(result.noBid).toMatchObject({ cause: 'declined', peers: 1, agents: [{ agent: agent.peerId, priceUsd: 0.1, room: expect.any(Number) }] })
+    expect(result.noBid!.agents[0]!.room).toBeGreaterThan(0)
+    expect((await coordinator.getJob(result.jobId))?.noBid?.cause).toBe('declined')
+    expect(ran).toBe(false)
+  })
+})
