@@ -16,20 +16,28 @@ afterEach(async () => {
   await rm(home, { recursive: true, force: true })
 })
 
+/**
+ * A fresh home (its first start creates the folder and identity) left as a
+ * kill -9 mid-attempt leaves it: a running job whose attempt 1 (award
+ * `awardId`) holds a reservation and has no receipt.
+ */
+async function leaveInterruptedJob (jobId: string, awardId: string): Promise<JobRecord> {
+  home = await tempHome()
+  await (await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] })).stop()
+  const db = await openDb(homePaths(home).db)
+  const record: JobRecord = {
+    jobId, specId: 'bagaaieraspec', specName: 'demo', status: 'running', submittedAt: 1, deadline: 2,
+    maxUsd: 0.5, inputHash: 'a'.repeat(64), costUsd: 0, attempts: [{ attempt: 1, agent: '12D3KooWagent', bidId: 'b', awardId, priceUsd: 0.2 }]
+  }
+  const ledger = applyEntry(newJobLedger(record.jobId, record.specId, 0.5), { at: 1, kind: 'reserve', attempt: 1, awardId, agent: '12D3KooWagent', priceUsd: 0.2, feeUsd: 0 })
+  await new JobStore(db).save(record, { with: [new LedgerStore(db).operation(ledger)] })
+  await db.close()
+  return record
+}
+
 describe('a node that stopped in the middle of a job', () => {
   it('closes the job as interrupted at its next start and releases the money reserved for it', async () => {
-    home = await tempHome()
-    // First start creates the folder and identity; then leave behind what a kill -9
-    // mid-attempt leaves: a running job with a reservation and no receipt.
-    await (await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] })).stop()
-    const db = await openDb(homePaths(home).db)
-    const record: JobRecord = {
-      jobId: 'bagaaierajobinterrupted', specId: 'bagaaieraspec', specName: 'demo', status: 'running', submittedAt: 1, deadline: 2,
-      maxUsd: 0.5, inputHash: 'a'.repeat(64), costUsd: 0, attempts: [{ attempt: 1, agent: '12D3KooWagent', bidId: 'b', awardId: 'aw', priceUsd: 0.2 }]
-    }
-    const ledger = applyEntry(newJobLedger(record.jobId, record.specId, 0.5), { at: 1, kind: 'reserve', attempt: 1, awardId: 'aw', agent: '12D3KooWagent', priceUsd: 0.2, feeUsd: 0 })
-    await new JobStore(db).save(record, { with: [new LedgerStore(db).operation(ledger)] })
-    await db.close()
+    const record = await leaveInterruptedJob('bagaaierajobinterrupted', 'aw')
 
     node = await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] })
     const job = await node.getJob(record.jobId)
@@ -63,16 +71,7 @@ describe('the data folder and what a restart releases', () => {
   })
 
   it('names what justifies a restart release: the interruption of the attempt, since no receipt exists for it', async () => {
-    home = await tempHome()
-    await (await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] })).stop()
-    const db = await openDb(homePaths(home).db)
-    const record: JobRecord = {
-      jobId: 'bagaaierajobkilled', specId: 'bagaaieraspec', specName: 'demo', status: 'running', submittedAt: 1, deadline: 2,
-      maxUsd: 0.5, inputHash: 'a'.repeat(64), costUsd: 0, attempts: [{ attempt: 1, agent: '12D3KooWagent', bidId: 'b', awardId: 'aw1', priceUsd: 0.2 }]
-    }
-    const ledger = applyEntry(newJobLedger(record.jobId, record.specId, 0.5), { at: 1, kind: 'reserve', attempt: 1, awardId: 'aw1', agent: '12D3KooWagent', priceUsd: 0.2, feeUsd: 0 })
-    await new JobStore(db).save(record, { with: [new LedgerStore(db).operation(ledger)] })
-    await db.close()
+    const record = await leaveInterruptedJob('bagaaierajobkilled', 'aw1')
 
     node = await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] })
     const entries = (await node.ledger()).jobs.find(j => j.jobId === record.jobId)!.entries
