@@ -4,14 +4,8 @@
  * handler, and `ledger`, `spec fork`, `spec show` and `spec stats` run as a
  * user runs them. Every wait polls with its own deadline; nothing sleeps blindly.
  */
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { killSpawned, removeTempHomes, ROOT, runCli, runJson, startAgent, startDaemon, tempHome } from '../helpers/cli.ts'
-import { waitFor } from '../helpers/wait.ts'
-
-const SPEC = join(ROOT, 'test/fixtures/agents/extract-entities.yaml')
-const EXTRACT = `python3 ${join(ROOT, 'test/fixtures/agents/extract_entities.py')}`
-const INPUT = join(ROOT, 'test/fixtures/agents/input.json')
+import { EXTRACT_EXEC, EXTRACT_INPUT, EXTRACT_SPEC, killSpawned, removeTempHomes, runCli, runJson, startAgent, startDaemon, tempHome, waitForPeers } from '../helpers/cli.ts'
 
 afterEach(async () => {
   await killSpawned()
@@ -22,7 +16,7 @@ describe('ledger, spec fork and spec stats through the command line', () => {
   it('ledger --json traces a job\'s spend to its receipt; spec fork publishes a variant; spec show prints the lineage', async () => {
     const daemon = await startDaemon(await tempHome())
     const home = ['--home', daemon.home]
-    const published = await runJson(['spec', 'publish', SPEC, ...home])
+    const published = await runJson(['spec', 'publish', EXTRACT_SPEC, ...home])
     const specId = published.id as string
     const id = await runJson(['id', ...home])
 
@@ -32,9 +26,9 @@ describe('ledger, spec fork and spec stats through the command line', () => {
     const before = await runJson(['ledger', '--spec', specId, ...home])
     expect(before.specs).toEqual([{ specId, jobs: 0, reservedUsd: 0, spentUsd: 0, remainingUsd: 0, name: 'extract-entities-e2e' }])
 
-    const agent = await startAgent(['--spec', specId, '--exec', EXTRACT, '--price', '0.04', '--bootstrap', id.multiaddrs[0]])
-    await waitFor(async () => (await runJson(['peers', ...home]) as Array<{ peerId: string }>).some(p => p.peerId === agent.peerId), { timeoutMs: 15_000, what: 'the daemon to connect to the agent' })
-    const submitted = await runCli(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '1500', ...home, '--json'], { timeoutMs: 30_000 })
+    const agent = await startAgent(['--spec', specId, '--exec', EXTRACT_EXEC, '--price', '0.04', '--bootstrap', id.multiaddrs[0]])
+    await waitForPeers(daemon.home, [agent.peerId], 'the daemon to connect to the agent')
+    const submitted = await runCli(['job', 'submit', specId, '--input', EXTRACT_INPUT, '--bid-window-ms', '1500', ...home, '--json'], { timeoutMs: 30_000 })
     expect(submitted.code, submitted.stdout + submitted.stderr).toBe(0)
     const result = JSON.parse(submitted.stdout)
     expect(result.status).toBe('succeeded')

@@ -5,12 +5,8 @@
  */
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { killSpawned, removeTempHomes, ROOT, runCli, runJson, startAgent, startDaemon, tempHome } from '../helpers/cli.ts'
+import { EXTRACT_EXEC, EXTRACT_INPUT, EXTRACT_SPEC, killSpawned, removeTempHomes, ROOT, runCli, runJson, startAgent, startDaemon, tempHome, waitForPeers } from '../helpers/cli.ts'
 import { waitFor } from '../helpers/wait.ts'
-
-const SPEC = join(ROOT, 'test/fixtures/agents/extract-entities.yaml')
-const EXTRACT = `python3 ${join(ROOT, 'test/fixtures/agents/extract_entities.py')}`
-const INPUT = join(ROOT, 'test/fixtures/agents/input.json')
 
 afterEach(async () => {
   await killSpawned()
@@ -21,10 +17,10 @@ describe('a job with no bid says which case it is', () => {
   it('no peers; peers but nobody serving; the only agent over the ceiling; --max-usd below every price', async () => {
     const daemon = await startDaemon(await tempHome())
     const home = ['--home', daemon.home]
-    const { id: specId } = await runJson(['spec', 'publish', SPEC, ...home])
+    const { id: specId } = await runJson(['spec', 'publish', EXTRACT_SPEC, ...home])
     const addr = (await runJson(['id', ...home])).multiaddrs[0]
     const submit = async (extra: string[] = []): Promise<{ code: number | null, result: any }> => {
-      const run = await runCli(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '100', ...extra, ...home, '--json'], { timeoutMs: 30_000 })
+      const run = await runCli(['job', 'submit', specId, '--input', EXTRACT_INPUT, '--bid-window-ms', '100', ...extra, ...home, '--json'], { timeoutMs: 30_000 })
       return { code: run.code, result: JSON.parse(run.stdout) }
     }
     const cause = async (jobId: string): Promise<string> => (await runJson(['job', 'status', jobId, ...home])).noBid?.cause
@@ -35,13 +31,13 @@ describe('a job with no bid says which case it is', () => {
     expect(await cause(alone.result.jobId)).toBe('no-peers')
 
     const peer = await startDaemon(await tempHome(), ['--bootstrap', addr])
-    await waitFor(async () => (await runJson(['peers', ...home]) as Array<{ peerId: string }>).some(p => p.peerId === peer.api.peerId), { timeoutMs: 15_000, what: 'the daemon to see its peer' })
+    await waitForPeers(daemon.home, [peer.api.peerId], 'the daemon to see its peer')
     const nobody = await submit()
     expect(nobody.result.reason).toContain('no agent serving this spec is connected (1 peer, none advertising it)')
     expect(await cause(nobody.result.jobId)).toBe('no-agent-serving')
 
     // An agent priced above the spec's budget (0.5 USD) warns as it starts, and a concurrency above the spec's limit is capped with a word.
-    const dear = await startAgent(['--spec', specId, '--exec', EXTRACT, '--price', '0.9', '--concurrency', '9', '--bootstrap', addr, '--log-level', 'warn'])
+    const dear = await startAgent(['--spec', specId, '--exec', EXTRACT_EXEC, '--price', '0.9', '--concurrency', '9', '--bootstrap', addr, '--log-level', 'warn'])
     const warnings = dear.stderr().trim().split('\n').map(l => JSON.parse(l))
     // --log-level warn: the warnings, at their level, and nothing below.
     expect(warnings.map(l => l.level)).toEqual(warnings.map(() => 'warn'))
@@ -57,7 +53,7 @@ describe('a job with no bid says which case it is', () => {
     expect(priced.reason).toContain('--set budget.maxUsd=0.9')
     expect(await cause(priced.jobId)).toBe('over-ceiling')
 
-    await startAgent(['--spec', specId, '--exec', EXTRACT, '--price', '0.2', '--bootstrap', addr])
+    await startAgent(['--spec', specId, '--exec', EXTRACT_EXEC, '--price', '0.2', '--bootstrap', addr])
     const low = await waitFor(async () => {
       const { result } = await submit(['--max-usd', '0.1'])
       return /2 agents/.test(result.reason) ? result : null
@@ -76,13 +72,13 @@ describe('a job that finds every agent busy', () => {
   it('waits unsent until its deadline, then says every agent stayed at its limit (noBid.cause all-busy)', async () => {
     const daemon = await startDaemon(await tempHome())
     const home = ['--home', daemon.home]
-    const { id: specId } = await runJson(['spec', 'publish', SPEC, ...home])
+    const { id: specId } = await runJson(['spec', 'publish', EXTRACT_SPEC, ...home])
     const addr = (await runJson(['id', ...home])).multiaddrs[0]
     // One slot and one queue place: two long jobs fill the agent.
     await startAgent(['--spec', specId, '--exec', `python3 ${join(ROOT, 'test/fixtures/agents/slow_extract.py')} 60`, '--concurrency', '1', '--bootstrap', addr])
     for (let i = 0; i < 2; i++) {
       await waitFor(async () => {
-        const run = await runCli(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '300', '--no-wait', ...home, '--json'])
+        const run = await runCli(['job', 'submit', specId, '--input', EXTRACT_INPUT, '--bid-window-ms', '300', '--no-wait', ...home, '--json'])
         const { jobId } = JSON.parse(run.stdout)
         // Until the agent's advert has reached the daemon, a job may find nobody: submit again.
         const job = await waitFor(async () => { const j = await runJson(['job', 'status', jobId, ...home]); return j.status !== 'bidding' ? j : null }, { timeoutMs: 10_000, what: 'the job to leave bidding' })
@@ -90,7 +86,7 @@ describe('a job that finds every agent busy', () => {
       }, { timeoutMs: 20_000, what: `long job ${i + 1} to run` })
     }
     const deadline = new Date(Date.now() + 3_000).toISOString()
-    const busy = await runCli(['job', 'submit', specId, '--input', INPUT, '--deadline', deadline, ...home, '--json'], { timeoutMs: 30_000 })
+    const busy = await runCli(['job', 'submit', specId, '--input', EXTRACT_INPUT, '--deadline', deadline, ...home, '--json'], { timeoutMs: 30_000 })
     expect(busy.code).toBe(1)
     const result = JSON.parse(busy.stdout)
     expect(result.reason).toContain('every one of the 1 agent serving the spec stayed at its concurrency limit until the deadline, so nothing was submitted')

@@ -13,6 +13,11 @@ export const ROOT = resolve(import.meta.dirname, '../..')
 export const NODE = join(ROOT, 'node_modules/.bin/node')
 export const BIN = join(ROOT, 'bin/specmesh.js')
 
+/** The fixture agent most end-to-end tests run: its spec, its Python handler as an --exec command, and an input for it. */
+export const EXTRACT_SPEC = join(ROOT, 'test/fixtures/agents/extract-entities.yaml')
+export const EXTRACT_EXEC = `python3 ${join(ROOT, 'test/fixtures/agents/extract_entities.py')}`
+export const EXTRACT_INPUT = join(ROOT, 'test/fixtures/agents/input.json')
+
 const spawned = new Set<ChildProcess>()
 
 /**
@@ -211,6 +216,14 @@ export async function startAgent (args: string[], home?: string): Promise<AgentP
     throw new Error(`${(err as Error).message}\nstdout: ${output().stdout}\nstderr: ${output().stderr}`)
   })
   return { child, peerId: doc.peerId, home, serving: doc.serving, stdout: () => output().stdout, stderr: () => output().stderr, exited: () => exit != null, exitCode: () => exit?.code ?? null }
+}
+
+/** Wait until the daemon on `home` lists every one of `peerIds` in `specmesh peers`. */
+export async function waitForPeers (home: string, peerIds: string[], what = 'the daemon to connect to its peers'): Promise<void> {
+  await waitFor(async () => {
+    const peers = (await runJson(['peers', '--home', home]) as Array<{ peerId: string }>).map(p => p.peerId)
+    return peerIds.every(id => peers.includes(id))
+  }, { timeoutMs: 15_000, what })
 }
 
 /** Kill (SIGKILL) every process this helper started that is still running. */

@@ -4,14 +4,10 @@
  * the Python extractor, and jobs submitted through the CLI (some succeed, one
  * fails for want of a bid under its ceiling).
  */
-import { join } from 'node:path'
-import { ROOT, runCli, runJson, startAgent, startDaemon, tempHome, type AgentProcess, type DaemonProcess } from './cli.ts'
-import { waitFor } from './wait.ts'
+import { EXTRACT_EXEC, EXTRACT_INPUT, EXTRACT_SPEC, runCli, runJson, startAgent, startDaemon, tempHome, waitForPeers, type AgentProcess, type DaemonProcess } from './cli.ts'
 
-export const SPEC_FILE = join(ROOT, 'test/fixtures/agents/extract-entities.yaml')
+/** The name in EXTRACT_SPEC: jobs can be submitted by it. */
 export const SPEC_NAME = 'extract-entities-e2e'
-const EXTRACT = `python3 ${join(ROOT, 'test/fixtures/agents/extract_entities.py')}`
-const INPUT = join(ROOT, 'test/fixtures/agents/input.json')
 /** Long enough for the one agent's bid on a loaded two-core machine. */
 const BID_WINDOW_MS = '1000'
 
@@ -32,26 +28,23 @@ export interface MeshWithJobs {
  */
 export async function meshWithJobs (options: { succeed?: number, fail?: number, cheaperAgent?: string } = {}): Promise<MeshWithJobs> {
   const daemon = await startDaemon(await tempHome())
-  const published = await runJson(['spec', 'publish', SPEC_FILE, '--home', daemon.home])
+  const published = await runJson(['spec', 'publish', EXTRACT_SPEC, '--home', daemon.home])
   const id = await runJson(['id', '--home', daemon.home])
-  const agent = await startAgent(['--spec', published.id, '--exec', EXTRACT, '--price', '0.04', '--bootstrap', id.multiaddrs[0]])
+  const agent = await startAgent(['--spec', published.id, '--exec', EXTRACT_EXEC, '--price', '0.04', '--bootstrap', id.multiaddrs[0]])
   const cheaper = options.cheaperAgent != null ? await startAgent(['--spec', published.id, '--exec', options.cheaperAgent, '--price', '0.01', '--bootstrap', id.multiaddrs[0]]) : undefined
   const agents = [agent, ...(cheaper != null ? [cheaper] : [])]
-  await waitFor(async () => {
-    const peers = (await runJson(['peers', '--home', daemon.home]) as Array<{ peerId: string }>).map(p => p.peerId)
-    return agents.every(a => peers.includes(a.peerId))
-  }, { timeoutMs: 15_000, what: 'the daemon to connect to the agents' })
+  await waitForPeers(daemon.home, agents.map(a => a.peerId), 'the daemon to connect to the agents')
   const succeeded: string[] = []
   const failed: string[] = []
   for (let i = 0; i < (options.succeed ?? 2); i++) {
     // Explore off: the award goes by reputation and price alone, so the cheaper agent wins the first one.
-    const run = await runCli(['job', 'submit', SPEC_NAME, '--input', INPUT, '--bid-window-ms', BID_WINDOW_MS, '--explore', 'off', '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
+    const run = await runCli(['job', 'submit', SPEC_NAME, '--input', EXTRACT_INPUT, '--bid-window-ms', BID_WINDOW_MS, '--explore', 'off', '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
     if (run.code !== 0) throw new Error(`job submit failed: ${run.stdout}${run.stderr}`)
     succeeded.push(JSON.parse(run.stdout).jobId)
   }
   for (let i = 0; i < (options.fail ?? 1); i++) {
     // A ceiling below every agent's price: nobody bids, and the job fails with a reason.
-    const run = await runCli(['job', 'submit', published.id, '--input', INPUT, '--max-usd', '0.005', '--bid-window-ms', '100', '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
+    const run = await runCli(['job', 'submit', published.id, '--input', EXTRACT_INPUT, '--max-usd', '0.005', '--bid-window-ms', '100', '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
     if (run.code !== 1) throw new Error(`the job meant to fail did not: ${run.stdout}${run.stderr}`)
     failed.push(JSON.parse(run.stdout).jobId)
   }
