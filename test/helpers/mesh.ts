@@ -22,24 +22,35 @@ export async function startNode (options: { home?: string, bootstrap?: string[],
   })
 }
 
+/** What a job needs meshed: its spec reaches the agents, then jobs, bids, awards and receipts go back and forth. */
+export const MARKET_TOPICS: readonly string[] = [TOPICS.specs, TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts]
+
 /**
  * Start `count` real nodes on 127.0.0.1: the first is the bootstrap peer of all
  * others, and each also dials its predecessor so the graph is not a bare star.
- * Resolves once every node sees at least one peer subscribed to `topic`.
+ * Resolves once every node sees at least one peer subscribed to each of
+ * `topics`; if that never happens the nodes are stopped before it throws.
  */
-export async function startMesh (count: number, topic: string = TOPICS.specs, market?: MarketOptions): Promise<TestNode[]> {
+export async function startMesh (count: number, topics: string | readonly string[] = TOPICS.specs, market?: MarketOptions): Promise<TestNode[]> {
   const nodes: TestNode[] = [await startNode({ market })]
-  for (let i = 1; i < count; i++) {
-    const bootstrap = [nodes[0]!.multiaddrs()[0]!]
-    if (i > 1) bootstrap.push(nodes[i - 1]!.multiaddrs()[0]!)
-    nodes.push(await startNode({ bootstrap, market }))
+  try {
+    for (let i = 1; i < count; i++) {
+      const bootstrap = [nodes[0]!.multiaddrs()[0]!]
+      if (i > 1) bootstrap.push(nodes[i - 1]!.multiaddrs()[0]!)
+      nodes.push(await startNode({ bootstrap, market }))
+    }
+    await waitForTopicPeers(nodes, topics)
+  } catch (err) {
+    await stopAll(nodes)
+    throw err
   }
-  await waitForTopicPeers(nodes, topic)
   return nodes
 }
 
-export async function waitForTopicPeers (nodes: TestNode[], topic: string = TOPICS.specs): Promise<void> {
-  await waitFor(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(topic).length > 0), { timeoutMs: 15_000, what: `every node to see a peer on ${topic}` })
+export async function waitForTopicPeers (nodes: TestNode[], topics: string | readonly string[] = TOPICS.specs): Promise<void> {
+  for (const topic of typeof topics === 'string' ? [topics] : topics) {
+    await waitFor(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(topic).length > 0), { timeoutMs: 15_000, what: `every node to see a peer on ${topic}` })
+  }
 }
 
 export async function stopAll (nodes: TestNode[]): Promise<void> {

@@ -7,9 +7,9 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { startApiServer, type ApiServer } from '../../src/api/server.ts'
-import { MAX_BID_WINDOW_MS, MIN_BID_WINDOW_MS, TOPICS } from '../../src/wire/constants.ts'
+import { MAX_BID_WINDOW_MS, MIN_BID_WINDOW_MS } from '../../src/wire/constants.ts'
 import { killSpawned, removeTempHomes, runCli, tempHome as cliHome } from '../helpers/cli.ts'
-import { startMesh, stopAll, waitForAdverts, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
+import { MARKET_TOPICS, startMesh, stopAll, waitForAdverts, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -26,8 +26,7 @@ afterEach(async () => {
 
 describe('a node never sends what its peers would Reject: the bid window', () => {
   it('refuses bidWindowMs 0 in the SDK and the API without publishing, and runs a job at the limit', async () => {
-    nodes = await startMesh(2)
-    for (const topic of [TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts]) await waitForTopicPeers(nodes, topic)
+    nodes = await startMesh(2, MARKET_TOPICS)
     const [coordinator, agent] = nodes as [TestNode, TestNode]
     const { id: specId } = await coordinator.publishSpec(sampleSpec('limits'))
     await waitFor(async () => (await agent.getSpec(specId)) != null, { what: 'the spec on the agent' })

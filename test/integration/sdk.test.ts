@@ -1,15 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { rm } from 'node:fs/promises'
 // The package root's sources (test/e2e/package.test.ts imports the built, installed package by name).
 import { createNode, publishSpec, serve, submitJob, verifyReceipt, type Node } from '../../src/index.ts'
-import { tempHome, waitForAdverts, waitForTopicPeers } from '../helpers/mesh.ts'
+import { stopAll, tempHome, waitForAdverts, waitForTopicPeers } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { TOPICS } from '../../src/wire/constants.ts'
 
 let nodes: Node[] = []
 afterEach(async () => {
-  await Promise.allSettled(nodes.map(async n => { await n.stop(); await rm(n.home, { recursive: true, force: true }) }))
+  await stopAll(nodes)
   nodes = []
 })
 
@@ -19,12 +18,12 @@ describe('the SDK from the package root', () => {
     nodes.push(requester)
     const agent = await createNode({ home: await tempHome(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [requester.multiaddrs()[0]!] })
     nodes.push(agent)
-    for (const topic of Object.values(TOPICS)) await waitForTopicPeers(nodes as never, topic)
+    await waitForTopicPeers(nodes, Object.values(TOPICS))
 
     const { id, spec } = await publishSpec(requester, sampleSpec('sdk'))
     await waitFor(() => agent.getSpec(id), { what: 'the spec at the agent' })
     await serve(agent, id, async (input) => ({ entities: [{ name: (input as { text: string }).text, confidence: 99 }] }), { priceUsd: 0.05 })
-    await waitForAdverts(requester as never, id, 1)
+    await waitForAdverts(requester, id, 1)
 
     const result = await submitJob(requester, id, { text: 'Grace' })
     expect(result.status).toBe('succeeded')

@@ -4,9 +4,8 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startApiServer, type ApiServer } from '../../src/api/server.ts'
 import { runCli } from '../../src/cli/main.ts'
-import { TOPICS } from '../../src/wire/constants.ts'
 import { parseWorkflowText, runWorkflow, type JobReport } from '../../src/workflow/index.ts'
-import { startMesh, stopAll, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
+import { MARKET_TOPICS, startMesh, stopAll, type TestNode } from '../helpers/mesh.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 let nodes: TestNode[] = []
@@ -39,8 +38,7 @@ function stageSpec (name: string, overrides: Record<string, unknown> = {}): Reco
 
 /** A coordinator and `agents` agent nodes, the market topics meshed, every spec on every node. */
 async function market (agentCount: number, specs: Record<string, Record<string, unknown>>) {
-  nodes = await startMesh(agentCount + 1)
-  for (const topic of [TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts]) await waitForTopicPeers(nodes, topic)
+  nodes = await startMesh(agentCount + 1, MARKET_TOPICS)
   const [coordinator, ...agents] = nodes as [TestNode, ...TestNode[]]
   const ids: Record<string, string> = {}
   for (const [name, spec] of Object.entries(specs)) ids[name] = (await coordinator.publishSpec(spec)).id
