@@ -10,6 +10,7 @@ import { startApiServer, type ApiServer } from '../../src/api/server.ts'
 import { MAX_BID_WINDOW_MS, MIN_BID_WINDOW_MS } from '../../src/wire/constants.ts'
 import { killSpawned, removeTempHomes, runCli, tempHome as cliHome } from '../helpers/cli.ts'
 import { MARKET_TOPICS, startMesh, stopAll, waitForAdverts, type TestNode } from '../helpers/mesh.ts'
+import { observeJobs } from '../helpers/observe.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -32,6 +33,7 @@ describe('a node never sends what its peers would Reject: the bid window', () =>
     await waitFor(async () => (await agent.getSpec(specId)) != null, { what: 'the spec on the agent' })
     await agent.serve(specId, async () => ({ entities: [{ name: 'Ada', confidence: 90 }] }), { priceUsd: 0.1, estimatedMs: 10 })
     await waitForAdverts(coordinator, specId, 1)
+    const accepted = observeJobs(agent)
 
     for (let i = 0; i < 4; i++) {
       await expect(coordinator.submitJob(specId, { text: 'Ada' }, { bidWindowMs: 0 })).rejects.toMatchObject({
@@ -53,9 +55,11 @@ describe('a node never sends what its peers would Reject: the bid window', () =>
 
     // None of it reached the agent, so nothing was Rejected and the coordinator is in good standing.
     expect(agent.verdicts.filter(v => v.verdict === 'reject')).toEqual([])
+    expect(accepted).toEqual([])
     // A job at the limit goes out and is Accepted (a 1 ms window is too short for any bid to count: that is its sender's choice).
     const atLimit = await coordinator.submitJob(specId, { text: 'Ada' }, { bidWindowMs: MIN_BID_WINDOW_MS })
     if (atLimit.status === 'failed') expect(atLimit.reason).toMatch(/no agent bid|bid/)
+    await waitFor(() => accepted.some(j => j.id === atLimit.jobId), { what: 'the agent to accept the job at the limit' })
     const normal = await coordinator.submitJob(specId, { text: 'Ada' }, { bidWindowMs: 300 })
     expect(normal.status).toBe('succeeded')
     expect(agent.verdicts.filter(v => v.verdict === 'reject')).toEqual([])
