@@ -39,10 +39,17 @@ export interface CliResult {
   stderr: string
 }
 
-/** Run one command to completion (bounded by timeoutMs; the process is killed past it). */
-export async function runCli (args: string[], options: { env?: Record<string, string>, timeoutMs?: number, cwd?: string } = {}): Promise<CliResult> {
+export interface RunOptions { env?: Record<string, string>, timeoutMs?: number, cwd?: string }
+
+/** Run one specmesh command to completion (bounded by timeoutMs; the process is killed past it). */
+export async function runCli (args: string[], options: RunOptions = {}): Promise<CliResult> {
+  return await runNode([BIN, ...args], `specmesh ${args.join(' ')}`, options)
+}
+
+/** Run the pinned Node 24 on `args` (a script and its arguments) to completion, bounded like runCli. */
+export async function runNode (args: string[], what: string, options: RunOptions = {}): Promise<CliResult> {
   const timeoutMs = options.timeoutMs ?? 20_000
-  const child = spawn(NODE, [BIN, ...args], { cwd: options.cwd ?? ROOT, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(NODE, args, { cwd: options.cwd ?? ROOT, env: childEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] })
   spawned.add(child)
   let stdout = ''
   let stderr = ''
@@ -51,7 +58,7 @@ export async function runCli (args: string[], options: { env?: Record<string, st
   return await new Promise<CliResult>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error(`specmesh ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
+      reject(new Error(`${what} did not finish within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
     }, timeoutMs)
     child.on('error', err => { clearTimeout(timer); reject(err) })
     child.on('close', (code, signal) => {

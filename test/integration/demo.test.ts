@@ -1,26 +1,5 @@
-import { spawn } from 'node:child_process'
-import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
-
-const ROOT = resolve(import.meta.dirname, '../..')
-const NODE = join(ROOT, 'node_modules/.bin/node')
-
-/** `npm run demo`, as a real child process, to completion. */
-async function runDemo (timeoutMs: number): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const child = spawn(NODE, ['scripts/demo.ts'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c })
-  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c })
-  return await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`the demo did not finish within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
-    }, timeoutMs)
-    child.on('error', err => { clearTimeout(timer); reject(err) })
-    child.on('close', code => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
-  })
-}
+import { runNode } from '../helpers/cli.ts'
 
 /** The lines of the demo's output between two headings. */
 function section (text: string, from: RegExp, to?: RegExp): string {
@@ -33,7 +12,8 @@ function section (text: string, from: RegExp, to?: RegExp): string {
 
 describe('npm run demo', () => {
   it('runs the article\'s two scenarios and reports each in a table, with a verdict and checks', async () => {
-    const { code, stdout, stderr } = await runDemo(30_000)
+    // `npm run demo`, as a real child process, to completion.
+    const { code, stdout, stderr } = await runNode(['scripts/demo.ts'], 'the demo', { timeoutMs: 30_000 })
     expect(stderr).toBe('')
     expect(code).toBe(0)
     expect(stdout).toMatch(/time is scaled down: 1 article minute = 200 ms of real time/)
