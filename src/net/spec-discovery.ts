@@ -1,5 +1,4 @@
 import { CID } from 'multiformats/cid'
-import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { ContentRouting, PeerId, PeerStore, Startable, Stream, Connection, AbortOptions } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
@@ -11,6 +10,7 @@ import {
   PROVIDE_FIRST_RETRY_MS, PROVIDE_MAX_RETRY_MS, PROVIDER_LOOKUP_INTERVAL_MS, SPEC_FETCH_TIMEOUT_MS
 } from './constants.ts'
 import { DhtDisabledError, SpecFetchError, SpecFetchProtocolError } from './errors.ts'
+import { FramedStream } from './frames.ts'
 import type { LogFn } from './reconnect.ts'
 
 /** One peer that says it serves a spec, and where to dial it. */
@@ -22,6 +22,11 @@ export interface SpecProvider {
 /** The spec-fetch request frame. */
 export const SpecFetchRequestSchema = z.object({ id: z.string().min(1).max(200) }).strict()
 const NOT_FOUND = new TextEncoder().encode('{"error":"not-found"}')
+
+/** The stream framing every specmesh stream uses; the whole exchange already has SPEC_FETCH_TIMEOUT_MS, so one frame may too. */
+function specFetchStream (stream: Stream, maxFrameBytes: number): FramedStream {
+  return new FramedStream(stream, { maxFrameBytes, frameTimeoutMs: SPEC_FETCH_TIMEOUT_MS })
+}
 
 export interface SpecDiscoveryInit {
   /** The encoded, signed envelope of a live spec this node holds, or null. */
@@ -202,10 +207,10 @@ export class SpecDiscovery implements Startable {
     const peer = await this.peerIdOf(peerIdText)
     const connection = await this.components.connectionManager.openConnection(peer, { signal })
     const stream = await connection.newStream(PROTOCOLS.specFetch, { signal })
-    const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
+    const framed = specFetchStream(stream, MAX_MESSAGE_BYTES)
     try {
-      await lp.write(new TextEncoder().encode(JSON.stringify({ id: specId })), { signal })
-      const answer = (await lp.read({ signal })).subarray()
+      await framed.write(new TextEncoder().encode(JSON.stringify({ id: specId })), { signal })
+      const answer = await framed.read({ signal })
       await stream.close({ signal }).catch(() => {})
       let head: { id?: unknown, type?: unknown, error?: unknown }
       try {
@@ -225,9 +230,9 @@ export class SpecDiscovery implements Startable {
 
   private async serve (stream: Stream): Promise<void> {
     const signal = AbortSignal.timeout(SPEC_FETCH_TIMEOUT_MS)
-    const lp = lpStream(stream, { maxDataLength: MAX_SPEC_FETCH_REQUEST_BYTES })
-    const request = SpecFetchRequestSchema.parse(JSON.parse(new TextDecoder().decode((await lp.read({ signal })).subarray())))
-    await lp.write(await this.init.localSpec(request.id) ?? NOT_FOUND, { signal })
+    const framed = specFetchStream(stream, MAX_SPEC_FETCH_REQUEST_BYTES)
+    const request = SpecFetchRequestSchema.parse(JSON.parse(new TextDecoder().decode(await framed.read({ signal }))))
+    await framed.write(await this.init.localSpec(request.id) ?? NOT_FOUND, { signal })
     await stream.close({ signal })
   }
 

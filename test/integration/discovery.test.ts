@@ -22,6 +22,8 @@ import { startNode, stopAll, tempHome, type TestNode } from '../helpers/mesh.ts'
 import { createNode } from '../../src/node.ts'
 import { normalizedSample, sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { PROTOCOLS } from '../../src/wire/constants.ts'
+import { encodeVarint } from '../../src/net/frames.ts'
 
 let nodes: TestNode[] = []
 const cleanups: Array<() => Promise<void>> = []
@@ -148,5 +150,34 @@ describe('fetching a spec by id from a provider', () => {
 
     const unknown = specId(normalizedSample('fetch-nobody'))
     await expect(fetcher.discovery.fetchSpec(unknown)).rejects.toThrow(/no provider of it is known to the DHT/)
+  })
+
+  it('frames the stream as sync and execution do: a request behind a padded length prefix, or announced past 1,024 bytes, is reset unanswered', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const signer = signerFromPrivateKey(key, peerIdFromPrivateKey(key).toString())
+    const spec = seal('spec', normalizedSample('fetch-framing'), signer)
+    const provider = await peer(new Map([[spec.id, encodeEnvelope(spec)]]))
+    const client = await peer(new Map())
+    await client.libp2p.dial(provider.libp2p.getMultiaddrs()[0]!)
+    const request = new TextEncoder().encode(JSON.stringify({ id: spec.id }))
+    const ask = async (prefix: Uint8Array, body: Uint8Array): Promise<number> => {
+      const stream = await client.libp2p.dialProtocol(provider.libp2p.peerId, PROTOCOLS.specFetch)
+      let received = 0
+      stream.addEventListener('message', event => { received += event.data.byteLength })
+      stream.send(Uint8Array.from([...prefix, ...body]))
+      await waitFor(() => stream.status !== 'open', { timeoutMs: 3000, what: 'the provider to reset the stream' })
+      return received
+    }
+    // The same request in a minimal prefix is answered with the spec: only the framing differs.
+    const answered = await client.libp2p.dialProtocol(provider.libp2p.peerId, PROTOCOLS.specFetch)
+    let answer = 0
+    answered.addEventListener('message', event => { answer += event.data.byteLength })
+    answered.send(Uint8Array.from([...encodeVarint(request.byteLength), ...request]))
+    await waitFor(() => answer > encodeEnvelope(spec).byteLength, { what: 'the spec in answer to a well-framed request' })
+    await answered.close()
+
+    const padded = Uint8Array.from([0x80 | request.byteLength, 0x00])
+    expect(await ask(padded, request)).toBe(0)
+    expect(await ask(encodeVarint(1025), new Uint8Array(1025))).toBe(0)
   })
 })
