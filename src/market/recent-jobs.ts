@@ -1,3 +1,4 @@
+import { ExpiringMemory } from './expiring-memory.ts'
 import type { JobBody } from './messages.ts'
 
 export interface KnownJob {
@@ -12,35 +13,19 @@ export interface KnownJob {
   publishedAt: number
 }
 
-/** How many jobs a node remembers at once; the oldest go first beyond it. */
+/** How many jobs a node remembers at once; past-deadline ones go first beyond it, then the oldest. */
 export const MAX_RECENT_JOBS = 20_000
 
 /**
  * Jobs seen on gossip, kept in memory until their deadline: bids and awards are
  * validated against them, and nothing about a job matters after its deadline.
  */
-export class RecentJobs {
-  private readonly jobs = new Map<string, KnownJob>()
-  private readonly limit: number
-
+export class RecentJobs extends ExpiringMemory<KnownJob> {
   constructor (limit = MAX_RECENT_JOBS) {
-    this.limit = limit
+    super(limit, job => job.body.deadline)
   }
 
   add (job: KnownJob): void {
-    if (this.jobs.size >= this.limit) this.prune(Date.now())
-    if (this.jobs.size >= this.limit) {
-      const oldest = this.jobs.keys().next().value
-      if (oldest != null) this.jobs.delete(oldest)
-    }
-    this.jobs.set(job.jobId, job)
-  }
-
-  get (jobId: string): KnownJob | undefined {
-    return this.jobs.get(jobId)
-  }
-
-  prune (now: number): void {
-    for (const [id, job] of this.jobs) if (job.body.deadline < now) this.jobs.delete(id)
+    this.remember(job.jobId, job, Date.now())
   }
 }

@@ -1,3 +1,5 @@
+import { ExpiringMemory } from './expiring-memory.ts'
+
 /** How many body ids a node remembers per topic at once; past-expiry ones go first beyond it, then the oldest. */
 export const MAX_SEEN_IDS = 50_000
 
@@ -8,26 +10,12 @@ export const MAX_SEEN_IDS = 50_000
  * byte spellings (member order, whitespace, number forms): this is the check
  * that makes a second spelling a duplicate (Ignored, not forwarded again).
  */
-export class SeenIds {
-  private readonly until = new Map<string, number>()
-  private readonly limit: number
-
+export class SeenIds extends ExpiringMemory<number> {
   constructor (limit = MAX_SEEN_IDS) {
-    this.limit = limit
-  }
-
-  has (id: string): boolean {
-    return this.until.has(id)
+    super(limit, until => until)
   }
 
   add (id: string, until: number, now: number): void {
-    if (this.until.size >= this.limit) {
-      for (const [seen, end] of this.until) if (end < now) this.until.delete(seen)
-    }
-    if (this.until.size >= this.limit) {
-      const oldest = this.until.keys().next().value
-      if (oldest != null) this.until.delete(oldest)
-    }
-    this.until.set(id, until)
+    this.remember(id, until, now)
   }
 }
