@@ -8,6 +8,7 @@ import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
 import { gossipsub, StrictNoSign, type GossipSub } from '@libp2p/gossipsub'
 import { peerScorePolicy, SCORE_PARAMS } from './peer-scoring.ts'
+import { meshCatchUp } from './mesh-catch-up.ts'
 import type { Metrics, PrivateKey } from '@libp2p/interface'
 import type { Message } from '@libp2p/gossipsub'
 import type { Datastore } from 'interface-datastore'
@@ -120,6 +121,8 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
     pubsub: pubsub(init.guard),
     // After pubsub, which it adjusts: relayed peers and gone peers out of IP colocation.
     scorePolicy: peerScorePolicy() as ServiceFactory,
+    // After pubsub too: a peer that joins our mesh hears of the messages that went by just before (mesh-catch-up.ts).
+    meshCatchUp: meshCatchUp() as ServiceFactory,
     ...(init.dht !== false ? { dht: dht() } : {}),
     ...(init.mdns === true ? { mdns: mdns({ serviceTag: MDNS_SERVICE_TAG }) as ServiceFactory } : {}),
     ...init.services
