@@ -373,8 +373,10 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       const id = specId(checked.spec)
       const existing = await specs.get(id)
       const record = existing ?? storedSpecFromEnvelope(seal('spec', checked.spec, identity.signer), checked.spec, Date.now())
-      // Gossip and the local write go out together; publishing a known spec
-      // again re-gossips it: the way to reach peers that missed it.
+      // Gossip and the local write go out together. A known spec is gossiped
+      // again only after gossipsub's 2-minute duplicate window (within it,
+      // publish sends nothing); peers that missed it get it from the mesh
+      // catch-up (src/net/mesh-catch-up.ts) or by sync when they connect.
       await Promise.all([
         existing == null ? specs.put(record) : undefined,
         gossip.publish(TOPICS.specs, envelopeOfStoredSpec(record))
