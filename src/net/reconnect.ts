@@ -86,12 +86,19 @@ export class Reconnect implements Startable {
 
   readonly [Symbol.toStringTag] = 'specmesh:reconnect'
 
+  /** The node events this service follows while it runs. */
+  private listeners (): Array<[keyof Libp2pEvents, (event: CustomEvent<any>) => void]> {
+    return [
+      ['peer:identify', this.onIdentify],
+      ['peer:disconnect', this.onDisconnect],
+      ['connection:open', this.onConnection],
+      ['peer:discovery', this.onDiscovery]
+    ]
+  }
+
   start (): void {
     this.running = true
-    this.components.events.addEventListener('peer:identify', this.onIdentify)
-    this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
-    this.components.events.addEventListener('connection:open', this.onConnection)
-    this.components.events.addEventListener('peer:discovery', this.onDiscovery)
+    for (const [event, listener] of this.listeners()) this.components.events.addEventListener(event, listener)
   }
 
   afterStart (): void {
@@ -101,10 +108,7 @@ export class Reconnect implements Startable {
 
   stop (): void {
     this.running = false
-    this.components.events.removeEventListener('peer:identify', this.onIdentify)
-    this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
-    this.components.events.removeEventListener('connection:open', this.onConnection)
-    this.components.events.removeEventListener('peer:discovery', this.onDiscovery)
+    for (const [event, listener] of this.listeners()) this.components.events.removeEventListener(event, listener)
     for (const timer of this.timers) clearTimeout(timer)
     this.timers.clear()
   }
