@@ -9,22 +9,17 @@ import { awardPolicyProblems } from '../market/award-policy.ts'
  * "lisen" would otherwise be a setting silently ignored).
  */
 
-const isMultiaddr = (value: string): boolean => {
+/** Whether `parse` takes the value without throwing. */
+const parses = (parse: (value: string) => unknown) => (value: string): boolean => {
   try {
-    multiaddr(value)
+    parse(value)
     return true
   } catch {
     return false
   }
 }
-const isPeerId = (value: string): boolean => {
-  try {
-    peerIdFromString(value)
-    return true
-  } catch {
-    return false
-  }
-}
+const isMultiaddr = parses(multiaddr)
+const isPeerId = parses(peerIdFromString)
 
 const Multiaddr = z.string().refine(isMultiaddr, { message: 'is not a multiaddr; for example /ip4/0.0.0.0/tcp/4747' })
 const PeerAddress = Multiaddr.refine(a => /\/p2p\/[^/]+/.test(a), { message: 'has no /p2p/<peer id>; copy the full address a daemon prints (specmesh id --json)' })
