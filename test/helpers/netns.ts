@@ -12,11 +12,12 @@ import { NODE, BIN, ROOT } from './cli.ts'
 
 const run = promisify(execFile)
 
-/** Why namespaces cannot be made on this machine, or null when they can. */
-export async function labSkipReason (): Promise<string | null> {
+/** Why namespaces (with NAT tables, unless `nat` is false) cannot be made on this machine, or null when they can. */
+export async function labSkipReason ({ nat = true }: { nat?: boolean } = {}): Promise<string | null> {
   if (process.platform !== 'linux') return `network namespaces need Linux (this is ${process.platform})`
   if (process.getuid?.() !== 0) return 'creating network namespaces needs root (CI runs as root)'
-  for (const [tool, flag] of [['ip', '-V'], ['iptables', '--version']] as const) {
+  const tools = nat ? [['ip', '-V'], ['iptables', '--version']] as const : [['ip', '-V']] as const
+  for (const [tool, flag] of tools) {
     try {
       await run(tool, [flag])
     } catch {
@@ -26,7 +27,7 @@ export async function labSkipReason (): Promise<string | null> {
   const probe = `smprobe-${randomBytes(3).toString('hex')}`
   try {
     await run('ip', ['netns', 'add', probe])
-    await run('ip', ['netns', 'exec', probe, 'iptables', '-t', 'nat', '-L', '-n'])
+    if (nat) await run('ip', ['netns', 'exec', probe, 'iptables', '-t', 'nat', '-L', '-n'])
   } catch (err) {
     return `this kernel or sandbox refuses network namespaces or NAT tables (${(err as Error).message.split('\n')[0]})`
   } finally {
