@@ -106,15 +106,17 @@ describe.skipIf(skipReason != null)('a job across two NATs through a circuit rel
 
     expect(specId).toBe(JSON.parse(published.stdout).id)
 
-    // The first job may go out before gossip's mesh to the agent has formed (nobody bids), and on a
-    // loaded machine a relayed connection can drop mid-job; such a job is submitted again, at most
-    // three times in all, and the test prints how many it took.
+    // A job nobody bid on is not submitted again: a job call that goes out while the relay's mesh
+    // to the agent is still forming reaches the agent once it is grafted (src/net/mesh-catch-up.ts).
+    // A job that failed after an award is, at most three times in all, the count printed: on a
+    // loaded machine a relayed connection has been seen to drop mid-job ("Unexpected EOF" on the
+    // execution stream), a cause not found yet.
     let result: any
     let tries = 0
     while (tries++ < 3) {
       const submitted = await lab.specmeshRun('c2', ['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', '1500', '--home', coordinatorHome, '--json'], 25_000)
       result = JSON.parse(submitted.stdout)
-      if (result.status === 'succeeded') break
+      if (result.status === 'succeeded' || /no agent bid/.test(String(result.reason))) break
     }
     expect(result.status, `${JSON.stringify(result)}\ncoordinator: ${coordinator.stderr()}\nagent: ${agent.stderr()}`).toBe('succeeded')
     expect(result.receipt.body.agent).toBe(agentInfo.peerId)
