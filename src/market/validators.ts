@@ -46,6 +46,8 @@ export function openTyped<T> (data: Uint8Array, type: MessageType, schema: z.Zod
  * counts against the signer, only (by the validation guard) against the peer
  * that made us read it.
  */
+// The cheap checks read the same parsed body the schema then accepts, so what
+// they Ignore (an expired job or bid) needs no second check after it.
 function openCheaply<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>, cheap: (body: Record<string, unknown>) => void): Envelope<T> {
   const raw = parseEnvelopeJson(data)
   const body = (raw as { body?: unknown } | null)?.body
@@ -75,7 +77,6 @@ export async function validateJob (data: Uint8Array, ctx: BaseContext): Promise<
   const job = envelope.body
   notFromTheFuture(job.createdAt, now, 'job createdAt')
   if (ctx.jobs.get(envelope.id) != null) throw ignore('duplicate', `job ${envelope.id} already seen`)
-  if (job.deadline <= now) throw ignore('expired', `job ${envelope.id} is past its deadline`)
   if (job.softDeadline != null && job.softDeadline > job.deadline) throw reject('impossible-deadlines', 'job softDeadline is after its deadline')
   const spec = await ctx.specOf(job.specId)
   if (spec == null) throw ignore('unknown-spec', `job ${envelope.id} is for spec ${job.specId}, which this node does not hold yet`)
@@ -113,7 +114,6 @@ export async function validateBid (data: Uint8Array, ctx: MarketContext): Promis
   if (bid.specId !== job.body.specId) throw reject('wrong-spec', `bid names spec ${bid.specId} but job ${bid.jobId} is for ${job.body.specId}`)
   if (bid.priceUsd > job.body.maxUsd) throw reject('over-ceiling', `bid price ${bid.priceUsd} is above the job's ceiling ${job.body.maxUsd}`)
   if (sameKey(envelope.signer, job.coordinator)) throw reject('self-bid', 'a coordinator cannot bid on its own job')
-  if (bid.expiresAt <= now) throw ignore('expired', 'bid has expired')
   ctx.seenBids.add(envelope.id, Math.min(bid.expiresAt, job.body.deadline), now)
   return { envelope, job }
 }
