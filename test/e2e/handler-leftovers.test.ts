@@ -51,17 +51,26 @@ const readPid = async (file: string): Promise<number | null> => {
 const hangingHandler = (dir: string): string =>
   `setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > ${dir}/escaped.pid; echo $$ > ${dir}/handler.pid; sleep 300`
 
+/**
+ * A daemon, and an agent bootstrapped to it that serves a spec with a
+ * `windowS` execution window by the hanging handler, once the daemon sees it;
+ * `work` holds the pid files and the job's input.json.
+ */
+async function daemonAndHangingAgent (work: string, windowS: number, agentHome?: string) {
+  const daemon = await startDaemon(await tempHome())
+  const addr = (await runJson(['id', '--home', daemon.home])).multiaddrs[0]
+  const args = ['--spec', await specFile(work, windowS), '--exec', hangingHandler(work), '--price', '0.01', '--bootstrap', addr]
+  const agent = await startAgent(args, agentHome)
+  await waitFor(async () => (await runJson(['peers', '--home', daemon.home]) as Array<{ peerId: string }>).some(p => p.peerId === agent.peerId), { timeoutMs: 15_000, what: 'the daemon to see the agent' })
+  await writeFile(join(work, 'input.json'), '{}')
+  return { daemon, agent, args, specId: agent.serving[0]!.specId }
+}
+
 describe('handler leftovers through the CLI', () => {
   it('kills the setsid child of a handler aborted at the execution window', async ({ skip }) => {
     if (!cgroups) skip()
     const work = await tempHome()
-    const daemon = await startDaemon(await tempHome())
-    const addr = (await runJson(['id', '--home', daemon.home])).multiaddrs[0]
-    const spec = await specFile(work, 2)
-    const agent = await startAgent(['--spec', spec, '--exec', hangingHandler(work), '--price', '0.01', '--bootstrap', addr])
-    const specId = agent.serving[0]!.specId
-    await waitFor(async () => (await runJson(['peers', '--home', daemon.home]) as Array<{ peerId: string }>).some(p => p.peerId === agent.peerId), { timeoutMs: 15_000, what: 'the daemon to see the agent' })
-    await writeFile(join(work, 'input.json'), '{}')
+    const { daemon, specId } = await daemonAndHangingAgent(work, 2)
     const submitted = await runCli(['job', 'submit', specId, '--input', join(work, 'input.json'), '--bid-window-ms', '1500', '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
     const result = JSON.parse(submitted.stdout)
     expect(result.status).toBe('failed')
@@ -74,15 +83,8 @@ describe('handler leftovers through the CLI', () => {
   it('after a kill -9 of the agent, its next start kills the handler and the child the dead agent left behind', async ({ skip }) => {
     if (!cgroups) skip()
     const work = await tempHome()
-    const daemon = await startDaemon(await tempHome())
-    const addr = (await runJson(['id', '--home', daemon.home])).multiaddrs[0]
-    const spec = await specFile(work, 60)
     const agentHome = await tempHome()
-    const args = ['--spec', spec, '--exec', hangingHandler(work), '--price', '0.01', '--bootstrap', addr]
-    const agent = await startAgent(args, agentHome)
-    const specId = agent.serving[0]!.specId
-    await waitFor(async () => (await runJson(['peers', '--home', daemon.home]) as Array<{ peerId: string }>).some(p => p.peerId === agent.peerId), { timeoutMs: 15_000, what: 'the daemon to see the agent' })
-    await writeFile(join(work, 'input.json'), '{}')
+    const { daemon, agent, args, specId } = await daemonAndHangingAgent(work, 60, agentHome)
     // The job hangs in the handler; it is never waited for.
     const submitted = await runCli(['job', 'submit', specId, '--input', join(work, 'input.json'), '--bid-window-ms', '1500', '--no-wait', '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
     expect(submitted.code, submitted.stderr).toBe(0)
