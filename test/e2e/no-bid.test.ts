@@ -13,12 +13,18 @@ afterEach(async () => {
   await removeTempHomes()
 })
 
+/** A lone daemon holding the extract-entities spec: its --home arguments, the spec id and its address. */
+async function daemonWithSpec (): Promise<{ home: string[], specId: string, addr: string }> {
+  const daemon = await startDaemon(await tempHome())
+  const home = ['--home', daemon.home]
+  const { id: specId } = await runJson(['spec', 'publish', EXTRACT_SPEC, ...home])
+  const addr = (await runJson(['id', ...home])).multiaddrs[0]
+  return { home, specId, addr }
+}
+
 describe('a job with no bid says which case it is', () => {
   it('no peers; peers but nobody serving; the only agent over the ceiling; --max-usd below every price', async () => {
-    const daemon = await startDaemon(await tempHome())
-    const home = ['--home', daemon.home]
-    const { id: specId } = await runJson(['spec', 'publish', EXTRACT_SPEC, ...home])
-    const addr = (await runJson(['id', ...home])).multiaddrs[0]
+    const { home, specId, addr } = await daemonWithSpec()
     const submit = async (extra: string[] = []): Promise<{ code: number | null, result: any }> => {
       const run = await runCli(['job', 'submit', specId, '--input', EXTRACT_INPUT, '--bid-window-ms', '100', ...extra, ...home, '--json'], { timeoutMs: 30_000 })
       return { code: run.code, result: JSON.parse(run.stdout) }
@@ -70,10 +76,7 @@ describe('a job with no bid says which case it is', () => {
 
 describe('a job that finds every agent busy', () => {
   it('waits unsent until its deadline, then says every agent stayed at its limit (noBid.cause all-busy)', async () => {
-    const daemon = await startDaemon(await tempHome())
-    const home = ['--home', daemon.home]
-    const { id: specId } = await runJson(['spec', 'publish', EXTRACT_SPEC, ...home])
-    const addr = (await runJson(['id', ...home])).multiaddrs[0]
+    const { home, specId, addr } = await daemonWithSpec()
     // One slot and one queue place: two long jobs fill the agent.
     await startAgent(['--spec', specId, '--exec', `python3 ${join(ROOT, 'test/fixtures/agents/slow_extract.py')} 60`, '--concurrency', '1', '--bootstrap', addr])
     for (let i = 0; i < 2; i++) {
