@@ -1,3 +1,5 @@
+import { NEUTRAL_REPUTATION } from '../market/scoring.ts'
+
 /**
  * The prior an agent starts from on a spec name, estimated from the agents
  * this node has already rated there (protocols/reputation.md, "Newcomer prior"):
@@ -18,8 +20,8 @@
  * below an established honest agent and above nothing it has not earned.
  */
 
-/** What an agent with no record on a spec, on a node that rated no one there, starts from: Beta(1, 1). */
-export const NEUTRAL_PRIOR_MEAN = 0.5
+/** What an agent with no record on a spec, on a node that rated no one there, starts from: Beta(1, 1), the award rule's stranger. */
+export const NEUTRAL_PRIOR_MEAN = NEUTRAL_REPUTATION
 /** Pseudo-observations of the newcomer prior: as strong as Beta(1, 1), so evidence moves it as fast. */
 export const PRIOR_STRENGTH = 2
 /** Evidence (α + β − 2) at which an agent counts as a whole member of its spec's population. */

@@ -1,4 +1,5 @@
 import { OUTCOMES, type Outcome } from '../market/messages.ts'
+import { NEUTRAL_REPUTATION } from '../market/scoring.ts'
 import type { StoredReceipt } from '../store/receipt-store.ts'
 import { eigenTrust, weightOf } from './trust.ts'
 import { newcomerPrior, type NewcomerPrior } from './newcomer-prior.ts'
@@ -39,8 +40,8 @@ export const DEFAULT_TELEPORT = 0.2
 export const DEFAULT_TRUST_REFRESH_MS = 1000
 /** …or when this many scored receipts arrived since. */
 export const DEFAULT_TRUST_REFRESH_RECEIPTS = 1000
-/** Beta(1, 1): what an agent with no (trusted) record scores. Equal to scoring.ts NEUTRAL_REPUTATION. */
-export const NEUTRAL_SCORE = 0.5
+/** Beta(1, 1): what an agent with no (trusted) record scores; the award rule's stranger (scoring.ts). */
+export const NEUTRAL_SCORE = NEUTRAL_REPUTATION
 
 /**
  * s per outcome: 1 success, 0 failure, null counted but not scored: a busy (or
