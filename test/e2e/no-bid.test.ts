@@ -37,7 +37,7 @@ describe('a job with no bid says which case it is', () => {
     expect(await cause(alone.result.jobId)).toBe('no-peers')
 
     const peer = await startDaemon(await tempHome(), ['--bootstrap', addr])
-    await waitForPeers(daemon.home, [peer.api.peerId], 'the daemon to see its peer')
+    await waitForPeers(home[1]!, [peer.api.peerId], 'the daemon to see its peer')
     const nobody = await submit()
     expect(nobody.result.reason).toContain('no agent serving this spec is connected (1 peer, none advertising it)')
     expect(await cause(nobody.result.jobId)).toBe('no-agent-serving')
