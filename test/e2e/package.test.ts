@@ -84,6 +84,9 @@ describe('the packed package', () => {
     for (const file of ['index.html', 'app.js', 'style.css']) expect(tarFiles).toContain(`dist/dashboard/${file}`)
     expect(tarFiles).toContain('bin/specmesh.js')
     expect(tarFiles).toContain('examples/entity-extraction.yaml')
+    // A shipped workflow ships the specs it names.
+    expect(tarFiles).toContain('examples/workflows/diamond.yaml')
+    expect(tarFiles).toContain('examples/specs/write-brief.yaml')
     expect(tarFiles.filter(p => p.startsWith('src/') || p.startsWith('test/'))).toEqual([])
     expect(tarFiles.filter(p => SECRET_OR_DATA.test(p) || p.includes('pack-test-'))).toEqual([])
     // The planted homes are real: the test would see them if the allowlist let them through.
