@@ -2,16 +2,12 @@ import { randomUUID } from 'node:crypto'
 import { Role, TaskState, type Message, type Part, type TaskStatusUpdateEvent } from '@a2a-js/sdk'
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from '@a2a-js/sdk/server'
 import type { JobResult, StoredSpec } from '../node-types.ts'
-import { checkInput, isExpired } from '../spec/index.ts'
-import { describeEvent, runJob, type SurfaceNode } from '../surfaces/jobs.ts'
+import { checkInput } from '../spec/index.ts'
+import { describeEvent, JOB_META, jobMeta, liveSpecs, outcomeText, runJob, type SurfaceNode } from '../surfaces/jobs.ts'
 
 /** Keys of task and artifact metadata that carry the job's record. */
 export const A2A_META = {
-  jobId: 'specmesh/jobId',
-  receiptId: 'specmesh/receiptId',
-  costUsd: 'specmesh/costUsd',
-  agent: 'specmesh/agent',
-  specId: 'specmesh/specId',
+  ...JOB_META,
   event: 'specmesh/event'
 } as const
 
@@ -89,11 +85,7 @@ export class SpecmeshAgentExecutor implements AgentExecutor {
       this.running.delete(taskId)
     }
 
-    const meta: Record<string, unknown> = { [A2A_META.specId]: spec.id, [A2A_META.jobId]: result.jobId, [A2A_META.costUsd]: result.costUsd }
-    if (result.receipt != null) {
-      meta[A2A_META.receiptId] = result.receipt.id
-      meta[A2A_META.agent] = result.receipt.body.agent
-    }
+    const meta = jobMeta(spec.id, result)
     if (result.status === 'succeeded') {
       bus.publish(AgentEvent.artifactUpdate({
         taskId,
@@ -103,18 +95,17 @@ export class SpecmeshAgentExecutor implements AgentExecutor {
         lastChunk: true,
         metadata: meta
       }))
-      update(TaskState.TASK_STATE_COMPLETED, `job ${result.jobId} succeeded: receipt ${result.receipt?.id ?? '(none)'}, cost ${result.costUsd} USD`, meta)
+      update(TaskState.TASK_STATE_COMPLETED, outcomeText(result), meta)
     } else if (controller.signal.aborted) {
       update(TaskState.TASK_STATE_CANCELED, `job ${result.jobId} cancelled: ${result.reason ?? 'cancelled'}`, meta)
     } else {
-      update(TaskState.TASK_STATE_FAILED, `job ${result.jobId} failed: ${result.reason ?? 'no reason given'}`, meta)
+      update(TaskState.TASK_STATE_FAILED, outcomeText(result), meta)
     }
   }
 
   /** The spec a message's input is for. */
   private async skillFor (message: Message, input: unknown): Promise<StoredSpec> {
-    const now = Date.now()
-    const specs = (await this.node.listSpecs()).filter(record => !isExpired(record.spec, now))
+    const specs = await liveSpecs(this.node)
     const named = message.metadata?.skillId ?? message.metadata?.specId
     if (typeof named === 'string') {
       const spec = specs.find(s => s.id === named)

@@ -3,8 +3,7 @@ import { A2A_VERSION_HEADER } from '@a2a-js/sdk'
 import { DefaultRequestHandler, InMemoryTaskStore, JsonRpcTransportHandler, validateVersion } from '@a2a-js/sdk/server'
 import { defaultServerCallContextBuilder, UnauthenticatedUser } from '@a2a-js/sdk/server'
 import type { HttpMount } from '../api/mount.ts'
-import { isExpired } from '../spec/index.ts'
-import type { SurfaceNode } from '../surfaces/jobs.ts'
+import { liveSpecs, type SurfaceNode } from '../surfaces/jobs.ts'
 import { A2A_JSONRPC_PATH, AGENT_CARD_PATH, agentCard } from './agent-card.ts'
 import { SpecmeshAgentExecutor } from './executor.ts'
 
@@ -26,8 +25,7 @@ export function a2aMounts (init: A2AInit): HttpMount[] {
   const card = agentCard({ apiUrl: init.apiUrl(), peerId: init.node.peerId, version: init.version, specs: [] })
   // The handler holds one card object; its skills and URL are refreshed whenever the card is read.
   const refreshCard = async (): Promise<typeof card> => {
-    const now = Date.now()
-    const specs = (await init.node.listSpecs()).filter(record => !isExpired(record.spec, now))
+    const specs = await liveSpecs(init.node)
     Object.assign(card, agentCard({ apiUrl: init.apiUrl(), peerId: init.node.peerId, version: init.version, specs }))
     return card
   }

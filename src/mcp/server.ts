@@ -1,17 +1,12 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type ServerNotification } from '@modelcontextprotocol/sdk/types.js'
 import type { JobResult, StoredSpec, SubmitOptions } from '../node-types.ts'
-import { isExpired } from '../spec/index.ts'
-import { describeEvent, runJob, type SurfaceJobEvent, type SurfaceNode } from '../surfaces/jobs.ts'
+import { describeEvent, JOB_META, jobMeta, liveSpecs, outcomeText, runJob, type SurfaceJobEvent, type SurfaceNode } from '../surfaces/jobs.ts'
 import { jobInput, specTools, structuredOutput, type SpecTool } from './spec-tools.ts'
 
 /** Keys of a tool result's `_meta` that carry the job's record. */
 export const MCP_META = {
-  jobId: 'specmesh/jobId',
-  receiptId: 'specmesh/receiptId',
-  costUsd: 'specmesh/costUsd',
-  agent: 'specmesh/agent',
-  specId: 'specmesh/specId',
+  ...JOB_META,
   /** In a call's `_meta`: the job's price ceiling per attempt (only lowers the spec's). */
   maxUsd: 'specmesh/maxUsd',
   /** In a call's `_meta`: how long bids are collected, in ms. */
@@ -52,10 +47,7 @@ export function createMcpServer (init: McpServerInit): SpecmeshMcpServer {
     }
   )
 
-  const tools = async (): Promise<SpecTool[]> => {
-    const now = Date.now()
-    return specTools((await node.listSpecs()).filter(record => !isExpired(record.spec, now)))
-  }
+  const tools = async (): Promise<SpecTool[]> => specTools(await liveSpecs(node))
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
     tools: (await tools()).map(tool => ({
@@ -132,19 +124,9 @@ function jobOptions (meta: Record<string, unknown> | undefined): SubmitOptions {
 }
 
 function toolResult (tool: SpecTool, result: JobResult): CallToolResult {
-  const meta: Record<string, unknown> = {
-    [MCP_META.specId]: tool.specId,
-    [MCP_META.jobId]: result.jobId,
-    [MCP_META.costUsd]: result.costUsd
-  }
-  if (result.receipt != null) {
-    meta[MCP_META.receiptId] = result.receipt.id
-    meta[MCP_META.agent] = result.receipt.body.agent
-  }
-  if (result.status !== 'succeeded') {
-    return toolError(`job ${result.jobId} failed: ${result.reason ?? 'no reason given'}`, meta)
-  }
-  const summary = `job ${result.jobId} succeeded: receipt ${result.receipt?.id ?? '(none)'}, cost ${result.costUsd} USD`
+  const meta = jobMeta(tool.specId, result)
+  if (result.status !== 'succeeded') return toolError(outcomeText(result), meta)
+  const summary = outcomeText(result)
   const structuredContent = structuredOutput(tool, result.output)
   return {
     content: [{ type: 'text', text: JSON.stringify(structuredContent) }, { type: 'text', text: summary }],

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events'
 import type { JobResult, SpecmeshNode, StoredSpec, SubmitOptions } from '../node-types.ts'
+import { isExpired } from '../spec/index.ts'
 
 /**
  * What the operating surfaces (MCP, A2A) need of a node. They are doors onto
@@ -35,6 +36,37 @@ export interface RunJobOptions extends SubmitOptions {
   onStarted?: (jobId: string) => void
   /** Each of the job's events as it happens. */
   onEvent?: (event: SurfaceJobEvent) => void
+}
+
+/** Keys of the metadata (MCP `_meta`, A2A task and artifact metadata) that carry a job's record. */
+export const JOB_META = {
+  jobId: 'specmesh/jobId',
+  receiptId: 'specmesh/receiptId',
+  costUsd: 'specmesh/costUsd',
+  agent: 'specmesh/agent',
+  specId: 'specmesh/specId'
+} as const
+
+/** The specs a surface offers (as MCP tools, A2A skills): those held that have not expired. */
+export async function liveSpecs (node: Pick<SurfaceNode, 'listSpecs'>, now = Date.now()): Promise<StoredSpec[]> {
+  return (await node.listSpecs()).filter(record => !isExpired(record.spec, now))
+}
+
+/** A finished job's record as metadata: spec, job, cost, and receipt and agent where there is one. */
+export function jobMeta (specId: string, result: JobResult): Record<string, unknown> {
+  const meta: Record<string, unknown> = { [JOB_META.specId]: specId, [JOB_META.jobId]: result.jobId, [JOB_META.costUsd]: result.costUsd }
+  if (result.receipt != null) {
+    meta[JOB_META.receiptId] = result.receipt.id
+    meta[JOB_META.agent] = result.receipt.body.agent
+  }
+  return meta
+}
+
+/** One sentence on a job's outcome, as a tool result's or a task's last message. */
+export function outcomeText (result: JobResult): string {
+  return result.status === 'succeeded'
+    ? `job ${result.jobId} succeeded: receipt ${result.receipt?.id ?? '(none)'}, cost ${result.costUsd} USD`
+    : `job ${result.jobId} failed: ${result.reason ?? 'no reason given'}`
 }
 
 /** Whether the node can report a job's events and cancel it (the non-blocking job API). */
