@@ -99,6 +99,8 @@ export interface SpecmeshNode {
   /** Every stored spec in id order; with `page`, at most `limit` of those whose id is above `after`. */
   listSpecs (page?: { after?: string, limit?: number }): Promise<StoredSpec[]>
   getSpec (id: string): Promise<StoredSpec | null>
+  /** The specs held under a name (every version and variant), in id order, without reading the others. Optional: without it, name lookups read the full list. */
+  specsNamed? (name: string): Promise<StoredSpec[]>
   /** Serve a spec this node holds with a handler; returns a function that stops serving. */
   serve (specId: string, handler: Handler, options?: ServeOptions): Promise<() => void>
   /** Submit a job and wait for its outcome: startJob then waitJob. Throws UnknownSpecError or InvalidJobError before anything is sent. */

@@ -388,6 +388,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       return record
     },
     listSpecs: async (page) => await specs.list(page),
+    specsNamed: async (name) => await specs.named(name),
     matchIds: async (kind, prefix, limit) => kind === 'spec' ? await specs.idsWithPrefix(prefix, limit) : await market.matchIds(kind, prefix, limit),
     ...(metrics != null ? { metricsText: async () => ({ text: await metrics.text(), contentType: metrics.contentType }) } : {}),
     specCount: () => specs.size,

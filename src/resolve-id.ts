@@ -46,7 +46,7 @@ export class AmbiguousIdError extends Error {
   }
 }
 
-export type SpecNode = Pick<SpecmeshNode, 'getSpec' | 'listSpecs' | 'matchIds'> & Partial<Pick<SpecmeshNode, 'fetchSpec'>>
+export type SpecNode = Pick<SpecmeshNode, 'getSpec' | 'listSpecs' | 'matchIds'> & Partial<Pick<SpecmeshNode, 'fetchSpec' | 'specsNamed'>>
 export type IdNode = Pick<SpecmeshNode, 'listJobs' | 'listReceipts' | 'matchIds'>
 
 /** Ids of `kind` starting with `prefix`, at most `limit`: through the stores' key order when the node offers it. */
@@ -58,6 +58,12 @@ async function idsWithPrefix (node: Partial<SpecNode & IdNode>, kind: IdKind, pr
       ? (await node.listJobs!()).map(j => j.jobId)
       : (await node.listReceipts!()).map(r => r.id)
   return all.filter(id => id.startsWith(prefix)).slice(0, limit)
+}
+
+/** The specs held under `name`: from the node's name index where it has one, else from the full list. */
+export async function specsNamed (node: Pick<SpecNode, 'listSpecs' | 'specsNamed'>, name: string): Promise<StoredSpec[]> {
+  if (node.specsNamed != null) return await node.specsNamed(name)
+  return (await node.listSpecs()).filter(s => s.spec.name === name)
 }
 
 const listHint: Record<IdKind, string> = {
@@ -109,11 +115,10 @@ export async function resolveSpec (node: SpecNode, ref: string, options: Resolve
     if (fetched != null) return fetched
     throw new UnknownIdError('spec', ref, `this node holds no spec with id ${ref}${node.fetchSpec != null ? ', and no provider in the DHT had it' : ''}; publish it (specmesh spec publish FILE) or check the id with: specmesh spec list`)
   }
-  const all = await node.listSpecs()
   const at = ref.indexOf('@')
   const name = at === -1 ? ref : ref.slice(0, at)
   const version = at === -1 ? undefined : ref.slice(at + 1)
-  const named = all.filter(s => s.spec.name === name && (version === undefined || s.spec.version === version))
+  const named = (await specsNamed(node, name)).filter(s => version === undefined || s.spec.version === version)
   if (named.length > 0) {
     const candidates = options.acceptingJobs === true ? named.filter(s => acceptsNewJobs(s.spec, now)) : named
     if (candidates.length === 1) return candidates[0]!
@@ -134,6 +139,7 @@ export async function resolveSpec (node: SpecNode, ref: string, options: Resolve
   if (ID_PREFIX.test(ref) && ref.length >= 10) {
     throw new UnknownIdError('spec', ref, `this node holds no spec with id ${ref} (nor one whose id starts so, nor one so named); publish it (specmesh spec publish FILE) or check the id with: specmesh spec list`)
   }
-  const names = [...new Set(all.map(s => s.spec.name))]
+  // Only a failed lookup reads every spec: to say which names there are.
+  const names = [...new Set((await node.listSpecs()).map(s => s.spec.name))]
   throw new UnknownIdError('spec', ref, `this node holds no spec named "${ref}"${names.length > 0 ? ` (it holds ${names.slice(0, 8).map(n => `"${n}"`).join(', ')}${names.length > 8 ? ', …' : ''})` : ''}; publish it first (specmesh spec publish FILE), or write its id`)
 }

@@ -13,6 +13,13 @@ export class SpecStore {
   private readonly ids = new Set<string>()
   /** Records being written: readable at once, so what depends on a spec never waits for the disk. */
   private readonly writing = new Map<string, StoredSpec>()
+  /**
+   * Ids by spec name, for looking a spec up by name without reading every spec:
+   * built by the first such lookup (one read of them all, not at start-up) and
+   * kept by put from then on.
+   */
+  private names?: Map<string, Set<string>>
+  private namesBuilt?: Promise<Map<string, Set<string>>>
 
   constructor (db: Db) {
     this.level = sublevel(db, 'specs')
@@ -46,6 +53,7 @@ export class SpecStore {
     try {
       await this.level.put(record.id, record)
       this.ids.add(record.id)
+      if (this.names != null) addName(this.names, record)
       // After the record, so listing sees a spec as soon as it did before the text was kept.
       if (envelopeText != null) await this.envelopes.put(record.id, envelopeText)
     } finally {
@@ -67,8 +75,36 @@ export class SpecStore {
     return await this.level.values(range).all() as StoredSpec[]
   }
 
+  /** The specs named `name` (every version and variant), in id order. */
+  async named (name: string): Promise<StoredSpec[]> {
+    const ids = [...(await this.nameIndex()).get(name) ?? []].sort()
+    const records = await Promise.all(ids.map(async id => await this.get(id)))
+    return records.filter(record => record != null)
+  }
+
+  private async nameIndex (): Promise<Map<string, Set<string>>> {
+    this.namesBuilt ??= (async () => {
+      // Set before reading, so a spec stored meanwhile is indexed by put (a Set keeps it once).
+      const names = new Map<string, Set<string>>()
+      this.names = names
+      for (const record of await this.list()) addName(names, record)
+      return names
+    })().catch(err => {
+      this.names = undefined
+      this.namesBuilt = undefined
+      throw err
+    })
+    return await this.namesBuilt
+  }
+
   /** Ids starting with `prefix`, in order, at most `limit`. */
   async idsWithPrefix (prefix: string, limit: number): Promise<string[]> {
     return await this.level.keys({ gte: prefix, lt: `${prefix}\xff`, limit }).all() as string[]
   }
+}
+
+function addName (names: Map<string, Set<string>>, record: StoredSpec): void {
+  let ids = names.get(record.spec.name)
+  if (ids == null) names.set(record.spec.name, ids = new Set())
+  ids.add(record.id)
 }

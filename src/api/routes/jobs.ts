@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { BidWindowMsSchema } from '../../market/messages.ts'
 import type { JobRecord } from '../../node-types.ts'
-import { resolveId, resolveSpec } from '../../resolve-id.ts'
+import { resolveId, resolveSpec, specsNamed } from '../../resolve-id.ts'
 import { badRequest, notFound, type Problem } from '../errors.ts'
 import { pageHeaders, pageNewestFirst, pageRequest, timeKey } from '../paging.ts'
 import type { Route } from '../router.ts'
@@ -138,7 +138,7 @@ async function jobFilter (node: RouteContext['node'], query: URLSearchParams): P
   // A bare name covers every version and variant of it; anything else names one spec.
   const specIds = specRef == null || specRef === ''
     ? null
-    : (await node.listSpecs()).some(s => s.spec.name === specRef) ? new Set([specRef]) : new Set([(await resolveSpec(node, specRef)).id])
+    : (await specsNamed(node, specRef)).length > 0 ? new Set([specRef]) : new Set([(await resolveSpec(node, specRef)).id])
   const agent = query.get('agent')
   const agentRef = agent != null && agent !== '' ? agent.replace(/^…/, '') : null
   return job => (statuses == null || statuses.has(job.status)) &&
