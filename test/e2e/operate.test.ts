@@ -58,6 +58,8 @@ describe('operating a node', () => {
     expect(status.peers.peerIds).toContain(mesh.agent.peerId)
     expect(status.specs.held).toBe(1)
     expect(status.jobs).toMatchObject({ total: 3, inFlight: {}, byStatus: { succeeded: 2, failed: 1 } })
+    // The three jobs ended moments ago (in beforeAll).
+    expect(status.jobs.finishedLastMinute).toBe(3)
     expect(status.lastErrors[0]).toMatchObject({ kind: 'job', ref: mesh.failed[0] })
     const failed = await runJson(['job', 'status', mesh.failed[0]!, '--home', mesh.daemon.home])
     expect(status.lastErrors[0].message).toBe(failed.reason)

@@ -28,6 +28,8 @@ export interface NodeStatus {
     /** Jobs not yet ended, by state (bidding, running, …). */
     inFlight: Record<string, number>
     byStatus: Record<string, number>
+    /** Jobs that ended in the last 60 s (the dashboard's jobs per second). */
+    finishedLastMinute: number
   }
   lastErrors: StatusError[]
   metrics: boolean
@@ -42,9 +44,12 @@ export async function nodeStatus (node: SpecmeshNode): Promise<NodeStatus> {
   const jobs: JobRecord[] = await node.listJobs()
   const byStatus: Record<string, number> = {}
   const inFlight: Record<string, number> = {}
+  const now = Date.now()
+  let finishedLastMinute = 0
   for (const job of jobs) {
     byStatus[job.status] = (byStatus[job.status] ?? 0) + 1
     if (!ENDED.has(job.status)) inFlight[job.status] = (inFlight[job.status] ?? 0) + 1
+    if (job.finishedAt != null && now - job.finishedAt <= 60_000) finishedLastMinute++
   }
   const errors: StatusError[] = []
   for (const job of jobs) {
@@ -57,10 +62,10 @@ export async function nodeStatus (node: SpecmeshNode): Promise<NodeStatus> {
   errors.sort((a, b) => b.at - a.at)
   return {
     peerId: node.peerId,
-    at: Date.now(),
+    at: now,
     peers: { count: peers.length, peerIds: peers.map(p => p.peerId) },
     specs: { held: node.specCount?.() ?? (await node.listSpecs()).length, served: node.servedSpecs() },
-    jobs: { total: jobs.length, inFlight, byStatus },
+    jobs: { total: jobs.length, inFlight, byStatus, finishedLastMinute },
     lastErrors: errors.slice(0, STATUS_ERRORS),
     metrics: node.metricsText != null
   }
