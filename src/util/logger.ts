@@ -50,9 +50,9 @@ export function createLogger (init: LoggerInit): LogFn {
   const now = init.now ?? (() => new Date())
   const format = init.format === 'pretty' ? prettyLine(init.color === true) : jsonLine
   return (event, fields = {}) => {
-    const { level: given, ...rest } = fields
-    const level = levelOf(given)
+    const level = levelOf(fields.level)
     if (RANK[level] < threshold) return
+    const { level: _given, ...rest } = fields
     init.write(format(now(), level, event, rest))
   }
 }
