@@ -6,8 +6,7 @@ import type { McpTool } from '../../mcp/tool-handler.ts'
 import type { CliIO, Command } from '../command.ts'
 import { CliError, UsageError } from '../errors.ts'
 import { printJson, printLines } from '../output.ts'
-import { NETWORK_OPTIONS, networkFlags } from '../network-flags.ts'
-import { enableDebugTopics, LOG_OPTIONS, logSettings } from '../log-flags.ts'
+import { NODE_OPTIONS, nodeRunSettings } from '../node-flags.ts'
 
 /** How long `--spec ID` waits for the spec to sync from the mesh. @default 60 s */
 const DEFAULT_SPEC_WAIT_S = 60
@@ -96,8 +95,7 @@ export const agentCommand: Command = {
     concurrency: { type: 'string', multiple: true, value: 'N', description: 'jobs executed at once, never above the spec\'s capacity.maxConcurrentRequests (default: that limit, or 4)' },
     'spec-wait': { type: 'string', value: 'SECONDS', description: `how long to wait for a spec given by id to arrive from the mesh (default: ${DEFAULT_SPEC_WAIT_S})` },
     'drain-timeout': { type: 'string', value: 'SECONDS', description: `on Ctrl+C, how long running jobs may take to finish before they are aborted (default: ${DEFAULT_DRAIN_TIMEOUT_S})` },
-    ...NETWORK_OPTIONS,
-    ...LOG_OPTIONS
+    ...NODE_OPTIONS
   },
   examples: [
     'specmesh agent --home ./agent-a --spec extract-entities.yaml --exec "python3 extract.py" --price 0.02',
@@ -109,9 +107,7 @@ export const agentCommand: Command = {
     const requests = serveRequests(options, path)
     const specWaitS = positiveNumber(options['spec-wait'], '--spec-wait', path) ?? DEFAULT_SPEC_WAIT_S
     const drainTimeoutS = positiveNumber(options['drain-timeout'], '--drain-timeout', path) ?? DEFAULT_DRAIN_TIMEOUT_S
-    const flags = networkFlags(options, path)
-    const logs = logSettings(options, io.env, path, process.stderr.isTTY)
-    if (logs.debug != null) await enableDebugTopics(logs.debug)
+    const settings = await nodeRunSettings(options, io.env, path)
 
     // Spec files are checked before the node starts, so a typo costs nothing.
     const files = new Map<string, unknown>()
@@ -124,9 +120,7 @@ export const agentCommand: Command = {
     const { runDaemon } = await import('../../daemon.ts')
     await runDaemon({
       home,
-      flags,
-      logLevel: logs.level,
-      logFormat: logs.format,
+      ...settings,
       // With --json the one document printed is the agent's, written once it serves.
       ...(json ? { stdout: () => {} } : {}),
       onReady: async (daemon, signal) => {

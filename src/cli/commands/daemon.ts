@@ -1,6 +1,5 @@
 import type { Command } from '../command.ts'
-import { NETWORK_OPTIONS, networkFlags } from '../network-flags.ts'
-import { enableDebugTopics, LOG_OPTIONS, logSettings } from '../log-flags.ts'
+import { NODE_OPTIONS, nodeRunSettings } from '../node-flags.ts'
 
 export const daemonCommand: Command = {
   name: 'daemon',
@@ -23,8 +22,7 @@ export const daemonCommand: Command = {
     'flags win, then the environment, then the file (`specmesh config show` lists them all).'
   ].join('\n'),
   options: {
-    ...NETWORK_OPTIONS,
-    ...LOG_OPTIONS,
+    ...NODE_OPTIONS,
     'no-metrics': { type: 'boolean', description: 'do not collect Prometheus metrics (GET /metrics then answers 404)' }
   },
   examples: [
@@ -35,11 +33,9 @@ export const daemonCommand: Command = {
     'specmesh daemon --log-level debug --debug libp2p:gossipsub*'
   ],
   run: async ({ home, json, options, io, path }) => {
-    const flags = networkFlags(options, path)
-    const logs = logSettings(options, io.env, path, process.stderr.isTTY)
-    if (logs.debug != null) await enableDebugTopics(logs.debug)
+    const settings = await nodeRunSettings(options, io.env, path)
     const { runDaemon } = await import('../../daemon.ts')
-    await runDaemon({ home, flags, json, metrics: options['no-metrics'] !== true, logLevel: logs.level, logFormat: logs.format })
+    await runDaemon({ home, ...settings, json, metrics: options['no-metrics'] !== true })
     // libp2p may leave timers behind after a clean stop; the daemon is done, so leave now.
     process.exit(0)
   }
