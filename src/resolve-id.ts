@@ -79,15 +79,18 @@ function ambiguous (kind: IdKind, ref: string, matches: string[], more: boolean)
 }
 
 /**
- * The full id of a job or receipt this node holds, from the id or a unique
- * prefix of it. `exists` checks a full id (one store read).
+ * The job or receipt this node holds under an id or a unique prefix of it.
+ * `get` reads one record by its full id: a full id costs that one read, and
+ * the caller has the record without reading it again.
  */
-export async function resolveId (node: IdNode, kind: 'job' | 'receipt', ref: string, exists: (id: string) => Promise<boolean>): Promise<string> {
-  if (await exists(ref)) return ref
+export async function resolveRecord<T> (node: IdNode, kind: 'job' | 'receipt', ref: string, get: (id: string) => Promise<T | null>): Promise<T> {
+  const exact = await get(ref)
+  if (exact != null) return exact
   if (ID_PREFIX.test(ref) && ref.length >= MIN_ID_PREFIX) {
     const matches = await idsWithPrefix(node, kind, ref, MAX_LISTED + 1)
-    if (matches.length === 1) return matches[0]!
     if (matches.length > 1) throw ambiguous(kind, ref, matches, matches.length > MAX_LISTED)
+    const found = matches.length === 1 ? await get(matches[0]!) : null
+    if (found != null) return found
   }
   const tooShort = ID_PREFIX.test(ref) && ref.length < MIN_ID_PREFIX ? ` (a prefix needs at least ${MIN_ID_PREFIX} characters)` : ''
   throw new UnknownIdError(kind, ref, `this node has no ${kind} whose id is or starts with "${ref}"${tooShort}; see: ${listHint[kind]}`)

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { StoredSpec } from '../../src/node-types.ts'
-import { AmbiguousIdError, resolveSpec, UnknownIdError, type SpecNode } from '../../src/resolve-id.ts'
+import { AmbiguousIdError, resolveRecord, resolveSpec, UnknownIdError, type SpecNode } from '../../src/resolve-id.ts'
 import { loadSpecFile, specId, type Spec } from '../../src/spec/index.ts'
 import { openDb, type Db } from '../../src/store/db.ts'
 import { SpecStore } from '../../src/store/spec-store.ts'
@@ -74,5 +74,25 @@ describe('resolving a spec by name', () => {
     // Whether or not the build's read saw it, the index has it once.
     expect(named.length).toBeLessThanOrEqual(1)
     expect((await store.named('late')).map(s => s.id)).toEqual([late.id])
+  })
+})
+
+describe('resolving a job or receipt id', () => {
+  const ids = ['bagaaieraaaa1', 'bagaaieraaaa2', 'bagaaierabbb1']
+  const jobs = new Map(ids.map(id => [id, { jobId: id }]))
+  const idNode = {
+    listJobs: async () => { throw new Error('a prefix is matched through matchIds, never the full list') },
+    listReceipts: async () => [],
+    matchIds: async (_kind: string, prefix: string, limit: number) => ids.filter(id => id.startsWith(prefix)).slice(0, limit)
+  }
+
+  it('reads a full id once and hands back the record; a unique prefix gives its record', async () => {
+    const reads: string[] = []
+    const get = async (id: string): Promise<{ jobId: string } | null> => { reads.push(id); return jobs.get(id) ?? null }
+    expect(await resolveRecord(idNode, 'job', 'bagaaieraaaa2', get)).toEqual({ jobId: 'bagaaieraaaa2' })
+    expect(reads).toEqual(['bagaaieraaaa2'])
+    expect(await resolveRecord(idNode, 'job', 'bagaaierab', get)).toEqual({ jobId: 'bagaaierabbb1' })
+    await expect(resolveRecord(idNode, 'job', 'bagaaieraaaa', get)).rejects.toThrow('"bagaaieraaaa" is the start of 2 job ids: bagaaieraaaa1, bagaaieraaaa2; type more of the id')
+    await expect(resolveRecord(idNode, 'job', 'bag', get)).rejects.toThrow('this node has no job whose id is or starts with "bag" (a prefix needs at least 4 characters); see: specmesh job list')
   })
 })

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { BidWindowMsSchema } from '../../market/messages.ts'
 import type { JobRecord } from '../../node-types.ts'
-import { resolveId, resolveSpec, specsNamed } from '../../resolve-id.ts'
+import { resolveRecord, resolveSpec, specsNamed } from '../../resolve-id.ts'
 import { badRequest, notFound, type Problem } from '../errors.ts'
 import { pageHeaders, pageNewestFirst, pageRequest, timeKey } from '../paging.ts'
 import type { Route } from '../router.ts'
@@ -107,12 +107,9 @@ export function jobRoutes ({ node }: RouteContext): Route[] {
   ]
 }
 
-/** The job an id or a unique prefix of it names, or 404. */
-async function knownJob (node: RouteContext['node'], ref: string): Promise<NonNullable<Awaited<ReturnType<RouteContext['node']['getJob']>>>> {
-  const jobId = await resolveId(node, 'job', ref, async id => await node.getJob(id) != null)
-  const job = await node.getJob(jobId)
-  if (job == null) throw notFound(`this node has no record of job ${ref}; GET /v1/jobs lists the jobs it submitted`)
-  return job
+/** The job an id or a unique prefix of it names, or 404 (UnknownIdError). */
+async function knownJob (node: RouteContext['node'], ref: string): Promise<JobRecord> {
+  return await resolveRecord(node, 'job', ref, async id => await node.getJob(id))
 }
 
 /** Where a resumed event stream starts: the Last-Event-ID header (what EventSource sends), else `?after=`. */

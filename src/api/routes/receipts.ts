@@ -1,8 +1,8 @@
 import { validateSpec, type Spec } from '../../spec/index.ts'
 import { verifyReceipt, type ReceiptCheck, type ReceiptVerification } from '../../market/receipt-verify.ts'
 import type { StoredReceipt } from '../../node-types.ts'
-import { resolveId, resolveSpec } from '../../resolve-id.ts'
-import { badRequest, notFound } from '../errors.ts'
+import { resolveRecord, resolveSpec } from '../../resolve-id.ts'
+import { badRequest } from '../errors.ts'
 import { pageHeaders, pageNewestFirst, pageRequest, timeKey } from '../paging.ts'
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
@@ -75,11 +75,9 @@ export function auditReceipt (envelope: unknown, material: AuditMaterial): Recei
  * and every receipt it learned from the mesh).
  */
 export function receiptRoutes ({ node }: RouteContext): Route[] {
-  const receiptId = async (ref: string): Promise<string> => await resolveId(node, 'receipt', ref, async id => await node.getReceipt(id) != null)
+  const knownReceipt = async (ref: string): Promise<StoredReceipt> => await resolveRecord(node, 'receipt', ref, async id => await node.getReceipt(id))
   const verify = async (ref: string, body: unknown): Promise<ReceiptAudit & { sources: Record<string, string | null> }> => {
-    const id = await receiptId(ref)
-    const stored = await node.getReceipt(id)
-    if (stored == null) throw notFound(`no receipt with id ${id} on this node; GET /v1/receipts lists them`)
+    const stored = await knownReceipt(ref)
     const given = parseVerifyBody(body)
     const receipt = stored.envelope.body
     const sources: Record<string, string | null> = { spec: null, input: null, output: null }
@@ -95,7 +93,7 @@ export function receiptRoutes ({ node }: RouteContext): Route[] {
     let output = given.output
     let outputHint = 'send it as "output" in the body'
     if (given.hasOutput) sources.output = 'request'
-    else if (job != null && job.receiptId === id && 'output' in job) {
+    else if (job != null && job.receiptId === stored.id && 'output' in job) {
       output = job.output
       sources.output = 'job'
     } else if (job == null) {
@@ -135,7 +133,7 @@ export function receiptRoutes ({ node }: RouteContext): Route[] {
         const job = query.get('job')
         // A prefix is resolved among the jobs this node coordinated; other nodes' jobs are matched by their full id.
         if (job != null && job !== '') {
-          filter.jobId = await resolveId(node, 'job', job, async id => await node.getJob(id) != null).catch((err: Error) => {
+          filter.jobId = await resolveRecord(node, 'job', job, async id => await node.getJob(id)).then(j => j.jobId, (err: Error) => {
             if (err.name === 'UnknownIdError') return job
             throw err
           })
@@ -152,9 +150,7 @@ export function receiptRoutes ({ node }: RouteContext): Route[] {
       method: 'GET',
       path: '/v1/receipts/:id',
       handler: async ({ params }) => {
-        const stored = await node.getReceipt(await receiptId(params.id!))
-        if (stored == null) throw notFound(`no receipt with id ${params.id} on this node; GET /v1/receipts lists them`)
-        return { body: stored }
+        return { body: await knownReceipt(params.id!) }
       }
     },
     {
