@@ -185,6 +185,31 @@ describe('operating a node', () => {
     expect(unknown.code).not.toBe(0)
     expect(unknown.stderr).toContain('this node holds no spec named "no-such-spec"')
   })
+
+  it('the receipts table names the spec of each receipt, also a spec past the first page of GET /v1/specs', async () => {
+    // Specs whose ids sort before the mesh's push it off the first page (DEFAULT_PAGE_LIMIT specs, in id order).
+    const { specId, validateSpec } = await import('../../src/spec/index.ts')
+    const { DEFAULT_PAGE_LIMIT } = await import('../../src/api/paging.ts')
+    const before: Array<Record<string, unknown>> = []
+    for (let i = 0; i < 100_000 && before.length < DEFAULT_PAGE_LIMIT; i++) {
+      const raw = sampleSpec(`filler-${i}`, { deadline: '5m' })
+      const checked = validateSpec(raw)
+      if (checked.ok && specId(checked.spec) < mesh.specId) before.push(raw)
+    }
+    expect(before).toHaveLength(DEFAULT_PAGE_LIMIT)
+    for (const raw of before) {
+      const res = await fetch(`${mesh.daemon.api.url}/v1/specs`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(raw) })
+      expect(res.status).toBe(201)
+    }
+    const firstPage = await (await get('/v1/specs')).json() as Array<{ id: string }>
+    expect(firstPage.map(s => s.id)).not.toContain(mesh.specId)
+
+    const table = await runCli(['receipts', '--home', mesh.daemon.home])
+    expect(table.code).toBe(0)
+    const rows = table.stdout.split('\n').slice(1).filter(line => line.trim() !== '')
+    expect(rows.length).toBeGreaterThanOrEqual(2)
+    expect(rows.map(row => row.split(/\s+/)[1])).toEqual(rows.map(() => SPEC_NAME))
+  })
 })
 
 /** The shortest prefix of `id` that no other id shares. */

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises'
 import { ApiClient, ApiRequestError, DaemonNotRunningError } from '../../api/client.ts'
 import type { AuditMaterial, ReceiptAudit } from '../../api/routes/receipts.ts'
-import type { StoredReceipt, StoredSpec } from '../../node-types.ts'
+import type { StoredReceipt } from '../../node-types.ts'
 import type { CliIO, Command } from '../command.ts'
 import { CliError, UsageError } from '../errors.ts'
 import { formatTable, printJson, printLines, shortPeerId } from '../output.ts'
@@ -18,10 +18,13 @@ function oneLine (text: string, max = 80): string {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat
 }
 
-/** Spec names by id, for tables; empty when the daemon cannot say. */
-async function specNames (client: ApiClient): Promise<Map<string, string>> {
-  const specs = await client.listSpecs().catch(() => [] as StoredSpec[])
-  return new Map(specs.map(s => [s.id, s.spec.name]))
+/**
+ * The names of these specs, for tables: one lookup per distinct spec (GET
+ * /v1/specs lists only a page of them); a spec the daemon does not hold has none.
+ */
+async function specNames (client: ApiClient, specIds: string[]): Promise<Map<string, string>> {
+  const specs = await Promise.all([...new Set(specIds)].map(async id => await client.getSpec(id).catch(() => null)))
+  return new Map(specs.filter(s => s != null).map(s => [s.id, s.spec.name]))
 }
 
 export const receiptsCommand: Command = {
@@ -62,7 +65,7 @@ export const receiptsCommand: Command = {
       printLines(io, [qs === '' ? 'no receipts yet; they appear once jobs run on the mesh' : 'no receipts match'])
       return
     }
-    const names = await specNames(client)
+    const names = await specNames(client, receipts.map(r => r.envelope.body.specId))
     const rows = receipts.map(({ id, envelope: { body } }) => [
       id,
       names.get(body.specId) ?? `…${body.specId.slice(-10)}`,
