@@ -1,0 +1,249 @@
+/**
+ * npm run bench:scale — what a node receives and spends per job as the mesh
+ * grows, by role, with every node in its own process; and the same run with
+ * the global topics and with per-spec topics side by side (issue 9).
+ *
+ * For each N (default 10, 30, 100) and each topic mode (default global, then
+ * per-spec), a fresh mesh: N node processes (scripts/lib/scale-node.ts) on
+ * 127.0.0.1 with the DHT on and mDNS off, each bootstrapping to up to
+ * --bootstrap random earlier nodes (a random graph, degree ~2×that, plus what
+ * the DHT dials). --specs specs, each with one coordinator and --agents agents
+ * (a trivial handler through the SDK) at random places in the graph; every
+ * other node a bystander. Every coordinator runs --warmup-jobs jobs; then only
+ * spec A's coordinator runs jobs at --rate per second for --seconds, and what
+ * every node received and spent in that window is divided by those jobs.
+ *
+ *   npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec]
+ *     [--rate 5] [--seconds 15] [--specs 2] [--agents 3] [--bootstrap 3]
+ *     [--warmup-jobs 4] [--bid-window-ms 100] [--seed 1]
+ *
+ * Prints a table per N and mode, the per-spec/global ratios, the targets
+ * (met / NOT met); saves bench-results/bench-scale-*.json; the last line is one
+ * JSON object.
+ */
+import { parseArgs } from 'node:util'
+import { round, saveResult, table } from './lib/bench.ts'
+import { killAll, spawnNodes, type ScaleNodeProcess } from './lib/scale-pool.ts'
+import type { Counters, TopicMode } from './lib/scale-protocol.ts'
+import { COUNTED, latency, ratios, ratioTable, ROLE_MEANING, roleFigures, runTable, targets, targetTable, type Role, type RunResult } from './lib/scale-report.ts'
+
+const { values: flags } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '10,30,100' },
+    modes: { type: 'string', default: 'global,per-spec' },
+    rate: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '15' },
+    specs: { type: 'string', default: '2' },
+    agents: { type: 'string', default: '3' },
+    bootstrap: { type: 'string', default: '3' },
+    'warmup-jobs': { type: 'string', default: '4' },
+    'bid-window-ms': { type: 'string', default: '100' },
+    seed: { type: 'string', default: '1' },
+    help: { type: 'boolean', default: false }
+  }
+})
+
+if (flags.help) {
+  console.log('npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec] [--rate 5] [--seconds 15] [--specs 2] [--agents 3] [--bootstrap 3] [--warmup-jobs 4] [--bid-window-ms 100] [--seed 1]')
+  process.exit(0)
+}
+
+function positive (name: string, text: string, integer = true): number {
+  const n = Number(text)
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    console.error(`bench:scale: --${name} must be a positive ${integer ? 'integer' : 'number'}, got '${text}'`)
+    process.exit(2)
+  }
+  return n
+}
+
+const SIZES = flags.nodes.split(',').map(s => positive('nodes', s.trim()))
+const MODES = flags.modes.split(',').map(s => s.trim()) as TopicMode[]
+for (const mode of MODES) {
+  if (mode !== 'global' && mode !== 'per-spec') { console.error(`bench:scale: --modes takes global and/or per-spec, got '${mode}'`); process.exit(2) }
+}
+const RATE = positive('rate', flags.rate, false)
+const SECONDS = positive('seconds', flags.seconds, false)
+const SPECS = positive('specs', flags.specs)
+const AGENTS = positive('agents', flags.agents)
+const BOOTSTRAP = positive('bootstrap', flags.bootstrap)
+const WARMUP_JOBS = positive('warmup-jobs', flags['warmup-jobs'])
+const BID_WINDOW_MS = positive('bid-window-ms', flags['bid-window-ms'])
+const SEED = positive('seed', flags.seed)
+if (SPECS < 2) { console.error(`bench:scale: --specs must be at least 2 (spec A gets the jobs; the agents of the others are the "otherAgent" role), got ${SPECS}`); process.exit(2) }
+const PARTIES = SPECS * (1 + AGENTS)
+for (const n of SIZES) {
+  if (n < PARTIES + 1) { console.error(`bench:scale: --nodes ${n} is too few for ${SPECS} specs × (1 coordinator + ${AGENTS} agents) and a bystander (at least ${PARTIES + 1})`); process.exit(2) }
+}
+/** Node processes loading their modules at once: that is most of a process's start cost, and there are two cores. */
+const SPAWN_CONCURRENCY = 4
+/** Nodes started at once (each bootstraps only to nodes already up). */
+const START_BATCH = 5
+const MESH_DEADLINE_MS = 90_000
+const MAX_IN_FLIGHT = 64
+
+const progress = (text: string): void => { process.stderr.write(`bench:scale: ${text}\n`) }
+
+/** A small seeded generator (mulberry32), so the same seed gives the same graph and roles. */
+function random (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function shuffle<T> (items: T[], rand: () => number): T[] {
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
+}
+
+async function waitUntil (what: string, deadlineMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + deadlineMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`bench:scale: timed out after ${deadlineMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+}
+
+interface Spec { index: number, coordinator: number, agents: number[], id?: string }
+
+async function runOnce (n: number, mode: TopicMode, seed: number): Promise<RunResult> {
+  const setupStarted = Date.now()
+  const rand = random(seed)
+  const label = `N=${n} ${mode}`
+  progress(`${label}: spawning ${n} node processes`)
+  const procs = await spawnNodes(n, SPAWN_CONCURRENCY, done => { if (done % 20 === 0 || done === n) progress(`${label}: ${done}/${n} processes up`) })
+  try {
+    // Roles at random places in the graph (the first nodes have more peers).
+    const order = shuffle(Array.from({ length: n }, (_, i) => i), rand)
+    const specs: Spec[] = Array.from({ length: SPECS }, (_, s) => ({ index: s, coordinator: order[s * (1 + AGENTS)]!, agents: order.slice(s * (1 + AGENTS) + 1, (s + 1) * (1 + AGENTS)) }))
+    const roleOf = new Map<number, Role>()
+    for (const spec of specs) {
+      roleOf.set(spec.coordinator, spec.index === 0 ? 'coordinator' : 'otherCoordinator')
+      for (const a of spec.agents) roleOf.set(a, spec.index === 0 ? 'agent' : 'otherAgent')
+    }
+
+    // Start in order: each node bootstraps to up to BOOTSTRAP random nodes already up.
+    const addrs: string[] = []
+    // In batches no larger than the nodes already up, so that the early nodes are not all leaves of node 0.
+    for (let i = 0; i < n;) {
+      const up = addrs.length
+      const batch = Array.from({ length: Math.min(Math.max(1, Math.min(START_BATCH, up)), n - i) }, (_, j) => i + j)
+      i += batch.length
+      const started = await Promise.all(batch.map(async k => {
+        const bootstrap = shuffle(Array.from({ length: up }, (_, j) => j), rand).slice(0, BOOTSTRAP).map(j => addrs[j]!)
+        return await procs[k]!.send({ cmd: 'start', bootstrap, topics: mode }, 60_000)
+      }))
+      for (const s of started) addrs.push(s.addr)
+    }
+    progress(`${label}: ${n} nodes started; waiting for the mesh`)
+    const minPeers = Math.min(2, n - 1)
+    let degrees: number[] = []
+    await waitUntil(`every node to have ${minPeers} peers`, MESH_DEADLINE_MS, async () => {
+      degrees = await Promise.all(procs.map(async p => (await p.send({ cmd: 'status', specIds: [] })).connections))
+      return degrees.every(c => c >= minPeers)
+    }).catch((err: Error) => { throw new Error(`${err.message} (peers per node: ${degrees.join(' ')})`) })
+
+    for (const spec of specs) spec.id = (await procs[spec.coordinator]!.send({ cmd: 'publish', name: `scale-spec-${spec.index}` })).specId
+    const specIds = specs.map(s => s.id!)
+    await waitUntil('every spec on every node', MESH_DEADLINE_MS, async () =>
+      (await Promise.all(procs.map(async p => (await p.send({ cmd: 'status', specIds })).specsHeld))).every(c => c === specIds.length))
+    for (const spec of specs) {
+      await Promise.all(spec.agents.map(async (a, j) => await procs[a]!.send({ cmd: 'serve', specId: spec.id!, priceUsd: 0.01 * (j + 1) })))
+    }
+    progress(`${label}: specs everywhere, agents serving; warm-up (${WARMUP_JOBS} jobs per spec)`)
+    // Warm-up: every coordinator's first jobs (a per-spec coordinator joins its spec's topics and meets the agents here).
+    const warmups = await Promise.all(specs.map(async spec => await procs[spec.coordinator]!.send({ cmd: 'jobs', specId: spec.id!, count: WARMUP_JOBS, ratePerSec: RATE, bidWindowMs: BID_WINDOW_MS, maxInFlight: MAX_IN_FLIGHT }, 120_000)))
+    const warmFailed = warmups.reduce((sum, w) => sum + w.failed, 0)
+    if (warmFailed > 0) progress(`${label}: ${warmFailed} warm-up jobs failed (${warmups.flatMap(w => w.reasons).slice(0, 2).join('; ')})`)
+    await waitUntil('every coordinator to hold every advert of its spec', 30_000, async () =>
+      (await Promise.all(specs.map(async s => (await procs[s.coordinator]!.send({ cmd: 'status', specIds: [], advertsOf: s.id! })).adverts))).every(c => c >= AGENTS))
+    const setupMs = Date.now() - setupStarted
+
+    const count = Math.max(1, Math.round(RATE * SECONDS))
+    progress(`${label}: measuring ${count} jobs at ${RATE}/s`)
+    await Promise.all(procs.map(async p => await p.send({ cmd: 'mark' })))
+    const windowStarted = performance.now()
+    const jobs = await procs[specs[0]!.coordinator]!.send({ cmd: 'jobs', specId: specs[0]!.id!, count, ratePerSec: RATE, bidWindowMs: BID_WINDOW_MS, maxInFlight: MAX_IN_FLIGHT }, (SECONDS + 120) * 1000)
+    const windowMs = performance.now() - windowStarted
+    const counters: Counters[] = await Promise.all(procs.map(async p => (await p.send({ cmd: 'counters' })).counters))
+    if (jobs.failed > 0) progress(`${label}: ${jobs.failed} measured jobs failed (${jobs.reasons.join('; ')})`)
+
+    const ran = count - jobs.skipped
+    const perJob: RunResult['perJob'] = {}
+    for (const role of ['coordinator', 'agent', 'otherAgent', 'otherCoordinator', 'bystander'] as const) {
+      const mine = counters.filter((_, i) => (roleOf.get(i) ?? 'bystander') === role)
+      if (mine.length > 0) perJob[role] = roleFigures(mine, ran)
+    }
+    return {
+      nodes: n,
+      topics: mode,
+      jobsPerSec: round(jobs.latenciesMs.length / (windowMs / 1000)),
+      targetJobsPerSec: RATE,
+      jobs: ran,
+      failed: jobs.failed,
+      skipped: jobs.skipped,
+      windowMs: Math.round(windowMs),
+      latencyMs: latency(jobs.latenciesMs),
+      degree: round(counters.reduce((sum, c) => sum + c.connections, 0) / counters.length, 1),
+      setupMs,
+      perJob
+    }
+  } finally {
+    progress(`${label}: stopping ${n} nodes`)
+    await stopAll(procs)
+  }
+}
+
+async function stopAll (procs: ScaleNodeProcess[]): Promise<void> {
+  // In batches: a hundred nodes closing their connections at once only slow each other down.
+  for (let i = 0; i < procs.length; i += 20) await Promise.all(procs.slice(i, i + 20).map(async p => { await p.close() }))
+}
+
+const started = Date.now()
+const runs: RunResult[] = []
+try {
+  for (const [i, n] of SIZES.entries()) {
+    // Alternate which mode goes first, so drift on a shared machine does not always fall on the same one.
+    const modes = i % 2 === 0 ? MODES : [...MODES].reverse()
+    for (const mode of modes) {
+      const run = await runOnce(n, mode, SEED * 1000 + n)
+      runs.push(run)
+      progress(`${run.nodes} ${run.topics} done: p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms (${round((Date.now() - started) / 1000)} s so far)`)
+    }
+  }
+} catch (err) {
+  killAll()
+  console.error((err as Error).stack ?? err)
+  process.exit(1)
+}
+
+console.log(`specmesh bench:scale — one process per node; ${SPECS} specs × (1 coordinator + ${AGENTS} agents), the rest bystanders; measured jobs on spec A only, ${RATE}/s for ${SECONDS} s; bid window ${BID_WINDOW_MS} ms\n`)
+console.log(table(Object.entries(ROLE_MEANING).map(([role, meaning]) => ({ role, meaning }))))
+console.log(`\nCounted: ${COUNTED}\n`)
+for (const run of runs) console.log(runTable(run) + '\n')
+const ratioList = ratios(runs)
+if (ratioList.length > 0) console.log('per-spec / global, same N, same run:\n' + ratioTable(ratioList) + '\n')
+const targetList = targets(runs)
+console.log('targets:\n' + targetTable(targetList) + '\n')
+const result = {
+  runs,
+  ratios: ratioList,
+  targets: targetList,
+  counted: COUNTED,
+  roles: ROLE_MEANING,
+  workload: { specs: SPECS, agentsPerSpec: AGENTS, bootstrapPerNode: BOOTSTRAP, rate: RATE, seconds: SECONDS, warmupJobs: WARMUP_JOBS, bidWindowMs: BID_WINDOW_MS, seed: SEED },
+  totalSeconds: round((Date.now() - started) / 1000, 1)
+}
+const file = await saveResult('bench-scale', result)
+console.log(`saved ${file} (${result.totalSeconds} s in all)`)
+console.log(JSON.stringify(result))
+process.exit(0)

@@ -1,0 +1,55 @@
+/** What bench:scale's parent and its node processes (scale-node.ts) say to each other over IPC. Every command carries an id its answer repeats. */
+
+export type TopicMode = 'global' | 'per-spec'
+
+export type ToScaleNode =
+  | { cmd: 'start', id: number, bootstrap: string[], topics: TopicMode }
+  | { cmd: 'publish', id: number, name: string }
+  | { cmd: 'serve', id: number, specId: string, priceUsd: number }
+  | { cmd: 'status', id: number, specIds: string[], advertsOf?: string }
+  | { cmd: 'jobs', id: number, specId: string, count: number, ratePerSec: number, bidWindowMs: number, maxInFlight: number }
+  | { cmd: 'mark', id: number }
+  | { cmd: 'counters', id: number }
+  | { cmd: 'stop', id: number }
+
+/** What one node received and spent since its last `mark`. */
+export interface Counters {
+  /** Length of the window, ms. */
+  ms: number
+  /** Bytes of every gossipsub RPC frame received: messages (duplicates too), control (IHAVE, IWANT, GRAFT, PRUNE, IDONTWANT), subscriptions. */
+  gossipBytes: number
+  rpcs: number
+  /** Gossip messages received, by topic kind (jobs, bids, awards, capacity, receipts, specs), duplicates included, validated or not. */
+  msgs: Record<string, number>
+  /** Bytes received per libp2p protocol's streams; 'global' is every connection's bytes (noise and yamux framing included). */
+  wire: Record<string, number>
+  cpuMs: number
+  rssBytes: number
+  heapBytes: number
+  connections: number
+}
+
+export type FromScaleNode =
+  | { event: 'ready', id: 0 }
+  | { event: 'started', id: number, peerId: string, addr: string }
+  | { event: 'published', id: number, specId: string }
+  | { event: 'served', id: number }
+  | { event: 'status', id: number, connections: number, specsHeld: number, adverts: number }
+  | { event: 'jobs', id: number, latenciesMs: number[], failed: number, skipped: number, reasons: string[] }
+  | { event: 'marked', id: number }
+  | { event: 'counters', id: number, counters: Counters }
+  | { event: 'stopped', id: number }
+  | { event: 'error', id: number, message: string }
+
+export const TOPIC_KINDS = ['jobs', 'bids', 'awards', 'capacity', 'receipts', 'specs'] as const
+
+/**
+ * The kind of a gossip topic, global (/specmesh/jobs/1) or per spec
+ * (/specmesh/spec/1/<specId>/jobs): the segment that names it; 'other' otherwise.
+ */
+export function topicKind (topic: string): string {
+  const parts = topic.split('/').filter(Boolean)
+  if (parts[0] !== 'specmesh') return 'other'
+  const kind = parts[1] === 'spec' ? parts.at(-1) : parts[1]
+  return (TOPIC_KINDS as readonly string[]).includes(kind ?? '') ? kind! : 'other'
+}

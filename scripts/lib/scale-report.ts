@@ -1,0 +1,150 @@
+/**
+ * bench:scale's arithmetic: per-role figures per job from the nodes'
+ * counters, the per-spec / global ratios, and the issue's targets.
+ */
+import { round, summarize, table } from './bench.ts'
+import type { Counters, TopicMode } from './scale-protocol.ts'
+
+export const ROLES = ['coordinator', 'agent', 'otherAgent', 'otherCoordinator', 'bystander'] as const
+export type Role = typeof ROLES[number]
+
+/** What each role means in a run (printed with the tables). */
+export const ROLE_MEANING: Record<Role, string> = {
+  coordinator: 'submits every measured job (spec A)',
+  agent: 'serves spec A, the spec of the measured jobs',
+  otherAgent: 'serves another spec (B…), which gets no jobs while A\'s are measured',
+  otherCoordinator: 'submitted jobs to another spec during warm-up, none while A\'s are measured',
+  bystander: 'serves nothing, submits nothing'
+}
+
+export const COUNTED = 'per job = received by one node during the measured window / measured jobs run (mean over the nodes of a role). ' +
+  'bytes: everything the node\'s libp2p connections received (libp2p_data_transfer_bytes_total "global": gossip with duplicates and control, execution streams, DHT, identify, ping, sync; noise and yamux framing included). ' +
+  'gossipBytes: the gossipsub RPC frames alone (messages with duplicates, IHAVE/IWANT/GRAFT/PRUNE/IDONTWANT, subscriptions). ' +
+  'msgs: gossip messages received on every topic, duplicates included, before validation (byKind per topic kind). ' +
+  'cpuMs: process.cpuUsage (user + system) of the node\'s process. rssMB: its RSS at the end of the window.'
+
+export interface RoleFigures {
+  nodes: number
+  msgs: number
+  bytes: number
+  gossipBytes: number
+  cpuMs: number
+  rssMB: number
+  msgsByKind: Record<string, number>
+}
+
+export interface RunResult {
+  nodes: number
+  topics: TopicMode
+  jobsPerSec: number
+  targetJobsPerSec: number
+  jobs: number
+  failed: number
+  skipped: number
+  windowMs: number
+  latencyMs: { p50: number, p99: number }
+  /** Mean connections per node at the end of the window. */
+  degree: number
+  setupMs: number
+  perJob: Partial<Record<Role, RoleFigures>>
+}
+
+export function roleFigures (counters: Counters[], jobs: number): RoleFigures {
+  const mean = (f: (c: Counters) => number): number => counters.reduce((sum, c) => sum + f(c), 0) / counters.length
+  const byKind: Record<string, number> = {}
+  for (const c of counters) for (const [k, v] of Object.entries(c.msgs)) byKind[k] = (byKind[k] ?? 0) + v
+  const msgsByKind: Record<string, number> = {}
+  for (const [k, v] of Object.entries(byKind).sort()) msgsByKind[k] = round(v / counters.length / jobs)
+  return {
+    nodes: counters.length,
+    msgs: round(mean(c => Object.values(c.msgs).reduce((a, b) => a + b, 0)) / jobs),
+    bytes: Math.round(mean(c => c.wire.global ?? 0) / jobs),
+    gossipBytes: Math.round(mean(c => c.gossipBytes) / jobs),
+    cpuMs: round(mean(c => c.cpuMs) / jobs),
+    rssMB: round(mean(c => c.rssBytes) / 1024 / 1024, 1),
+    msgsByKind
+  }
+}
+
+export function latency (samples: number[]): { p50: number, p99: number } {
+  return samples.length === 0 ? { p50: NaN, p99: NaN } : summarize(samples)
+}
+
+export function runTable (run: RunResult): string {
+  const rows = ROLES.filter(r => run.perJob[r] != null).map(role => {
+    const f = run.perJob[role]!
+    return {
+      role,
+      nodes: f.nodes,
+      'msgs/job': f.msgs,
+      'KB/job': round(f.bytes / 1024),
+      'gossip KB/job': round(f.gossipBytes / 1024),
+      'CPU ms/job': f.cpuMs,
+      'RSS MB': f.rssMB,
+      'msgs/job by kind': Object.entries(f.msgsByKind).map(([k, v]) => `${k} ${v}`).join(', ')
+    }
+  })
+  return `N = ${run.nodes}, topics ${run.topics}: ${run.jobs} jobs at ${run.jobsPerSec}/s (asked ${run.targetJobsPerSec}/s; ${run.failed} failed, ${run.skipped} skipped), ` +
+    `latency p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms; mean degree ${run.degree}; set-up ${round(run.setupMs / 1000, 1)} s\n` + table(rows)
+}
+
+export interface Ratio { nodes: number, role: Role, msgs: number, bytes: number, cpuMs: number }
+
+/** Per role, per-spec divided by global at the same N (1 = no change, 0.1 = a tenth). */
+export function ratios (runs: RunResult[]): Ratio[] {
+  const out: Ratio[] = []
+  for (const perSpec of runs.filter(r => r.topics === 'per-spec')) {
+    const global = runs.find(r => r.topics === 'global' && r.nodes === perSpec.nodes)
+    if (global == null) continue
+    for (const role of ROLES) {
+      const a = perSpec.perJob[role]
+      const b = global.perJob[role]
+      if (a == null || b == null) continue
+      out.push({ nodes: perSpec.nodes, role, msgs: round(a.msgs / b.msgs), bytes: round(a.bytes / b.bytes), cpuMs: round(a.cpuMs / b.cpuMs) })
+    }
+  }
+  return out
+}
+
+export function ratioTable (list: Ratio[]): string {
+  return table(list.map(r => ({ N: r.nodes, role: r.role, 'msgs per-spec/global': r.msgs, 'bytes per-spec/global': r.bytes, 'CPU per-spec/global': r.cpuMs })))
+}
+
+export interface Target { mode: TopicMode, target: string, value: string, met: boolean }
+
+/** How far a figure may move between the smallest and the largest N and still count as "not growing" (the runs are noisy). */
+export const GROWTH_ALLOWED = 1.5
+
+/** The issue's targets, per topic mode, from the runs at the smallest and the largest N of that mode. */
+export function targets (runs: RunResult[]): Target[] {
+  const out: Target[] = []
+  for (const mode of ['global', 'per-spec'] as const) {
+    const mine = runs.filter(r => r.topics === mode).sort((a, b) => a.nodes - b.nodes)
+    if (mine.length === 0) continue
+    for (const run of mine) {
+      const by = run.perJob.bystander
+      const agent = run.perJob.agent
+      if (by == null || agent == null) continue
+      const share = by.bytes / agent.bytes
+      out.push({ mode, target: `N=${run.nodes}: bystander bytes/job <= 5% of an agent's`, value: `${round(share * 100, 1)}%`, met: share <= 0.05 })
+      const jobTraffic = ['jobs', 'bids', 'awards', 'capacity'].reduce((sum, k) => sum + (by.msgsByKind[k] ?? 0), 0)
+      out.push({ mode, target: `N=${run.nodes}: bystander receives no job, bid, award or advert message`, value: `${jobTraffic} per job`, met: jobTraffic === 0 })
+    }
+    const small = mine[0]!
+    const large = mine.at(-1)!
+    if (small === large) continue
+    const span = `${small.nodes}→${large.nodes}`
+    const growth = (f: (r: RunResult) => number | undefined): number => (f(large) ?? NaN) / (f(small) ?? NaN)
+    const by = growth(r => r.perJob.bystander?.bytes)
+    out.push({ mode, target: `bystander bytes/job not growing ${span} (≤ ${GROWTH_ALLOWED}×)`, value: `${round(by)}×`, met: by <= GROWTH_ALLOWED })
+    const agent = growth(r => r.perJob.agent?.bytes)
+    out.push({ mode, target: `agent bytes/job not growing with N ${span} (same agents per spec; ≤ ${GROWTH_ALLOWED}×)`, value: `${round(agent)}×`, met: agent <= GROWTH_ALLOWED })
+    const p99 = growth(r => r.latencyMs.p99)
+    out.push({ mode, target: `latency p99 at ${large.nodes} within 1.5× of ${small.nodes}`, value: `${round(p99)}× (${small.latencyMs.p99} → ${large.latencyMs.p99} ms)`, met: p99 <= 1.5 })
+  }
+  return out
+}
+
+export function targetTable (list: Target[]): string {
+  return table(list.map(t => ({ topics: t.mode, target: t.target, value: t.value, '': t.met ? 'met' : 'NOT met' })))
+}
