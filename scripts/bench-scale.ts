@@ -14,8 +14,8 @@
  * every node received and spent in that window is divided by those jobs.
  *
  *   npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec]
- *     [--rate 5] [--seconds 15] [--specs 2] [--agents 3] [--bootstrap 3]
- *     [--warmup-jobs 4] [--bid-window-ms 100] [--seed 1]
+ *     [--rate 1] [--seconds 20] [--specs 2] [--agents 3] [--bootstrap 3]
+ *     [--warmup-jobs 4] [--bid-window-ms 1000] [--seed 1]
  *
  * Prints a table per N and mode, the per-spec/global ratios, the targets
  * (met / NOT met); saves bench-results/bench-scale-*.json; the last line is one
@@ -31,20 +31,20 @@ const { values: flags } = parseArgs({
   options: {
     nodes: { type: 'string', default: '10,30,100' },
     modes: { type: 'string', default: 'global,per-spec' },
-    rate: { type: 'string', default: '5' },
-    seconds: { type: 'string', default: '15' },
+    rate: { type: 'string', default: '1' },
+    seconds: { type: 'string', default: '20' },
     specs: { type: 'string', default: '2' },
     agents: { type: 'string', default: '3' },
     bootstrap: { type: 'string', default: '3' },
     'warmup-jobs': { type: 'string', default: '4' },
-    'bid-window-ms': { type: 'string', default: '100' },
+    'bid-window-ms': { type: 'string', default: '1000' },
     seed: { type: 'string', default: '1' },
     help: { type: 'boolean', default: false }
   }
 })
 
 if (flags.help) {
-  console.log('npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec] [--rate 5] [--seconds 15] [--specs 2] [--agents 3] [--bootstrap 3] [--warmup-jobs 4] [--bid-window-ms 100] [--seed 1]')
+  console.log('npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec] [--rate 1] [--seconds 20] [--specs 2] [--agents 3] [--bootstrap 3] [--warmup-jobs 4] [--bid-window-ms 1000] [--seed 1]')
   process.exit(0)
 }
 
@@ -82,7 +82,8 @@ const START_BATCH = 5
 const MESH_DEADLINE_MS = 90_000
 const MAX_IN_FLIGHT = 64
 
-const progress = (text: string): void => { process.stderr.write(`bench:scale: ${text}\n`) }
+const benchStarted = Date.now()
+const progress = (text: string): void => { process.stderr.write(`bench:scale [${Math.round((Date.now() - benchStarted) / 1000)} s]: ${text}\n`) }
 
 /** A small seeded generator (mulberry32), so the same seed gives the same graph and roles. */
 function random (seed: number): () => number {
@@ -148,14 +149,14 @@ async function runOnce (n: number, mode: TopicMode, seed: number): Promise<RunRe
     const minPeers = Math.min(2, n - 1)
     let degrees: number[] = []
     await waitUntil(`every node to have ${minPeers} peers`, MESH_DEADLINE_MS, async () => {
-      degrees = await Promise.all(procs.map(async p => (await p.send({ cmd: 'status', specIds: [] })).connections))
+      degrees = await Promise.all(procs.map(async p => (await p.send({ cmd: 'status', specIds: [] }, 60_000)).connections))
       return degrees.every(c => c >= minPeers)
     }).catch((err: Error) => { throw new Error(`${err.message} (peers per node: ${degrees.join(' ')})`) })
 
     for (const spec of specs) spec.id = (await procs[spec.coordinator]!.send({ cmd: 'publish', name: `scale-spec-${spec.index}` })).specId
     const specIds = specs.map(s => s.id!)
     await waitUntil('every spec on every node', MESH_DEADLINE_MS, async () =>
-      (await Promise.all(procs.map(async p => (await p.send({ cmd: 'status', specIds })).specsHeld))).every(c => c === specIds.length))
+      (await Promise.all(procs.map(async p => (await p.send({ cmd: 'status', specIds }, 60_000)).specsHeld))).every(c => c === specIds.length))
     for (const spec of specs) {
       await Promise.all(spec.agents.map(async (a, j) => await procs[a]!.send({ cmd: 'serve', specId: spec.id!, priceUsd: 0.01 * (j + 1) })))
     }
@@ -164,17 +165,21 @@ async function runOnce (n: number, mode: TopicMode, seed: number): Promise<RunRe
     const warmups = await Promise.all(specs.map(async spec => await procs[spec.coordinator]!.send({ cmd: 'jobs', specId: spec.id!, count: WARMUP_JOBS, ratePerSec: RATE, bidWindowMs: BID_WINDOW_MS, maxInFlight: MAX_IN_FLIGHT }, 120_000)))
     const warmFailed = warmups.reduce((sum, w) => sum + w.failed, 0)
     if (warmFailed > 0) progress(`${label}: ${warmFailed} warm-up jobs failed (${warmups.flatMap(w => w.reasons).slice(0, 2).join('; ')})`)
-    await waitUntil('every coordinator to hold every advert of its spec', 30_000, async () =>
-      (await Promise.all(specs.map(async s => (await procs[s.coordinator]!.send({ cmd: 'status', specIds: [], advertsOf: s.id! })).adverts))).every(c => c >= AGENTS))
+    // With every advert in hand a coordinator closes its bid window once all have bid; without, the window runs out.
+    let adverts: number[] = []
+    await waitUntil('every coordinator to hold every advert of its spec', 30_000, async () => {
+      adverts = await Promise.all(specs.map(async s => (await procs[s.coordinator]!.send({ cmd: 'status', specIds: [], advertsOf: s.id! }, 60_000)).adverts))
+      return adverts.every(c => c >= AGENTS)
+    }).catch((err: Error) => { progress(`${label}: going on without: ${err.message} (adverts held per spec: ${adverts.join(' ')})`) })
     const setupMs = Date.now() - setupStarted
 
     const count = Math.max(1, Math.round(RATE * SECONDS))
     progress(`${label}: measuring ${count} jobs at ${RATE}/s`)
-    await Promise.all(procs.map(async p => await p.send({ cmd: 'mark' })))
+    await Promise.all(procs.map(async p => await p.send({ cmd: 'mark' }, 60_000)))
     const windowStarted = performance.now()
     const jobs = await procs[specs[0]!.coordinator]!.send({ cmd: 'jobs', specId: specs[0]!.id!, count, ratePerSec: RATE, bidWindowMs: BID_WINDOW_MS, maxInFlight: MAX_IN_FLIGHT }, (SECONDS + 120) * 1000)
     const windowMs = performance.now() - windowStarted
-    const counters: Counters[] = await Promise.all(procs.map(async p => (await p.send({ cmd: 'counters' })).counters))
+    const counters: Counters[] = await Promise.all(procs.map(async p => (await p.send({ cmd: 'counters' }, 60_000)).counters))
     if (jobs.failed > 0) progress(`${label}: ${jobs.failed} measured jobs failed (${jobs.reasons.join('; ')})`)
 
     const ran = count - jobs.skipped

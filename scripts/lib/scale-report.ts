@@ -21,7 +21,7 @@ export const COUNTED = 'per job = received by one node during the measured windo
   'bytes: everything the node\'s libp2p connections received (libp2p_data_transfer_bytes_total "global": gossip with duplicates and control, execution streams, DHT, identify, ping, sync; noise and yamux framing included). ' +
   'gossipBytes: the gossipsub RPC frames alone (messages with duplicates, IHAVE/IWANT/GRAFT/PRUNE/IDONTWANT, subscriptions). ' +
   'msgs: gossip messages received on every topic, duplicates included, before validation (byKind per topic kind). ' +
-  'cpuMs: process.cpuUsage (user + system) of the node\'s process. rssMB: its RSS at the end of the window.'
+  'cpuMs: process.cpuUsage (user + system) of the node\'s process, its idle work in the window included. rssMB: its RSS at the end of the window.'
 
 export interface RoleFigures {
   nodes: number

@@ -1,0 +1,61 @@
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ROOT, runNode } from '../helpers/cli.ts'
+
+const SCRIPT = join(ROOT, 'scripts/bench-scale.ts')
+const NODE_SCRIPT = join(ROOT, 'scripts/lib/scale-node.ts')
+
+/** Node processes of this worktree's bench:scale still running (pgrep exits 1 when there are none). */
+function leftovers (): string[] {
+  try {
+    return execFileSync('pgrep', ['-f', NODE_SCRIPT], { encoding: 'utf8' }).split('\n').filter(Boolean)
+  } catch {
+    return []
+  }
+}
+
+/**
+ * npm run bench:scale at a tiny size (6 node processes, both topic modes, a few
+ * seconds each), so that the bench cannot rot unseen: it must finish, print its
+ * JSON last line in the documented shape with figures a real run gives (bytes
+ * received by every role, messages at the parties, latency, CPU, RSS), and
+ * leave no node process behind.
+ */
+describe('bench:scale at a tiny size', () => {
+  it('runs 6 real node processes per mode and reports plausible per-role figures', async () => {
+    const result = await runNode([SCRIPT, '--nodes', '6', '--modes', 'global,per-spec', '--specs', '2', '--agents', '1',
+      '--rate', '2', '--seconds', '3', '--warmup-jobs', '2', '--bid-window-ms', '500'], 'bench:scale', { timeoutMs: 90_000 })
+    expect(result.code, result.stderr).toBe(0)
+    const lines = result.stdout.trim().split('\n')
+    const json = JSON.parse(lines.at(-1)!) as { runs: any[], targets: any[], ratios: any[] }
+    expect(json.runs.map(r => r.topics).sort()).toEqual(['global', 'per-spec'])
+    for (const run of json.runs) {
+      expect(run.nodes).toBe(6)
+      expect(run.jobs).toBe(6)
+      expect(run.failed).toBe(0)
+      expect(run.jobsPerSec).toBeGreaterThan(0.5)
+      expect(run.latencyMs.p50).toBeGreaterThan(0)
+      expect(run.latencyMs.p99).toBeGreaterThanOrEqual(run.latencyMs.p50)
+      for (const role of ['coordinator', 'agent', 'otherAgent', 'bystander']) {
+        const figures = run.perJob[role]
+        expect(figures, role).toBeDefined()
+        expect(typeof figures.msgs, role).toBe('number')
+        // Every node's connections carry something (pings, gossip control) while jobs run.
+        expect(figures.bytes, role).toBeGreaterThan(0)
+        expect(figures.cpuMs, role).toBeGreaterThan(0)
+        expect(figures.rssMB, role).toBeGreaterThan(20)
+      }
+      // The parties of the measured spec see its job, bids, award and receipt, and the agent its input: kilobytes per job.
+      expect(run.perJob.coordinator.msgs).toBeGreaterThan(1)
+      expect(run.perJob.agent.msgs).toBeGreaterThan(1)
+      expect(run.perJob.agent.bytes).toBeGreaterThan(1000)
+      expect(run.perJob.agent.msgsByKind.jobs).toBeGreaterThan(0)
+    }
+    expect(json.targets.length).toBeGreaterThan(0)
+    for (const t of json.targets) expect(typeof t.met).toBe('boolean')
+    expect(json.ratios.map(r => r.role)).toContain('bystander')
+    expect(result.stdout).toContain('targets:')
+    expect(leftovers()).toEqual([])
+  }, 120_000)
+})
