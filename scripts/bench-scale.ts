@@ -78,7 +78,7 @@ for (const n of SIZES) {
 /** Node processes loading their modules at once: that is most of a process's start cost, and there are two cores. */
 const SPAWN_CONCURRENCY = 4
 /** Nodes started at once (each bootstraps only to nodes already up). */
-const START_BATCH = 5
+const START_BATCH = 10
 const MESH_DEADLINE_MS = 90_000
 const MAX_IN_FLIGHT = 64
 
@@ -116,12 +116,13 @@ async function waitUntil (what: string, deadlineMs: number, check: () => Promise
 
 interface Spec { index: number, coordinator: number, agents: number[], id?: string }
 
-async function runOnce (n: number, mode: TopicMode, seed: number): Promise<RunResult> {
+/** One mesh of `procs.length` nodes in `mode`, measured, then stopped (the processes stay, for the other mode). */
+async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, seed: number): Promise<RunResult> {
+  const n = procs.length
   const setupStarted = Date.now()
+  // The same seed for both modes of one N: the same graph and the same roles.
   const rand = random(seed)
   const label = `N=${n} ${mode}`
-  progress(`${label}: spawning ${n} node processes`)
-  const procs = await spawnNodes(n, SPAWN_CONCURRENCY, done => { if (done % 20 === 0 || done === n) progress(`${label}: ${done}/${n} processes up`) })
   try {
     // Roles at random places in the graph (the first nodes have more peers).
     const order = shuffle(Array.from({ length: n }, (_, i) => i), rand)
@@ -204,13 +205,13 @@ async function runOnce (n: number, mode: TopicMode, seed: number): Promise<RunRe
     }
   } finally {
     progress(`${label}: stopping ${n} nodes`)
-    await stopAll(procs)
+    await inBatches(procs, async p => { await p.send({ cmd: 'stop' }, 20_000) })
   }
 }
 
-async function stopAll (procs: ScaleNodeProcess[]): Promise<void> {
-  // In batches: a hundred nodes closing their connections at once only slow each other down.
-  for (let i = 0; i < procs.length; i += 20) await Promise.all(procs.slice(i, i + 20).map(async p => { await p.close() }))
+/** In batches: a hundred nodes closing their connections at once only slow each other down. */
+async function inBatches (procs: ScaleNodeProcess[], f: (p: ScaleNodeProcess) => Promise<void>): Promise<void> {
+  for (let i = 0; i < procs.length; i += 20) await Promise.all(procs.slice(i, i + 20).map(f))
 }
 
 const started = Date.now()
@@ -219,10 +220,17 @@ try {
   for (const [i, n] of SIZES.entries()) {
     // Alternate which mode goes first, so drift on a shared machine does not always fall on the same one.
     const modes = i % 2 === 0 ? MODES : [...MODES].reverse()
-    for (const mode of modes) {
-      const run = await runOnce(n, mode, SEED * 1000 + n)
-      runs.push(run)
-      progress(`${run.nodes} ${run.topics} done: p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms (${round((Date.now() - started) / 1000)} s so far)`)
+    // One process per node, kept for both modes of this N (loading the modules is most of a process's start cost); a fresh node in it each time.
+    progress(`N=${n}: spawning ${n} node processes`)
+    const procs = await spawnNodes(n, SPAWN_CONCURRENCY, done => { if (done % 20 === 0 || done === n) progress(`N=${n}: ${done}/${n} processes up`) })
+    try {
+      for (const mode of modes) {
+        const run = await runOnce(procs, mode, SEED * 1000 + n)
+        runs.push(run)
+        progress(`${run.nodes} ${run.topics} done: p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms`)
+      }
+    } finally {
+      await inBatches(procs, async p => { await p.close() })
     }
   }
 } catch (err) {

@@ -181,6 +181,8 @@ async function shutdown (): Promise<void> {
   if (n != null) await n.stop().catch(() => {})
   if (home != null) await rm(home, { recursive: true, force: true }).catch(() => {})
   home = undefined
+  // The process runs the next mode's node: what this one left behind should not count in that one's RSS.
+  globalThis.gc?.()
 }
 
 process.on('message', (message: ToScaleNode) => {

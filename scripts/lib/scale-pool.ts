@@ -46,7 +46,7 @@ export class ScaleNodeProcess {
     this.child = fork(new URL('./scale-node.ts', import.meta.url).pathname, [], {
       execPath: process.execPath,
       // Small heaps: a node needs far less, and 100 of them share the machine.
-      execArgv: ['--max-old-space-size=256', '--max-semi-space-size=2'],
+      execArgv: ['--max-old-space-size=256', '--max-semi-space-size=2', '--expose-gc'],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc']
     })
     alive.add(this.child)
