@@ -73,20 +73,42 @@ beforeAll(async () => {
   }
 }, 60_000)
 
+/**
+ * Stop a README command and everything it started. `npx specmesh agent` runs
+ * the agent under `sh -c` under npx, so killing the child alone left the agent
+ * running (and connected to the next run's daemons): each command gets its own
+ * process group, and the whole group is stopped, gracefully first.
+ */
+async function stopGroup (child: ChildProcess): Promise<void> {
+  if (child.pid == null) return
+  const signalGroup = (signal: NodeJS.Signals | 0): boolean => {
+    try {
+      process.kill(-child.pid!, signal)
+      return true
+    } catch {
+      return false // the group is gone already
+    }
+  }
+  if (!signalGroup('SIGTERM')) return
+  const deadline = Date.now() + 5_000
+  while (Date.now() < deadline && signalGroup(0)) await new Promise(resolve => setTimeout(resolve, 100))
+  signalGroup('SIGKILL')
+}
+
 afterAll(async () => {
-  for (const child of background) child.kill('SIGKILL')
+  await Promise.all(background.map(stopGroup))
   await killSpawned()
   await removeTempHomes()
   await Promise.all(created.map(async dir => await rm(dir, { recursive: true, force: true })))
 })
 
 async function sh (command: string, timeoutMs = 90_000): Promise<{ code: number | null, out: string, stdout: string }> {
-  const child = spawn('bash', ['-o', 'pipefail', '-c', command], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('bash', ['-o', 'pipefail', '-c', command], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   let out = ''
   let stdout = ''
   child.stdout.on('data', (c: Buffer) => { out += c.toString(); stdout += c.toString() })
   child.stderr.on('data', (c: Buffer) => { out += c.toString() })
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  const timer = setTimeout(() => { void stopGroup(child) }, timeoutMs)
   const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
   clearTimeout(timer)
   return { code, out, stdout }
@@ -104,7 +126,7 @@ async function status (): Promise<{ peers: { count: number }, specs: { held: num
  */
 async function startInBackground (command: string): Promise<void> {
   const before = (await status()).peers.count
-  const child = spawn('bash', ['-c', `exec ${command}`], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('bash', ['-c', `exec ${command}`], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   background.push(child)
   let stdout = ''
   let stderr = ''
