@@ -40,7 +40,7 @@ export const SCHEMA_SOURCES: SchemaSource[] = [
   { name: 'receipt', title: 'specmesh receipt body', description: 'The body of an envelope of type "receipt" (topic /specmesh/receipts/1, sync kind "receipt"). agent and claim.signer must be PeerIds in canonical base58btc form, which this schema cannot express. See protocols/market.md.', schema: ReceiptBodySchema },
   { name: 'capacity', title: 'specmesh capacity advert body', description: 'The body of an envelope of type "capacity" (topic /specmesh/capacity/1): an agent\'s signed, short-lived statement of the specs it serves and its load on each. See protocols/market.md.', schema: CapacityBodySchema },
   { name: 'cancel-frame', title: 'specmesh execution-stream cancel frame', description: 'A coordinator-to-agent frame of /specmesh/execute/1.1.0 (not an envelope): stop the request whose award has this id, read earlier from the same stream. See protocols/market.md.', schema: CancelFrameSchema },
-  { name: 'sync-request', title: 'specmesh sync request', description: 'The first frame of the sync stream /specmesh/sync/1.0.0 (not an envelope). See protocols/sync.md.', schema: SyncRequestSchema },
+  { name: 'sync-request', title: 'specmesh sync request', description: 'The first frame of the sync stream /specmesh/sync/1.1.0 (not an envelope); 1.0.0 accepts kinds alone. since and ids cannot be combined. See protocols/sync.md.', schema: SyncRequestSchema },
   { name: 'spec-fetch-request', title: 'specmesh spec-fetch request', description: 'The one request frame of the spec-fetch stream /specmesh/spec-fetch/1.0.0 (not an envelope): the id of the spec asked for. See protocols/discovery.md.', schema: SpecFetchRequestSchema }
 ]
 

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events'
-import type { PeerId } from '@libp2p/interface'
 import { loadOrCreateIdentity } from './crypto/identity.ts'
 import { resolveHome, homePaths, secureHome } from './store/home.ts'
 import { libp2pDatastore, openDb } from './store/db.ts'
@@ -9,6 +8,8 @@ import { Gossip } from './net/gossip.ts'
 import { ValidationGuard } from './net/validation-guard.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Sync, type SyncKind } from './net/sync.ts'
+import { SyncCatchUp } from './net/sync-catch-up.ts'
+import { SyncCursorStore } from './store/sync-cursor-store.ts'
 import { parseBootstrapAddress, reconnect } from './net/reconnect.ts'
 import { specDiscovery, type SpecDiscovery } from './net/spec-discovery.ts'
 import { resolveSettings, type ResolvedSettings } from './config/settings.ts'
@@ -256,39 +257,30 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
 
   const syncKinds = new Map<string, SyncKind>([
     ['spec', {
-      records: async function * () {
+      records: async function * (selection) {
         const now = Date.now()
-        for (const record of await specs.list()) {
+        const held = selection.since != null ? specs.since(selection.since) : await specs.list()
+        for await (const record of held) {
           if (!isExpired(record.spec, now)) yield await bytesOfStoredSpec(specs, record)
         }
       },
-      validate: validateSpecMessage
+      validate: validateSpecMessage,
+      cursor: async () => await specs.received.cursor(),
+      // The spec validator gives its verdict before the write lands.
+      flushed: async () => { await specs.flushed() }
     }],
     // After specs, so that every receipt's spec is known by the time it is checked.
     ...market.syncKinds
   ])
-  const sync = new Sync(libp2p, syncKinds, result => {
-    log('sync.done', { ...result })
+  const sync = new Sync(libp2p, syncKinds, {
+    onResult: result => { log('sync.done', { ...result }) },
+    onServed: served => { log('sync.served', { ...served }) },
+    onRefused: (peer, reason) => { log('sync.refused', { level: 'warn', peer, reason }) }
   })
   await sync.start()
-
-  // Pull what we missed from every peer that speaks sync, once per connection.
-  const synced = new Set<string>()
-  libp2p.addEventListener('peer:identify', event => {
-    const { peerId, protocols, connection } = event.detail
-    const key = peerId.toString()
-    if (!protocols.includes(PROTOCOLS.sync) || synced.has(key)) return
-    synced.add(key)
-    // Over the connection that just identified, relayed or not: dialling anew
-    // would open a second relayed connection, since libp2p reuses only unlimited ones.
-    sync.pull(peerId as PeerId, undefined, connection).catch((err: Error) => {
-      synced.delete(key)
-      log('sync.failed', { level: 'warn', peer: key, error: err.message })
-    })
-  })
-  libp2p.addEventListener('peer:disconnect', event => {
-    synced.delete(event.detail.toString())
-  })
+  // Pull what we missed from every peer that speaks sync, once per connection, from where the last pull ended.
+  const catchUp = new SyncCatchUp({ libp2p, sync, cursors: new SyncCursorStore(db), joinedSpecs: () => 'all', log })
+  catchUp.start()
 
   /** The spec: held, or fetched from a provider. */
   async function fetchSpec (id: string): Promise<StoredSpec> {
@@ -414,6 +406,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     async stop (): Promise<void> {
       stopping ??= (async () => {
         clearInterval(pruneGuard)
+        catchUp.stop()
         await market.stop()
         await libp2p.stop()
         await db.close()

@@ -1,5 +1,5 @@
 import type { Signer } from '../crypto/signatures.ts'
-import { encodeEnvelope, type Envelope } from '../wire/envelope.ts'
+import type { Envelope } from '../wire/envelope.ts'
 import { PROTOCOLS, TOPICS } from '../wire/constants.ts'
 import { ignore } from '../wire/errors.ts'
 import type { Spec } from '../spec/index.ts'
@@ -24,6 +24,7 @@ import { JobEventLog, type JobEvent } from './job-events.ts'
 import { JobEventStore } from '../store/job-event-store.ts'
 import type { ReceiptBody } from './messages.ts'
 import { RecentJobs } from './recent-jobs.ts'
+import { receiptSyncKind } from './receipt-sync.ts'
 import { MAX_EXEC_STREAMS_PER_PEER } from './exec-protocol.ts'
 import { marketContext, validateAward, validateBid, validateCapacity, validateJob, validateReceipt, type MarketContext } from './validators.ts'
 
@@ -103,7 +104,6 @@ export const MAX_RECEIPTS_PER_SIGNER = 10_000
 
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true })
 const textOf = (bytes: Uint8Array): string => utf8.decode(bytes)
-const textBytes = (text: string): Uint8Array => new TextEncoder().encode(text)
 
 /** Wire the market's topics, stream and stores onto a running node. */
 export async function startMarket (deps: MarketDeps): Promise<Market> {
@@ -248,21 +248,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     },
     queues: () => coordinator.queues(),
     matchIds: async (kind, prefix, limit) => kind === 'job' ? await jobStore.idsWithPrefix(prefix, limit) : await receipts.idsWithPrefix(prefix, limit),
-    syncKinds: [['receipt', {
-      records: async function * () {
-        const served = new Map<string, number>()
-        for await (const record of receipts.all()) {
-          const signer = record.envelope.signer
-          const count = served.get(signer) ?? 0
-          if (count >= perSigner) continue
-          served.set(signer, count + 1)
-          const text = await receipts.envelopeText(record.id)
-          yield text != null ? textBytes(text) : encodeEnvelope(record.envelope)
-        }
-      },
-      signerQuota: perSigner,
-      validate: ingestReceipt
-    }]],
+    syncKinds: [['receipt', receiptSyncKind(receipts, perSigner, ingestReceipt)]],
     stop: async () => {
       agent.stop()
       coordinator.stop()

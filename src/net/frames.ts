@@ -61,6 +61,9 @@ export function encodeVarint (n: number): Uint8Array {
 }
 
 /** The peer closed its side between two frames (not a framing error: the stream is left as it is). */
+/** The largest chunk a muxer delivers at once: yamux's initial stream window. */
+const MAX_MUXER_MESSAGE_BYTES = 256 * 1024
+
 export class EndOfStreamError extends Error {
   override name = 'EndOfStreamError'
 }
@@ -80,7 +83,15 @@ export class FramedStream {
     this.maxLengthBytes = varintLength(options.maxFrameBytes)
     this.frameTimeoutMs = options.frameTimeoutMs
     // What may wait unread: the frame being read, and the start of the next.
-    this.bytes = byteStream(stream, { maxBufferSize: 2 * (options.maxFrameBytes + this.maxLengthBytes) })
+    // Room for a frame being read plus one muxer message (a yamux message is at most its 256 KiB window).
+    this.bytes = byteStream(stream, { maxBufferSize: 2 * (options.maxFrameBytes + this.maxLengthBytes) + MAX_MUXER_MESSAGE_BYTES })
+    // byteStream buffers whatever arrives and fails the stream past its limit; a
+    // reader slower than its peer (sync validates each record before reading the
+    // next) pauses the stream instead, which stops the muxer's window updates
+    // until it has caught up: backpressure, not an overflow.
+    stream.addEventListener('message', () => {
+      if (this.buffered() >= options.maxFrameBytes && this.stream.readStatus === 'readable') this.stream.pause()
+    })
   }
 
   /**
@@ -133,8 +144,14 @@ export class FramedStream {
     }
   }
 
+  /** Bytes byteStream holds that no read has taken yet (its readBuffer exists at run time, not in its type). */
+  private buffered (): number {
+    return (this.bytes as unknown as { readBuffer: Uint8ArrayList }).readBuffer.byteLength
+  }
+
   /** Move what has arrived into `pending`; false at the end of the stream (a FrameError inside a frame). */
   private async pull (options: AbortOptions, insideFrame: boolean): Promise<boolean> {
+    if (this.stream.readStatus === 'paused' && this.buffered() < this.maxFrameBytes) this.stream.resume()
     const chunk = await this.bytes.read(options)
     if (chunk == null) {
       if (insideFrame) throw this.fail(new FrameError('truncated', 'the stream ended inside a frame'))

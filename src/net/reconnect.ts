@@ -1,7 +1,7 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Connection, PeerId, PeerStore, Startable, TypedEventTarget, Libp2pEvents, IdentifyResult } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
-import { PROTOCOLS } from '../wire/constants.ts'
+import { speaksSync } from './sync.ts'
 
 export type LogFn = (event: string, fields?: Record<string, unknown>) => void
 
@@ -122,7 +122,7 @@ export class Reconnect implements Startable {
 
   private readonly onIdentify = (event: CustomEvent<IdentifyResult>): void => {
     const { peerId, protocols } = event.detail
-    if (!protocols.includes(PROTOCOLS.sync)) return
+    if (!speaksSync(protocols)) return
     this.components.peerStore.merge(peerId, { metadata: { [LAST_SEEN_KEY]: new TextEncoder().encode(String(Date.now())) } }).catch(() => {})
   }
 

@@ -1,6 +1,7 @@
 import type { Envelope } from '../wire/envelope.ts'
 import type { ReceiptBody } from '../market/messages.ts'
 import { sublevel, type BatchOperation, type Db, type Sublevel } from './db.ts'
+import { ReceivedIndex } from './received-index.ts'
 
 export interface StoredReceipt {
   id: string
@@ -13,6 +14,18 @@ export interface ReceiptQuery {
   specId?: string
   jobId?: string
   limit?: number
+}
+
+/** What a sync peer asks for (protocols/sync.md): every filter given must match. */
+export interface ReceiptSelection {
+  /** Only receipts this node stored at or after this received-time cursor. */
+  since?: number
+  /** Only receipts of these spec ids. */
+  specs?: readonly string[]
+  /** Only receipts naming this agent. */
+  agent?: string
+  /** Only these receipts. */
+  ids?: readonly string[]
 }
 
 /** Zero-padded so that lexicographic key order is time order. */
@@ -38,6 +51,8 @@ export class ReceiptStore {
   private readonly envelopes: Sublevel
   /** Receipts held per signing coordinator, once load() has counted them. */
   private signerCounts: Map<string, number> | null = null
+  /** Receipts by the time this node stored them, for incremental sync. */
+  readonly received: ReceivedIndex
 
   constructor (db: Db) {
     this.db = db
@@ -47,6 +62,7 @@ export class ReceiptStore {
     this.byJob = sublevel(db, 'receipts-by-job')
     this.bySigner = sublevel(db, 'receipts-by-signer')
     this.envelopes = sublevel(db, 'receipt-envelopes')
+    this.received = new ReceivedIndex(db, 'receipts-by-received', async id => await this.byId.has(id))
   }
 
   /**
@@ -68,6 +84,7 @@ export class ReceiptStore {
       if (missing.length > 0) await this.db.batch(missing)
     }
     this.signerCounts = counts
+    await this.received.load(() => this.all())
   }
 
   /** How many receipts signed by this coordinator are held (0 before load()). */
@@ -96,7 +113,11 @@ export class ReceiptStore {
   async put (record: StoredReceipt, envelopeText?: string): Promise<void> {
     const operations = this.operations(record)
     if (envelopeText != null) operations.push({ type: 'put' as const, sublevel: this.envelopes, key: record.id, value: envelopeText })
-    await this.db.batch(operations)
+    try {
+      await this.db.batch(operations)
+    } finally {
+      this.received.settled(record.id)
+    }
   }
 
   /** The text a receipt arrived in, when this node kept it. */
@@ -106,10 +127,18 @@ export class ReceiptStore {
 
   /** Write many receipts in one batch (sync and benchmarks). */
   async putMany (records: StoredReceipt[]): Promise<void> {
-    await this.db.batch(records.flatMap(r => this.operations(r)))
+    try {
+      await this.db.batch(records.flatMap(r => this.operations(r)))
+    } finally {
+      for (const r of records) this.received.settled(r.id)
+    }
   }
 
-  /** The batch operations that store a receipt and its index entries; for atomic writes with other records. */
+  /**
+   * The batch operations that store a receipt and its index entries; for
+   * atomic writes with other records. The receipt counts as being written
+   * (holding sync cursors back) until it is seen stored.
+   */
   operations (record: StoredReceipt): BatchOperation[] {
     const body = record.envelope.body
     const suffix = `${timeKey(body.endedAt)}!${record.id}`
@@ -120,7 +149,8 @@ export class ReceiptStore {
       { type: 'put' as const, sublevel: this.byId, key: record.id, value: record },
       { type: 'put' as const, sublevel: this.byAgent, key: `${body.agent}!${suffix}`, value: record.id },
       { type: 'put' as const, sublevel: this.bySpec, key: `${body.specId}!${suffix}`, value: record.id },
-      { type: 'put' as const, sublevel: this.byJob, key: `${body.jobId}!${suffix}`, value: record.id }
+      { type: 'put' as const, sublevel: this.byJob, key: `${body.jobId}!${suffix}`, value: record.id },
+      this.received.entry(record.id)
     ]
   }
 
@@ -155,6 +185,35 @@ export class ReceiptStore {
       if (record != null && matches(record)) out.push(record)
     }
     return out.reverse()
+  }
+
+  /**
+   * The receipts a sync peer asked for, without reading the rest: by id, by
+   * received time, by agent or by spec, whichever index narrows it; the other
+   * filters are checked on each record read. `since` with `ids` is not a
+   * selection the protocol allows (the sync request schema refuses it).
+   */
+  async * select (selection: ReceiptSelection): AsyncIterable<StoredReceipt> {
+    const specs = selection.specs != null ? new Set(selection.specs) : null
+    const matches = (r: StoredReceipt): boolean =>
+      (selection.agent == null || r.envelope.body.agent === selection.agent) &&
+      (specs == null || specs.has(r.envelope.body.specId))
+    if (selection.ids != null) yield * this.read(new Set(selection.ids), matches)
+    else if (selection.since != null) yield * this.read(this.received.idsSince(selection.since), matches)
+    else if (selection.agent != null) yield * this.read(this.indexIds(this.byAgent, selection.agent), matches)
+    else if (specs != null) for (const spec of specs) yield * this.read(this.indexIds(this.bySpec, spec), matches)
+    else yield * this.all()
+  }
+
+  private async * read (ids: AsyncIterable<string> | Iterable<string>, matches: (r: StoredReceipt) => boolean): AsyncIterable<StoredReceipt> {
+    for await (const id of ids) {
+      const record = await this.get(id)
+      if (record != null && matches(record)) yield record
+    }
+  }
+
+  private async * indexIds (index: Sublevel, prefix: string): AsyncIterable<string> {
+    for await (const id of index.values({ gte: `${prefix}!`, lt: `${prefix}!\xff` })) yield id as string
   }
 
   /** Every stored receipt, in key order, without loading them all at once. */

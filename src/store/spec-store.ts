@@ -1,5 +1,6 @@
 import type { StoredSpec } from '../node-types.ts'
-import { sublevel, values, type Db, type Sublevel } from './db.ts'
+import { sublevel, values, type BatchOperation, type Db, type Sublevel } from './db.ts'
+import { ReceivedIndex } from './received-index.ts'
 
 /**
  * Specs by content id. Specs are immutable, so a put for a known id is a no-op.
@@ -7,6 +8,7 @@ import { sublevel, values, type Db, type Sublevel } from './db.ts'
  * is checked for being a duplicate, and that check should not cost a disk read.
  */
 export class SpecStore {
+  private readonly db: Db
   private readonly level: Sublevel
   /** The exact envelope text each received spec arrived in, served by sync (see ReceiptStore). */
   private readonly envelopes: Sublevel
@@ -20,15 +22,33 @@ export class SpecStore {
    */
   private names?: Map<string, Set<string>>
   private namesBuilt?: Promise<Map<string, Set<string>>>
+  /** Specs by the time this node stored them, for incremental sync. */
+  readonly received: ReceivedIndex
 
   constructor (db: Db) {
+    this.db = db
     this.level = sublevel(db, 'specs')
     this.envelopes = sublevel(db, 'spec-envelopes')
+    this.received = new ReceivedIndex(db, 'specs-by-received', async id => await this.level.has(id))
   }
 
   /** Read the stored ids into memory; call once before use. */
   async load (): Promise<void> {
     for await (const id of this.level.keys()) this.ids.add(id as string)
+    await this.received.load(() => this.level.values() as AsyncIterable<StoredSpec>)
+  }
+
+  /** Resolves once every write begun before the call has landed (or failed). */
+  async flushed (): Promise<void> {
+    await Promise.allSettled([...this.pendingWrites])
+  }
+
+  /** Specs stored at or after received-time `since`, oldest first. */
+  async * since (since: number): AsyncIterable<StoredSpec> {
+    for await (const id of this.received.idsSince(since)) {
+      const record = await this.get(id)
+      if (record != null) yield record
+    }
   }
 
   async get (id: string): Promise<StoredSpec | null> {
@@ -49,13 +69,31 @@ export class SpecStore {
 
   /** `envelopeText`: the envelope exactly as it arrived, kept for sync. */
   async put (record: StoredSpec, envelopeText?: string): Promise<void> {
+    const write = this.write(record, envelopeText)
+    this.pendingWrites.add(write)
+    try {
+      await write
+    } finally {
+      this.pendingWrites.delete(write)
+    }
+  }
+
+  private readonly pendingWrites = new Set<Promise<void>>()
+
+  private async write (record: StoredSpec, envelopeText?: string): Promise<void> {
     this.writing.set(record.id, record)
     try {
-      await this.level.put(record.id, record)
+      // One batch: the record, its text and its received-time entry land together.
+      const operations: BatchOperation[] = [{ type: 'put' as const, sublevel: this.level, key: record.id, value: record }]
+      if (envelopeText != null) operations.push({ type: 'put' as const, sublevel: this.envelopes, key: record.id, value: envelopeText })
+      operations.push(this.received.entry(record.id))
+      try {
+        await this.db.batch(operations)
+      } finally {
+        this.received.settled(record.id)
+      }
       this.ids.add(record.id)
       if (this.names != null) addName(this.names, record)
-      // After the record, so listing sees a spec as soon as it did before the text was kept.
-      if (envelopeText != null) await this.envelopes.put(record.id, envelopeText)
     } finally {
       this.writing.delete(record.id)
     }

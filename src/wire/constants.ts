@@ -55,10 +55,12 @@ export const TOPICS = {
 /**
  * Stream protocol ids. Execution 1.1.0 adds the cancel frame, the `cancelled`
  * claim outcome and the claim's `stopping`; an agent also answers 1.0.0, where
- * it sends none of them.
+ * it sends none of them. Sync 1.1.0 adds the request's filters and the end
+ * frame's cursor (protocols/sync.md); a node also answers 1.0.0.
  */
 export const PROTOCOLS = {
-  sync: '/specmesh/sync/1.0.0',
+  sync: '/specmesh/sync/1.1.0',
+  syncV1: '/specmesh/sync/1.0.0',
   execute: '/specmesh/execute/1.1.0',
   executeV1: '/specmesh/execute/1.0.0',
   specFetch: '/specmesh/spec-fetch/1.0.0'
