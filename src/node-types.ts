@@ -89,6 +89,22 @@ export interface NodeInit {
   metrics?: boolean
 }
 
+/** What fetchReceipts asks the connected peers for; filters combine. */
+export interface ReceiptFetchQuery {
+  agent?: string
+  specId?: string
+  ids?: string[]
+}
+
+/** What a fetch found: peers asked (those speaking sync 1.1.0), how many answered, receipts newly stored and from how many peers, forged ones refused. */
+export interface ReceiptFetch {
+  asked: number
+  answered: number
+  fetched: number
+  from: number
+  rejected: number
+}
+
 export interface SpecmeshNode {
   readonly peerId: string
   readonly home: string
@@ -129,6 +145,12 @@ export interface SpecmeshNode {
   listJobs (): Promise<JobRecord[]>
   listReceipts (query?: ReceiptQuery): Promise<StoredReceipt[]>
   getReceipt (id: string): Promise<StoredReceipt | null>
+  /**
+   * Sync by query: ask every connected peer for the receipts `query` names,
+   * validate and store them as any others, and take them into reputation
+   * before resolving. For a node that never followed the spec or agent.
+   */
+  fetchReceipts? (query: ReceiptFetchQuery): Promise<ReceiptFetch>
   /** Agents with a live capacity advert for the spec, with their advertised load. */
   capacityOf (specId: string): Array<{ agent: string, inFlight: number, limit: number, priceUsd: number }>
   /** Per job and per spec: reserved, spent and remaining money, each traceable to receipts. */

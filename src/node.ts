@@ -23,7 +23,7 @@ import { seal } from './wire/envelope.ts'
 import type { Signer } from './crypto/signatures.ts'
 import { PROTOCOLS, TOPICS } from './wire/constants.ts'
 import { validateSpec, specId, isExpired, SpecValidationError } from './spec/index.ts'
-import type { Handler, JobResult, NodeInit, PeerInfo, ServeOptions, SpecmeshNode, StoredSpec, SubmitOptions } from './node-types.ts'
+import type { Handler, JobResult, NodeInit, PeerInfo, ReceiptFetch, ReceiptFetchQuery, ServeOptions, SpecmeshNode, StoredSpec, SubmitOptions } from './node-types.ts'
 import { SpecFetchError } from './net/errors.ts'
 import { startMarket } from './market/market.ts'
 import { Reputation } from './reputation/reputation.ts'
@@ -279,8 +279,28 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   })
   await sync.start()
   // Pull what we missed from every peer that speaks sync, once per connection, from where the last pull ended.
+  // joinedSpecs: 'all' until per-spec topics land; then the market's joinedSpecs(), and on
+  // joining a spec, catchUp.specJoined(specId, <its receipts topic peers>) (ISSUE9 design, item 8).
   const catchUp = new SyncCatchUp({ libp2p, sync, cursors: new SyncCursorStore(db), joinedSpecs: () => 'all', log })
   catchUp.start()
+
+  /** Sync by query (protocols/sync.md, "Queries"); a spec's DHT providers are dialled first so they are asked too. */
+  async function fetchReceipts (query: ReceiptFetchQuery): Promise<ReceiptFetch> {
+    if (query.specId != null && discovery.enabled) await discovery.connectToProviders(query.specId).catch(() => [])
+    const found = await catchUp.query({
+      ...(query.agent != null ? { agent: query.agent } : {}),
+      ...(query.specId != null ? { specs: [query.specId] } : {}),
+      ...(query.ids != null ? { ids: query.ids } : {})
+    })
+    if (found.fetched > 0) {
+      // Stored already; reputation takes receipts in asynchronously, and the caller is about to ask it.
+      const fetched = query.ids != null
+        ? (await Promise.all(query.ids.map(async id => await market.getReceipt(id)))).filter(r => r != null)
+        : await market.listReceipts({ ...(query.agent != null ? { agent: query.agent } : {}), ...(query.specId != null ? { specId: query.specId } : {}) })
+      for (const record of fetched) await reputation.ingest(record)
+    }
+    return { asked: found.asked, answered: found.answered, fetched: found.fetched, from: found.from, rejected: found.rejected }
+  }
 
   /** The spec: held, or fetched from a provider. */
   async function fetchSpec (id: string): Promise<StoredSpec> {
@@ -398,6 +418,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     listJobs: market.listJobs,
     listReceipts: market.listReceipts,
     getReceipt: market.getReceipt,
+    fetchReceipts,
     servedSpecs: market.servedSpecs,
     drain: market.drain,
     ledger: market.ledger,

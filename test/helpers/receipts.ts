@@ -6,6 +6,8 @@ import type { ReceiptBody } from '../../src/market/messages.ts'
 import { openDb } from '../../src/store/db.ts'
 import { homePaths } from '../../src/store/home.ts'
 import { ReceiptStore, type StoredReceipt } from '../../src/store/receipt-store.ts'
+import { startNode, type TestNode } from './mesh.ts'
+import { sampleSpec } from './specs.ts'
 
 /** A key derived from one byte, so a test's parties are the same on every run. */
 export async function testKey (byte: number): Promise<Signer> {
@@ -51,4 +53,19 @@ export async function storeReceipts (home: string, records: StoredReceipt[]): Pr
   } finally {
     await db.close()
   }
+}
+
+/**
+ * A node on `home` holding the specs named `specNames` (published by it) and
+ * the receipts `receiptsOf(specIds)` makes: started once to publish, stopped
+ * to fill its store, started again.
+ */
+export async function startHolding (home: string, specNames: string[], receiptsOf: (specIds: string[]) => StoredReceipt[], log?: (event: string, fields?: Record<string, unknown>) => void): Promise<{ node: TestNode, specIds: string[], receipts: StoredReceipt[] }> {
+  const first = await startNode({ home })
+  const specIds: string[] = []
+  for (const name of specNames) specIds.push((await first.publishSpec(sampleSpec(name))).id)
+  await first.stop()
+  const receipts = receiptsOf(specIds)
+  await storeReceipts(home, receipts)
+  return { node: await startNode({ home, log }), specIds, receipts }
 }

@@ -6,7 +6,7 @@ import { PROTOCOLS } from '../../src/wire/constants.ts'
 import { FramedStream } from '../../src/net/frames.ts'
 import { startNode, stopAll, tempHome, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
-import { signedReceipts, storeReceipts, testKey } from '../helpers/receipts.ts'
+import { signedReceipts, startHolding, storeReceipts, testKey } from '../helpers/receipts.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 /**
@@ -108,11 +108,7 @@ describe('incremental sync (real nodes, real LevelDB)', () => {
     const agent = await testKey(42)
     const honestHome = await tempHome()
     homes.push(honestHome)
-    let honest = await startNode({ home: honestHome })
-    const { id: specId } = await honest.publishSpec(sampleSpec('sync-liar'))
-    await honest.stop()
-    await storeReceipts(honestHome, signedReceipts(20, { specId, coordinator, agent, tag: 'h' }))
-    honest = await startNode({ home: honestHome })
+    const { node: honest } = await startHolding(honestHome, ['sync-liar'], ([specId]) => signedReceipts(20, { specId: specId!, coordinator, agent, tag: 'h' }))
     nodes.push(honest)
 
     // The liar answers every request with no record and a cursor far in the future.

@@ -1,8 +1,10 @@
 import { validateSpec, type Spec } from '../../spec/index.ts'
 import { verifyReceipt, type ReceiptCheck, type ReceiptVerification } from '../../market/receipt-verify.ts'
 import type { StoredReceipt } from '../../node-types.ts'
-import { resolveRecord, resolveSpec } from '../../resolve-id.ts'
-import { badRequest } from '../errors.ts'
+import { FULL_ID, resolveRecord, resolveSpec } from '../../resolve-id.ts'
+import type { ReceiptFetch } from '../../node-types.ts'
+import { fetchedReport, nothingFound, type FetchedReport } from './reputation.ts'
+import { badRequest, notFound } from '../errors.ts'
 import { pageHeaders, pageNewestFirst, pageRequest, timeKey } from '../paging.ts'
 import type { Route } from '../router.ts'
 import type { RouteContext } from './context.ts'
@@ -76,8 +78,20 @@ export function auditReceipt (envelope: unknown, material: AuditMaterial): Recei
  */
 export function receiptRoutes ({ node }: RouteContext): Route[] {
   const knownReceipt = async (ref: string): Promise<StoredReceipt> => await resolveRecord(node, 'receipt', ref, async id => await node.getReceipt(id))
-  const verify = async (ref: string, body: unknown): Promise<ReceiptAudit & { sources: Record<string, string | null> }> => {
-    const stored = await knownReceipt(ref)
+  /** A receipt held, or (a full id this node lacks) fetched from the connected peers first. */
+  const heldOrFetched = async (ref: string): Promise<{ stored: StoredReceipt, fetch: ReceiptFetch | null }> => {
+    try {
+      return { stored: await knownReceipt(ref), fetch: null }
+    } catch (err) {
+      if ((err as Error).name !== 'UnknownIdError' || !FULL_ID.test(ref) || node.fetchReceipts == null) throw err
+    }
+    const fetch = await node.fetchReceipts({ ids: [ref] })
+    const stored = await node.getReceipt(ref)
+    if (stored == null) throw notFound(nothingFound(`receipt with id ${ref}`, fetch, 'GET /v1/receipts lists those held'))
+    return { stored, fetch }
+  }
+  const verify = async (ref: string, body: unknown): Promise<ReceiptAudit & { sources: Record<string, string | null>, fetched?: FetchedReport }> => {
+    const { stored, fetch } = await heldOrFetched(ref)
     const given = parseVerifyBody(body)
     const receipt = stored.envelope.body
     const sources: Record<string, string | null> = { spec: null, input: null, output: null }
@@ -117,7 +131,8 @@ export function receiptRoutes ({ node }: RouteContext): Route[] {
     if (spec != null) material.spec = spec
     if (hasInput) material.input = input
     if (sources.output != null) material.output = output
-    return { ...auditReceipt(stored.envelope, material), sources }
+    if (fetch != null) sources.receipt = `fetched from ${fetch.from} of ${fetch.asked} connected peer${fetch.asked === 1 ? '' : 's'}`
+    return { ...auditReceipt(stored.envelope, material), sources, ...(fetch != null ? { fetched: fetchedReport(fetch) } : {}) }
   }
 
   return [

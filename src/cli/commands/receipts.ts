@@ -1,5 +1,7 @@
 import { readFile, stat } from 'node:fs/promises'
 import { ApiClient, ApiRequestError, DaemonNotRunningError } from '../../api/client.ts'
+import type { FetchedReport } from '../../api/routes/reputation.ts'
+import { fetchedLine } from './reputation.ts'
 import type { AuditMaterial, ReceiptAudit } from '../../api/routes/receipts.ts'
 import type { StoredReceipt } from '../../node-types.ts'
 import type { CliIO, Command } from '../command.ts'
@@ -84,6 +86,8 @@ export const receiptsCommand: Command = {
 interface VerifyReport extends ReceiptAudit {
   /** Where the receipt, the spec, the input and the output came from. */
   sources: Record<string, string | null>
+  /** Set when the daemon held no such receipt and fetched it from its peers. */
+  fetched?: FetchedReport
 }
 
 /** A JSON file, parsed; errors name the file and the flag it came from. */
@@ -196,6 +200,7 @@ function printReport (io: CliIO, report: VerifyReport, what: string): void {
     : `receipt ${report.receiptId ?? `in ${what}`} FAILS verification: ${failed} of ${report.checks.length} check${report.checks.length === 1 ? '' : 's'} fail${failed === 1 ? 's' : ''}`
   const width = Math.max(0, ...report.checks.map(c => c.check.length), ...report.skipped.map(s => s.check.length))
   printLines(io, [
+    ...(report.fetched != null ? [fetchedLine(report.fetched, 'with this id')] : []),
     head,
     ...report.checks.map(c => `  ${c.ok ? '✓' : '✗'} ${c.check.padEnd(width)}  ${c.detail}`),
     ...report.skipped.map(s => `  - ${s.check.padEnd(width)}  not checked: ${s.detail}`)
@@ -213,7 +218,8 @@ const verifyCommand: Command = {
     'checked, with the flag that supplies it. Exit code 0 only when every check made passes.',
     '',
     'With a receipt id, the running daemon verifies its stored copy, using the spec it holds and,',
-    'when it coordinated the job, the job\'s output. With a file (a receipt envelope, the --json',
+    'when it coordinated the job, the job\'s output; a receipt it does not hold is fetched from its',
+    'connected peers first (the output says so). With a file (a receipt envelope, the --json',
     'output of `job submit`, or one stored receipt from `receipts --json`), the check runs here,',
     'offline; the spec comes from --spec, or from the running daemon when there is one.'
   ].join('\n'),

@@ -1,5 +1,5 @@
 import { ApiClient } from '../../api/client.ts'
-import type { TrustReport } from '../../api/routes/reputation.ts'
+import type { FetchedReport, TrustReport } from '../../api/routes/reputation.ts'
 import type { ReputationReport } from '../../reputation/reputation.ts'
 import type { Command } from '../command.ts'
 import { PAGE_OPTIONS, pageParams, printNextPage, withQuery } from '../paging.ts'
@@ -13,6 +13,11 @@ function fixed (n: number, digits: number): string {
 
 function halfLife (ms: number): string {
   return ms % (24 * HOUR_MS) === 0 ? `${ms / (24 * HOUR_MS)} d` : `${Number((ms / HOUR_MS).toFixed(2))} h`
+}
+
+/** Says that what follows was fetched on demand, and from how many peers. */
+export function fetchedLine (fetched: FetchedReport, what: string): string {
+  return `this node held no receipt ${what}: fetched ${fetched.receipts} from ${fetched.peers} of ${fetched.asked} connected peer${fetched.asked === 1 ? '' : 's'}`
 }
 
 export const reputationCommand: Command = {
@@ -33,10 +38,15 @@ export const reputationCommand: Command = {
     'spreads to coordinators whose own work trusted coordinators judged successful',
     '(EigenTrust). See protocols/reputation.md.',
     '',
+    'With AGENT (a full PeerId), only that agent\'s ratings; when this node holds no receipt',
+    'naming it (a newcomer, or a node that does not follow its specs), they are fetched from the',
+    'connected peers first (sync by query), and the output says how many came from how many peers.',
+    '',
     'The table is sorted by score; --json prints the evidence behind each score (counts by',
     'outcome, the trust-weighted totals, the coordinators whose verdicts count), its',
     '"interval" [low, high], and "newcomerPriors" per spec name {alpha, beta, mean, members}.'
   ].join('\n'),
+  args: [{ name: 'AGENT', optional: true, description: 'one agent\'s PeerId; its receipts are fetched from peers when this node holds none' }],
   options: {
     spec: { type: 'string', value: 'NAME', description: 'only agents rated on this spec name' },
     trust: { type: 'boolean', description: 'show how far this node trusts each peer\'s verdicts instead' },
@@ -45,7 +55,8 @@ export const reputationCommand: Command = {
   examples: [
     'specmesh reputation',
     'specmesh reputation --spec extract-entities --json',
-    'specmesh reputation --trust'
+    'specmesh reputation --trust',
+    'specmesh reputation 12D3KooW…'
   ],
   run: async (ctx) => {
     const { home, json, options, io } = ctx
@@ -70,7 +81,10 @@ export const reputationCommand: Command = {
       return
     }
     const spec = typeof options.spec === 'string' ? options.spec : undefined
-    const { body: report, next } = await client.page<ReputationReport>(withQuery('/v1/reputation', pageParams(ctx, new URLSearchParams(spec != null ? { spec } : {}))))
+    const agent = ctx.args[0]
+    const params = new URLSearchParams(spec != null ? { spec } : {})
+    if (agent != null) params.set('agent', agent)
+    const { body: report, next } = await client.page<ReputationReport & { fetched?: FetchedReport }>(withQuery('/v1/reputation', pageParams(ctx, params)))
     printNextPage(io, ctx, next)
     if (json) {
       printJson(io, report)
@@ -80,6 +94,7 @@ export const reputationCommand: Command = {
       printLines(io, [spec != null ? `no receipts for spec ${spec} yet` : 'no receipts yet; agents are rated once jobs run on the mesh'])
       return
     }
+    if (report.fetched != null) printLines(io, [fetchedLine(report.fetched, `naming ${shortPeerId(agent!)}`)])
     const rows = report.agents.map(a => {
       const o = a.evidence.outcomes
       const untrusted = a.evidence.untrusted
