@@ -4,6 +4,7 @@ import type { Handler } from './market/exec-handler.ts'
 import type { ServeOptions } from './market/agent.ts'
 import type { JobResult, SubmitOptions } from './market/coordinator.ts'
 import type { JobRecord } from './store/job-store.ts'
+import type { Sublevel } from './store/db.ts'
 import type { ReceiptQuery, StoredReceipt } from './store/receipt-store.ts'
 import type { JobLedger, SpecLedger } from './store/ledger-store.ts'
 import type { JobEventsOptions, MarketOptions } from './market/market.ts'
@@ -173,6 +174,11 @@ export interface SpecmeshNode {
   fetchSpec (specId: string): Promise<StoredSpec>
   /** The settings the node runs with, and where each came from. */
   settings (): ResolvedSettings
+  /**
+   * A sublevel of the node's LevelDB for the records a door onto the node keeps
+   * of its own (A2A tasks), so they live and die with the data folder. Optional.
+   */
+  surfaceRecords? (family: string): Sublevel
   /** The node's metrics in the Prometheus text format; absent when metrics are off. */
   metricsText? (): Promise<{ text: string, contentType: string }>
   /** How many specs the node holds, without reading them. Optional. */

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { loadOrCreateIdentity } from './crypto/identity.ts'
 import { resolveHome, homePaths, secureHome } from './store/home.ts'
-import { libp2pDatastore, openDb } from './store/db.ts'
+import { libp2pDatastore, openDb, sublevel } from './store/db.ts'
 import { SpecStore } from './store/spec-store.ts'
 import { addressInUse, buildLibp2p, type SpecmeshLibp2p } from './net/libp2p.ts'
 import { Gossip } from './net/gossip.ts'
@@ -413,6 +413,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     fetchSpec,
     findSpecProviders: async (specId: string) => await discovery.findSpecProviders(specId),
     settings: () => settings,
+    surfaceRecords: (family: string) => sublevel(db, `surface-${family}`),
     discovery,
     getJob: market.getJob,
     listJobs: market.listJobs,

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
-import { Role, TaskState, type Message, type Part, type TaskStatusUpdateEvent } from '@a2a-js/sdk'
+import { Role, TaskState, type Artifact, type Message, type Part, type Task, type TaskStatusUpdateEvent } from '@a2a-js/sdk'
 import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from '@a2a-js/sdk/server'
 import type { JobResult, StoredSpec } from '../node-types.ts'
+import type { JobRecord } from '../store/job-store.ts'
 import { checkInput } from '../spec/index.ts'
 import { describeEvent, JOB_META, jobMeta, liveSpecs, outcomeText, runJob, type SurfaceNode } from '../surfaces/jobs.ts'
 
@@ -85,22 +86,9 @@ export class SpecmeshAgentExecutor implements AgentExecutor {
       this.running.delete(taskId)
     }
 
-    const meta = jobMeta(spec.id, result)
-    if (result.status === 'succeeded') {
-      bus.publish(AgentEvent.artifactUpdate({
-        taskId,
-        contextId,
-        artifact: { artifactId: result.jobId, name: 'output', description: `the output of job ${result.jobId}, checked against spec ${spec.id}`, parts: [dataPart(result.output)], metadata: meta, extensions: [] },
-        append: false,
-        lastChunk: true,
-        metadata: meta
-      }))
-      update(TaskState.TASK_STATE_COMPLETED, outcomeText(result), meta)
-    } else if (controller.signal.aborted) {
-      update(TaskState.TASK_STATE_CANCELED, `job ${result.jobId} cancelled: ${result.reason ?? 'cancelled'}`, meta)
-    } else {
-      update(TaskState.TASK_STATE_FAILED, outcomeText(result), meta)
-    }
+    const end = taskEnd(spec.id, result, controller.signal.aborted)
+    if (end.artifact != null) bus.publish(AgentEvent.artifactUpdate({ taskId, contextId, artifact: end.artifact, append: false, lastChunk: true, metadata: end.meta }))
+    update(end.state, end.text, end.meta)
   }
 
   /** The spec a message's input is for. */
@@ -147,5 +135,56 @@ function agentText (text: string, taskId: string, contextId: string): Message {
     metadata: undefined,
     extensions: [],
     referenceTaskIds: []
+  }
+}
+
+/** The task's last state, its message and metadata, and (for a success) the output as its artifact. */
+export function taskEnd (specId: string, result: JobResult, aborted = false): { state: TaskState, text: string, meta: Record<string, unknown>, artifact?: Artifact } {
+  const meta = jobMeta(specId, result)
+  if (result.status === 'succeeded') {
+    return {
+      state: TaskState.TASK_STATE_COMPLETED,
+      text: outcomeText(result),
+      meta,
+      artifact: { artifactId: result.jobId, name: 'output', description: `the output of job ${result.jobId}, checked against spec ${specId}`, parts: [dataPart(result.output)], metadata: meta, extensions: [] }
+    }
+  }
+  if (aborted || result.status === 'cancelled') return { state: TaskState.TASK_STATE_CANCELED, text: `job ${result.jobId} cancelled: ${result.reason ?? 'cancelled'}`, meta }
+  return { state: TaskState.TASK_STATE_FAILED, text: outcomeText(result), meta }
+}
+
+/**
+ * A task that was open when the node stopped: its executor is gone, so its
+ * state is what became of its job (which the node closed as interrupted at
+ * start, if it was still running). A task whose job never started failed.
+ */
+export async function settleOpenTask (task: Task, getJob: (jobId: string) => Promise<(JobRecord & { output?: unknown }) | null>): Promise<Task> {
+  const jobId = task.metadata?.[A2A_META.jobId]
+  const record = typeof jobId === 'string' ? await getJob(jobId) : null
+  if (record != null && (record.status === 'bidding' || record.status === 'running')) return task
+  const end = record != null
+    ? taskEnd(record.specId, resultOf(record))
+    : { state: TaskState.TASK_STATE_FAILED, text: 'interrupted: the node stopped before this task\'s job was submitted; send the message again', meta: {} as Record<string, unknown> }
+  const message = agentText(end.text, task.id, task.contextId)
+  return {
+    ...task,
+    status: { state: end.state, timestamp: new Date().toISOString(), message },
+    artifacts: end.artifact != null ? [...task.artifacts.filter(a => a.artifactId !== end.artifact!.artifactId), end.artifact] : task.artifacts,
+    history: [...task.history, message],
+    metadata: { ...task.metadata, ...end.meta }
+  }
+}
+
+/** A finished job's stored record as the result it ended with (the receipt by its id and agent, all a task names of it). */
+function resultOf (record: JobRecord & { output?: unknown }): JobResult {
+  const agent = record.attempts.find(a => a.receiptId === record.receiptId)?.agent
+  return {
+    jobId: record.jobId,
+    status: record.status === 'succeeded' || record.status === 'cancelled' ? record.status : 'failed',
+    output: record.output,
+    costUsd: record.costUsd,
+    attempts: record.attempts,
+    ...(record.reason != null ? { reason: record.reason } : {}),
+    ...(record.receiptId != null ? { receipt: { id: record.receiptId, body: { agent } } as NonNullable<JobResult['receipt']> } : {})
   }
 }

@@ -3,12 +3,14 @@ import { A2A_VERSION_HEADER } from '@a2a-js/sdk'
 import { DefaultRequestHandler, InMemoryTaskStore, JsonRpcTransportHandler, validateVersion } from '@a2a-js/sdk/server'
 import { defaultServerCallContextBuilder, UnauthenticatedUser } from '@a2a-js/sdk/server'
 import type { HttpMount } from '../api/mount.ts'
+import type { SpecmeshNode } from '../node-types.ts'
 import { liveSpecs, type SurfaceNode } from '../surfaces/jobs.ts'
 import { A2A_JSONRPC_PATH, AGENT_CARD_PATH, agentCard } from './agent-card.ts'
-import { SpecmeshAgentExecutor } from './executor.ts'
+import { settleOpenTask, SpecmeshAgentExecutor } from './executor.ts'
+import { LevelTaskStore } from './task-store.ts'
 
 export interface A2AInit {
-  node: SurfaceNode
+  node: SurfaceNode & Partial<Pick<SpecmeshNode, 'getJob' | 'surfaceRecords'>>
   /** The local API's base URL, known once it listens. */
   apiUrl: () => string
   version: string
@@ -19,7 +21,8 @@ export interface A2AInit {
  * it is how A2A clients discover the agent, and names the token it needs), and
  * the JSON-RPC binding at /a2a (behind the API's bearer token) for sending a
  * message, streaming a task's updates, getting and cancelling a task. Tasks
- * are kept in memory: the jobs behind them are in the node's store.
+ * are kept in the node's LevelDB (where the node offers it) beside the jobs
+ * behind them, so a task is still answered after the daemon restarts.
  */
 export function a2aMounts (init: A2AInit): HttpMount[] {
   const card = agentCard({ apiUrl: init.apiUrl(), peerId: init.node.peerId, version: init.version, specs: [] })
@@ -29,7 +32,11 @@ export function a2aMounts (init: A2AInit): HttpMount[] {
     Object.assign(card, agentCard({ apiUrl: init.apiUrl(), peerId: init.node.peerId, version: init.version, specs }))
     return card
   }
-  const requestHandler = new DefaultRequestHandler(card, new InMemoryTaskStore(), new SpecmeshAgentExecutor(init.node))
+  const { node } = init
+  const tasks = node.surfaceRecords != null && node.getJob != null
+    ? new LevelTaskStore(node.surfaceRecords('a2a-tasks'), async task => await settleOpenTask(task, async id => await node.getJob!(id)))
+    : new InMemoryTaskStore()
+  const requestHandler = new DefaultRequestHandler(card, tasks, new SpecmeshAgentExecutor(init.node))
   const transport = new JsonRpcTransportHandler(requestHandler)
 
   const cardMount: HttpMount = {

@@ -99,6 +99,7 @@ describe('A2A', () => {
     expect(receipt.body).toMatchObject({ jobId: artifact.metadata['specmesh/jobId'], outcome: 'success' })
     const fetched = await client.getTask({ tenant: '', id: taskId, historyLength: 0 })
     expect(fetched.status?.state).toBe(TaskState.TASK_STATE_COMPLETED)
+    const completedId = taskId
 
     // Data that matches two skills' inputs, named by neither: the task fails saying which to name.
     const ambiguousTask = await client.sendMessage(message({ text: 'which one?' })) as Task
@@ -125,5 +126,25 @@ describe('A2A', () => {
     expect(final).toBe(TaskState.TASK_STATE_CANCELED)
     const job = await runJson(['job', 'status', jobId, '--home', daemon.home])
     expect(job.status).toBe('cancelled')
-  }, 120_000)
+    const cancelledId = taskId
+
+    // A task still working when the daemon dies (kill -9), then the daemon starts again on the same
+    // data folder: every task is still there, and the open one says what became of its job.
+    let openId = ''
+    for await (const event of client.sendMessageStream(message({ text: 'still running' }, { skillId: sleepy.id }))) {
+      const payload = event.payload
+      if (payload?.$case === 'task') openId = payload.value.id
+      if (payload?.$case === 'statusUpdate' && text(payload.value.status).startsWith('attempt 1 started')) break
+    }
+    await daemon.stop('SIGKILL')
+    const restarted = await startDaemon(daemon.home)
+    const again = await factory.createFromUrl(restarted.api.url)
+    const completed = await again.getTask({ tenant: '', id: completedId, historyLength: 0 })
+    expect(completed.status?.state).toBe(TaskState.TASK_STATE_COMPLETED)
+    expect(completed.artifacts[0]?.parts[0]?.content).toEqual(artifact.parts[0].content)
+    expect((await again.getTask({ tenant: '', id: cancelledId, historyLength: 0 })).status?.state).toBe(TaskState.TASK_STATE_CANCELED)
+    const interrupted = await again.getTask({ tenant: '', id: openId, historyLength: 0 })
+    expect(interrupted.status?.state).toBe(TaskState.TASK_STATE_FAILED)
+    expect(text(interrupted.status as never)).toMatch(/^job \S+ failed: interrupted: the node stopped while the job was running/)
+  }, 150_000)
 })
