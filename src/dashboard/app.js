@@ -113,7 +113,7 @@ async function jobs (params) {
     location.hash = `#/jobs?${next}`
   }
   const select = h('select', { id: 'filter-status', onchange: apply },
-    ['', 'bidding', 'running', 'succeeded', 'failed'].map(s => {
+    ['', 'bidding', 'running', 'succeeded', 'failed', 'cancelled'].map(s => {
       const o = h('option', { value: s }, s === '' ? 'any' : s)
       if (s === (params.get('status') ?? '')) o.selected = true
       return o

@@ -3,6 +3,7 @@ import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, typ
 import type { JobResult, StoredSpec, SubmitOptions } from '../node-types.ts'
 import { describeEvent, JOB_META, jobMeta, liveSpecs, outcomeText, runJob, type SurfaceJobEvent, type SurfaceNode } from '../surfaces/jobs.ts'
 import { jobInput, specTools, structuredOutput, type SpecTool } from './spec-tools.ts'
+import { ToolTasks } from './tool-tasks.ts'
 
 /** Keys of a tool result's `_meta` that carry the job's record. */
 export const MCP_META = {
@@ -39,11 +40,14 @@ export interface SpecmeshMcpServer {
 export function createMcpServer (init: McpServerInit): SpecmeshMcpServer {
   const { node } = init
   const log = init.log ?? (() => {})
+  // A job can take minutes: every tool may also be called as a task (MCP's task support, experimental in the SDK).
+  const tasks = new ToolTasks()
   const server = new Server(
     { name: 'specmesh', title: 'specmesh market', version: init.version ?? '0.0.0' },
     {
-      capabilities: { tools: { listChanged: true } },
-      instructions: 'Each tool is a specmesh spec: calling it submits a job to the peer-to-peer market, where agents bid and the best one runs it under the spec\'s deadline and budget. The output is checked against the spec before it is returned.'
+      capabilities: { tools: { listChanged: true }, tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } },
+      taskStore: tasks.store,
+      instructions: 'Each tool is a specmesh spec: calling it submits a job to the peer-to-peer market, where agents bid and the best one runs it under the spec\'s deadline and budget. The output is checked against the spec before it is returned. A long job can be called as a task: the call returns at once, tasks/get shows the job\'s latest step.'
     }
   )
 
@@ -56,6 +60,7 @@ export function createMcpServer (init: McpServerInit): SpecmeshMcpServer {
       inputSchema: tool.inputSchema,
       outputSchema: tool.outputSchema,
       annotations: { readOnlyHint: false, openWorldHint: true },
+      execution: { taskSupport: 'optional' as const },
       _meta: { [MCP_META.specId]: tool.specId }
     }))
   }))
@@ -76,16 +81,28 @@ export function createMcpServer (init: McpServerInit): SpecmeshMcpServer {
       }
       progressSent = progressSent.then(async () => await extra.sendNotification(notification)).catch(() => {})
     }
-    let result: JobResult
-    try {
-      result = await runJob(node, tool.specId, jobInput(tool, request.params.arguments), { ...jobOptions(request.params._meta), signal: extra.signal, onEvent: progress })
-      await progressSent
-    } catch (err) {
-      // Bad input (InvalidJobError names each field) is the caller's to fix: a tool error, so a model can read and retry.
-      return toolError(`${(err as Error).message}`, { [MCP_META.specId]: tool.specId })
+    const call = async (signal: AbortSignal, onStep?: (event: SurfaceJobEvent) => void): Promise<CallToolResult> => {
+      let result: JobResult
+      try {
+        result = await runJob(node, tool.specId, jobInput(tool, request.params.arguments), {
+          ...jobOptions(request.params._meta),
+          signal,
+          onEvent: event => { progress(event); onStep?.(event) }
+        })
+        await progressSent
+      } catch (err) {
+        // Bad input (InvalidJobError names each field) is the caller's to fix: a tool error, so a model can read and retry.
+        return toolError(`${(err as Error).message}`, { [MCP_META.specId]: tool.specId })
+      }
+      log('mcp.tool_called', { tool: tool.name, jobId: result.jobId, status: result.status })
+      return toolResult(tool, result)
     }
-    log('mcp.tool_called', { tool: tool.name, jobId: result.jobId, status: result.status })
-    return toolResult(tool, result)
+    // Called as a task: the task at once, the job in the background, its steps as the task's status message.
+    if (request.params.task != null && extra.taskStore != null) {
+      return await tasks.start(extra.taskStore, request.params.task.ttl, async run =>
+        await call(run.signal, event => { if (event.type !== 'done') run.step(describeEvent(event)) }))
+    }
+    return await call(extra.signal)
   })
 
   // A spec that arrives (published here, gossiped or synced) is a new tool.
@@ -108,6 +125,7 @@ export function createMcpServer (init: McpServerInit): SpecmeshMcpServer {
       closed = true
       node.events?.off('spec', onSpec)
       clearTimeout(timer)
+      tasks.close()
       await server.close()
     }
   }

@@ -76,6 +76,20 @@ describe('specmesh mcp', () => {
     expect(progress.map(p => p.message)).toContain(`awarded to ${agent.peerId}`)
     expect(progress.map(p => p.progress)).toEqual([...progress.map(p => p.progress)].sort((a, b) => a - b))
 
+    // The same tool called as a task (MCP's task support): the task at once, working while the job runs, then the result.
+    expect(tools[0]!.execution?.taskSupport).toBe('optional')
+    expect(client.getServerCapabilities()?.tasks?.requests?.tools?.call).toBeDefined()
+    const messages: any[] = []
+    for await (const m of client.experimental.tasks.callToolStream({ name: TOOL, arguments: { text: 'Grace Hopper' }, _meta: BID_WINDOW }, undefined, { timeout: 30_000 })) messages.push(m)
+    expect(messages[0]).toMatchObject({ type: 'taskCreated', task: { status: 'working' } })
+    // Its status message is the job's latest step: at the end, the receipt.
+    expect(messages.filter(m => m.type === 'taskStatus').at(-1).task).toMatchObject({ status: 'completed', statusMessage: expect.stringMatching(/^receipt \S+: success, 0.04 USD$/) })
+    const taskResult = messages.at(-1)
+    expect(taskResult.type, JSON.stringify(taskResult)).toBe('result')
+    expect(taskResult.result.structuredContent).toEqual({ entities: ['Grace', 'Hopper'].map(name => ({ name, confidence: 90 })) })
+    expect(taskResult.result._meta).toMatchObject({ 'specmesh/costUsd': 0.04, 'specmesh/agent': agent.peerId })
+    expect((await client.experimental.tasks.getTask(messages[0].task.taskId)).status).toBe('completed')
+
     // A spec that arrives is a new tool, announced with list-changed; a job nobody bids on is a tool error with the reason.
     let changed = 0
     client.setNotificationHandler(ToolListChangedNotificationSchema, () => { changed++ })
@@ -88,6 +102,15 @@ describe('specmesh mcp', () => {
     const failed = await client.callTool({ name: added!.name, arguments: { transcript: 'nobody serves this' }, _meta: { 'specmesh/bidWindowMs': 50 } })
     expect(failed.isError).toBe(true)
     expect((failed.content as Array<{ text: string }>)[0]!.text).toMatch(/^job \S+ failed: no agent bid/)
+    // A task cancelled with tasks/cancel cancels its job (here still collecting bids nobody sends).
+    const waiting = client.experimental.tasks.callToolStream({ name: added!.name, arguments: { transcript: 'cancel me' }, _meta: { 'specmesh/bidWindowMs': 5000 } })
+    const created = (await waiting.next()).value as any
+    expect(created.type).toBe('taskCreated')
+    await waitFor(async () => (await runJson(['job', 'list', '--spec', second.id, '--status', 'bidding', '--home', daemon.home]) as unknown[]).length === 1, { what: 'the task\'s job to be bidding' })
+    expect((await client.experimental.tasks.cancelTask(created.task.taskId)).status).toBe('cancelled')
+    await waiting.return(undefined)
+    await waitFor(async () => (await runJson(['job', 'list', '--spec', second.id, '--status', 'cancelled', '--home', daemon.home]) as unknown[]).length === 1, { what: 'the task\'s job to be cancelled' })
+    expect((await client.experimental.tasks.getTask(created.task.taskId)).status).toBe('cancelled')
     // Arguments that do not match the input schema: a tool error naming the field, and no job.
     const bad = await client.callTool({ name: added!.name, arguments: { text: 'wrong field' } })
     expect(bad.isError).toBe(true)

@@ -458,7 +458,7 @@ const listCommand: Command = {
   summary: 'list the jobs this node submitted',
   description: 'List the jobs this node submitted (as coordinator), with status, cost, attempts and, for failures, the reason.\nThe newest 100 (--limit), oldest first; a "more:" line on stderr gives the command for the older ones.',
   options: {
-    status: { type: 'string', value: 'STATUS', description: 'only jobs in this state (bidding, running, succeeded, failed; comma-separated for several)' },
+    status: { type: 'string', value: 'STATUS', description: 'only jobs in this state (bidding, running, succeeded, failed, cancelled; comma-separated for several)' },
     spec: { type: 'string', value: 'SPEC', description: 'only jobs of this spec (id, id prefix, name or name@version)' },
     agent: { type: 'string', value: 'PEER', description: 'only jobs with an attempt at this agent (peer id, or its start or end)' },
     ...PAGE_OPTIONS
