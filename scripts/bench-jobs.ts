@@ -214,11 +214,14 @@ async function turn (operate: boolean, jobs: number, sequentialJobs: number): Pr
     const jobsPerSecOperate = perSec(opConcurrent)
     const overheadMsOperate = summarize(opSequential.overheads)
     const operateThroughputRatio = round(jobsPerSecOperate / jobsPerSec, 3)
+    // Each on turn against the off turn beside it (off on | on off): how far the ratio moves within the run.
+    const pairRatios = [[0, 1], [3, 2]].map(([off, on]) => round(perSec(turns[on]!.concurrent) / perSec(turns[off]!.concurrent), 3))
+    const operateTargetMet = operateThroughputRatio >= 0.95
     rows.push(
-      { measure: 'with metrics and logging on: throughput', value: `${jobsPerSecOperate} jobs/s`, note: `${operateThroughputRatio >= 1 ? '+' : ''}${round((operateThroughputRatio - 1) * 100, 1)}% against off (target: no worse than -5%); turns ${turns.map(t => `${t.operate ? 'on' : 'off'} ${perSec(t.concurrent)}`).join(', ')}` },
+      { measure: 'with metrics and logging on: throughput', value: `${jobsPerSecOperate} jobs/s`, note: `${operateThroughputRatio >= 1 ? '+' : ''}${round((operateThroughputRatio - 1) * 100, 1)}% against off (target: no worse than -5%: ${operateTargetMet ? 'met' : 'NOT met'}; pairs ${pairRatios.join(', ')}); turns ${turns.map(t => `${t.operate ? 'on' : 'off'} ${perSec(t.concurrent)}`).join(', ')}` },
       { measure: 'with metrics and logging on: overhead beyond bidding (p50/p99)', value: `${overheadMsOperate.p50} / ${overheadMsOperate.p99} ms`, note: `off: ${overheadMs.p50} / ${overheadMs.p99} ms` }
     )
-    operateResult = { jobsPerSecOperate, overheadMsOperate, operateThroughputRatio, turns: turns.map(t => ({ operate: t.operate, jobsPerSec: perSec(t.concurrent), failed: t.concurrent.failed })) }
+    operateResult = { jobsPerSecOperate, overheadMsOperate, operateThroughputRatio, operateTargetMet, operatePairRatios: pairRatios, turns: turns.map(t => ({ operate: t.operate, jobsPerSec: perSec(t.concurrent), failed: t.concurrent.failed })) }
   }
   console.log(`specmesh bench:jobs — 1 coordinator, ${AGENTS} agents, trivial handler, bid window ${BID_WINDOW_MS} ms\n`)
   console.log(table(rows))
