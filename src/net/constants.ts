@@ -28,3 +28,11 @@ export const PROVIDE_MAX_RETRY_MS = 5 * 60_000
 
 /** A coordinator looks up one spec's providers at most this often when it knows no agent with room. */
 export const PROVIDER_LOOKUP_INTERVAL_MS = 30_000
+
+/**
+ * Smallest gossip message for which a node tells its mesh peers "I don't want this one"
+ * (gossipsub 1.2 IDONTWANT). Below it a duplicate costs less to receive than the
+ * announcement costs to send, and the announcement goes out before validation, so a
+ * flood of small useless messages would make every victim write one per mesh peer.
+ */
+export const IDONTWANT_MIN_BYTES = 16 * 1024

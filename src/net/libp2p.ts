@@ -14,7 +14,7 @@ import type { Message } from '@libp2p/gossipsub'
 import type { Datastore } from 'interface-datastore'
 import { sha256 } from '../crypto/content-id.ts'
 import { MAX_MESSAGE_BYTES } from '../wire/constants.ts'
-import { DHT_PROTOCOL, MDNS_SERVICE_TAG } from './constants.ts'
+import { DHT_PROTOCOL, IDONTWANT_MIN_BYTES, MDNS_SERVICE_TAG } from './constants.ts'
 import type { ValidationGuard } from './validation-guard.ts'
 import { reachabilityConfig, type ReachabilityInit } from './reachability.ts'
 
@@ -76,6 +76,13 @@ function pubsub (guard: ValidationGuard | undefined): ServiceFactory {
     maxInboundDataLength: MAX_MESSAGE_BYTES + 16 * 1024,
     // Our messages are small and latency matters more than bandwidth here.
     heartbeatInterval: 700,
+    // gossipsub sends IDONTWANT to every mesh peer for each new message of this size or more,
+    // before the topic validator has run. At its default (512 bytes) that covers a signed job
+    // call: a flood of them made each victim write one control RPC per mesh peer per flood
+    // message (a quarter of its CPU in the flood test), and honest jobs, bids and receipts
+    // paid the same for duplicates that cost less to receive than to announce. From 16 KiB
+    // a duplicate costs more than the announcement, so large specs keep the saving.
+    idontwantMinDataSize: IDONTWANT_MIN_BYTES,
     // Peer scoring: src/net/peer-scoring.ts (protocols/README.md "Peer scoring").
     scoreParams: {
       ...SCORE_PARAMS,

@@ -2,22 +2,24 @@
  * Floods that cost nothing (issue 10, items 1 and 2): four honest nodes run jobs
  * and publish specs while a hostile libp2p peer in a separate process floods
  * them, first with garbage, then with correctly signed job calls for a spec
- * nobody holds, at the highest rate it reaches. Against the same run's
- * no-flood baseline: honest job p99 and spec propagation p99 (the target is 2×;
- * checked against a regression bound, see the check), the
- * attacker throttled within 1 s and graylisted within 5 s by every victim,
- * the victims' heap back within 10% of what the same honest work leaves without
- * a flood (the heap before the phase plus the baseline phase's growth), no
- * honest job lost.
- * The floods here are short (FLOOD_PHASE_MS, default 6 s) to keep the suite
- * quick; `npm run bench:flood` runs the 20 s version and prints JSON.
+ * nobody holds, each for 20 s (FLOOD_PHASE_MS) at the highest rate it reaches
+ * (its messages are made and signed before it connects; the rate is printed).
+ * Against the same run's no-flood baseline: honest job p99 and spec propagation
+ * p99 at most 2× (FLOOD_MAX_RATIO), the attacker throttled within 1 s and
+ * graylisted within 5 s by every victim, the victims' heap back within 10% of
+ * what the same honest work leaves without a flood (the heap before the phase
+ * plus the baseline phase's growth), no honest job lost.
+ *
+ * The attacker runs at the victims' CPU priority unless FLOOD_ATTACKER_NICE says
+ * otherwise (see lowerPriority in scripts/lib/flood-scenario.ts).
+ * `npm run bench:flood` runs the same scenario and prints its figures as JSON.
  */
 import { describe, expect, it } from 'vitest'
 import { runFloodScenario } from '../../scripts/lib/flood-scenario.ts'
 
-const PHASE_MS = Number(process.env.FLOOD_PHASE_MS ?? 6000)
-/** Regression bound on p99 under a flood against the baseline; see the note at the check. */
-const MAX_RATIO = Number(process.env.FLOOD_MAX_RATIO ?? 8)
+const PHASE_MS = Number(process.env.FLOOD_PHASE_MS ?? 20_000)
+/** The issue's target for p99 under a flood against the baseline. */
+const MAX_RATIO = Number(process.env.FLOOD_MAX_RATIO ?? 2)
 
 describe('flood resistance (attacker in a separate process)', () => {
   it('keeps honest jobs and spec propagation within 2× of baseline under a garbage flood and a signed-useless flood', async () => {
@@ -28,20 +30,20 @@ describe('flood resistance (attacker in a separate process)', () => {
     expect(baseline!.jobsFailed).toBe(0)
     for (const flood of floods) {
       const where = `${flood.phase}: ${JSON.stringify(flood)} vs baseline ${JSON.stringify(baseline)}`
+      const jobRatio = flood.jobP99Ms / baseline!.jobP99Ms
+      const specRatio = flood.specP99Ms / baseline!.specP99Ms
+      console.log(`flood ${flood.phase}: attacker ${flood.attackerPerSecond} msgs/s while connected (best window: ${flood.attackerPeakPerSecond}, nice ${result.attackerNice}), ${flood.attackerSent} sent; ` +
+        `throttled after ${flood.throttledAfterMs} ms, graylisted after ${flood.graylistedAfterMs} ms; ` +
+        `job p99 ${flood.jobP99Ms} ms vs ${baseline!.jobP99Ms} ms (×${jobRatio.toFixed(2)}), spec p99 ${flood.specP99Ms} ms vs ${baseline!.specP99Ms} ms (×${specRatio.toFixed(2)}) ` +
+        `(target ≤ 2: ${jobRatio <= 2 && specRatio <= 2 ? 'met' : 'NOT met'}); heap ${flood.heapAfterMiB} MiB vs ${flood.heapBaselineMiB} MiB without a flood`)
       expect(flood.attackerSent, where).toBeGreaterThan(0)
       expect(flood.victimsGraylisted, where).toBe(4)
       expect(flood.throttledAfterMs, where).toBeLessThanOrEqual(1000)
       expect(flood.graylistedAfterMs, where).toBeLessThanOrEqual(5000)
       expect(flood.jobsFailed, where).toBe(0)
-      // The issue's target is 2×; on these shared 2-core machines the attacker process itself
-      // takes a core while it floods, so the test holds a regression bound (main measured
-      // 23–61× for jobs and ~100× for specs) and prints whether 2× was met.
-      const jobRatio = flood.jobP99Ms / baseline!.jobP99Ms
-      const specRatio = flood.specP99Ms / baseline!.specP99Ms
-      console.log(`flood ${flood.phase}: job p99 ×${jobRatio.toFixed(2)}, spec p99 ×${specRatio.toFixed(2)} (target ≤ 2: ${jobRatio <= 2 && specRatio <= 2 ? 'met' : 'NOT met'})`)
       expect(jobRatio, where).toBeLessThanOrEqual(MAX_RATIO)
       expect(specRatio, where).toBeLessThanOrEqual(MAX_RATIO)
       expect(flood.heapAfterMiB!, where).toBeLessThanOrEqual(flood.heapBaselineMiB! * 1.1)
     }
-  }, 120_000)
+  }, 240_000)
 })
