@@ -12,6 +12,8 @@ export const mcpCommand: Command = {
     'as structuredContent, with the job id, receipt id and cost in _meta; a failed job is a',
     'tool error with the reason. The tool list changes as specs arrive (list-changed',
     'notifications), and a call with a progress token gets the job\'s steps as progress.',
+    'A call may also be made as an MCP task (taskSupport optional): it returns the task at once;',
+    'tasks/get shows the job\'s latest step, tasks/result the result, tasks/cancel cancels the job.',
     '',
     'Give this command to an MCP client (Claude Desktop, an IDE, an agent framework) as the',
     'server to start. The daemon serves the same MCP over Streamable HTTP at <api>/mcp, with',
