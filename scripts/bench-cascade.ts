@@ -105,8 +105,7 @@ async function runMode (mode: 'naive' | 'spec') {
     for (let j = i + 1; j < nodes.length; j++) await nodes[i]!.libp2p.dial(multiaddr(nodes[j]!.multiaddrs()[0]!))
   }
   const deadline = Date.now() + 15_000
-  const ready = (): boolean => [TOPICS.specs, TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts, TOPICS.capacity]
-    .every(topic => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(topic).length >= 1))
+  const ready = (): boolean => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(TOPICS.specs).length >= 1)
   while (!ready()) {
     if (Date.now() > deadline) throw new Error('mesh did not form')
     await new Promise(resolve => setTimeout(resolve, 20))
@@ -119,6 +118,9 @@ async function runMode (mode: 'naive' | 'spec') {
     await machine.work(signal, softDeadline)
     return { entities: [{ name: 'done', confidence: 99 }] }
   }, { priceUsd: PRICE, estimatedMs: SERVICE_MS, admission: mode === 'naive' ? 'none' : 'spec' })
+  // Requesters join the spec's topics as their first job would, so the first jobs find the agent.
+  for (const requester of requesters) requester.subscriptions.join(specId, 'coordinating')
+  while (requesters.some(r => r.subscriptions.topicPeers(specId, 'bids').length === 0)) await new Promise(resolve => setTimeout(resolve, 20))
   if (mode === 'spec') {
     while (requesters.some(r => r.capacityOf(specId).length === 0)) await new Promise(resolve => setTimeout(resolve, 20))
   }

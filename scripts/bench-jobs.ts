@@ -27,6 +27,7 @@ import { createWriteStream, type WriteStream } from 'node:fs'
 import { jsonLineLogger } from '../src/daemon.ts'
 import { createNode, type Node } from '../src/node.ts'
 import { TOPICS } from '../src/wire/constants.ts'
+import { SPEC_TOPIC_KINDS } from '../src/market/topics.ts'
 import { sampleSpec } from '../test/helpers/specs.ts'
 import { summarize, table, saveResult, round } from './lib/bench.ts'
 
@@ -75,9 +76,7 @@ async function startMesh (operate: boolean): Promise<Mesh> {
   for (let i = 0; i < nodes.length; i++) {
     for (let j = i + 1; j < nodes.length; j++) await nodes[i]!.libp2p.dial(multiaddr(nodes[j]!.multiaddrs()[0]!))
   }
-  for (const topic of [TOPICS.specs, TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts]) {
-    await waitUntil(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(topic).length >= AGENTS), `subscribers on ${topic}`)
-  }
+  await waitUntil(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(TOPICS.specs).length >= AGENTS), `subscribers on ${TOPICS.specs}`)
   const { id: specId } = await coordinator.publishSpec(sampleSpec(`bench-jobs-${operate ? 'operate' : 'plain'}`, {
     successCriteria: ['size(output.entities) >= 1'],
     capacity: { maxConcurrentRequests: 64, maxRetries: 1 },
@@ -88,7 +87,11 @@ async function startMesh (operate: boolean): Promise<Mesh> {
   for (const [i, agent] of agents.entries()) {
     await agent.serve(specId, async () => output, { priceUsd: 0.01 * (i + 1), estimatedMs: 1 })
   }
-  await waitUntil(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(TOPICS.capacity).length >= AGENTS), `subscribers on ${TOPICS.capacity}`)
+  // The coordinator joins the spec's topics (as its first job would); then every node sees the others on them.
+  coordinator.subscriptions.join(specId, 'coordinating')
+  for (const kind of SPEC_TOPIC_KINDS) {
+    await waitUntil(() => nodes.every(n => n.subscriptions.topicPeers(specId, kind).length >= AGENTS), `subscribers on the ${kind} topic of the spec`)
+  }
   await waitUntil(() => coordinator.capacityOf(specId).length === AGENTS, 'every agent\'s capacity advert at the coordinator')
   return {
     coordinator,

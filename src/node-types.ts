@@ -77,8 +77,15 @@ export interface NodeInit {
    * reputation, besides those in `<home>/config.json` "trustedPeers". @default []
    */
   trustedPeers?: string[]
-  /** Market tuning: retry backoff base, fee per attempt, advert interval. */
+  /** Market tuning: retry backoff base, fee per attempt, advert interval, per-spec or global topics. */
   market?: MarketOptions
+  /**
+   * Specs to follow without serving or submitting to them (an auditor, a
+   * reputation service): ids, `name@version` or `name`, or 'all'. The node joins
+   * their topics and so receives their jobs, bids, awards, adverts and receipts.
+   * Over config.json "follow" and SPECMESH_FOLLOW. @default []
+   */
+  follow?: string[] | 'all'
   /** Structured log sink. @default no logging */
   log?: (event: string, fields?: Record<string, unknown>) => void
   /** Flood limits of the validation guard (src/net/validation-guard.ts); the defaults suit honest traffic. */
@@ -189,5 +196,10 @@ export interface SpecmeshNode {
    * without it, id prefixes are matched against the full lists.
    */
   matchIds? (kind: 'spec' | 'job' | 'receipt', prefix: string, limit: number): Promise<string[]>
+  /**
+   * The specs whose market topics this node is on (it serves, coordinates or
+   * follows them), or 'all' under the global topics or `--follow all`. Optional.
+   */
+  joinedSpecs? (): string[] | 'all'
   stop (): Promise<void>
 }

@@ -15,6 +15,7 @@ import { specDiscovery, type SpecDiscovery } from './net/spec-discovery.ts'
 import { resolveSettings, type ResolvedSettings } from './config/settings.ts'
 import { describeChosenListen, ensureListen } from './config/listen.ts'
 import { ListenAddressInUseError } from './config/errors.ts'
+import { followListOf } from './config/schema.ts'
 import { reputationConfigOf } from './reputation/config.ts'
 import type { ReachabilityMonitor, ReachabilityReport } from './net/reachability.ts'
 import { normalizeAwardPolicy } from './market/award-policy.ts'
@@ -32,6 +33,7 @@ import type { StoredReceipt } from './store/receipt-store.ts'
 import type { JobEvent } from './store/job-event-store.ts'
 import type { NodeMetrics } from './metrics/node-metrics.ts'
 import type { Market } from './market/market.ts'
+import type { SpecSubscriptions } from './market/subscriptions.ts'
 
 export type { NodeInit, PeerInfo, SpecmeshNode, StoredSpec } from './node-types.ts'
 
@@ -60,6 +62,8 @@ export interface Node extends SpecmeshNode {
   readonly guard: ValidationGuard
   /** Who serves a spec, and fetching specs by id (specmesh's DHT). */
   readonly discovery: SpecDiscovery
+  /** Which specs' market topics this node is on, and why (serving, coordinating, following). */
+  readonly subscriptions: SpecSubscriptions
   /** How peers can reach this node now: directly at a public address, through a relay, or not from outside. */
   reachability (): ReachabilityReport
 }
@@ -76,13 +80,15 @@ export interface GossipVerdict {
 const VERDICT_HISTORY = 1000
 /** How long a job waits for a just-dialled provider to join the job topic before it is called. */
 const PROVIDER_JOIN_WAIT_MS = 5_000
+/** How long a coordinator new on a spec's topics waits for the first capacity advert from the agents already there. */
+const FIRST_ADVERT_WAIT_MS = 2_000
 
 /** Resolve a node's settings from its init (as flags), the environment and config.json. */
 export async function nodeSettings (init: NodeInit, home: string): Promise<ResolvedSettings> {
   if (init.settings != null) return init.settings
   return await resolveSettings({
     home,
-    flags: { listen: init.listen, announce: init.announce, bootstrap: init.bootstrap, mdns: init.mdns, dht: init.dht, relayServer: init.relayServer == null ? undefined : init.relayServer !== false },
+    flags: { listen: init.listen, announce: init.announce, bootstrap: init.bootstrap, mdns: init.mdns, dht: init.dht, relayServer: init.relayServer == null ? undefined : init.relayServer !== false, follow: init.follow },
     defaults: init.defaults
   })
 }
@@ -244,6 +250,11 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     specs,
     log,
     options: init.market,
+    follow: followListOf(settings.values.follow),
+    // A follower meets the spec's agents (the coordinator's first job does so in prepareJob).
+    onJoined: (specId, reason) => {
+      if (reason === 'following' && discovery.enabled) discovery.connectToProviders(specId).catch(() => {})
+    },
     posteriorOf: (agent, spec) => reputation.awardPosterior(agent, spec.name),
     specAwardPolicy: spec => normalizeAwardPolicy(settings.values.awardPolicies[spec.name]),
     onReceipt: record => {
@@ -253,6 +264,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     onJobEvent: event => { events.emit('job-event', event) }
   })
   late.market = market
+  events.on('spec', record => { market.subscriptions.specHeld(record.id, record.spec) })
   if (metrics != null) events.on('job-event', event => { metrics.jobEvent(event) })
 
   const syncKinds = new Map<string, SyncKind>([
@@ -337,19 +349,32 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     return await market.startJob(specId, input, options)
   }
 
+  /** Before a job: hold the spec, be on its topics as its coordinator, and meet its agents. */
   async function prepareJob (specId: string): Promise<void> {
+    if (!specs.has(specId) && discovery.enabled) await fetchSpec(specId).catch(() => {})
+    if (specs.has(specId) && market.subscriptions.join(specId, 'coordinating')) await hearAgents(specId)
     if (!discovery.enabled) return
-    if (!specs.has(specId)) await fetchSpec(specId).catch(() => {})
     if (!market.capacityOf(specId).some(a => a.inFlight < a.limit)) await reachProviders(specId)
   }
 
-  /** Dial the spec's providers we are not connected to, and wait (bounded) until one of them hears our job calls. */
+  /**
+   * Just joined a spec's topics: agents already on them answer our
+   * subscription with their capacity (AgentService re-announces on it). Wait
+   * (bounded) for the first advert, which also shows they know we hear bids.
+   */
+  async function hearAgents (specId: string): Promise<void> {
+    if (market.subscriptions.topicPeers(specId, 'capacity').length === 0) return
+    const deadline = Date.now() + FIRST_ADVERT_WAIT_MS
+    while (Date.now() < deadline && market.capacityOf(specId).length === 0) await new Promise(resolve => setTimeout(resolve, 20))
+  }
+
+  /** Dial the spec's providers we are not connected to, and wait (bounded) until one of them is on the spec's job topic. */
   async function reachProviders (specId: string): Promise<void> {
     const dialled = await discovery.connectToProviders(specId).catch(() => [])
     if (dialled.length === 0) return
     const deadline = Date.now() + PROVIDER_JOIN_WAIT_MS
     while (Date.now() < deadline) {
-      const subscribers = new Set(libp2p.services.pubsub.getSubscribers(TOPICS.jobs).map(p => p.toString()))
+      const subscribers = new Set(market.subscriptions.topicPeers(specId, 'jobs'))
       if (dialled.some(p => subscribers.has(p)) || market.capacityOf(specId).length > 0) return
       await new Promise(resolve => setTimeout(resolve, 50))
     }
@@ -369,6 +394,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     verdicts,
     reputation,
     guard,
+    subscriptions: market.subscriptions,
     reachability: () => (libp2p.services.reachability as ReachabilityMonitor).report(),
     multiaddrs: () => libp2p.getMultiaddrs().map(a => a.toString()),
     peers: (): PeerInfo[] => {
@@ -425,6 +451,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     ledger: market.ledger,
     capacityOf: market.capacityOf,
     getSpec: async (id: string) => await specs.get(id),
+    joinedSpecs: () => market.subscriptions.joinedSpecs(),
     async stop (): Promise<void> {
       stopping ??= (async () => {
         clearInterval(pruneGuard)

@@ -35,10 +35,9 @@ export async function startDemoMesh (count: number): Promise<DemoMesh> {
       const home = await mkdtemp(join(tmpdir(), 'specmesh-demo-'))
       nodes.push(await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: i === 0 ? [] : [nodes[0]!.multiaddrs()[0]!] }))
     }
-    // Gossip needs a mesh on every topic a job uses before the first job is sent.
-    for (const topic of [TOPICS.specs, TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts]) {
-      await until(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(topic).length > 0), `every node to see a peer on ${topic}`)
-    }
+    // Specs need a mesh before the first is published; a spec's own market
+    // topics are joined as agents serve it and a coordinator submits to it.
+    await until(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(TOPICS.specs).length > 0), `every node to see a peer on ${TOPICS.specs}`)
   } catch (err) {
     await stop()
     throw err

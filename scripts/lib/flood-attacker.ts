@@ -3,11 +3,15 @@
  * only — none of specmesh's code — so it behaves like a stranger's program.
  * Run as a child process:
  *
- *   node scripts/lib/flood-attacker.ts MODE ADDR[,ADDR…] [POOL]
+ *   node scripts/lib/flood-attacker.ts MODE ADDR[,ADDR…] [POOL] [SPEC_ID]
  *
- * MODE `garbage`: random bytes on the jobs topic (Rejected: not JSON).
+ * It floods the jobs topic of SPEC_ID (`/specmesh/spec/1/<SPEC_ID>/jobs`, the
+ * topic its victims are on), or without it the global `/specmesh/jobs/1`.
+ * MODE `garbage`: random bytes on that topic (Rejected: not JSON).
  * MODE `signed-useless`: job calls in correctly signed envelopes, each one
- * distinct, for a spec nobody holds (Ignored: unknown spec).
+ * distinct: on a spec's topic for that spec but already past their deadline
+ * (Ignored: expired); on the global topic for a spec nobody holds (Ignored:
+ * unknown spec).
  *
  * POOL messages (default 20,000) are made — and, for signed-useless, signed —
  * before it connects, so while it floods its rate is the transport's, not its
@@ -34,13 +38,13 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 
-const [mode, addrs, poolArg] = process.argv.slice(2)
+const [mode, addrs, poolArg, targetSpec] = process.argv.slice(2)
 const POOL = Number(poolArg ?? 20_000)
 if ((mode !== 'garbage' && mode !== 'signed-useless') || addrs == null || !Number.isInteger(POOL) || POOL < 0) {
-  console.error('usage: flood-attacker.ts garbage|signed-useless ADDR[,ADDR…] [POOL]')
+  console.error('usage: flood-attacker.ts garbage|signed-useless ADDR[,ADDR…] [POOL] [SPEC_ID]')
   process.exit(2)
 }
-const JOBS_TOPIC = '/specmesh/jobs/1'
+const JOBS_TOPIC = targetSpec != null ? `/specmesh/spec/1/${targetSpec}/jobs` : '/specmesh/jobs/1'
 const sha256 = (b: Uint8Array): Uint8Array => createHash('sha256').update(b).digest()
 const encoder = new TextEncoder()
 
@@ -73,8 +77,11 @@ const nobodysSpec = CID.createV1(0x0200, Digest.create(0x12, sha256(randomBytes(
 
 async function signedUseless (): Promise<Uint8Array> {
   const now = Date.now()
-  // Valid for a minute: the pool is made a few seconds before it is sent.
-  const body = { specId: nobodysSpec, inputHash: randomBytes(32).toString('hex'), inputSize: 100, maxUsd: 0.1, deadline: now + 60_000, bidWindowMs: 100, createdAt: now, nonce: randomBytes(8).toString('hex') }
+  // Valid for a minute on the global topic (the pool is made a few seconds before it is sent);
+  // on a spec's topic, for that spec but already expired.
+  const body = targetSpec != null
+    ? { specId: targetSpec, inputHash: randomBytes(32).toString('hex'), inputSize: 100, maxUsd: 0.1, deadline: now - 1000, bidWindowMs: 100, createdAt: now - 2000, nonce: randomBytes(8).toString('hex') }
+    : { specId: nobodysSpec, inputHash: randomBytes(32).toString('hex'), inputSize: 100, maxUsd: 0.1, deadline: now + 60_000, bidWindowMs: 100, createdAt: now, nonce: randomBytes(8).toString('hex') }
   const text = canonical(body)
   const sig = await privateKey.sign(encoder.encode(`{"body":${text},"type":"job","v":1}`))
   const id = CID.createV1(0x0200, Digest.create(0x12, sha256(encoder.encode(text)))).toString()

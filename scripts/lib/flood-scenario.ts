@@ -16,6 +16,7 @@ import { setFlagsFromString } from 'node:v8'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createNode, type Node } from '../../src/node.ts'
 import { TOPICS } from '../../src/wire/constants.ts'
+import { SPEC_TOPIC_KINDS, specTopic } from '../../src/market/topics.ts'
 import { sampleSpec } from '../../test/helpers/specs.ts'
 import { percentile, round } from './bench.ts'
 
@@ -114,9 +115,9 @@ function lowerPriority (child: ChildProcess, nice: number): void {
   try { setPriority(child.pid, nice) } catch {}
 }
 
-async function startAttacker (mode: FloodMode, victims: Node[], attackerNice: number): Promise<Attacker> {
+async function startAttacker (mode: FloodMode, victims: Node[], attackerNice: number, specId: string): Promise<Attacker> {
   const addrs = victims.map(v => v.multiaddrs()[0]!).join(',')
-  const child = spawn(NODE, [ATTACKER, mode, addrs], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(NODE, [ATTACKER, mode, addrs, '20000', specId], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   lowerPriority(child, attackerNice)
   let sent = 0
   let done: { perSecond: number, peakPerSecond: number } | undefined
@@ -264,12 +265,17 @@ export async function runFloodScenario (options: FloodOptions): Promise<FloodRes
       nodes.push(node)
     }
     const [coordinator, agentA, agentB] = nodes as [Node, Node, Node, Node]
-    for (const topic of [TOPICS.specs, TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts, TOPICS.capacity]) {
-      await waitFor(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(topic).length >= 2), `the mesh on ${topic}`)
-    }
+    await waitFor(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(TOPICS.specs).length >= 2), `the mesh on ${TOPICS.specs}`)
     const { id: specId } = await coordinator.publishSpec(sampleSpec('flood-work'))
     await waitFor(() => nodes.slice(1).every(n => hasSpec(n, specId)), 'the work spec everywhere')
     for (const agent of [agentA, agentB]) await agent.serve(specId, async () => ({ entities: [{ name: 'Ada', confidence: 90 }] }), { priceUsd: 0.01, estimatedMs: 5 })
+    // Every node is on the work spec's topics (the fourth follows it), and the attacker floods its job topic.
+    coordinator.subscriptions.join(specId, 'coordinating')
+    nodes[3]!.subscriptions.join(specId, 'following')
+    for (const kind of SPEC_TOPIC_KINDS) {
+      const topic = specTopic(specId, kind)
+      await waitFor(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(topic).length >= 2), `the mesh on ${topic}`)
+    }
     await waitFor(() => coordinator.capacityOf(specId).length >= 2, 'both agents\' adverts')
     // Warm up (JIT, first streams), then the baseline.
     await runWorkload(nodes, specId, 1500, concurrency, specEveryMs, 'warmup')
@@ -281,7 +287,7 @@ export async function runFloodScenario (options: FloodOptions): Promise<FloodRes
 
     for (const mode of ['garbage', 'signed-useless'] as const) {
       const heapBefore = heapMiB()
-      const attacker = await startAttacker(mode, nodes, attackerNice)
+      const attacker = await startAttacker(mode, nodes, attackerNice, specId)
       const workload = await runWorkload(nodes, specId, options.phaseMs, concurrency, specEveryMs, mode)
       await attacker.stop()
       const stats = nodes.map(n => n.guard.stats(attacker.peerId))

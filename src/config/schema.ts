@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { awardPolicyProblems } from '../market/award-policy.ts'
+import { SPEC_NAME_PATTERN } from '../spec/constants.ts'
 
 /**
  * `<home>/config.json`: one schema for every setting a data folder keeps.
@@ -50,8 +51,23 @@ export const ConfigFileSchema = z.object({
     for (const problem of awardPolicyProblems(value, 'award')) {
       ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path.split('.').slice(1) })
     }
-  })).optional()
+  })).optional(),
+  /** Specs to follow without serving or submitting (auditors, reputation services): ids, name@version or name; or "all". */
+  follow: z.union([z.literal('all'), z.array(z.string().refine(isFollowEntry, { message: 'is not a spec id, name or name@version (or "all")' }))]).optional()
 }).strict()
+
+/** A `--follow` entry: "all", a spec id, a spec name, or name@version. */
+export function isFollowEntry (entry: string): boolean {
+  if (entry === 'all' || /^b[a-z2-7]{50,}$/.test(entry)) return true
+  const at = entry.indexOf('@')
+  const name = at < 0 ? entry : entry.slice(0, at)
+  return SPEC_NAME_PATTERN.test(name) && (at < 0 || entry.length > at + 1)
+}
+
+/** What the market takes from the `follow` setting: a list containing "all" follows all. */
+export function followListOf (follow: readonly string[] | 'all'): readonly string[] | 'all' {
+  return follow === 'all' || follow.includes('all') ? 'all' : follow
+}
 
 export type ConfigFile = z.infer<typeof ConfigFileSchema>
 export type ConfigKey = keyof ConfigFile

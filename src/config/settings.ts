@@ -16,6 +16,8 @@ export interface NodeSettings {
   trustedPeers: string[]
   reputation: NonNullable<ConfigFile['reputation']>
   awardPolicies: NonNullable<ConfigFile['awardPolicies']>
+  /** Specs whose market traffic and receipts this node receives without being a party (ids, name@version, name), or 'all'. */
+  follow: string[] | 'all'
 }
 
 export type SettingKey = keyof NodeSettings
@@ -37,7 +39,8 @@ export const SETTING_ENV: Partial<Record<SettingKey, string>> = {
   apiPort: 'SPECMESH_API_PORT',
   mdns: 'SPECMESH_MDNS',
   dht: 'SPECMESH_DHT',
-  relayServer: 'SPECMESH_RELAY_SERVER'
+  relayServer: 'SPECMESH_RELAY_SERVER',
+  follow: 'SPECMESH_FOLLOW'
 }
 
 /**
@@ -57,7 +60,8 @@ export const BUILT_IN_DEFAULTS: NodeSettings = {
   relayServer: false,
   trustedPeers: [],
   reputation: {},
-  awardPolicies: {}
+  awardPolicies: {},
+  follow: []
 }
 
 /** What `specmesh daemon` and `specmesh agent` turn on that the SDK leaves off: mDNS on the LAN. */
@@ -109,6 +113,7 @@ export function settingsFromEnv (env: NodeJS.ProcessEnv): Partial<NodeSettings> 
 
 function parseEnvValue (key: SettingKey, name: string, text: string): unknown {
   const sample = (BUILT_IN_DEFAULTS as unknown as Record<string, unknown>)[key]
+  if (key === 'follow' && text === 'all') return 'all'
   if (Array.isArray(sample)) return text.split(/[\s,]+/).filter(s => s !== '')
   if (typeof sample === 'boolean') {
     if (/^(1|true|yes|on)$/i.test(text)) return true

@@ -3,7 +3,8 @@ import { hashHex } from '../crypto/content-id.ts'
 import { canonicalBytes } from '../wire/canonical.ts'
 import { sameKey, type Signer } from '../crypto/signatures.ts'
 import { seal, encodeEnvelope, type Envelope } from '../wire/envelope.ts'
-import { MAX_HANDLER_MESSAGE_CHARS, MAX_OUTPUT_BYTES, MAX_INPUT_BYTES, TOPICS } from '../wire/constants.ts'
+import { MAX_HANDLER_MESSAGE_CHARS, MAX_OUTPUT_BYTES, MAX_INPUT_BYTES } from '../wire/constants.ts'
+import { marketTopic, type SpecTopicKind } from './topics.ts'
 import type { Spec } from '../spec/index.ts'
 import type { Gossip } from '../net/gossip.ts'
 import { DeadlineExceededError, HandlerError } from './errors.ts'
@@ -81,6 +82,10 @@ export interface AgentDeps {
   advertIntervalMs?: number
   /** How long one execution-stream frame may take to arrive once it has begun. @default EXEC_FRAME_TIMEOUT_MS */
   execFrameTimeoutMs?: number
+  /** Where a message about a spec is published (market/topics.ts). @default the global topics */
+  topicOf?: (specId: string, kind: SpecTopicKind) => string
+  /** One advert per spec on that spec's capacity topic (per-spec topics), rather than one for all on the global topic. */
+  advertPerSpec?: boolean
 }
 
 const DEFAULT_CONCURRENCY = 4
@@ -145,6 +150,9 @@ export class AgentService {
   private readonly usedAwards = new Map<string, number>()
   private readonly running = new Set<AbortController>()
   private readonly advertIntervalMs: number
+  private readonly topicOf: (specId: string, kind: SpecTopicKind) => string
+  /** Specs no longer served whose capacity topic still needs an empty advert (per-spec adverts). */
+  private readonly withdrawn = new Set<string>()
   private advertTimer: NodeJS.Timeout | undefined
   private advertInterval: NodeJS.Timeout | undefined
   private lastAdvertAt = 0
@@ -158,6 +166,7 @@ export class AgentService {
   constructor (deps: AgentDeps) {
     this.deps = deps
     this.advertIntervalMs = deps.advertIntervalMs ?? DEFAULT_ADVERT_INTERVAL_MS
+    this.topicOf = deps.topicOf ?? ((specId, kind) => marketTopic('global', specId, kind))
     this.now = deps.now ?? Date.now
     this.log = deps.log ?? (() => {})
   }
@@ -182,12 +191,14 @@ export class AgentService {
     // The queue defaults to the concurrency limit, known only once the limit is.
     served.queueLimit = Math.min(MAX_QUEUE, Math.max(0, options.queue ?? served.limit))
     this.served.set(specId, served)
+    this.withdrawn.delete(specId)
     this.log('agent.serving', { specId, name: spec.name, priceUsd: served.priceUsd, limit: served.limit })
     for (const warning of serveWarnings(spec, served.priceUsd, wanted, served.limit)) this.log('agent.serve-warning', { level: 'warn', specId, message: warning })
     this.advertiseSoon()
     this.startAdverts()
     return () => {
       this.served.delete(specId)
+      if (this.deps.advertPerSpec === true) this.withdrawn.add(specId)
       this.advertiseSoon()
     }
   }
@@ -244,13 +255,20 @@ export class AgentService {
     const now = this.now()
     this.lastAdvertAt = now
     this.lastAdvertTight = this.nearSaturation()
+    const entryOf = (s: Served): CapacityBody['specs'][number] => ({ specId: s.specId, inFlight: Math.min(s.inFlight, MAX_SLOTS), queued: Math.min(s.waiting.length + this.held(s.specId), MAX_SLOTS + MAX_QUEUE), limit: this.effectiveLimit(s), queue: s.queueLimit, priceUsd: s.priceUsd })
+    const advert = (specs: CapacityBody['specs']): Envelope<CapacityBody> => seal('capacity', { specs, issuedAt: now, expiresAt: now + Math.min(MAX_ADVERT_TTL_MS, 3 * this.advertIntervalMs) }, this.deps.signer)
     // A draining agent advertises nothing, so coordinators stop counting on it.
-    const body: CapacityBody = {
-      specs: this.draining ? [] : [...this.served.values()].slice(0, MAX_ADVERT_SPECS).map(s => ({ specId: s.specId, inFlight: Math.min(s.inFlight, MAX_SLOTS), queued: Math.min(s.waiting.length + this.held(s.specId), MAX_SLOTS + MAX_QUEUE), limit: this.effectiveLimit(s), queue: s.queueLimit, priceUsd: s.priceUsd })),
-      issuedAt: now,
-      expiresAt: now + Math.min(MAX_ADVERT_TTL_MS, 3 * this.advertIntervalMs)
+    if (this.deps.advertPerSpec !== true) {
+      await this.deps.gossip.publish(this.topicOf('', 'capacity'), advert(this.draining ? [] : [...this.served.values()].slice(0, MAX_ADVERT_SPECS).map(entryOf)))
+      return
     }
-    await this.deps.gossip.publish(TOPICS.capacity, seal('capacity', body, this.deps.signer))
+    // Per-spec topics: one advert per spec on its own topic, naming that spec
+    // alone (validators Reject any other), and an empty one where we stopped serving.
+    const sends: Array<Promise<void>> = []
+    for (const s of this.served.values()) sends.push(this.deps.gossip.publish(this.topicOf(s.specId, 'capacity'), advert(this.draining ? [] : [entryOf(s)])))
+    for (const specId of this.withdrawn) sends.push(this.deps.gossip.publish(this.topicOf(specId, 'capacity'), advert([])))
+    this.withdrawn.clear()
+    await Promise.all(sends)
   }
 
   /** Decide whether to bid on a job just validated from gossip, and bid if so. */
@@ -283,7 +301,7 @@ export class AgentService {
     this.bids.set(bid.id, { bidId: bid.id, jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, expiresAt: job.deadline, holdsUntil })
     this.loadChanged()
     this.log('agent.bid', { jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, estimatedMs: served.estimatedMs, ceilingUsd: job.maxUsd })
-    await this.deps.gossip.publish(TOPICS.bids, bid)
+    await this.deps.gossip.publish(this.topicOf(job.specId, 'bids'), bid)
   }
 
   /** Why this agent would not bid on the job now, or null when it would. */

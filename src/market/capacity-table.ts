@@ -22,7 +22,11 @@ export interface AdvertisedLoad {
  * waits on `changed()` instead of polling when everyone is.
  */
 export class CapacityTable {
-  private readonly adverts = new Map<string, CapacityBody>()
+  /**
+   * By agent and scope: the spec of the per-spec topic the advert came on, or
+   * '' for the global topic (where one advert covers every spec an agent serves).
+   */
+  private readonly adverts = new Map<string, { agent: string, advert: CapacityBody }>()
   private waiters: Array<() => void> = []
   private readonly now: () => number
 
@@ -30,15 +34,16 @@ export class CapacityTable {
     this.now = now
   }
 
-  /** Record an advert; false when an advert of the agent at least as new is already held. */
-  update (agent: string, advert: CapacityBody): boolean {
-    const held = this.adverts.get(agent)
-    if (held != null && held.issuedAt >= advert.issuedAt) return false
-    this.adverts.set(agent, advert)
+  /** Record an advert (of one spec's topic, or of the global one); false when one of the agent at least as new is already held there. */
+  update (agent: string, advert: CapacityBody, scope = ''): boolean {
+    const key = `${agent} ${scope}`
+    const held = this.adverts.get(key)
+    if (held != null && held.advert.issuedAt >= advert.issuedAt) return false
+    this.adverts.set(key, { agent, advert })
     // Forget agents whose last advert has expired, so the table tracks the live mesh only.
     if (this.adverts.size > PRUNE_ABOVE) {
       const now = this.now()
-      for (const [peer, seen] of this.adverts) if (seen.expiresAt <= now) this.adverts.delete(peer)
+      for (const [k, seen] of this.adverts) if (seen.advert.expiresAt <= now) this.adverts.delete(k)
     }
     this.notify()
     return true
@@ -46,20 +51,24 @@ export class CapacityTable {
 
   /** The agent's advertised load on a spec, if it has a live advert naming it. */
   load (agent: string, specId: string): AdvertisedLoad | undefined {
-    const advert = this.adverts.get(agent)
-    if (advert == null || advert.expiresAt <= this.now()) return undefined
-    const entry = advert.specs.find(s => s.specId === specId)
-    return entry == null ? undefined : { inFlight: entry.inFlight + entry.queued, limit: entry.limit, queue: entry.queue, priceUsd: entry.priceUsd, issuedAt: advert.issuedAt }
+    const now = this.now()
+    for (const scope of [specId, '']) {
+      const advert = this.adverts.get(`${agent} ${scope}`)?.advert
+      if (advert == null || advert.expiresAt <= now) continue
+      const entry = advert.specs.find(s => s.specId === specId)
+      if (entry != null) return { inFlight: entry.inFlight + entry.queued, limit: entry.limit, queue: entry.queue, priceUsd: entry.priceUsd, issuedAt: advert.issuedAt }
+    }
+    return undefined
   }
 
   /** Agents with a live advert for the spec. */
   agentsServing (specId: string): string[] {
     const now = this.now()
-    const out: string[] = []
-    for (const [agent, advert] of this.adverts) {
-      if (advert.expiresAt > now && advert.specs.some(s => s.specId === specId)) out.push(agent)
+    const out = new Set<string>()
+    for (const { agent, advert } of this.adverts.values()) {
+      if (advert.expiresAt > now && advert.specs.some(s => s.specId === specId)) out.add(agent)
     }
-    return out
+    return [...out]
   }
 
   /** Something changed that may free capacity: an advert, or one of our own executions ending. */

@@ -3,7 +3,8 @@ import { hashHex } from '../crypto/content-id.ts'
 import { canonicalBytes } from '../wire/canonical.ts'
 import { sameKey, type Signer } from '../crypto/signatures.ts'
 import { seal, type Envelope } from '../wire/envelope.ts'
-import { MAX_INPUT_BYTES, MAX_OUTPUT_BYTES, TOPICS } from '../wire/constants.ts'
+import { MAX_INPUT_BYTES, MAX_OUTPUT_BYTES } from '../wire/constants.ts'
+import { marketTopic, type SpecTopicKind } from './topics.ts'
 import { describeValueProblem, parseJsonBytes, valueProblem } from '../wire/json-input.ts'
 import { checkInput, checkOutput, jobDeadlines, type Spec } from '../spec/index.ts'
 import type { Gossip } from '../net/gossip.ts'
@@ -79,6 +80,8 @@ export interface CoordinatorDeps {
   onReceipt?: (record: StoredReceipt) => void
   /** Where the steps of every job go (see job-events.ts). */
   events: JobEventLog
+  /** Where a message about a spec is published (market/topics.ts). @default the global topics */
+  topicOf?: (specId: string, kind: SpecTopicKind) => string
   now?: () => number
   log?: (event: string, fields?: Record<string, unknown>) => void
 }
@@ -363,7 +366,7 @@ export class Coordinator {
       }
       this.deps.jobs.add({ jobId: envelope.id, coordinator: this.deps.signer.peerId, body: envelope.body, publishedAt })
       this.auctions.set(envelope.id, auction)
-      await this.deps.gossip.publish(TOPICS.jobs, envelope)
+      await this.deps.gossip.publish(this.topicOf(specId, 'jobs'), envelope)
       this.log('job.submitted', { jobId: envelope.id, specId, maxUsd, deadline })
       await this.collectBids(auction, publishedAt + bidWindowMs, Math.min(deadline, publishedAt + (1 + NO_BID_GRACE_FACTOR) * bidWindowMs), signal)
       record.biddingMs = this.now() - publishedAt
@@ -592,7 +595,7 @@ export class Coordinator {
     }
     // Gossiped once the attempt is over, so that validating it on every node
     // never competes with the attempt itself; losing bidders release on it.
-    this.gossipLater(TOPICS.awards, award)
+    this.gossipLater(this.topicOf(award.body.specId, 'awards'), award)
     if (result.outcome === 'success') {
       const verdict = checkOutput(spec, input, result.output)
       if (!verdict.ok) {
@@ -768,6 +771,10 @@ export class Coordinator {
    * Publish off the caller's path: encrypting a message for every mesh peer is
    * synchronous work that the requester need not wait for.
    */
+  private topicOf (specId: string, kind: SpecTopicKind): string {
+    return this.deps.topicOf?.(specId, kind) ?? marketTopic('global', specId, kind)
+  }
+
   private gossipLater (topic: string, envelope: Envelope<object>): void {
     setImmediate(() => {
       this.deps.gossip.publish(topic, envelope).catch(err => { this.log('gossip.publish-failed', { level: 'warn', topic, error: (err as Error).message }) })
@@ -801,7 +808,7 @@ export class Coordinator {
     const stored: StoredReceipt = { id: receipt.id, envelope: receipt, receivedAt: this.now() }
     await this.deps.jobStore.save(record, { output, with: [...this.deps.receipts.operations(stored), this.deps.ledger.operation(ledger)] })
     this.deps.onReceipt?.(stored)
-    this.gossipLater(TOPICS.receipts, receipt)
+    this.gossipLater(this.topicOf(receipt.body.specId, 'receipts'), receipt)
   }
 
   private async fail (record: JobRecord, reason: string): Promise<JobResult> {

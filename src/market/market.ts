@@ -1,6 +1,6 @@
 import type { Signer } from '../crypto/signatures.ts'
 import type { Envelope } from '../wire/envelope.ts'
-import { PROTOCOLS, TOPICS } from '../wire/constants.ts'
+import { PROTOCOLS } from '../wire/constants.ts'
 import { ignore } from '../wire/errors.ts'
 import type { Spec } from '../spec/index.ts'
 import type { Gossip } from '../net/gossip.ts'
@@ -26,6 +26,8 @@ import type { ReceiptBody } from './messages.ts'
 import { RecentJobs } from './recent-jobs.ts'
 import { receiptSyncKind } from './receipt-sync.ts'
 import { MAX_EXEC_STREAMS_PER_PEER } from './exec-protocol.ts'
+import { SpecSubscriptions, type FollowList, type JoinReason, type TopicValidators } from './subscriptions.ts'
+import type { TopicMode } from './topics.ts'
 import { marketContext, validateAward, validateBid, validateCapacity, validateJob, validateReceipt, type MarketContext } from './validators.ts'
 
 export interface MarketDeps {
@@ -42,6 +44,10 @@ export interface MarketDeps {
   /** The operator's award policy for a spec (config.json awardPolicies); a job's own wins, field by field. */
   specAwardPolicy?: (spec: Spec) => AwardPolicy | undefined
   options?: MarketOptions
+  /** The specs this node follows (`--follow`): their topics are joined as for a party. */
+  follow?: FollowList
+  /** A spec's topics were joined: the node dials the spec's providers here. */
+  onJoined?: (specId: string, reason: JoinReason) => void
 }
 
 export interface MarketOptions {
@@ -59,6 +65,12 @@ export interface MarketOptions {
   policy?: RequesterPolicy
   /** Seed of the award draws (scoring.ts): set it to make awards reproducible. @default random per start */
   awardSeed?: string
+  /**
+   * Where market traffic travels: 'per-spec' (each spec's own topics, joined by
+   * its parties and followers) or 'global' (one topic per kind for the whole
+   * mesh, as before; kept for bench:scale's side-by-side run). @default 'per-spec'
+   */
+  topics?: TopicMode
 }
 
 export interface Market {
@@ -84,6 +96,8 @@ export interface Market {
   /** Job or receipt ids starting with `prefix`, from the stores' key order. */
   matchIds: (kind: 'job' | 'receipt', prefix: string, limit: number) => Promise<string[]>
   syncKinds: Array<[string, SyncKind]>
+  /** Which specs' topics this node is on, and why (market/subscriptions.ts). */
+  subscriptions: SpecSubscriptions
   /** Stop serving and coordinating; resolves once every job event is on disk. */
   stop: () => Promise<void>
 }
@@ -129,6 +143,8 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     if (record != null) specCache.set(specId, record.spec)
     return record?.spec ?? null
   }
+  const mode: TopicMode = deps.options?.topics ?? 'per-spec'
+  const topicOf = (specId: string, kind: Parameters<SpecSubscriptions['topicOf']>[1]): string => subscriptions.topicOf(specId, kind)
   const ctx: MarketContext = marketContext({ now: Date.now, specOf, knowsSpec: id => specs.has(id), jobs })
 
   const agent = new AgentService({
@@ -138,29 +154,15 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     addresses: () => inDialOrder(libp2p.getMultiaddrs()).map(a => a.toString()),
     log,
     advertIntervalMs: deps.options?.advertIntervalMs,
-    execFrameTimeoutMs: deps.options?.execFrameTimeoutMs
+    execFrameTimeoutMs: deps.options?.execFrameTimeoutMs,
+    topicOf,
+    advertPerSpec: mode === 'per-spec'
   })
-  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd })
+  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf })
 
-  gossip.handle(TOPICS.jobs, async data => {
-    const { envelope } = await validateJob(data, ctx)
-    agent.onJob(envelope).catch(err => { log('agent.bid-failed', { level: 'warn', jobId: envelope.id, error: (err as Error).message }) })
-  })
-  gossip.handle(TOPICS.capacity, async data => {
-    const advert = await validateCapacity(data, ctx)
-    if (!capacity.update(advert.signer, advert.body)) throw ignore('stale', 'an advert at least as new from this agent is held')
-  })
-  gossip.handle(TOPICS.bids, async data => {
-    const { envelope } = await validateBid(data, ctx)
-    coordinator.onBid(envelope)
-  })
-  gossip.handle(TOPICS.awards, async data => {
-    const { envelope } = await validateAward(data, ctx)
-    agent.onAward(envelope)
-  })
   const inFlightReceipts = new Set<string>()
-  const ingestReceipt = async (data: Uint8Array): Promise<void> => {
-    const { envelope } = await validateReceipt(data, ctx)
+  const ingestReceipt = async (data: Uint8Array, topicSpec: string | null = null): Promise<void> => {
+    const { envelope } = await validateReceipt(data, ctx, topicSpec)
     if (inFlightReceipts.has(envelope.id) || await receipts.has(envelope.id)) throw ignore('duplicate', `receipt ${envelope.id} is already stored`)
     // One key must not fill the store (or every sync answer) with receipts of its own making.
     if (receipts.countBySigner(envelope.signer) >= perSigner) {
@@ -175,7 +177,39 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
       inFlightReceipts.delete(envelope.id)
     }
   }
-  gossip.handle(TOPICS.receipts, ingestReceipt)
+  /** The validators of one spec's topics (or of the global ones, topicSpec null). */
+  const validators: TopicValidators = topicSpec => ({
+    jobs: async data => {
+      const { envelope } = await validateJob(data, ctx, topicSpec)
+      agent.onJob(envelope).catch(err => { log('agent.bid-failed', { level: 'warn', jobId: envelope.id, error: (err as Error).message }) })
+    },
+    capacity: async data => {
+      const advert = await validateCapacity(data, ctx, topicSpec)
+      if (!capacity.update(advert.signer, advert.body, topicSpec ?? '')) throw ignore('stale', 'an advert at least as new from this agent is held')
+    },
+    bids: async data => {
+      const { envelope } = await validateBid(data, ctx, topicSpec)
+      coordinator.onBid(envelope)
+    },
+    awards: async data => {
+      const { envelope } = await validateAward(data, ctx, topicSpec)
+      agent.onAward(envelope)
+    },
+    receipts: async data => { await ingestReceipt(data, topicSpec) }
+  })
+  const subscriptions = new SpecSubscriptions({
+    libp2p,
+    gossip,
+    mode,
+    validators,
+    follow: deps.follow,
+    heldSpecs: async () => (await specs.list()).map(r => ({ id: r.id, spec: r.spec })),
+    onJoined: deps.onJoined,
+    // A peer new on a capacity topic of ours hears our load now, not an advert interval later.
+    onPeerSubscribed: (specId, kind) => { if (kind === 'capacity' && agent.servedSpecs().some(s => s.specId === specId)) agent.advertiseSoon() },
+    log
+  })
+  await subscriptions.start()
 
   // A coordinator needs one stream per agent; a peer holding many is hoarding memory and handlers.
   const execStreams = new Map<string, number>()
@@ -207,10 +241,20 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     async serve (specId, handler, options) {
       const spec = await specOf(specId)
       if (spec == null) throw new UnknownSpecError(specId)
-      return agent.serve(specId, spec, handler, options)
+      subscriptions.join(specId, 'serving')
+      const stopServing = agent.serve(specId, spec, handler, options)
+      return () => {
+        stopServing()
+        // Left once the withdrawal advert has gone out (it is published within MIN_ADVERT_GAP_MS).
+        setTimeout(() => { if (!agent.servedSpecs().some(s => s.specId === specId)) subscriptions.leave(specId, 'serving') }, 100).unref()
+      }
     },
-    submitJob: async (specId, input, options) => await coordinator.submit(specId, input, options),
+    async submitJob (specId, input, options) {
+      subscriptions.join(specId, 'coordinating')
+      return await coordinator.submit(specId, input, options)
+    },
     async startJob (specId, input, options) {
+      subscriptions.join(specId, 'coordinating')
       const { jobId } = await coordinator.start(specId, input, options)
       return { jobId }
     },
@@ -248,10 +292,12 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     },
     queues: () => coordinator.queues(),
     matchIds: async (kind, prefix, limit) => kind === 'job' ? await jobStore.idsWithPrefix(prefix, limit) : await receipts.idsWithPrefix(prefix, limit),
-    syncKinds: [['receipt', receiptSyncKind(receipts, perSigner, ingestReceipt)]],
+    syncKinds: [['receipt', receiptSyncKind(receipts, perSigner, async data => { await ingestReceipt(data) })]],
+    subscriptions,
     stop: async () => {
       agent.stop()
       coordinator.stop()
+      subscriptions.stop()
       await jobEvents.flushed()
     }
   }

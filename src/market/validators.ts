@@ -64,17 +64,28 @@ function checkBody<T> (envelope: Envelope, type: MessageType, schema: z.ZodType<
   return envelope as Envelope<T>
 }
 
+/**
+ * On a spec's own topic the message must be about that spec
+ * (protocols/market.md "Topics"): one that is not was sent where it does not
+ * belong, by a peer that did not check it, and is Rejected. `topicSpec` is
+ * null on the global topics, where any spec goes.
+ */
+export function assertOnItsTopic (topicSpec: string | null | undefined, bodySpec: string, what: string): void {
+  if (topicSpec != null && bodySpec !== topicSpec) throw reject('wrong-topic', `${what} for spec ${bodySpec} arrived on the topic of spec ${topicSpec}`)
+}
+
 function notFromTheFuture (ms: number, now: number, what: string): void {
   if (ms > now + MAX_CLOCK_SKEW_MS) throw reject('from-the-future', `${what} is ${ms - now} ms ahead of this node's clock (limit ${MAX_CLOCK_SKEW_MS} ms)`)
 }
 
-export async function validateJob (data: Uint8Array, ctx: BaseContext): Promise<{ envelope: Envelope<JobBody>, spec: Spec }> {
+export async function validateJob (data: Uint8Array, ctx: BaseContext, topicSpec?: string | null): Promise<{ envelope: Envelope<JobBody>, spec: Spec }> {
   const now = ctx.now()
   const envelope = openCheaply(data, 'job', JobBodySchema, body => {
     if (typeof body.specId === 'string' && ctx.knowsSpec != null && !ctx.knowsSpec(body.specId)) throw ignore('unknown-spec', `job for spec ${body.specId}, which this node does not hold yet`)
     if (typeof body.deadline === 'number' && body.deadline <= now) throw ignore('expired', 'job is past its deadline')
   })
   const job = envelope.body
+  assertOnItsTopic(topicSpec, job.specId, 'job')
   notFromTheFuture(job.createdAt, now, 'job createdAt')
   if (ctx.jobs.get(envelope.id) != null) throw ignore('duplicate', `job ${envelope.id} already seen`)
   if (job.softDeadline != null && job.softDeadline > job.deadline) throw reject('impossible-deadlines', 'job softDeadline is after its deadline')
@@ -100,13 +111,14 @@ export function assertJobWithinSpec (job: JobBody, spec: Spec): void {
   }
 }
 
-export async function validateBid (data: Uint8Array, ctx: MarketContext): Promise<{ envelope: Envelope<BidBody>, job: KnownJob }> {
+export async function validateBid (data: Uint8Array, ctx: MarketContext, topicSpec?: string | null): Promise<{ envelope: Envelope<BidBody>, job: KnownJob }> {
   const now = ctx.now()
   const envelope = openCheaply(data, 'bid', BidBodySchema, body => {
     if (typeof body.jobId === 'string' && ctx.jobs.get(body.jobId) == null) throw ignore('unknown-job', `bid for job ${body.jobId}, which this node has not seen`)
     if (typeof body.expiresAt === 'number' && body.expiresAt <= now) throw ignore('expired', 'bid has expired')
   })
   const bid = envelope.body
+  assertOnItsTopic(topicSpec, bid.specId, 'bid')
   if (ctx.seenBids.has(envelope.id)) throw ignore('duplicate', `bid ${envelope.id} already seen`)
   notFromTheFuture(bid.createdAt, now, 'bid createdAt')
   const job = ctx.jobs.get(bid.jobId)
@@ -118,11 +130,12 @@ export async function validateBid (data: Uint8Array, ctx: MarketContext): Promis
   return { envelope, job }
 }
 
-export async function validateAward (data: Uint8Array, ctx: MarketContext): Promise<{ envelope: Envelope<AwardBody>, job: KnownJob }> {
+export async function validateAward (data: Uint8Array, ctx: MarketContext, topicSpec?: string | null): Promise<{ envelope: Envelope<AwardBody>, job: KnownJob }> {
   const envelope = openCheaply(data, 'award', AwardBodySchema, body => {
     if (typeof body.jobId === 'string' && ctx.jobs.get(body.jobId) == null) throw ignore('unknown-job', `award for job ${body.jobId}, which this node has not seen`)
   })
   const award = envelope.body
+  assertOnItsTopic(topicSpec, award.specId, 'award')
   if (ctx.seenAwards.has(envelope.id)) throw ignore('duplicate', `award ${envelope.id} already seen`)
   notFromTheFuture(award.issuedAt, ctx.now(), 'award issuedAt')
   const job = ctx.jobs.get(award.jobId)
@@ -148,11 +161,12 @@ export function verifyClaim (raw: unknown): Envelope<ClaimBody> {
  * Receipts are judged on their own: they must stand as proof without the job
  * in memory. When the job is known, though, only its coordinator may sign one.
  */
-export async function validateReceipt (data: Uint8Array, ctx: BaseContext): Promise<{ envelope: Envelope<ReceiptBody>, spec: Spec }> {
+export async function validateReceipt (data: Uint8Array, ctx: BaseContext, topicSpec?: string | null): Promise<{ envelope: Envelope<ReceiptBody>, spec: Spec }> {
   const envelope = openCheaply(data, 'receipt', ReceiptBodySchema, body => {
     if (typeof body.specId === 'string' && ctx.knowsSpec != null && !ctx.knowsSpec(body.specId)) throw ignore('unknown-spec', `receipt for spec ${body.specId}, which this node does not hold yet`)
   })
   const receipt = envelope.body
+  assertOnItsTopic(topicSpec, receipt.specId, 'receipt')
   notFromTheFuture(receipt.verdictAt, ctx.now(), 'receipt verdictAt')
   if (sameKey(receipt.agent, envelope.signer)) throw reject('self-receipt', 'a coordinator cannot sign a receipt for its own execution')
   if (receipt.startedAt > receipt.endedAt) throw reject('impossible-times', 'receipt ends before it starts')
@@ -187,9 +201,12 @@ export async function validateReceipt (data: Uint8Array, ctx: BaseContext): Prom
   return { envelope, spec }
 }
 
-export async function validateCapacity (data: Uint8Array, ctx: BaseContext): Promise<Envelope<CapacityBody>> {
+export async function validateCapacity (data: Uint8Array, ctx: BaseContext, topicSpec?: string | null): Promise<Envelope<CapacityBody>> {
   const envelope = openTyped(data, 'capacity', CapacityBodySchema)
   const advert = envelope.body
+  // On a spec's topic an advert speaks for that spec alone: one entry, or none to withdraw.
+  if (topicSpec != null && advert.specs.length > 1) throw reject('wrong-topic', `a capacity advert on the topic of spec ${topicSpec} must name that spec alone, not ${advert.specs.length} specs`)
+  for (const entry of advert.specs) assertOnItsTopic(topicSpec, entry.specId, 'capacity advert')
   const now = ctx.now()
   notFromTheFuture(advert.issuedAt, now, 'capacity issuedAt')
   if (advert.expiresAt <= advert.issuedAt || advert.expiresAt - advert.issuedAt > MAX_ADVERT_TTL_MS) {

@@ -57,6 +57,13 @@ export class Gossip {
     pubsub.subscribe(topic)
   }
 
+  /** Leave a topic: unsubscribe, and drop its validator (a message still in flight is then accepted unvalidated by nobody: gossipsub only delivers subscribed topics). */
+  unhandle (topic: string): void {
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.unsubscribe(topic)
+    pubsub.topicValidators.delete(topic)
+  }
+
   async publish (topic: string, envelope: Envelope<object>): Promise<void> {
     await this.libp2p.services.pubsub.publish(topic, encodeEnvelope(envelope))
   }

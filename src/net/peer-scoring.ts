@@ -54,8 +54,25 @@ export const SCORE_PARAMS = {
   retainScore: RETAIN_SCORE_MS
 }
 
+/**
+ * Score a topic joined at run time (a spec's market topics) as the fixed ones
+ * are: gossipsub reads its topic parameters from this table on every score,
+ * but takes no new ones after it starts. Kept after the topic is left, so a
+ * peer's counters for it decay under the same parameters.
+ */
+export function scoreTopic (pubsub: GossipSub, topic: string): void {
+  const topics = (pubsub as unknown as GossipSubInternals).score.params.topics
+  topics[topic] ??= TOPIC_SCORE
+}
+
+/** Whether gossipsub scores the topic (for tests and diagnostics). */
+export function isScoredTopic (pubsub: GossipSub, topic: string): boolean {
+  return (pubsub as unknown as GossipSubInternals).score.params.topics[topic] != null
+}
+
 /** What gossipsub's peer score exposes to JavaScript (not part of its typed API). */
 interface ScoreInternals {
+  params: { topics: Record<string, typeof TOPIC_SCORE> }
   peerStats: Map<string, { connected: boolean, knownIPs: Set<string> }>
   removeIP: (id: string, ip: string) => void
 }

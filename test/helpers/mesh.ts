@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { createNode } from '../../src/node.ts'
 import type { MarketOptions } from '../../src/market/market.ts'
 import { TOPICS } from '../../src/wire/constants.ts'
+import { SPEC_TOPIC_KINDS, type SpecTopicKind } from '../../src/market/topics.ts'
 import { waitFor } from './wait.ts'
 
 export type TestNode = Awaited<ReturnType<typeof createNode>>
@@ -22,14 +23,30 @@ export async function startNode (options: { home?: string, bootstrap?: string[],
   })
 }
 
-/** What a job needs meshed: its spec reaches the agents, then jobs, bids, awards and receipts go back and forth. */
-export const MARKET_TOPICS: readonly string[] = [TOPICS.specs, TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts]
+/**
+ * Wait until every one of `parties` (a spec's agents, coordinators and
+ * followers) sees another party on each of the spec's market topics. Agents
+ * join them on serve(); a node here that is not on them yet joins as a
+ * coordinator would on its first job, so a test can wait for adverts before
+ * it submits. Under `market.topics: 'global'` it waits on the global topics.
+ */
+export async function waitForSpecMesh (parties: TestNode[], specId: string, kinds: readonly SpecTopicKind[] = SPEC_TOPIC_KINDS): Promise<void> {
+  for (const node of parties) if (!node.subscriptions.joined(specId)) node.subscriptions.join(specId, 'coordinating')
+  for (const kind of kinds) {
+    await waitFor(() => parties.every(n => {
+      const others = new Set(n.subscriptions.topicPeers(specId, kind))
+      return parties.some(p => p !== n && others.has(p.peerId))
+    }), { timeoutMs: 15_000, what: `every party to see another on the ${kind} topic of spec ${specId}` })
+  }
+}
 
 /**
  * Start `count` real nodes on 127.0.0.1: the first is the bootstrap peer of all
  * others, and each also dials its predecessor so the graph is not a bare star.
  * Resolves once every node sees at least one peer subscribed to each of
- * `topics`; if that never happens the nodes are stopped before it throws.
+ * `topics` (the spec topic by default: a spec's market topics are joined only
+ * once it is served, see waitForSpecMesh); if that never happens the nodes are
+ * stopped before it throws.
  */
 export async function startMesh (count: number, topics: string | readonly string[] = TOPICS.specs, market?: MarketOptions): Promise<TestNode[]> {
   const nodes: TestNode[] = [await startNode({ market })]
@@ -64,7 +81,10 @@ export async function stopAll (nodes: TestNode[]): Promise<void> {
  * Wait until `node` holds live capacity adverts from `count` agents for the spec.
  * A coordinator closes its bid window early once every agent it knows to have
  * room has bid, so a test that cares who wins waits for every advert first.
+ * A node not yet on the spec's topics joins them as a coordinator (as its first
+ * job would); agents announce their capacity when it arrives.
  */
 export async function waitForAdverts (node: TestNode, specId: string, count: number): Promise<void> {
+  if (!node.subscriptions.joined(specId)) node.subscriptions.join(specId, 'coordinating')
   await waitFor(() => node.capacityOf(specId).length >= count, { what: `${count} capacity adverts for ${specId}` })
 }

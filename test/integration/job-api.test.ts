@@ -21,7 +21,6 @@ const input = { text: 'Ada Lovelace' }
 
 async function market (count: number, market: { retryBaseMs?: number } = {}) {
   nodes = await startMesh(count, TOPICS.specs, market)
-  for (const topic of [TOPICS.jobs, TOPICS.bids, TOPICS.receipts]) await waitForTopicPeers(nodes, topic)
   const [coordinator, ...agents] = nodes as [TestNode, ...TestNode[]]
   const { id: specId } = await coordinator.publishSpec(sampleSpec('job-api'))
   await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec on every node' })

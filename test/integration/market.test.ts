@@ -2,12 +2,13 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { seal, encodeEnvelope, type Envelope } from '../../src/wire/envelope.ts'
 import { canonicalBytes } from '../../src/wire/canonical.ts'
-import { MAX_INPUT_BYTES, PROTOCOLS, TOPICS } from '../../src/wire/constants.ts'
+import { MAX_INPUT_BYTES, PROTOCOLS } from '../../src/wire/constants.ts'
 import { execStream } from '../../src/market/exec-protocol.ts'
 import { openClaim } from '../../src/market/validators.ts'
 import { verifyReceipt } from '../../src/market/receipt-verify.ts'
 import type { AwardBody, BidBody } from '../../src/market/messages.ts'
-import { startMesh, stopAll, waitForAdverts, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
+import { startMesh, stopAll, waitForAdverts, waitForSpecMesh, type TestNode } from '../helpers/mesh.ts'
+import { specTopic } from '../../src/market/topics.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { observeJobs } from '../helpers/observe.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -21,13 +22,17 @@ afterEach(async () => {
 const goodOutput = { entities: [{ name: 'Ada', confidence: 90 }] }
 const weakOutput = { entities: [{ name: 'Ada', confidence: 10 }] }
 
-/** One coordinator and three agents, every node holding the spec. */
+/**
+ * One coordinator and three agents, every node holding the spec and on its
+ * topics (an agent that does not serve it in a test is there as a follower of
+ * the spec: it sees and can forge or replay its traffic).
+ */
 async function market (specOverrides: Record<string, unknown> = {}) {
   nodes = await startMesh(4)
-  for (const topic of [TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts]) await waitForTopicPeers(nodes, topic)
   const [coordinator, ...agents] = nodes as [TestNode, TestNode, TestNode, TestNode]
   const { id: specId } = await coordinator.publishSpec(sampleSpec('extract', specOverrides))
   await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec on every node' })
+  await waitForSpecMesh(nodes, specId)
   return { coordinator, agents, specId }
 }
 
@@ -103,20 +108,20 @@ describe('the market on real nodes', () => {
     // A bystander (agent 2) records every award that crosses gossip, to replay later.
     const seenAwards: Envelope<AwardBody>[] = []
     agents[2].libp2p.services.pubsub.addEventListener('message', event => {
-      if (event.detail.topic === TOPICS.awards) seenAwards.push(JSON.parse(new TextDecoder().decode(event.detail.data)))
+      if (event.detail.topic === specTopic(specId, 'awards')) seenAwards.push(JSON.parse(new TextDecoder().decode(event.detail.data)))
     })
     // Agent 1 forges a bid in agent 2's name, cheaper than any honest bid, on every job it sees.
     agents[1].libp2p.services.pubsub.addEventListener('message', event => {
-      if (event.detail.topic !== TOPICS.jobs) return
+      if (event.detail.topic !== specTopic(specId, 'jobs')) return
       const job = JSON.parse(new TextDecoder().decode(event.detail.data)) as Envelope
       const bid: BidBody = { jobId: job.id, specId, priceUsd: 0.01, estimatedMs: 1, load: { inFlight: 0, limit: 3 }, createdAt: Date.now(), expiresAt: Date.now() + 60_000 }
       const forged = { ...seal('bid', bid, agents[1].signer), signer: agents[2].peerId }
-      agents[1].libp2p.services.pubsub.publish(TOPICS.bids, encodeEnvelope(forged)).catch(() => {})
+      agents[1].libp2p.services.pubsub.publish(specTopic(specId, 'bids'), encodeEnvelope(forged)).catch(() => {})
     })
     const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 400 })
     expect(result.status).toBe('succeeded')
     expect(result.attempts.map(a => a.agent)).toEqual([agents[0].peerId])
-    expect(coordinator.verdicts.some(v => v.topic === TOPICS.bids && v.verdict === 'reject' && v.reason?.startsWith('bad-signature'))).toBe(true)
+    expect(coordinator.verdicts.some(v => v.topic === specTopic(specId, 'bids') && v.verdict === 'reject' && v.reason?.startsWith('bad-signature'))).toBe(true)
 
     // Replay: the award captured from gossip, already executed, is handed to its agent again.
     const award = await waitFor(() => seenAwards.find(a => a.body.jobId === result.jobId), { what: 'the award on gossip' })
@@ -167,10 +172,12 @@ async function sendAward (from: TestNode, agent: string, award: Envelope<AwardBo
 describe('the input size limit', () => {
   it('refuses an input over 1 MiB before anything is published, and takes one just under it', async () => {
     nodes = await startMesh(2)
-    for (const topic of [TOPICS.jobs, TOPICS.bids]) await waitForTopicPeers(nodes, topic)
     const [coordinator, bystander] = nodes as [TestNode, TestNode]
     const { id: specId } = await coordinator.publishSpec(sampleSpec('big-input'))
     await waitFor(() => bystander.getSpec(specId), { what: 'spec at the bystander' })
+    // The observer follows the spec, so it sees every job call of it.
+    bystander.subscriptions.join(specId, 'following')
+    await waitForSpecMesh(nodes, specId, ['jobs'])
     const seen = observeJobs(bystander)
     const over = await coordinator.submitJob(specId, { text: 'x'.repeat(MAX_INPUT_BYTES) }).then(() => null, (err: Error) => err)
     expect(over?.name).toBe('InvalidJobError')
@@ -185,13 +192,13 @@ describe('the input size limit', () => {
 describe('a job every agent declines', () => {
   it('says the agents serving it within the ceiling and with room declined, and names the deadline (noBid.cause declined)', async () => {
     nodes = await startMesh(2)
-    for (const topic of [TOPICS.jobs, TOPICS.bids, TOPICS.capacity]) await waitForTopicPeers(nodes, topic)
     const [coordinator, agent] = nodes as [TestNode, TestNode]
     const { id: specId } = await coordinator.publishSpec(sampleSpec('declined'))
     await waitFor(() => agent.getSpec(specId), { what: 'spec at the agent' })
     let ran = false
     // Its estimate is longer than the job has: it serves the spec, is cheap enough and free, and bids nothing.
     await agent.serve(specId, async () => { ran = true; return goodOutput }, { priceUsd: 0.1, estimatedMs: 30_000 })
+    await waitForSpecMesh(nodes, specId)
     await waitForAdverts(coordinator, specId, 1)
     const result = await coordinator.submitJob(specId, { text: 'x' }, { deadline: Date.now() + 3_000, bidWindowMs: 100 })
     expect(result.status).toBe('failed')

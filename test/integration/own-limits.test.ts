@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { startApiServer, type ApiServer } from '../../src/api/server.ts'
 import { MAX_BID_WINDOW_MS, MIN_BID_WINDOW_MS } from '../../src/wire/constants.ts'
 import { killSpawned, removeTempHomes, runCli, tempHome as cliHome } from '../helpers/cli.ts'
-import { MARKET_TOPICS, startMesh, stopAll, waitForAdverts, type TestNode } from '../helpers/mesh.ts'
+import { startMesh, stopAll, waitForAdverts, type TestNode } from '../helpers/mesh.ts'
 import { observeJobs } from '../helpers/observe.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -27,7 +27,7 @@ afterEach(async () => {
 
 describe('a node never sends what its peers would Reject: the bid window', () => {
   it('refuses bidWindowMs 0 in the SDK and the API without publishing, and runs a job at the limit', async () => {
-    nodes = await startMesh(2, MARKET_TOPICS)
+    nodes = await startMesh(2)
     const [coordinator, agent] = nodes as [TestNode, TestNode]
     const { id: specId } = await coordinator.publishSpec(sampleSpec('limits'))
     await waitFor(async () => (await agent.getSpec(specId)) != null, { what: 'the spec on the agent' })

@@ -16,7 +16,7 @@ afterEach(async () => {
 describe('awards follow reputation', () => {
   it('a cheap agent whose outputs fail loses the next award to a fairly priced reliable one', async () => {
     nodes = await startMesh(3, TOPICS.specs, { retryBaseMs: 50 })
-    for (const topic of Object.values(TOPICS)) await waitForTopicPeers(nodes, topic)
+    await waitForTopicPeers(nodes, TOPICS.specs)
     const [coordinator, cheap, reliable] = nodes as [TestNode, TestNode, TestNode]
     const { id: specId } = await coordinator.publishSpec(sampleSpec('rated', { capacity: { maxConcurrentRequests: 3, maxRetries: 2 } }))
     await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec everywhere', timeoutMs: 20_000 })
@@ -43,7 +43,7 @@ describe('awards follow reputation', () => {
  */
 async function incumbentAndNewcomer (name: string): Promise<{ coordinator: TestNode, incumbent: TestNode, newcomer: TestNode, submit: (text: string, award?: SubmitOptions['award']) => Promise<JobResult> }> {
   nodes = await startMesh(3, TOPICS.specs, { retryBaseMs: 50 })
-  for (const topic of Object.values(TOPICS)) await waitForTopicPeers(nodes, topic)
+  await waitForTopicPeers(nodes, TOPICS.specs)
   const [coordinator, incumbent, newcomer] = nodes as [TestNode, TestNode, TestNode]
   const { id: specId } = await coordinator.publishSpec(sampleSpec(name, { capacity: { maxConcurrentRequests: 3, maxRetries: 1 } }))
   await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec everywhere', timeoutMs: 20_000 })
@@ -103,7 +103,7 @@ describe('exploration and the requester\'s award policy', () => {
     nodes = [coordinator]
     nodes.push(await startNode({ bootstrap: [coordinator.multiaddrs()[0]!] }))
     const agent = nodes[1]!
-    for (const topic of Object.values(TOPICS)) await waitForTopicPeers(nodes, topic)
+    await waitForTopicPeers(nodes, TOPICS.specs)
     const { id: specId } = await coordinator.publishSpec(sampleSpec('by-config'))
     await waitFor(async () => (await agent.getSpec(specId)) != null, { what: 'spec at the agent', timeoutMs: 20_000 })
     await agent.serve(specId, async () => ({ entities: [{ name: 'x', confidence: 95 }] }), { priceUsd: 0.04, estimatedMs: 20 })

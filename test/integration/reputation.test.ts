@@ -14,7 +14,8 @@ import { startApiServer, type ApiServer } from '../../src/api/server.ts'
 import { runCli } from '../../src/cli/main.ts'
 import { attachReputation } from '../../src/reputation/attach.ts'
 import { Reputation, type ReputationReport } from '../../src/reputation/reputation.ts'
-import { startMesh, startNode, stopAll, waitForAdverts, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
+import { startMesh, startNode, stopAll, waitForAdverts, waitForSpecMesh, type TestNode } from '../helpers/mesh.ts'
+import { specTopic } from '../../src/market/topics.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { assertClose } from '../unit/reputation/helpers.ts'
@@ -28,7 +29,6 @@ afterEach(async () => {
   nodes = []
 })
 
-const MARKET_TOPICS = [TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts, TOPICS.capacity]
 const goodOutput = { entities: [{ name: 'Ada', confidence: 90 }] }
 const weakOutput = { entities: [{ name: 'Ada', confidence: 10 }] }
 
@@ -59,7 +59,6 @@ function captureIO (): { io: { stdout: (t: string) => void, stderr: (t: string) 
 describe('reputation on real nodes', () => {
   it('an honest agent with receipts from three independent trusted coordinators outranks a Sybil ring of five that award each other 50 successes; a restart rebuilds the same state', async () => {
     nodes = await startMesh(6)
-    for (const topic of MARKET_TOPICS) await waitForTopicPeers(nodes, topic)
     const [observer, c1, c2, c3, honest, ringHost] = nodes as [TestNode, TestNode, TestNode, TestNode, TestNode, TestNode]
     const coordinators = [c1, c2, c3]
     // "Independent": three distinct keys, each one the operator of the observing node chose to
@@ -75,7 +74,10 @@ describe('reputation on real nodes', () => {
     const { id: specId, spec } = await observer.publishSpec(sampleSpec('extract-reputation'))
     const name = spec.name
     await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec on every node' })
+    // The observer rates agents from the spec's receipts: it follows the spec.
+    observer.subscriptions.join(specId, 'following')
     await honest.serve(specId, async () => goodOutput, { priceUsd: 0.3, estimatedMs: 20 })
+    await waitForSpecMesh(nodes, specId)
 
     // Three jobs from each coordinator, all executed by the honest agent.
     await Promise.all(coordinators.map(async c => {
@@ -93,7 +95,7 @@ describe('reputation on real nodes', () => {
     for (const [i, agent] of ring.entries()) {
       for (let n = 0; n < 50; n++) minted.push(mintedReceipt(ring[(i + 1 + (n % 4)) % 5]!, agent, specId, n))
     }
-    for (const message of minted) await ringHost.libp2p.services.pubsub.publish(TOPICS.receipts, message)
+    for (const message of minted) await ringHost.libp2p.services.pubsub.publish(specTopic(specId, 'receipts'), message)
 
     await waitFor(() => reputation.stats().receipts >= 9 + 250, { timeoutMs: 20_000, what: `the observer to ingest every receipt (has ${reputation.stats().receipts})` })
     const report = reputation.report({ spec: name })
@@ -150,7 +152,6 @@ describe('reputation on real nodes', () => {
 
   it('a stream of failed receipts lowers an agent\'s score until a fairly priced reliable agent outranks it; rebuild equals the incremental state', async () => {
     nodes = await startMesh(3, TOPICS.specs, { retryBaseMs: 10 })
-    for (const topic of MARKET_TOPICS) await waitForTopicPeers(nodes, topic)
     const [coordinator, reliable, flaky] = nodes as [TestNode, TestNode, TestNode]
     const reputation = await attachReputation(coordinator)
     const { id: specId, spec } = await coordinator.publishSpec(sampleSpec('extract-stream'))

@@ -18,7 +18,7 @@ describe('the SDK from the package root', () => {
     nodes.push(requester)
     const agent = await createNode({ home: await tempHome(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [requester.multiaddrs()[0]!] })
     nodes.push(agent)
-    await waitForTopicPeers(nodes, Object.values(TOPICS))
+    await waitForTopicPeers(nodes, TOPICS.specs)
 
     const { id, spec } = await publishSpec(requester, sampleSpec('sdk'))
     await waitFor(() => agent.getSpec(id), { what: 'the spec at the agent' })

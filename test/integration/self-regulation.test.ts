@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { TOPICS } from '../../src/wire/constants.ts'
 import { observeJobs } from '../helpers/observe.ts'
-import { startMesh, stopAll, waitForAdverts, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
+import { startMesh, stopAll, waitForAdverts, waitForSpecMesh, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -17,10 +17,10 @@ const weakOutput = { entities: [{ name: 'Ada', confidence: 10 }] }
 /** A coordinator and `agents` agent nodes holding one spec, with a short retry base so backoff is observable but quick. */
 async function market (agents: number, specOverrides: Record<string, unknown>, retryBaseMs = 200) {
   nodes = await startMesh(1 + agents, TOPICS.specs, { retryBaseMs, advertIntervalMs: 500 })
-  for (const topic of [TOPICS.jobs, TOPICS.bids, TOPICS.awards, TOPICS.receipts, TOPICS.capacity]) await waitForTopicPeers(nodes, topic)
   const [coordinator, ...rest] = nodes as [TestNode, ...TestNode[]]
   const { id: specId } = await coordinator.publishSpec(sampleSpec('regulated', specOverrides))
   await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec on every node' })
+  await waitForSpecMesh(nodes, specId)
   return { coordinator, agents: rest, specId }
 }
 

@@ -12,7 +12,7 @@ import type { StoredSpec } from '../../src/node-types.ts'
 import type { Lineage, SpecChange } from '../../src/spec/fork.ts'
 import { percentile, specStats, type SpecStats } from '../../src/spec/stats.ts'
 import { TOPICS } from '../../src/wire/constants.ts'
-import { MARKET_TOPICS, startMesh, stopAll, waitForAdverts, type TestNode } from '../helpers/mesh.ts'
+import { startMesh, stopAll, waitForAdverts, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -33,7 +33,7 @@ const goodOutput = { entities: [{ name: 'Ada', confidence: 90 }] }
 
 describe('specs that improve, on real nodes', () => {
   it('stats from 25 receipts, a suggested deadline ≥ p95, and forks seen on every node with parent = the old id', async () => {
-    nodes = await startMesh(3, [...MARKET_TOPICS, TOPICS.capacity])
+    nodes = await startMesh(3)
     const [coordinator, ...agents] = nodes as [TestNode, TestNode, TestNode]
     // Relative deadline 30 s; executionWindow 30 s; costUsd 0.1; budget 0.5.
     const published = await coordinator.publishSpec(sampleSpec('improve', { deadline: 30 }))

@@ -6,8 +6,9 @@ import { hashHex } from '../../src/crypto/content-id.ts'
 import { canonicalBytes } from '../../src/wire/canonical.ts'
 import { seal, type Envelope } from '../../src/wire/envelope.ts'
 import { TOPICS } from '../../src/wire/constants.ts'
+import { specTopic } from '../../src/market/topics.ts'
 import type { BidBody, JobBody, ReceiptBody } from '../../src/market/messages.ts'
-import { startNode, stopAll, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
+import { startNode, stopAll, waitForSpecMesh, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { openDb } from '../../src/store/db.ts'
@@ -63,12 +64,15 @@ describe('duplicates by body id, receipts per signer, sync of original bytes (re
     nodes.push(b)
     const c = await startNode({ bootstrap: [b.multiaddrs()[0]!] })
     nodes.push(c)
-    for (const topic of [TOPICS.specs, TOPICS.jobs, TOPICS.bids, TOPICS.receipts]) await waitForTopicPeers(nodes, topic)
-    const jobsAtC = countAccepted(c, TOPICS.jobs)
-    const bidsAtC = countAccepted(c, TOPICS.bids)
-
+    await waitForTopicPeers(nodes, TOPICS.specs)
     const { id: specId } = await a.publishSpec(sampleSpec('dup-check'))
     await waitFor(async () => (await c.getSpec(specId)) != null, { what: 'the spec at C' })
+    // All three follow the spec, so B relays its traffic between A and C.
+    for (const node of nodes) node.subscriptions.join(specId, 'following')
+    await waitForSpecMesh(nodes, specId, ['jobs', 'bids', 'receipts'])
+    const topic = { jobs: specTopic(specId, 'jobs'), bids: specTopic(specId, 'bids'), receipts: specTopic(specId, 'receipts') }
+    const jobsAtC = countAccepted(c, topic.jobs)
+    const bidsAtC = countAccepted(c, topic.bids)
 
     const coordinator = await testKey(11)
     const agent = await testKey(12)
@@ -76,15 +80,15 @@ describe('duplicates by body id, receipts per signer, sync of original bytes (re
     const input = { text: 'x' }
     const jobBody: JobBody = { specId, inputHash: hashHex(canonicalBytes(input)), inputSize: canonicalBytes(input).byteLength, maxUsd: 0.1, deadline: now + 60_000, bidWindowMs: 100, createdAt: now, nonce: 'dup-1' }
     const job = seal('job', jobBody, coordinator)
-    await a.libp2p.services.pubsub.publish(TOPICS.jobs, spellings(job)[0]!)
+    await a.libp2p.services.pubsub.publish(topic.jobs, spellings(job)[0]!)
     await waitFor(() => jobsAtC() >= 1, { what: 'the job at C' })
 
     const bidBody: BidBody = { jobId: job.id, specId, priceUsd: 0.05, estimatedMs: 100, load: { inFlight: 0, limit: 1 }, createdAt: now, expiresAt: now + 30_000 }
     const bid = seal('bid', bidBody, agent)
     const bids = spellings(bid)
     expect(new Set(bids.map(x => Buffer.from(x).toString('hex'))).size).toBe(4)
-    for (const bytes of bids) await a.libp2p.services.pubsub.publish(TOPICS.bids, bytes)
-    await waitFor(() => ignoredAs(b, TOPICS.bids, 'duplicate') === 3, { what: 'B to ignore three spellings as duplicates' })
+    for (const bytes of bids) await a.libp2p.services.pubsub.publish(topic.bids, bytes)
+    await waitFor(() => ignoredAs(b, topic.bids, 'duplicate') === 3, { what: 'B to ignore three spellings as duplicates' })
     await waitFor(() => bidsAtC() >= 1, { what: 'the bid at C' })
     expect(bidsAtC()).toBe(1)
 
@@ -94,10 +98,10 @@ describe('duplicates by body id, receipts per signer, sync of original bytes (re
       startedAt: now, endedAt: now + i, deadline: jobBody.deadline, costUsd: 0, outcome: 'timeout', reason: 'no answer', claim: null, verdictAt: now + i
     } satisfies ReceiptBody, coordinator))
     const pretty = new TextEncoder().encode(JSON.stringify(receipts[0], null, 2))
-    await a.libp2p.services.pubsub.publish(TOPICS.receipts, pretty)
+    await a.libp2p.services.pubsub.publish(topic.receipts, pretty)
     await waitFor(async () => (await b.getReceipt(receipts[0]!.id)) != null, { what: 'the first receipt at B' })
-    for (const r of receipts.slice(1)) await a.libp2p.services.pubsub.publish(TOPICS.receipts, spellings(r)[0]!)
-    await waitFor(() => ignoredAs(b, TOPICS.receipts, 'signer-quota') === 1, { what: 'B to ignore the third receipt of one signer' })
+    for (const r of receipts.slice(1)) await a.libp2p.services.pubsub.publish(topic.receipts, spellings(r)[0]!)
+    await waitFor(() => ignoredAs(b, topic.receipts, 'signer-quota') === 1, { what: 'B to ignore the third receipt of one signer' })
     expect((await b.listReceipts()).length).toBe(2)
 
     // A late joiner syncing from B alone receives the first receipt in the bytes B received (pretty-printed).

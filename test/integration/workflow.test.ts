@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { startApiServer, type ApiServer } from '../../src/api/server.ts'
 import { runCli } from '../../src/cli/main.ts'
 import { parseWorkflowText, runWorkflow, type JobReport } from '../../src/workflow/index.ts'
-import { MARKET_TOPICS, startMesh, stopAll, type TestNode } from '../helpers/mesh.ts'
+import { startMesh, stopAll, type TestNode } from '../helpers/mesh.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 let nodes: TestNode[] = []
@@ -36,9 +36,9 @@ function stageSpec (name: string, overrides: Record<string, unknown> = {}): Reco
   }
 }
 
-/** A coordinator and `agents` agent nodes, the market topics meshed, every spec on every node. */
+/** A coordinator and `agents` agent nodes, every spec on every node (each spec's topics are joined as agents serve it and the coordinator submits to it). */
 async function market (agentCount: number, specs: Record<string, Record<string, unknown>>) {
-  nodes = await startMesh(agentCount + 1, MARKET_TOPICS)
+  nodes = await startMesh(agentCount + 1)
   const [coordinator, ...agents] = nodes as [TestNode, ...TestNode[]]
   const ids: Record<string, string> = {}
   for (const [name, spec] of Object.entries(specs)) ids[name] = (await coordinator.publishSpec(spec)).id
