@@ -3,6 +3,7 @@ import type { NodeSettings } from '../config/settings.ts'
 import { DEFAULT_LISTEN_PORT } from '../config/constants.ts'
 import type { OptionDef, OptionValues } from './command.ts'
 import { UsageError } from './errors.ts'
+import { isFollowEntry } from '../config/schema.ts'
 import { DEFAULT_RELAY_LIMITS, InvalidAnnounceAddressError, parseAnnounceAddresses } from '../net/reachability.ts'
 
 /**
@@ -16,6 +17,7 @@ export const NETWORK_OPTIONS: Record<string, OptionDef> = {
   'api-port': { type: 'string', value: 'N', description: 'port of the local API on 127.0.0.1 (default: config.json "apiPort", else 0: any free port)' },
   'no-mdns': { type: 'boolean', description: 'do not find or announce peers on the local network by mDNS (config.json "mdns": false)' },
   'no-dht': { type: 'boolean', description: 'stay out of specmesh\'s DHT: no provider records, no lookups (config.json "dht": false)' },
+  follow: { type: 'string', multiple: true, value: 'SPEC', description: 'receive a spec\'s jobs, bids, awards, adverts and receipts without serving or submitting to it (an auditor, a reputation service): its id, name or name@version, repeatable; "all" for every spec held now or later (config.json "follow", SPECMESH_FOLLOW)' },
   'relay-server': {
     type: 'boolean',
     description: `relay for peers behind NAT: at most ${DEFAULT_RELAY_LIMITS.maxReservations} reservations, each relayed connection ` +
@@ -44,6 +46,11 @@ export function networkFlags (options: OptionValues, path: string[]): Partial<No
   if (options['no-mdns'] === true) flags.mdns = false
   if (options['no-dht'] === true) flags.dht = false
   if (options['relay-server'] === true) flags.relayServer = true
+  const follow = Array.isArray(options.follow) ? options.follow as string[] : typeof options.follow === 'string' ? [options.follow] : []
+  for (const entry of follow) {
+    if (!isFollowEntry(entry)) throw new UsageError(`--follow ${entry} is not a spec id, a spec name or name@version; for example --follow extract-entities@1.0.0, or --follow all`, path)
+  }
+  if (follow.length > 0) flags.follow = follow.includes('all') ? 'all' : follow
   return flags
 }
 

@@ -12,8 +12,10 @@ const show: Command = {
     '',
     'Keys of config.json: listen, announce, bootstrap (lists of multiaddrs), apiPort (0-65535),',
     'mdns, dht, relayServer (true/false), trustedPeers (peer ids), reputation ({halfLifeHours,',
-    'teleport}), awardPolicies ({"<spec name>": {explore, minReputation, preferredAgents}}). Variables: SPECMESH_LISTEN, SPECMESH_ANNOUNCE, SPECMESH_BOOTSTRAP (comma- or',
-    'space-separated), SPECMESH_API_PORT, SPECMESH_MDNS, SPECMESH_DHT, SPECMESH_RELAY_SERVER.'
+    'teleport}), awardPolicies ({"<spec name>": {explore, minReputation, preferredAgents}}), follow (spec ids,',
+    'names or name@version whose market traffic and receipts to receive, or "all"). Variables: SPECMESH_LISTEN,',
+    'SPECMESH_ANNOUNCE, SPECMESH_BOOTSTRAP, SPECMESH_FOLLOW (comma- or space-separated; SPECMESH_FOLLOW=all),',
+    'SPECMESH_API_PORT, SPECMESH_MDNS, SPECMESH_DHT, SPECMESH_RELAY_SERVER.'
   ].join('\n'),
   examples: ['specmesh config show', 'specmesh config show --home ./node-a --json'],
   run: async ({ home, json, io }) => {
