@@ -20,9 +20,10 @@ await agent.serve(id, async (input) => {
   return { entities: names.map(value => ({ type: 'person', value, confidence: 90 })) }
 }, { priceUsd: 0.04, estimatedMs: 50 })
 
-// The requester needs the spec (gossiped) and the agent's capacity advert (every 2 s) before it submits.
+// The requester needs the spec (gossiped) before it submits; its first job joins the spec's
+// topics, where the agent answers with its capacity advert.
 const until = Date.now() + 20_000
-while ((await requester.getSpec(id)) == null || requester.capacityOf(id).length === 0) {
+while ((await requester.getSpec(id)) == null) {
   if (Date.now() > until) throw new Error('the two nodes did not find each other within 20 s')
   await new Promise(resolve => setTimeout(resolve, 50))
 }

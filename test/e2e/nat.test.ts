@@ -86,7 +86,7 @@ describe.skipIf(skipReason != null)('a job across two NATs through a circuit rel
     // The NATs are real: the relay cannot open a connection into either private network.
     await expect(lab.exec('pub', ['ping', '-c', '1', '-W', '1', '192.168.1.2'])).rejects.toThrow()
 
-    const relay = lab.specmesh('pub', ['daemon', '--home', await home(), '--listen', `/ip4/10.77.0.1/tcp/${RELAY_PORT}`, '--relay-server', '--json'])
+    const relay = lab.specmesh('pub', ['daemon', '--home', await home(), '--listen', `/ip4/10.77.0.1/tcp/${RELAY_PORT}`, '--relay-server', '--follow', 'all', '--json'])
     const relayInfo = await firstJson(relay, 'the relay daemon')
     const relayAddr = `/ip4/10.77.0.1/tcp/${RELAY_PORT}/p2p/${relayInfo.peerId as string}`
 
