@@ -128,7 +128,7 @@ export function targets (runs: RunResult[]): Target[] {
       const share = by.bytes / agent.bytes
       out.push({ mode, target: `N=${run.nodes}: bystander bytes/job <= 5% of an agent's`, value: `${round(share * 100, 1)}%`, met: share <= 0.05 })
       const jobTraffic = ['jobs', 'bids', 'awards', 'capacity'].reduce((sum, k) => sum + (by.msgsByKind[k] ?? 0), 0)
-      out.push({ mode, target: `N=${run.nodes}: bystander receives no job, bid, award or advert message`, value: `${jobTraffic} per job`, met: jobTraffic === 0 })
+      out.push({ mode, target: `N=${run.nodes}: bystander receives no job, bid, award or advert message`, value: `${round(jobTraffic)} per job`, met: jobTraffic === 0 })
     }
     const small = mine[0]!
     const large = mine.at(-1)!
