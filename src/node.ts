@@ -218,7 +218,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   }
 
   // Metrics count gossip verdicts from the first message, before the market starts; they read the market at scrape time.
-  const late: { market?: Market } = {}
+  const late: { market?: Market, catchUp?: SyncCatchUp } = {}
   let metrics: NodeMetrics | undefined
   if (metricsRegistry != null) {
     const { NodeMetrics } = await import('./metrics/node-metrics.ts')
@@ -254,6 +254,11 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     // A follower meets the spec's agents (the coordinator's first job does so in prepareJob).
     onJoined: (specId, reason) => {
       if (reason === 'following' && discovery.enabled) discovery.connectToProviders(specId).catch(() => {})
+      // The spec's receipts held by the peers already on its topics (later peers are caught up as they connect).
+      const { market: joinedMarket, catchUp: joinedCatchUp } = late
+      if (joinedMarket != null && joinedCatchUp != null) {
+        joinedCatchUp.specJoined(specId, joinedMarket.subscriptions.topicPeers(specId, 'receipts')).catch(() => {})
+      }
     },
     posteriorOf: (agent, spec) => reputation.awardPosterior(agent, spec.name),
     specAwardPolicy: spec => normalizeAwardPolicy(settings.values.awardPolicies[spec.name]),
@@ -290,10 +295,11 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     onRefused: (peer, reason) => { log('sync.refused', { level: 'warn', peer, reason }) }
   })
   await sync.start()
-  // Pull what we missed from every peer that speaks sync, once per connection, from where the last pull ended.
-  // joinedSpecs: 'all' until per-spec topics land; then the market's joinedSpecs(), and on
-  // joining a spec, catchUp.specJoined(specId, <its receipts topic peers>) (ISSUE9 design, item 8).
-  const catchUp = new SyncCatchUp({ libp2p, sync, cursors: new SyncCursorStore(db), joinedSpecs: () => 'all', log })
+  // Pull what we missed from every peer that speaks sync, once per connection, from where the last
+  // pull ended: the specs, and the receipts of the specs whose topics this node is on (a bystander
+  // gets no receipt by sync either; --follow all, or the global topics, keep up with every receipt).
+  const catchUp = new SyncCatchUp({ libp2p, sync, cursors: new SyncCursorStore(db), joinedSpecs: () => market.subscriptions.joinedSpecs(), log })
+  late.catchUp = catchUp
   catchUp.start()
 
   /** Sync by query (protocols/sync.md, "Queries"); a spec's DHT providers are dialled first so they are asked too. */

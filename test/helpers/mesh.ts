@@ -13,12 +13,13 @@ export async function tempHome (prefix = 'specmesh-test-'): Promise<string> {
   return await mkdtemp(join(tmpdir(), prefix))
 }
 
-export async function startNode (options: { home?: string, bootstrap?: string[], market?: MarketOptions, log?: (event: string, fields?: Record<string, unknown>) => void } = {}): Promise<TestNode> {
+export async function startNode (options: { home?: string, bootstrap?: string[], market?: MarketOptions, follow?: string[] | 'all', log?: (event: string, fields?: Record<string, unknown>) => void } = {}): Promise<TestNode> {
   return await createNode({
     home: options.home ?? await tempHome(),
     listen: ['/ip4/127.0.0.1/tcp/0'],
     bootstrap: options.bootstrap ?? [],
     market: options.market,
+    ...(options.follow != null ? { follow: options.follow } : {}),
     log: options.log
   })
 }

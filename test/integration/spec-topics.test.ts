@@ -209,4 +209,36 @@ describe('per-spec topics (real nodes on 127.0.0.1)', () => {
     await waitFor(() => verdictsWith(coordinator, specTopic(specId, 'jobs'), 'reject', 'wrong-topic') === 1, { what: 'the coordinator to Reject the job on the wrong topic' })
     expect(coordinator.verdicts.find(v => v.topic === specTopic(specId, 'jobs') && v.reason?.startsWith('wrong-topic'))?.reason).toMatch(/^wrong-topic: job for spec \S+ arrived on the topic of spec \S+$/)
   })
+
+  it('a node that connects after the receipts exist syncs only the receipts of the specs it is on: a late bystander gets none, a late follower gets its spec\'s', async () => {
+    const { coordinator, specId, otherSpec } = await world()
+    const results: Array<Awaited<ReturnType<TestNode['submitJob']>>> = []
+    for (let i = 0; i < 2; i++) results.push(await coordinator.submitJob(specId, { text: `late ${i}` }, { bidWindowMs: 300 }))
+    results.push(await coordinator.submitJob(otherSpec, { text: 'late other' }, { bidWindowMs: 300 }))
+    expect(results.map(r => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded'])
+    const bootstrap = [coordinator.multiaddrs()[0]!]
+    /** A node that logs when a sync with the coordinator has ended. */
+    const lateNode = async (follow?: string[]): Promise<{ node: TestNode, synced: () => boolean }> => {
+      let synced = false
+      const node = await createNode({
+        home: await tempHome(),
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        bootstrap,
+        dht: false,
+        ...(follow != null ? { follow } : {}),
+        log: (event, fields) => { if (event === 'sync.done' && fields?.peer === coordinator.peerId) synced = true }
+      })
+      nodes.push(node)
+      return { node, synced: () => synced }
+    }
+    const bystander = await lateNode()
+    const follower = await lateNode([specId])
+    await waitFor(() => bystander.synced(), { what: 'the late bystander\'s sync with the coordinator' })
+    // The coordinator holds every receipt; the bystander, on no spec's topics, asked for none of them.
+    expect((await coordinator.listReceipts()).length).toBeGreaterThanOrEqual(3)
+    expect(await bystander.node.listReceipts()).toEqual([])
+    // The follower joined the spec and pulled its receipts (and only its), with no gossip of them after it came.
+    await waitFor(async () => (await Promise.all(results.slice(0, 2).map(r => follower.node.getReceipt(r.receipt!.id)))).every(Boolean), { what: 'the spec\'s receipts at the late follower' })
+    expect(await follower.node.getReceipt(results[2]!.receipt!.id)).toBeNull()
+  })
 })

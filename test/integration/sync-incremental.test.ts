@@ -31,7 +31,8 @@ afterEach(async () => {
 /** A node whose log lines are kept, on a home that outlives it (stopAll removes the home). */
 async function startLogged (home: string): Promise<{ node: TestNode, logs: LogLine[] }> {
   const logs: LogLine[] = []
-  const node = await startNode({ home, log: (event, fields = {}) => { logs.push({ event, fields }) } })
+  // --follow all: a node that keeps up with every receipt (an auditor); a bystander would sync none.
+  const node = await startNode({ home, follow: 'all', log: (event, fields = {}) => { logs.push({ event, fields }) } })
   return { node, logs }
 }
 
