@@ -255,8 +255,10 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     onJoined: (specId, reason) => {
       if (reason === 'following' && discovery.enabled) discovery.connectToProviders(specId).catch(() => {})
       // The spec's receipts held by the peers already on its topics (later peers are caught up as they connect).
+      // Not when this node keeps up with every receipt (--follow all): its catch-up on connect already pulls
+      // them, and a second pull at once would fetch the same records twice.
       const { market: joinedMarket, catchUp: joinedCatchUp } = late
-      if (joinedMarket != null && joinedCatchUp != null) {
+      if (joinedMarket != null && joinedCatchUp != null && joinedMarket.subscriptions.joinedSpecs() !== 'all') {
         joinedCatchUp.specJoined(specId, joinedMarket.subscriptions.topicPeers(specId, 'receipts')).catch(() => {})
       }
     },
