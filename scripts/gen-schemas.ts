@@ -18,6 +18,7 @@ import { SpecFetchRequestSchema } from '../src/net/spec-discovery.ts'
 import { AwardBodySchema, BidBodySchema, CapacityBodySchema, ClaimBodySchema, JobBodySchema, ReceiptBodySchema } from '../src/market/messages.ts'
 import { SpecSchema } from '../src/spec/index.ts'
 import { CancelFrameSchema } from '../src/market/exec-protocol.ts'
+import { LeaseAwardBodySchema, LeaseBidBodySchema, LeaseBodySchema, LeaseCallBodySchema, LeaseEndBodySchema } from '../src/market/lease-messages.ts'
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../protocols/schemas/', import.meta.url))
 
@@ -31,7 +32,7 @@ interface SchemaSource {
 
 /** Every schema published in protocols/schemas, with where it applies. */
 export const SCHEMA_SOURCES: SchemaSource[] = [
-  { name: 'envelope', title: 'specmesh envelope', description: 'Every specmesh message: gossip payloads, sync records, execution-stream award and claim frames. A schema cannot say everything: the signature must be the canonical base64url spelling and the signer a PeerId in canonical base58btc form. See protocols/envelope.md.', schema: EnvelopeSchema },
+  { name: 'envelope', title: 'specmesh envelope', description: 'Every specmesh message: gossip payloads, sync records, execution-stream award, claim and lease frames. A schema cannot say everything: the signature must be the canonical base64url spelling and the signer a PeerId in canonical base58btc form. See protocols/envelope.md.', schema: EnvelopeSchema },
   { name: 'spec', title: 'specmesh spec body', description: 'The body of an envelope of type "spec" (topic /specmesh/specs/1). See protocols/spec.md.', schema: SpecSchema },
   { name: 'job', title: 'specmesh job body', description: 'The body of an envelope of type "job" (topic /specmesh/spec/1/<specId>/jobs). See protocols/market.md.', schema: JobBodySchema },
   { name: 'bid', title: 'specmesh bid body', description: 'The body of an envelope of type "bid" (topic /specmesh/spec/1/<specId>/bids). See protocols/market.md.', schema: BidBodySchema },
@@ -39,6 +40,11 @@ export const SCHEMA_SOURCES: SchemaSource[] = [
   { name: 'claim', title: 'specmesh claim body', description: 'The body of an envelope of type "claim" (first frame of each reply on the execution stream; embedded in receipts). See protocols/market.md.', schema: ClaimBodySchema },
   { name: 'receipt', title: 'specmesh receipt body', description: 'The body of an envelope of type "receipt" (topic /specmesh/spec/1/<specId>/receipts, sync kind "receipt"). agent and claim.signer must be PeerIds in canonical base58btc form, which this schema cannot express. See protocols/market.md.', schema: ReceiptBodySchema },
   { name: 'capacity', title: 'specmesh capacity advert body', description: 'The body of an envelope of type "capacity" (topic /specmesh/spec/1/<specId>/capacity, where it names that spec alone): an agent\'s signed, short-lived statement of its load on the spec. See protocols/market.md.', schema: CapacityBodySchema },
+  { name: 'lease-call', title: 'specmesh lease call body', description: 'The body of an envelope of type "lease-call" (topic /specmesh/spec/1/<specId>/leases): a coordinator calls for lease bids on some of the agents\' slots of the spec. See protocols/market.md "Leases".', schema: LeaseCallBodySchema },
+  { name: 'lease-bid', title: 'specmesh lease bid body', description: 'The body of an envelope of type "lease-bid" (topic /specmesh/spec/1/<specId>/leases): an agent\'s offer of slots and a price per job for a lease call. See protocols/market.md "Leases".', schema: LeaseBidBodySchema },
+  { name: 'lease', title: 'specmesh lease body', description: 'The body of an envelope of type "lease" (a frame of /specmesh/execute/1.2.0, then topic /specmesh/spec/1/<specId>/leases): the coordinator\'s award of a lease. agent must be a PeerId in canonical base58btc form, which this schema cannot express. See protocols/market.md "Leases".', schema: LeaseBodySchema },
+  { name: 'lease-award', title: 'specmesh lease-award body', description: 'The body of an envelope of type "lease-award" (first frame of a request on /specmesh/execute/1.2.0): one job under a lease, embedding the job body whose content id is jobId. agent must be a PeerId in canonical base58btc form. See protocols/market.md "Leases".', schema: LeaseAwardBodySchema },
+  { name: 'lease-end', title: 'specmesh lease-end body', description: 'The body of an envelope of type "lease-end" (a frame of /specmesh/execute/1.2.0, either direction): the signer ends the lease. See protocols/market.md "Leases".', schema: LeaseEndBodySchema },
   { name: 'cancel-frame', title: 'specmesh execution-stream cancel frame', description: 'A coordinator-to-agent frame of /specmesh/execute/1.1.0 (not an envelope): stop the request whose award has this id, read earlier from the same stream. See protocols/market.md.', schema: CancelFrameSchema },
   { name: 'sync-request', title: 'specmesh sync request', description: 'The first frame of the sync stream /specmesh/sync/1.1.0 (not an envelope); 1.0.0 accepts kinds alone. since and ids cannot be combined. See protocols/sync.md.', schema: SyncRequestSchema },
   { name: 'spec-fetch-request', title: 'specmesh spec-fetch request', description: 'The one request frame of the spec-fetch stream /specmesh/spec-fetch/1.0.0 (not an envelope): the id of the spec asked for. See protocols/discovery.md.', schema: SpecFetchRequestSchema }

@@ -24,6 +24,8 @@ import { specId, validateSpec } from '../src/spec/index.ts'
 import { MAX_JSON_DEPTH, MAX_INPUT_BYTES } from '../src/wire/constants.ts'
 import { base58btc } from 'multiformats/bases/base58'
 import { MAX_ADVERT_TTL_MS, MAX_QUEUE, MAX_SLOTS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody, type ReceiptBody } from '../src/market/messages.ts'
+import { MAX_LEASE_MS, type LeaseAwardBody, type LeaseBidBody, type LeaseBody, type LeaseCallBody, type LeaseEndBody } from '../src/market/lease-messages.ts'
+import { leaseBidHoldsUntil } from '../src/market/lease-validators.ts'
 
 export const VECTOR_DIR = fileURLToPath(new URL('../protocols/vectors/', import.meta.url))
 
@@ -263,6 +265,8 @@ interface TopicNegatives {
     seenJobs: string[]
     /** Capacity topic only: the newest advert the receiver already holds from each of these signers. */
     heldAdverts?: Array<{ signer: string, issuedAt: number }>
+    /** Leases topic only: the lease calls (of lease-call.json) the receiver has seen. */
+    seenLeaseCalls?: string[]
   }
   negative: NegativeVector[]
 }
@@ -364,6 +368,26 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
   }
   const capacity = seal('capacity', capacityBody, agent.signer)
 
+  // A lease (protocols/market.md "Leases"): a call, the agent's lease bid, the
+  // lease, one job under it (never gossiped, embedded in its lease-award), the
+  // agent's claim and the coordinator's receipt, and the agent ending the lease.
+  const leaseCallBody: LeaseCallBody = { specId: spec.id, slots: 4, durationMs: 30_000, maxUsd: 0.5, bidWindowMs: 100, createdAt: T0 + 1000, nonce: '8899aabbccddeeff' }
+  const leaseCall = seal('lease-call', leaseCallBody, coordinator.signer)
+  const leaseBidBody: LeaseBidBody = { callId: leaseCall.id, specId: spec.id, priceUsd: 0.05, slots: 4, estimatedMs: 1000, load: { inFlight: 0, limit: 5 }, createdAt: T0 + 1020, expiresAt: leaseBidHoldsUntil(leaseCallBody), addrs: ['/ip4/127.0.0.1/tcp/4001'] }
+  const leaseBid = seal('lease-bid', leaseBidBody, agent.signer)
+  const leaseBody: LeaseBody = { callId: leaseCall.id, specId: spec.id, bidId: leaseBid.id, agent: agent.peerId, slots: 4, priceUsd: leaseBidBody.priceUsd, issuedAt: T0 + 1100, expiresAt: T0 + 1100 + leaseCallBody.durationMs }
+  const lease = seal('lease', leaseBody, coordinator.signer)
+  const leasedJobBody: JobBody = { ...jobBody, deadline: T0 + 31_200, createdAt: T0 + 1200, nonce: '0123456789abcdef' }
+  const leasedJob = seal('job', leasedJobBody, coordinator.signer)
+  const leaseAwardBody: LeaseAwardBody = { leaseId: lease.id, jobId: leasedJob.id, job: leasedJobBody, agent: agent.peerId, priceUsd: leaseBody.priceUsd, attempt: 1, issuedAt: T0 + 1200 }
+  const leaseAward = seal('lease-award', leaseAwardBody, coordinator.signer)
+  const leasedClaimBody: ClaimBody = { ...claimBody, jobId: leasedJob.id, awardId: leaseAward.id, startedAt: T0 + 1205, endedAt: T0 + 1900 }
+  const leasedClaim = seal('claim', leasedClaimBody, agent.signer)
+  const leasedReceiptBody: ReceiptBody = { ...receiptBody, jobId: leasedJob.id, awardId: leaseAward.id, startedAt: leasedClaimBody.startedAt, endedAt: leasedClaimBody.endedAt, deadline: leasedJobBody.deadline, claim: leasedClaim as ReceiptBody['claim'], verdictAt: T0 + 1910 }
+  const leasedReceipt = seal('receipt', leasedReceiptBody, coordinator.signer)
+  const leaseEndBody: LeaseEndBody = { leaseId: lease.id, reason: 'stopping: this agent is shutting down and takes no new work', endedAt: T0 + 5000 }
+  const leaseEnd = seal('lease-end', leaseEndBody, agent.signer)
+
   const elsewhere = contentId({ unrelated: true })
   const withBody = <B extends object> (type: MessageType, body: B, patch: Partial<B>, key: Key): Envelope<object> => seal(type, { ...body, ...patch }, key.signer)
   const reject = (code: string): NegativeVector['expect'] => ({ action: 'reject', code })
@@ -449,6 +473,36 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
       ['stale', `issuedAt ${T0 + 100}, no newer than the advert the receiver already holds from this agent: the receiver keeps the one it has.`, withBody('capacity', capacityBody, { issuedAt: T0 + 100, expiresAt: T0 + 100 + 6000 }, agent), ignore('stale')]
     ])
   }
+  const callNow = T0 + 1050
+  const leaseTopics = {
+    call: topicNegatives('Correctly signed lease calls that the leases topic refuses or ignores (protocols/market.md "Leases", Validation), for a node that holds the spec vector.', { now: callNow, holdsSpecs: [spec.id], seenJobs: [] }, [
+      ['from-the-future', 'createdAt too far ahead of the receiver\'s clock.', withBody('lease-call', leaseCallBody, { createdAt: callNow + skew + 1 }, coordinator), reject('from-the-future')],
+      ['expired', 'createdAt so long ago that its bids no longer hold (createdAt + 5 × bidWindowMs + 250 ms is past).', withBody('lease-call', leaseCallBody, { createdAt: T0 }, coordinator), ignore('expired')],
+      ['unknown-spec', 'A spec the receiver does not hold.', withBody('lease-call', leaseCallBody, { specId: elsewhere }, coordinator), ignore('unknown-spec')],
+      ['over-budget', 'maxUsd above the spec\'s budget.maxUsd (0.5).', withBody('lease-call', leaseCallBody, { maxUsd: 0.75 }, coordinator), reject('over-budget')],
+      ['over-limit', 'slots 6, above the spec\'s capacity.maxConcurrentRequests (5).', withBody('lease-call', leaseCallBody, { slots: 6 }, coordinator), reject('over-limit')],
+      ['too-long', `durationMs ${MAX_LEASE_MS + 1}, above MAX_LEASE_MS (${MAX_LEASE_MS}).`, withBody('lease-call', leaseCallBody, { durationMs: MAX_LEASE_MS + 1 }, coordinator), reject('bad-body')]
+    ]),
+    bid: topicNegatives('Correctly signed lease bids that the leases topic refuses or ignores, for a node that holds the spec vector and has seen the lease call vector.', { now: callNow, holdsSpecs: [spec.id], seenJobs: [], seenLeaseCalls: [leaseCall.id] }, [
+      ['from-the-future', 'createdAt too far ahead of the receiver\'s clock.', withBody('lease-bid', leaseBidBody, { createdAt: callNow + skew + 1 }, agent), reject('from-the-future')],
+      ['unknown-call', 'A lease call the receiver has not seen.', withBody('lease-bid', leaseBidBody, { callId: elsewhere }, agent), ignore('unknown-call')],
+      ['wrong-spec', 'specId other than the call\'s.', withBody('lease-bid', leaseBidBody, { specId: elsewhere }, agent), reject('wrong-spec')],
+      ['over-ceiling', 'priceUsd above the call\'s maxUsd (0.5).', withBody('lease-bid', leaseBidBody, { priceUsd: 0.6 }, agent), reject('over-ceiling')],
+      ['over-slots', 'slots 5, more than the call asks for (4).', withBody('lease-bid', leaseBidBody, { slots: 5 }, agent), reject('over-slots')],
+      ['self-bid', 'Signed by the call\'s coordinator.', withBody('lease-bid', leaseBidBody, {}, coordinator), reject('self-bid')],
+      ['expired', 'expiresAt before the receiver\'s clock.', withBody('lease-bid', leaseBidBody, { expiresAt: callNow - 1 }, agent), ignore('expired')]
+    ]),
+    lease: topicNegatives('Correctly signed leases that the leases topic refuses or ignores, for a node that holds the spec vector and has seen the lease call vector.', { now: T0 + 1150, holdsSpecs: [spec.id], seenJobs: [], seenLeaseCalls: [leaseCall.id] }, [
+      ['from-the-future', 'issuedAt too far ahead of the receiver\'s clock.', withBody('lease', leaseBody, { issuedAt: T0 + 1150 + skew + 1, expiresAt: T0 + 1150 + skew + 1 + 30_000 }, coordinator), reject('from-the-future')],
+      ['unknown-call', 'A lease call the receiver has not seen.', withBody('lease', leaseBody, { callId: elsewhere }, coordinator), ignore('unknown-call')],
+      ['not-coordinator', 'Signed by a key other than the call\'s coordinator.', withBody('lease', leaseBody, {}, other), reject('not-coordinator')],
+      ['wrong-spec', 'specId other than the call\'s.', withBody('lease', leaseBody, { specId: elsewhere }, coordinator), reject('wrong-spec')],
+      ['over-ceiling', 'priceUsd above the call\'s maxUsd.', withBody('lease', leaseBody, { priceUsd: 0.6 }, coordinator), reject('over-ceiling')],
+      ['over-slots', 'slots 5, more than the call asked for (4).', withBody('lease', leaseBody, { slots: 5 }, coordinator), reject('over-slots')],
+      ['bad-term', 'expiresAt one millisecond later than issuedAt + the call\'s durationMs.', withBody('lease', leaseBody, { expiresAt: leaseBody.issuedAt + leaseCallBody.durationMs + 1 }, coordinator), reject('bad-term')],
+      ['self-award', 'A lease of the coordinator\'s own slots.', withBody('lease', leaseBody, { agent: coordinator.peerId }, coordinator), reject('self-award')]
+    ])
+  }
   const withTopic = (vector: Record<string, unknown>, topic: TopicNegatives): Record<string, unknown> => ({ ...vector, topic })
 
   const files = new Map<string, unknown>([
@@ -466,6 +520,20 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
       negativesFor(receipt, b => { b.costUsd = 0.5 }, other)), topics.receipt)],
     ['capacity.json', withTopic(positiveVector(capacity, agent, {}, 'A capacity advert of the agent key for the spec vector: nothing running, one place held by its open bid on the job vector, limit 5 with a queue of 5 more, price 0.05 USD; it lives 6000 ms (3 × the default 2000 ms advert interval).',
       negativesFor(capacity, b => { b.expiresAt = (b.expiresAt as number) + 1 }, other)), topics.capacity)],
+    ['lease-call.json', withTopic(positiveVector(leaseCall, coordinator, {}, 'A call for lease bids on the spec vector, signed by the coordinator key: 4 slots for 30 s, at most 0.5 USD per job.',
+      negativesFor(leaseCall, b => { b.slots = 5 }, other)), leaseTopics.call)],
+    ['lease-bid.json', withTopic(positiveVector(leaseBid, agent, {}, 'The agent\'s lease bid on the lease call vector: 4 slots at 0.05 USD per job, held until the call\'s bidding is over (createdAt + 5 × bidWindowMs + 250 ms).',
+      negativesFor(leaseBid, b => { b.priceUsd = 0.01 }, other)), leaseTopics.bid)],
+    ['lease.json', withTopic(positiveVector(lease, coordinator, {}, 'The lease the coordinator awards for the lease bid vector: sent first over execute/1.2.0, then gossiped on the spec\'s leases topic.',
+      negativesFor(lease, b => { b.slots = 5 }, other)), leaseTopics.lease)],
+    ['lease-award.json', positiveVector(leaseAward, coordinator, { input }, 'One job under the lease vector: the award-equivalent first frame of a request on execute/1.2.0, signed by the coordinator. body.job is the job\'s body (the job is never gossiped) and body.jobId its content id; input is the input frame that follows.',
+      negativesFor(leaseAward, b => { b.priceUsd = 0.01 }, other))],
+    ['lease-claim.json', positiveVector(leasedClaim, agent, { output }, 'The agent\'s claim for the lease-award vector: as for an award, awardId is the lease-award\'s id.',
+      negativesFor(leasedClaim, b => { b.outputHash = '0'.repeat(64) }, other))],
+    ['lease-receipt.json', positiveVector(leasedReceipt, coordinator, {}, 'The coordinator\'s receipt for the job under the lease: a receipt like any other (awardId is the lease-award\'s id), embedding the lease claim vector.',
+      negativesFor(leasedReceipt, b => { b.costUsd = 0.5 }, other))],
+    ['lease-end.json', positiveVector(leaseEnd, agent, {}, 'The agent ends the lease vector (it is stopping): a frame on the execution stream the lease was opened on.',
+      negativesFor(leaseEnd, b => { b.reason = 'other' }, other))],
     ['envelope-negative.json', {
       description: 'Envelopes that must be rejected before any topic-specific check, with the code the TypeScript node gives. Most are variations of the positive job vector (job.json). Check them in order: size, UTF-8 JSON, envelope shape, expected type, body canonicalizable, id, canonical signature spelling, canonical signer, signature.',
       keys: { coordinator: describeKey(coordinator), other: describeKey(other) },

@@ -7,7 +7,8 @@ import { TOPICS } from '../wire/constants.ts'
  * follows, and nothing else. Specs stay on the global TOPICS.specs: they are
  * small and rare, and every node needs them to resolve names.
  */
-export const SPEC_TOPIC_KINDS = ['jobs', 'bids', 'awards', 'capacity', 'receipts'] as const
+/** `leases` carries lease calls, lease bids and leases (protocols/market.md "Leases"). */
+export const SPEC_TOPIC_KINDS = ['jobs', 'bids', 'awards', 'capacity', 'receipts', 'leases'] as const
 export type SpecTopicKind = typeof SPEC_TOPIC_KINDS[number]
 
 /**

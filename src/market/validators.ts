@@ -55,7 +55,7 @@ function openCheaply<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<
   return checkBody(verifyEnvelope(raw, { expectType: type }), type, schema)
 }
 
-function checkBody<T> (envelope: Envelope, type: MessageType, schema: z.ZodType<T>): Envelope<T> {
+export function checkBody<T> (envelope: Envelope, type: MessageType, schema: z.ZodType<T>): Envelope<T> {
   const parsed = schema.safeParse(envelope.body)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
@@ -74,7 +74,7 @@ export function assertOnItsTopic (topicSpec: string | null | undefined, bodySpec
   if (topicSpec != null && bodySpec !== topicSpec) throw reject('wrong-topic', `${what} for spec ${bodySpec} arrived on the topic of spec ${topicSpec}`)
 }
 
-function notFromTheFuture (ms: number, now: number, what: string): void {
+export function notFromTheFuture (ms: number, now: number, what: string): void {
   if (ms > now + MAX_CLOCK_SKEW_MS) throw reject('from-the-future', `${what} is ${ms - now} ms ahead of this node's clock (limit ${MAX_CLOCK_SKEW_MS} ms)`)
 }
 

@@ -49,7 +49,8 @@ export const TOPICS = {
   bids: '/specmesh/bids/1',
   awards: '/specmesh/awards/1',
   capacity: '/specmesh/capacity/1',
-  receipts: '/specmesh/receipts/1'
+  receipts: '/specmesh/receipts/1',
+  leases: '/specmesh/leases/1'
 } as const
 
 /**
@@ -61,6 +62,8 @@ export const TOPICS = {
 export const PROTOCOLS = {
   sync: '/specmesh/sync/1.1.0',
   syncV1: '/specmesh/sync/1.0.0',
+  /** 1.2.0 adds the lease frames (lease, lease-award, lease-end; protocols/market.md "Leases"). */
+  executeLease: '/specmesh/execute/1.2.0',
   execute: '/specmesh/execute/1.1.0',
   executeV1: '/specmesh/execute/1.0.0',
   specFetch: '/specmesh/spec-fetch/1.0.0'

@@ -7,7 +7,8 @@ import { parseStrictJson, StrictJsonError, type StrictJson } from './strict-json
 import { reject } from './errors.ts'
 import { wireString } from './text.ts'
 
-export const MESSAGE_TYPES = ['spec', 'job', 'bid', 'award', 'capacity', 'receipt', 'claim'] as const
+/** The lease types (protocols/market.md "Leases") go at the end: they travel only on the leases topic and execute/1.2.0. */
+export const MESSAGE_TYPES = ['spec', 'job', 'bid', 'award', 'capacity', 'receipt', 'claim', 'lease-call', 'lease-bid', 'lease', 'lease-award', 'lease-end'] as const
 export type MessageType = typeof MESSAGE_TYPES[number]
 
 /**

@@ -8,10 +8,10 @@ const HOW_TO_FIX = 'protocols/schemas/ is out of date with the zod types: run `n
 describe('protocols/schemas', () => {
   const expected = renderAllSchemas()
 
-  it('publishes the envelope, every message body the sync request and the spec-fetch request', () => {
+  it('publishes the envelope, every message body (lease messages too), the sync request and the spec-fetch request', () => {
     expect([...expected.keys()].sort()).toEqual([
       'award.schema.json', 'bid.schema.json', 'cancel-frame.schema.json', 'capacity.schema.json', 'claim.schema.json', 'envelope.schema.json',
-      'job.schema.json', 'receipt.schema.json', 'spec-fetch-request.schema.json', 'spec.schema.json', 'sync-request.schema.json'
+      'job.schema.json', 'lease-award.schema.json', 'lease-bid.schema.json', 'lease-call.schema.json', 'lease-end.schema.json', 'lease.schema.json', 'receipt.schema.json', 'spec-fetch-request.schema.json', 'spec.schema.json', 'sync-request.schema.json'
     ])
   })
 

@@ -15,6 +15,8 @@ import { ignore, MessageValidationError } from '../../../src/wire/errors.ts'
 import { AwardBodySchema, BidBodySchema, CapacityBodySchema, ClaimBodySchema, JobBodySchema, ReceiptBodySchema, type JobBody } from '../../../src/market/messages.ts'
 import { marketContext, validateAward, validateBid, validateCapacity, validateJob, validateReceipt, type MarketContext } from '../../../src/market/validators.ts'
 import { RecentJobs } from '../../../src/market/recent-jobs.ts'
+import { LeaseAwardBodySchema, LeaseBidBodySchema, LeaseBodySchema, LeaseCallBodySchema, LeaseEndBodySchema, type LeaseCallBody } from '../../../src/market/lease-messages.ts'
+import { LeaseCalls, leaseContext, validateLeaseMessage } from '../../../src/market/lease-validators.ts'
 import { verifyReceipt } from '../../../src/market/receipt-verify.ts'
 import { specTopicValidator } from '../../../src/net/spec-topic.ts'
 import { SpecSchema, type Spec } from '../../../src/spec/index.ts'
@@ -23,7 +25,7 @@ import type { StoredSpec } from '../../../src/node-types.ts'
 import { renderAllVectors, SEEDS, VECTOR_DIR } from '../../../scripts/gen-vectors.ts'
 
 interface KeyInfo { role: keyof typeof SEEDS, seedHex: string, publicKeyHex: string, peerId: string }
-interface TopicContext { now: number, holdsSpecs: string[], seenJobs: string[], heldAdverts?: Array<{ signer: string, issuedAt: number }> }
+interface TopicContext { now: number, holdsSpecs: string[], seenJobs: string[], heldAdverts?: Array<{ signer: string, issuedAt: number }>, seenLeaseCalls?: string[] }
 interface Negative { name: string, envelopeJson?: string, bytesHex?: string, expectType?: MessageType, context?: TopicContext, expect: { action: 'reject' | 'ignore', code: string } }
 interface Payload { value: unknown, canonical: string, sha256Hex: string, size: number }
 interface TopicNegatives { context: TopicContext, negative: Negative[] }
@@ -46,8 +48,8 @@ interface PositiveFile {
 interface CanonicalCase { name: string, json: string, canonical: string, canonicalUtf8Hex: string, ieee754Hex?: string }
 interface RefusedCase { name: string, json: string }
 
-const POSITIVE_FILES = ['spec.json', 'job.json', 'bid.json', 'award.json', 'claim.json', 'receipt.json', 'capacity.json'] as const
-const BODY_SCHEMAS = { spec: SpecSchema, job: JobBodySchema, bid: BidBodySchema, award: AwardBodySchema, claim: ClaimBodySchema, receipt: ReceiptBodySchema, capacity: CapacityBodySchema } as const
+const POSITIVE_FILES = ['spec.json', 'job.json', 'bid.json', 'award.json', 'claim.json', 'receipt.json', 'capacity.json', 'lease-call.json', 'lease-bid.json', 'lease.json', 'lease-award.json', 'lease-claim.json', 'lease-receipt.json', 'lease-end.json'] as const
+const BODY_SCHEMAS = { spec: SpecSchema, job: JobBodySchema, bid: BidBodySchema, award: AwardBodySchema, claim: ClaimBodySchema, receipt: ReceiptBodySchema, capacity: CapacityBodySchema, 'lease-call': LeaseCallBodySchema, 'lease-bid': LeaseBidBodySchema, lease: LeaseBodySchema, 'lease-award': LeaseAwardBodySchema, 'lease-end': LeaseEndBodySchema } as const
 
 const encoder = new TextEncoder()
 const utf8 = (text: string): Uint8Array => encoder.encode(text)
@@ -215,7 +217,21 @@ describe('protocols/vectors: signed messages', async () => {
       return { ctx: marketContext({ now: () => context.now, specOf: async id => stored.get(id)?.spec ?? null, jobs }), specs }
     }
 
+    const leaseCall = files.get('lease-call.json')!
+    /** The leases topic's validator in the file's context: the lease calls it has seen. */
+    const leaseTopic = async (data: Uint8Array, context: TopicNegatives['context']): Promise<unknown> => {
+      const calls = new LeaseCalls()
+      for (const id of context.seenLeaseCalls ?? []) {
+        expect(id).toBe(leaseCall.id)
+        calls.add({ callId: id, coordinator: leaseCall.key.peerId, body: leaseCall.body as unknown as LeaseCallBody }, context.now)
+      }
+      const stored = nodeIn(context).ctx
+      return await validateLeaseMessage(data, leaseContext({ now: () => context.now, specOf: stored.specOf }, calls))
+    }
     const validators: Record<string, (data: Uint8Array, context: TopicNegatives['context']) => Promise<unknown>> = {
+      'lease-call': leaseTopic,
+      'lease-bid': leaseTopic,
+      lease: leaseTopic,
       spec: async (data, context) => { await specTopicValidator({ specs: nodeIn(context).specs, now: () => context.now })(data) },
       job: async (data, context) => await validateJob(data, nodeIn(context).ctx),
       bid: async (data, context) => await validateBid(data, nodeIn(context).ctx),
@@ -258,7 +274,7 @@ describe('protocols/vectors: signed messages', async () => {
     }
 
     it('covers every topic', () => {
-      expect(POSITIVE_FILES.filter(f => files.get(f)!.topic != null)).toEqual(['spec.json', 'job.json', 'bid.json', 'award.json', 'receipt.json', 'capacity.json'])
+      expect(POSITIVE_FILES.filter(f => files.get(f)!.topic != null)).toEqual(['spec.json', 'job.json', 'bid.json', 'award.json', 'receipt.json', 'capacity.json', 'lease-call.json', 'lease-bid.json', 'lease.json'])
     })
   })
 
@@ -314,6 +330,55 @@ describe('protocols/vectors: signed messages', async () => {
       expect(report.ok).toBe(true)
       expect(report.receiptId).toBe(receipt.id)
     })
+  })
+})
+
+describe('protocols/vectors: one job under a lease, end to end', async () => {
+  const spec = await load<PositiveFile>('spec.json')
+  const job = await load<PositiveFile>('job.json')
+  const call = await load<PositiveFile>('lease-call.json')
+  const bid = await load<PositiveFile>('lease-bid.json')
+  const lease = await load<PositiveFile>('lease.json')
+  const award = await load<PositiveFile>('lease-award.json')
+  const claim = await load<PositiveFile>('lease-claim.json')
+  const receipt = await load<PositiveFile>('lease-receipt.json')
+  const end = await load<PositiveFile>('lease-end.json')
+
+  it('links every message to the one before it', () => {
+    expect(call.body.specId).toBe(spec.id)
+    expect(bid.body.callId).toBe(call.id)
+    expect(lease.body.bidId).toBe(bid.id)
+    expect(lease.body.agent).toBe(bid.key.peerId)
+    expect(award.body.leaseId).toBe(lease.id)
+    // The job travels inside its lease-award: jobId is its content id, and its input is the job vector's.
+    expect(award.body.jobId).toBe(contentId(award.body.job))
+    expect((award.body.job as { inputHash: string }).inputHash).toBe(job.body.inputHash)
+    expect(award.input!.sha256Hex).toBe(job.body.inputHash)
+    expect(claim.body.awardId).toBe(award.id)
+    expect(receipt.body.awardId).toBe(award.id)
+    expect(receipt.body.jobId).toBe(award.body.jobId)
+    expect(receipt.body.claim).toEqual(claim.envelope)
+    expect(end.body.leaseId).toBe(lease.id)
+    expect(end.key.peerId).toBe(lease.body.agent)
+  })
+
+  it('passes the leases topic in order, and its receipt the receipt topic', async () => {
+    const now = (call.body.createdAt as number) + 50
+    const stored = { spec: spec.body as unknown as Spec }
+    const ctx = leaseContext({ now: () => now, specOf: async id => id === spec.id ? stored.spec : null })
+    expect(await validateLeaseMessage(utf8(call.envelopeJson), ctx)).toMatchObject({ type: 'lease-call' })
+    expect(await validateLeaseMessage(utf8(bid.envelopeJson), ctx)).toMatchObject({ type: 'lease-bid' })
+    expect(await validateLeaseMessage(utf8(lease.envelopeJson), ctx)).toMatchObject({ type: 'lease' })
+    await expect(validateLeaseMessage(utf8(lease.envelopeJson), ctx)).rejects.toMatchObject({ action: 'ignore', code: 'duplicate' })
+    await expect(validateLeaseMessage(utf8(award.envelopeJson), ctx)).rejects.toMatchObject({ action: 'reject', code: 'wrong-type' })
+    const receiptCtx = marketContext({ now: () => (receipt.body.verdictAt as number) + 10, specOf: async id => id === spec.id ? stored.spec : null, jobs: new RecentJobs() })
+    await validateReceipt(utf8(receipt.envelopeJson), receiptCtx)
+  })
+
+  it('audits clean with the spec, input and output, as an auctioned job\'s receipt does', () => {
+    const report = verifyReceipt(receipt.envelope, { spec: spec.body as unknown as Spec, input: award.input!.value, output: claim.output!.value })
+    expect(report.checks.filter(c => !c.ok)).toEqual([])
+    expect(report.ok).toBe(true)
   })
 })
 
