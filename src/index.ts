@@ -14,6 +14,7 @@
 // First, so an old Node.js gets a clear message before any dependency loads.
 import './node-version.ts'
 import type { Node } from './node.ts'
+import type { LeaseInfo, LeaseRequest } from './market/lease-coordinator.ts'
 import type { Handler, JobEvent, JobEventsOptions, JobRecord, JobResult, ServeOptions, SpecProvider, StoredSpec, SubmitOptions } from './node-types.ts'
 
 export { createNode, type Node, type NodeEvents, type GossipVerdict } from './node.ts'
@@ -35,6 +36,8 @@ export { HandlerContainment, type HandlerContainmentInit, type ContainmentMode }
 export { HandlerError, DeadlineExceededError } from './market/errors.ts'
 export { UnknownSpecError, InvalidJobError, UnknownJobError, JobCancelledError } from './market/job-errors.ts'
 export { NO_BID_CAUSES, type NoBidCause, type NoBidDiagnosis } from './market/no-bid.ts'
+export { InvalidLeaseError } from './market/lease-errors.ts'
+export type { LeaseInfo, LeaseRequest } from './market/lease-coordinator.ts'
 
 // Settings and discovery.
 export { resolveSettings, type NodeSettings, type ResolvedSettings, type SettingSource } from './config/settings.ts'
@@ -75,6 +78,11 @@ export async function publishSpec (node: Node, raw: unknown): Promise<StoredSpec
 /** Same as `node.serve(specId, handler, options)`. */
 export async function serve (node: Node, specId: string, handler: Handler, options?: ServeOptions): Promise<() => void> {
   return await node.serve(specId, handler, options)
+}
+
+/** Same as `node.requestLease(specId, request)`: lease agents' slots for the spec's later jobs. */
+export async function requestLease (node: Node, specId: string, request?: LeaseRequest): Promise<LeaseInfo[]> {
+  return await node.requestLease(specId, request)
 }
 
 /** Same as `node.startJob(specId, input, options)`. */

@@ -33,6 +33,7 @@ import type { StoredReceipt } from './store/receipt-store.ts'
 import type { JobEvent } from './store/job-event-store.ts'
 import type { NodeMetrics } from './metrics/node-metrics.ts'
 import type { Market } from './market/market.ts'
+import type { LeaseInfo, LeaseRequest } from './market/lease-coordinator.ts'
 import type { SpecSubscriptions } from './market/subscriptions.ts'
 
 export type { NodeInit, PeerInfo, SpecmeshNode, StoredSpec } from './node-types.ts'
@@ -66,6 +67,17 @@ export interface Node extends SpecmeshNode {
   readonly subscriptions: SpecSubscriptions
   /** How peers can reach this node now: directly at a public address, through a relay, or not from outside. */
   reachability (): ReachabilityReport
+  /**
+   * Call for lease bids on a spec and award leases by the job award rule
+   * (protocols/market.md "Leases"): this node's later jobs of the spec skip the
+   * auction and run in the leases' slots, each with its own award-equivalent,
+   * claim and receipt. Resolves with the leases awarded (none when nobody bid).
+   */
+  requestLease (specId: string, request?: LeaseRequest): Promise<LeaseInfo[]>
+  /** End one of this node's leases now; false when no live lease has the id. */
+  endLease (leaseId: string): boolean
+  /** This node's live leases (of one spec, or all), then recently ended ones. */
+  leases (specId?: string): LeaseInfo[]
 }
 
 export interface GossipVerdict {
@@ -458,6 +470,12 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     drain: market.drain,
     ledger: market.ledger,
     capacityOf: market.capacityOf,
+    async requestLease (specId: string, request?: LeaseRequest): Promise<LeaseInfo[]> {
+      await prepareJob(specId)
+      return await market.requestLease(specId, request)
+    },
+    endLease: market.endLease,
+    leases: market.leases,
     getSpec: async (id: string) => await specs.get(id),
     joinedSpecs: () => market.subscriptions.joinedSpecs(),
     async stop (): Promise<void> {

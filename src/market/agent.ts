@@ -2,20 +2,22 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { hashHex } from '../crypto/content-id.ts'
 import { canonicalBytes } from '../wire/canonical.ts'
 import { sameKey, type Signer } from '../crypto/signatures.ts'
-import { seal, encodeEnvelope, type Envelope } from '../wire/envelope.ts'
+import { seal, encodeEnvelope, parseEnvelopeJson, verifyEnvelope, type Envelope } from '../wire/envelope.ts'
 import { MAX_HANDLER_MESSAGE_CHARS, MAX_OUTPUT_BYTES, MAX_INPUT_BYTES } from '../wire/constants.ts'
 import { marketTopic, type SpecTopicKind } from './topics.ts'
 import type { Spec } from '../spec/index.ts'
 import type { Gossip } from '../net/gossip.ts'
-import { DeadlineExceededError, HandlerError } from './errors.ts'
+import { DeadlineExceededError, HandlerError, Refusal } from './errors.ts'
 import type { Handler } from './exec-handler.ts'
-import { execStream, readCancelFrame, supportsCancel } from './exec-protocol.ts'
+import { execStream, readCancelFrame, supportsCancel, supportsLeases } from './exec-protocol.ts'
 import { FrameError } from '../net/frames.ts'
 import { after } from './timers.ts'
 import { bidHoldsUntil } from './constants.ts'
 import { AwardBodySchema, publishableReason, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, MAX_DURATION_MS, MAX_QUEUE, MAX_SLOTS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
-import { openTyped } from './validators.ts'
+import { checkBody } from './validators.ts'
+import { AgentLeases } from './lease-agent.ts'
+import { LeaseAwardBodySchema, type LeaseAwardBody, type LeaseBody, type LeaseCallBody } from './lease-messages.ts'
 import { parseJsonBytes } from '../wire/json-input.ts'
 
 export interface ServeOptions {
@@ -57,6 +59,9 @@ interface Served {
   waiting: Array<() => void>
 }
 
+/** A request's award: from the job's auction, or under a lease (execute/1.2.0). */
+type AnyAward = Envelope<AwardBody> | Envelope<LeaseAwardBody>
+
 interface OutstandingBid {
   bidId: string
   jobId: string
@@ -97,18 +102,6 @@ const TIGHT_ROOM = 2
 const DEFAULT_ESTIMATED_MS = 1000
 /** What a busy agent suggests a coordinator waits before asking again. */
 const BUSY_RETRY_AFTER_MS = 250
-
-class Refusal extends Error {
-  override name = 'Refusal'
-  readonly retryAfterMs?: number
-  /** The agent is shutting down: the coordinator should not award it again. */
-  readonly stopping: boolean
-  constructor (reason: string, retryAfterMs?: number, stopping = false) {
-    super(reason)
-    this.retryAfterMs = retryAfterMs
-    this.stopping = stopping
-  }
-}
 
 /** Abort reason of an execution its coordinator cancelled (a cancel frame). */
 export class ExecutionCancelledError extends Error {
@@ -162,6 +155,7 @@ export class AgentService {
   private draining = false
   /** Woken whenever an execution or a queued award ends, for drain(). */
   private onIdle: (() => void) | undefined
+  private readonly leases: AgentLeases
 
   constructor (deps: AgentDeps) {
     this.deps = deps
@@ -169,6 +163,29 @@ export class AgentService {
     this.topicOf = deps.topicOf ?? ((specId, kind) => marketTopic('global', specId, kind))
     this.now = deps.now ?? Date.now
     this.log = deps.log ?? (() => {})
+    this.leases = new AgentLeases({
+      signer: deps.signer,
+      gossip: deps.gossip,
+      topicOf: this.topicOf,
+      addresses: deps.addresses,
+      served: specId => this.served.get(specId),
+      effectiveLimit: specId => { const s = this.served.get(specId); return s == null ? 0 : this.effectiveLimit(s) },
+      committed: specId => { const s = this.served.get(specId); return s == null ? 0 : this.committed(s) },
+      draining: () => this.draining,
+      loadChanged: () => { this.loadChanged() },
+      now: this.now,
+      log: this.log
+    })
+  }
+
+  /** A lease call validated from gossip: bid on it when this agent can (lease-agent.ts). */
+  async onLeaseCall (envelope: Envelope<LeaseCallBody>): Promise<void> {
+    await this.leases.onCall(envelope)
+  }
+
+  /** A lease validated from gossip: a lease of a call we bid on, to another agent, frees our bid's slots. */
+  onLease (envelope: Envelope<LeaseBody>): void {
+    this.leases.onLeaseGossip(envelope)
   }
 
   serve (specId: string, spec: Spec, handler: Handler, options: ServeOptions = {}): () => void {
@@ -337,10 +354,10 @@ export class AgentService {
     if (released) this.loadChanged()
   }
 
-  /** Places held by our bids still waiting on an award, per spec. */
+  /** Places held by our bids still waiting on an award, and by lease bids and idle lease slots, per spec. */
   private held (specId: string): number {
     const now = this.now()
-    let n = 0
+    let n = this.leases.reserved(specId)
     for (const bid of this.bids.values()) if (bid.specId === specId && bid.holdsUntil > now) n++
     return n
   }
@@ -360,11 +377,13 @@ export class AgentService {
     const lp = execStream(stream, this.deps.execFrameTimeoutMs)
     const coordinator = connection.remotePeer.toString()
     const cancels = supportsCancel(stream)
+    const leases = supportsLeases(stream)
     /** This stream's requests being handled, by award id: what its cancel frames can reach. */
     const running = new Map<string, AbortController>()
     // The coordinator hanging up means nobody will take these results: stop working.
     stream.addEventListener('close', () => {
       for (const controller of running.values()) controller.abort(new Error('coordinator closed the stream'))
+      this.leases.streamClosed(lp)
     }, { once: true })
     for (;;) {
       let awardBytes: Uint8Array
@@ -391,6 +410,28 @@ export class AgentService {
           continue
         }
       }
+      // Parsed once here: on execute/1.2.0 the envelope's type tells a request
+      // (award or lease-award, an input frame follows) from a lease frame (alone).
+      let raw: unknown
+      try {
+        raw = parseEnvelopeJson(awardBytes)
+      } catch (err) {
+        this.log('agent.stream-failed', { level: 'warn', coordinator, error: (err as Error).message })
+        stream.abort(err as Error)
+        return
+      }
+      const type = (raw as { type?: unknown } | null)?.type
+      if (leases && (type === 'lease' || type === 'lease-end')) {
+        try {
+          if (type === 'lease') await this.leases.onLeaseFrame(raw, coordinator, lp)
+          else this.leases.onEndFrame(raw, coordinator)
+        } catch (err) {
+          this.log('agent.stream-failed', { level: 'warn', coordinator, error: `bad ${type} frame: ${(err as Error).message}` })
+          stream.abort(err as Error)
+          return
+        }
+        continue
+      }
       // The award is judged once its input frame has arrived too (the two are one request);
       // the input of an award that is then refused has been read, within the frame limit, and is dropped.
       try {
@@ -399,7 +440,7 @@ export class AgentService {
         this.logFrameError(coordinator, err)
         return
       }
-      this.answer(awardBytes, inputBytes, coordinator, running, cancels)
+      this.answer(raw, leases && type === 'lease-award', inputBytes, coordinator, running, cancels)
         .then(async reply => { await lp.writeV(reply) })
         .catch((err: Error) => {
           this.log('agent.stream-failed', { level: 'warn', coordinator, error: err.message })
@@ -413,16 +454,29 @@ export class AgentService {
   }
 
   /** The reply frames for one request; throws only when no claim can be signed (an unreadable award). */
-  private async answer (awardBytes: Uint8Array, inputBytes: Uint8Array, coordinator: string, running: Map<string, AbortController>, cancels: boolean): Promise<Uint8Array[]> {
+  private async answer (raw: unknown, leased: boolean, inputBytes: Uint8Array, coordinator: string, running: Map<string, AbortController>, cancels: boolean): Promise<Uint8Array[]> {
     const startedAt = this.now()
-    const award = openTyped(awardBytes, 'award', AwardBodySchema)
+    const award: AnyAward = leased
+      ? checkBody(verifyEnvelope(raw, { expectType: 'lease-award' }), 'lease-award', LeaseAwardBodySchema)
+      : checkBody(verifyEnvelope(raw, { expectType: 'award' }), 'award', AwardBodySchema)
     const controller = new AbortController()
     running.set(award.id, controller)
     this.running.add(controller)
+    let leaseDone: (() => void) | undefined
     try {
-      const served = this.admit(award, coordinator)
-      this.log('agent.awarded', { jobId: award.body.jobId, attempt: award.body.attempt, priceUsd: award.body.priceUsd, coordinator })
-      const job = this.deps.jobs.get(award.body.jobId)!
+      let served: Served
+      let job: { body: JobBody }
+      if (award.type === 'lease-award') {
+        const admitted = this.leases.admit(award as Envelope<LeaseAwardBody>, coordinator, this.usedAwards)
+        leaseDone = admitted.done
+        served = this.served.get(admitted.served)!
+        job = { body: admitted.job }
+        this.forgetExpired(this.now())
+      } else {
+        served = this.admit(award as Envelope<AwardBody>, coordinator)
+        job = this.deps.jobs.get(award.body.jobId)!
+      }
+      this.log('agent.awarded', { jobId: award.body.jobId, attempt: award.body.attempt, priceUsd: award.body.priceUsd, coordinator, ...(award.type === 'lease-award' ? { leaseId: (award.body as LeaseAwardBody).leaseId } : {}) })
       if (inputBytes.byteLength > MAX_INPUT_BYTES) throw new Refusal(`input is ${inputBytes.byteLength} bytes; the limit is ${MAX_INPUT_BYTES}`)
       let input: unknown
       try {
@@ -443,6 +497,7 @@ export class AgentService {
       this.log('agent.refused', { level: 'warn', jobId: award.body.jobId, reason: err.message })
       return [encodeEnvelope(this.claim(award, { outcome: 'refused', startedAt, endedAt: this.now(), costUsd: 0, reason: err.message, retryAfterMs: err.retryAfterMs, stopping: err.stopping && cancels ? true : undefined }))]
     } finally {
+      leaseDone?.()
       if (running.get(award.id) === controller) running.delete(award.id)
       this.running.delete(controller)
       this.onIdle?.()
@@ -509,14 +564,15 @@ export class AgentService {
     if (job.softDeadline != null && this.now() > job.softDeadline) throw new Refusal('a slot came free only after the soft deadline')
   }
 
-  private async execute (served: Served, award: Envelope<AwardBody>, job: JobBody, input: unknown, controller: AbortController, cancels: boolean): Promise<{ claim: Envelope<ClaimBody>, output?: Uint8Array }> {
+  private async execute (served: Served, award: AnyAward, job: JobBody, input: unknown, controller: AbortController, cancels: boolean): Promise<{ claim: Envelope<ClaimBody>, output?: Uint8Array }> {
     const startedAt = this.now()
     const window = served.spec.executionWindow
     // The spec's limits bind the agent too: the deadline, the execution window
     // and the per-attempt timeout (after which the coordinator has given up).
     const timeout = served.spec.capacity?.timeoutSeconds
     const limits: Array<[number, string]> = [
-      [Math.min(job.deadline, award.body.deadline), 'deadline reached'],
+      // A lease-award carries the job itself, whose deadline is the only one.
+      [Math.min(job.deadline, 'deadline' in award.body ? award.body.deadline : job.deadline), 'deadline reached'],
       [window != null ? startedAt + window * 1000 : Infinity, 'execution window exceeded'],
       [timeout != null ? startedAt + timeout * 1000 : Infinity, 'attempt timeout (capacity.timeoutSeconds) reached']
     ]
@@ -566,7 +622,7 @@ export class AgentService {
     }
   }
 
-  private claim (award: Envelope<AwardBody>, fields: Omit<ClaimBody, 'jobId' | 'awardId'>): Envelope<ClaimBody> {
+  private claim (award: AnyAward, fields: Omit<ClaimBody, 'jobId' | 'awardId'>): Envelope<ClaimBody> {
     const body: ClaimBody = { jobId: award.body.jobId, awardId: award.id, ...fields }
     if (body.reason != null) body.reason = publishableReason(body.reason)
     for (const key of Object.keys(body) as Array<keyof ClaimBody>) if (body[key] === undefined) delete body[key]
@@ -596,6 +652,8 @@ export class AgentService {
     if (!this.draining) {
       this.draining = true
       this.log('agent.draining', { running: this.busy(), timeoutMs })
+      // Leases end now, so their coordinators send the rest of their work elsewhere.
+      this.leases.endAll('stopping: this agent is shutting down and takes no new work')
       this.advertiseSoon()
     }
     const until = this.now() + timeoutMs
@@ -618,6 +676,7 @@ export class AgentService {
   /** Abort everything still running (node shutdown). */
   stop (): void {
     this.stopped = true
+    this.leases.stop()
     clearTimeout(this.advertTimer)
     clearInterval(this.advertInterval)
     for (const controller of this.running) controller.abort(new Error('node is stopping'))

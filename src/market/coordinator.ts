@@ -27,6 +27,9 @@ import type { AdvertisedLoad, CapacityTable } from './capacity-table.ts'
 import type { JobEventLog } from './job-events.ts'
 import { diagnoseNoBid, type AdvertisedAgent, type NoBidDiagnosis } from './no-bid.ts'
 import { applyEntry, newJobLedger, roundUsd, type JobLedger, type LedgerStore } from '../store/ledger-store.ts'
+import { CoordinatorLeases, type ActiveLease, type LeaseInfo, type LeaseRequest } from './lease-coordinator.ts'
+import { LeaseCalls } from './lease-validators.ts'
+import type { LeaseAwardBody, LeaseBidBody } from './lease-messages.ts'
 
 export interface SubmitOptions {
   /** Ceiling for one attempt's price, in USD. @default the spec's budget.maxUsd, else its costUsd */
@@ -82,9 +85,31 @@ export interface CoordinatorDeps {
   events: JobEventLog
   /** Where a message about a spec is published (market/topics.ts). @default the global topics */
   topicOf?: (specId: string, kind: SpecTopicKind) => string
+  /** The lease calls the leases topic's validator knows (lease-validators.ts). @default a memory of its own */
+  leaseCalls?: LeaseCalls
+  /** Call for a lease by itself once this many jobs of one spec are in progress at once; 0: only when asked. @default 0 */
+  leaseAutoThreshold?: number
   now?: () => number
   log?: (event: string, fields?: Record<string, unknown>) => void
 }
+
+/**
+ * Whom an attempt goes to: a bid of the job's auction, or a slot of a lease
+ * (then `bidId` names the lease and the award is a lease-award).
+ */
+interface AttemptTarget {
+  agent: string
+  addrs?: string[]
+  priceUsd: number
+  bidId: string
+  score?: number
+  lease?: ActiveLease
+}
+
+/** What an attempt's receipt and claim check read of its award, whichever kind it is. */
+type AnyAward = Envelope<AwardBody> | Envelope<LeaseAwardBody>
+
+const targetOfBid = (bid: RankedBid): AttemptTarget => ({ agent: bid.agent, addrs: bid.body.addrs, priceUsd: bid.body.priceUsd, bidId: bid.bidId, score: bid.score })
 
 export const DEFAULT_BID_WINDOW_MS = 100
 export const DEFAULT_RETRY_BASE_MS = 1000
@@ -173,16 +198,58 @@ export class Coordinator {
   /** Jobs running now: how to cancel each, and its outcome to come. */
   private readonly active = new Map<string, { cancel: AbortController, done: Promise<JobResult> }>()
   private readonly awardSeed: string
+  private readonly leases: CoordinatorLeases
+  /** Per spec: our jobs in progress now (started, not ended): the lease auto trigger's measure. */
+  private readonly inProgress = new Map<string, number>()
 
   constructor (deps: CoordinatorDeps) {
     this.deps = deps
-    this.exec = new ExecClient(deps.libp2p)
+    this.exec = new ExecClient(deps.libp2p, { onLeaseEnd: (agent, frame) => { this.leases.onAgentEnd(agent, frame) } })
     this.policy = deps.policy ?? specPolicy(deps.retryBaseMs ?? DEFAULT_RETRY_BASE_MS)
     this.feeUsd = deps.feePerAttemptUsd ?? 0
     this.events = deps.events
     this.awardSeed = deps.awardSeed ?? randomBytes(16).toString('hex')
     this.now = deps.now ?? Date.now
     this.log = deps.log ?? (() => {})
+    this.leases = new CoordinatorLeases({
+      signer: deps.signer,
+      gossip: deps.gossip,
+      exec: this.exec,
+      capacity: deps.capacity,
+      calls: deps.leaseCalls ?? new LeaseCalls(),
+      topicOf: (specId, kind) => this.topicOf(specId, kind),
+      posteriorOf: deps.posteriorOf,
+      awardSeed: this.awardSeed,
+      autoThreshold: deps.leaseAutoThreshold,
+      now: this.now,
+      log: this.log
+    })
+  }
+
+  /** A validated lease bid (leases topic): recorded when it answers one of our lease calls. */
+  onLeaseBid (envelope: Envelope<LeaseBidBody>): void {
+    this.leases.onBid(envelope)
+  }
+
+  /**
+   * Call for lease bids on a spec and award leases (protocols/market.md
+   * "Leases"); later jobs of the spec run under them. Resolves with the leases
+   * awarded, none when no agent bid. Throws UnknownSpecError, InvalidLeaseError.
+   */
+  async requestLease (specId: string, request: LeaseRequest = {}): Promise<LeaseInfo[]> {
+    const spec = await this.deps.specOf(specId)
+    if (spec == null) throw new UnknownSpecError(specId)
+    return await this.leases.request(specId, spec, request)
+  }
+
+  /** End one of our leases now; false when no live lease has that id. */
+  endLease (leaseId: string): boolean {
+    return this.leases.endById(leaseId)
+  }
+
+  /** Our live leases (of one spec, or all), then recently ended ones. */
+  leasesOf (specId?: string): LeaseInfo[] {
+    return this.leases.list(specId)
   }
 
   /** A validated bid: recorded when it is for one of our open auctions (one bid per agent). */
@@ -196,6 +263,7 @@ export class Coordinator {
   }
 
   stop (): void {
+    this.leases.stop()
     this.exec.close()
   }
 
@@ -272,13 +340,21 @@ export class Coordinator {
     await this.deps.jobStore.create(record, input)
     this.events.record(envelope.id, 'submitted', { specId, specName: spec.name, maxUsd, deadline, ...(softDeadline != null ? { softDeadline } : {}), bidWindowMs }, now)
     const cancel = new AbortController()
+    const inProgress = (this.inProgress.get(specId) ?? 0) + 1
+    this.inProgress.set(specId, inProgress)
+    this.leases.demand(specId, spec, inProgress)
     const done = this.run(spec, envelope, record, input, inputBytes, cancel.signal, award)
       .catch(async (err: Error) => {
         // A bug or a failing disk: the job still ends, and says why.
         await this.fail(record, `the coordinator failed: ${err.message}`).catch(() => {})
         throw err
       })
-      .finally(() => { this.active.delete(envelope.id) })
+      .finally(() => {
+        this.active.delete(envelope.id)
+        const left = (this.inProgress.get(specId) ?? 1) - 1
+        if (left > 0) this.inProgress.set(specId, left)
+        else this.inProgress.delete(specId)
+      })
     done.catch(() => {}) // a caller that never waits must not see an unhandled rejection
     this.active.set(envelope.id, { cancel, done })
     return { jobId: envelope.id, done }
@@ -330,6 +406,19 @@ export class Coordinator {
           ? 'the soft deadline has passed: nothing is submitted after it'
           : null
     if (refusal != null) return await this.fail(record, refusal)
+    // Under a lease the job skips the auction: its first attempt takes a lease slot.
+    let leasedBefore: { ledger: JobLedger, agent: string } | undefined
+    if (this.leases.has(specId)) {
+      const lease = await this.leases.acquire(specId, softDeadline ?? deadline, signal)
+      if (lease != null) {
+        const leased = await this.runLeased(record, spec, envelope, input, inputBytes, lease, signal)
+        if (leased.result != null) return leased.result
+        if (signal.aborted) return await this.cancelled(record)
+        // The attempt failed: the lease has ended and the job goes to the auction, its next attempt a retry.
+        leasedBefore = { ledger: leased.ledger, agent: lease.agent }
+      }
+      if (signal.aborted) return await this.cancelled(record)
+    }
     if (!await this.awaitCapacity(record.jobId, specId, spec, softDeadline ?? deadline, signal)) {
       if (signal.aborted) return await this.cancelled(record)
       const agents = this.advertisedAgents(specId, spec)
@@ -377,7 +466,7 @@ export class Coordinator {
         return await this.fail(record, reason)
       }
       // Bids that arrive after an early close still count: they are the retries' candidates.
-      return await this.runAttempts(record, spec, envelope, input, inputBytes, auction, releaseBidSlot, signal)
+      return await this.runAttempts(record, spec, envelope, input, inputBytes, auction, releaseBidSlot, signal, leasedBefore)
     } finally {
       signal.removeEventListener('abort', wakeOnCancel)
       this.auctions.delete(envelope.id)
@@ -437,12 +526,14 @@ export class Coordinator {
    * node); never an attempt at an agent already at its concurrency limit, and
    * never one whose price would take the job past budget.maxUsd.
    */
-  private async runAttempts (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, auction: Auction, onAwarded: () => void, cancel: AbortSignal): Promise<JobResult> {
+  private async runAttempts (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, auction: Auction, onAwarded: () => void, cancel: AbortSignal, leasedBefore?: { ledger: JobLedger, agent: string }): Promise<JobResult> {
     // Awards and receipts carry the attempt number, and receivers refuse one above MAX_ATTEMPT.
     const maxAttempts = Math.min(this.policy.maxAttempts(spec), MAX_ATTEMPT)
     const budget = spec.budget?.maxUsd ?? null
     const feeUsd = spec.budget?.includesFees === true ? this.feeUsd : 0
-    let ledger = newJobLedger(record.jobId, record.specId, budget)
+    // A job whose leased attempt failed carries that attempt's ledger on, and
+    // the leased agent's bid counts as tried: the work moves to another agent first.
+    let ledger = leasedBefore?.ledger ?? newJobLedger(record.jobId, record.specId, budget)
     // Untried bids in rank order (bids arriving during the attempts join them);
     // then bids already tried, in the order they failed.
     const untried: RankedBid[] = []
@@ -463,7 +554,13 @@ export class Coordinator {
       if (fresh.length === 0) return
       for (const b of fresh) ranked.add(b.bidId)
       const ranking = rankForAward(fresh, { jobId: job.id, ceilingUsd: record.maxUsd, seed: this.awardSeed, policy: auction.award, posteriorOf: agent => this.deps.posteriorOf?.(agent, spec) })
-      untried.push(...ranking.ranked)
+      for (const bid of ranking.ranked) {
+        if (leasedBefore == null || !sameKey(bid.agent, leasedBefore.agent)) untried.push(bid)
+        else {
+          bid.tried = true
+          tried.push(bid)
+        }
+      }
       untried.sort(compareRanked)
       ruledOut.push(...ranking.excluded)
     }
@@ -538,7 +635,7 @@ export class Coordinator {
         }
         const from = untried.includes(bid) ? untried : tried
         from.splice(from.indexOf(bid), 1)
-        const outcome = await this.oneAttempt(record, spec, job, input, inputBytes, bid, attempt, feeUsd, ledger, onAwarded, cancel)
+        const outcome = await this.oneAttempt(record, spec, job, input, inputBytes, targetOfBid(bid), attempt, feeUsd, ledger, onAwarded, cancel)
         ledger = outcome.ledger
         if (outcome.result != null) return outcome.result
         if (cancel.aborted) return await this.cancelled(record)
@@ -560,20 +657,43 @@ export class Coordinator {
     return await this.fail(record, lastOutcome === '' ? stop : `${lastOutcome}; ${stop}`)
   }
 
+  /**
+   * A job's first attempt in a slot of a lease: the same award-to-receipt path
+   * as an auctioned attempt, with a lease-award in place of the award. Any
+   * outcome but success (or the requester's cancel) ends the lease.
+   */
+  private async runLeased (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, lease: ActiveLease, cancel: AbortSignal): Promise<{ ledger: JobLedger, result?: JobResult }> {
+    const budget = spec.budget?.maxUsd ?? null
+    const feeUsd = spec.budget?.includesFees === true ? this.feeUsd : 0
+    const ledger = newJobLedger(record.jobId, record.specId, budget)
+    if (budget != null && lease.priceUsd + feeUsd > budget + 1e-9 && this.policy.enforcesBudget && spec.budget?.overageBehavior !== 'warn') {
+      // Not made under the lease; the auction path judges the budget and says why.
+      this.leases.release(lease, null)
+      return { ledger }
+    }
+    let outcome: Awaited<ReturnType<Coordinator['oneAttempt']>> | undefined
+    try {
+      outcome = await this.oneAttempt(record, spec, job, input, inputBytes, { agent: lease.agent, addrs: lease.addrs, priceUsd: lease.priceUsd, bidId: lease.id, lease }, 1, feeUsd, ledger, () => {}, cancel)
+    } finally {
+      this.leases.release(lease, outcome == null ? 'the coordinator failed' : outcome.result != null || cancel.aborted ? null : outcome.summary)
+    }
+    return outcome
+  }
+
   /** Award, execute, judge and record one attempt; returns the job result when it succeeded. */
-  private async oneAttempt (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, bid: RankedBid, attempt: number, feeUsd: number, ledger: JobLedger, onAwarded: () => void, cancel: AbortSignal): Promise<{ ledger: JobLedger, result?: JobResult, summary: string, retryAfterMs?: number, agentGone?: boolean }> {
+  private async oneAttempt (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, bid: AttemptTarget, attempt: number, feeUsd: number, ledger: JobLedger, onAwarded: () => void, cancel: AbortSignal): Promise<{ ledger: JobLedger, result?: JobResult, summary: string, retryAfterMs?: number, agentGone?: boolean }> {
     // Counted at the agent before anything is awaited, so no other job can take this slot meanwhile.
     const key = loadKey(bid.agent, job.body.specId)
     this.ownInFlight.set(key, (this.ownInFlight.get(key) ?? 0) + 1)
     onAwarded()
-    const awardBody: AwardBody = {
-      jobId: job.id, specId: job.body.specId, bidId: bid.bidId, agent: bid.agent, priceUsd: bid.body.priceUsd, attempt, deadline: record.deadline, issuedAt: this.now()
-    }
-    const award = seal('award', awardBody, this.deps.signer)
-    const attemptRecord: AttemptRecord = { attempt, agent: bid.agent, bidId: bid.bidId, awardId: award.id, priceUsd: bid.body.priceUsd }
+    const award: AnyAward = bid.lease != null
+      ? this.leases.sealAward(bid.lease, job, attempt)
+      : seal('award', { jobId: job.id, specId: job.body.specId, bidId: bid.bidId, agent: bid.agent, priceUsd: bid.priceUsd, attempt, deadline: record.deadline, issuedAt: this.now() } satisfies AwardBody, this.deps.signer)
+    const attemptRecord: AttemptRecord = { attempt, agent: bid.agent, bidId: bid.bidId, awardId: award.id, priceUsd: bid.priceUsd }
+    if (bid.lease != null) attemptRecord.leaseId = bid.lease.id
     record.attempts.push(attemptRecord)
     record.status = 'running'
-    const entry = { attempt, awardId: award.id, agent: bid.agent, priceUsd: bid.body.priceUsd, feeUsd }
+    const entry = { attempt, awardId: award.id, agent: bid.agent, priceUsd: bid.priceUsd, feeUsd }
     ledger = applyEntry(ledger, { ...entry, at: this.now(), kind: 'reserve' })
 
     let result: AttemptResult
@@ -584,8 +704,8 @@ export class Coordinator {
       // not hold up the award. It completes before the receipt is stored.
       const reserved = this.deps.jobStore.save(record, { with: [this.deps.ledger.operation(ledger)] })
       reserved.catch(() => {})
-      this.log('job.awarded', { jobId: job.id, agent: bid.agent, priceUsd: bid.body.priceUsd, attempt, score: bid.score })
-      this.events.record(job.id, 'award', { attempt, agent: bid.agent, awardId: award.id, bidId: bid.bidId, priceUsd: bid.body.priceUsd, score: bid.score })
+      this.log('job.awarded', { jobId: job.id, agent: bid.agent, priceUsd: bid.priceUsd, attempt, score: bid.score, ...(bid.lease != null ? { leaseId: bid.lease.id } : {}) })
+      this.events.record(job.id, 'award', { attempt, agent: bid.agent, awardId: award.id, bidId: bid.bidId, priceUsd: bid.priceUsd, ...(bid.lease != null ? { leaseId: bid.lease.id } : { score: bid.score }) })
       this.events.record(job.id, 'attempt-started', { attempt, agent: bid.agent })
       result = await this.attempt(award, bid, inputBytes, record.deadline, spec, cancel)
       await reserved
@@ -595,7 +715,8 @@ export class Coordinator {
     }
     // Gossiped once the attempt is over, so that validating it on every node
     // never competes with the attempt itself; losing bidders release on it.
-    this.gossipLater(this.topicOf(award.body.specId, 'awards'), award)
+    // A lease-award is not gossiped: nobody else bid on the job.
+    if (award.type === 'award') this.gossipLater(this.topicOf(job.body.specId, 'awards'), award)
     if (result.outcome === 'success') {
       const verdict = checkOutput(spec, input, result.output)
       if (!verdict.ok) {
@@ -605,7 +726,7 @@ export class Coordinator {
     }
     // The agent is paid for work it delivered; refusals, errors and timeouts delivered nothing.
     const delivered = result.outcome === 'success' || result.outcome === 'criteria-failed'
-    const charged = delivered ? Math.min(bid.body.priceUsd, result.claim?.body.costUsd ?? bid.body.priceUsd) : 0
+    const charged = delivered ? Math.min(bid.priceUsd, result.claim?.body.costUsd ?? bid.priceUsd) : 0
     const receipt = this.signReceipt(award, record, result, charged)
     this.events.record(job.id, 'attempt-ended', { attempt, agent: bid.agent, outcome: result.outcome, ...(result.reason != null ? { reason: result.reason } : {}), durationMs: Math.max(0, result.endedAt - result.startedAt) })
     // Settling releases the whole reservation and spends what was charged (perhaps less than the bid).
@@ -730,7 +851,7 @@ export class Coordinator {
   }
 
   /** One attempt over the execution stream, bounded by the deadline and the spec's execution window. */
-  private async attempt (award: Envelope<AwardBody>, bid: RankedBid, inputBytes: Uint8Array, deadline: number, spec: Spec, cancel: AbortSignal): Promise<AttemptResult> {
+  private async attempt (award: AnyAward, bid: AttemptTarget, inputBytes: Uint8Array, deadline: number, spec: Spec, cancel: AbortSignal): Promise<AttemptResult> {
     const startedAt = this.now()
     const stopAt = this.policy.attemptStopAt(spec, startedAt, deadline)
     const stopReason = stopAt === deadline ? 'no result by the deadline' : 'no result within the attempt\'s time limit'
@@ -738,7 +859,7 @@ export class Coordinator {
     const failed = (outcome: Outcome, reason: string, claim: Envelope<ClaimBody> | null = null): AttemptResult =>
       ({ outcome, reason, claim, startedAt, endedAt: this.now() })
     try {
-      const reply = await this.exec.exchange(bid.agent, bid.body.addrs, award, inputBytes, signal, cancel)
+      const reply = await this.exec.exchange(bid.agent, bid.addrs, award, inputBytes, signal, cancel)
       const claim = openClaim(reply.claimBytes)
       if (!sameKey(claim.signer, bid.agent) || claim.body.awardId !== award.id || claim.body.jobId !== award.body.jobId) {
         return failed('error', 'the agent\'s claim is not signed by it or is for another award')
@@ -781,7 +902,7 @@ export class Coordinator {
     })
   }
 
-  private signReceipt (award: Envelope<AwardBody>, record: JobRecord, result: AttemptResult, costUsd: number): Envelope<ReceiptBody> {
+  private signReceipt (award: AnyAward, record: JobRecord, result: AttemptResult, costUsd: number): Envelope<ReceiptBody> {
     const body: ReceiptBody = {
       specId: record.specId,
       jobId: record.jobId,

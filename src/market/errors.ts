@@ -130,3 +130,16 @@ export function isDeadlineReason (reason: unknown): boolean {
   const name = (reason as { name?: unknown }).name
   return name === 'TimeoutError' || name === 'DeadlineExceededError'
 }
+
+/** Why an agent refuses an award (or a lease-award) before any work: the reason goes into its refused claim. */
+export class Refusal extends Error {
+  override name = 'Refusal'
+  readonly retryAfterMs?: number
+  /** The agent is shutting down: the coordinator should not award it again. */
+  readonly stopping: boolean
+  constructor (reason: string, retryAfterMs?: number, stopping = false) {
+    super(reason)
+    this.retryAfterMs = retryAfterMs
+    this.stopping = stopping
+  }
+}

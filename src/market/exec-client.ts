@@ -2,10 +2,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Stream } from '@libp2p/interface'
 import { encodeEnvelope, type Envelope } from '../wire/envelope.ts'
-import { MAX_OUTPUT_BYTES, PROTOCOLS } from '../wire/constants.ts'
+import { MAX_OUTPUT_BYTES } from '../wire/constants.ts'
 import type { SpecmeshLibp2p } from '../net/libp2p.ts'
-import { encodeCancelFrame, execStream, supportsCancel } from './exec-protocol.ts'
-import type { AwardBody } from './messages.ts'
+import { EXEC_PROTOCOLS, encodeCancelFrame, execStream, supportsCancel, supportsLeases } from './exec-protocol.ts'
 
 /** What came back for one award: the agent's claim frame, and its output frame when the claim says success. */
 export interface ExecReply {
@@ -24,6 +23,17 @@ export class AgentUnreachableError extends Error {
     super(`could not reach the agent ${agent}: ${cause.message}`, { cause })
   }
 }
+
+/** The agent's execution stream does not carry lease frames (it predates execute/1.2.0). */
+export class LeasesUnsupportedError extends Error {
+  override name = 'LeasesUnsupportedError'
+  constructor (agent: string, protocol: string) {
+    super(`the execution stream to ${agent} speaks ${protocol}, which has no lease frames (execute/1.2.0)`)
+  }
+}
+
+/** Called with each lease-end frame an agent sends (unauthenticated bytes: the listener opens them). */
+export type LeaseEndListener = (agent: string, frame: Uint8Array) => void
 
 /** The requester cancelled the exchange and the agent did not answer the cancel in time. */
 export class ExchangeCancelledError extends Error {
@@ -75,10 +85,12 @@ class ExecSession {
   private readonly lp: ReturnType<typeof execStream>
   private readonly waiters = new Map<string, Waiter>()
   private failure: Error | undefined
+  private readonly onLeaseEnd: ((frame: Uint8Array) => void) | undefined
 
-  constructor (connection: Connection, stream: Stream) {
+  constructor (connection: Connection, stream: Stream, onLeaseEnd?: (frame: Uint8Array) => void) {
     this.connection = connection
     this.stream = stream
+    this.onLeaseEnd = onLeaseEnd
     this.lp = execStream(stream)
     this.closed = this.readReplies().catch(err => { this.fail(err as Error) })
   }
@@ -104,7 +116,22 @@ class ExecSession {
    * longer; without one in time, or on a stream that has no cancel frame, the
    * exchange rejects with ExchangeCancelledError.
    */
-  async exchange (award: Envelope<AwardBody>, inputBytes: Uint8Array, signal: AbortSignal, cancel?: AbortSignal): Promise<ExecReply> {
+  /** Whether this stream carries lease frames (execute/1.2.0). */
+  get leases (): boolean {
+    return supportsLeases(this.stream)
+  }
+
+  get protocol (): string {
+    return this.stream.protocol ?? 'an unknown protocol'
+  }
+
+  /** Write one frame that expects no reply of its own (a lease or a lease-end). */
+  async send (frame: Uint8Array, signal?: AbortSignal): Promise<void> {
+    if (this.failure != null) throw this.failure
+    await this.lp.writeV([frame], { signal }).catch((err: unknown) => { throw writeFailure(err) })
+  }
+
+  async exchange (award: Envelope<object>, inputBytes: Uint8Array, signal: AbortSignal, cancel?: AbortSignal): Promise<ExecReply> {
     if (this.failure != null) throw this.failure
     const reply = new Promise<ExecReply>((resolve, reject) => {
       this.waiters.set(award.id, { resolve, reject })
@@ -148,11 +175,16 @@ class ExecSession {
     for (;;) {
       const claimBytes = (await this.lp.read()).subarray()
       // Only routing happens here; the waiter authenticates the claim itself.
-      let head: { body?: { awardId?: unknown, outcome?: unknown } }
+      let head: { type?: unknown, body?: { awardId?: unknown, outcome?: unknown } }
       try {
         head = JSON.parse(decoder.decode(claimBytes))
       } catch {
         throw new ExecSessionError('the agent sent a claim frame that is not JSON')
+      }
+      if (head.type === 'lease-end') {
+        // The agent ends a lease (execute/1.2.0): no output frame follows.
+        this.onLeaseEnd?.(claimBytes)
+        continue
       }
       const awardId = head.body?.awardId
       const outputBytes = head.body?.outcome === 'success' ? (await this.lp.read()).subarray() : undefined
@@ -178,13 +210,32 @@ class ExecSession {
 export class ExecClient {
   private readonly libp2p: SpecmeshLibp2p
   private readonly sessions = new Map<string, Promise<ExecSession>>()
+  private readonly onLeaseEnd: LeaseEndListener | undefined
 
-  constructor (libp2p: SpecmeshLibp2p) {
+  constructor (libp2p: SpecmeshLibp2p, options: { onLeaseEnd?: LeaseEndListener } = {}) {
     this.libp2p = libp2p
+    this.onLeaseEnd = options.onLeaseEnd
+  }
+
+  /**
+   * Write one lease frame to the agent over its session (opened if need be);
+   * rejects with AgentUnreachableError when no stream could be opened, and
+   * LeasesUnsupportedError when the agent's stream predates leases.
+   */
+  async send (agent: string, addrs: string[] | undefined, frame: Uint8Array, signal: AbortSignal): Promise<void> {
+    let session: ExecSession
+    try {
+      session = await this.session(agent, addrs, frame.byteLength, signal)
+    } catch (err) {
+      if (signal.aborted) throw err
+      throw new AgentUnreachableError(agent, err as Error)
+    }
+    if (!session.leases) throw new LeasesUnsupportedError(agent, session.protocol)
+    await session.send(frame, signal)
   }
 
   /** One request to the agent; rejects with AgentUnreachableError when no stream to it could be opened. */
-  async exchange (agent: string, addrs: string[] | undefined, award: Envelope<AwardBody>, inputBytes: Uint8Array, signal: AbortSignal, cancel?: AbortSignal): Promise<ExecReply> {
+  async exchange (agent: string, addrs: string[] | undefined, award: Envelope<object>, inputBytes: Uint8Array, signal: AbortSignal, cancel?: AbortSignal): Promise<ExecReply> {
     const opening = AbortSignal.any(cancel != null ? [signal, cancel] : [signal])
     let session: ExecSession
     try {
@@ -227,9 +278,9 @@ export class ExecClient {
     const connection = fresh
       ? await this.libp2p.dial(peer, { signal, force: true })
       : open.find(c => c.limits == null) ?? open[0] ?? await this.libp2p.dial(peer, { signal })
-    // Newest first: an agent that only speaks 1.0.0 is still served, without cancel frames.
-    const stream = await connection.newStream([PROTOCOLS.execute, PROTOCOLS.executeV1], { signal, runOnLimitedConnection: true })
-    return new ExecSession(connection, stream)
+    // Newest first: an agent that only speaks 1.0.0 is still served, without cancel (or lease) frames.
+    const stream = await connection.newStream(EXEC_PROTOCOLS, { signal, runOnLimitedConnection: true })
+    return new ExecSession(connection, stream, this.onLeaseEnd != null ? frame => { this.onLeaseEnd?.(agent, frame) } : undefined)
   }
 
   close (): void {

@@ -1,6 +1,5 @@
 import type { Signer } from '../crypto/signatures.ts'
 import type { Envelope } from '../wire/envelope.ts'
-import { PROTOCOLS } from '../wire/constants.ts'
 import { ignore } from '../wire/errors.ts'
 import type { Spec } from '../spec/index.ts'
 import type { Gossip } from '../net/gossip.ts'
@@ -25,9 +24,11 @@ import { JobEventStore } from '../store/job-event-store.ts'
 import type { ReceiptBody } from './messages.ts'
 import { RecentJobs } from './recent-jobs.ts'
 import { receiptSyncKind } from './receipt-sync.ts'
-import { MAX_EXEC_STREAMS_PER_PEER } from './exec-protocol.ts'
+import { EXEC_PROTOCOLS, MAX_EXEC_STREAMS_PER_PEER } from './exec-protocol.ts'
 import { SpecSubscriptions, type FollowList, type JoinReason, type TopicValidators } from './subscriptions.ts'
 import type { TopicMode } from './topics.ts'
+import { leaseContext, validateLeaseMessage } from './lease-validators.ts'
+import type { LeaseInfo, LeaseRequest } from './lease-coordinator.ts'
 import { marketContext, validateAward, validateBid, validateCapacity, validateJob, validateReceipt, type MarketContext } from './validators.ts'
 
 export interface MarketDeps {
@@ -71,6 +72,11 @@ export interface MarketOptions {
    * mesh, as before; kept for bench:scale's side-by-side run). @default 'per-spec'
    */
   topics?: TopicMode
+  /**
+   * Call for a lease by itself once this many jobs of one spec are in progress
+   * at once (protocols/market.md "Leases"); 0: only when requestLease asks. @default 0
+   */
+  leaseThreshold?: number
 }
 
 export interface Market {
@@ -96,6 +102,12 @@ export interface Market {
   /** Job or receipt ids starting with `prefix`, from the stores' key order. */
   matchIds: (kind: 'job' | 'receipt', prefix: string, limit: number) => Promise<string[]>
   syncKinds: Array<[string, SyncKind]>
+  /** Call for lease bids on a spec and award leases; later jobs of the spec run under them (protocols/market.md "Leases"). */
+  requestLease: (specId: string, request?: LeaseRequest) => Promise<LeaseInfo[]>
+  /** End one of this node's leases now; false when no live lease has the id. */
+  endLease: (leaseId: string) => boolean
+  /** This node's live leases (of one spec, or all), then recently ended ones. */
+  leases: (specId?: string) => LeaseInfo[]
   /** Which specs' topics this node is on, and why (market/subscriptions.ts). */
   subscriptions: SpecSubscriptions
   /** Stop serving and coordinating; resolves once every job event is on disk. */
@@ -146,6 +158,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
   const mode: TopicMode = deps.options?.topics ?? 'per-spec'
   const topicOf = (specId: string, kind: Parameters<SpecSubscriptions['topicOf']>[1]): string => subscriptions.topicOf(specId, kind)
   const ctx: MarketContext = marketContext({ now: Date.now, specOf, knowsSpec: id => specs.has(id), jobs })
+  const leaseCtx = leaseContext({ now: Date.now, specOf, knowsSpec: id => specs.has(id) })
 
   const agent = new AgentService({
     signer,
@@ -158,7 +171,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     topicOf,
     advertPerSpec: mode === 'per-spec'
   })
-  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf })
+  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf, leaseCalls: leaseCtx.calls, leaseAutoThreshold: deps.options?.leaseThreshold })
 
   const inFlightReceipts = new Set<string>()
   const ingestReceipt = async (data: Uint8Array, topicSpec: string | null = null): Promise<void> => {
@@ -195,7 +208,13 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
       const { envelope } = await validateAward(data, ctx, topicSpec)
       agent.onAward(envelope)
     },
-    receipts: async data => { await ingestReceipt(data, topicSpec) }
+    receipts: async data => { await ingestReceipt(data, topicSpec) },
+    leases: async data => {
+      const message = await validateLeaseMessage(data, leaseCtx, topicSpec)
+      if (message.type === 'lease-call') agent.onLeaseCall(message.envelope).catch(err => { log('agent.lease-bid-failed', { level: 'warn', callId: message.envelope.id, error: (err as Error).message }) })
+      else if (message.type === 'lease-bid') coordinator.onLeaseBid(message.envelope)
+      else agent.onLease(message.envelope)
+    }
   })
   const subscriptions = new SpecSubscriptions({
     libp2p,
@@ -213,7 +232,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
 
   // A coordinator needs one stream per agent; a peer holding many is hoarding memory and handlers.
   const execStreams = new Map<string, number>()
-  await libp2p.handle([PROTOCOLS.execute, PROTOCOLS.executeV1], (stream, connection) => {
+  await libp2p.handle(EXEC_PROTOCOLS, (stream, connection) => {
     const peer = connection.remotePeer.toString()
     const open = execStreams.get(peer) ?? 0
     if (open >= MAX_EXEC_STREAMS_PER_PEER) {
@@ -291,6 +310,12 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
       return { jobs, specs: LedgerStore.bySpec(jobs) }
     },
     queues: () => coordinator.queues(),
+    async requestLease (specId, request) {
+      subscriptions.join(specId, 'coordinating')
+      return await coordinator.requestLease(specId, request)
+    },
+    endLease: leaseId => coordinator.endLease(leaseId),
+    leases: specId => coordinator.leasesOf(specId),
     matchIds: async (kind, prefix, limit) => kind === 'job' ? await jobStore.idsWithPrefix(prefix, limit) : await receipts.idsWithPrefix(prefix, limit),
     syncKinds: [['receipt', receiptSyncKind(receipts, perSigner, async data => { await ingestReceipt(data) })]],
     subscriptions,

@@ -19,10 +19,16 @@ export const REPUTATION_WEIGHT = 0.7
 export const PRICE_WEIGHT = 0.3
 export const NEUTRAL_REPUTATION = 0.5
 
-export interface RankedBid {
+/** What the award rule reads of a bid's body: a job's bid, or a lease bid. */
+export interface ScoredBody {
+  priceUsd: number
+  estimatedMs: number
+}
+
+export interface RankedBid<B extends ScoredBody = BidBody> {
   bidId: string
   agent: string
-  body: BidBody
+  body: B
   /** The success rate the score used: the posterior mean, or (exploring) the agent's draw from its posterior. */
   reputation: number
   score: number
@@ -54,7 +60,7 @@ export function rankBids (
 }
 
 /** Best first: preferred agents, then higher score, lower price, shorter estimate, smaller bid id. */
-export function compareRanked (a: RankedBid, b: RankedBid): number {
+export function compareRanked (a: RankedBid<ScoredBody>, b: RankedBid<ScoredBody>): number {
   return Number(b.preferred === true) - Number(a.preferred === true) ||
     b.score - a.score ||
     a.body.priceUsd - b.body.priceUsd ||
@@ -96,8 +102,8 @@ export interface ExcludedBid {
   reason: string
 }
 
-export interface AwardRanking {
-  ranked: RankedBid[]
+export interface AwardRanking<B extends ScoredBody = BidBody> {
+  ranked: Array<RankedBid<B>>
   /** Bids the policy ruled out (minReputation), with why. */
   excluded: ExcludedBid[]
 }
@@ -112,13 +118,13 @@ export interface AwardRanking {
  * better choice, and each job it is given sharpens the estimate. With
  * `explore: false` the draw is replaced by the mean.
  */
-export function rankForAward (
-  bids: ReadonlyArray<{ bidId: string, agent: string, body: BidBody }>,
+export function rankForAward<B extends ScoredBody = BidBody> (
+  bids: ReadonlyArray<{ bidId: string, agent: string, body: B }>,
   context: AwardContext
-): AwardRanking {
+): AwardRanking<B> {
   const policy = context.policy ?? {}
   const preferred = new Set(policy.preferredAgents ?? [])
-  const ranked: RankedBid[] = []
+  const ranked: Array<RankedBid<B>> = []
   const excluded: ExcludedBid[] = []
   for (const bid of bids) {
     const { alpha, beta } = context.posteriorOf(bid.agent) ?? { alpha: 1, beta: 1 }
@@ -128,7 +134,7 @@ export function rankForAward (
       continue
     }
     const value = policy.explore === false ? mean : betaQuantile(awardDraw(context.seed, context.jobId, bid.agent), alpha, beta)
-    const rankedBid: RankedBid = { ...bid, reputation: value, mean, score: scoreBid(bid.body.priceUsd, context.ceilingUsd, value) }
+    const rankedBid: RankedBid<B> = { ...bid, reputation: value, mean, score: scoreBid(bid.body.priceUsd, context.ceilingUsd, value) }
     if (preferred.has(bid.agent)) rankedBid.preferred = true
     ranked.push(rankedBid)
   }

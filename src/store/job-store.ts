@@ -10,6 +10,8 @@ export interface AttemptRecord {
   bidId: string
   awardId: string
   priceUsd: number
+  /** The lease the attempt ran under (then bidId names it too and awardId is a lease-award). */
+  leaseId?: string
   outcome?: Outcome
   reason?: string
   receiptId?: string

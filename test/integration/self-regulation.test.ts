@@ -4,6 +4,7 @@ import { observeJobs } from '../helpers/observe.ts'
 import { startMesh, stopAll, waitForAdverts, waitForSpecMesh, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { gatedHandler, goodOutput } from '../helpers/gated.ts'
 
 let nodes: TestNode[] = []
 afterEach(async () => {
@@ -11,7 +12,6 @@ afterEach(async () => {
   nodes = []
 })
 
-const goodOutput = { entities: [{ name: 'Ada', confidence: 90 }] }
 const weakOutput = { entities: [{ name: 'Ada', confidence: 10 }] }
 
 /** A coordinator and `agents` agent nodes holding one spec, with a short retry base so backoff is observable but quick. */
@@ -22,22 +22,6 @@ async function market (agents: number, specOverrides: Record<string, unknown>, r
   await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec on every node' })
   await waitForSpecMesh(nodes, specId)
   return { coordinator, agents: rest, specId }
-}
-
-/** A handler that holds every execution until `release()`, counting how many run at once. */
-function gatedHandler () {
-  let open!: () => void
-  const gate = new Promise<void>(resolve => { open = resolve })
-  const state = { running: 0, peak: 0, started: 0 }
-  const handler = async () => {
-    state.running++
-    state.started++
-    state.peak = Math.max(state.peak, state.running)
-    await gate
-    state.running--
-    return goodOutput
-  }
-  return { handler, state, release: () => { open() } }
 }
 
 describe('self-regulation from the spec, on real nodes', () => {
