@@ -23,6 +23,7 @@ import { encodeEnvelope, seal, signingPayloadOf, type Envelope, type MessageType
 import { specId, validateSpec } from '../src/spec/index.ts'
 import { MAX_JSON_DEPTH, MAX_INPUT_BYTES } from '../src/wire/constants.ts'
 import { base58btc } from 'multiformats/bases/base58'
+import { MAX_RECEIPTS_PER_BATCH } from '../src/market/receipt-batch.ts'
 import { MAX_ADVERT_TTL_MS, MAX_QUEUE, MAX_SLOTS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody, type ReceiptBody } from '../src/market/messages.ts'
 import { MAX_LEASE_MS, type LeaseAwardBody, type LeaseBidBody, type LeaseBody, type LeaseCallBody, type LeaseEndBody } from '../src/market/lease-messages.ts'
 import { leaseBidHoldsUntil } from '../src/market/lease-validators.ts'
@@ -505,6 +506,35 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
   }
   const withTopic = (vector: Record<string, unknown>, topic: TopicNegatives): Record<string, unknown> => ({ ...vector, topic })
 
+  // A batch of the receipt vector and the receipt of a second attempt that timed out.
+  const { outputHash: _delivered, ...undelivered } = receiptBody
+  const retryReceipt = seal('receipt', { ...undelivered, awardId: contentId({ vector: 'the second award of the job vector' }), attempt: 2, outcome: 'timeout', reason: 'no result by the deadline', costUsd: 0, claim: null, startedAt: T0 + 1000, endedAt: T0 + 1500, verdictAt: T0 + 1510 } satisfies ReceiptBody, coordinator.signer)
+  const batchText = (items: Array<Envelope<object> | string>): string => `[${items.map(r => typeof r === 'string' ? r : text(r)).join(',')}]`
+  const batchContext = { now: T0 + 2000, holdsSpecs: [spec.id], seenJobs: [] as string[] }
+  const forgedRetry = { ...retryReceipt, body: { ...retryReceipt.body, reason: 'rewritten by a relay' } }
+  const batchNegative = (name: string, description: string, batchJson: string, expect: NegativeVector['expect'], topicSpec: string | null = spec.id): Record<string, unknown> => ({ name, description, batchJson, topicSpec, expect })
+  const receiptBatch = {
+    description: 'A receipt batch (protocols/market.md, Receipt batches): the JSON array of the receipt vector and the coordinator\'s receipt for a second attempt of the job that timed out, exactly as the TypeScript coordinator sends it on the receipts topic of the spec vector. The array is not signed; each element is a complete receipt envelope, checked alone by the receipt topic\'s rules and stored in the bytes it stands in (receiptJson). Negative batches name the topic they arrive on (topicSpec: the spec of the topic, null for the global receipts topic); the context is the receiving node\'s.',
+    key: describeKey(coordinator),
+    topicSpec: spec.id,
+    context: batchContext,
+    receipts: [receipt, retryReceipt],
+    receiptJson: [text(receipt), text(retryReceipt)],
+    batchJson: batchText([receipt, retryReceipt]),
+    negative: [
+      batchNegative('forged-receipt', 'The second receipt\'s body changed after signing (id and sig kept): one forged receipt Rejects the whole batch, and nothing of it is stored.', batchText([receipt, forgedRetry]), reject('id-mismatch')),
+      batchNegative('receipt-rejected-alone', 'A correctly signed receipt the receipt topic Rejects alone (costUsd 0.6, above the spec\'s budget.maxUsd): the batch is Rejected with that receipt\'s code.', batchText([receipt, withBody('receipt', receiptBody, { costUsd: 0.6 }, coordinator)]), reject('over-budget')),
+      batchNegative('receipt-ignored-alone', 'On the global receipts topic, a receipt for a spec the receiver does not hold next to a good one: the batch is Ignored whole (a node Accepts, and so forwards, only what it could check completely).', batchText([receipt, withBody('receipt', receiptBody, { specId: elsewhere }, coordinator)]), ignore('unknown-spec'), null),
+      batchNegative('mixed-signers', `The second receipt signed by another key (${other.peerId}): a batch holds the receipts of one coordinator.`, batchText([receipt, seal('receipt', retryReceipt.body, other.signer)]), reject('mixed-batch')),
+      batchNegative('duplicate-in-batch', 'The receipt vector twice.', batchText([receipt, receipt]), reject('duplicate-in-batch')),
+      batchNegative('wrong-topic', 'The positive batch on the receipts topic of another spec.', batchText([receipt, retryReceipt]), reject('wrong-topic'), elsewhere),
+      batchNegative('empty', 'An array of no receipts.', '[]', reject('bad-batch')),
+      batchNegative('too-many', `${MAX_RECEIPTS_PER_BATCH + 1} elements, one more than MAX_RECEIPTS_PER_BATCH (${MAX_RECEIPTS_PER_BATCH}): refused before any element is read.`, `[${Array.from({ length: MAX_RECEIPTS_PER_BATCH + 1 }, () => '{}').join(',')}]`, reject('bad-batch')),
+      batchNegative('trailing-comma', 'The positive batch with a comma before its closing bracket.', batchText([receipt, retryReceipt]).replace(/]$/, ',]'), reject('bad-batch')),
+      batchNegative('element-not-an-envelope', 'An element that is not an envelope.', '[{"type":"receipt"}]', reject('bad-envelope'))
+    ]
+  }
+
   const files = new Map<string, unknown>([
     ['spec.json', withTopic(positiveVector(spec, coordinator, { specSource: VECTOR_SPEC_SOURCE }, 'A spec, signed by the coordinator key. The body is the normal form of specSource (see protocols/spec.md): the id is the CID of that body, and a receiver recomputes the normal form and requires the same id.',
       negativesFor(spec, b => { b.costUsd = 0.01 }, other)), topics.spec)],
@@ -534,6 +564,7 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
       negativesFor(leasedReceipt, b => { b.costUsd = 0.5 }, other))],
     ['lease-end.json', positiveVector(leaseEnd, agent, {}, 'The agent ends the lease vector (it is stopping): a frame on the execution stream the lease was opened on.',
       negativesFor(leaseEnd, b => { b.reason = 'other' }, other))],
+    ['receipt-batch.json', receiptBatch],
     ['envelope-negative.json', {
       description: 'Envelopes that must be rejected before any topic-specific check, with the code the TypeScript node gives. Most are variations of the positive job vector (job.json). Check them in order: size, UTF-8 JSON, envelope shape, expected type, body canonicalizable, id, canonical signature spelling, canonical signer, signature.',
       keys: { coordinator: describeKey(coordinator), other: describeKey(other) },

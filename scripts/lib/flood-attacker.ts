@@ -5,7 +5,7 @@
  *
  *   node scripts/lib/flood-attacker.ts MODE ADDR[,ADDR…] [POOL] [SPEC_ID]
  *
- * It floods the jobs topic of SPEC_ID (`/specmesh/spec/1/<SPEC_ID>/jobs`, the
+ * It floods the jobs topic of SPEC_ID (`/specmesh/spec/2/<SPEC_ID>/jobs`, the
  * topic its victims are on), or without it the global `/specmesh/jobs/1`.
  * MODE `garbage`: random bytes on that topic (Rejected: not JSON).
  * MODE `signed-useless`: job calls in correctly signed envelopes, each one
@@ -44,7 +44,7 @@ if ((mode !== 'garbage' && mode !== 'signed-useless') || addrs == null || !Numbe
   console.error('usage: flood-attacker.ts garbage|signed-useless ADDR[,ADDR…] [POOL] [SPEC_ID]')
   process.exit(2)
 }
-const JOBS_TOPIC = targetSpec != null ? `/specmesh/spec/1/${targetSpec}/jobs` : '/specmesh/jobs/1'
+const JOBS_TOPIC = targetSpec != null ? `/specmesh/spec/2/${targetSpec}/jobs` : '/specmesh/jobs/1'
 const sha256 = (b: Uint8Array): Uint8Array => createHash('sha256').update(b).digest()
 const encoder = new TextEncoder()
 

@@ -45,7 +45,7 @@ export const TOPIC_KINDS = ['jobs', 'bids', 'awards', 'capacity', 'receipts', 's
 
 /**
  * The kind of a gossip topic, global (/specmesh/jobs/1) or per spec
- * (/specmesh/spec/1/<specId>/jobs): the segment that names it; 'other' otherwise.
+ * (/specmesh/spec/2/<specId>/jobs): the segment that names it; 'other' otherwise.
  */
 export function topicKind (topic: string): string {
   const parts = topic.split('/').filter(Boolean)

@@ -83,6 +83,11 @@ export interface CoordinatorDeps {
   onReceipt?: (record: StoredReceipt) => void
   /** Where the steps of every job go (see job-events.ts). */
   events: JobEventLog
+  /**
+   * Sends a receipt this node signed and stored on its topic (market.ts hands
+   * it to the ReceiptBatcher). @default published alone, off the caller's path
+   */
+  publishReceipt?: (topic: string, receipt: Envelope<ReceiptBody>) => void
   /** Where a message about a spec is published (market/topics.ts). @default the global topics */
   topicOf?: (specId: string, kind: SpecTopicKind) => string
   /** The lease calls the leases topic's validator knows (lease-validators.ts). @default a memory of its own */
@@ -924,12 +929,14 @@ export class Coordinator {
     return seal('receipt', body, this.deps.signer)
   }
 
-  /** Store the receipt with the job record, its ledger (and output) in one batch, then gossip it. */
+  /** Store the receipt with the job record, its ledger (and output) in one batch, then send it. */
   private async persist (record: JobRecord, receipt: Envelope<ReceiptBody>, ledger: JobLedger, output?: unknown): Promise<void> {
     const stored: StoredReceipt = { id: receipt.id, envelope: receipt, receivedAt: this.now() }
     await this.deps.jobStore.save(record, { output, with: [...this.deps.receipts.operations(stored), this.deps.ledger.operation(ledger)] })
     this.deps.onReceipt?.(stored)
-    this.gossipLater(this.topicOf(receipt.body.specId, 'receipts'), receipt)
+    const topic = this.topicOf(receipt.body.specId, 'receipts')
+    if (this.deps.publishReceipt != null) this.deps.publishReceipt(topic, receipt)
+    else this.gossipLater(topic, receipt)
   }
 
   private async fail (record: JobRecord, reason: string): Promise<JobResult> {

@@ -1,5 +1,4 @@
 import type { Signer } from '../crypto/signatures.ts'
-import type { Envelope } from '../wire/envelope.ts'
 import { ignore } from '../wire/errors.ts'
 import type { Spec } from '../spec/index.ts'
 import type { Gossip } from '../net/gossip.ts'
@@ -21,7 +20,6 @@ import type { Handler } from './exec-handler.ts'
 import { UnknownJobError, UnknownSpecError } from './job-errors.ts'
 import { JobEventLog, type JobEvent } from './job-events.ts'
 import { JobEventStore } from '../store/job-event-store.ts'
-import type { ReceiptBody } from './messages.ts'
 import { RecentJobs } from './recent-jobs.ts'
 import { receiptSyncKind } from './receipt-sync.ts'
 import { EXEC_PROTOCOLS, MAX_EXEC_STREAMS_PER_PEER } from './exec-protocol.ts'
@@ -29,7 +27,9 @@ import { SpecSubscriptions, type FollowList, type JoinReason, type TopicValidato
 import type { TopicMode } from './topics.ts'
 import { leaseContext, validateLeaseMessage } from './lease-validators.ts'
 import type { LeaseInfo, LeaseRequest } from './lease-coordinator.ts'
-import { marketContext, validateAward, validateBid, validateCapacity, validateJob, validateReceipt, type MarketContext } from './validators.ts'
+import { marketContext, validateAward, validateBid, validateCapacity, validateJob, type MarketContext } from './validators.ts'
+import { ReceiptIngest } from './receipt-ingest.ts'
+import { ReceiptBatcher } from './receipt-batcher.ts'
 
 export interface MarketDeps {
   libp2p: SpecmeshLibp2p
@@ -64,6 +64,8 @@ export interface MarketOptions {
   receiptsPerSigner?: number
   /** How this node as requester applies specs' limits. @default specPolicy(retryBaseMs) — see policy.ts */
   policy?: RequesterPolicy
+  /** How long a signed receipt waits for others to share its gossip message (receipt-batcher.ts). @default 5 */
+  receiptFlushMs?: number
   /** Seed of the award draws (scoring.ts): set it to make awards reproducible. @default random per start */
   awardSeed?: string
   /**
@@ -128,8 +130,6 @@ export interface JobEventsOptions {
  */
 export const MAX_RECEIPTS_PER_SIGNER = 10_000
 
-const utf8 = new TextDecoder('utf-8', { ignoreBOM: true })
-const textOf = (bytes: Uint8Array): string => utf8.decode(bytes)
 
 /** Wire the market's topics, stream and stores onto a running node. */
 export async function startMarket (deps: MarketDeps): Promise<Market> {
@@ -171,25 +171,14 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     topicOf,
     advertPerSpec: mode === 'per-spec'
   })
-  const coordinator = new Coordinator({ signer, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf, leaseCalls: leaseCtx.calls, leaseAutoThreshold: deps.options?.leaseThreshold })
+  const receiptOut = new ReceiptBatcher({
+    publish: async (topic, bytes) => { await gossip.publishBytes(topic, bytes) },
+    flushMs: deps.options?.receiptFlushMs,
+    onPublishFailed: (topic, err) => { log('gossip.publish-failed', { level: 'warn', topic, error: err.message }) }
+  })
+  const coordinator = new Coordinator({ signer, publishReceipt: (topic, receipt) => { receiptOut.add(topic, receipt) }, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf, leaseCalls: leaseCtx.calls, leaseAutoThreshold: deps.options?.leaseThreshold })
 
-  const inFlightReceipts = new Set<string>()
-  const ingestReceipt = async (data: Uint8Array, topicSpec: string | null = null): Promise<void> => {
-    const { envelope } = await validateReceipt(data, ctx, topicSpec)
-    if (inFlightReceipts.has(envelope.id) || await receipts.has(envelope.id)) throw ignore('duplicate', `receipt ${envelope.id} is already stored`)
-    // One key must not fill the store (or every sync answer) with receipts of its own making.
-    if (receipts.countBySigner(envelope.signer) >= perSigner) {
-      throw ignore('signer-quota', `this node already holds ${perSigner} receipts signed by ${envelope.signer}`)
-    }
-    inFlightReceipts.add(envelope.id)
-    try {
-      const record: StoredReceipt = { id: envelope.id, envelope: envelope as Envelope<ReceiptBody>, receivedAt: Date.now() }
-      await receipts.put(record, textOf(data))
-      deps.onReceipt?.(record)
-    } finally {
-      inFlightReceipts.delete(envelope.id)
-    }
-  }
+  const receiptIngest = new ReceiptIngest({ receipts, ctx, perSigner, onReceipt: deps.onReceipt })
   /** The validators of one spec's topics (or of the global ones, topicSpec null). */
   const validators: TopicValidators = topicSpec => ({
     jobs: async data => {
@@ -208,7 +197,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
       const { envelope } = await validateAward(data, ctx, topicSpec)
       agent.onAward(envelope)
     },
-    receipts: async data => { await ingestReceipt(data, topicSpec) },
+    receipts: async data => { await receiptIngest.message(data, topicSpec) },
     leases: async data => {
       const message = await validateLeaseMessage(data, leaseCtx, topicSpec)
       if (message.type === 'lease-call') agent.onLeaseCall(message.envelope).catch(err => { log('agent.lease-bid-failed', { level: 'warn', callId: message.envelope.id, error: (err as Error).message }) })
@@ -317,11 +306,12 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     endLease: leaseId => coordinator.endLease(leaseId),
     leases: specId => coordinator.leasesOf(specId),
     matchIds: async (kind, prefix, limit) => kind === 'job' ? await jobStore.idsWithPrefix(prefix, limit) : await receipts.idsWithPrefix(prefix, limit),
-    syncKinds: [['receipt', receiptSyncKind(receipts, perSigner, async data => { await ingestReceipt(data) })]],
+    syncKinds: [['receipt', receiptSyncKind(receipts, perSigner, async data => { await receiptIngest.single(data) })]],
     subscriptions,
     stop: async () => {
       agent.stop()
       coordinator.stop()
+      receiptOut.stop()
       subscriptions.stop()
       await jobEvents.flushed()
     }

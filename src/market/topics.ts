@@ -20,9 +20,9 @@ export type SpecTopicKind = typeof SPEC_TOPIC_KINDS[number]
 export type TopicMode = 'per-spec' | 'global'
 export const TOPIC_MODES: readonly TopicMode[] = ['per-spec', 'global']
 
-const PREFIX = '/specmesh/spec/1/'
+const PREFIX = '/specmesh/spec/2/'
 
-/** The topic of one kind of market message for one spec: `/specmesh/spec/1/<specId>/<kind>`. */
+/** The topic of one kind of market message for one spec: `/specmesh/spec/2/<specId>/<kind>`. */
 export function specTopic (specId: string, kind: SpecTopicKind): string {
   return `${PREFIX}${specId}/${kind}`
 }

@@ -125,10 +125,17 @@ export class ReceiptStore {
     return (await this.envelopes.get(id) as string | undefined) ?? null
   }
 
-  /** Write many receipts in one batch (sync and benchmarks). */
-  async putMany (records: StoredReceipt[]): Promise<void> {
+  /**
+   * Write many receipts in one batch (a gossip batch of receipts, benchmarks);
+   * `envelopeTexts[i]`, when given, is the exact text records[i] arrived in.
+   */
+  async putMany (records: StoredReceipt[], envelopeTexts: ReadonlyArray<string | undefined> = []): Promise<void> {
+    const operations = records.flatMap((r, i) => {
+      const text = envelopeTexts[i]
+      return text != null ? [...this.operations(r), { type: 'put' as const, sublevel: this.envelopes, key: r.id, value: text }] : this.operations(r)
+    })
     try {
-      await this.db.batch(records.flatMap(r => this.operations(r)))
+      await this.db.batch(operations)
     } finally {
       for (const r of records) this.received.settled(r.id)
     }

@@ -32,17 +32,18 @@ export interface StrictJson {
   topLevelNumbers: Map<string, string>
 }
 
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
-const OPEN_OBJECT = 0x7b
-const CLOSE_OBJECT = 0x7d
-const OPEN_ARRAY = 0x5b
-const CLOSE_ARRAY = 0x5d
-const COMMA = 0x2c
+/** The JSON punctuation, as UTF-16 code units and (being ASCII) as UTF-8 bytes alike. */
+export const QUOTE = 0x22
+export const BACKSLASH = 0x5c
+export const OPEN_OBJECT = 0x7b
+export const CLOSE_OBJECT = 0x7d
+export const OPEN_ARRAY = 0x5b
+export const CLOSE_ARRAY = 0x5d
+export const COMMA = 0x2c
 const COLON = 0x3a
 const BOM = 0xfeff
 
-function isWhitespace (c: number): boolean {
+export function isWhitespace (c: number): boolean {
   // RFC 8259 §2: exactly these four; U+FEFF and other Unicode spaces are not JSON whitespace.
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
 }

@@ -18,6 +18,7 @@ import { RecentJobs } from '../../../src/market/recent-jobs.ts'
 import { LeaseAwardBodySchema, LeaseBidBodySchema, LeaseBodySchema, LeaseCallBodySchema, LeaseEndBodySchema, type LeaseCallBody } from '../../../src/market/lease-messages.ts'
 import { LeaseCalls, leaseContext, validateLeaseMessage } from '../../../src/market/lease-validators.ts'
 import { verifyReceipt } from '../../../src/market/receipt-verify.ts'
+import { ReceiptBatchSchema, validateReceiptBatch } from '../../../src/market/receipt-batch.ts'
 import { specTopicValidator } from '../../../src/net/spec-topic.ts'
 import { SpecSchema, type Spec } from '../../../src/spec/index.ts'
 import type { SpecStore } from '../../../src/store/spec-store.ts'
@@ -460,6 +461,44 @@ describe('protocols/vectors: envelope-negative.json', async () => {
     // One byte less is fine: insignificant whitespace does not change the envelope.
     expect(openEnvelope(utf8(padded.slice(0, -1))).id).toBe(job.id)
   })
+})
+
+describe('protocols/vectors: receipt-batch.json', async () => {
+  interface BatchNegative { name: string, batchJson: string, topicSpec: string | null, expect: { action: 'reject' | 'ignore', code: string } }
+  const file = await load<{ key: KeyInfo, topicSpec: string, context: TopicContext, receipts: Envelope[], receiptJson: string[], batchJson: string, negative: BatchNegative[] }>('receipt-batch.json')
+  const spec = await load<PositiveFile>('spec.json')
+  const receipt = await load<PositiveFile>('receipt.json')
+  const ctx = marketContext({ now: () => file.context.now, specOf: async id => file.context.holdsSpecs.includes(id) && id === spec.id ? spec.body as unknown as Spec : null, jobs: new RecentJobs() })
+
+  it('is the receipt vector and a second receipt of the coordinator key, as the JSON array of their envelope texts', () => {
+    expect(file.receiptJson[0]).toBe(receipt.envelopeJson)
+    expect(file.batchJson).toBe(`[${file.receiptJson.join(',')}]`)
+    expect(file.receipts.map(r => r.signer)).toEqual([file.key.peerId, file.key.peerId])
+    expect(ReceiptBatchSchema.safeParse(JSON.parse(file.batchJson)).success).toBe(true)
+  })
+
+  it('is accepted on its spec\'s topic, each receipt handed back in the exact bytes it stands in, each verifying with tweetnacl too', async () => {
+    const out = await validateReceiptBatch(utf8(file.batchJson), ctx, file.topicSpec)
+    expect(out.map(r => new TextDecoder().decode(r.bytes))).toEqual(file.receiptJson)
+    for (const r of file.receipts) {
+      const payload = utf8(`{"body":${canonicalize(r.body)},"type":"receipt","v":1}`)
+      expect(nacl.sign.detached.verify(payload, Buffer.from(r.sig, 'base64url'), Buffer.from(file.key.publicKeyHex, 'hex'))).toBe(true)
+    }
+  })
+
+  for (const negative of file.negative) {
+    it(`${negative.name} → ${negative.expect.action} ${negative.expect.code}`, async () => {
+      let thrown: unknown
+      try {
+        await validateReceiptBatch(utf8(negative.batchJson), ctx, negative.topicSpec)
+      } catch (err) {
+        thrown = err
+      }
+      expect(thrown, `${negative.name} should not be accepted`).toBeInstanceOf(MessageValidationError)
+      const error = thrown as MessageValidationError
+      expect({ action: error.action, code: error.code }).toEqual(negative.expect)
+    })
+  }
 })
 
 describe('protocols/vectors: generated files are current', () => {

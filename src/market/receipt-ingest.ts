@@ -1,0 +1,97 @@
+import type { Envelope } from '../wire/envelope.ts'
+import { ignore } from '../wire/errors.ts'
+import type { ReceiptStore, StoredReceipt } from '../store/receipt-store.ts'
+import type { ReceiptBody } from './messages.ts'
+import { isReceiptBatch, validateReceiptBatch } from './receipt-batch.ts'
+import { validateReceipt, type BaseContext } from './validators.ts'
+
+export interface ReceiptIngestDeps {
+  receipts: ReceiptStore
+  ctx: BaseContext
+  /** Receipts held per signer (protocols/market.md check 18). */
+  perSigner: number
+  onReceipt?: (receipt: StoredReceipt) => void
+  now?: () => number
+}
+
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true })
+
+/**
+ * Takes receipts in from the receipts topic (one receipt or a batch) and from
+ * sync (one receipt per record): validates, deduplicates by receipt id across
+ * every path, applies the signer quota, and stores each receipt alone in the
+ * bytes it arrived in, before the validation resolves (so gossipsub forwards
+ * only what is on disk).
+ */
+export class ReceiptIngest {
+  private readonly deps: ReceiptIngestDeps
+  /** Receipts being written: a second copy arriving meanwhile is a duplicate. */
+  private readonly inFlight = new Set<string>()
+  private readonly now: () => number
+
+  constructor (deps: ReceiptIngestDeps) {
+    this.deps = deps
+    this.now = deps.now ?? Date.now
+  }
+
+  /** A receipts-topic message: a batch when it is a JSON array, else one receipt. */
+  async message (data: Uint8Array, topicSpec: string | null): Promise<void> {
+    if (isReceiptBatch(data)) await this.batch(data, topicSpec)
+    else await this.single(data, topicSpec)
+  }
+
+  /** One receipt envelope (a gossip message, or a sync record). */
+  async single (data: Uint8Array, topicSpec: string | null = null): Promise<void> {
+    const { envelope } = await validateReceipt(data, this.deps.ctx, topicSpec)
+    if (await this.held(envelope.id)) throw ignore('duplicate', `receipt ${envelope.id} is already stored`)
+    this.assertQuota(envelope.signer)
+    await this.store([{ envelope, bytes: data }])
+  }
+
+  /**
+   * A batch: Accepted when every receipt in it passes the topic's checks and at
+   * least one is new to this node (those are stored, in one write); Ignored as
+   * `duplicate` (or `signer-quota`) when none is.
+   */
+  async batch (data: Uint8Array, topicSpec: string | null): Promise<void> {
+    const receipts = await validateReceiptBatch(data, this.deps.ctx, topicSpec)
+    const fresh: typeof receipts = []
+    let overQuota = 0
+    for (const receipt of receipts) {
+      if (await this.held(receipt.envelope.id)) continue
+      if (this.deps.receipts.countBySigner(receipt.envelope.signer) + fresh.length >= this.deps.perSigner) {
+        overQuota++
+        continue
+      }
+      fresh.push(receipt)
+    }
+    if (fresh.length === 0) {
+      if (overQuota > 0) this.assertQuota(receipts[0]!.envelope.signer)
+      throw ignore('duplicate', `every receipt of the batch (${receipts.length}) is already stored`)
+    }
+    await this.store(fresh)
+  }
+
+  private async held (id: string): Promise<boolean> {
+    return this.inFlight.has(id) || await this.deps.receipts.has(id)
+  }
+
+  /** One key must not fill the store (or every sync answer) with receipts of its own making. */
+  private assertQuota (signer: string): void {
+    if (this.deps.receipts.countBySigner(signer) >= this.deps.perSigner) {
+      throw ignore('signer-quota', `this node already holds ${this.deps.perSigner} receipts signed by ${signer}`)
+    }
+  }
+
+  private async store (receipts: Array<{ envelope: Envelope<ReceiptBody>, bytes: Uint8Array }>): Promise<void> {
+    for (const r of receipts) this.inFlight.add(r.envelope.id)
+    try {
+      const receivedAt = this.now()
+      const records: StoredReceipt[] = receipts.map(r => ({ id: r.envelope.id, envelope: r.envelope, receivedAt }))
+      await this.deps.receipts.putMany(records, receipts.map(r => utf8.decode(r.bytes)))
+      for (const record of records) this.deps.onReceipt?.(record)
+    } finally {
+      for (const r of receipts) this.inFlight.delete(r.envelope.id)
+    }
+  }
+}
