@@ -9,7 +9,8 @@ export interface ReceiptBatcherInit {
   /**
    * How long the first receipt of a batch waits for others before the batch
    * goes out: long enough to gather a busy coordinator's receipts, short
-   * enough that nobody waits on a receipt.
+   * enough that nobody waits on a receipt. 0: no batches, every receipt goes
+   * alone, right after its caller's turn (as before batches; for comparisons).
    * @default 5
    */
   flushMs?: number
@@ -64,6 +65,11 @@ export class ReceiptBatcher implements Startable {
     const bytes = encodeEnvelope(receipt)
     if (!this.running) {
       this.send(topic, bytes)
+      return
+    }
+    if (this.flushMs <= 0) {
+      // Off the caller's path: publishing encrypts a frame for every mesh peer.
+      setImmediate(() => { this.send(topic, bytes) })
       return
     }
     const key = `${topic} ${receipt.body.specId}`

@@ -171,3 +171,17 @@ describe('ReceiptBatcher', async () => {
     expect(sent.slice(2).map(s => s.text.startsWith('{'))).toEqual([true, true, true])
   })
 })
+
+describe('ReceiptBatcher with flushMs 0', async () => {
+  const coordinator = await testKey(33)
+  const agent = (await testKey(34)).peerId
+  it('sends every receipt alone, off the caller\'s turn', async () => {
+    const sent: string[] = []
+    const batcher = new ReceiptBatcher({ publish: async (_topic, bytes) => { sent.push(decoder.decode(bytes)) }, flushMs: 0 })
+    for (const i of [1, 2, 3]) batcher.add('t', receipt(coordinator, agent, i))
+    expect(sent).toEqual([])
+    await waitFor(() => sent.length === 3, { what: 'three lone receipts' })
+    expect(sent.every(t => t.startsWith('{'))).toBe(true)
+    batcher.stop()
+  })
+})
