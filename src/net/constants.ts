@@ -44,3 +44,11 @@ export const PROVIDER_SEEK_MAX_MS = 5 * 60_000
  * flood of small useless messages would make every victim write one per mesh peer.
  */
 export const IDONTWANT_MIN_BYTES = 16 * 1024
+
+/**
+ * What an idle node spends (bench:scale runs 100 node processes on 2 cores, where each one's
+ * idle CPU adds to everyone's latency): the gossipsub heartbeat (gossipsub's default), and how
+ * often libp2p's connection monitor pings each connection (libp2p's default is 10 s).
+ */
+export const GOSSIP_HEARTBEAT_MS = 1_000
+export const CONNECTION_PING_INTERVAL_MS = 30_000

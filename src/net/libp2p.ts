@@ -14,7 +14,7 @@ import type { Message } from '@libp2p/gossipsub'
 import type { Datastore } from 'interface-datastore'
 import { sha256 } from '../crypto/content-id.ts'
 import { MAX_MESSAGE_BYTES } from '../wire/constants.ts'
-import { DHT_PROTOCOL, IDONTWANT_MIN_BYTES, MDNS_SERVICE_TAG } from './constants.ts'
+import { CONNECTION_PING_INTERVAL_MS, DHT_PROTOCOL, GOSSIP_HEARTBEAT_MS, IDONTWANT_MIN_BYTES, MDNS_SERVICE_TAG } from './constants.ts'
 import type { ValidationGuard } from './validation-guard.ts'
 import { reachabilityConfig, type ReachabilityInit } from './reachability.ts'
 
@@ -74,8 +74,10 @@ function pubsub (guard: ValidationGuard | undefined): ServiceFactory {
     emitSelf: false,
     // The limit applies to a whole RPC frame, which wraps the message in protobuf and control data.
     maxInboundDataLength: MAX_MESSAGE_BYTES + 16 * 1024,
-    // Our messages are small and latency matters more than bandwidth here.
-    heartbeatInterval: 700,
+    // gossipsub's own default. A message goes to mesh peers the moment it is published or
+    // accepted; the heartbeat only repairs meshes and gossips IHAVE, so a shorter one (we had
+    // 700 ms) buys little latency and costs every node CPU per heartbeat per peer, idle or not.
+    heartbeatInterval: GOSSIP_HEARTBEAT_MS,
     // gossipsub sends IDONTWANT to every mesh peer for each new message of this size or more,
     // before the topic validator has run. At its default (512 bytes) that covers a signed job
     // call: a flood of them made each victim write one control RPC per mesh peer per flood
@@ -150,6 +152,10 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
       denyOutboundEncryptedConnection: peer => init.guard?.isGraylisted(peer.toString()) ?? false,
       denyDialPeer: peer => init.guard?.isGraylisted(peer.toString()) ?? false
     },
+    // Each ping opens a stream on every connection (negotiation, a peer-store read on both
+    // sides): at libp2p's 10 s that was most of an idle node's network work. Yamux already
+    // sends its keep-alive every 30 s; this ping only finds connections that died silently.
+    connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS },
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services
