@@ -12,20 +12,23 @@
  * other node a bystander. Every coordinator runs --warmup-jobs jobs; then only
  * spec A's coordinator runs jobs at --rate per second for --seconds, and what
  * every node received and spent in that window is divided by those jobs.
+ * Before the jobs, --idle-seconds with none running measure what each node
+ * process spends idle, and all of them together against the machine's cores.
  *
  *   npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec]
  *     [--rate 1] [--seconds 20] [--specs 2] [--agents 3] [--bootstrap 3]
- *     [--warmup-jobs 4] [--bid-window-ms 1000] [--seed 1]
+ *     [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1]
  *
  * Prints a table per N and mode, the per-spec/global ratios, the targets
  * (met / NOT met); saves bench-results/bench-scale-*.json; the last line is one
  * JSON object.
  */
 import { parseArgs } from 'node:util'
+import { availableParallelism } from 'node:os'
 import { round, saveResult, table } from './lib/bench.ts'
 import { killAll, spawnNodes, type ScaleNodeProcess } from './lib/scale-pool.ts'
 import type { Counters, TopicMode } from './lib/scale-protocol.ts'
-import { COUNTED, latency, ratios, ratioTable, ROLE_MEANING, roleFigures, runTable, targets, targetTable, type Role, type RunResult } from './lib/scale-report.ts'
+import { COUNTED, cpuPerSecond, latency, ratios, ratioTable, ROLE_MEANING, roleFigures, runTable, targets, targetTable, type Role, type RunResult } from './lib/scale-report.ts'
 
 const { values: flags } = parseArgs({
   options: {
@@ -38,13 +41,14 @@ const { values: flags } = parseArgs({
     bootstrap: { type: 'string', default: '3' },
     'warmup-jobs': { type: 'string', default: '4' },
     'bid-window-ms': { type: 'string', default: '1000' },
+    'idle-seconds': { type: 'string', default: '10' },
     seed: { type: 'string', default: '1' },
     help: { type: 'boolean', default: false }
   }
 })
 
 if (flags.help) {
-  console.log('npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec] [--rate 1] [--seconds 20] [--specs 2] [--agents 3] [--bootstrap 3] [--warmup-jobs 4] [--bid-window-ms 1000] [--seed 1]')
+  console.log('npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec] [--rate 1] [--seconds 20] [--specs 2] [--agents 3] [--bootstrap 3] [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1]')
   process.exit(0)
 }
 
@@ -69,6 +73,7 @@ const AGENTS = positive('agents', flags.agents)
 const BOOTSTRAP = positive('bootstrap', flags.bootstrap)
 const WARMUP_JOBS = positive('warmup-jobs', flags['warmup-jobs'])
 const BID_WINDOW_MS = positive('bid-window-ms', flags['bid-window-ms'])
+const IDLE_SECONDS = positive('idle-seconds', flags['idle-seconds'], false)
 const SEED = positive('seed', flags.seed)
 if (SPECS < 2) { console.error(`bench:scale: --specs must be at least 2 (spec A gets the jobs; the agents of the others are the "otherAgent" role), got ${SPECS}`); process.exit(2) }
 const PARTIES = SPECS * (1 + AGENTS)
@@ -80,6 +85,8 @@ const SPAWN_CONCURRENCY = 4
 /** Nodes started at once (each bootstraps only to nodes already up). */
 const START_BATCH = 10
 const MESH_DEADLINE_MS = 90_000
+/** Coordinators meet their agents through repeated DHT lookups (1 s, 2 s, 4 s, … apart): long enough for five of them. */
+const ADVERTS_DEADLINE_MS = 60_000
 const MAX_IN_FLIGHT = 64
 
 const benchStarted = Date.now()
@@ -168,11 +175,18 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, seed: number
     if (warmFailed > 0) progress(`${label}: ${warmFailed} warm-up jobs failed (${warmups.flatMap(w => w.reasons).slice(0, 2).join('; ')})`)
     // With every advert in hand a coordinator closes its bid window once all have bid; without, the window runs out.
     let adverts: number[] = []
-    await waitUntil('every coordinator to hold every advert of its spec', 30_000, async () => {
+    await waitUntil('every coordinator to hold every advert of its spec', ADVERTS_DEADLINE_MS, async () => {
       adverts = await Promise.all(specs.map(async s => (await procs[s.coordinator]!.send({ cmd: 'status', specIds: [], advertsOf: s.id! }, 60_000)).adverts))
       return adverts.every(c => c >= AGENTS)
     }).catch((err: Error) => { progress(`${label}: going on without: ${err.message} (adverts held per spec: ${adverts.join(' ')})`) })
     const setupMs = Date.now() - setupStarted
+    const roleAt = (i: number): Role => roleOf.get(i) ?? 'bystander'
+
+    // What the nodes spend with no job running: every one of them shares the same cores.
+    progress(`${label}: ${IDLE_SECONDS} s idle`)
+    await Promise.all(procs.map(async p => await p.send({ cmd: 'mark' }, 60_000)))
+    await new Promise(resolve => setTimeout(resolve, IDLE_SECONDS * 1000))
+    const idle = cpuPerSecond(await Promise.all(procs.map(async p => (await p.send({ cmd: 'counters' }, 60_000)).counters)), roleAt)
 
     const count = Math.max(1, Math.round(RATE * SECONDS))
     progress(`${label}: measuring ${count} jobs at ${RATE}/s`)
@@ -186,7 +200,7 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, seed: number
     const ran = count - jobs.skipped
     const perJob: RunResult['perJob'] = {}
     for (const role of ['coordinator', 'agent', 'otherAgent', 'otherCoordinator', 'bystander'] as const) {
-      const mine = counters.filter((_, i) => (roleOf.get(i) ?? 'bystander') === role)
+      const mine = counters.filter((_, i) => roleAt(i) === role)
       if (mine.length > 0) perJob[role] = roleFigures(mine, ran)
     }
     return {
@@ -201,7 +215,9 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, seed: number
       latencyMs: latency(jobs.latenciesMs),
       degree: round(counters.reduce((sum, c) => sum + c.connections, 0) / counters.length, 1),
       setupMs,
-      perJob
+      perJob,
+      advertsHeld: adverts,
+      cpu: { cores: availableParallelism(), idleSeconds: IDLE_SECONDS, idleMsPerSec: idle.byRole, idleTotalMsPerSec: idle.total, windowTotalMsPerSec: cpuPerSecond(counters, roleAt).total }
     }
   } finally {
     progress(`${label}: stopping ${n} nodes`)
@@ -253,7 +269,7 @@ const result = {
   targets: targetList,
   counted: COUNTED,
   roles: ROLE_MEANING,
-  workload: { specs: SPECS, agentsPerSpec: AGENTS, bootstrapPerNode: BOOTSTRAP, rate: RATE, seconds: SECONDS, warmupJobs: WARMUP_JOBS, bidWindowMs: BID_WINDOW_MS, seed: SEED },
+  workload: { specs: SPECS, agentsPerSpec: AGENTS, bootstrapPerNode: BOOTSTRAP, rate: RATE, seconds: SECONDS, warmupJobs: WARMUP_JOBS, bidWindowMs: BID_WINDOW_MS, idleSeconds: IDLE_SECONDS, seed: SEED },
   totalSeconds: round((Date.now() - started) / 1000, 1)
 }
 const file = await saveResult('bench-scale', result)

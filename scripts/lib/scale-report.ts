@@ -47,6 +47,32 @@ export interface RunResult {
   degree: number
   setupMs: number
   perJob: Partial<Record<Role, RoleFigures>>
+  /** Capacity adverts the coordinator of each spec held before the measured jobs (of `agentsPerSpec`). */
+  advertsHeld: number[]
+  /** CPU of the node processes (ms per second of wall time): idle (no job running) and during the measured jobs. */
+  cpu: CpuFigures
+}
+
+/** How busy the node processes kept the machine's cores. */
+export interface CpuFigures {
+  cores: number
+  idleSeconds: number
+  /** Mean over the nodes of each role, ms of CPU per second, while no job ran. */
+  idleMsPerSec: Partial<Record<Role, number>>
+  /** All node processes together, ms of CPU per second: idle, and while the measured jobs ran (cores × 1000 is the machine). */
+  idleTotalMsPerSec: number
+  windowTotalMsPerSec: number
+}
+
+/** Per role, the mean CPU per second of wall time of its nodes; and all nodes together. */
+export function cpuPerSecond (counters: Counters[], roleOf: (i: number) => Role): { byRole: Partial<Record<Role, number>>, total: number } {
+  const perSec = counters.map(c => c.cpuMs / (c.ms / 1000))
+  const byRole: Partial<Record<Role, number>> = {}
+  for (const role of ROLES) {
+    const mine = perSec.filter((_, i) => roleOf(i) === role)
+    if (mine.length > 0) byRole[role] = round(mine.reduce((a, b) => a + b, 0) / mine.length, 1)
+  }
+  return { byRole, total: Math.round(perSec.reduce((a, b) => a + b, 0)) }
 }
 
 export function roleFigures (counters: Counters[], jobs: number): RoleFigures {
@@ -85,7 +111,10 @@ export function runTable (run: RunResult): string {
     }
   })
   return `N = ${run.nodes}, topics ${run.topics}: ${run.jobs} jobs at ${run.jobsPerSec}/s (asked ${run.targetJobsPerSec}/s; ${run.failed} failed, ${run.skipped} skipped), ` +
-    `latency p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms; mean degree ${run.degree}; set-up ${round(run.setupMs / 1000, 1)} s\n` + table(rows)
+    `latency p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms; mean degree ${run.degree}; set-up ${round(run.setupMs / 1000, 1)} s; ` +
+    `adverts held by each spec's coordinator ${run.advertsHeld.join(', ')}\n` +
+    `CPU of all ${run.nodes} node processes: idle ${run.cpu.idleTotalMsPerSec} ms/s, during the jobs ${run.cpu.windowTotalMsPerSec} ms/s (the machine: ${run.cpu.cores * 1000} ms/s); ` +
+    `idle per node (${run.cpu.idleSeconds} s, no job running): ${Object.entries(run.cpu.idleMsPerSec).map(([r, v]) => `${r} ${v}`).join(', ')} ms/s\n` + table(rows)
 }
 
 export interface Ratio { nodes: number, role: Role, msgs: number, bytes: number, cpuMs: number }
