@@ -25,7 +25,7 @@ function leftovers (): string[] {
 describe('bench:scale at a tiny size', () => {
   it('runs 6 real node processes per mode and reports plausible per-role figures', async () => {
     const result = await runNode([SCRIPT, '--nodes', '6', '--modes', 'global,per-spec', '--specs', '2', '--agents', '1',
-      '--rate', '2', '--seconds', '3', '--warmup-jobs', '2', '--bid-window-ms', '500'], 'bench:scale', { timeoutMs: 90_000 })
+      '--rate', '2', '--seconds', '3', '--warmup-jobs', '2', '--bid-window-ms', '500', '--idle-seconds', '2'], 'bench:scale', { timeoutMs: 90_000 })
     expect(result.code, result.stderr).toBe(0)
     const lines = result.stdout.trim().split('\n')
     const json = JSON.parse(lines.at(-1)!) as { runs: any[], targets: any[], ratios: any[] }
@@ -51,6 +51,11 @@ describe('bench:scale at a tiny size', () => {
       expect(run.perJob.agent.msgs).toBeGreaterThan(1)
       expect(run.perJob.agent.bytes).toBeGreaterThan(1000)
       expect(run.perJob.agent.msgsByKind.jobs).toBeGreaterThan(0)
+      // Each coordinator met its one agent before the measured jobs; the node processes' CPU is measured idle and during the jobs.
+      expect(run.advertsHeld).toEqual([1, 1])
+      expect(run.cpu.idleTotalMsPerSec).toBeGreaterThan(0)
+      expect(run.cpu.windowTotalMsPerSec).toBeGreaterThan(0)
+      expect(run.cpu.idleMsPerSec.bystander).toBeGreaterThan(0)
     }
     expect(json.targets.length).toBeGreaterThan(0)
     for (const t of json.targets) expect(typeof t.met).toBe('boolean')
