@@ -2,7 +2,8 @@ import type { Outcome } from '../market/messages.ts'
 import type { NoBidDiagnosis } from '../market/no-bid.ts'
 import { sublevel, values, type BatchOperation, type Db, type Sublevel } from './db.ts'
 
-export type JobStatus = 'bidding' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+export const JOB_STATUSES = ['bidding', 'running', 'succeeded', 'failed', 'cancelled'] as const
+export type JobStatus = typeof JOB_STATUSES[number]
 
 export interface AttemptRecord {
   attempt: number

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { BidWindowMsSchema } from '../../market/messages.ts'
 import type { JobRecord } from '../../node-types.ts'
+import { JOB_STATUSES } from '../../store/job-store.ts'
 import { resolveRecord, resolveSpec, specsNamed } from '../../resolve-id.ts'
 import { badRequest, notFound, type Problem } from '../errors.ts'
 import { pageHeaders, pageNewestFirst, pageRequest, timeKey } from '../paging.ts'
@@ -129,8 +130,7 @@ const jobKey = (job: JobRecord): string => timeKey(job.submittedAt, job.jobId)
  * its last characters as lists show them) of any attempt.
  */
 async function jobFilter (node: RouteContext['node'], query: URLSearchParams): Promise<(job: JobRecord) => boolean> {
-  const status = query.get('status')
-  const statuses = status != null && status !== '' ? new Set(status.split(',').map(s => s.trim())) : null
+  const statuses = statusFilter(query.get('status'))
   const specRef = query.get('spec')
   // A bare name covers every version and variant of it; anything else names one spec.
   const specIds = specRef == null || specRef === ''
@@ -141,6 +141,22 @@ async function jobFilter (node: RouteContext['node'], query: URLSearchParams): P
   return job => (statuses == null || statuses.has(job.status)) &&
     (specIds == null || specIds.has(job.specId) || specIds.has(job.specName)) &&
     (agentRef == null || job.attempts.some(a => a.agent.startsWith(agentRef) || a.agent.endsWith(agentRef)))
+}
+
+/**
+ * `?status=` as a set, or null for no filter. A value that is no job status
+ * would match nothing and look like an empty list: refused, naming the ones
+ * there are.
+ */
+function statusFilter (status: string | null): Set<string> | null {
+  if (status == null || status === '') return null
+  const given = status.split(',').map(s => s.trim())
+  const unknown = given.filter(s => !(JOB_STATUSES as readonly string[]).includes(s))
+  if (unknown.length > 0) {
+    const list = unknown.map(s => JSON.stringify(s)).join(', ')
+    throw badRequest('invalid_request', `?status= ${list} is not a job status; use one or more of ${JOB_STATUSES.join(', ')} (comma-separated)`, [{ path: 'status', message: `${list} is not one of ${JOB_STATUSES.join(', ')}` }])
+  }
+  return new Set(given)
 }
 
 /** The market's submission errors, recognised by name (as errors.ts does) so this module needs none of the market's code. */
