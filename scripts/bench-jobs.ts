@@ -1,236 +1,303 @@
 /**
- * npm run bench:jobs — jobs completed per second through one coordinator with
- * four agents and a trivial handler, the per-job overhead beyond the bid
- * window, and, in the same run, the round trip of a raw libp2p request and
- * response between two of the same nodes (a fresh stream on the open
- * connection, as the execution stream uses). Prints a table; the last line is
- * one JSON object.
+ * npm run bench:jobs — jobs per second through one coordinator with four
+ * agents and a trivial handler, every node in its own process
+ * (scripts/lib/scale-node.ts over IPC, as bench:scale), on 127.0.0.1, fully
+ * meshed, serving one spec. Prints a table; the last line is one JSON object:
  *
- * Overhead is a job's latency less the time it spent collecting bids (its
- * biddingMs): the window, or less when every agent advertising room bid sooner
- * and the coordinator closed it early.
+ *   {"auction":{"jobsPerSec","overheadMs":{"p50","p99"}},
+ *    "lease":{"jobsPerSec","overheadMs":{"p50","p99"}},
+ *    "rawRttMs":{"p50","p99"},
+ *    "coordinatorCpuMsPerJob":{"auction","lease"}, "operate":{…}}
  *
- * The same run measures the operating surfaces' cost: a second mesh whose
- * nodes collect Prometheus metrics (theirs and libp2p's) and write the
- * daemon's JSON log lines to a file, against the first with neither. The two
- * take turns (off, on, on, off; a fresh mesh each turn, one at a time) so that
- * drift on a shared machine falls on both;
- * `operateThroughputRatio` is on/off (1 = no cost). BENCH_OPERATE=0 skips it.
+ * What it measures, in one run:
+ * - auction path: BENCH_JOBS jobs, BENCH_IN_FLIGHT (64) in flight (closed
+ *   loop: a job starts as soon as one ends), each a whole auction (job call,
+ *   bids, award, execution, receipt); jobs/s over the burst.
+ * - lease path: runLeasePath, the slot the lease work fills (issue 13); until
+ *   then its figures are null and `leasePath` says "not built".
+ * - per-job overhead: a job's latency (submitJob called → result, timed in the
+ *   coordinator's process) minus the time it spent collecting bids (its
+ *   biddingMs: the bid window, or less when every agent advertising room bid
+ *   sooner and the coordinator closed it early). What is left is job setup,
+ *   the award, the execution stream's round trip with the handler (trivial),
+ *   output verification, the signed verdict and the receipt stored: the
+ *   per-job cost the raw round trip below is its floor for. Measured one job
+ *   at a time (BENCH_SEQUENTIAL_JOBS), so queueing is not in it; the same
+ *   figure with 64 in flight is in the table and the saved result.
+ * - raw round trip: one length-prefixed frame each way on a fresh libp2p
+ *   stream between the coordinator's and an agent's processes
+ *   (scripts/lib/raw-rtt.ts), nothing signed, checked or stored.
+ * - coordinator CPU per job: process.cpuUsage (user + system) of the
+ *   coordinator's process over the concurrent burst, divided by its jobs.
+ * - operate (issue 11): the cost of metrics and logging. BENCH_OPERATE_TURNS
+ *   (8) short turns, each a fresh node in every process, alternately with
+ *   Prometheus metrics (the node's and libp2p's) on and the daemon's JSON log
+ *   written to a file in every process, and with neither, in the order off on
+ *   on off off on on off…, so drift on a shared machine falls on both. Each
+ *   pair of turns (1-2, 3-4, …) gives one on/off ratio of jobs/s; `ratio` is
+ *   their median, `spread` their lowest and highest (1 = no cost; target ≥
+ *   0.95). Throughput on a loaded machine moves by tens of percent from turn
+ *   to turn, so each turn also sums the CPU time (user + system) of all five
+ *   processes over its burst; `cpuRatio` is the median of the pairs' on/off
+ *   CPU ms per job, the cost itself, which load does not inflate as much
+ *   (1 = no cost; ≤ 1.05 is the same target). BENCH_OPERATE=0 skips it.
+ * - the load average at the start and the end: the figures of a run on a
+ *   busy machine (load above the 2 cores) are not those of a quiet one.
+ *
+ * BENCH_CPU_PROF=DIR runs the coordinator's process under --cpu-prof, its
+ * profile written to DIR when the bench ends.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { lpStream } from '@libp2p/utils'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
-import { createWriteStream, type WriteStream } from 'node:fs'
-import { jsonLineLogger } from '../src/daemon.ts'
-import { createNode, type Node } from '../src/node.ts'
-import { TOPICS } from '../src/wire/constants.ts'
-import { SPEC_TOPIC_KINDS } from '../src/market/topics.ts'
-import { sampleSpec } from '../test/helpers/specs.ts'
+import { loadavg } from 'node:os'
+import { resolve } from 'node:path'
 import { summarize, table, saveResult, round } from './lib/bench.ts'
+import { killAll, ScaleNodeProcess } from './lib/scale-pool.ts'
 
 const AGENTS = 4
-const JOBS = Number(process.env.BENCH_JOBS ?? 600)
-const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 20)
-const BID_WINDOW_MS = Number(process.env.BENCH_BID_WINDOW_MS ?? 50)
-const SEQUENTIAL_JOBS = Number(process.env.BENCH_SEQUENTIAL_JOBS ?? 100)
+const JOBS = positive('BENCH_JOBS', 1000)
+const IN_FLIGHT = positive('BENCH_IN_FLIGHT', 64)
+const BID_WINDOW_MS = positive('BENCH_BID_WINDOW_MS', 50)
+const SEQUENTIAL_JOBS = positive('BENCH_SEQUENTIAL_JOBS', 100)
+const RTT_SAMPLES = positive('BENCH_RTT_SAMPLES', 1000)
 const OPERATE = process.env.BENCH_OPERATE !== '0'
-const RTT_SAMPLES = 1000
-const ECHO_PROTOCOL = '/specmesh-bench/echo/1.0.0'
+const OPERATE_TURNS = positive('BENCH_OPERATE_TURNS', 8)
+const OPERATE_JOBS = positive('BENCH_OPERATE_JOBS', 500)
+const WARM_UP_JOBS = 40
+const CPU_PROF = process.env.BENCH_CPU_PROF
+/** Issue 13's targets on this 2-core machine. */
+const TARGETS = { auctionJobsPerSec: 150, leaseJobsPerSec: 1000, leaseOverheadRtts: 3, operateRatio: 0.95 }
+const MESH_DEADLINE_MS = 30_000
 
-async function waitUntil (condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 10))
+function positive (name: string, fallback: number): number {
+  const text = process.env[name]
+  if (text == null || text === '') return fallback
+  const n = Number(text)
+  if (!Number.isInteger(n) || n <= 0) {
+    console.error(`bench:jobs: ${name} must be a positive integer, got '${text}'`)
+    process.exit(2)
+  }
+  return n
+}
+if (OPERATE && OPERATE_TURNS % 2 !== 0) {
+  console.error(`bench:jobs: BENCH_OPERATE_TURNS must be even (each pair of turns is one off and one on), got ${OPERATE_TURNS}`)
+  process.exit(2)
+}
+
+const benchStarted = Date.now()
+const progress = (text: string): void => { process.stderr.write(`bench:jobs [${Math.round((Date.now() - benchStarted) / 1000)} s]: ${text}\n`) }
+
+async function waitUntil (what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + MESH_DEADLINE_MS
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`bench:jobs: timed out after ${MESH_DEADLINE_MS} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
   }
 }
 
-interface Mesh {
-  coordinator: Node
-  agents: Node[]
+/** A running mesh: a node in each process, the spec published and served, every node on its topics. */
+export interface Mesh {
+  coordinator: ScaleNodeProcess
+  agents: ScaleNodeProcess[]
+  agentPeerIds: string[]
   specId: string
-  stop: () => Promise<void>
 }
 
-/** One coordinator and four agents on 127.0.0.1, fully meshed, serving one spec; `operate` turns metrics and logging on. */
-async function startMesh (operate: boolean): Promise<Mesh> {
-  const homes: string[] = []
-  const nodes: Node[] = []
-  const logs: WriteStream[] = []
-  for (let i = 0; i <= AGENTS; i++) {
-    const home = await mkdtemp(join(tmpdir(), 'specmesh-bench-jobs-'))
-    homes.push(home)
-    const log = operate ? createWriteStream(join(home, 'daemon.log')) : null
-    if (log != null) logs.push(log)
-    nodes.push(await createNode({
-      home,
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      ...(log != null ? { metrics: true, log: jsonLineLogger(text => { log.write(text) }) } : {})
-    }))
+/** One path's figures (auction or lease). */
+export interface PathFigures {
+  jobsPerSec: number
+  /** One job at a time: latency less time spent collecting bids (none on a lease). */
+  overheadMs: { p50: number, p99: number }
+  /** The same with IN_FLIGHT jobs in flight (queueing included). */
+  loadedOverheadMs: { p50: number, p99: number }
+  coordinatorCpuMsPerJob: number
+  jobs: number
+  failed: number
+}
+
+/** Start a node in every process (metrics and logging per `operate`), full mesh, one spec served by every agent. */
+async function startMesh (coordinator: ScaleNodeProcess, agents: ScaleNodeProcess[], operate: boolean): Promise<Mesh> {
+  const procs = [coordinator, ...agents]
+  // Each node bootstraps to every node started before it, and keeps them connected: a full mesh.
+  const addrs: string[] = []
+  const peerIds: string[] = []
+  for (const proc of procs) {
+    const started = await proc.send({ cmd: 'start', bootstrap: [...addrs], topics: 'per-spec', metrics: operate, log: operate }, 60_000)
+    addrs.push(started.addr)
+    peerIds.push(started.peerId)
   }
-  const [coordinator, ...agents] = nodes as [Node, ...Node[]]
-  // Full mesh: every agent is one hop from the coordinator and from each other.
-  for (let i = 0; i < nodes.length; i++) {
-    for (let j = i + 1; j < nodes.length; j++) await nodes[i]!.libp2p.dial(multiaddr(nodes[j]!.multiaddrs()[0]!))
-  }
-  await waitUntil(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(TOPICS.specs).length >= AGENTS), `subscribers on ${TOPICS.specs}`)
-  const { id: specId } = await coordinator.publishSpec(sampleSpec(`bench-jobs-${operate ? 'operate' : 'plain'}`, {
-    successCriteria: ['size(output.entities) >= 1'],
-    capacity: { maxConcurrentRequests: 64, maxRetries: 1 },
-    budget: { maxUsd: 1 }
-  }))
-  await waitUntil(async () => (await Promise.all(agents.map(a => a.getSpec(specId)))).every(Boolean), 'spec on every agent')
-  const output = { entities: [{ name: 'bench', confidence: 99 }] }
-  for (const [i, agent] of agents.entries()) {
-    await agent.serve(specId, async () => output, { priceUsd: 0.01 * (i + 1), estimatedMs: 1 })
-  }
+  await waitUntil('a full mesh', async () => (await Promise.all(procs.map(async p => (await p.send({ cmd: 'status', specIds: [] })).connections))).every(c => c >= AGENTS))
+  const { specId } = await coordinator.send({ cmd: 'publish', name: `bench-jobs-${operate ? 'operate' : 'plain'}` })
+  await waitUntil('the spec on every agent', async () => (await Promise.all(agents.map(async a => (await a.send({ cmd: 'status', specIds: [specId] })).specsHeld))).every(n => n === 1))
+  for (const [i, agent] of agents.entries()) await agent.send({ cmd: 'serve', specId, priceUsd: 0.01 * (i + 1) })
   // The coordinator joins the spec's topics (as its first job would); then every node sees the others on them.
-  coordinator.subscriptions.join(specId, 'coordinating')
-  for (const kind of SPEC_TOPIC_KINDS) {
-    await waitUntil(() => nodes.every(n => n.subscriptions.topicPeers(specId, kind).length >= AGENTS), `subscribers on the ${kind} topic of the spec`)
-  }
-  await waitUntil(() => coordinator.capacityOf(specId).length === AGENTS, 'every agent\'s capacity advert at the coordinator')
+  await coordinator.send({ cmd: 'join', specId })
+  await waitUntil('every node on every topic of the spec', async () => (await Promise.all(procs.map(async p => (await p.send({ cmd: 'status', specIds: [], topicsOf: specId })).topicPeers))).every(n => n >= AGENTS))
+  await waitUntil('every agent\'s capacity advert at the coordinator', async () => (await coordinator.send({ cmd: 'status', specIds: [], advertsOf: specId })).adverts === AGENTS)
+  return { coordinator, agents, agentPeerIds: peerIds.slice(1), specId }
+}
+
+async function stopMesh (mesh: Mesh): Promise<void> {
+  await Promise.all([mesh.coordinator, ...mesh.agents].map(async p => await p.send({ cmd: 'stop' }, 30_000)))
+}
+
+type Burst = Awaited<ReturnType<typeof burst>>
+
+async function burst (mesh: Mesh, count: number, inFlight: number): Promise<{ elapsedMs: number, latenciesMs: number[], overheadsMs: number[], failed: number, cpuMs: number, jobs: number }> {
+  const answer = await mesh.coordinator.send({ cmd: 'burst', specId: mesh.specId, count, inFlight, bidWindowMs: BID_WINDOW_MS }, 60_000 + count * 1000)
+  if (answer.failed > 0) process.stderr.write(`bench:jobs: ${answer.failed} of ${count} jobs failed, e.g. ${answer.reasons.join('; ')}\n`)
   return {
-    coordinator,
-    agents,
-    specId,
-    stop: async () => {
-      await Promise.all(nodes.map(async n => await n.stop()))
-      await Promise.all(logs.map(async l => await new Promise(resolve => l.end(resolve))))
-      await Promise.all(homes.map(async h => await rm(h, { recursive: true, force: true })))
-    }
+    elapsedMs: answer.elapsedMs,
+    latenciesMs: answer.latenciesMs,
+    overheadsMs: answer.latenciesMs.map((latency, i) => latency - answer.biddingMs[i]!),
+    failed: answer.failed,
+    cpuMs: answer.cpuMs,
+    jobs: count
   }
 }
 
-/** Raw request/response: one length-prefixed frame each way on a fresh stream. */
-async function rawRtt ({ coordinator, agents }: Mesh): Promise<number[]> {
-  const [client, server] = [coordinator, agents[0]!]
-  await server.libp2p.handle(ECHO_PROTOCOL, async (stream) => {
-    const lp = lpStream(stream)
-    await lp.write((await lp.read()).subarray())
-    await stream.close()
-  })
-  const peer = peerIdFromString(server.peerId)
-  const payload = new Uint8Array(200).fill(7)
-  const samples: number[] = []
-  for (let i = 0; i < RTT_SAMPLES + 50; i++) {
-    const started = performance.now()
-    const stream = await client.libp2p.dialProtocol(peer, ECHO_PROTOCOL)
-    const lp = lpStream(stream)
-    await lp.write(payload)
-    await lp.read()
-    await stream.close()
-    if (i >= 50) samples.push(performance.now() - started)
-  }
-  return samples
-}
+const perSec = (b: Burst): number => round((b.jobs - b.failed) / (b.elapsedMs / 1000), 1)
 
-interface Run { elapsedMs: number, latencies: number[], overheads: number[], bidding: number[], failed: number, jobs: number }
-
-async function runJobs ({ coordinator, specId }: Mesh, count: number, inFlight: number): Promise<Run> {
-  const latencies: number[] = []
-  const overheads: number[] = []
-  const bidding: number[] = []
-  let failed = 0
-  let next = 0
-  const started = performance.now()
-  const worker = async (): Promise<void> => {
-    while (next < count) {
-      const n = next++
-      const t0 = performance.now()
-      const result = await coordinator.submitJob(specId, { text: `job ${n}` }, { bidWindowMs: BID_WINDOW_MS })
-      if (result.status !== 'succeeded') {
-        failed++
-        if (failed <= 3) process.stderr.write(`job failed: ${result.reason}\n`)
-      } else {
-        const latency = performance.now() - t0
-        latencies.push(latency)
-        bidding.push(result.biddingMs ?? BID_WINDOW_MS)
-        overheads.push(latency - (result.biddingMs ?? BID_WINDOW_MS))
-      }
-      if (n % 100 === 0) process.stderr.write(`jobs: ${n}/${count}\n`)
-    }
-  }
-  await Promise.all(Array.from({ length: inFlight }, worker))
-  return { elapsedMs: performance.now() - started, latencies, overheads, bidding, failed, jobs: count }
-}
-
-/** Several runs of one mode as one: their jobs and times added up. */
-function combine (runs: Run[]): Run {
+/** The auction path: one job at a time for the overhead, then IN_FLIGHT at once for the throughput and the coordinator's CPU. */
+async function runAuctionPath (mesh: Mesh): Promise<PathFigures & { latencyMs: { p50: number, p99: number }, biddingMs: { p50: number, p99: number } }> {
+  const sequential = await burst(mesh, SEQUENTIAL_JOBS, 1)
+  const concurrent = await burst(mesh, JOBS, IN_FLIGHT)
   return {
-    elapsedMs: runs.reduce((s, r) => s + r.elapsedMs, 0),
-    latencies: runs.flatMap(r => r.latencies),
-    overheads: runs.flatMap(r => r.overheads),
-    bidding: runs.flatMap(r => r.bidding),
-    failed: runs.reduce((s, r) => s + r.failed, 0),
-    jobs: runs.reduce((s, r) => s + r.jobs, 0)
+    jobsPerSec: perSec(concurrent),
+    overheadMs: summarize(sequential.overheadsMs),
+    loadedOverheadMs: summarize(concurrent.overheadsMs),
+    latencyMs: summarize(sequential.latenciesMs),
+    biddingMs: summarize(sequential.latenciesMs.map((l, i) => l - sequential.overheadsMs[i]!)),
+    coordinatorCpuMsPerJob: round(concurrent.cpuMs / Math.max(1, concurrent.jobs - concurrent.failed), 3),
+    jobs: concurrent.jobs,
+    failed: concurrent.failed
   }
 }
 
-/** One turn of one mode: a fresh mesh, warmed up, then the one-at-a-time and the concurrent jobs. */
-async function turn (operate: boolean, jobs: number, sequentialJobs: number): Promise<{ sequential: Run, concurrent: Run, rtt?: number[] }> {
-  const mesh = await startMesh(operate)
-  try {
-    const rtt = operate ? undefined : await rawRtt(mesh)
-    await runJobs(mesh, 20, 4) // warm-up
-    const sequential = await runJobs(mesh, sequentialJobs, 1)
-    const concurrent = await runJobs(mesh, jobs, IN_FLIGHT)
-    return { sequential, concurrent, ...(rtt != null ? { rtt } : {}) }
-  } finally {
-    await mesh.stop()
-  }
+/**
+ * The lease path (issue 13): the same jobs under a lease on the agents' slots,
+ * no auction per job. The lease work fills this in (a scale-node command that
+ * runs a lease burst, and its figures as for the auction path); until then
+ * there is no lease path to measure.
+ */
+async function runLeasePath (_mesh: Mesh): Promise<PathFigures | null> {
+  return null
 }
 
-{
-  // Off, on, on, off, half the jobs in each turn; only one mesh runs at a time, as without the comparison.
-  const modes = OPERATE ? [false, true, true, false] : [false]
-  const share = (n: number): number => OPERATE ? Math.ceil(n / 2) : n
-  const turns: Array<{ operate: boolean, sequential: Run, concurrent: Run, rtt?: number[] }> = []
-  for (const operate of modes) turns.push({ operate, ...await turn(operate, share(JOBS), share(SEQUENTIAL_JOBS)) })
-  const of = (operate: boolean): typeof turns => turns.filter(t => t.operate === operate)
-  const rtt = of(false).find(t => t.rtt != null)!.rtt!
-  const sequential = combine(of(false).map(t => t.sequential))
-  const concurrent = combine(of(false).map(t => t.concurrent))
-  const perSec = (r: Run): number => round((r.jobs - r.failed) / (r.elapsedMs / 1000), 1)
-  const jobsPerSec = perSec(concurrent)
-  const overheadMs = summarize(sequential.overheads)
-  const loadedOverheadMs = summarize(concurrent.overheads)
-  const biddingMs = summarize(sequential.bidding)
-  const latencyMs = summarize(sequential.latencies)
-  const rawRttMs = summarize(rtt)
-  const rows = [
-    { measure: `throughput, ${IN_FLIGHT} jobs in flight (${concurrent.jobs} jobs)`, value: `${jobsPerSec} jobs/s`, note: `${concurrent.failed} failed` },
-    { measure: 'job latency, one at a time (p50/p99)', value: `${latencyMs.p50} / ${latencyMs.p99} ms`, note: `${sequential.jobs} jobs` },
-    { measure: 'of which collecting bids (p50/p99)', value: `${biddingMs.p50} / ${biddingMs.p99} ms`, note: `window ${BID_WINDOW_MS} ms, closed early once all 4 advertised agents bid` },
-    { measure: 'latency beyond the configured window, one at a time (p50/p99)', value: `${round(latencyMs.p50 - BID_WINDOW_MS)} / ${round(latencyMs.p99 - BID_WINDOW_MS)} ms`, note: 'negative: the window closed early' },
-    { measure: 'overhead beyond bidding, one at a time (p50/p99)', value: `${overheadMs.p50} / ${overheadMs.p99} ms`, note: 'award → receipt stored, and job setup' },
-    { measure: `overhead beyond bidding, ${IN_FLIGHT} in flight (p50/p99)`, value: `${loadedOverheadMs.p50} / ${loadedOverheadMs.p99} ms`, note: 'includes queueing' },
-    { measure: 'raw libp2p request/response, fresh stream (p50/p99)', value: `${rawRttMs.p50} / ${rawRttMs.p99} ms`, note: `${RTT_SAMPLES} samples` }
-  ]
-  let operateResult: Record<string, unknown> = {}
+/** off on on off off on on off…: each adjacent pair holds one of each, and which goes first alternates. */
+function operateOrder (turns: number): boolean[] {
+  return Array.from({ length: turns }, (_, i) => [false, true, true, false][i % 4]!)
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+const procs = [
+  new ScaleNodeProcess(0, CPU_PROF != null ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${resolve(CPU_PROF)}`] } : {}),
+  ...Array.from({ length: AGENTS }, (_, i) => new ScaleNodeProcess(i + 1))
+]
+const [coordinatorProc, ...agentProcs] = procs as [ScaleNodeProcess, ...ScaleNodeProcess[]]
+const loadAtStart = loadavg()[0]!
+try {
+  await Promise.all(procs.map(async p => { await p.whenReady() }))
+  progress(`${procs.length} node processes up; starting the mesh`)
+  const mesh = await startMesh(coordinatorProc, agentProcs, false)
+  await mesh.agents[0]!.send({ cmd: 'echo' })
+  const rtt = await coordinatorProc.send({ cmd: 'rtt', peerId: mesh.agentPeerIds[0]!, samples: RTT_SAMPLES }, 120_000)
+  const rawRttMs = summarize(rtt.samplesMs)
+  progress(`raw round trip p50 ${rawRttMs.p50} ms; warming up`)
+  await burst(mesh, WARM_UP_JOBS, 4)
+  progress(`auction path: ${SEQUENTIAL_JOBS} jobs one at a time, then ${JOBS} with ${IN_FLIGHT} in flight`)
+  const auction = await runAuctionPath(mesh)
+  progress(`auction path: ${auction.jobsPerSec} jobs/s; lease path`)
+  const lease = await runLeasePath(mesh)
+  await stopMesh(mesh)
+
+  const turns: Array<{ operate: boolean, jobsPerSec: number, failed: number, cpuMsPerJob: number }> = []
   if (OPERATE) {
-    const opSequential = combine(of(true).map(t => t.sequential))
-    const opConcurrent = combine(of(true).map(t => t.concurrent))
-    const jobsPerSecOperate = perSec(opConcurrent)
-    const overheadMsOperate = summarize(opSequential.overheads)
-    const operateThroughputRatio = round(jobsPerSecOperate / jobsPerSec, 3)
-    // Each on turn against the off turn beside it (off on | on off): how far the ratio moves within the run.
-    const pairRatios = [[0, 1], [3, 2]].map(([off, on]) => round(perSec(turns[on]!.concurrent) / perSec(turns[off]!.concurrent), 3))
-    const operateTargetMet = operateThroughputRatio >= 0.95
-    rows.push(
-      { measure: 'with metrics and logging on: throughput', value: `${jobsPerSecOperate} jobs/s`, note: `${operateThroughputRatio >= 1 ? '+' : ''}${round((operateThroughputRatio - 1) * 100, 1)}% against off (target: no worse than -5%: ${operateTargetMet ? 'met' : 'NOT met'}; pairs ${pairRatios.join(', ')}); turns ${turns.map(t => `${t.operate ? 'on' : 'off'} ${perSec(t.concurrent)}`).join(', ')}` },
-      { measure: 'with metrics and logging on: overhead beyond bidding (p50/p99)', value: `${overheadMsOperate.p50} / ${overheadMsOperate.p99} ms`, note: `off: ${overheadMs.p50} / ${overheadMs.p99} ms` }
-    )
-    operateResult = { jobsPerSecOperate, overheadMsOperate, operateThroughputRatio, operateTargetMet, operatePairRatios: pairRatios, turns: turns.map(t => ({ operate: t.operate, jobsPerSec: perSec(t.concurrent), failed: t.concurrent.failed })) }
+    for (const [i, operate] of operateOrder(OPERATE_TURNS).entries()) {
+      const m = await startMesh(coordinatorProc, agentProcs, operate)
+      await burst(m, WARM_UP_JOBS, 4)
+      await Promise.all(m.agents.map(async a => await a.send({ cmd: 'mark' })))
+      const b = await burst(m, OPERATE_JOBS, IN_FLIGHT)
+      const agentCpuMs = (await Promise.all(m.agents.map(async a => (await a.send({ cmd: 'counters' })).counters.cpuMs))).reduce((x, y) => x + y, 0)
+      await stopMesh(m)
+      const cpuMsPerJob = round((b.cpuMs + agentCpuMs) / Math.max(1, b.jobs - b.failed), 3)
+      turns.push({ operate, jobsPerSec: perSec(b), failed: b.failed, cpuMsPerJob })
+      progress(`operate turn ${i + 1}/${OPERATE_TURNS} (${operate ? 'on' : 'off'}): ${perSec(b)} jobs/s, ${cpuMsPerJob} CPU ms per job in all processes`)
+    }
   }
-  console.log(`specmesh bench:jobs — 1 coordinator, ${AGENTS} agents, trivial handler, bid window ${BID_WINDOW_MS} ms\n`)
+  const loadAtEnd = loadavg()[0]!
+
+  const rows: Array<Record<string, string>> = [
+    { measure: `auction path: throughput, ${IN_FLIGHT} jobs in flight (${auction.jobs} jobs)`, value: `${auction.jobsPerSec} jobs/s`, note: `target ≥ ${TARGETS.auctionJobsPerSec}: ${auction.jobsPerSec >= TARGETS.auctionJobsPerSec ? 'met' : 'NOT met'}; ${auction.failed} failed` },
+    { measure: 'auction path: job latency, one at a time (p50/p99)', value: `${auction.latencyMs.p50} / ${auction.latencyMs.p99} ms`, note: `${SEQUENTIAL_JOBS} jobs` },
+    { measure: '  of which collecting bids (p50/p99)', value: `${auction.biddingMs.p50} / ${auction.biddingMs.p99} ms`, note: `window ${BID_WINDOW_MS} ms, closed early once all ${AGENTS} advertised agents bid` },
+    { measure: 'auction path: overhead beyond bidding, one at a time (p50/p99)', value: `${auction.overheadMs.p50} / ${auction.overheadMs.p99} ms`, note: `${round(auction.overheadMs.p50 / rawRttMs.p50, 1)}× the raw round trip at p50` },
+    { measure: `auction path: overhead beyond bidding, ${IN_FLIGHT} in flight (p50/p99)`, value: `${auction.loadedOverheadMs.p50} / ${auction.loadedOverheadMs.p99} ms`, note: 'queueing included' },
+    { measure: 'auction path: coordinator CPU per job', value: `${auction.coordinatorCpuMsPerJob} ms`, note: `${round(auction.coordinatorCpuMsPerJob * auction.jobsPerSec / 10, 0)}% of one core at that rate` }
+  ]
+  if (lease != null) {
+    rows.push(
+      { measure: `lease path: throughput, ${IN_FLIGHT} jobs in flight (${lease.jobs} jobs)`, value: `${lease.jobsPerSec} jobs/s`, note: `target ≥ ${TARGETS.leaseJobsPerSec}: ${lease.jobsPerSec >= TARGETS.leaseJobsPerSec ? 'met' : 'NOT met'}; ${lease.failed} failed` },
+      { measure: 'lease path: overhead, one at a time (p50/p99)', value: `${lease.overheadMs.p50} / ${lease.overheadMs.p99} ms`, note: `${round(lease.overheadMs.p50 / rawRttMs.p50, 1)}× the raw round trip (target ≤ ${TARGETS.leaseOverheadRtts}×: ${lease.overheadMs.p50 <= TARGETS.leaseOverheadRtts * rawRttMs.p50 ? 'met' : 'NOT met'})` },
+      { measure: 'lease path: coordinator CPU per job', value: `${lease.coordinatorCpuMsPerJob} ms`, note: '' }
+    )
+  } else {
+    rows.push({ measure: 'lease path', value: 'not built', note: `targets ≥ ${TARGETS.leaseJobsPerSec} jobs/s, overhead p50 ≤ ${TARGETS.leaseOverheadRtts}× raw round trip: not measured` })
+  }
+  rows.push({ measure: 'raw libp2p request/response, fresh stream (p50/p99)', value: `${rawRttMs.p50} / ${rawRttMs.p99} ms`, note: `${RTT_SAMPLES} samples, coordinator's process to an agent's` })
+
+  let operate: Record<string, unknown> | undefined
+  if (OPERATE) {
+    const pairs = Array.from({ length: turns.length / 2 }, (_, p) => {
+      const pair = turns.slice(2 * p, 2 * p + 2)
+      return { on: pair.find(t => t.operate)!, off: pair.find(t => !t.operate)! }
+    })
+    const pairRatios = pairs.map(({ on, off }) => round(on.jobsPerSec / off.jobsPerSec, 3))
+    const cpuPairRatios = pairs.map(({ on, off }) => round(on.cpuMsPerJob / off.cpuMsPerJob, 3))
+    const ratio = round(median(pairRatios), 3)
+    const cpuRatio = round(median(cpuPairRatios), 3)
+    const spread = [Math.min(...pairRatios), Math.max(...pairRatios)]
+    const met = ratio >= TARGETS.operateRatio
+    const cpuMet = cpuRatio <= 2 - TARGETS.operateRatio
+    const middle = (on: boolean, of: (t: typeof turns[number]) => number): number => round(median(turns.filter(t => t.operate === on).map(of)), 2)
+    rows.push(
+      {
+        measure: `metrics and logging on/off: throughput, ${OPERATE_TURNS} turns of ${OPERATE_JOBS} jobs`,
+        value: `${ratio}`,
+        note: `median of pairs ${pairRatios.join(', ')} (spread ${spread.join('–')}); target ≥ ${TARGETS.operateRatio}: ${met ? 'met' : 'NOT met'}; median turn off ${middle(false, t => t.jobsPerSec)}, on ${middle(true, t => t.jobsPerSec)} jobs/s`
+      },
+      {
+        measure: 'metrics and logging on/off: CPU per job, all five processes',
+        value: `${cpuRatio}`,
+        note: `median of pairs ${cpuPairRatios.join(', ')}; target ≤ ${round(2 - TARGETS.operateRatio, 2)}: ${cpuMet ? 'met' : 'NOT met'}; median turn off ${middle(false, t => t.cpuMsPerJob)}, on ${middle(true, t => t.cpuMsPerJob)} ms`
+      }
+    )
+    operate = { ratio, spread, pairRatios, targetMet: met, cpuRatio, cpuPairRatios, cpuTargetMet: cpuMet, turns }
+  }
+  rows.push({ measure: 'load average (1 min), start / end', value: `${round(loadAtStart, 1)} / ${round(loadAtEnd, 1)}`, note: 'above 2 (the cores): a busy machine, slower figures' })
+
+  console.log(`specmesh bench:jobs — 1 coordinator, ${AGENTS} agents, each in its own process; trivial handler, bid window ${BID_WINDOW_MS} ms\n`)
   console.log(table(rows))
-  const result = { jobsPerSec, overheadMs, rawRttMs, loadedOverheadMs, latencyMs, biddingMs, failed: concurrent.failed, bidWindowMs: BID_WINDOW_MS, inFlight: IN_FLIGHT, jobs: concurrent.jobs, ...operateResult }
-  const file = await saveResult('bench-jobs', result)
+  const leaseLine = lease != null
+    ? { jobsPerSec: lease.jobsPerSec, overheadMs: lease.overheadMs }
+    : { jobsPerSec: null, overheadMs: { p50: null, p99: null }, leasePath: 'not built' }
+  const line = {
+    auction: { jobsPerSec: auction.jobsPerSec, overheadMs: auction.overheadMs },
+    lease: leaseLine,
+    rawRttMs,
+    coordinatorCpuMsPerJob: { auction: auction.coordinatorCpuMsPerJob, lease: lease?.coordinatorCpuMsPerJob ?? null },
+    ...(operate != null ? { operate: { ratio: operate.ratio, spread: operate.spread, targetMet: operate.targetMet, cpuRatio: operate.cpuRatio } } : {}),
+    loadAverage: [round(loadAtStart, 2), round(loadAtEnd, 2)]
+  }
+  const file = await saveResult('bench-jobs', { ...line, auctionDetail: auction, leaseDetail: lease, operate, inFlight: IN_FLIGHT, bidWindowMs: BID_WINDOW_MS, targets: TARGETS })
   console.log(`\nsaved ${file}`)
-  console.log(JSON.stringify({ jobsPerSec, overheadMs, rawRttMs, ...operateResult }))
+  console.log(JSON.stringify(line))
+} finally {
+  // A profiled coordinator writes its profile on a clean exit: stop its node and let it go.
+  await Promise.all(procs.map(async p => { await p.close() }))
+  killAll()
 }
 process.exit(0)

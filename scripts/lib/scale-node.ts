@@ -1,9 +1,12 @@
 /**
- * One node of bench:scale, in its own process, driven by its parent over IPC
- * (scripts/bench-scale.ts; protocol in scale-protocol.ts). A real specmesh
- * node: LevelDB in a temporary home, TCP on 127.0.0.1, the DHT, no mDNS, no
- * relay; libp2p's Prometheus metrics on, for the bytes its connections
- * receive.
+ * One node of bench:scale or bench:jobs, in its own process, driven by its
+ * parent over IPC (scripts/bench-scale.ts, scripts/bench-jobs.ts; protocol in
+ * scale-protocol.ts). A real specmesh node: LevelDB in a temporary home, TCP
+ * on 127.0.0.1, the DHT (unless told otherwise), no mDNS, no relay; libp2p's
+ * Prometheus metrics on unless told otherwise (bench:scale reads the bytes its
+ * connections receive from them), and the daemon's JSON log written to a file
+ * when asked (bench:jobs' operate turns). A process can run one node after
+ * another (stop, then start).
  *
  * What it counts, between a `mark` and a `counters`:
  * - gossip: every RPC frame the gossipsub stream decodes (its bytes, and each
@@ -15,11 +18,15 @@
  * The process exits when the parent goes away (IPC disconnect), so a parent
  * killed without cleanup leaves no node behind.
  */
+import { createWriteStream, type WriteStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createNode, type Node } from '../../src/node.ts'
+import { jsonLineLogger } from '../../src/daemon.ts'
 import type { MarketOptions } from '../../src/market/market.ts'
+import { SPEC_TOPIC_KINDS } from '../../src/market/topics.ts'
+import { measureRtt, serveEcho } from './raw-rtt.ts'
 import { sampleSpec } from '../../test/helpers/specs.ts'
 import { topicKind, type Counters, type FromScaleNode, type ToScaleNode } from './scale-protocol.ts'
 
@@ -27,6 +34,7 @@ const send = (message: FromScaleNode): void => { if (process.connected) process.
 
 let node: Node | undefined
 let home: string | undefined
+let logFile: WriteStream | undefined
 let servingStops: Array<() => void> = []
 let window = freshWindow()
 
@@ -34,10 +42,11 @@ function freshWindow (): { gossipBytes: number, rpcs: number, msgs: Record<strin
   return { gossipBytes: 0, rpcs: 0, msgs: {}, cpu: process.cpuUsage(), wire: {}, at: Date.now() }
 }
 
-/** Bytes received per libp2p protocol (and 'global': the connections themselves), from the node's metrics. */
+/** Bytes received per libp2p protocol (and 'global': the connections themselves), from the node's metrics; none when they are off. */
 async function wireReceived (n: Node): Promise<Record<string, number>> {
   const out: Record<string, number> = {}
-  const { text } = await n.metricsText!()
+  if (n.metricsText == null) return out
+  const { text } = await n.metricsText()
   for (const match of text.matchAll(/^libp2p_data_transfer_bytes_total\{protocol="(.+) received"\} (\d+(?:\.\d+)?(?:e\+\d+)?)$/gm)) {
     out[match[1]!] = Number(match[2])
   }
@@ -108,22 +117,55 @@ async function runJobs (n: Node, specId: string, count: number, ratePerSec: numb
   return { latenciesMs, failed, skipped, reasons }
 }
 
+/** Closed loop: `inFlight` workers, each submitting its next job as soon as its last ended; CPU of this process over the whole burst. */
+async function burst (n: Node, specId: string, count: number, inFlight: number, bidWindowMs: number): Promise<{ elapsedMs: number, latenciesMs: number[], biddingMs: number[], failed: number, reasons: string[], cpuMs: number }> {
+  const latenciesMs: number[] = []
+  const biddingMs: number[] = []
+  const reasons: string[] = []
+  let failed = 0
+  let next = 0
+  const cpu = process.cpuUsage()
+  const started = performance.now()
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++
+      const t0 = performance.now()
+      const result = await n.submitJob(specId, { text: `bench job ${i}` }, { bidWindowMs }).catch((err: Error) => ({ status: 'error', reason: err.message, biddingMs: undefined }))
+      if (result.status === 'succeeded') {
+        latenciesMs.push(performance.now() - t0)
+        // A job that found every advertised agent's bid sooner closed its window early; biddingMs says how long it waited.
+        biddingMs.push(result.biddingMs ?? bidWindowMs)
+      } else {
+        failed++
+        if (reasons.length < 3) reasons.push(result.reason ?? result.status)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: inFlight }, worker))
+  const elapsedMs = performance.now() - started
+  const used = process.cpuUsage(cpu)
+  return { elapsedMs, latenciesMs, biddingMs, failed, reasons, cpuMs: (used.user + used.system) / 1000 }
+}
+
 async function handle (message: ToScaleNode): Promise<FromScaleNode> {
   switch (message.cmd) {
     case 'start': {
       home = await mkdtemp(join(tmpdir(), 'specmesh-bench-scale-'))
       // The switch (ISSUE9-DESIGN.md): ignored by a market that has only the global topics.
       const market = { topics: message.topics } as MarketOptions
+      const log = message.log === true ? createWriteStream(join(home, 'daemon.log')) : undefined
+      logFile = log
       node = await createNode({
         home,
         listen: ['/ip4/127.0.0.1/tcp/0'],
         bootstrap: message.bootstrap,
         mdns: false,
-        dht: true,
+        dht: message.dht ?? true,
         relayServer: false,
         relayClient: false,
-        metrics: true,
-        market
+        metrics: message.metrics ?? true,
+        market,
+        ...(log != null ? { log: jsonLineLogger(text => { log.write(text) }) } : {})
       })
       instrumentGossip(node)
       return { event: 'started', id: message.id, peerId: node.peerId, addr: `${node.multiaddrs()[0]!}` }
@@ -149,9 +191,20 @@ async function handle (message: ToScaleNode): Promise<FromScaleNode> {
         id: message.id,
         connections: new Set(n.libp2p.getConnections().map(c => c.remotePeer.toString())).size,
         specsHeld: specsHeld.filter(Boolean).length,
-        adverts: message.advertsOf != null ? n.capacityOf(message.advertsOf).length : 0
+        adverts: message.advertsOf != null ? n.capacityOf(message.advertsOf).length : 0,
+        topicPeers: message.topicsOf != null ? Math.min(...SPEC_TOPIC_KINDS.map(kind => n.subscriptions.topicPeers(message.topicsOf!, kind).length)) : 0
       }
     }
+    case 'join':
+      need().subscriptions.join(message.specId, 'coordinating')
+      return { event: 'joined', id: message.id }
+    case 'burst':
+      return { event: 'burst', id: message.id, ...await burst(need(), message.specId, message.count, message.inFlight, message.bidWindowMs) }
+    case 'echo':
+      await serveEcho(need().libp2p)
+      return { event: 'echoing', id: message.id }
+    case 'rtt':
+      return { event: 'rtt', id: message.id, samplesMs: await measureRtt(need().libp2p, message.peerId, message.samples) }
     case 'jobs': {
       const result = await runJobs(need(), message.specId, message.count, message.ratePerSec, message.bidWindowMs, message.maxInFlight)
       return { event: 'jobs', id: message.id, ...result }
@@ -179,6 +232,9 @@ async function shutdown (): Promise<void> {
   const n = node
   node = undefined
   if (n != null) await n.stop().catch(() => {})
+  const log = logFile
+  logFile = undefined
+  if (log != null) await new Promise(resolve => log.end(resolve))
   if (home != null) await rm(home, { recursive: true, force: true }).catch(() => {})
   home = undefined
   // The process runs the next mode's node: what this one left behind should not count in that one's RSS.

@@ -1,5 +1,5 @@
 /**
- * bench:scale's node processes: one child process per node (scale-node.ts),
+ * The node processes of bench:scale and bench:jobs: one child process per node (scale-node.ts),
  * commands with an id and a deadline, and one place that kills every child
  * still alive when the bench ends, fails or is interrupted.
  */
@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import type { FromScaleNode, ToScaleNode } from './scale-protocol.ts'
 
 type Command = ToScaleNode extends infer T ? T extends { id: number } ? Omit<T, 'id'> : never : never
-type Answer<C extends Command['cmd']> = Extract<FromScaleNode, { event: { start: 'started', publish: 'published', serve: 'served', status: 'status', jobs: 'jobs', mark: 'marked', counters: 'counters', stop: 'stopped' }[C] }>
+type Answer<C extends Command['cmd']> = Extract<FromScaleNode, { event: { start: 'started', publish: 'published', serve: 'served', status: 'status', join: 'joined', burst: 'burst', echo: 'echoing', rtt: 'rtt', jobs: 'jobs', mark: 'marked', counters: 'counters', stop: 'stopped' }[C] }>
 
 const alive = new Set<ChildProcess>()
 let cleanupInstalled = false
@@ -24,7 +24,7 @@ function installCleanup (): void {
   process.on('exit', killAll)
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
-      process.stderr.write(`bench:scale: ${signal}, killing ${alive.size} node processes\n`)
+      process.stderr.write(`bench: ${signal}, killing ${alive.size} node processes\n`)
       killAll()
       process.exit(130)
     })
@@ -40,13 +40,14 @@ export class ScaleNodeProcess {
 
   readonly index: number
 
-  constructor (index: number) {
+  /** `execArgv`: more Node.js flags for this process (e.g. --cpu-prof to profile one node). */
+  constructor (index: number, options: { execArgv?: string[] } = {}) {
     this.index = index
     installCleanup()
     this.child = fork(new URL('./scale-node.ts', import.meta.url).pathname, [], {
       execPath: process.execPath,
       // Small heaps: a node needs far less, and 100 of them share the machine.
-      execArgv: ['--max-old-space-size=256', '--max-semi-space-size=2', '--expose-gc'],
+      execArgv: ['--max-old-space-size=256', '--max-semi-space-size=2', '--expose-gc', ...(options.execArgv ?? [])],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc']
     })
     alive.add(this.child)

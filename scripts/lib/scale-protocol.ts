@@ -1,13 +1,31 @@
-/** What bench:scale's parent and its node processes (scale-node.ts) say to each other over IPC. Every command carries an id its answer repeats. */
+/**
+ * What a bench's parent and its node processes (scale-node.ts) say to each
+ * other over IPC: bench:scale and bench:jobs. Every command carries an id its
+ * answer repeats.
+ */
 
 export type TopicMode = 'global' | 'per-spec'
 
 export type ToScaleNode =
-  | { cmd: 'start', id: number, bootstrap: string[], topics: TopicMode }
+  /**
+   * `metrics` (default true: bench:scale reads libp2p's byte counters from them) turns the
+   * Prometheus metrics on; `log` writes the daemon's JSON log lines (level info) to a file in
+   * the node's home; `dht` defaults to on, as for any node.
+   */
+  | { cmd: 'start', id: number, bootstrap: string[], topics: TopicMode, metrics?: boolean, log?: boolean, dht?: boolean }
   | { cmd: 'publish', id: number, name: string }
   | { cmd: 'serve', id: number, specId: string, priceUsd: number }
-  | { cmd: 'status', id: number, specIds: string[], advertsOf?: string }
+  /** `topicsOf`: also count, for that spec, the peers on the least-populated of its market topics. */
+  | { cmd: 'status', id: number, specIds: string[], advertsOf?: string, topicsOf?: string }
+  /** Join a spec's market topics as its coordinator (as its first job would). */
+  | { cmd: 'join', id: number, specId: string }
   | { cmd: 'jobs', id: number, specId: string, count: number, ratePerSec: number, bidWindowMs: number, maxInFlight: number }
+  /** Closed loop: `count` jobs, `inFlight` at a time, each started as soon as one ends. */
+  | { cmd: 'burst', id: number, specId: string, count: number, inFlight: number, bidWindowMs: number }
+  /** Answer raw request/response streams (raw-rtt.ts). */
+  | { cmd: 'echo', id: number }
+  /** Time `samples` raw request/response round trips to `peerId`, which answers `echo`. */
+  | { cmd: 'rtt', id: number, peerId: string, samples: number }
   | { cmd: 'mark', id: number }
   | { cmd: 'counters', id: number }
   | { cmd: 'stop', id: number }
@@ -34,7 +52,11 @@ export type FromScaleNode =
   | { event: 'started', id: number, peerId: string, addr: string }
   | { event: 'published', id: number, specId: string }
   | { event: 'served', id: number }
-  | { event: 'status', id: number, connections: number, specsHeld: number, adverts: number }
+  | { event: 'status', id: number, connections: number, specsHeld: number, adverts: number, topicPeers: number }
+  | { event: 'joined', id: number }
+  | { event: 'burst', id: number, elapsedMs: number, latenciesMs: number[], biddingMs: number[], failed: number, reasons: string[], cpuMs: number }
+  | { event: 'echoing', id: number }
+  | { event: 'rtt', id: number, samplesMs: number[] }
   | { event: 'jobs', id: number, latenciesMs: number[], failed: number, skipped: number, reasons: string[] }
   | { event: 'marked', id: number }
   | { event: 'counters', id: number, counters: Counters }

@@ -1,19 +1,10 @@
-import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { BenchRun } from '../helpers/bench-processes.ts'
 import { ROOT, runNode } from '../helpers/cli.ts'
 
 const SCRIPT = join(ROOT, 'scripts/bench-scale.ts')
 const NODE_SCRIPT = join(ROOT, 'scripts/lib/scale-node.ts')
-
-/** Node processes of this worktree's bench:scale still running (pgrep exits 1 when there are none). */
-function leftovers (): string[] {
-  try {
-    return execFileSync('pgrep', ['-f', NODE_SCRIPT], { encoding: 'utf8' }).split('\n').filter(Boolean)
-  } catch {
-    return []
-  }
-}
 
 /**
  * npm run bench:scale at a tiny size (6 node processes, both topic modes, a few
@@ -24,8 +15,9 @@ function leftovers (): string[] {
  */
 describe('bench:scale at a tiny size', () => {
   it('runs 6 real node processes per mode and reports plausible per-role figures', async () => {
+    const bench = new BenchRun()
     const result = await runNode([SCRIPT, '--nodes', '6', '--modes', 'global,per-spec', '--specs', '2', '--agents', '1',
-      '--rate', '2', '--seconds', '3', '--warmup-jobs', '2', '--bid-window-ms', '500', '--idle-seconds', '2'], 'bench:scale', { timeoutMs: 90_000 })
+      '--rate', '2', '--seconds', '3', '--warmup-jobs', '2', '--bid-window-ms', '500', '--idle-seconds', '2'], 'bench:scale', { timeoutMs: 90_000, env: bench.env })
     expect(result.code, result.stderr).toBe(0)
     const lines = result.stdout.trim().split('\n')
     const json = JSON.parse(lines.at(-1)!) as { runs: any[], targets: any[], ratios: any[] }
@@ -61,6 +53,6 @@ describe('bench:scale at a tiny size', () => {
     for (const t of json.targets) expect(typeof t.met).toBe('boolean')
     expect(json.ratios.map(r => r.role)).toContain('bystander')
     expect(result.stdout).toContain('targets:')
-    expect(leftovers()).toEqual([])
+    expect(bench.leftovers(NODE_SCRIPT)).toEqual([])
   }, 120_000)
 })
