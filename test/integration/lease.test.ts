@@ -103,6 +103,39 @@ describe('leases: steady work without an auction per job, on real nodes', () => 
     expect(coordinator.leases(specId).filter(l => l.ended == null)).toEqual([])
   })
 
+  it('a lease that was used is auctioned again at its expiry, and the next jobs run under the new one', async () => {
+    const { coordinator, agents, specId } = await market(2)
+    for (const [i, agent] of agents.entries()) await agent.serve(specId, async () => goodOutput, { priceUsd: 0.05 + 0.01 * i, estimatedMs: 50 })
+    await waitForAdverts(coordinator, specId, 2)
+    const first = await coordinator.requestLease(specId, { slots: 2, durationMs: 1_500 })
+    expect(first.length).toBeGreaterThan(0)
+    const before = await coordinator.submitJob(specId, { text: 'before' })
+    expect(first.map(l => l.leaseId)).toContain(before.attempts[0]!.leaseId)
+    // At its expiry the used lease ends and a new call goes out by itself.
+    await waitFor(() => coordinator.leases(specId).some(l => l.ended == null && !first.some(f => f.leaseId === l.leaseId)), { timeoutMs: 10_000, what: 'a new lease after the first one expired' })
+    expect(coordinator.leases(specId).filter(l => first.some(f => f.leaseId === l.leaseId)).map(l => l.ended)).toEqual(first.map(() => 'expired'))
+    const after = await coordinator.submitJob(specId, { text: 'after' })
+    expect(after.attempts[0]!.leaseId).toBeDefined()
+    expect(first.map(l => l.leaseId)).not.toContain(after.attempts[0]!.leaseId)
+  })
+
+  it('with leaseThreshold set, a coordinator calls for a lease by itself once that many jobs of the spec are in progress', async () => {
+    nodes = await startMesh(2, TOPICS.specs, { retryBaseMs: 50, advertIntervalMs: 500, leaseThreshold: 3 })
+    const [coordinator, agent] = nodes as [TestNode, TestNode]
+    const { id: specId } = await coordinator.publishSpec(sampleSpec('auto-leased'))
+    await waitFor(async () => (await agent.getSpec(specId)) != null, { what: 'spec at the agent' })
+    await waitForSpecMesh(nodes, specId)
+    await agent.serve(specId, async () => goodOutput, { priceUsd: 0.1, estimatedMs: 50 })
+    await waitForAdverts(coordinator, specId, 1)
+    const early = await coordinator.submitJob(specId, { text: 'alone' })
+    expect(early.attempts[0]!.leaseId).toBeUndefined()
+    expect(coordinator.leases(specId)).toEqual([])
+    await Promise.all(Array.from({ length: 3 }, async (_, i) => await coordinator.submitJob(specId, { text: `burst ${i}` })))
+    await waitFor(() => coordinator.leases(specId).length > 0, { what: 'the lease the burst called for' })
+    const later = await coordinator.submitJob(specId, { text: 'later' })
+    expect(later.attempts[0]!.leaseId).toBe(coordinator.leases(specId)[0]!.leaseId)
+  })
+
   it('an agent that stops ends its lease, and the coordinator sends the work elsewhere', async () => {
     const { coordinator, agents, specId } = await market(2)
     const [leaving, staying] = agents as [TestNode, TestNode]
