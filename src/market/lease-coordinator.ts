@@ -287,7 +287,9 @@ export class CoordinatorLeases {
       if (signal.aborted || this.stopped) return null
       const pending = this.pending.get(specId)
       if (pending != null && this.live(specId).length === 0) {
-        await this.wait(specId, until, signal)
+        // A slot may be handed over while we wait for the call (a lease of it came and freed one).
+        const handed = await this.wait(specId, until, signal)
+        if (handed != null) return handed
         if (this.now() >= until) return null
         continue
       }
