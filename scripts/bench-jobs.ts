@@ -40,7 +40,8 @@
  *   to turn, so each turn also sums the CPU time (user + system) of all five
  *   processes over its burst; `cpuRatio` is the median of the pairs' on/off
  *   CPU ms per job, the cost itself, which load does not inflate as much
- *   (1 = no cost; ≤ 1.05 is the same target). BENCH_OPERATE=0 skips it.
+ *   (1 = no cost; ≤ 1.05 is the same target). BENCH_OPERATE=0 skips it;
+ *   BENCH_OPERATE_PARTS=metrics (or log) turns only that one on in the on turns.
  * - the load average at the start and the end: the figures of a run on a
  *   busy machine (load above the 2 cores) are not those of a quiet one.
  *
@@ -61,6 +62,14 @@ const RTT_SAMPLES = positive('BENCH_RTT_SAMPLES', 1000)
 const OPERATE = process.env.BENCH_OPERATE !== '0'
 const OPERATE_TURNS = positive('BENCH_OPERATE_TURNS', 8)
 const OPERATE_JOBS = positive('BENCH_OPERATE_JOBS', 500)
+/** Which of the operating surfaces an on turn turns on: both by default; one alone to see what each costs. */
+const OPERATE_PARTS = new Set((process.env.BENCH_OPERATE_PARTS ?? 'metrics,log').split(',').map(s => s.trim()))
+for (const part of OPERATE_PARTS) {
+  if (part !== 'metrics' && part !== 'log') {
+    console.error(`bench:jobs: BENCH_OPERATE_PARTS takes metrics and/or log (comma-separated), got '${part}'`)
+    process.exit(2)
+  }
+}
 const WARM_UP_JOBS = 40
 const CPU_PROF = process.env.BENCH_CPU_PROF
 /** Issue 13's targets on this 2-core machine. */
@@ -120,7 +129,7 @@ async function startMesh (coordinator: ScaleNodeProcess, agents: ScaleNodeProces
   const addrs: string[] = []
   const peerIds: string[] = []
   for (const proc of procs) {
-    const started = await proc.send({ cmd: 'start', bootstrap: [...addrs], topics: 'per-spec', metrics: operate, log: operate }, 60_000)
+    const started = await proc.send({ cmd: 'start', bootstrap: [...addrs], topics: 'per-spec', metrics: operate && OPERATE_PARTS.has('metrics'), log: operate && OPERATE_PARTS.has('log') }, 60_000)
     addrs.push(started.addr)
     peerIds.push(started.peerId)
   }
@@ -265,17 +274,17 @@ try {
     const middle = (on: boolean, of: (t: typeof turns[number]) => number): number => round(median(turns.filter(t => t.operate === on).map(of)), 2)
     rows.push(
       {
-        measure: `metrics and logging on/off: throughput, ${OPERATE_TURNS} turns of ${OPERATE_JOBS} jobs`,
+        measure: `${[...OPERATE_PARTS].join(' and ')} on/off: throughput, ${OPERATE_TURNS} turns of ${OPERATE_JOBS} jobs`,
         value: `${ratio}`,
         note: `median of pairs ${pairRatios.join(', ')} (spread ${spread.join('–')}); target ≥ ${TARGETS.operateRatio}: ${met ? 'met' : 'NOT met'}; median turn off ${middle(false, t => t.jobsPerSec)}, on ${middle(true, t => t.jobsPerSec)} jobs/s`
       },
       {
-        measure: 'metrics and logging on/off: CPU per job, all five processes',
+        measure: `${[...OPERATE_PARTS].join(' and ')} on/off: CPU per job, all five processes`,
         value: `${cpuRatio}`,
         note: `median of pairs ${cpuPairRatios.join(', ')}; target ≤ ${round(2 - TARGETS.operateRatio, 2)}: ${cpuMet ? 'met' : 'NOT met'}; median turn off ${middle(false, t => t.cpuMsPerJob)}, on ${middle(true, t => t.cpuMsPerJob)} ms`
       }
     )
-    operate = { ratio, spread, pairRatios, targetMet: met, cpuRatio, cpuPairRatios, cpuTargetMet: cpuMet, turns }
+    operate = { parts: [...OPERATE_PARTS], ratio, spread, pairRatios, targetMet: met, cpuRatio, cpuPairRatios, cpuTargetMet: cpuMet, turns }
   }
   rows.push({ measure: 'load average (1 min), start / end', value: `${round(loadAtStart, 1)} / ${round(loadAtEnd, 1)}`, note: 'above 2 (the cores): a busy machine, slower figures' })
 

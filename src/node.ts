@@ -149,7 +149,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   pruneGuard.unref()
   let validateSpecMessage: (data: Uint8Array) => Promise<void>
   let metricsRegistry: import('prom-client').Registry | undefined
-  let libp2pMetrics: ReturnType<typeof import('@libp2p/prometheus-metrics').prometheusMetrics> | undefined
+  let libp2pMetrics: ReturnType<typeof import('./metrics/libp2p-metrics.ts').libp2pMetrics> | undefined
   try {
     await specs.load()
     // Reputation is derived from the receipts this node holds: rebuilt from the
@@ -172,12 +172,12 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       onStoreFailed: (record, err) => { log('spec.store-failed', { level: 'error', id: record.id, error: err.message }) }
     })
     if (init.metrics === true) {
-      const [{ Registry }, { prometheusMetrics }] = await Promise.all([import('prom-client'), import('@libp2p/prometheus-metrics')])
+      const [{ Registry }, { libp2pMetrics: metricsOfLibp2p }] = await Promise.all([import('prom-client'), import('./metrics/libp2p-metrics.ts')])
       metricsRegistry = new Registry()
       // prom-client samples event-loop delay every 10 ms by default: a timer waking the process
       // 100 times a second, 6 of an idle node's 7 ms of CPU per second. Ten samples a second
       // still catch a stall of the loop; the metric names stay the same.
-      libp2pMetrics = prometheusMetrics({ registry: metricsRegistry, defaultMetrics: { eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS } })
+      libp2pMetrics = metricsOfLibp2p(metricsRegistry, { defaultMetrics: { eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS } })
     }
     const { values } = settings
     libp2p = await buildLibp2p({

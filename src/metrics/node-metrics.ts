@@ -27,7 +27,8 @@ export class NodeMetrics {
   private readonly attempts: Counter<'outcome'>
   private readonly attemptDuration: Histogram<'outcome'>
   private readonly bids: Counter
-  private readonly verdicts: Counter<'topic' | 'verdict' | 'reason'>
+  /** Gossip verdicts since the last scrape by topic, verdict and reason code (one key string), read into the counter at scrape time. */
+  private readonly verdictCounts = new Map<string, { labels: { topic: string, verdict: string, reason: string }, count: number }>()
   private readonly jobsInFlight: Gauge
   /** When each job in flight was submitted, for its duration once done. */
   private readonly submittedAt = new Map<string, number>()
@@ -40,7 +41,19 @@ export class NodeMetrics {
     this.attempts = new Counter({ name: 'specmesh_attempts_total', help: 'Execution attempts of this node\'s jobs, by receipt outcome', labelNames: ['outcome'], registers })
     this.attemptDuration = new Histogram({ name: 'specmesh_attempt_duration_seconds', help: 'Duration of execution attempts of this node\'s jobs (receipt startedAt to endedAt), by outcome', labelNames: ['outcome'], buckets: DURATION_BUCKETS, registers })
     this.bids = new Counter({ name: 'specmesh_bids_received_total', help: 'Bids received for the jobs this node submitted', registers })
-    this.verdicts = new Counter({ name: 'specmesh_gossip_verdicts_total', help: 'Gossip validation verdicts, by topic, verdict (accept, reject, ignore) and reason code', labelNames: ['topic', 'verdict', 'reason'], registers })
+    const verdictCounts = this.verdictCounts
+    new Counter({
+      name: 'specmesh_gossip_verdicts_total',
+      help: 'Gossip validation verdicts, by topic, verdict (accept, reject, ignore) and reason code',
+      labelNames: ['topic', 'verdict', 'reason'],
+      registers,
+      collect () {
+        for (const entry of verdictCounts.values()) {
+          if (entry.count > 0) this.inc(entry.labels, entry.count)
+          entry.count = 0
+        }
+      }
+    })
     this.jobsInFlight = new Gauge({ name: 'specmesh_jobs_in_flight', help: 'Jobs this node submitted that have not ended', registers })
     new Gauge({
       name: 'specmesh_coordinator_queue_depth',
@@ -109,10 +122,18 @@ export class NodeMetrics {
     }
   }
 
-  /** `reason` is "code: message"; only the code becomes a label, so the label set stays small. */
+  /**
+   * `reason` is "code: message"; only the code becomes a label, so the label
+   * set stays small. Called for every gossip message: it adds one to a count
+   * the counter reads at scrape time, instead of prom-client hashing a label
+   * object per message.
+   */
   verdict (topic: string, verdict: string, reason?: string): void {
     const code = reason == null ? '' : reason.split(':', 1)[0]!.trim()
-    this.verdicts.inc({ topic, verdict, reason: code })
+    const key = `${verdict}\0${code}\0${topic}`
+    const entry = this.verdictCounts.get(key)
+    if (entry != null) entry.count++
+    else this.verdictCounts.set(key, { labels: { topic, verdict, reason: code }, count: 1 })
   }
 
   /** The Prometheus text exposition format. */
