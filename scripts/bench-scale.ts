@@ -85,7 +85,7 @@ const SPAWN_CONCURRENCY = 4
 /** Nodes started at once (each bootstraps only to nodes already up). */
 const START_BATCH = 10
 const MESH_DEADLINE_MS = 90_000
-/** Coordinators meet their agents through repeated DHT lookups (1 s, 2 s, 4 s, … apart): long enough for five of them. */
+/** How long the coordinators get to hold the adverts of all their agents before the measured jobs (they go on without, and say how many they held). */
 const ADVERTS_DEADLINE_MS = 60_000
 const MAX_IN_FLIGHT = 64
 
