@@ -25,6 +25,7 @@ import { join } from 'node:path'
 import { createNode, type Node } from '../../src/node.ts'
 import { jsonLineLogger } from '../../src/daemon.ts'
 import type { MarketOptions } from '../../src/market/market.ts'
+import type { LeaseInfo } from '../../src/market/lease-coordinator.ts'
 import { SPEC_TOPIC_KINDS } from '../../src/market/topics.ts'
 import { measureRtt, serveEcho } from './raw-rtt.ts'
 import { sampleSpec } from '../../test/helpers/specs.ts'
@@ -134,7 +135,8 @@ async function burst (n: Node, specId: string, count: number, inFlight: number, 
       if (result.status === 'succeeded') {
         latenciesMs.push(performance.now() - t0)
         // A job that found every advertised agent's bid sooner closed its window early; biddingMs says how long it waited.
-        biddingMs.push(result.biddingMs ?? bidWindowMs)
+        // A job sent under a lease collected no bids: it has no biddingMs.
+        biddingMs.push(result.biddingMs ?? 0)
       } else {
         failed++
         if (reasons.length < 3) reasons.push(result.reason ?? result.status)
@@ -146,6 +148,9 @@ async function burst (n: Node, specId: string, count: number, inFlight: number, 
   const used = process.cpuUsage(cpu)
   return { elapsedMs, latenciesMs, biddingMs, failed, reasons, cpuMs: (used.user + used.system) / 1000 }
 }
+
+const leaseFigures = (lease: LeaseInfo): { leaseId: string, agent: string, slots: number, jobs: number, ended?: string } =>
+  ({ leaseId: lease.leaseId, agent: lease.agent, slots: lease.slots, jobs: lease.jobs, ...(lease.ended != null ? { ended: lease.ended } : {}) })
 
 async function handle (message: ToScaleNode): Promise<FromScaleNode> {
   switch (message.cmd) {
@@ -200,6 +205,13 @@ async function handle (message: ToScaleNode): Promise<FromScaleNode> {
       return { event: 'joined', id: message.id }
     case 'burst':
       return { event: 'burst', id: message.id, ...await burst(need(), message.specId, message.count, message.inFlight, message.bidWindowMs) }
+    case 'lease': {
+      // renew off: the bench measures one lease's term, not its re-auction.
+      const leases = await need().requestLease(message.specId, { slots: message.slots, durationMs: message.durationMs, renew: false })
+      return { event: 'leases', id: message.id, leases: leases.map(leaseFigures) }
+    }
+    case 'leases':
+      return { event: 'leases', id: message.id, leases: need().leases(message.specId).map(leaseFigures) }
     case 'echo':
       await serveEcho(need().libp2p)
       return { event: 'echoing', id: message.id }

@@ -22,6 +22,8 @@ export type ToScaleNode =
   | { cmd: 'jobs', id: number, specId: string, count: number, ratePerSec: number, bidWindowMs: number, maxInFlight: number }
   /** Closed loop: `count` jobs, `inFlight` at a time, each started as soon as one ends. */
   | { cmd: 'burst', id: number, specId: string, count: number, inFlight: number, bidWindowMs: number }
+  | { cmd: 'lease', id: number, specId: string, slots: number, durationMs: number }
+  | { cmd: 'leases', id: number, specId: string }
   /** Answer raw request/response streams (raw-rtt.ts). */
   | { cmd: 'echo', id: number }
   /** Time `samples` raw request/response round trips to `peerId`, which answers `echo`. */
@@ -55,6 +57,7 @@ export type FromScaleNode =
   | { event: 'status', id: number, connections: number, specsHeld: number, adverts: number, topicPeers: number }
   | { event: 'joined', id: number }
   | { event: 'burst', id: number, elapsedMs: number, latenciesMs: number[], biddingMs: number[], failed: number, reasons: string[], cpuMs: number }
+  | { event: 'leases', id: number, leases: Array<{ leaseId: string, agent: string, slots: number, jobs: number, ended?: string }> }
   | { event: 'echoing', id: number }
   | { event: 'rtt', id: number, samplesMs: number[] }
   | { event: 'jobs', id: number, latenciesMs: number[], failed: number, skipped: number, reasons: string[] }
