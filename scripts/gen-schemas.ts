@@ -15,7 +15,7 @@ import { z } from 'zod'
 import { EnvelopeSchema } from '../src/wire/envelope.ts'
 import { SyncRequestSchema } from '../src/net/sync.ts'
 import { SpecFetchRequestSchema } from '../src/net/spec-discovery.ts'
-import { AwardBodySchema, BidBodySchema, CapacityBodySchema, ClaimBodySchema, JobBodySchema, ReceiptBodySchema } from '../src/market/messages.ts'
+import { AwardBodySchema, BidAnswerSchema, BidBodySchema, CapacityBodySchema, ClaimBodySchema, JobBodySchema, ReceiptBodySchema } from '../src/market/messages.ts'
 import { SpecSchema } from '../src/spec/index.ts'
 import { CancelFrameSchema } from '../src/market/exec-protocol.ts'
 import { LeaseAwardBodySchema, LeaseBidBodySchema, LeaseBodySchema, LeaseCallBodySchema, LeaseEndBodySchema } from '../src/market/lease-messages.ts'
@@ -48,6 +48,7 @@ export const SCHEMA_SOURCES: SchemaSource[] = [
   { name: 'lease-award', title: 'specmesh lease-award body', description: 'The body of an envelope of type "lease-award" (first frame of a request on /specmesh/execute/1.2.0): one job under a lease, embedding the job body whose content id is jobId. agent must be a PeerId in canonical base58btc form. See protocols/market.md "Leases".', schema: LeaseAwardBodySchema },
   { name: 'lease-end', title: 'specmesh lease-end body', description: 'The body of an envelope of type "lease-end" (a frame of /specmesh/execute/1.2.0, either direction): the signer ends the lease. See protocols/market.md "Leases".', schema: LeaseEndBodySchema },
   { name: 'cancel-frame', title: 'specmesh execution-stream cancel frame', description: 'A coordinator-to-agent frame of /specmesh/execute/1.1.0 (not an envelope): stop the request whose award has this id, read earlier from the same stream. See protocols/market.md.', schema: CancelFrameSchema },
+  { name: 'bid-answer', title: 'specmesh bid-stream answer frame', description: 'A coordinator-to-agent frame of the bid stream /specmesh/bid/1.0.0 (not an envelope): the answer to one bid frame, in the order the bids came, accepted or refused with the validator\'s code. See protocols/market.md.', schema: BidAnswerSchema },
   { name: 'sync-request', title: 'specmesh sync request', description: 'The first frame of the sync stream /specmesh/sync/1.1.0 (not an envelope); 1.0.0 accepts kinds alone. since and ids cannot be combined. See protocols/sync.md.', schema: SyncRequestSchema },
   { name: 'spec-fetch-request', title: 'specmesh spec-fetch request', description: 'The one request frame of the spec-fetch stream /specmesh/spec-fetch/1.0.0 (not an envelope): the id of the spec asked for. See protocols/discovery.md.', schema: SpecFetchRequestSchema }
 ]

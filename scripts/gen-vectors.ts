@@ -21,10 +21,12 @@ import { signerFromPrivateKey, type Signer } from '../src/crypto/signatures.ts'
 import { canonicalBytes, canonicalize } from '../src/wire/canonical.ts'
 import { encodeEnvelope, seal, signingPayloadOf, type Envelope, type MessageType } from '../src/wire/envelope.ts'
 import { specId, validateSpec } from '../src/spec/index.ts'
-import { MAX_JSON_DEPTH, MAX_INPUT_BYTES } from '../src/wire/constants.ts'
+import { MAX_JSON_DEPTH, MAX_INPUT_BYTES, PROTOCOLS } from '../src/wire/constants.ts'
+import { MAX_BID_FRAME_BYTES } from '../src/market/bid-protocol.ts'
+import { encodeVarint } from '../src/net/frames.ts'
 import { base58btc } from 'multiformats/bases/base58'
 import { MAX_RECEIPTS_PER_BATCH } from '../src/market/receipt-batch.ts'
-import { MAX_ADVERT_TTL_MS, MAX_QUEUE, MAX_SLOTS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody, type ReceiptBody } from '../src/market/messages.ts'
+import { MAX_ADVERT_TTL_MS, MAX_AWARD_BIDS, MAX_QUEUE, MAX_SLOTS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody, type ReceiptBody } from '../src/market/messages.ts'
 import { MAX_LEASE_MS, type LeaseAwardBody, type LeaseBidBody, type LeaseBody, type LeaseCallBody, type LeaseEndBody } from '../src/market/lease-messages.ts'
 import { leaseBidHoldsUntil } from '../src/market/lease-validators.ts'
 
@@ -330,6 +332,11 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
   }
   const award = seal('award', awardBody, coordinator.signer)
 
+  // Bids by stream: the award embeds the bids it ranked, the awarded one first (protocols/market.md "Award").
+  const otherBid = seal('bid', { ...bidBody, priceUsd: 0.07, estimatedMs: 1500, addrs: ['/ip4/127.0.0.1/tcp/4002'] } satisfies BidBody, other.signer)
+  const embedBody: AwardBody = { ...awardBody, bids: [bid, otherBid] as AwardBody['bids'] }
+  const awardEmbedding = seal('award', embedBody, coordinator.signer)
+
   const claimBody: ClaimBody = {
     jobId: job.id,
     awardId: award.id,
@@ -443,6 +450,15 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
       ['self-award', 'Awarded to the job\'s coordinator itself.', withBody('award', awardBody, { agent: coordinator.peerId }, coordinator), reject('self-award')],
       ['self-award-other-spelling', `Awarded to the job's coordinator under a second spelling of its key (${swappedPeerId(coordinator)}, the protobuf fields swapped): not a PeerId, so the body fails its schema before any comparison.`, withBody('award', awardBody, { agent: swappedPeerId(coordinator) }, coordinator), reject('bad-body')]
     ]),
+    awardEmbedding: topicNegatives('Correctly signed award envelopes embedding bids (as a coordinator that took bids over the bid stream signs them) that the award topic refuses, for a node that holds the spec vector and has seen the job vector. Each embedded bid must pass the checks of a gossiped bid.', seeing, [
+      ['embedded-bid-tampered', 'The awarded bid (the bid vector) with its price changed after the agent signed it.', withBody('award', embedBody, { bids: [{ ...bid, body: { ...bidBody, priceUsd: 0.01 } }, otherBid] as AwardBody['bids'] }, coordinator), reject('bad-embedded-bid')],
+      ['embedded-bids-without-awarded', 'bidId names the bid vector, which is not among the embedded bids (only the other key\'s is).', withBody('award', embedBody, { bids: [otherBid] as AwardBody['bids'] }, coordinator), reject('bad-embedded-bid')],
+      ['embedded-bid-price-differs', 'priceUsd 0.07 (the other bid\'s) while bidId and agent name the bid vector at 0.05.', withBody('award', embedBody, { priceUsd: 0.07 }, coordinator), reject('bad-embedded-bid')],
+      ['embedded-bid-other-job', 'The other key\'s embedded bid is for another job.', withBody('award', embedBody, { bids: [bid, seal('bid', { ...bidBody, jobId: elsewhere, priceUsd: 0.07 }, other.signer)] as AwardBody['bids'] }, coordinator), reject('bad-embedded-bid')],
+      ['embedded-bids-same-agent', 'Two embedded bids signed by the agent key: one bid per agent counts.', withBody('award', embedBody, { bids: [bid, seal('bid', { ...bidBody, priceUsd: 0.06 }, agent.signer)] as AwardBody['bids'] }, coordinator), reject('bad-embedded-bid')],
+      ['embedded-bid-by-coordinator', 'An embedded bid signed by the job\'s coordinator.', withBody('award', embedBody, { bids: [bid, seal('bid', { ...bidBody, priceUsd: 0.07 }, coordinator.signer)] as AwardBody['bids'] }, coordinator), reject('bad-embedded-bid')],
+      ['embedded-bids-too-many', `${MAX_AWARD_BIDS + 1} embedded bids, above MAX_AWARD_BIDS (${MAX_AWARD_BIDS}).`, withBody('award', embedBody, { bids: Array.from({ length: MAX_AWARD_BIDS + 1 }, () => bid) as AwardBody['bids'] }, coordinator), reject('bad-body')]
+    ]),
     receipt: topicNegatives('Correctly signed receipt envelopes that the receipt topic refuses or ignores (protocols/market.md, Validation: Receipt), for a node that holds the spec vector. Receipts do not depend on the job being known.', { now: T0 + 1000, holdsSpecs: [spec.id], seenJobs: [] }, [
       ['from-the-future', 'verdictAt too far ahead of the receiver\'s clock.', withBody('receipt', receiptBody, { verdictAt: T0 + 1000 + skew + 1 }, coordinator), reject('from-the-future')],
       ['self-receipt', 'Signed by the agent it names (the coordinator and the agent are one key).', withBody('receipt', receiptBody, {}, agent), reject('self-receipt')],
@@ -544,6 +560,9 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
       negativesFor(bid, b => { b.priceUsd = 0.01 }, other)), topics.bid)],
     ['award.json', withTopic(positiveVector(award, coordinator, {}, 'The award of the bid vector, signed by the coordinator key (the job\'s coordinator).',
       negativesFor(award, b => { b.agent = other.peerId }, other)), topics.award)],
+    ['award-embedding-bids.json', withTopic(positiveVector(awardEmbedding, coordinator, {}, 'The award of the bid vector as a coordinator that took its bids over the bid stream signs it: it embeds the bids it ranked, the awarded bid vector first, then a bid of the other key (0.07 USD).',
+      negativesFor(awardEmbedding, b => { b.bids = [bid] }, other)), topics.awardEmbedding)],
+    ['bid-stream.json', bidStreamVector({ job, bid, agent, other, coordinator, bidBody, elsewhere, seeing })],
     ['claim.json', positiveVector(claim, agent, { output }, 'The agent\'s claim for the award vector, signed by the agent key. output is the output frame: its canonical JSON, the sha2-256 hex of that (outputHash) and its size (outputSize).',
       negativesFor(claim, b => { b.outputHash = '0'.repeat(64) }, other))],
     ['receipt.json', withTopic(positiveVector(receipt, coordinator, {}, 'The coordinator\'s receipt for the claim vector, signed by the coordinator key, embedding the agent\'s signed claim envelope as body.claim.',
@@ -573,6 +592,34 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
     }]
   ])
   return new Map([...files].map(([file, value]) => [file, JSON.stringify(value, null, 2) + '\n']))
+}
+
+/**
+ * The bid stream (/specmesh/bid/1.0.0) as the coordinator of the job vector
+ * judges it: frames in order on one agent's stream, each with the answer due
+ * and whether the coordinator then closes the stream.
+ */
+function bidStreamVector (v: { job: Envelope<object>, bid: Envelope<BidBody>, agent: Key, other: Key, coordinator: Key, bidBody: BidBody, elsewhere: string, seeing: TopicNegatives['context'] }): Record<string, unknown> {
+  const { bid, agent, other, coordinator, bidBody, elsewhere } = v
+  const tampered = { ...bidBody, priceUsd: 0.01 }
+  const frame = (name: string, description: string, peer: Key, envelope: object, answer: Record<string, unknown>, closes: boolean): Record<string, unknown> =>
+    ({ name, description, peer: peer.peerId, envelopeJson: text(envelope), answer, closes })
+  const refused = (code: string): Record<string, unknown> => ({ type: 'bid-answer', accepted: false, code })
+  return {
+    description: `Frames of the bid stream ${PROTOCOLS.bid} as the coordinator of the job vector (the coordinator key) judges them, in order, on a node that holds the spec vector and whose own job vector is still taking bids. Each case is sent by \`peer\` (the stream's remote PeerId); \`answer\` is the answer frame due (reason omitted: its words are free), \`closes\` whether the coordinator closes the stream after it. The cases after the first depend on it: the bid vector has been taken.`,
+    context: v.seeing,
+    coordinator: coordinator.peerId,
+    maxFrameBytes: MAX_BID_FRAME_BYTES,
+    frames: [
+      frame('accepted', 'The bid vector, from the agent key on its own stream.', agent, bid, { type: 'bid-answer', bidId: bid.id, accepted: true }, false),
+      frame('replayed', 'The bid vector again: a replay.', agent, bid, { ...refused('duplicate'), bidId: bid.id }, true),
+      frame('second-bid', 'A second, different bid of the agent key on the same job: one bid per job per agent.', agent, seal('bid', { ...bidBody, priceUsd: 0.04 }, agent.signer), refused('already-bid'), true),
+      frame('forged', 'A bid of the other key whose body was changed and its id recomputed after signing.', other, { ...seal('bid', bidBody, other.signer), body: tampered, id: contentId(tampered) }, refused('bad-signature'), true),
+      frame('not-the-bidder', 'The bid vector (signed by the agent key) sent on the other key\'s stream: an agent sends its own bids only.', other, bid, refused('not-the-bidder'), true),
+      frame('not-open', 'A bid of the other key for a job that is not the coordinator\'s open job (one it never saw).', other, seal('bid', { ...bidBody, jobId: elsewhere }, other.signer), refused('not-open'), false)
+    ],
+    oversized: { description: `A frame whose length prefix announces ${MAX_BID_FRAME_BYTES + 1} bytes, one over the limit: the coordinator resets the stream after reading the prefix, with no answer.`, lengthPrefixHex: Buffer.from(encodeVarint(MAX_BID_FRAME_BYTES + 1)).toString('hex') }
+  }
 }
 
 async function main (): Promise<void> {

@@ -77,7 +77,7 @@ export interface NodeInit {
    * reputation, besides those in `<home>/config.json` "trustedPeers". @default []
    */
   trustedPeers?: string[]
-  /** Market tuning: retry backoff base, fee per attempt, advert interval, per-spec or global topics. */
+  /** Market tuning: retry backoff base, fee per attempt, advert interval, per-spec or global topics, bids by gossip or stream (`market.bids`). */
   market?: MarketOptions
   /**
    * Specs to follow without serving or submitting to them (an auditor, a

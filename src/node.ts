@@ -55,7 +55,7 @@ export interface Node extends SpecmeshNode {
   readonly libp2p: SpecmeshLibp2p
   /** Signs with the node's identity key. */
   readonly signer: Signer
-  /** The most recent gossip verdicts other than accept, newest last (diagnostics). */
+  /** The most recent gossip verdicts other than accept, newest last (diagnostics); a bid refused on the bid stream is one, its topic the protocol id. */
   readonly verdicts: GossipVerdict[]
   /** How this node rates agents, from the receipts it holds. */
   readonly reputation: Reputation
@@ -248,15 +248,15 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   }
 
   const verdicts: GossipVerdict[] = []
-  const gossip = new Gossip(libp2p, {
-    onVerdict: (topic, verdict, from, reason) => {
-      metrics?.verdict(topic, verdict, reason)
-      if (verdict === 'accept') return
-      log('gossip.' + verdict, { level: verdict === 'reject' ? 'warn' : 'debug', topic, from, reason })
-      verdicts.push({ at: Date.now(), topic, verdict, from, reason })
-      if (verdicts.length > VERDICT_HISTORY) verdicts.splice(0, verdicts.length - VERDICT_HISTORY)
-    }
-  }, guard)
+  // Gossip validators' verdicts, and the bid stream's on each bid (its "topic" is the protocol id).
+  const onVerdict = (topic: string, verdict: 'accept' | 'reject' | 'ignore', from: string, reason?: string): void => {
+    metrics?.verdict(topic, verdict, reason)
+    if (verdict === 'accept') return
+    log('gossip.' + verdict, { level: verdict === 'reject' ? 'warn' : 'debug', topic, from, reason })
+    verdicts.push({ at: Date.now(), topic, verdict, from, reason })
+    if (verdicts.length > VERDICT_HISTORY) verdicts.splice(0, verdicts.length - VERDICT_HISTORY)
+  }
+  const gossip = new Gossip(libp2p, { onVerdict }, guard)
   gossip.handle(TOPICS.specs, validateSpecMessage)
 
   const market = await startMarket({
@@ -267,6 +267,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     specs,
     log,
     options: init.market,
+    onVerdict,
     follow: followListOf(settings.values.follow),
     // A follower meets the spec's agents (the coordinator's first job does so in prepareJob).
     onJoined: (specId, reason) => {

@@ -13,7 +13,7 @@ import { execStream, readCancelFrame, supportsCancel, supportsLeases } from './e
 import { FrameError } from '../net/frames.ts'
 import { after } from './timers.ts'
 import { bidHoldsUntil } from './constants.ts'
-import { AwardBodySchema, publishableReason, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, MAX_DURATION_MS, MAX_QUEUE, MAX_SLOTS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
+import { AwardBodySchema, publishableReason, type BidAnswer, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, MAX_DURATION_MS, MAX_QUEUE, MAX_SLOTS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
 import { checkBody } from './validators.ts'
 import { AgentLeases } from './lease-agent.ts'
@@ -91,6 +91,12 @@ export interface AgentDeps {
   topicOf?: (specId: string, kind: SpecTopicKind) => string
   /** One advert per spec on that spec's capacity topic (per-spec topics), rather than one for all on the global topic. */
   advertPerSpec?: boolean
+  /**
+   * Sends a bid straight to the job's coordinator over the bid stream and
+   * resolves with its answer (market.bids 'stream'); throws when the stream
+   * fails, and the bid then goes by gossip. Absent: bids are gossiped.
+   */
+  sendBid?: (coordinator: string, bid: Envelope<BidBody>) => Promise<BidAnswer>
 }
 
 const DEFAULT_CONCURRENCY = 4
@@ -318,6 +324,24 @@ export class AgentService {
     this.bids.set(bid.id, { bidId: bid.id, jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, expiresAt: job.deadline, holdsUntil })
     this.loadChanged()
     this.log('agent.bid', { jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, estimatedMs: served.estimatedMs, ceilingUsd: job.maxUsd })
+    if (this.deps.sendBid != null) {
+      let answer: BidAnswer | undefined
+      try {
+        answer = await this.deps.sendBid(envelope.signer, bid)
+      } catch (err) {
+        // No stream to the coordinator (unreachable directly, or it went away): the spec's bids topic, where it also listens.
+        this.log('agent.bid-stream-failed', { level: 'warn', jobId: envelope.id, coordinator: envelope.signer, error: (err as Error).message })
+      }
+      if (answer != null) {
+        if (!answer.accepted) {
+          // A refused bid will never be awarded: the place it held is free again.
+          this.bids.delete(bid.id)
+          this.loadChanged()
+          this.log('agent.bid-refused', { level: 'warn', jobId: envelope.id, code: answer.code, reason: answer.reason })
+        }
+        return
+      }
+    }
     await this.deps.gossip.publish(this.topicOf(job.specId, 'bids'), bid)
   }
 

@@ -13,7 +13,7 @@ import type { JobRecord, JobStore, AttemptRecord } from '../store/job-store.ts'
 import type { ReceiptStore, StoredReceipt } from '../store/receipt-store.ts'
 import { AgentUnreachableError, ExchangeCancelledError, ExecClient } from './exec-client.ts'
 import { MessageValidationError } from '../wire/errors.ts'
-import { JobBodySchema, MAX_ATTEMPT, publishableReason, type AwardBody, type BidBody, type ClaimBody, type JobBody, type Outcome, type ReceiptBody } from './messages.ts'
+import { JobBodySchema, MAX_ATTEMPT, MAX_AWARD_BIDS, MAX_AWARD_BIDS_BYTES, publishableReason, type AwardBody, type BidBody, type ClaimBody, type JobBody, type Outcome, type ReceiptBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
 import { compareRanked, rankForAward, type AwardPolicy, type BetaPosterior, type ExcludedBid, type RankedBid } from './scoring.ts'
 import { openClaim } from './validators.ts'
@@ -143,12 +143,32 @@ async function sleep (ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', done, { once: true })
   })
 }
+/**
+ * The bids an award embeds when bids came over the bid stream (nobody else saw
+ * them): the awarded bid first, then the others in the order they were ranked
+ * (untried, then tried), as many as MAX_AWARD_BIDS and MAX_AWARD_BIDS_BYTES allow.
+ */
+function embeddedBids (awarded: RankedBid, ranked: RankedBid[], auction: Auction): Array<Envelope<BidBody>> {
+  const envelopeOf = new Map(auction.bids.map(b => [b.bidId, b.envelope]))
+  const out: Array<Envelope<BidBody>> = []
+  let bytes = 1 // '[' … ']' and the commas between: the canonical JSON of the array
+  for (const bid of [awarded, ...ranked.filter(b => b !== awarded)]) {
+    const envelope = envelopeOf.get(bid.bidId)
+    if (envelope == null || out.length >= MAX_AWARD_BIDS) continue
+    const size = canonicalBytes(envelope).byteLength + 1
+    if (bytes + size > MAX_AWARD_BIDS_BYTES) continue
+    bytes += size
+    out.push(envelope)
+  }
+  return out
+}
+
 /** Deadline of a job whose spec sets none and whose requester gave none. */
 export const DEFAULT_JOB_DEADLINE_MS = 60_000
 
 
 interface Auction {
-  bids: Array<{ bidId: string, agent: string, body: BidBody }>
+  bids: Array<{ bidId: string, agent: string, body: BidBody, envelope: Envelope<BidBody>, viaStream: boolean }>
   /**
    * Agents whose capacity adverts say they serve the spec, have room and ask no
    * more than the ceiling: once each of them has bid, nobody else is expected
@@ -257,14 +277,25 @@ export class Coordinator {
     return this.leases.list(specId)
   }
 
-  /** A validated bid: recorded when it is for one of our open auctions (one bid per agent). */
-  onBid (envelope: Envelope<BidBody>): void {
+  /**
+   * A validated bid: recorded when it is for one of our open auctions, the
+   * first from its agent. `viaStream`: it came over the bid stream, so only we
+   * saw it and the award will embed it. Says what became of it.
+   */
+  onBid (envelope: Envelope<BidBody>, viaStream = false): 'taken' | 'already-bid' | 'not-open' {
     const auction = this.auctions.get(envelope.body.jobId)
-    if (auction == null || auction.bids.some(b => sameKey(b.agent, envelope.signer))) return
-    auction.bids.push({ bidId: envelope.id, agent: envelope.signer, body: envelope.body })
+    if (auction == null) return 'not-open'
+    if (auction.bids.some(b => sameKey(b.agent, envelope.signer))) return 'already-bid'
+    auction.bids.push({ bidId: envelope.id, agent: envelope.signer, body: envelope.body, envelope, viaStream })
     this.events.record(envelope.body.jobId, 'bid', { agent: envelope.signer, bidId: envelope.id, priceUsd: envelope.body.priceUsd, estimatedMs: envelope.body.estimatedMs })
     auction.expected.delete(envelope.signer)
     auction.wake?.()
+    return 'taken'
+  }
+
+  /** Whether `jobId` is one of our jobs still taking bids (its auction runs until the job ends). */
+  ownsOpenJob (jobId: string): boolean {
+    return this.auctions.has(jobId)
   }
 
   stop (): void {
@@ -640,7 +671,8 @@ export class Coordinator {
         }
         const from = untried.includes(bid) ? untried : tried
         from.splice(from.indexOf(bid), 1)
-        const outcome = await this.oneAttempt(record, spec, job, input, inputBytes, targetOfBid(bid), attempt, feeUsd, ledger, onAwarded, cancel)
+        const embedded = auction.bids.some(b => b.viaStream) ? embeddedBids(bid, [...untried, ...tried], auction) : undefined
+        const outcome = await this.oneAttempt(record, spec, job, input, inputBytes, targetOfBid(bid), attempt, feeUsd, ledger, onAwarded, cancel, embedded)
         ledger = outcome.ledger
         if (outcome.result != null) return outcome.result
         if (cancel.aborted) return await this.cancelled(record)
@@ -686,14 +718,14 @@ export class Coordinator {
   }
 
   /** Award, execute, judge and record one attempt; returns the job result when it succeeded. */
-  private async oneAttempt (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, bid: AttemptTarget, attempt: number, feeUsd: number, ledger: JobLedger, onAwarded: () => void, cancel: AbortSignal): Promise<{ ledger: JobLedger, result?: JobResult, summary: string, retryAfterMs?: number, agentGone?: boolean }> {
+  private async oneAttempt (record: JobRecord, spec: Spec, job: Envelope<JobBody>, input: unknown, inputBytes: Uint8Array, bid: AttemptTarget, attempt: number, feeUsd: number, ledger: JobLedger, onAwarded: () => void, cancel: AbortSignal, embedded?: Array<Envelope<BidBody>>): Promise<{ ledger: JobLedger, result?: JobResult, summary: string, retryAfterMs?: number, agentGone?: boolean }> {
     // Counted at the agent before anything is awaited, so no other job can take this slot meanwhile.
     const key = loadKey(bid.agent, job.body.specId)
     this.ownInFlight.set(key, (this.ownInFlight.get(key) ?? 0) + 1)
     onAwarded()
     const award: AnyAward = bid.lease != null
       ? this.leases.sealAward(bid.lease, job, attempt)
-      : seal('award', { jobId: job.id, specId: job.body.specId, bidId: bid.bidId, agent: bid.agent, priceUsd: bid.priceUsd, attempt, deadline: record.deadline, issuedAt: this.now() } satisfies AwardBody, this.deps.signer)
+      : seal('award', { jobId: job.id, specId: job.body.specId, bidId: bid.bidId, agent: bid.agent, priceUsd: bid.priceUsd, attempt, deadline: record.deadline, issuedAt: this.now(), ...(embedded != null ? { bids: embedded as AwardBody['bids'] } : {}) } satisfies AwardBody, this.deps.signer)
     const attemptRecord: AttemptRecord = { attempt, agent: bid.agent, bidId: bid.bidId, awardId: award.id, priceUsd: bid.priceUsd }
     if (bid.lease != null) attemptRecord.leaseId = bid.lease.id
     record.attempts.push(attemptRecord)

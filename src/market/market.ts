@@ -30,6 +30,10 @@ import type { LeaseInfo, LeaseRequest } from './lease-coordinator.ts'
 import { marketContext, validateAward, validateBid, validateCapacity, validateJob, type MarketContext } from './validators.ts'
 import { ReceiptIngest } from './receipt-ingest.ts'
 import { ReceiptBatcher } from './receipt-batcher.ts'
+import { BidClient } from './bid-client.ts'
+import type { BidMode } from './bid-protocol.ts'
+import { BidStreamService } from './bid-stream.ts'
+import { acceptStreamBid } from './stream-bids.ts'
 
 export interface MarketDeps {
   libp2p: SpecmeshLibp2p
@@ -49,6 +53,8 @@ export interface MarketDeps {
   follow?: FollowList
   /** A spec's topics were joined: the node dials the spec's providers here. */
   onJoined?: (specId: string, reason: JoinReason) => void
+  /** The verdict on each bid that came over the bid stream, as a gossip validator's (topic: the protocol id). */
+  onVerdict?: (topic: string, verdict: 'accept' | 'reject' | 'ignore', from: string, reason?: string) => void
 }
 
 export interface MarketOptions {
@@ -79,6 +85,13 @@ export interface MarketOptions {
    * at once (protocols/market.md "Leases"); 0: only when requestLease asks. @default 0
    */
   leaseThreshold?: number
+  /**
+   * How this node's agent sends bids: 'gossip' (signed, on the spec's bids
+   * topic, seen by every party of the spec) or 'stream' (straight to the job's
+   * coordinator over /specmesh/bid/1.0.0; the award then embeds the bids it
+   * ranked). Every node accepts both. @default 'gossip' (protocols/market.md "Bid stream")
+   */
+  bids?: BidMode
 }
 
 export interface Market {
@@ -157,8 +170,10 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
   }
   const mode: TopicMode = deps.options?.topics ?? 'per-spec'
   const topicOf = (specId: string, kind: Parameters<SpecSubscriptions['topicOf']>[1]): string => subscriptions.topicOf(specId, kind)
-  const ctx: MarketContext = marketContext({ now: Date.now, specOf, knowsSpec: id => specs.has(id), jobs })
+  const ctx: MarketContext = marketContext({ now: Date.now, specOf, knowsSpec: id => specs.has(id), jobs, self: signer.peerId })
   const leaseCtx = leaseContext({ now: Date.now, specOf, knowsSpec: id => specs.has(id) })
+  const bidMode: BidMode = deps.options?.bids ?? 'gossip'
+  const bidClient = bidMode === 'stream' ? new BidClient(libp2p) : undefined
 
   const agent = new AgentService({
     signer,
@@ -169,7 +184,8 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     advertIntervalMs: deps.options?.advertIntervalMs,
     execFrameTimeoutMs: deps.options?.execFrameTimeoutMs,
     topicOf,
-    advertPerSpec: mode === 'per-spec'
+    advertPerSpec: mode === 'per-spec',
+    ...(bidClient != null ? { sendBid: async (coordinator, bid) => await bidClient.send(coordinator, bid) } : {})
   })
   const receiptOut = new ReceiptBatcher({
     publish: async (topic, bytes) => { await gossip.publishBytes(topic, bytes) },
@@ -218,6 +234,15 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     log
   })
   await subscriptions.start()
+
+  // Bids straight from agents, judged as the bids topic judges them (every node takes them, whatever its own mode).
+  const bidStreams = new BidStreamService({
+    libp2p,
+    log,
+    onVerdict: deps.onVerdict,
+    accept: acceptStreamBid({ ctx, ownsOpenJob: jobId => coordinator.ownsOpenJob(jobId), take: envelope => coordinator.onBid(envelope, true) })
+  })
+  await bidStreams.start()
 
   // A coordinator needs one stream per agent; a peer holding many is hoarding memory and handlers.
   const execStreams = new Map<string, number>()
@@ -312,6 +337,8 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
       agent.stop()
       coordinator.stop()
       receiptOut.stop()
+      bidClient?.close()
+      await bidStreams.stop()
       subscriptions.stop()
       await jobEvents.flushed()
     }

@@ -92,6 +92,26 @@ export const BidBodySchema = z.object({
 }).strict()
 export type BidBody = z.infer<typeof BidBodySchema>
 
+/**
+ * Bids an award embeds at most (protocols/market.md "Award"): when bids travel
+ * over the bid stream nobody but the coordinator saw them, so the award carries
+ * the ones it ranked for followers to audit. Bounded in count and in bytes of
+ * their canonical JSON (a bid with 8 long addresses is about 2.7 KB).
+ */
+export const MAX_AWARD_BIDS = 16
+export const MAX_AWARD_BIDS_BYTES = 48 * 1024
+
+/** A signed bid envelope inside an award: its shape only; the award's validator authenticates each. */
+export const EmbeddedBidSchema = z.object({
+  type: z.literal('bid'),
+  v: z.literal(1),
+  id: cid,
+  body: BidBodySchema,
+  signer: peerId,
+  sig: z.string()
+}).strict()
+export type EmbeddedBid = z.infer<typeof EmbeddedBidSchema>
+
 export const AwardBodySchema = z.object({
   jobId: cid,
   specId: cid,
@@ -101,7 +121,13 @@ export const AwardBodySchema = z.object({
   /** 1 for the first award of a job, 2 for the first retry, … */
   attempt,
   deadline: epochMs,
-  issuedAt: epochMs
+  issuedAt: epochMs,
+  /**
+   * The bids the coordinator ranked for this job, best first as it ranked them
+   * (the awarded one among them), when any came over the bid stream; absent
+   * when every bid was gossiped (followers saw them on the bids topic).
+   */
+  bids: z.array(EmbeddedBidSchema).min(1).max(MAX_AWARD_BIDS).optional()
 }).strict()
 export type AwardBody = z.infer<typeof AwardBodySchema>
 
@@ -186,3 +212,23 @@ export const CapacityBodySchema = z.object({
   expiresAt: epochMs
 }).strict()
 export type CapacityBody = z.infer<typeof CapacityBodySchema>
+
+/** Why a coordinator refused a bid sent over the bid stream: the validator's code (bad-signature, duplicate, …). */
+export const BID_ANSWER_CODE_CHARS = 64
+
+/**
+ * The coordinator's answer to one bid frame on the bid stream. Not signed: the
+ * stream is the coordinator's authenticated channel (noise), and the answer
+ * only tells the agent whether to keep holding a place for the bid.
+ */
+export const BidAnswerSchema = z.object({
+  type: z.literal('bid-answer'),
+  /** The bid's id, when the frame was a readable envelope. */
+  bidId: cid.optional(),
+  accepted: z.boolean(),
+  /** With accepted false: the validator's code, e.g. `bad-signature`, `duplicate`, `not-my-job`. */
+  code: wireString(BID_ANSWER_CODE_CHARS, 1).optional(),
+  /** With accepted false: the reason in words. */
+  reason: wireString(MAX_REASON_CHARS).optional()
+}).strict()
+export type BidAnswer = z.infer<typeof BidAnswerSchema>

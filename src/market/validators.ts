@@ -4,7 +4,8 @@ import { ignore, reject } from '../wire/errors.ts'
 import { MAX_CLOCK_SKEW_MS } from '../wire/constants.ts'
 import { sameKey } from '../crypto/signatures.ts'
 import { jobDeadlines, type Spec } from '../spec/index.ts'
-import { AwardBodySchema, BidBodySchema, CapacityBodySchema, ClaimBodySchema, JobBodySchema, MAX_ADVERT_TTL_MS, ReceiptBodySchema, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody, type ReceiptBody } from './messages.ts'
+import { canonicalBytes } from '../wire/canonical.ts'
+import { AwardBodySchema, BidBodySchema, MAX_AWARD_BIDS_BYTES, CapacityBodySchema, ClaimBodySchema, JobBodySchema, MAX_ADVERT_TTL_MS, ReceiptBodySchema, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody, type ReceiptBody } from './messages.ts'
 import type { KnownJob, RecentJobs } from './recent-jobs.ts'
 import { SeenIds } from './seen-ids.ts'
 
@@ -23,10 +24,12 @@ export interface MarketContext {
   /** Bids and awards accepted so far, by body id (jobs are deduplicated by `jobs`). */
   seenBids: SeenIds
   seenAwards: SeenIds
+  /** This node's PeerId (the bid stream tells a job of another coordinator from one it never saw). */
+  self?: string
 }
 
 /** What the job, receipt and capacity validators need: no duplicate memories of bids and awards. */
-export type BaseContext = Pick<MarketContext, 'now' | 'specOf' | 'knowsSpec' | 'jobs'>
+export type BaseContext = Pick<MarketContext, 'now' | 'specOf' | 'knowsSpec' | 'jobs' | 'self'>
 
 /** A context with fresh duplicate memories. */
 export function marketContext (base: BaseContext): MarketContext {
@@ -130,6 +133,24 @@ export async function validateBid (data: Uint8Array, ctx: MarketContext, topicSp
   return { envelope, job }
 }
 
+/**
+ * A bid that came over the bid stream (protocols/market.md "Bid stream"):
+ * first, from memory, that it is for one of this coordinator's open jobs and
+ * signed (so it says) by the stream's own peer; then every check of a gossiped
+ * bid. What this throws is the answer's refusal code.
+ */
+export async function validateStreamBid (data: Uint8Array, ctx: MarketContext, peer: string, ownsOpenJob: (jobId: string) => boolean): Promise<{ envelope: Envelope<BidBody>, job: KnownJob }> {
+  const raw = parseEnvelopeJson(data) as { signer?: unknown, body?: { jobId?: unknown } } | null
+  const jobId = raw?.body?.jobId
+  if (typeof jobId === 'string' && !ownsOpenJob(jobId)) {
+    const known = ctx.jobs.get(jobId)
+    if (known != null && !sameKey(known.coordinator, ctx.self ?? '')) throw ignore('not-my-job', `job ${jobId} is coordinated by ${known.coordinator}, not by this node: send the bid to the job's signer`)
+    throw ignore('not-open', `job ${jobId} is not an open job of this coordinator (unknown, or its auction has ended)`)
+  }
+  if (typeof raw?.signer === 'string' && raw.signer !== peer) throw reject('not-the-bidder', `a bid signed by ${raw.signer} arrived on the bid stream of ${peer}: an agent sends its own bids only`)
+  return await validateBid(data, ctx, null)
+}
+
 export async function validateAward (data: Uint8Array, ctx: MarketContext, topicSpec?: string | null): Promise<{ envelope: Envelope<AwardBody>, job: KnownJob }> {
   const envelope = openCheaply(data, 'award', AwardBodySchema, body => {
     if (typeof body.jobId === 'string' && ctx.jobs.get(body.jobId) == null) throw ignore('unknown-job', `award for job ${body.jobId}, which this node has not seen`)
@@ -144,8 +165,42 @@ export async function validateAward (data: Uint8Array, ctx: MarketContext, topic
   if (award.specId !== job.body.specId) throw reject('wrong-spec', 'award names a different spec than its job')
   if (award.priceUsd > job.body.maxUsd) throw reject('over-ceiling', 'award price is above the job ceiling')
   if (sameKey(award.agent, job.coordinator)) throw reject('self-award', 'a coordinator cannot award its own job to itself')
+  if (award.bids != null) checkEmbeddedBids(award, job)
   ctx.seenAwards.add(envelope.id, job.body.deadline, ctx.now())
   return { envelope, job }
+}
+
+/**
+ * The bids an award embeds (bids that came over the bid stream) must be what
+ * a gossiped bid would have had to be: each authentic, for this job and spec,
+ * within the ceiling, not the coordinator's own, one per agent; and the
+ * awarded bid among them, at its price. Bounded in bytes as well as count.
+ */
+export function checkEmbeddedBids (award: AwardBody, job: KnownJob): void {
+  const bids = award.bids ?? []
+  const bytes = canonicalBytes(bids).byteLength
+  if (bytes > MAX_AWARD_BIDS_BYTES) throw reject('too-large', `award embeds ${bytes} bytes of bids; the limit is ${MAX_AWARD_BIDS_BYTES}`)
+  const agents = new Set<string>()
+  let awarded: Envelope<BidBody> | undefined
+  for (const [i, raw] of bids.entries()) {
+    let bid: Envelope<BidBody>
+    try {
+      bid = checkBody(verifyEnvelope(raw, { expectType: 'bid' }), 'bid', BidBodySchema)
+    } catch (err) {
+      throw reject('bad-embedded-bid', `award bids[${i}]: ${(err as Error).message}`)
+    }
+    const b = bid.body
+    if (b.jobId !== award.jobId || b.specId !== job.body.specId) throw reject('bad-embedded-bid', `award bids[${i}] is for another job or spec`)
+    if (b.priceUsd > job.body.maxUsd) throw reject('bad-embedded-bid', `award bids[${i}] price ${b.priceUsd} is above the job's ceiling ${job.body.maxUsd}`)
+    if (sameKey(bid.signer, job.coordinator)) throw reject('bad-embedded-bid', `award bids[${i}] is signed by the job's coordinator`)
+    if (agents.has(bid.signer)) throw reject('bad-embedded-bid', `award bids[${i}] is a second bid from agent ${bid.signer}`)
+    agents.add(bid.signer)
+    if (bid.id === award.bidId) awarded = bid
+  }
+  if (awarded == null) throw reject('bad-embedded-bid', `award names bid ${award.bidId}, which is not among the bids it embeds`)
+  if (!sameKey(awarded.signer, award.agent) || awarded.body.priceUsd !== award.priceUsd) {
+    throw reject('bad-embedded-bid', 'award agent or price differs from the embedded bid it names')
+  }
 }
 
 export function openClaim (data: Uint8Array): Envelope<ClaimBody> {

@@ -57,7 +57,8 @@ export const TOPICS = {
  * Stream protocol ids. Execution 1.1.0 adds the cancel frame, the `cancelled`
  * claim outcome and the claim's `stopping`; an agent also answers 1.0.0, where
  * it sends none of them. Sync 1.1.0 adds the request's filters and the end
- * frame's cursor (protocols/sync.md); a node also answers 1.0.0.
+ * frame's cursor (protocols/sync.md); a node also answers 1.0.0. Bid 1.0.0
+ * carries bids to the coordinator under `market.bids: 'stream'`.
  */
 export const PROTOCOLS = {
   sync: '/specmesh/sync/1.1.0',
@@ -66,5 +67,7 @@ export const PROTOCOLS = {
   executeLease: '/specmesh/execute/1.2.0',
   execute: '/specmesh/execute/1.1.0',
   executeV1: '/specmesh/execute/1.0.0',
-  specFetch: '/specmesh/spec-fetch/1.0.0'
+  specFetch: '/specmesh/spec-fetch/1.0.0',
+  /** An agent's signed bid straight to the job's coordinator, answered accepted or refused (protocols/market.md "Bid stream"). */
+  bid: '/specmesh/bid/1.0.0'
 } as const

@@ -13,12 +13,18 @@ export async function tempHome (prefix = 'specmesh-test-'): Promise<string> {
   return await mkdtemp(join(tmpdir(), prefix))
 }
 
+/**
+ * How test nodes send bids unless a test says otherwise: SPECMESH_TEST_BIDS=stream
+ * runs the market's tests with bids over the bid stream (market.bids).
+ */
+const TEST_BIDS = process.env.SPECMESH_TEST_BIDS === 'stream' ? 'stream' : undefined
+
 export async function startNode (options: { home?: string, bootstrap?: string[], market?: MarketOptions, follow?: string[] | 'all', log?: (event: string, fields?: Record<string, unknown>) => void } = {}): Promise<TestNode> {
   return await createNode({
     home: options.home ?? await tempHome(),
     listen: ['/ip4/127.0.0.1/tcp/0'],
     bootstrap: options.bootstrap ?? [],
-    market: options.market,
+    market: TEST_BIDS != null ? { bids: TEST_BIDS, ...options.market } : options.market,
     ...(options.follow != null ? { follow: options.follow } : {}),
     log: options.log
   })

@@ -8,6 +8,7 @@ import { rankForAward } from '../../src/market/scoring.ts'
 import type { AwardBody, BidBody, JobBody, ReceiptBody } from '../../src/market/messages.ts'
 import { startNode, stopAll, tempHome, waitForAdverts, waitForSpecMesh, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
+import type { BidMode } from '../../src/market/bid-protocol.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 /**
@@ -63,13 +64,14 @@ function validated (node: TestNode): string[] {
 const verdictsWith = (node: TestNode, topic: string, verdict: 'reject' | 'ignore', code: string): number =>
   node.verdicts.filter(v => v.topic === topic && v.verdict === verdict && v.reason?.startsWith(`${code}:`) === true).length
 
-async function world () {
-  const coordinator = await startNode({ market: { awardSeed: SEED } })
+/** `bids`: how every node's agent sends its bids (market.bids). */
+async function world (bids: BidMode = 'gossip') {
+  const coordinator = await startNode({ market: { awardSeed: SEED, bids } })
   nodes.push(coordinator)
   const bootstrap = [coordinator.multiaddrs()[0]!]
-  const cheap = await startNode({ bootstrap })
+  const cheap = await startNode({ bootstrap, market: { bids } })
   nodes.push(cheap)
-  const dear = await startNode({ bootstrap })
+  const dear = await startNode({ bootstrap, market: { bids } })
   nodes.push(dear)
   // Follows the spec by name@version before it has ever seen it.
   const follower = await createNode({ home: await tempHome(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, follow: ['topics-audit@1.0.0'] })
@@ -136,10 +138,12 @@ describe('per-spec topics (real nodes on 127.0.0.1)', () => {
     for (const kind of ['jobs', 'bids', 'awards', 'capacity', 'receipts'] as const) expect(isScoredTopic(coordinator.libp2p.services.pubsub, specTopic(specId, kind))).toBe(true)
   })
 
-  it('a follower checks from the bids it saw that each award went to an agent that bid, within the ceiling, with room, and (seed and posteriors known) to the best bid by the documented score', async () => {
-    const { coordinator, follower, specId, seen } = await world()
+  it.each(['gossip', 'stream'] as const)('bids by %s: a follower checks from the bids it saw (gossip) or the award embeds (stream) that each award went to an agent that bid, within the ceiling, with room, and (seed and posteriors known) to the best bid by the documented score', async (mode) => {
+    const { coordinator, follower, specId, seen } = await world(mode)
     const results: Array<Awaited<ReturnType<TestNode['submitJob']>>> = []
-    for (let i = 0; i < 3; i++) results.push(await coordinator.submitJob(specId, { text: `audit ${i}` }, { bidWindowMs: 300 }))
+    // Long enough for both agents' first bids on a loaded machine (a first bid stream to a coordinator
+    // costs a stream open and a peer-store write); the window closes as soon as both have bid.
+    for (let i = 0; i < 3; i++) results.push(await coordinator.submitJob(specId, { text: `audit ${i}` }, { bidWindowMs: 3_000 }))
     expect(results.every(r => r.status === 'succeeded')).toBe(true)
     await waitFor(async () => (await Promise.all(results.map(r => follower.getReceipt(r.receipt!.id)))).every(Boolean), { what: 'every receipt at the follower' })
     const heard = await waitFor(() => {
@@ -148,8 +152,11 @@ describe('per-spec topics (real nodes on 127.0.0.1)', () => {
     }, { what: 'three awards at the follower' })
     for (const [i, result] of results.entries()) {
       const job = heard.jobs.find(m => m.envelope.id === result.jobId)!.envelope as Envelope<JobBody>
-      const bids = heard.bids.map(m => m.envelope as Envelope<BidBody>).filter(b => b.body.jobId === result.jobId)
       const award = heard.awards.map(m => m.envelope as Envelope<AwardBody>).find(a => a.body.jobId === result.jobId)!
+      // Over the stream only the coordinator saw the bids: the award carries the ones it ranked (the validator checked each signature).
+      const bids = mode === 'stream'
+        ? (award.body.bids ?? []) as Array<Envelope<BidBody>>
+        : heard.bids.map(m => m.envelope as Envelope<BidBody>).filter(b => b.body.jobId === result.jobId)
       expect(award.signer).toBe(coordinator.peerId)
       const bid = bids.find(b => b.id === award.body.bidId)
       expect(bid, 'the awarded bid is one the follower saw').toBeDefined()
@@ -162,14 +169,22 @@ describe('per-spec topics (real nodes on 127.0.0.1)', () => {
       if (i === 0) {
         // Both agents bid on the first job (each had room); a bid relayed by the coordinator may
         // reach the follower a heartbeat later than the award rule used it.
-        await waitFor(() => seen.follower.filter(m => m.topic === specTopic(specId, 'bids') && (m.envelope.body as BidBody).jobId === job.id).length >= 2, { what: 'both bids of the first job at the follower' })
-        bids.splice(0, bids.length, ...seen.follower.filter(m => m.topic === specTopic(specId, 'bids')).map(m => m.envelope as Envelope<BidBody>).filter(b => b.body.jobId === job.id))
+        if (mode === 'gossip') {
+          await waitFor(() => seen.follower.filter(m => m.topic === specTopic(specId, 'bids') && (m.envelope.body as BidBody).jobId === job.id).length >= 2, { what: 'both bids of the first job at the follower' })
+          bids.splice(0, bids.length, ...seen.follower.filter(m => m.topic === specTopic(specId, 'bids')).map(m => m.envelope as Envelope<BidBody>).filter(b => b.body.jobId === job.id))
+        }
         // First job: no receipts yet, so every bidder's posterior is the prior Beta(1, 1), and the
         // coordinator's operator published its award seed: the draw and the score are recomputable.
         const { ranked } = rankForAward(bids.map(b => ({ bidId: b.id, agent: b.signer, body: b.body })), { jobId: job.id, ceilingUsd: job.body.maxUsd, seed: SEED, posteriorOf: () => undefined })
         expect(bids.length).toBe(2)
         expect(award.body.bidId).toBe(ranked[0]!.bidId)
       }
+    }
+    if (mode === 'stream') {
+      // No bid travelled on gossip: the follower heard none, and no gossiped award embeds none.
+      expect(seen.follower.filter(m => m.topic === specTopic(specId, 'bids'))).toEqual([])
+    } else {
+      expect(heard.awards.every(m => (m.envelope as Envelope<AwardBody>).body.bids === undefined)).toBe(true)
     }
   })
 

@@ -10,7 +10,7 @@ describe('protocols/schemas', () => {
 
   it('publishes the envelope, every message body (lease messages too), the sync request and the spec-fetch request', () => {
     expect([...expected.keys()].sort()).toEqual([
-      'award.schema.json', 'bid.schema.json', 'cancel-frame.schema.json', 'capacity.schema.json', 'claim.schema.json', 'envelope.schema.json',
+      'award.schema.json', 'bid-answer.schema.json', 'bid.schema.json', 'cancel-frame.schema.json', 'capacity.schema.json', 'claim.schema.json', 'envelope.schema.json',
       'job.schema.json', 'lease-award.schema.json', 'lease-bid.schema.json', 'lease-call.schema.json', 'lease-end.schema.json', 'lease.schema.json', 'receipt-batch.schema.json', 'receipt.schema.json', 'spec-fetch-request.schema.json', 'spec.schema.json', 'sync-request.schema.json'
     ])
   })

@@ -17,6 +17,9 @@ import { marketContext, validateAward, validateBid, validateCapacity, validateJo
 import { RecentJobs } from '../../../src/market/recent-jobs.ts'
 import { LeaseAwardBodySchema, LeaseBidBodySchema, LeaseBodySchema, LeaseCallBodySchema, LeaseEndBodySchema, type LeaseCallBody } from '../../../src/market/lease-messages.ts'
 import { LeaseCalls, leaseContext, validateLeaseMessage } from '../../../src/market/lease-validators.ts'
+import { acceptedAnswer, MAX_BID_FRAME_BYTES, refusalClosesStream, refusedAnswer } from '../../../src/market/bid-protocol.ts'
+import { acceptStreamBid } from '../../../src/market/stream-bids.ts'
+import { encodeVarint } from '../../../src/net/frames.ts'
 import { verifyReceipt } from '../../../src/market/receipt-verify.ts'
 import { ReceiptBatchSchema, validateReceiptBatch } from '../../../src/market/receipt-batch.ts'
 import { specTopicValidator } from '../../../src/net/spec-topic.ts'
@@ -46,10 +49,17 @@ interface PositiveFile {
   input?: Payload
   output?: Payload
 }
+interface BidStreamFile {
+  context: TopicNegatives['context']
+  coordinator: string
+  maxFrameBytes: number
+  frames: Array<{ name: string, peer: string, envelopeJson: string, answer: Record<string, unknown>, closes: boolean }>
+  oversized: { lengthPrefixHex: string }
+}
 interface CanonicalCase { name: string, json: string, canonical: string, canonicalUtf8Hex: string, ieee754Hex?: string }
 interface RefusedCase { name: string, json: string }
 
-const POSITIVE_FILES = ['spec.json', 'job.json', 'bid.json', 'award.json', 'claim.json', 'receipt.json', 'capacity.json', 'lease-call.json', 'lease-bid.json', 'lease.json', 'lease-award.json', 'lease-claim.json', 'lease-receipt.json', 'lease-end.json'] as const
+const POSITIVE_FILES = ['spec.json', 'job.json', 'bid.json', 'award.json', 'award-embedding-bids.json', 'claim.json', 'receipt.json', 'capacity.json', 'lease-call.json', 'lease-bid.json', 'lease.json', 'lease-award.json', 'lease-claim.json', 'lease-receipt.json', 'lease-end.json'] as const
 const BODY_SCHEMAS = { spec: SpecSchema, job: JobBodySchema, bid: BidBodySchema, award: AwardBodySchema, claim: ClaimBodySchema, receipt: ReceiptBodySchema, capacity: CapacityBodySchema, 'lease-call': LeaseCallBodySchema, 'lease-bid': LeaseBidBodySchema, lease: LeaseBodySchema, 'lease-award': LeaseAwardBodySchema, 'lease-end': LeaseEndBodySchema } as const
 
 const encoder = new TextEncoder()
@@ -275,7 +285,41 @@ describe('protocols/vectors: signed messages', async () => {
     }
 
     it('covers every topic', () => {
-      expect(POSITIVE_FILES.filter(f => files.get(f)!.topic != null)).toEqual(['spec.json', 'job.json', 'bid.json', 'award.json', 'receipt.json', 'capacity.json', 'lease-call.json', 'lease-bid.json', 'lease.json'])
+      expect(POSITIVE_FILES.filter(f => files.get(f)!.topic != null)).toEqual(['spec.json', 'job.json', 'bid.json', 'award.json', 'award-embedding-bids.json', 'receipt.json', 'capacity.json', 'lease-call.json', 'lease-bid.json', 'lease.json'])
+    })
+
+    describe('bid-stream.json: the bid stream as the job\'s coordinator judges it', () => {
+      it('answers each frame in order as the file says, and closes the stream where it says', async () => {
+        const stream = await load<BidStreamFile>('bid-stream.json')
+        const { ctx } = nodeIn(stream.context)
+        // The coordinator's one open job is the job vector; its auction takes one bid per agent.
+        const bidders = new Set<string>()
+        const accept = acceptStreamBid({
+          ctx: { ...ctx, self: stream.coordinator },
+          ownsOpenJob: id => id === job.id,
+          take: envelope => {
+            if (bidders.has(envelope.signer)) return 'already-bid'
+            bidders.add(envelope.signer)
+            return 'taken'
+          }
+        })
+        for (const frame of stream.frames) {
+          let answer: Record<string, unknown>
+          let closes = false
+          try {
+            answer = acceptedAnswer((await accept(utf8(frame.envelopeJson), frame.peer)).bidId)
+          } catch (err) {
+            expect(err, frame.name).toBeInstanceOf(MessageValidationError)
+            const refusal = err as MessageValidationError
+            answer = { ...refusedAnswer(refusal, frame.answer.bidId as string | undefined) }
+            delete answer.reason
+            closes = refusalClosesStream(refusal)
+          }
+          expect({ name: frame.name, answer, closes }).toEqual({ name: frame.name, answer: frame.answer, closes: frame.closes })
+        }
+        expect(stream.maxFrameBytes).toBe(MAX_BID_FRAME_BYTES)
+        expect(stream.oversized.lengthPrefixHex).toBe(hex(encodeVarint(MAX_BID_FRAME_BYTES + 1)))
+      })
     })
   })
 

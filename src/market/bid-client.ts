@@ -1,0 +1,135 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Stream } from '@libp2p/interface'
+import type { SpecmeshLibp2p } from '../net/libp2p.ts'
+import type { FramedStream } from '../net/frames.ts'
+import { PROTOCOLS } from '../wire/constants.ts'
+import { encodeEnvelope, type Envelope } from '../wire/envelope.ts'
+import type { BidAnswer } from './messages.ts'
+import { BidAnswerError, bidStream, BID_ANSWER_TIMEOUT_MS, MAX_BID_ANSWER_BYTES, readBidAnswer } from './bid-protocol.ts'
+
+/** The bid stream to a coordinator failed (could not be opened, ended, or broke the protocol) before the bid's answer came. */
+export class BidStreamError extends Error {
+  override name = 'BidStreamError'
+}
+
+interface Waiter {
+  bidId: string
+  resolve: (answer: BidAnswer) => void
+  reject: (err: Error) => void
+}
+
+/**
+ * One long-lived bid stream to one coordinator. Bids go out as they are made;
+ * the coordinator answers each in order, so answers are matched first in,
+ * first out (and checked against the bid id each names).
+ */
+class BidSession {
+  private readonly stream: Stream
+  private readonly lp: FramedStream
+  private readonly waiters: Waiter[] = []
+  private failure: Error | undefined
+
+  constructor (stream: Stream) {
+    this.stream = stream
+    this.lp = bidStream(stream, MAX_BID_ANSWER_BYTES)
+    this.readAnswers().catch(err => { this.fail(err as Error) })
+  }
+
+  get usable (): boolean {
+    return this.failure == null && this.stream.status === 'open' && this.stream.remoteWriteStatus === 'writable'
+  }
+
+  async send (bid: Envelope<object>, signal: AbortSignal): Promise<BidAnswer> {
+    if (this.failure != null) throw this.failure
+    const answer = new Promise<BidAnswer>((resolve, reject) => { this.waiters.push({ bidId: bid.id, resolve, reject }) })
+    answer.catch(() => {})
+    const onAbort = (): void => { this.fail(new BidStreamError(`no answer from the coordinator within ${BID_ANSWER_TIMEOUT_MS} ms`)) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      await this.lp.write(encodeEnvelope(bid), { signal })
+      return await answer
+    } catch (err) {
+      const failure = err instanceof BidStreamError ? err : new BidStreamError(`bid stream failed: ${(err as Error)?.message ?? String(err)}`)
+      this.fail(failure)
+      throw failure
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  private async readAnswers (): Promise<void> {
+    for (;;) {
+      const answer = readBidAnswer((await this.lp.read()).subarray())
+      const waiter = this.waiters.shift()
+      if (waiter == null) throw new BidAnswerError('the coordinator answered a bid that was not sent')
+      if (answer.bidId != null && answer.bidId !== waiter.bidId) throw new BidAnswerError(`the coordinator answered bid ${answer.bidId} where ${waiter.bidId} was due`)
+      waiter.resolve(answer)
+    }
+  }
+
+  private fail (err: Error): void {
+    if (this.failure == null) {
+      this.failure = err instanceof BidStreamError ? err : new BidStreamError(`bid stream ended: ${err.message}`)
+    }
+    for (const waiter of this.waiters.splice(0)) waiter.reject(this.failure)
+    if (this.stream.status === 'open') this.stream.abort(this.failure)
+  }
+
+  close (): void {
+    this.fail(new BidStreamError('closed by this node'))
+  }
+}
+
+/**
+ * The agent's side of the bid stream: one session per coordinator, opened on
+ * the first bid and replaced when it ends (a coordinator closes a stream after
+ * a refusal no honest agent earns, or when it stops).
+ */
+export class BidClient {
+  private readonly libp2p: SpecmeshLibp2p
+  private readonly protocol: string
+  private readonly sessions = new Map<string, Promise<BidSession>>()
+
+  constructor (libp2p: SpecmeshLibp2p, protocol: string = PROTOCOLS.bid) {
+    this.libp2p = libp2p
+    this.protocol = protocol
+  }
+
+  /** Send one signed bid to `coordinator` and resolve with its answer; BidStreamError when none came. */
+  async send (coordinator: string, bid: Envelope<object>): Promise<BidAnswer> {
+    const signal = AbortSignal.timeout(BID_ANSWER_TIMEOUT_MS)
+    const session = await this.session(coordinator, signal)
+    return await session.send(bid, signal)
+  }
+
+  private async session (coordinator: string, signal: AbortSignal): Promise<BidSession> {
+    const existing = this.sessions.get(coordinator)
+    if (existing != null) {
+      const session = await existing.catch(() => undefined)
+      if (session?.usable === true) return session
+      if (this.sessions.get(coordinator) === existing) this.sessions.delete(coordinator)
+    }
+    const opening = this.open(coordinator, signal)
+    this.sessions.set(coordinator, opening)
+    opening.catch(() => { if (this.sessions.get(coordinator) === opening) this.sessions.delete(coordinator) })
+    return await opening
+  }
+
+  private async open (coordinator: string, signal: AbortSignal): Promise<BidSession> {
+    try {
+      const peer = peerIdFromString(coordinator)
+      // The coordinator is normally a gossip neighbour already; a direct connection is preferred to a relayed one.
+      const open = this.libp2p.getConnections(peer).filter(c => c.status === 'open')
+      const connection = open.find(c => c.limits == null) ?? open[0] ?? await this.libp2p.dial(peer, { signal })
+      // negotiateFully false: the protocol name goes out with the first bid, not a round trip before it.
+      return new BidSession(await connection.newStream(this.protocol, { signal, runOnLimitedConnection: true, negotiateFully: false }))
+    } catch (err) {
+      throw new BidStreamError(`could not open a bid stream to the coordinator ${coordinator}: ${(err as Error).message}`)
+    }
+  }
+
+  close (): void {
+    for (const opening of this.sessions.values()) opening.then(s => { s.close() }, () => {})
+    this.sessions.clear()
+  }
+}
