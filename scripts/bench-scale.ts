@@ -19,6 +19,10 @@
  *     [--rate 1] [--seconds 20] [--specs 2] [--agents 3] [--bootstrap 3]
  *     [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1]
  *
+ * BENCH_SCALE_BIDS=gossip|stream|both (default gossip): how agents send
+ * bids (market.bids); 'both' runs each topic mode with bids by gossip and by
+ * stream, side by side on the same processes, and prints stream/gossip ratios.
+ *
  * Prints a table per N and mode, the per-spec/global ratios, the targets
  * (met / NOT met); saves bench-results/bench-scale-*.json; the last line is one
  * JSON object.
@@ -27,8 +31,8 @@ import { parseArgs } from 'node:util'
 import { availableParallelism } from 'node:os'
 import { round, saveResult, table } from './lib/bench.ts'
 import { killAll, spawnNodes, type ScaleNodeProcess } from './lib/scale-pool.ts'
-import type { Counters, TopicMode } from './lib/scale-protocol.ts'
-import { COUNTED, cpuPerSecond, latency, ratios, ratioTable, ROLE_MEANING, roleFigures, runTable, targets, targetTable, type Role, type RunResult } from './lib/scale-report.ts'
+import type { BidMode, Counters, TopicMode } from './lib/scale-protocol.ts'
+import { bidRatios, bidRatioTable, COUNTED, cpuPerSecond, latency, ratios, ratioTable, ROLE_MEANING, roleFigures, runTable, targets, targetTable, type Role, type RunResult } from './lib/scale-report.ts'
 
 const { values: flags } = parseArgs({
   options: {
@@ -66,6 +70,9 @@ const MODES = flags.modes.split(',').map(s => s.trim()) as TopicMode[]
 for (const mode of MODES) {
   if (mode !== 'global' && mode !== 'per-spec') { console.error(`bench:scale: --modes takes global and/or per-spec, got '${mode}'`); process.exit(2) }
 }
+const BIDS_ENV = process.env.BENCH_SCALE_BIDS ?? 'gossip'
+if (!['gossip', 'stream', 'both'].includes(BIDS_ENV)) { console.error(`bench:scale: BENCH_SCALE_BIDS takes gossip, stream or both, got '${BIDS_ENV}'`); process.exit(2) }
+const BIDS: BidMode[] = BIDS_ENV === 'both' ? ['gossip', 'stream'] : [BIDS_ENV as BidMode]
 const RATE = positive('rate', flags.rate, false)
 const SECONDS = positive('seconds', flags.seconds, false)
 const SPECS = positive('specs', flags.specs)
@@ -124,12 +131,12 @@ async function waitUntil (what: string, deadlineMs: number, check: () => Promise
 interface Spec { index: number, coordinator: number, agents: number[], id?: string }
 
 /** One mesh of `procs.length` nodes in `mode`, measured, then stopped (the processes stay, for the other mode). */
-async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, seed: number): Promise<RunResult> {
+async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMode, seed: number): Promise<RunResult> {
   const n = procs.length
   const setupStarted = Date.now()
   // The same seed for both modes of one N: the same graph and the same roles.
   const rand = random(seed)
-  const label = `N=${n} ${mode}`
+  const label = `N=${n} ${mode} bids ${bids}`
   try {
     // Roles at random places in the graph (the first nodes have more peers).
     const order = shuffle(Array.from({ length: n }, (_, i) => i), rand)
@@ -149,7 +156,7 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, seed: number
       i += batch.length
       const started = await Promise.all(batch.map(async k => {
         const bootstrap = shuffle(Array.from({ length: up }, (_, j) => j), rand).slice(0, BOOTSTRAP).map(j => addrs[j]!)
-        return await procs[k]!.send({ cmd: 'start', bootstrap, topics: mode }, 60_000)
+        return await procs[k]!.send({ cmd: 'start', bootstrap, topics: mode, bids }, 60_000)
       }))
       for (const s of started) addrs.push(s.addr)
     }
@@ -206,6 +213,7 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, seed: number
     return {
       nodes: n,
       topics: mode,
+      bids,
       jobsPerSec: round(jobs.latenciesMs.length / (windowMs / 1000)),
       targetJobsPerSec: RATE,
       jobs: ran,
@@ -235,15 +243,16 @@ const runs: RunResult[] = []
 try {
   for (const [i, n] of SIZES.entries()) {
     // Alternate which mode goes first, so drift on a shared machine does not always fall on the same one.
-    const modes = i % 2 === 0 ? MODES : [...MODES].reverse()
+    const combos = MODES.flatMap(topics => BIDS.map(bids => ({ topics, bids })))
+    const modes = i % 2 === 0 ? combos : [...combos].reverse()
     // One process per node, kept for both modes of this N (loading the modules is most of a process's start cost); a fresh node in it each time.
     progress(`N=${n}: spawning ${n} node processes`)
     const procs = await spawnNodes(n, SPAWN_CONCURRENCY, done => { if (done % 20 === 0 || done === n) progress(`N=${n}: ${done}/${n} processes up`) })
     try {
-      for (const mode of modes) {
-        const run = await runOnce(procs, mode, SEED * 1000 + n)
+      for (const { topics, bids } of modes) {
+        const run = await runOnce(procs, topics, bids, SEED * 1000 + n)
         runs.push(run)
-        progress(`${run.nodes} ${run.topics} done: p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms`)
+        progress(`${run.nodes} ${run.topics} bids ${run.bids} done: p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms`)
       }
     } finally {
       await inBatches(procs, async p => { await p.close() })
@@ -261,15 +270,18 @@ console.log(`\nCounted: ${COUNTED}\n`)
 for (const run of runs) console.log(runTable(run) + '\n')
 const ratioList = ratios(runs)
 if (ratioList.length > 0) console.log('per-spec / global, same N, same run:\n' + ratioTable(ratioList) + '\n')
+const bidRatioList = bidRatios(runs)
+if (bidRatioList.length > 0) console.log('bids by stream / by gossip, same N and topics, same run:\n' + bidRatioTable(bidRatioList) + '\n')
 const targetList = targets(runs)
 console.log('targets:\n' + targetTable(targetList) + '\n')
 const result = {
   runs,
   ratios: ratioList,
+  bidRatios: bidRatioList,
   targets: targetList,
   counted: COUNTED,
   roles: ROLE_MEANING,
-  workload: { specs: SPECS, agentsPerSpec: AGENTS, bootstrapPerNode: BOOTSTRAP, rate: RATE, seconds: SECONDS, warmupJobs: WARMUP_JOBS, bidWindowMs: BID_WINDOW_MS, idleSeconds: IDLE_SECONDS, seed: SEED },
+  workload: { bids: BIDS, specs: SPECS, agentsPerSpec: AGENTS, bootstrapPerNode: BOOTSTRAP, rate: RATE, seconds: SECONDS, warmupJobs: WARMUP_JOBS, bidWindowMs: BID_WINDOW_MS, idleSeconds: IDLE_SECONDS, seed: SEED },
   totalSeconds: round((Date.now() - started) / 1000, 1)
 }
 const file = await saveResult('bench-scale', result)

@@ -13,6 +13,8 @@
  *   message in it by topic kind, duplicates included, before validation);
  * - wire: libp2p_data_transfer_bytes_total, what every connection received
  *   (noise and yamux framing included) and what each protocol's streams did;
+ * - bid frames read from bid streams (market.bids 'stream'), from the node's
+ *   verdict counter, as msgs of kind 'bid-stream';
  * - CPU (process.cpuUsage, user + system) and RSS of this process.
  *
  * The process exits when the parent goes away (IPC disconnect), so a parent
@@ -39,8 +41,8 @@ let logFile: WriteStream | undefined
 let servingStops: Array<() => void> = []
 let window = freshWindow()
 
-function freshWindow (): { gossipBytes: number, rpcs: number, msgs: Record<string, number>, cpu: NodeJS.CpuUsage, wire: Record<string, number>, at: number } {
-  return { gossipBytes: 0, rpcs: 0, msgs: {}, cpu: process.cpuUsage(), wire: {}, at: Date.now() }
+function freshWindow (): { gossipBytes: number, rpcs: number, msgs: Record<string, number>, cpu: NodeJS.CpuUsage, wire: Record<string, number>, bidFrames: number, at: number } {
+  return { gossipBytes: 0, rpcs: 0, msgs: {}, cpu: process.cpuUsage(), wire: {}, bidFrames: 0, at: Date.now() }
 }
 
 /** Bytes received per libp2p protocol (and 'global': the connections themselves), from the node's metrics; none when they are off. */
@@ -74,8 +76,18 @@ function instrumentGossip (n: Node): void {
   }
 }
 
+/** Bid frames this node has read from bid streams: the bid stream's verdicts, every label summed. */
+async function bidFramesRead (n: Node): Promise<number> {
+  const { text } = await n.metricsText!()
+  let frames = 0
+  for (const match of text.matchAll(/^specmesh_gossip_verdicts_total\{[^}]*topic="\/specmesh\/bid\/[^"]*"[^}]*\} (\d+)$/gm)) frames += Number(match[1])
+  return frames
+}
+
 async function counters (n: Node): Promise<Counters> {
   const cpu = process.cpuUsage(window.cpu)
+  const bidFrames = await bidFramesRead(n) - window.bidFrames
+  if (bidFrames > 0) window.msgs['bid-stream'] = bidFrames
   const wireNow = await wireReceived(n)
   const wire: Record<string, number> = {}
   for (const [k, v] of Object.entries(wireNow)) wire[k] = v - (window.wire[k] ?? 0)
@@ -157,7 +169,7 @@ async function handle (message: ToScaleNode): Promise<FromScaleNode> {
     case 'start': {
       home = await mkdtemp(join(tmpdir(), 'specmesh-bench-scale-'))
       // The switch (ISSUE9-DESIGN.md): ignored by a market that has only the global topics.
-      const market = { topics: message.topics } as MarketOptions
+      const market = { topics: message.topics, bids: message.bids } as MarketOptions
       const log = message.log === true ? createWriteStream(join(home, 'daemon.log')) : undefined
       logFile = log
       node = await createNode({
@@ -224,6 +236,7 @@ async function handle (message: ToScaleNode): Promise<FromScaleNode> {
     case 'mark':
       window = freshWindow()
       window.wire = await wireReceived(need())
+      window.bidFrames = await bidFramesRead(need())
       return { event: 'marked', id: message.id }
     case 'counters':
       return { event: 'counters', id: message.id, counters: await counters(need()) }

@@ -5,14 +5,17 @@
  */
 
 export type TopicMode = 'global' | 'per-spec'
+/** How agents send bids (NodeInit.market.bids). */
+export type BidMode = 'gossip' | 'stream'
 
 export type ToScaleNode =
   /**
    * `metrics` (default true: bench:scale reads libp2p's byte counters from them) turns the
    * Prometheus metrics on; `log` writes the daemon's JSON log lines (level info) to a file in
-   * the node's home; `dht` defaults to on, as for any node.
+   * the node's home; `dht` defaults to on, as for any node; `bids`: how its agent sends bids
+   * (market.bids, default gossip).
    */
-  | { cmd: 'start', id: number, bootstrap: string[], topics: TopicMode, metrics?: boolean, log?: boolean, dht?: boolean }
+  | { cmd: 'start', id: number, bootstrap: string[], topics: TopicMode, metrics?: boolean, log?: boolean, dht?: boolean, bids?: BidMode }
   | { cmd: 'publish', id: number, name: string }
   | { cmd: 'serve', id: number, specId: string, priceUsd: number }
   /** `topicsOf`: also count, for that spec, the peers on the least-populated of its market topics. */
@@ -39,7 +42,7 @@ export interface Counters {
   /** Bytes of every gossipsub RPC frame received: messages (duplicates too), control (IHAVE, IWANT, GRAFT, PRUNE, IDONTWANT), subscriptions. */
   gossipBytes: number
   rpcs: number
-  /** Gossip messages received, by topic kind (jobs, bids, awards, capacity, receipts, specs), duplicates included, validated or not. */
+  /** Gossip messages received, by topic kind (jobs, bids, awards, capacity, receipts, specs), duplicates included, validated or not; and 'bid-stream': bid frames read from bid streams. */
   msgs: Record<string, number>
   /** Bytes received per libp2p protocol's streams; 'global' is every connection's bytes (noise and yamux framing included). */
   wire: Record<string, number>

@@ -3,7 +3,7 @@
  * counters, the per-spec / global ratios, and the issue's targets.
  */
 import { round, summarize, table } from './bench.ts'
-import type { Counters, TopicMode } from './scale-protocol.ts'
+import type { BidMode, Counters, TopicMode } from './scale-protocol.ts'
 
 export const ROLES = ['coordinator', 'agent', 'otherAgent', 'otherCoordinator', 'bystander'] as const
 export type Role = typeof ROLES[number]
@@ -20,7 +20,7 @@ export const ROLE_MEANING: Record<Role, string> = {
 export const COUNTED = 'per job = received by one node during the measured window / measured jobs run (mean over the nodes of a role). ' +
   'bytes: everything the node\'s libp2p connections received (libp2p_data_transfer_bytes_total "global": gossip with duplicates and control, execution streams, DHT, identify, ping, sync; noise and yamux framing included). ' +
   'gossipBytes: the gossipsub RPC frames alone (messages with duplicates, IHAVE/IWANT/GRAFT/PRUNE/IDONTWANT, subscriptions). ' +
-  'msgs: gossip messages received on every topic, duplicates included, before validation (byKind per topic kind). ' +
+  'msgs: gossip messages received on every topic, duplicates included, before validation (byKind per topic kind), and bid frames read from bid streams (kind bid-stream, under bids stream). ' +
   'cpuMs: process.cpuUsage (user + system) of the node\'s process, its idle work in the window included. rssMB: its RSS at the end of the window.'
 
 export interface RoleFigures {
@@ -36,6 +36,8 @@ export interface RoleFigures {
 export interface RunResult {
   nodes: number
   topics: TopicMode
+  /** How agents sent bids (market.bids). */
+  bids: BidMode
   jobsPerSec: number
   targetJobsPerSec: number
   jobs: number
@@ -110,7 +112,7 @@ export function runTable (run: RunResult): string {
       'msgs/job by kind': Object.entries(f.msgsByKind).map(([k, v]) => `${k} ${v}`).join(', ')
     }
   })
-  return `N = ${run.nodes}, topics ${run.topics}: ${run.jobs} jobs at ${run.jobsPerSec}/s (asked ${run.targetJobsPerSec}/s; ${run.failed} failed, ${run.skipped} skipped), ` +
+  return `N = ${run.nodes}, topics ${run.topics}, bids ${run.bids}: ${run.jobs} jobs at ${run.jobsPerSec}/s (asked ${run.targetJobsPerSec}/s; ${run.failed} failed, ${run.skipped} skipped), ` +
     `latency p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms; mean degree ${run.degree}; set-up ${round(run.setupMs / 1000, 1)} s; ` +
     `adverts held by each spec's coordinator ${run.advertsHeld.join(', ')}\n` +
     `CPU of all ${run.nodes} node processes: idle ${run.cpu.idleTotalMsPerSec} ms/s, during the jobs ${run.cpu.windowTotalMsPerSec} ms/s (the machine: ${run.cpu.cores * 1000} ms/s); ` +
@@ -123,7 +125,7 @@ export interface Ratio { nodes: number, role: Role, msgs: number, bytes: number,
 export function ratios (runs: RunResult[]): Ratio[] {
   const out: Ratio[] = []
   for (const perSpec of runs.filter(r => r.topics === 'per-spec')) {
-    const global = runs.find(r => r.topics === 'global' && r.nodes === perSpec.nodes)
+    const global = runs.find(r => r.topics === 'global' && r.nodes === perSpec.nodes && r.bids === perSpec.bids)
     if (global == null) continue
     for (const role of ROLES) {
       const a = perSpec.perJob[role]
@@ -135,11 +137,33 @@ export function ratios (runs: RunResult[]): Ratio[] {
   return out
 }
 
+export interface BidRatio extends Ratio { topics: TopicMode, p50: number, p99: number }
+
+/** Per role, bids by stream divided by bids by gossip at the same N and topic mode; latency too. */
+export function bidRatios (runs: RunResult[]): BidRatio[] {
+  const out: BidRatio[] = []
+  for (const stream of runs.filter(r => r.bids === 'stream')) {
+    const gossip = runs.find(r => r.bids === 'gossip' && r.nodes === stream.nodes && r.topics === stream.topics)
+    if (gossip == null) continue
+    for (const role of ROLES) {
+      const a = stream.perJob[role]
+      const b = gossip.perJob[role]
+      if (a == null || b == null) continue
+      out.push({ nodes: stream.nodes, topics: stream.topics, role, msgs: round(a.msgs / b.msgs), bytes: round(a.bytes / b.bytes), cpuMs: round(a.cpuMs / b.cpuMs), p50: round(stream.latencyMs.p50 / gossip.latencyMs.p50), p99: round(stream.latencyMs.p99 / gossip.latencyMs.p99) })
+    }
+  }
+  return out
+}
+
+export function bidRatioTable (list: BidRatio[]): string {
+  return table(list.map(r => ({ N: r.nodes, topics: r.topics, role: r.role, 'msgs stream/gossip': r.msgs, 'bytes stream/gossip': r.bytes, 'CPU stream/gossip': r.cpuMs, 'p50 stream/gossip': r.p50, 'p99 stream/gossip': r.p99 })))
+}
+
 export function ratioTable (list: Ratio[]): string {
   return table(list.map(r => ({ N: r.nodes, role: r.role, 'msgs per-spec/global': r.msgs, 'bytes per-spec/global': r.bytes, 'CPU per-spec/global': r.cpuMs })))
 }
 
-export interface Target { mode: TopicMode, target: string, value: string, met: boolean }
+export interface Target { mode: TopicMode, bids: BidMode, target: string, value: string, met: boolean }
 
 /** How far a figure may move between the smallest and the largest N and still count as "not growing" (the runs are noisy). */
 export const GROWTH_ALLOWED = 1.5
@@ -147,17 +171,17 @@ export const GROWTH_ALLOWED = 1.5
 /** The issue's targets, per topic mode, from the runs at the smallest and the largest N of that mode. */
 export function targets (runs: RunResult[]): Target[] {
   const out: Target[] = []
-  for (const mode of ['global', 'per-spec'] as const) {
-    const mine = runs.filter(r => r.topics === mode).sort((a, b) => a.nodes - b.nodes)
+  for (const [mode, bids] of [['global', 'gossip'], ['per-spec', 'gossip'], ['global', 'stream'], ['per-spec', 'stream']] as const) {
+    const mine = runs.filter(r => r.topics === mode && r.bids === bids).sort((a, b) => a.nodes - b.nodes)
     if (mine.length === 0) continue
     for (const run of mine) {
       const by = run.perJob.bystander
       const agent = run.perJob.agent
       if (by == null || agent == null) continue
       const share = by.bytes / agent.bytes
-      out.push({ mode, target: `N=${run.nodes}: bystander bytes/job <= 5% of an agent's`, value: `${round(share * 100, 1)}%`, met: share <= 0.05 })
+      out.push({ mode, bids, target: `N=${run.nodes}: bystander bytes/job <= 5% of an agent's`, value: `${round(share * 100, 1)}%`, met: share <= 0.05 })
       const jobTraffic = ['jobs', 'bids', 'awards', 'capacity'].reduce((sum, k) => sum + (by.msgsByKind[k] ?? 0), 0)
-      out.push({ mode, target: `N=${run.nodes}: bystander receives no job, bid, award or advert message`, value: `${round(jobTraffic)} per job`, met: jobTraffic === 0 })
+      out.push({ mode, bids, target: `N=${run.nodes}: bystander receives no job, bid, award or advert message`, value: `${round(jobTraffic)} per job`, met: jobTraffic === 0 })
     }
     const small = mine[0]!
     const large = mine.at(-1)!
@@ -165,15 +189,15 @@ export function targets (runs: RunResult[]): Target[] {
     const span = `${small.nodes}→${large.nodes}`
     const growth = (f: (r: RunResult) => number | undefined): number => (f(large) ?? NaN) / (f(small) ?? NaN)
     const by = growth(r => r.perJob.bystander?.bytes)
-    out.push({ mode, target: `bystander bytes/job not growing ${span} (≤ ${GROWTH_ALLOWED}×)`, value: `${round(by)}×`, met: by <= GROWTH_ALLOWED })
+    out.push({ mode, bids, target: `bystander bytes/job not growing ${span} (≤ ${GROWTH_ALLOWED}×)`, value: `${round(by)}×`, met: by <= GROWTH_ALLOWED })
     const agent = growth(r => r.perJob.agent?.bytes)
-    out.push({ mode, target: `agent bytes/job not growing with N ${span} (same agents per spec; ≤ ${GROWTH_ALLOWED}×)`, value: `${round(agent)}×`, met: agent <= GROWTH_ALLOWED })
+    out.push({ mode, bids, target: `agent bytes/job not growing with N ${span} (same agents per spec; ≤ ${GROWTH_ALLOWED}×)`, value: `${round(agent)}×`, met: agent <= GROWTH_ALLOWED })
     const p99 = growth(r => r.latencyMs.p99)
-    out.push({ mode, target: `latency p99 at ${large.nodes} within 1.5× of ${small.nodes}`, value: `${round(p99)}× (${small.latencyMs.p99} → ${large.latencyMs.p99} ms)`, met: p99 <= 1.5 })
+    out.push({ mode, bids, target: `latency p99 at ${large.nodes} within 1.5× of ${small.nodes}`, value: `${round(p99)}× (${small.latencyMs.p99} → ${large.latencyMs.p99} ms)`, met: p99 <= 1.5 })
   }
   return out
 }
 
 export function targetTable (list: Target[]): string {
-  return table(list.map(t => ({ topics: t.mode, target: t.target, value: t.value, '': t.met ? 'met' : 'NOT met' })))
+  return table(list.map(t => ({ topics: t.mode, bids: t.bids, target: t.target, value: t.value, '': t.met ? 'met' : 'NOT met' })))
 }
