@@ -330,7 +330,8 @@ export class AgentService {
         answer = await this.deps.sendBid(envelope.signer, bid)
       } catch (err) {
         // No stream to the coordinator (unreachable directly, or it went away): the spec's bids topic, where it also listens.
-        this.log('agent.bid-stream-failed', { level: 'warn', jobId: envelope.id, coordinator: envelope.signer, error: (err as Error).message })
+        // Not being connected to a coordinator is ordinary (it is gossip's job then); a stream that failed is not.
+        this.log('agent.bid-stream-failed', { level: (err as Error).name === 'NoCoordinatorConnectionError' ? 'debug' : 'warn', jobId: envelope.id, coordinator: envelope.signer, error: (err as Error).message })
       }
       if (answer != null) {
         if (!answer.accepted) {

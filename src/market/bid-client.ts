@@ -12,6 +12,11 @@ export class BidStreamError extends Error {
   override name = 'BidStreamError'
 }
 
+/** No connection to the coordinator is open: the bid goes by gossip (see BidClient.open). */
+export class NoCoordinatorConnectionError extends BidStreamError {
+  override name = 'NoCoordinatorConnectionError'
+}
+
 interface Waiter {
   bidId: string
   resolve: (answer: BidAnswer) => void
@@ -89,6 +94,8 @@ export class BidClient {
   private readonly libp2p: SpecmeshLibp2p
   private readonly protocol: string
   private readonly sessions = new Map<string, Promise<BidSession>>()
+  /** Coordinators being dialled in the background (see warm). */
+  private readonly warming = new Set<string>()
 
   constructor (libp2p: SpecmeshLibp2p, protocol: string = PROTOCOLS.bid) {
     this.libp2p = libp2p
@@ -116,16 +123,38 @@ export class BidClient {
   }
 
   private async open (coordinator: string, signal: AbortSignal): Promise<BidSession> {
+    const peer = peerIdFromString(coordinator)
+    // The coordinator is normally connected already (a gossip neighbour, or the one that
+    // dialled us for an execution); a direct connection is preferred to a relayed one.
+    const open = this.libp2p.getConnections(peer).filter(c => c.status === 'open')
+    if (open.length === 0) {
+      // A job carries no address: dialling a PeerId we hold no address for is a DHT walk that
+      // would outlast the bid window. This bid goes by gossip; a dial to an address we do hold
+      // opens the stream for the next one.
+      this.warm(coordinator)
+      throw new NoCoordinatorConnectionError(`no connection to the coordinator ${coordinator}`)
+    }
     try {
-      const peer = peerIdFromString(coordinator)
-      // The coordinator is normally a gossip neighbour already; a direct connection is preferred to a relayed one.
-      const open = this.libp2p.getConnections(peer).filter(c => c.status === 'open')
-      const connection = open.find(c => c.limits == null) ?? open[0] ?? await this.libp2p.dial(peer, { signal })
+      const connection = open.find(c => c.limits == null) ?? open[0]!
       // negotiateFully false: the protocol name goes out with the first bid, not a round trip before it.
       return new BidSession(await connection.newStream(this.protocol, { signal, runOnLimitedConnection: true, negotiateFully: false }))
     } catch (err) {
       throw new BidStreamError(`could not open a bid stream to the coordinator ${coordinator}: ${(err as Error).message}`)
     }
+  }
+
+  /** Dial the coordinator at an address the peer store holds, without waiting; the next bid finds the connection. */
+  private warm (coordinator: string): void {
+    if (this.warming.has(coordinator)) return
+    const peer = peerIdFromString(coordinator)
+    this.warming.add(coordinator)
+    this.libp2p.peerStore.get(peer)
+      .then(async known => {
+        if (known.addresses.length === 0) return
+        await this.libp2p.dial(peer, { signal: AbortSignal.timeout(BID_ANSWER_TIMEOUT_MS) })
+      })
+      .catch(() => {})
+      .finally(() => { this.warming.delete(coordinator) })
   }
 
   close (): void {

@@ -186,6 +186,32 @@ describe('bids over the bid stream (real nodes on 127.0.0.1)', () => {
     expect(verdictsWith(dear, 'ignore', 'not-my-job')).toBe(2)
   })
 
+  it('an agent not connected to the coordinator gossips its bid instead (a job carries no address to dial); once the coordinator has dialled it for the execution, its next bid goes by stream', async () => {
+    // No DHT: the coordinator and the agent meet only through a follower of the spec that relays its topics.
+    const bare = async (bootstrap: string[], extra: Record<string, unknown> = {}): Promise<TestNode> => {
+      const node = await createNode({ home: await tempHome(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, dht: false, mdns: false, ...extra })
+      nodes.push(node)
+      return node
+    }
+    const coordinator = await bare([], { market: { bids: 'stream' } })
+    const relay = await bare([coordinator.multiaddrs()[0]!], { follow: 'all' })
+    const agent = await bare([relay.multiaddrs()[0]!], { market: { bids: 'stream' } })
+    await waitFor(() => relay.libp2p.services.pubsub.getSubscribers(TOPICS.specs).length >= 2, { what: 'the relay to see both on the spec topic' })
+    const { id: specId } = await coordinator.publishSpec(sampleSpec('bid-stream-fallback'))
+    await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'the spec on every node' })
+    await agent.serve(specId, async () => output, { priceUsd: 0.1, estimatedMs: 20 })
+    await waitForSpecMesh([coordinator, relay, agent], specId)
+    await waitForAdverts(coordinator, specId, 1)
+    expect(agent.libp2p.getConnections(peerIdFromString(coordinator.peerId))).toEqual([])
+    const bids = gossipedBids([coordinator])
+    const first = await coordinator.submitJob(specId, { text: 'first' }, { bidWindowMs: WINDOW_MS })
+    expect(first.status).toBe('succeeded')
+    expect(bids.length).toBe(1)
+    const second = await coordinator.submitJob(specId, { text: 'second' }, { bidWindowMs: WINDOW_MS })
+    expect(second.status).toBe('succeeded')
+    expect(bids.length).toBe(1)
+  })
+
   it(`a peer holds at most ${MAX_BID_STREAMS_PER_PEER} bid streams to a coordinator: one more is reset, the others still answer`, async () => {
     const { coordinator, attacker, specId, openGate } = await world()
     openGate()
