@@ -121,38 +121,34 @@ export function runTable (run: RunResult): string {
 
 export interface Ratio { nodes: number, role: Role, msgs: number, bytes: number, cpuMs: number }
 
-/** Per role, per-spec divided by global at the same N (1 = no change, 0.1 = a tenth). */
-export function ratios (runs: RunResult[]): Ratio[] {
-  const out: Ratio[] = []
-  for (const perSpec of runs.filter(r => r.topics === 'per-spec')) {
-    const global = runs.find(r => r.topics === 'global' && r.nodes === perSpec.nodes && r.bids === perSpec.bids)
-    if (global == null) continue
+/** Per role, each run `isA` picks divided by its partner run (the one `partnerOf` matches), with the two runs. */
+function perRole (runs: RunResult[], isA: (r: RunResult) => boolean, partnerOf: (a: RunResult, r: RunResult) => boolean): Array<Ratio & { a: RunResult, b: RunResult }> {
+  const out: Array<Ratio & { a: RunResult, b: RunResult }> = []
+  for (const a of runs.filter(isA)) {
+    const b = runs.find(r => !isA(r) && partnerOf(a, r))
+    if (b == null) continue
     for (const role of ROLES) {
-      const a = perSpec.perJob[role]
-      const b = global.perJob[role]
-      if (a == null || b == null) continue
-      out.push({ nodes: perSpec.nodes, role, msgs: round(a.msgs / b.msgs), bytes: round(a.bytes / b.bytes), cpuMs: round(a.cpuMs / b.cpuMs) })
+      const x = a.perJob[role]
+      const y = b.perJob[role]
+      if (x == null || y == null) continue
+      out.push({ a, b, nodes: a.nodes, role, msgs: round(x.msgs / y.msgs), bytes: round(x.bytes / y.bytes), cpuMs: round(x.cpuMs / y.cpuMs) })
     }
   }
   return out
+}
+
+/** Per role, per-spec divided by global at the same N and bid mode (1 = no change, 0.1 = a tenth). */
+export function ratios (runs: RunResult[]): Ratio[] {
+  return perRole(runs, r => r.topics === 'per-spec', (a, r) => r.topics === 'global' && r.nodes === a.nodes && r.bids === a.bids)
+    .map(({ a: _a, b: _b, ...ratio }) => ratio)
 }
 
 export interface BidRatio extends Ratio { topics: TopicMode, p50: number, p99: number }
 
 /** Per role, bids by stream divided by bids by gossip at the same N and topic mode; latency too. */
 export function bidRatios (runs: RunResult[]): BidRatio[] {
-  const out: BidRatio[] = []
-  for (const stream of runs.filter(r => r.bids === 'stream')) {
-    const gossip = runs.find(r => r.bids === 'gossip' && r.nodes === stream.nodes && r.topics === stream.topics)
-    if (gossip == null) continue
-    for (const role of ROLES) {
-      const a = stream.perJob[role]
-      const b = gossip.perJob[role]
-      if (a == null || b == null) continue
-      out.push({ nodes: stream.nodes, topics: stream.topics, role, msgs: round(a.msgs / b.msgs), bytes: round(a.bytes / b.bytes), cpuMs: round(a.cpuMs / b.cpuMs), p50: round(stream.latencyMs.p50 / gossip.latencyMs.p50), p99: round(stream.latencyMs.p99 / gossip.latencyMs.p99) })
-    }
-  }
-  return out
+  return perRole(runs, r => r.bids === 'stream', (a, r) => r.bids === 'gossip' && r.nodes === a.nodes && r.topics === a.topics)
+    .map(({ a, b, ...ratio }) => ({ ...ratio, topics: a.topics, p50: round(a.latencyMs.p50 / b.latencyMs.p50), p99: round(a.latencyMs.p99 / b.latencyMs.p99) }))
 }
 
 export function bidRatioTable (list: BidRatio[]): string {
