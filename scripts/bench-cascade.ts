@@ -24,6 +24,8 @@ import type { JobResult } from '../src/market/coordinator.ts'
 import { TOPICS } from '../src/wire/constants.ts'
 import { sampleSpec } from '../test/helpers/specs.ts'
 import { summarize, table, saveResult, round } from './lib/bench.ts'
+import { parseEnvelopeJson } from '../src/wire/envelope.ts'
+import { SlotTimeline, GAP_PARTS } from './lib/slot-timeline.ts'
 
 const REQUESTERS = 5
 const CORES = 3
@@ -52,9 +54,15 @@ class SharedMachine {
   peak = 0
   startedAfterSoftDeadline = 0
   executions = 0
+  readonly timeline: SlotTimeline
 
-  async work (signal: AbortSignal, softDeadline: number | undefined): Promise<void> {
+  constructor (timeline: SlotTimeline) {
+    this.timeline = timeline
+  }
+
+  async work (jobId: string, signal: AbortSignal, softDeadline: number | undefined): Promise<void> {
     this.executions++
+    this.timeline.started(jobId)
     if (softDeadline != null && Date.now() > softDeadline) this.startedAfterSoftDeadline++
     this.running++
     this.peak = Math.max(this.peak, this.running)
@@ -67,6 +75,7 @@ class SharedMachine {
       })
     } finally {
       this.running--
+      this.timeline.ended(jobId)
     }
   }
 
@@ -75,7 +84,15 @@ class SharedMachine {
   firstStart = 0
   lastEnd = 0
 
+  /** Ticks run and the wall time they covered: a loaded event loop stretches them. */
+  ticks = 0
+  tickWallMs = 0
+  private lastTickAt = 0
+
   private tick (): void {
+    const at = Date.now()
+    if (this.lastTickAt > 0) { this.ticks++; this.tickWallMs += at - this.lastTickAt }
+    this.lastTickAt = this.jobs.size > 0 ? at : 0
     const share = TICK_MS * Math.min(1, CORES / Math.max(1, this.jobs.size))
     this.busyCoreMs += share * this.jobs.size
     this.firstStart ||= Date.now()
@@ -84,21 +101,32 @@ class SharedMachine {
       job.left -= share
       if (job.left <= 0) { this.jobs.delete(job); job.done() }
     }
-    if (this.jobs.size === 0) { clearInterval(this.timer); this.timer = undefined }
+    if (this.jobs.size === 0) { clearInterval(this.timer); this.timer = undefined; this.lastTickAt = 0 }
   }
 }
 
 async function runMode (mode: 'naive' | 'spec') {
   const homes: string[] = []
-  const start = async (market: MarketOptions): Promise<Node> => {
+  const timeline = new SlotTimeline(CORES)
+  const start = async (market: MarketOptions, log: (event: string, fields?: Record<string, unknown>) => void): Promise<Node> => {
     const home = await mkdtemp(join(tmpdir(), `specmesh-cascade-${mode}-`))
     homes.push(home)
-    return await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'], market })
+    return await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'], market, log })
   }
-  const agent = await start({ advertIntervalMs: 500 })
+  const agent = await start({ advertIntervalMs: 500 }, (event, fields) => {
+    const jobId = fields?.jobId as string
+    if (event === 'agent.bid') timeline.agentStep(jobId, 'bid')
+    else if (event === 'agent.awarded') timeline.agentStep(jobId, 'awardArrived')
+  })
   const requesters: Node[] = []
   for (let i = 0; i < REQUESTERS; i++) {
-    requesters.push(await start(mode === 'naive' ? { policy: naivePolicy({ timeoutMs: 1000, retries: 5 }) } : { retryBaseMs: 1000 }))
+    requesters.push(await start(mode === 'naive' ? { policy: naivePolicy({ timeoutMs: 1000, retries: 5 }) } : { retryBaseMs: 1000 }, (event, fields) => {
+      const jobId = fields?.jobId as string
+      if (event === 'job.waiting-for-capacity') timeline.coordinatorStep(i, jobId, 'waiting')
+      else if (event === 'job.submitted') timeline.coordinatorStep(i, jobId, 'published')
+      else if (event === 'job.awarded') timeline.coordinatorStep(i, jobId, 'awarded')
+    }))
+    requesters[i]!.events.on('job-event', event => { if (event.type === 'bid') timeline.coordinatorStep(i, event.jobId, 'firstBid', event.at) })
   }
   const nodes = [agent, ...requesters]
   for (let i = 0; i < nodes.length; i++) {
@@ -113,13 +141,24 @@ async function runMode (mode: 'naive' | 'spec') {
   const { id: specId } = await agent.publishSpec(spec)
   while (!(await Promise.all(requesters.map(r => r.getSpec(specId)))).every(Boolean)) await new Promise(resolve => setTimeout(resolve, 20))
 
-  const machine = new SharedMachine()
-  await agent.serve(specId, async (_input, { signal, softDeadline }) => {
-    await machine.work(signal, softDeadline)
+  const machine = new SharedMachine(timeline)
+  await agent.serve(specId, async (_input, { signal, softDeadline, jobId }) => {
+    await machine.work(jobId, signal, softDeadline)
     return { entities: [{ name: 'done', confidence: 99 }] }
   }, { priceUsd: PRICE, estimatedMs: SERVICE_MS, admission: mode === 'naive' ? 'none' : 'spec' })
   // Requesters join the spec's topics as their first job would, so the first jobs find the agent.
   for (const requester of requesters) requester.subscriptions.join(specId, 'coordinating')
+  // When each advert reaches each requester (after validation, so in its capacity table).
+  const advertsSeen = new Set<number>()
+  requesters.forEach((requester, i) => {
+    const topic = requester.subscriptions.topicOf(specId, 'capacity')
+    requester.libp2p.services.pubsub.addEventListener('message', event => {
+      if (event.detail.topic !== topic) return
+      const issuedAt = (parseEnvelopeJson(event.detail.data) as { body: { issuedAt: number } }).body.issuedAt
+      if (!advertsSeen.has(issuedAt)) { advertsSeen.add(issuedAt); timeline.advertIssued(issuedAt) }
+      timeline.advertArrived(i, issuedAt)
+    })
+  })
   while (requesters.some(r => r.subscriptions.topicPeers(specId, 'bids').length === 0)) await new Promise(resolve => setTimeout(resolve, 20))
   if (mode === 'spec') {
     while (requesters.some(r => r.capacityOf(specId).length === 0)) await new Promise(resolve => setTimeout(resolve, 20))
@@ -148,6 +187,8 @@ async function runMode (mode: 'naive' | 'spec') {
   const endedAt = Date.now()
   const cpu = process.cpuUsage(cpuBefore)
 
+  for (const o of outcomes) timeline.lifetime(o.submittedAt, o.finishedAt)
+  const slots = timeline.report()
   const budget = 0.3
   const succeeded = outcomes.filter(o => o.result?.status === 'succeeded')
   const attempts = outcomes.reduce((n, o) => n + (o.result?.attempts.length ?? 0), 0)
@@ -168,6 +209,8 @@ async function runMode (mode: 'naive' | 'spec') {
     startedAfterSoftDeadline: machine.startedAfterSoftDeadline,
     budgetOverruns: outcomes.filter(o => (o.result?.costUsd ?? 0) > budget + 1e-9).length,
     elapsedMs: endedAt - startedAt,
+    slots,
+    meanTickMs: round(machine.tickWallMs / Math.max(1, machine.ticks)),
     agentUtilisation: round(machine.busyCoreMs / (CORES * Math.max(1, machine.lastEnd - machine.firstStart)), 3),
     processCpuShare: round((cpu.user + cpu.system) / 1000 / (endedAt - startedAt), 3),
     attemptOutcomes: outcomes.flatMap(o => o.result?.attempts ?? []).reduce<Record<string, number>>((counts, a) => {
@@ -198,6 +241,8 @@ console.log(table([
   row('peak in flight at the agent', r => r.peakInFlight),
   row('goodput / agent capacity', r => r.goodputRatio),
   row('agent utilisation (cores busy)', r => r.agentUtilisation),
+  row('agent busy on the wall clock (slots)', r => r.slots.busyFraction),
+  row(`mean tick of the model (${TICK_MS} ms nominal)`, r => r.meanTickMs),
   row('CPU of this one process (cores)', r => r.processCpuShare),
   row('succeeded', r => r.succeeded),
   row('latency of successes p50 / p99 (ms)', r => `${r.latencyMs.p50} / ${r.latencyMs.p99}`),
@@ -209,6 +254,8 @@ const pick = ({ amplification, peakInFlight, goodputRatio, latencyMs, cleanFailu
   ({ amplification, peakInFlight, goodputRatio, latencyMs, cleanFailures, startedAfterSoftDeadline, budgetOverruns })
 const summary = { naive: pick(naive), spec: pick(specMode) }
 const file = await saveResult('bench-cascade', { naive, spec: specMode, scenario: { requesters: REQUESTERS, cores: CORES, serviceMs: SERVICE_MS, offeredFactor: OFFERED_FACTOR, durationMs: DURATION_MS } })
+console.log('\nwhere the freed slots\' time went (spec): ' + JSON.stringify({ busyFraction: specMode.slots.busyFraction, freedWhileWaiting: specMode.slots.freedWhileWaiting, refilledFromQueue: specMode.slots.refilledFromQueue, gapMs: specMode.slots.gapMs, idleSlotMs: specMode.slots.idleSlotMs, unfilled: specMode.slots.unfilled, adverts: specMode.slots.adverts, advertLatencyMs: specMode.slots.advertLatencyMs }))
+console.log(table(GAP_PARTS.map(part => ({ 'idle slot-ms by step': part, naive: naive.slots.breakdownMs[part], spec: specMode.slots.breakdownMs[part] }))))
 console.log('\nattempt outcomes:', JSON.stringify({ naive: naive.attemptOutcomes, spec: specMode.attemptOutcomes }))
 console.log('failure reasons (spec):', JSON.stringify(specMode.failureReasons, null, 1))
 console.log(`\nsaved ${file}`)
