@@ -12,7 +12,7 @@ import type { Handler } from './exec-handler.ts'
 import { execStream, readCancelFrame, supportsCancel, supportsLeases } from './exec-protocol.ts'
 import { FrameError } from '../net/frames.ts'
 import { after } from './timers.ts'
-import { bidHoldsUntil } from './constants.ts'
+import { bidHoldsUntil, firstBidUntil } from './constants.ts'
 import { AwardBodySchema, publishableReason, type BidAnswer, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, MAX_DURATION_MS, MAX_QUEUE, MAX_SLOTS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
 import { checkBody } from './validators.ts'
@@ -57,6 +57,21 @@ interface Served {
   queueLimit: number
   /** Awards waiting for a slot, first come first served. */
   waiting: Array<() => void>
+  /**
+   * Job calls that arrived while every place was committed, oldest first: the
+   * first place to free goes to the oldest still open, with a bid at once,
+   * rather than waiting for an advert to bring a new call.
+   */
+  kept: KeptCall[]
+  /** A bid on kept calls is due (placeFreed), or a held place is about to be released. */
+  refillDue: boolean
+  holdTimer?: NodeJS.Timeout
+}
+
+interface KeptCall {
+  envelope: Envelope<JobBody>
+  /** After this a bid could reach the coordinator too late for its first-bid wait. */
+  bidBy: number
 }
 
 /** A request's award: from the job's auction, or under a lease (execute/1.2.0). */
@@ -108,6 +123,8 @@ const TIGHT_ROOM = 2
 const DEFAULT_ESTIMATED_MS = 1000
 /** What a busy agent suggests a coordinator waits before asking again. */
 const BUSY_RETRY_AFTER_MS = 250
+/** Job calls kept per spec while it is full; beyond this the oldest is dropped. */
+const MAX_KEPT_CALLS = 64
 
 /** Abort reason of an execution its coordinator cancelled (a cancel frame). */
 export class ExecutionCancelledError extends Error {
@@ -178,7 +195,8 @@ export class AgentService {
       effectiveLimit: specId => { const s = this.served.get(specId); return s == null ? 0 : this.effectiveLimit(s) },
       committed: specId => { const s = this.served.get(specId); return s == null ? 0 : this.committed(s) },
       draining: () => this.draining,
-      loadChanged: () => { this.loadChanged() },
+      // A lease ending or shrinking may free places: kept job calls get them (placeFreed).
+      loadChanged: () => { this.loadChanged(); for (const specId of this.served.keys()) this.placeFreed(specId) },
       now: this.now,
       log: this.log
     })
@@ -209,7 +227,9 @@ export class AgentService {
       deadlines: new Set(),
       enforcesSpec: options.admission !== 'none',
       queueLimit: 0,
-      waiting: []
+      waiting: [],
+      kept: [],
+      refillDue: false
     }
     // The queue defaults to the concurrency limit, known only once the limit is.
     served.queueLimit = Math.min(MAX_QUEUE, Math.max(0, options.queue ?? served.limit))
@@ -221,6 +241,7 @@ export class AgentService {
     this.startAdverts()
     return () => {
       this.served.delete(specId)
+      clearTimeout(served.holdTimer)
       if (this.deps.advertPerSpec === true) this.withdrawn.add(specId)
       this.advertiseSoon()
     }
@@ -294,17 +315,29 @@ export class AgentService {
     await Promise.all(sends)
   }
 
-  /** Decide whether to bid on a job just validated from gossip, and bid if so. */
+  /**
+   * Decide whether to bid on a job just validated from gossip, and bid if so.
+   * A job this agent would take but has no place for is kept: a place freeing
+   * before the job's bidding ends goes to it (bidOnKept).
+   */
   async onJob (envelope: Envelope<JobBody>): Promise<void> {
     this.forgetExpired(this.now())
     const job = envelope.body
     const served = this.served.get(job.specId)
     if (served == null || sameKey(envelope.signer, this.deps.signer.peerId) || this.draining) return
-    const refusal = this.bidRefusal(served, job)
-    if (refusal != null) {
-      this.log('agent.no-bid', { jobId: envelope.id, reason: refusal })
+    const terms = this.termsRefusal(served, job)
+    const room = terms == null ? this.roomRefusal(served) : null
+    if (terms != null || room != null) {
+      const kept = terms == null && this.keep(served, envelope)
+      this.log('agent.no-bid', { jobId: envelope.id, reason: terms ?? room, ...(kept ? { kept } : {}) })
       return
     }
+    await this.bid(served, envelope)
+  }
+
+  /** Sign and publish a bid; the place it holds counts as committed before anything is awaited. */
+  private async bid (served: Served, envelope: Envelope<JobBody>): Promise<void> {
+    const job = envelope.body
     const now = this.now()
     const body: BidBody = {
       jobId: envelope.id,
@@ -319,8 +352,7 @@ export class AgentService {
     if (addrs.length > 0) body.addrs = addrs
     const bid = seal('bid', body, this.deps.signer)
     // The place is held through the bid window and its grace for a late first bid.
-    const known = this.deps.jobs.get(envelope.id)
-    const holdsUntil = bidHoldsUntil(known ?? { body: job, publishedAt: Math.max(job.createdAt, now) })
+    const holdsUntil = bidHoldsUntil(this.published(envelope))
     this.bids.set(bid.id, { bidId: bid.id, jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, expiresAt: job.deadline, holdsUntil })
     this.loadChanged()
     this.log('agent.bid', { jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, estimatedMs: served.estimatedMs, ceilingUsd: job.maxUsd })
@@ -346,14 +378,86 @@ export class AgentService {
     await this.deps.gossip.publish(this.topicOf(job.specId, 'bids'), bid)
   }
 
-  /** Why this agent would not bid on the job now, or null when it would. */
-  private bidRefusal (served: Served, job: JobBody): string | null {
+  /** The job as RecentJobs knows it (publication as this agent saw it). */
+  private published (envelope: Envelope<JobBody>): { body: JobBody, publishedAt: number } {
+    return this.deps.jobs.get(envelope.id) ?? { body: envelope.body, publishedAt: Math.max(envelope.body.createdAt, this.now()) }
+  }
+
+  /**
+   * Keep a call this agent has no place for, while a bid on it could still
+   * count: until one bid window before the coordinator stops waiting for a
+   * first bid, so that a late bid has a window to travel. False when too late already.
+   */
+  private keep (served: Served, envelope: Envelope<JobBody>): boolean {
+    if (!served.enforcesSpec) return false
+    const bidBy = firstBidUntil(this.published(envelope)) - envelope.body.bidWindowMs
+    if (bidBy <= this.now()) return false
+    served.kept.push({ envelope, bidBy })
+    if (served.kept.length > MAX_KEPT_CALLS) served.kept.shift()
+    this.armHoldRelease(served)
+    return true
+  }
+
+  /**
+   * A place may have freed on a spec (an execution or a queued award ended, a
+   * held place was released): bid on the kept calls it can now take. Deferred
+   * to setImmediate, after the award woken from the queue has taken the freed
+   * slot, so that slot is never promised twice.
+   */
+  private placeFreed (specId: string): void {
+    const served = this.served.get(specId)
+    if (served == null || served.kept.length === 0 || served.refillDue) return
+    served.refillDue = true
+    setImmediate(() => {
+      served.refillDue = false
+      this.bidOnKept(served)
+    })
+  }
+
+  /** Bid, oldest first, on the kept calls still open, while a place is free. */
+  private bidOnKept (served: Served): void {
+    if (this.draining || this.stopped || this.served.get(served.specId) !== served) return
     const now = this.now()
-    if (!served.enforcesSpec) return served.priceUsd > job.maxUsd ? `price ${served.priceUsd} is above the job's ceiling ${job.maxUsd}` : null
+    this.forgetExpired(now)
+    while (served.kept.length > 0 && this.roomRefusal(served) == null) {
+      const call = served.kept.shift()!
+      if (now > call.bidBy || this.termsRefusal(served, call.envelope.body) != null) continue
+      this.bid(served, call.envelope).catch(err => { this.log('agent.bid-failed', { level: 'warn', jobId: call.envelope.id, error: (err as Error).message }) })
+    }
+    served.kept = served.kept.filter(c => c.bidBy >= now)
+    this.armHoldRelease(served)
+  }
+
+  /**
+   * With calls kept, a place held by a bid that is never awarded frees when its
+   * hold ends, with no event to say so: look again then.
+   */
+  private armHoldRelease (served: Served): void {
+    clearTimeout(served.holdTimer)
+    served.holdTimer = undefined
+    if (served.kept.length === 0) return
+    const now = this.now()
+    let next = Infinity
+    for (const bid of this.bids.values()) if (bid.specId === served.specId && bid.holdsUntil > now) next = Math.min(next, bid.holdsUntil)
+    if (next === Infinity) return
+    served.holdTimer = setTimeout(() => { this.placeFreed(served.specId) }, next - now + 1)
+    served.holdTimer.unref()
+  }
+
+  /** Why there is no place for one more job of the spec now (every slot and queue place committed), or null. */
+  private roomRefusal (served: Served): string | null {
+    if (!served.enforcesSpec) return null
     const limit = this.effectiveLimit(served)
     if (this.committed(served) >= limit + served.queueLimit) {
       return `no free slot (${served.inFlight}/${limit} in flight, ${served.waiting.length} queued, ${this.held(served.specId)} held by bids${limit < served.limit ? `; limit lowered from ${served.limit} while work nears its deadline` : ''})`
     }
+    return null
+  }
+
+  /** Why this job's terms rule a bid out whatever the load (soft deadline, deadline, execution window, price), or null. */
+  private termsRefusal (served: Served, job: JobBody): string | null {
+    const now = this.now()
+    if (!served.enforcesSpec) return served.priceUsd > job.maxUsd ? `price ${served.priceUsd} is above the job's ceiling ${job.maxUsd}` : null
     if (job.softDeadline != null && now > job.softDeadline) return 'past the soft deadline'
     if (now + served.estimatedMs > job.deadline) return `cannot finish by the deadline (estimate ${served.estimatedMs} ms)`
     const window = served.spec.executionWindow
@@ -369,6 +473,9 @@ export class AgentService {
    */
   onAward (envelope: Envelope<AwardBody>): void {
     if (sameKey(envelope.body.agent, this.deps.signer.peerId)) return
+    // Its bidding is over: a kept call of it needs no bid any more.
+    const served = this.served.get(envelope.body.specId)
+    if (served != null && served.kept.length > 0) served.kept = served.kept.filter(c => c.envelope.id !== envelope.body.jobId)
     let released = false
     for (const bid of this.bids.values()) {
       if (bid.jobId === envelope.body.jobId && bid.holdsUntil > 0) {
@@ -376,7 +483,10 @@ export class AgentService {
         released = true
       }
     }
-    if (released) this.loadChanged()
+    if (released) {
+      this.loadChanged()
+      this.placeFreed(envelope.body.specId)
+    }
   }
 
   /** Places held by our bids still waiting on an award, and by lease bids and idle lease slots, per spec. */
@@ -525,6 +635,8 @@ export class AgentService {
       leaseDone?.()
       if (running.get(award.id) === controller) running.delete(award.id)
       this.running.delete(controller)
+      // The slot or queue place this award had (or its bid's hold, if refused) is free again.
+      this.placeFreed(award.type === 'lease-award' ? (award.body as LeaseAwardBody).job.specId : (award.body as AwardBody).specId)
       this.onIdle?.()
     }
   }
@@ -702,6 +814,7 @@ export class AgentService {
   stop (): void {
     this.stopped = true
     this.leases.stop()
+    for (const served of this.served.values()) clearTimeout(served.holdTimer)
     clearTimeout(this.advertTimer)
     clearInterval(this.advertInterval)
     for (const controller of this.running) controller.abort(new Error('node is stopping'))

@@ -16,3 +16,11 @@ export const BID_HOLD_GRACE_MS = 250
 export function bidHoldsUntil (job: { body: { bidWindowMs: number }, publishedAt: number }): number {
   return job.publishedAt + job.body.bidWindowMs * (1 + NO_BID_GRACE_FACTOR) + BID_HOLD_GRACE_MS
 }
+
+/**
+ * Until when the coordinator of `job` waits for a first bid: the bid window and
+ * NO_BID_GRACE_FACTOR windows more, never past the job's deadline.
+ */
+export function firstBidUntil (job: { body: { bidWindowMs: number, deadline: number }, publishedAt: number }): number {
+  return Math.min(job.body.deadline, job.publishedAt + (1 + NO_BID_GRACE_FACTOR) * job.body.bidWindowMs)
+}

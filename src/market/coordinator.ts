@@ -21,7 +21,7 @@ import { awardPolicyProblems, normalizeAwardPolicy, type AwardPolicyInput } from
 import { InvalidJobError, JobCancelledError, UnknownSpecError } from './job-errors.ts'
 import { Semaphore } from './backoff.ts'
 import { after, timeoutSignal } from './timers.ts'
-import { bidHoldsUntil, NO_BID_GRACE_FACTOR } from './constants.ts'
+import { bidHoldsUntil, firstBidUntil, NO_BID_GRACE_FACTOR } from './constants.ts'
 import { specPolicy, type RequesterPolicy } from './policy.ts'
 import type { AdvertisedLoad, CapacityTable } from './capacity-table.ts'
 import type { JobEventLog } from './job-events.ts'
@@ -493,7 +493,7 @@ export class Coordinator {
       this.auctions.set(envelope.id, auction)
       await this.deps.gossip.publish(this.topicOf(specId, 'jobs'), envelope)
       this.log('job.submitted', { jobId: envelope.id, specId, maxUsd, deadline })
-      await this.collectBids(auction, publishedAt + bidWindowMs, Math.min(deadline, publishedAt + (1 + NO_BID_GRACE_FACTOR) * bidWindowMs), signal)
+      await this.collectBids(auction, publishedAt + bidWindowMs, firstBidUntil({ body: envelope.body, publishedAt }), signal)
       record.biddingMs = this.now() - publishedAt
       if (signal.aborted) return await this.cancelled(record)
       if (auction.bids.length === 0) {
