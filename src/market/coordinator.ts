@@ -168,6 +168,7 @@ export const DEFAULT_JOB_DEADLINE_MS = 60_000
 
 
 interface Auction {
+  specId: string
   bids: Array<{ bidId: string, agent: string, body: BidBody, envelope: Envelope<BidBody>, viaStream: boolean }>
   /**
    * Agents whose capacity adverts say they serve the spec, have room and ask no
@@ -478,7 +479,7 @@ export class Coordinator {
       this.deps.capacity.notify()
     }
     const publishedAt = this.now()
-    const auction: Auction = { bids: [], expected: this.expectedBidders(specId, spec, maxUsd), award }
+    const auction: Auction = { specId, bids: [], expected: this.expectedBidders(specId, spec, maxUsd), award }
     const wakeOnCancel = (): void => { auction.wake?.() }
     signal.addEventListener('abort', wakeOnCancel)
     try {
@@ -829,10 +830,10 @@ export class Coordinator {
 
   /**
    * Places for new jobs at the agents serving the spec, beyond our jobs already
-   * calling for bids. Two views, the tighter wins: the adverts (which count the
-   * places our bids hold once they reflect them) and our own bookkeeping (our
-   * awards plus our jobs still calling for bids, which adverts may not show yet).
-   * Counting our bidding jobs in both would hold back work for no one.
+   * calling for bids. Two views, the tighter wins: the adverts, less our calls
+   * they cannot count yet (see uncounted), and our own bookkeeping (our awards
+   * plus our jobs still calling for bids, which adverts may not show yet).
+   * Counting our calls the adverts already count in both would hold back work for no one.
    */
   private freeSlots (specId: string, spec: Spec): number {
     const agents = this.deps.capacity.agentsServing(specId)
@@ -845,7 +846,24 @@ export class Coordinator {
       byAdverts += Math.max(0, capacity - (advert?.inFlight ?? 0))
       byOwn += Math.max(0, capacity - (this.ownInFlight.get(loadKey(agent, specId)) ?? 0))
     }
-    return Math.min(byAdverts, byOwn - (this.bidding.get(specId) ?? 0))
+    return Math.min(byAdverts - this.uncounted(specId), byOwn - (this.bidding.get(specId) ?? 0))
+  }
+
+  /**
+   * Our calls for bids on the spec that no advert counts yet: no bid has come
+   * (an agent counts a place once it bids, or keeps the call for its next free
+   * place), or the first bidder's latest advert is older than its bid. Two
+   * calls on one advertised free place would leave one without a bid.
+   */
+  private uncounted (specId: string): number {
+    let n = 0
+    for (const auction of this.auctions.values()) {
+      if (auction.specId !== specId) continue
+      const first = auction.bids[0]
+      const advert = first != null ? this.deps.capacity.load(first.agent, specId) : undefined
+      if (first == null || advert == null || advert.issuedAt < first.body.createdAt) n++
+    }
+    return n
   }
 
   /**

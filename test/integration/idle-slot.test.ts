@@ -125,4 +125,36 @@ describe('a freed slot is refilled at once while work waits', () => {
     expect(bids.filter(id => id === settled.jobId)).toEqual([])
     expect(stepped.state.started.size).toBe(2)
   })
+
+  it('a coordinator calls for no more jobs than the adverts\' free places, less its own calls not yet answered', async () => {
+    nodes = await startMesh(3, TOPICS.specs, { advertIntervalMs: 500 })
+    const [agent, other, coordinator] = nodes as [TestNode, TestNode, TestNode]
+    const { id: specId } = await other.publishSpec(sampleSpec('two-slots', { capacity: { maxConcurrentRequests: 2, maxRetries: 0 }, deadline: 30 }))
+    await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec on every node' })
+    await waitForSpecMesh(nodes, specId)
+    const stepped = steppedHandler()
+    await agent.serve(specId, stepped.handler, { priceUsd: 0.1, estimatedMs: 50, queue: 0 })
+    await waitFor(() => [other, coordinator].every(c => c.capacityOf(specId).length === 1), { what: 'the agent\'s advert at both coordinators' })
+    const jobsSeen = observeJobs(agent)
+    // Another coordinator's job takes one of the two slots: the advert shows one free place.
+    const occupying = await other.startJob(specId, { text: 'other' }, { bidWindowMs: 300 })
+    await waitFor(() => stepped.state.running === 1 && coordinator.capacityOf(specId)[0]?.inFlight === 1, { what: 'one slot taken, as the coordinator sees it' })
+
+    // Two jobs at once: by its own bookkeeping the coordinator could send both, but the advert has room for one.
+    const results = Promise.all([0, 1].map(async i => await coordinator.submitJob(specId, { text: `mine ${i}` }, { bidWindowMs: 300 })))
+    results.catch(() => {})
+    await waitFor(() => stepped.state.running === 2, { what: 'the first of the two running' })
+    await waitFor(() => coordinator.capacityOf(specId)[0]?.inFlight === 2, { what: 'the advert to show both slots taken' })
+    // The second was never called for: no call went out that the agent had no place for.
+    expect(jobsSeen.length).toBe(2)
+
+    stepped.release(occupying.jobId)
+    await waitFor(() => stepped.state.started.size === 3, { what: 'the second job to start once a slot freed' })
+    for (const jobId of stepped.state.started.keys()) if (jobId !== occupying.jobId) stepped.release(jobId)
+    const settled = await results
+    expect(settled.map(r => r.status)).toEqual(['succeeded', 'succeeded'])
+    expect(settled.map(r => r.attempts.map(a => a.outcome))).toEqual([['success'], ['success']])
+    expect(stepped.state.peak).toBe(2)
+    expect(jobsSeen.length).toBe(3)
+  })
 })
