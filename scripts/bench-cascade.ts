@@ -217,6 +217,7 @@ async function runMode (mode: 'naive' | 'spec') {
 
   for (const o of outcomes) timeline.lifetime(o.submittedAt, o.finishedAt)
   const slots = timeline.report()
+  if (process.env.BENCH_DEBUG === '1') process.stderr.write(`${mode} first starts: ${JSON.stringify(timeline.firstStarts(4, startedAt))}\n`)
   const budget = 0.3
   const succeeded = outcomes.filter(o => o.result?.status === 'succeeded')
   const attempts = outcomes.reduce((n, o) => n + (o.result?.attempts.length ?? 0), 0)
@@ -239,6 +240,8 @@ async function runMode (mode: 'naive' | 'spec') {
     elapsedMs: endedAt - startedAt,
     slots,
     completionLateMs: round(machine.lateMs / Math.max(1, machine.completions)),
+    // When the agent's first execution started and its last ended, and when the last success reached its requester (ms after the offer began).
+    agentSpanMs: { firstStart: machine.firstStart - startedAt, lastEnd: machine.lastEnd - startedAt, lastSuccess: lastSuccess - startedAt },
     agentUtilisation: round(machine.busyCoreMs / (CORES * Math.max(1, machine.lastEnd - machine.firstStart)), 3),
     processCpuShare: round((cpu.user + cpu.system) / 1000 / (endedAt - startedAt), 3),
     attemptOutcomes: outcomes.flatMap(o => o.result?.attempts ?? []).reduce<Record<string, number>>((counts, a) => {
@@ -271,6 +274,7 @@ console.log(table([
   row('agent utilisation (cores busy)', r => r.agentUtilisation),
   row('agent busy on the wall clock (slots)', r => r.slots.busyFraction),
   row('completions noticed late by (ms, mean)', r => r.completionLateMs),
+  row('agent first start / last end / last success (ms)', r => `${r.agentSpanMs.firstStart} / ${r.agentSpanMs.lastEnd} / ${r.agentSpanMs.lastSuccess}`),
   row('CPU of this one process (cores)', r => r.processCpuShare),
   row('succeeded', r => r.succeeded),
   row('latency of successes p50 / p99 (ms)', r => `${r.latencyMs.p50} / ${r.latencyMs.p99}`),

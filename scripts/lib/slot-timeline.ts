@@ -96,6 +96,15 @@ export class SlotTimeline {
     return alive - running
   }
 
+  /** The steps of the first `n` jobs to start, in ms after `origin` (to see the ramp). */
+  firstStarts (n: number, origin: number): Array<Record<string, number | undefined>> {
+    return [...this.starts].sort((a, b) => a.at - b.at).slice(0, n).map(({ jobId, at }) => {
+      const s = this.steps.get(jobId) ?? {}
+      const rel = (t?: number): number | undefined => t == null ? undefined : t - origin
+      return { waiting: rel(s.waiting), published: rel(s.published), firstBid: rel(s.firstBid), awarded: rel(s.awarded), awardArrived: rel(s.awardArrived), started: at - origin }
+    })
+  }
+
   report (): SlotReport {
     const events = [
       ...this.starts.map(e => ({ ...e, kind: 'start' as const })),
