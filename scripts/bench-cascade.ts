@@ -10,8 +10,10 @@
  *          backoff with jitter, a retry budget, deadlines, the budget ledger.
  *
  * The agent's work is a processor-sharing model of a machine with 3 cores: each
- * job needs SERVICE_MS of work, and n jobs at once each progress at min(1, 3/n).
- * Prints a table; the last line is one JSON object {"naive": {...}, "spec": {...}}.
+ * job needs SERVICE_MS of work, and n jobs at once each progress at min(1, 3/n),
+ * on the wall clock. Prints a table, then where the time of every slot freed
+ * while work waited went (scripts/lib/slot-timeline.ts); the last line is one
+ * JSON object {"naive": {...}, "spec": {...}}.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
