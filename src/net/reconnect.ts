@@ -103,7 +103,13 @@ export class Reconnect implements Startable {
 
   afterStart (): void {
     for (const address of this.bootstrap) this.keepConnected(address, BOOTSTRAP_FIRST_RETRY_MS)
-    void this.dialRemembered()
+    void this.dialRemembered().then(() => {
+      // A node that starts with no peer at all never sees a disconnect, so without this a
+      // failed first round (a remembered peer busy or not yet listening) would be its last.
+      if (!this.running || this.isolated || this.connectedPeers() > 0) return
+      this.isolated = true
+      this.later(ISOLATED_FIRST_RETRY_MS, () => { void this.whileIsolated() })
+    })
   }
 
   stop (): void {
