@@ -76,9 +76,14 @@ function instrumentGossip (n: Node): void {
   }
 }
 
-/** Bid frames this node has read from bid streams: the bid stream's verdicts, every label summed. */
+/**
+ * Bid frames this node has read from bid streams: the bid stream's verdicts, every label summed.
+ * They are counted only in the node's metrics, so a node started without metrics (bench:jobs'
+ * operate-off turns) reports none.
+ */
 async function bidFramesRead (n: Node): Promise<number> {
-  const { text } = await n.metricsText!()
+  if (n.metricsText == null) return 0
+  const { text } = await n.metricsText()
   let frames = 0
   for (const match of text.matchAll(/^specmesh_gossip_verdicts_total\{[^}]*topic="\/specmesh\/bid\/[^"]*"[^}]*\} (\d+)$/gm)) frames += Number(match[1])
   return frames
