@@ -33,8 +33,10 @@ describe('bench:scale at a tiny size', () => {
         const figures = run.perJob[role]
         expect(figures, role).toBeDefined()
         expect(typeof figures.msgs, role).toBe('number')
-        // Every node's connections carry something (pings, gossip control) while jobs run.
-        expect(figures.bytes, role).toBeGreaterThan(0)
+        // The parties' connections carry the job's traffic; a bystander's may carry nothing at
+        // all in a few seconds (pings every 30 s, no gossip on the topics it is on), which is the point.
+        if (role === 'bystander') expect(figures.bytes, role).toBeGreaterThanOrEqual(0)
+        else expect(figures.bytes, role).toBeGreaterThan(0)
         expect(figures.cpuMs, role).toBeGreaterThan(0)
         expect(figures.rssMB, role).toBeGreaterThan(20)
       }
