@@ -1,14 +1,35 @@
 import { defineConfig } from 'vitest/config'
 
+/**
+ * Tests whose assertion is a ratio against a baseline measured in the same run
+ * (the flood test's "honest p99 under attack ≤ 2× without") are only honest when
+ * nothing else competes for the two cores between the baseline and the attack.
+ * In one parallel pool, another file's six node processes can start in the middle
+ * of the flood phase and fail the ratio (CI did: ×2.04 while bench-jobs ran).
+ * So they run in a later group, one file at a time, after the rest of the suite.
+ */
+const RUN_ALONE = [
+  'test/integration/flood.test.ts'
+]
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Multi-node tests start real libp2p nodes and child processes: give them
     // room, but every wait inside a test has its own, shorter deadline.
     testTimeout: 60_000,
     hookTimeout: 30_000,
     // Two cores: more workers than that only makes timing-sensitive network tests flaky.
     maxWorkers: 2,
-    reporters: ['default']
+    reporters: ['default'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'suite', include: ['test/**/*.test.ts'], exclude: RUN_ALONE, sequence: { groupOrder: 0 } }
+      },
+      {
+        extends: true,
+        test: { name: 'alone', include: RUN_ALONE, fileParallelism: false, sequence: { groupOrder: 1 } }
+      }
+    ]
   }
 })

@@ -2,10 +2,11 @@
  * The flood scenario shared by the test (short floods, test/integration/flood.test.ts)
  * and the benchmark (20 s floods, npm run bench:flood): four honest nodes on
  * 127.0.0.1 — a coordinator, two agents and a spec publisher — run jobs and
- * publish specs, first undisturbed (the baseline), then while a hostile peer in
- * a separate process (scripts/lib/flood-attacker.ts) floods them with garbage,
- * then with signed-but-useless job calls. Every figure is measured in the
- * same run, so each target is a ratio against this run's own baseline.
+ * publish specs, undisturbed (a baseline), then while a hostile peer in a
+ * separate process (scripts/lib/flood-attacker.ts) floods them with garbage,
+ * undisturbed again, with signed-but-useless job calls, and undisturbed again. Every figure is measured in the
+ * same run, so each target is a ratio against this run's own baseline: the
+ * baselines just before and just after that flood, pooled.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -39,6 +40,14 @@ export interface PhaseFigures {
   loopMaxMs: number
   /** The first few failed jobs' reasons (none expected). */
   failures?: string[]
+  /**
+   * Flood phases only: the p99s of the baselines on either side of this flood, their
+   * samples pooled (see runFloodScenario), and this phase's ratio to them.
+   */
+  baselineJobP99Ms?: number
+  baselineSpecP99Ms?: number
+  jobRatio?: number
+  specRatio?: number
   /**
    * Attacker only: messages it sent (that reached a victim), its rate while it had a victim
    * to send to (sent / time connected) and its best window (50–250 ms of sending), and how fast each victim
@@ -214,9 +223,11 @@ function hasSpec (node: Node, id: string): boolean {
   return held.get(node)?.has(id) ?? false
 }
 
+const sorted = (values: number[]): number[] => [...values].sort((a, b) => a - b)
+
 function figures (phase: PhaseFigures['phase'], w: Workload): PhaseFigures {
-  const jobs = [...w.jobLatencies].sort((a, b) => a - b)
-  const specs = [...w.specLatencies].sort((a, b) => a - b)
+  const jobs = sorted(w.jobLatencies)
+  const specs = sorted(w.specLatencies)
   return {
     phase,
     jobs: jobs.length,
@@ -279,13 +290,23 @@ export async function runFloodScenario (options: FloodOptions): Promise<FloodRes
     await waitFor(() => coordinator.capacityOf(specId).length >= 2, 'both agents\' adverts')
     // Warm up (JIT, first streams), then the baseline.
     await runWorkload(nodes, specId, 1500, concurrency, specEveryMs, 'warmup')
+    const runBaseline = async (tag: string): Promise<Workload> => {
+      const workload = await runWorkload(nodes, specId, options.phaseMs, concurrency, specEveryMs, tag)
+      const phase = figures('baseline', workload)
+      phases.push(phase)
+      log(`baseline: ${JSON.stringify(phase)}`)
+      return workload
+    }
+    const phases: PhaseFigures[] = []
     const heapBeforeBaselineMiB = heapMiB()
-    const phases: PhaseFigures[] = [figures('baseline', await runWorkload(nodes, specId, options.phaseMs, concurrency, specEveryMs, 'baseline'))]
+    let before = await runBaseline('baseline-0')
     const heapAfterBaselineMiB = heapMiB()
     const honestGrowth = Math.max(0, heapAfterBaselineMiB - heapBeforeBaselineMiB)
-    log(`baseline: ${JSON.stringify(phases[0])}`)
 
-    for (const mode of ['garbage', 'signed-useless'] as const) {
+    // Each flood is bracketed by baselines, and compared with their samples pooled: the
+    // victims' process slows as its stores and heap grow over a few minutes of work, and
+    // a baseline taken only at the start would charge that drift to the later flood.
+    for (const [i, mode] of (['garbage', 'signed-useless'] as const).entries()) {
       const heapBefore = heapMiB()
       const attacker = await startAttacker(mode, nodes, attackerNice, specId)
       const workload = await runWorkload(nodes, specId, options.phaseMs, concurrency, specEveryMs, mode)
@@ -314,6 +335,14 @@ export async function runFloodScenario (options: FloodOptions): Promise<FloodRes
       phase.heapBaselineMiB = expected
       phases.push(phase)
       log(`${mode}: ${JSON.stringify(phase)}`)
+      const next = await runBaseline(`baseline-${i + 1}`)
+      const baselineJobs = sorted([...before.jobLatencies, ...next.jobLatencies])
+      const baselineSpecs = sorted([...before.specLatencies, ...next.specLatencies])
+      phase.baselineJobP99Ms = round(percentile(baselineJobs, 99), 1)
+      phase.baselineSpecP99Ms = round(percentile(baselineSpecs, 99), 1)
+      phase.jobRatio = round(phase.jobP99Ms / phase.baselineJobP99Ms, 2)
+      phase.specRatio = round(phase.specP99Ms / phase.baselineSpecP99Ms, 2)
+      before = next
     }
     return { phases, heapBeforeBaselineMiB, heapAfterBaselineMiB, attackerNice }
   } finally {
