@@ -187,6 +187,13 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
       return adverts.every(c => c >= AGENTS)
     }).catch((err: Error) => { progress(`${label}: going on without: ${err.message} (adverts held per spec: ${adverts.join(' ')})`) })
     const setupMs = Date.now() - setupStarted
+    if (process.env.BENCH_DEBUG === '1') {
+      for (const spec of specs) {
+        for (const [role, i] of [['coordinator', spec.coordinator], ['agent', spec.agents[0]!]] as const) {
+          progress(`${label}: spec ${spec.index} ${role}: ${JSON.stringify((await procs[i]!.send({ cmd: 'diag', specId: spec.id! }, 60_000)).diag)}`)
+        }
+      }
+    }
     const roleAt = (i: number): Role => roleOf.get(i) ?? 'bystander'
 
     // What the nodes spend with no job running: every one of them shares the same cores.

@@ -31,7 +31,7 @@ import type { LeaseInfo } from '../../src/market/lease-coordinator.ts'
 import { SPEC_TOPIC_KINDS } from '../../src/market/topics.ts'
 import { measureRtt, serveEcho } from './raw-rtt.ts'
 import { sampleSpec } from '../../test/helpers/specs.ts'
-import { topicKind, type Counters, type FromScaleNode, type ToScaleNode } from './scale-protocol.ts'
+import { topicKind, type Counters, type GossipDiag, type FromScaleNode, type ToScaleNode } from './scale-protocol.ts'
 
 const send = (message: FromScaleNode): void => { if (process.connected) process.send!(message) }
 
@@ -166,6 +166,32 @@ async function burst (n: Node, specId: string, count: number, inFlight: number, 
   return { elapsedMs, latenciesMs, biddingMs, failed, reasons, cpuMs: (used.user + used.system) / 1000 }
 }
 
+/** gossipsub's default thresholds (specmesh sets none): below these a peer gets no gossip, and its RPCs are ignored. */
+const GOSSIP_THRESHOLD = -10
+const GRAYLIST_THRESHOLD = -80
+
+function gossipDiag (n: Node, specId: string): GossipDiag {
+  const gs = n.libp2p.services.pubsub as unknown as { getScore: (id: string) => number, getMeshPeers: (topic: string) => string[], getSubscribers: (topic: string) => unknown[], score: { peerStats: Map<string, unknown> } }
+  const scores = [...gs.score.peerStats.keys()].map(id => gs.getScore(id)).sort((a, b) => a - b)
+  const topics: GossipDiag['topics'] = {}
+  for (const kind of SPEC_TOPIC_KINDS) {
+    const topic = n.subscriptions.topicOf(specId, kind)
+    topics[kind] = { mesh: gs.getMeshPeers(topic).length, subscribers: gs.getSubscribers(topic).length }
+  }
+  return {
+    connections: new Set(n.libp2p.getConnections().map(c => c.remotePeer.toString())).size,
+    scored: scores.length,
+    score: {
+      min: scores[0] ?? 0,
+      median: scores[Math.floor(scores.length / 2)] ?? 0,
+      max: scores.at(-1) ?? 0,
+      belowGossip: scores.filter(s => s < GOSSIP_THRESHOLD).length,
+      belowGraylist: scores.filter(s => s < GRAYLIST_THRESHOLD).length
+    },
+    topics
+  }
+}
+
 const leaseFigures = (lease: LeaseInfo): { leaseId: string, agent: string, slots: number, jobs: number, ended?: string } =>
   ({ leaseId: lease.leaseId, agent: lease.agent, slots: lease.slots, jobs: lease.jobs, ...(lease.ended != null ? { ended: lease.ended } : {}) })
 
@@ -238,6 +264,8 @@ async function handle (message: ToScaleNode): Promise<FromScaleNode> {
       const result = await runJobs(need(), message.specId, message.count, message.ratePerSec, message.bidWindowMs, message.maxInFlight)
       return { event: 'jobs', id: message.id, ...result }
     }
+    case 'diag':
+      return { event: 'diag', id: message.id, diag: gossipDiag(need(), message.specId) }
     case 'mark':
       window = freshWindow()
       window.wire = await wireReceived(need())

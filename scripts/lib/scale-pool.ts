@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import type { FromScaleNode, ToScaleNode } from './scale-protocol.ts'
 
 type Command = ToScaleNode extends infer T ? T extends { id: number } ? Omit<T, 'id'> : never : never
-type Answer<C extends Command['cmd']> = Extract<FromScaleNode, { event: { start: 'started', publish: 'published', serve: 'served', status: 'status', join: 'joined', burst: 'burst', lease: 'leases', leases: 'leases', echo: 'echoing', rtt: 'rtt', jobs: 'jobs', mark: 'marked', counters: 'counters', stop: 'stopped' }[C] }>
+type Answer<C extends Command['cmd']> = Extract<FromScaleNode, { event: { start: 'started', publish: 'published', serve: 'served', status: 'status', join: 'joined', burst: 'burst', lease: 'leases', leases: 'leases', echo: 'echoing', rtt: 'rtt', jobs: 'jobs', diag: 'diag', mark: 'marked', counters: 'counters', stop: 'stopped' }[C] }>
 
 const alive = new Set<ChildProcess>()
 let cleanupInstalled = false

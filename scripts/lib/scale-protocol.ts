@@ -31,6 +31,8 @@ export type ToScaleNode =
   | { cmd: 'echo', id: number }
   /** Time `samples` raw request/response round trips to `peerId`, which answers `echo`. */
   | { cmd: 'rtt', id: number, peerId: string, samples: number }
+  /** What this node's gossipsub makes of its peers and of one spec's topics (bench:scale's BENCH_DEBUG). */
+  | { cmd: 'diag', id: number, specId: string }
   | { cmd: 'mark', id: number }
   | { cmd: 'counters', id: number }
   | { cmd: 'stop', id: number }
@@ -64,10 +66,21 @@ export type FromScaleNode =
   | { event: 'echoing', id: number }
   | { event: 'rtt', id: number, samplesMs: number[] }
   | { event: 'jobs', id: number, latenciesMs: number[], failed: number, skipped: number, reasons: string[] }
+  | { event: 'diag', id: number, diag: GossipDiag }
   | { event: 'marked', id: number }
   | { event: 'counters', id: number, counters: Counters }
   | { event: 'stopped', id: number }
   | { event: 'error', id: number, message: string }
+
+/** One node's gossipsub state: the scores it gives its peers, and per topic of one spec its mesh and the subscribers it knows. */
+export interface GossipDiag {
+  connections: number
+  /** Peers gossipsub scores (every connected gossipsub peer and the recently gone it retains). */
+  scored: number
+  score: { min: number, median: number, max: number, belowGossip: number, belowGraylist: number }
+  /** Per kind of the spec's topics: mesh peers, and peers known to subscribe. */
+  topics: Record<string, { mesh: number, subscribers: number }>
+}
 
 export const TOPIC_KINDS = ['jobs', 'bids', 'awards', 'capacity', 'receipts', 'specs'] as const
 

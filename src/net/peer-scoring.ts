@@ -2,6 +2,7 @@ import { createTopicScoreParams } from '@libp2p/gossipsub/score'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { PeerId, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { isLoopback } from '@libp2p/utils'
 import { TOPICS } from '../wire/constants.ts'
 
 /**
@@ -18,8 +19,12 @@ import { TOPICS } from '../wire/constants.ts'
  * many honest nodes share one address: it starts beyond 32 peers on one IP,
  * weighs -1 per surplus peer squared, counts only peers connected now (a gone
  * peer keeps its score for RETAIN_SCORE_MS but no longer counts against those
- * still on its address), and never counts a relayed peer as the relay's
- * address.
+ * still on its address), never counts a relayed peer as the relay's address,
+ * and never counts a loopback address (127.0.0.0/8, ::1) at all: peers there
+ * are processes on this host, which P6 cannot tell apart from one another and
+ * which need no IP to be many (bench:scale's 100 nodes on 127.0.0.1 put every
+ * peer of a coordinator with 42 connections at -100, below the graylist
+ * threshold, and it received no gossip). Private and public addresses keep it.
  */
 export const TOPIC_SCORE = createTopicScoreParams({
   topicWeight: 1,
@@ -81,17 +86,24 @@ interface GossipSubInternals {
   addPeer: (peerId: PeerId, direction: string, addr: Multiaddr) => void
 }
 
-/** An address gossipsub reads no IP from: what a relayed peer is recorded under. */
+/** An address gossipsub reads no IP from: what a relayed or loopback peer is recorded under. */
 const NO_IP = multiaddr('/p2p-circuit')
 
 export function isRelayed (addr: Multiaddr): boolean {
   return addr.toString().includes('/p2p-circuit')
 }
 
+/** Whether P6 leaves the peer at this address out of IP colocation: relayed (not its own IP) or loopback (this host). */
+export function colocationExempt (addr: Multiaddr): boolean {
+  return isRelayed(addr) || isLoopback(addr)
+}
+
 /**
- * The two parts of the policy gossipsub has no setting for, as a libp2p
- * service composed after pubsub: a relayed peer is added without an IP, and a
- * peer that disconnects stops counting toward its address's colocation.
+ * The parts of the policy gossipsub has no setting for, as a libp2p service
+ * composed after pubsub: a relayed or loopback peer is added without an IP
+ * (gossipsub's IPColocationFactorWhitelist takes exact addresses, not the
+ * loopback range), and a peer that disconnects stops counting toward its
+ * address's colocation.
  */
 export class PeerScorePolicy implements Startable {
   private readonly events: TypedEventTarget<Libp2pEvents>
@@ -106,7 +118,7 @@ export class PeerScorePolicy implements Startable {
   start (): void {
     const original = this.pubsub.addPeer.bind(this.pubsub)
     this.originalAddPeer = this.pubsub.addPeer
-    this.pubsub.addPeer = (peerId, direction, addr) => { original(peerId, direction, isRelayed(addr) ? NO_IP : addr) }
+    this.pubsub.addPeer = (peerId, direction, addr) => { original(peerId, direction, colocationExempt(addr) ? NO_IP : addr) }
     this.events.addEventListener('peer:disconnect', this.onDisconnect)
   }
 
