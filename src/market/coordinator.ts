@@ -494,6 +494,9 @@ export class Coordinator {
       this.auctions.set(envelope.id, auction)
       await this.deps.gossip.publish(this.topicOf(specId, 'jobs'), envelope)
       this.log('job.submitted', { jobId: envelope.id, specId, maxUsd, deadline })
+      // While the bids come in, open the execution stream to each agent that can bid, so
+      // the award does not wait for one.
+      for (const agent of this.deps.capacity.agentsServing(specId)) this.exec.warm(agent)
       await this.collectBids(auction, publishedAt + bidWindowMs, firstBidUntil({ body: envelope.body, publishedAt }), signal)
       record.biddingMs = this.now() - publishedAt
       if (signal.aborted) return await this.cancelled(record)

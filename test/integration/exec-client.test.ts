@@ -94,3 +94,28 @@ describe('ExecClient against a peer that does not take the request', () => {
     expect(unhandled).toEqual([])
   })
 })
+
+describe('ExecClient.warm', () => {
+  it('opens the session to a connected agent before any award, once, and never dials one it is not connected to', async () => {
+    const agent = await peer()
+    const stranger = await peer()
+    const opened: string[] = []
+    for (const node of [agent, stranger]) {
+      await node.handle(PROTOCOLS.executeLease, (stream: Stream) => { opened.push(node.peerId.toString()); stream.pause() })
+    }
+    const coordinator = await peer()
+    client = new ExecClient(coordinator)
+    await coordinator.dial(agent.getMultiaddrs()[0]!)
+    client.warm(agent.peerId.toString())
+    client.warm(agent.peerId.toString())
+    // The stranger's address is known, but there is no connection to it: warming it does nothing.
+    await coordinator.peerStore.merge(stranger.peerId, { multiaddrs: stranger.getMultiaddrs() })
+    client.warm(stranger.peerId.toString())
+    await waitFor(() => opened.length >= 1, { what: 'the agent to see the execution stream open' })
+    await settle()
+    expect(opened).toEqual([agent.peerId.toString()])
+    const execStreams = coordinator.getConnections(agent.peerId).flatMap(c => c.streams).filter(s => s.protocol?.startsWith('/specmesh/execute/') === true)
+    expect(execStreams).toHaveLength(1)
+    expect(coordinator.getConnections(stranger.peerId)).toEqual([])
+  })
+})
