@@ -269,9 +269,13 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     options: init.market,
     onVerdict,
     follow: followListOf(settings.values.follow),
-    // A follower meets the spec's agents (the coordinator's first job does so in prepareJob).
+    // A follower meets the spec's agents (the coordinator's first job does so in prepareJob), and keeps
+    // looking them up in the background: one lookup may run before the agents' records land.
     onJoined: (specId, reason) => {
-      if (reason === 'following' && discovery.enabled) discovery.connectToProviders(specId).catch(() => {})
+      if (reason === 'following' && discovery.enabled) {
+        discovery.connectToProviders(specId).catch(() => {})
+        discovery.seekProviders(specId)
+      }
       // The spec's receipts held by the peers already on its topics (later peers are caught up as they connect).
       // Not when this node keeps up with every receipt (--follow all): its catch-up on connect already pulls
       // them, and a second pull at once would fetch the same records twice.
@@ -380,6 +384,8 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     if (!specs.has(specId) && discovery.enabled) await fetchSpec(specId).catch(() => {})
     if (specs.has(specId) && market.subscriptions.join(specId, 'coordinating')) await hearAgents(specId)
     if (!discovery.enabled) return
+    // Agents met now are not all there are: keep looking in the background (provider-seeker.ts).
+    if (specs.has(specId)) discovery.seekProviders(specId)
     if (!market.capacityOf(specId).some(a => a.inFlight < a.limit)) await reachProviders(specId)
   }
 

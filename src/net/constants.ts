@@ -30,6 +30,14 @@ export const PROVIDE_MAX_RETRY_MS = 5 * 60_000
 export const PROVIDER_LOOKUP_INTERVAL_MS = 30_000
 
 /**
+ * A coordinator or follower on a spec's topics looks its providers up again in
+ * the background (provider-seeker.ts): first after this, doubling up to the
+ * maximum, and from the first again whenever a lookup met a new provider.
+ */
+export const PROVIDER_SEEK_FIRST_MS = 1_000
+export const PROVIDER_SEEK_MAX_MS = 5 * 60_000
+
+/**
  * Smallest gossip message for which a node tells its mesh peers "I don't want this one"
  * (gossipsub 1.2 IDONTWANT). Below it a duplicate costs less to receive than the
  * announcement costs to send, and the announcement goes out before validation, so a

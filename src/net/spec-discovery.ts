@@ -7,10 +7,12 @@ import { z } from 'zod'
 import { MAX_MESSAGE_BYTES, PROTOCOLS } from '../wire/constants.ts'
 import {
   FIND_PROVIDERS_TIMEOUT_MS, MAX_PROVIDER_DIALS, MAX_PROVIDERS, MAX_SPEC_FETCH_REQUEST_BYTES,
-  PROVIDE_FIRST_RETRY_MS, PROVIDE_MAX_RETRY_MS, PROVIDER_LOOKUP_INTERVAL_MS, SPEC_FETCH_TIMEOUT_MS
+  PROVIDE_FIRST_RETRY_MS, PROVIDE_MAX_RETRY_MS, PROVIDER_LOOKUP_INTERVAL_MS, PROVIDER_SEEK_FIRST_MS, PROVIDER_SEEK_MAX_MS,
+  SPEC_FETCH_TIMEOUT_MS
 } from './constants.ts'
 import { DhtDisabledError, SpecFetchError, SpecFetchProtocolError } from './errors.ts'
 import { FramedStream } from './frames.ts'
+import { ProviderSeeker } from './provider-seeker.ts'
 import type { LogFn } from './reconnect.ts'
 
 /** One peer that says it serves a spec, and where to dial it. */
@@ -69,11 +71,19 @@ export class SpecDiscovery implements Startable {
   private shutdown = new AbortController()
   /** When each spec's providers were last looked up for a job. */
   private readonly lastLookup = new Map<string, number>()
+  /** Repeated lookups of the specs whose parties this node needs to meet. */
+  private readonly seeker: ProviderSeeker
 
   constructor (components: SpecDiscoveryComponents, init: SpecDiscoveryInit) {
     this.components = components
     this.init = init
     this.log = init.log ?? (() => {})
+    this.seeker = new ProviderSeeker({
+      lookup: async specId => (await this.connectToProviders(specId, { ignoreInterval: true, maxConnected: MAX_PROVIDER_DIALS })).length,
+      firstDelayMs: PROVIDER_SEEK_FIRST_MS,
+      maxDelayMs: PROVIDER_SEEK_MAX_MS,
+      log: this.log
+    })
   }
 
   readonly [Symbol.toStringTag] = 'specmesh:spec-discovery'
@@ -89,6 +99,7 @@ export class SpecDiscovery implements Startable {
 
   async start (): Promise<void> {
     this.shutdown = new AbortController()
+    this.seeker.start()
     await this.components.registrar.handle(PROTOCOLS.specFetch, (stream: Stream, connection: Connection) => {
       this.serve(stream).catch((err: Error) => {
         stream.abort(err)
@@ -99,6 +110,7 @@ export class SpecDiscovery implements Startable {
 
   async stop (): Promise<void> {
     this.shutdown.abort()
+    this.seeker.stop()
     for (const entry of this.providing.values()) clearTimeout(entry.timer)
     this.providing.clear()
     await this.components.registrar.unhandle(PROTOCOLS.specFetch)
@@ -160,23 +172,45 @@ export class SpecDiscovery implements Startable {
    * Returns the providers newly dialled (connections that succeeded); none when
    * every provider found was already connected. A lookup for one spec runs at
    * most once per PROVIDER_LOOKUP_INTERVAL_MS: a coordinator submitting a
-   * stream of jobs while every agent is busy does not query the DHT per job.
+   * stream of jobs while every agent is busy does not query the DHT per job
+   * (`ignoreInterval` is for the seeker, which keeps its own schedule).
+   * `maxConnected` dials only while fewer providers than that are connected.
    */
-  async connectToProviders (specId: string, options: AbortOptions = {}): Promise<string[]> {
+  async connectToProviders (specId: string, options: AbortOptions & { ignoreInterval?: boolean, maxConnected?: number } = {}): Promise<string[]> {
     const last = this.lastLookup.get(specId)
-    if (last != null && Date.now() - last < PROVIDER_LOOKUP_INTERVAL_MS) return []
+    if (options.ignoreInterval !== true && last != null && Date.now() - last < PROVIDER_LOOKUP_INTERVAL_MS) return []
     this.lastLookup.set(specId, Date.now())
     if (this.lastLookup.size > 1024) this.lastLookup.delete(this.lastLookup.keys().next().value!)
     const providers = await this.findSpecProviders(specId, options)
-    const unconnected = providers.filter(p => this.components.connectionManager.getConnections(peerIdFromString(p.peerId)).length === 0)
+    const isConnected = (p: SpecProvider): boolean => this.components.connectionManager.getConnections(peerIdFromString(p.peerId)).length > 0
+    const room = (options.maxConnected ?? Infinity) - providers.filter(isConnected).length
+    const unconnected = providers.filter(p => !isConnected(p)).slice(0, Math.max(0, Math.min(MAX_PROVIDER_DIALS, room)))
     const dialled: string[] = []
-    await Promise.allSettled(unconnected.slice(0, MAX_PROVIDER_DIALS).map(async provider => {
+    await Promise.allSettled(unconnected.map(async provider => {
       const peer = await this.peerIdOf(provider.peerId)
       await this.components.connectionManager.openConnection(peer, { signal: AbortSignal.timeout(SPEC_FETCH_TIMEOUT_MS) })
       dialled.push(provider.peerId)
     }))
     if (dialled.length > 0) this.log('discovery.providers-dialled', { specId, providers: providers.length, connected: dialled.length })
     return dialled
+  }
+
+  /**
+   * Keep meeting the spec's providers while this node is on its topics as a
+   * coordinator or follower: look them up again in the background, with
+   * backoff (provider-seeker.ts), until stopSeeking or stop.
+   */
+  seekProviders (specId: string): void {
+    if (this.dht != null) this.seeker.seek(specId)
+  }
+
+  stopSeeking (specId: string): void {
+    this.seeker.forget(specId)
+  }
+
+  /** The specs whose providers are being sought, and when each is looked up next. */
+  seeking (): Array<{ specId: string, nextDelayMs: number, lookups: number }> {
+    return this.seeker.sought()
   }
 
   /**

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { buildLibp2p, type SpecmeshLibp2p } from '../../src/net/libp2p.ts'
 import { specDiscovery, type SpecDiscovery } from '../../src/net/spec-discovery.ts'
 import { specTopicValidator } from '../../src/net/spec-topic.ts'
@@ -62,6 +62,42 @@ describe('finding agents through the DHT', () => {
     const result = await coordinator.submitJob(id, { text: 'Ada Lovelace' }, { bidWindowMs: 1000 })
     expect(result.status, result.reason).toBe('succeeded')
     expect(result.receipt?.body.agent).toBe(agent.peerId)
+  })
+
+  it('a coordinator that already has an agent with room keeps looking the spec up: it meets an agent that started serving after its first job, with no job asking it to', async () => {
+    const hub = await startNode()
+    nodes.push(hub)
+    const hubAddr = hub.multiaddrs()[0]!
+    const first = await startNode({ bootstrap: [hubAddr] })
+    nodes.push(first)
+    const { id } = await first.publishSpec(sampleSpec('dht-seek'))
+    await first.serve(id, async () => goodOutput, { priceUsd: 0.05 })
+    await waitFor(() => first.discovery.provided().some(p => p.specId === id && p.announced), { timeoutMs: 15_000, what: 'the first agent to place its provider record' })
+    const coordinator = await startNode({ bootstrap: [hubAddr] })
+    nodes.push(coordinator)
+    await waitFor(async () => await coordinator.getSpec(id), { timeoutMs: 15_000, what: 'the coordinator to hold the spec' })
+    const result = await coordinator.submitJob(id, { text: 'Ada Lovelace' }, { bidWindowMs: 500 })
+    expect(result.status, result.reason).toBe('succeeded')
+
+    // A second agent arrives later; cut it off from the spec's parties (the hub, a bystander, relays none
+    // of the spec's traffic). In a mesh this small the late agent's own DHT queries may dial the
+    // coordinator again; in a large one only the coordinator's lookups of the spec bring them together.
+    const late = await startNode({ bootstrap: [hubAddr] })
+    nodes.push(late)
+    await waitFor(async () => await late.getSpec(id), { timeoutMs: 15_000, what: 'the late agent to hold the spec' })
+    await late.serve(id, async () => goodOutput, { priceUsd: 0.01 })
+    await waitFor(() => late.discovery.provided().some(p => p.specId === id && p.announced), { timeoutMs: 15_000, what: 'the late agent to place its provider record' })
+    for (const party of [coordinator, first]) {
+      await late.libp2p.hangUp(peerIdFromString(party.peerId))
+      await party.libp2p.hangUp(peerIdFromString(late.peerId))
+    }
+    expect(coordinator.peers().map(p => p.peerId)).not.toContain(late.peerId)
+    // No job is submitted: the coordinator's background lookups find the late agent's record and dial it.
+    await waitFor(() => coordinator.peers().some(p => p.peerId === late.peerId), { timeoutMs: 30_000, intervalMs: 100, what: 'the coordinator to dial the late agent' })
+    await waitFor(() => coordinator.capacityOf(id).some(a => a.agent === late.peerId), { timeoutMs: 10_000, what: 'the coordinator to hold the late agent\'s capacity advert' })
+    // The coordinator keeps looking the spec up, on its own schedule, after its only job (in a mesh
+    // this small the late agent's DHT queries may have dialled it before its first background lookup).
+    await waitFor(() => (coordinator.discovery.seeking().find(s => s.specId === id)?.lookups ?? 0) >= 1, { timeoutMs: 10_000, what: 'a background lookup of the spec by the coordinator' })
   })
 
   it('a lookup for a spec nobody provides finds nothing, and connects to nobody', async () => {
