@@ -82,7 +82,7 @@ export interface GossipDiag {
   topics: Record<string, { mesh: number, subscribers: number }>
 }
 
-export const TOPIC_KINDS = ['jobs', 'bids', 'awards', 'capacity', 'receipts', 'specs'] as const
+export const TOPIC_KINDS = ['jobs', 'bids', 'awards', 'capacity', 'leases', 'receipts', 'specs'] as const
 
 /**
  * The kind of a gossip topic, global (/specmesh/jobs/1) or per spec
