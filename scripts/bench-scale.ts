@@ -23,6 +23,10 @@
  * bids (market.bids); 'both' runs each topic mode with bids by gossip and by
  * stream, side by side on the same processes, and prints stream/gossip ratios.
  *
+ * BENCH_DEBUG=1: before the measured jobs, print for each spec's coordinator
+ * and its first agent the gossipsub scores it gives its peers, and per topic of
+ * the spec its mesh and the subscribers it knows (scale-node.ts 'diag').
+ *
  * Prints a table per N and mode, the per-spec/global ratios, the targets
  * (met / NOT met); saves bench-results/bench-scale-*.json; the last line is one
  * JSON object.
