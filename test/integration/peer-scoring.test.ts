@@ -43,16 +43,22 @@ afterEach(async () => {
   nodes = []
 })
 
+/** A line a – b – c on the spec topic: what a publishes reaches c only if b forwards it. */
+async function startLine (): Promise<[TestNode, TestNode, TestNode]> {
+  const a = await startNode()
+  nodes.push(a)
+  const b = await startNode({ bootstrap: [a.multiaddrs()[0]!] })
+  nodes.push(b)
+  const c = await startNode({ bootstrap: [b.multiaddrs()[0]!] })
+  nodes.push(c)
+  await waitForTopicPeers(nodes, TOPICS.specs)
+  return [a, b, c]
+}
+
 describe('peer scoring on one shared address (real nodes)', () => {
   it(`${SYBILS} identities that connect, subscribe and leave do not stop gossip being forwarded to honest peers on the same IP`, async () => {
     // A line a – b – c: what a publishes reaches c only if b forwards it.
-    const a = await startNode()
-    nodes.push(a)
-    const b = await startNode({ bootstrap: [a.multiaddrs()[0]!] })
-    nodes.push(b)
-    const c = await startNode({ bootstrap: [b.multiaddrs()[0]!] })
-    nodes.push(c)
-    await waitForTopicPeers(nodes, TOPICS.specs)
+    const [a, b, c] = await startLine()
 
     for (let i = 0; i < SYBILS; i++) {
       const sybil = await buildLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], dht: false })
@@ -89,13 +95,7 @@ describe('peer scoring on one shared address (real nodes)', () => {
     // A line a – b – c, and CROWD more gossipsub peers of b on the same address that subscribe to nothing.
     // Before loopback was exempt, b scored every peer -(CROWD + 2 - 32)² = -144 and dropped a's RPCs unread
     // (bench:scale at 100 nodes: a coordinator with 42 connections held no advert).
-    const a = await startNode()
-    nodes.push(a)
-    const b = await startNode({ bootstrap: [a.multiaddrs()[0]!] })
-    nodes.push(b)
-    const c = await startNode({ bootstrap: [b.multiaddrs()[0]!] })
-    nodes.push(c)
-    await waitForTopicPeers(nodes, TOPICS.specs)
+    const [a, b, c] = await startLine()
     sybils = await Promise.all(Array.from({ length: CROWD }, async () => await buildLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], dht: false })))
     // b dials them: libp2p limits inbound connections per host per second, not outbound ones.
     await Promise.all(sybils.map(async s => await b.libp2p.dial(s.getMultiaddrs()[0]!)))
