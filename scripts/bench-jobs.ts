@@ -7,7 +7,9 @@
  *   {"auction":{"jobsPerSec","overheadMs":{"p50","p99"}},
  *    "lease":{"jobsPerSec","overheadMs":{"p50","p99"}},
  *    "rawRttMs":{"p50","p99"},
- *    "coordinatorCpuMsPerJob":{"auction","lease"}, "operate":{…}}
+ *    "coordinatorCpuMsPerJob":{"auction","lease"},
+ *    "operate":{"ratio","spread","targetMet","cpuRatio","cpuSpread","cpuTargetMet",
+ *               "control":{"ratio","spread","cpuRatio","cpuSpread"}}, "loadAverage"}
  *
  * What it measures, in one run:
  * - auction path: BENCH_JOBS jobs, BENCH_IN_FLIGHT (64) in flight (closed
@@ -29,19 +31,27 @@
  *   (scripts/lib/raw-rtt.ts), nothing signed, checked or stored.
  * - coordinator CPU per job: process.cpuUsage (user + system) of the
  *   coordinator's process over the concurrent burst, divided by its jobs.
- * - operate (issue 11): the cost of metrics and logging. BENCH_OPERATE_TURNS
- *   (8) short turns, each a fresh node in every process, alternately with
- *   Prometheus metrics (the node's and libp2p's) on and the daemon's JSON log
- *   written to a file in every process, and with neither, in the order off on
- *   on off off on on off…, so drift on a shared machine falls on both. Each
- *   pair of turns (1-2, 3-4, …) gives one on/off ratio of jobs/s; `ratio` is
- *   their median, `spread` their lowest and highest (1 = no cost; target ≥
- *   0.95). Throughput on a loaded machine moves by tens of percent from turn
- *   to turn, so each turn also sums the CPU time (user + system) of all five
- *   processes over its burst; `cpuRatio` is the median of the pairs' on/off
- *   CPU ms per job, the cost itself, which load does not inflate as much
- *   (1 = no cost; ≤ 1.05 is the same target). BENCH_OPERATE=0 skips it;
- *   BENCH_OPERATE_PARTS=metrics (or log) turns only that one on in the on turns.
+ * - operate (issue 11): the cost of metrics and logging. Turns of
+ *   BENCH_OPERATE_JOBS (500) jobs with BENCH_OPERATE_IN_FLIGHT (16) in flight
+ *   (below the auction path's saturation, where jobs fail for want of a bid
+ *   in time and throughput swings), each in five fresh processes, in pairs:
+ *   BENCH_OPERATE_TURNS (8) turns in on/off pairs, the on turn first in every
+ *   other pair (off on, on off: ABBA, so drift on a shared machine falls on
+ *   both), and after every two of them an A/A control pair of two off turns
+ *   (BENCH_OPERATE_CONTROL_PAIRS, default a quarter of the turns). An on turn
+ *   collects Prometheus metrics (the node's and libp2p's) and writes the
+ *   daemon's JSON log to a file in every process, as the daemon does (lines
+ *   batched per event-loop turn, written synchronously). Each pair gives a
+ *   ratio of jobs/s (on/off; for A/A, one off turn over the other) and one of
+ *   CPU per job, the CPU time (user + system) of all five processes over the
+ *   burst over the jobs that succeeded: `ratio`/`cpuRatio` are their medians,
+ *   `spread`/`cpuSpread` their lowest and highest, and `control` the same for
+ *   the A/A pairs, the noise floor a reader should hold the on/off figures
+ *   against (target: ratio ≥ 0.95, cpuRatio ≤ 1.05). BENCH_OPERATE=0 skips it;
+ *   BENCH_OPERATE_PARTS=metrics (or log) turns only that one on in the on
+ *   turns; BENCH_OPERATE_PROF=DIR writes a CPU profile of every process over
+ *   each turn's burst (turnNN-on-nodeK.cpuprofile), which
+ *   `node scripts/profile-summary.ts DIR` breaks down (logging, metrics, the rest).
  * - the load average at the start and the end: the figures of a run on a
  *   busy machine (load above the 2 cores) are not those of a quiet one.
  *
@@ -49,7 +59,8 @@
  * profile written to DIR when the bench ends.
  */
 import { loadavg } from 'node:os'
-import { resolve } from 'node:path'
+import { mkdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { summarize, table, saveResult, round } from './lib/bench.ts'
 import { killAll, ScaleNodeProcess } from './lib/scale-pool.ts'
 
@@ -62,6 +73,11 @@ const RTT_SAMPLES = positive('BENCH_RTT_SAMPLES', 1000)
 const OPERATE = process.env.BENCH_OPERATE !== '0'
 const OPERATE_TURNS = positive('BENCH_OPERATE_TURNS', 8)
 const OPERATE_JOBS = positive('BENCH_OPERATE_JOBS', 500)
+const OPERATE_IN_FLIGHT = positive('BENCH_OPERATE_IN_FLIGHT', 16)
+/** A/A control pairs (off and off): one after every two on/off pairs by default. */
+const CONTROL_PAIRS = positive('BENCH_OPERATE_CONTROL_PAIRS', Math.max(1, Math.round(OPERATE_TURNS / 4)))
+/** A CPU profile of every process over each operate turn's measured burst, into this folder. */
+const OPERATE_PROF = process.env.BENCH_OPERATE_PROF != null && process.env.BENCH_OPERATE_PROF !== '' ? resolve(process.env.BENCH_OPERATE_PROF) : undefined
 /** Which of the operating surfaces an on turn turns on: both by default; one alone to see what each costs. */
 const OPERATE_PARTS = new Set((process.env.BENCH_OPERATE_PARTS ?? 'metrics,log').split(',').map(s => s.trim()))
 for (const part of OPERATE_PARTS) {
@@ -90,6 +106,8 @@ if (OPERATE && OPERATE_TURNS % 2 !== 0) {
   console.error(`bench:jobs: BENCH_OPERATE_TURNS must be even (each pair of turns is one off and one on), got ${OPERATE_TURNS}`)
   process.exit(2)
 }
+
+if (OPERATE_PROF != null) mkdirSync(OPERATE_PROF, { recursive: true })
 
 const benchStarted = Date.now()
 const progress = (text: string): void => { process.stderr.write(`bench:jobs [${Math.round((Date.now() - benchStarted) / 1000)} s]: ${text}\n`) }
@@ -214,10 +232,81 @@ async function runLeasePath (mesh: Mesh): Promise<PathFigures & { leases: number
 
 const leasedJobs = (leases: Array<{ jobs: number }>): number => leases.reduce((n, l) => n + l.jobs, 0)
 
-/** off on on off off on on off…: each adjacent pair holds one of each, and which goes first alternates. */
-function operateOrder (turns: number): boolean[] {
-  return Array.from({ length: turns }, (_, i) => [false, true, true, false][i % 4]!)
+/** One measured operate turn: its pair (index into the order's pairs), on or off, and its figures. */
+interface OperateTurn {
+  pair: number
+  operate: boolean
+  jobsPerSec: number
+  failed: number
+  /** CPU (user + system) of all five processes over the burst, per job that succeeded. */
+  cpuMsPerJob: number
+  coordinatorCpuMsPerJob: number
+  agentCpuMsPerJob: number
+  coordinatorWindowCpuMs: number
 }
+
+/**
+ * The turns, pair by pair: on/off pairs alternate which goes first (off on,
+ * on off: ABBA, so drift on a shared machine falls on both), and after every
+ * two of them comes an A/A control pair (off off), until both kinds are used
+ * up; control pairs left over go last.
+ */
+function operateOrder (onOffPairs: number, controlPairs: number): OrderedTurn[] {
+  const pairs: boolean[] = []
+  let onOff = 0
+  let control = 0
+  while (onOff < onOffPairs || control < controlPairs) {
+    for (let k = 0; k < 2 && onOff < onOffPairs; k++, onOff++) pairs.push(false)
+    if (control < controlPairs) { pairs.push(true); control++ }
+  }
+  let onOffSeen = 0
+  return pairs.flatMap((isControl, pair): OrderedTurn[] => {
+    if (isControl) return [{ pair, control: true, operate: false }, { pair, control: true, operate: false }]
+    const onFirst = onOffSeen++ % 2 === 1
+    return [{ pair, control: false, operate: onFirst }, { pair, control: false, operate: !onFirst }]
+  })
+}
+
+interface OrderedTurn { pair: number, control: boolean, operate: boolean }
+
+/**
+ * Per pair, on/off of jobs/s and of CPU per job; for an A/A pair, one off turn
+ * over the other, the later over the earlier and the earlier over the later in
+ * turn, as an ABBA on/off pair alternates (so both see drift alike). Medians
+ * and spreads (lowest, highest) of each.
+ */
+function operateFigures (turns: OperateTurn[]): { onOff: PairFigures, control: PairFigures, targetMet: boolean, cpuTargetMet: boolean } {
+  const byPair = new Map<number, OperateTurn[]>()
+  for (const t of turns) byPair.set(t.pair, [...(byPair.get(t.pair) ?? []), t])
+  const onOff: Array<[OperateTurn, OperateTurn]> = []
+  const control: Array<[OperateTurn, OperateTurn]> = []
+  for (const pair of byPair.values()) {
+    const [a, b] = pair as [OperateTurn, OperateTurn]
+    if (a.operate !== b.operate) onOff.push(a.operate ? [a, b] : [b, a])
+    else control.push(control.length % 2 === 0 ? [b, a] : [a, b])
+  }
+  const figures = (pairs: Array<[OperateTurn, OperateTurn]>): PairFigures => {
+    const pairRatios = pairs.map(([x, y]) => round(x.jobsPerSec / y.jobsPerSec, 3))
+    const cpuPairRatios = pairs.map(([x, y]) => round(x.cpuMsPerJob / y.cpuMsPerJob, 3))
+    return {
+      ratio: round(median(pairRatios), 3),
+      spread: [Math.min(...pairRatios), Math.max(...pairRatios)],
+      pairRatios,
+      cpuRatio: round(median(cpuPairRatios), 3),
+      cpuSpread: [Math.min(...cpuPairRatios), Math.max(...cpuPairRatios)],
+      cpuPairRatios
+    }
+  }
+  const onOffFigures = figures(onOff)
+  return {
+    onOff: onOffFigures,
+    control: figures(control),
+    targetMet: onOffFigures.ratio >= TARGETS.operateRatio,
+    cpuTargetMet: onOffFigures.cpuRatio <= 2 - TARGETS.operateRatio
+  }
+}
+
+interface PairFigures { ratio: number, spread: number[], pairRatios: number[], cpuRatio: number, cpuSpread: number[], cpuPairRatios: number[] }
 
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -245,19 +334,41 @@ try {
   progress(`auction path: ${auction.jobsPerSec} jobs/s; lease path`)
   const lease = await runLeasePath(mesh)
   await stopMesh(mesh)
+  // The operate turns run in processes of their own (below): these would only idle beside them.
+  await Promise.all(procs.map(async p => { await p.close() }))
 
-  const turns: Array<{ operate: boolean, jobsPerSec: number, failed: number, cpuMsPerJob: number }> = []
+  const turns: OperateTurn[] = []
   if (OPERATE) {
-    for (const [i, operate] of operateOrder(OPERATE_TURNS).entries()) {
-      const m = await startMesh(coordinatorProc, agentProcs, operate)
+    const order = operateOrder(OPERATE_TURNS / 2, CONTROL_PAIRS)
+    for (const [i, turn] of order.entries()) {
+      // Fresh processes every turn: what an on turn's metrics leave running in a process (prom-client's GC
+      // observer and event-loop monitor outlive the node) must not fall on the next off turn, nor its heap and JIT state.
+      const turnProcs = Array.from({ length: AGENTS + 1 }, (_, k) => new ScaleNodeProcess(k))
+      procs.push(...turnProcs)
+      await Promise.all(turnProcs.map(async p => { await p.whenReady() }))
+      const m = await startMesh(turnProcs[0]!, turnProcs.slice(1), turn.operate)
       await burst(m, WARM_UP_JOBS, 4)
-      await Promise.all(m.agents.map(async a => await a.send({ cmd: 'mark' })))
-      const b = await burst(m, OPERATE_JOBS, IN_FLIGHT)
-      const agentCpuMs = (await Promise.all(m.agents.map(async a => (await a.send({ cmd: 'counters' })).counters.cpuMs))).reduce((x, y) => x + y, 0)
+      const profile = (node: number): { profile?: string } => OPERATE_PROF != null ? { profile: join(OPERATE_PROF, `turn${String(i + 1).padStart(2, '0')}-${turn.operate ? 'on' : 'off'}-node${node}.cpuprofile`) } : {}
+      await Promise.all([m.coordinator.send({ cmd: 'mark', ...profile(0) }), ...m.agents.map(async (a, k) => await a.send({ cmd: 'mark', ...profile(k + 1) }))])
+      const b = await burst(m, OPERATE_JOBS, OPERATE_IN_FLIGHT)
+      const [coordinatorCounters, ...agentCounters] = await Promise.all([m.coordinator, ...m.agents].map(async p => (await p.send({ cmd: 'counters' })).counters))
       await stopMesh(m)
-      const cpuMsPerJob = round((b.cpuMs + agentCpuMs) / Math.max(1, b.jobs - b.failed), 3)
-      turns.push({ operate, jobsPerSec: perSec(b), failed: b.failed, cpuMsPerJob })
-      progress(`operate turn ${i + 1}/${OPERATE_TURNS} (${operate ? 'on' : 'off'}): ${perSec(b)} jobs/s, ${cpuMsPerJob} CPU ms per job in all processes`)
+      await Promise.all(turnProcs.map(async p => { await p.close() }))
+      const succeeded = Math.max(1, b.jobs - b.failed)
+      const agentCpuMs = agentCounters.reduce((x, c) => x + c.cpuMs, 0)
+      const record: OperateTurn = {
+        pair: turn.pair,
+        operate: turn.operate,
+        jobsPerSec: perSec(b),
+        failed: b.failed,
+        cpuMsPerJob: round((b.cpuMs + agentCpuMs) / succeeded, 3),
+        coordinatorCpuMsPerJob: round(b.cpuMs / succeeded, 3),
+        agentCpuMsPerJob: round(agentCpuMs / succeeded, 3),
+        // Not in cpuMsPerJob (the coordinator's is its burst's); a check that the profile ran over the same window.
+        coordinatorWindowCpuMs: round(coordinatorCounters!.cpuMs, 1)
+      }
+      turns.push(record)
+      progress(`operate turn ${i + 1}/${order.length} (${turn.operate ? 'on' : 'off'}, ${turn.control ? 'A/A control pair' : 'on/off pair'} ${turn.pair + 1}): ${record.jobsPerSec} jobs/s, ${record.cpuMsPerJob} CPU ms per job in all processes`)
     }
   }
   const loadAtEnd = loadavg()[0]!
@@ -278,33 +389,34 @@ try {
   )
   rows.push({ measure: 'raw libp2p request/response, fresh stream (p50/p99)', value: `${rawRttMs.p50} / ${rawRttMs.p99} ms`, note: `${RTT_SAMPLES} samples, coordinator's process to an agent's` })
 
-  let operate: Record<string, unknown> | undefined
+  let operate: ReturnType<typeof operateFigures> | undefined
   if (OPERATE) {
-    const pairs = Array.from({ length: turns.length / 2 }, (_, p) => {
-      const pair = turns.slice(2 * p, 2 * p + 2)
-      return { on: pair.find(t => t.operate)!, off: pair.find(t => !t.operate)! }
-    })
-    const pairRatios = pairs.map(({ on, off }) => round(on.jobsPerSec / off.jobsPerSec, 3))
-    const cpuPairRatios = pairs.map(({ on, off }) => round(on.cpuMsPerJob / off.cpuMsPerJob, 3))
-    const ratio = round(median(pairRatios), 3)
-    const cpuRatio = round(median(cpuPairRatios), 3)
-    const spread = [Math.min(...pairRatios), Math.max(...pairRatios)]
-    const met = ratio >= TARGETS.operateRatio
-    const cpuMet = cpuRatio <= 2 - TARGETS.operateRatio
-    const middle = (on: boolean, of: (t: typeof turns[number]) => number): number => round(median(turns.filter(t => t.operate === on).map(of)), 2)
+    operate = operateFigures(turns)
+    const { onOff, control } = operate
+    const parts = [...OPERATE_PARTS].join(' and ')
+    const middle = (on: boolean, of: (t: OperateTurn) => number): number => round(median(turns.filter(t => t.operate === on).map(of)), 2)
     rows.push(
       {
-        measure: `${[...OPERATE_PARTS].join(' and ')} on/off: throughput, ${OPERATE_TURNS} turns of ${OPERATE_JOBS} jobs`,
-        value: `${ratio}`,
-        note: `median of pairs ${pairRatios.join(', ')} (spread ${spread.join('–')}); target ≥ ${TARGETS.operateRatio}: ${met ? 'met' : 'NOT met'}; median turn off ${middle(false, t => t.jobsPerSec)}, on ${middle(true, t => t.jobsPerSec)} jobs/s`
+        measure: `${parts} on/off: throughput, ${OPERATE_TURNS} turns of ${OPERATE_JOBS} jobs, ${OPERATE_IN_FLIGHT} in flight`,
+        value: `${onOff.ratio}`,
+        note: `median of pairs ${onOff.pairRatios.join(', ')} (spread ${onOff.spread.join('–')}); target ≥ ${TARGETS.operateRatio}: ${operate.targetMet ? 'met' : 'NOT met'}; median turn off ${middle(false, t => t.jobsPerSec)}, on ${middle(true, t => t.jobsPerSec)} jobs/s`
       },
       {
-        measure: `${[...OPERATE_PARTS].join(' and ')} on/off: CPU per job, all five processes`,
-        value: `${cpuRatio}`,
-        note: `median of pairs ${cpuPairRatios.join(', ')}; target ≤ ${round(2 - TARGETS.operateRatio, 2)}: ${cpuMet ? 'met' : 'NOT met'}; median turn off ${middle(false, t => t.cpuMsPerJob)}, on ${middle(true, t => t.cpuMsPerJob)} ms`
+        measure: `  A/A control (off/off), ${CONTROL_PAIRS * 2} turns: throughput`,
+        value: `${control.ratio}`,
+        note: `median of pairs ${control.pairRatios.join(', ')} (spread ${control.spread.join('–')}): the noise floor; 1 = none`
+      },
+      {
+        measure: `${parts} on/off: CPU per job, all five processes`,
+        value: `${onOff.cpuRatio}`,
+        note: `median of pairs ${onOff.cpuPairRatios.join(', ')} (spread ${onOff.cpuSpread.join('–')}); target ≤ ${round(2 - TARGETS.operateRatio, 2)}: ${operate.cpuTargetMet ? 'met' : 'NOT met'}; median on turn ${middle(true, t => t.cpuMsPerJob)} ms (coordinator ${middle(true, t => t.coordinatorCpuMsPerJob)}), off ${middle(false, t => t.cpuMsPerJob)} ms (coordinator ${middle(false, t => t.coordinatorCpuMsPerJob)})`
+      },
+      {
+        measure: '  A/A control (off/off): CPU per job',
+        value: `${control.cpuRatio}`,
+        note: `median of pairs ${control.cpuPairRatios.join(', ')} (spread ${control.cpuSpread.join('–')}): the noise floor`
       }
     )
-    operate = { parts: [...OPERATE_PARTS], ratio, spread, pairRatios, targetMet: met, cpuRatio, cpuPairRatios, cpuTargetMet: cpuMet, turns }
   }
   rows.push({ measure: 'load average (1 min), start / end', value: `${round(loadAtStart, 1)} / ${round(loadAtEnd, 1)}`, note: 'above 2 (the cores): a busy machine, slower figures' })
 
@@ -315,10 +427,10 @@ try {
     lease: { jobsPerSec: lease.jobsPerSec, overheadMs: lease.overheadMs },
     rawRttMs,
     coordinatorCpuMsPerJob: { auction: auction.coordinatorCpuMsPerJob, lease: lease.coordinatorCpuMsPerJob },
-    ...(operate != null ? { operate: { ratio: operate.ratio, spread: operate.spread, targetMet: operate.targetMet, cpuRatio: operate.cpuRatio } } : {}),
+    ...(operate != null ? { operate: { ratio: operate.onOff.ratio, spread: operate.onOff.spread, targetMet: operate.targetMet, cpuRatio: operate.onOff.cpuRatio, cpuSpread: operate.onOff.cpuSpread, cpuTargetMet: operate.cpuTargetMet, control: { ratio: operate.control.ratio, spread: operate.control.spread, cpuRatio: operate.control.cpuRatio, cpuSpread: operate.control.cpuSpread } } } : {}),
     loadAverage: [round(loadAtStart, 2), round(loadAtEnd, 2)]
   }
-  const file = await saveResult('bench-jobs', { ...line, auctionDetail: auction, leaseDetail: lease, operate, inFlight: IN_FLIGHT, bidWindowMs: BID_WINDOW_MS, targets: TARGETS })
+  const file = await saveResult('bench-jobs', { ...line, auctionDetail: auction, leaseDetail: lease, ...(operate != null ? { operate: { ...operate, parts: [...OPERATE_PARTS], jobs: OPERATE_JOBS, inFlight: OPERATE_IN_FLIGHT, turns } } : {}), inFlight: IN_FLIGHT, bidWindowMs: BID_WINDOW_MS, targets: TARGETS })
   console.log(`\nsaved ${file}`)
   console.log(JSON.stringify(line))
 } finally {

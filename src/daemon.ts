@@ -13,6 +13,7 @@ import { packageVersion } from './util/package-version.ts'
 export const SHUTDOWN_TIMEOUT_MS = 15_000
 
 import { createLogger, type LogFn, type LogThreshold } from './util/logger.ts'
+import { batchedWriter } from './util/log-writer.ts'
 
 export type { LogFn } from './util/logger.ts'
 
@@ -30,7 +31,11 @@ export interface DaemonInit {
   json?: boolean
   /** Where the banner goes. @default process.stdout */
   stdout?: (text: string) => void
-  /** Where the log lines go. @default process.stderr */
+  /**
+   * Where the log lines go, one call per line. @default process.stderr, the
+   * lines of each event-loop turn in one write (util/log-writer.ts), error
+   * lines at once, everything on exit
+   */
   stderr?: (text: string) => void
   /** Lowest level logged. @default 'info' */
   logLevel?: LogThreshold
@@ -89,8 +94,13 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
   const { home } = init
   const stdout = init.stdout ?? ((text: string) => { process.stdout.write(text) })
   const toTerminal = init.stderr == null && process.stderr.isTTY
+  const batched = init.stderr == null ? batchedWriter(chunk => { process.stderr.write(chunk) }) : undefined
+  // Lines still waiting when the process ends (process.exit, an uncaught exception) are written then.
+  const flushLog = (): void => { batched?.flush() }
+  if (batched != null) process.on('exit', flushLog)
   const log = createLogger({
-    write: init.stderr ?? ((text: string) => { process.stderr.write(text) }),
+    write: batched?.write ?? init.stderr!,
+    flush: batched?.flush,
     level: init.logLevel ?? 'info',
     format: init.logFormat ?? (toTerminal ? 'pretty' : 'json'),
     color: toTerminal && process.env.NO_COLOR == null
@@ -130,6 +140,8 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
     await node?.stop().catch(() => {})
     await lock.release()
     process.off('exit', onExit)
+    flushLog()
+    process.off('exit', flushLog)
     throw err
   }
 
@@ -164,8 +176,10 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
         await started.node.stop().catch(err => { failure ??= err })
         await lock.release().catch(err => { failure ??= err })
         process.off('exit', onExit)
+        if (failure == null) log('daemon.stopped', { home })
+        flushLog()
+        process.off('exit', flushLog)
         if (failure != null) throw failure
-        log('daemon.stopped', { home })
       })()
       return stopping
     }

@@ -1,4 +1,5 @@
 import type { ValidationGuardInit } from './net/validation-guard.ts'
+import type { LogFn } from './util/logger.ts'
 import type { Spec } from './spec/index.ts'
 import type { Handler } from './market/exec-handler.ts'
 import type { ServeOptions } from './market/agent.ts'
@@ -86,8 +87,8 @@ export interface NodeInit {
    * Over config.json "follow" and SPECMESH_FOLLOW. @default []
    */
   follow?: string[] | 'all'
-  /** Structured log sink. @default no logging */
-  log?: (event: string, fields?: Record<string, unknown>) => void
+  /** Structured log sink (createLogger's, or any function; its `enabled`, when present, skips debug lines it would drop). @default no logging */
+  log?: LogFn
   /** Flood limits of the validation guard (src/net/validation-guard.ts); the defaults suit honest traffic. */
   guard?: Omit<ValidationGuardInit, 'onThrottle' | 'onGraylist' | 'now'>
   /**

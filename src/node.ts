@@ -35,6 +35,7 @@ import type { NodeMetrics } from './metrics/node-metrics.ts'
 import type { Market } from './market/market.ts'
 import type { LeaseInfo, LeaseRequest } from './market/lease-coordinator.ts'
 import type { SpecSubscriptions } from './market/subscriptions.ts'
+import type { LogFn } from './util/logger.ts'
 
 export type { NodeInit, PeerInfo, SpecmeshNode, StoredSpec } from './node-types.ts'
 
@@ -109,7 +110,7 @@ export async function nodeSettings (init: NodeInit, home: string): Promise<Resol
 
 export async function createNode (init: NodeInit = {}): Promise<Node> {
   const home = resolveHome(init.home)
-  const log = init.log ?? (() => {})
+  const log: LogFn = init.log ?? Object.assign(() => {}, { enabled: () => false })
   // config.json is read (and checked) before the identity or the store is touched.
   const settings = await nodeSettings(init, home)
   for (const address of settings.values.bootstrap) parseBootstrapAddress(address)
@@ -252,7 +253,8 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   const onVerdict = (topic: string, verdict: 'accept' | 'reject' | 'ignore', from: string, reason?: string): void => {
     metrics?.verdict(topic, verdict, reason)
     if (verdict === 'accept') return
-    log('gossip.' + verdict, { level: verdict === 'reject' ? 'warn' : 'debug', topic, from, reason })
+    // An ignore (a duplicate, a stale record) is a debug line: not even built when debug is off.
+    if (verdict === 'reject' || log.enabled?.('debug') !== false) log('gossip.' + verdict, { level: verdict === 'reject' ? 'warn' : 'debug', topic, from, reason })
     verdicts.push({ at: Date.now(), topic, verdict, from, reason })
     if (verdicts.length > VERDICT_HISTORY) verdicts.splice(0, verdicts.length - VERDICT_HISTORY)
   }

@@ -5,7 +5,8 @@
  * on 127.0.0.1, the DHT (unless told otherwise), no mDNS, no relay; libp2p's
  * Prometheus metrics on unless told otherwise (bench:scale reads the bytes its
  * connections receive from them), and the daemon's JSON log written to a file
- * when asked (bench:jobs' operate turns). A process can run one node after
+ * when asked (bench:jobs' operate turns), as the daemon writes its stderr to a
+ * file: lines batched per event-loop turn, written synchronously. A process can run one node after
  * another (stop, then start).
  *
  * What it counts, between a `mark` and a `counters`:
@@ -15,17 +16,20 @@
  *   (noise and yamux framing included) and what each protocol's streams did;
  * - bid frames read from bid streams (market.bids 'stream'), from the node's
  *   verdict counter, as msgs of kind 'bid-stream';
- * - CPU (process.cpuUsage, user + system) and RSS of this process.
+ * - CPU (process.cpuUsage, user + system) and RSS of this process; and, when
+ *   the mark asks, a CPU profile of it (node:inspector) written at `counters`.
  *
  * The process exits when the parent goes away (IPC disconnect), so a parent
  * killed without cleanup leaves no node behind.
  */
-import { createWriteStream, type WriteStream } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { closeSync, openSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createNode, type Node } from '../../src/node.ts'
-import { jsonLineLogger } from '../../src/daemon.ts'
+import { createLogger } from '../../src/util/logger.ts'
+import { batchedWriter, fdSink, type BatchedWriter } from '../../src/util/log-writer.ts'
 import type { MarketOptions } from '../../src/market/market.ts'
 import type { LeaseInfo } from '../../src/market/lease-coordinator.ts'
 import { SPEC_TOPIC_KINDS } from '../../src/market/topics.ts'
@@ -37,9 +41,29 @@ const send = (message: FromScaleNode): void => { if (process.connected) process.
 
 let node: Node | undefined
 let home: string | undefined
-let logFile: WriteStream | undefined
+/** The daemon's log, as `specmesh daemon 2> daemon.log` writes it: batched lines, written synchronously to the file. */
+let logFile: { fd: number, writer: BatchedWriter } | undefined
 let servingStops: Array<() => void> = []
 let window = freshWindow()
+/** The CPU profile running since a `mark` that asked for one, and where it goes. */
+let profiling: { session: Session, file: string } | undefined
+
+async function startProfile (file: string): Promise<void> {
+  const session = new Session()
+  session.connect()
+  await session.post('Profiler.enable')
+  await session.post('Profiler.start')
+  profiling = { session, file }
+}
+
+async function stopProfile (): Promise<void> {
+  const running = profiling
+  profiling = undefined
+  if (running == null) return
+  const { profile } = await running.session.post('Profiler.stop')
+  running.session.disconnect()
+  await writeFile(running.file, JSON.stringify(profile))
+}
 
 function freshWindow (): { gossipBytes: number, rpcs: number, msgs: Record<string, number>, cpu: NodeJS.CpuUsage, wire: Record<string, number>, bidFrames: number, at: number } {
   return { gossipBytes: 0, rpcs: 0, msgs: {}, cpu: process.cpuUsage(), wire: {}, bidFrames: 0, at: Date.now() }
@@ -201,8 +225,11 @@ async function handle (message: ToScaleNode): Promise<FromScaleNode> {
       home = await mkdtemp(join(tmpdir(), 'specmesh-bench-scale-'))
       // The switch (ISSUE9-DESIGN.md): ignored by a market that has only the global topics.
       const market = { topics: message.topics, bids: message.bids } as MarketOptions
-      const log = message.log === true ? createWriteStream(join(home, 'daemon.log')) : undefined
-      logFile = log
+      if (message.log === true) {
+        const fd = openSync(join(home, 'daemon.log'), 'a')
+        logFile = { fd, writer: batchedWriter(fdSink(fd)) }
+      }
+      const log = logFile != null ? createLogger({ write: logFile.writer.write, flush: logFile.writer.flush, level: 'info', format: 'json' }) : undefined
       node = await createNode({
         home,
         listen: ['/ip4/127.0.0.1/tcp/0'],
@@ -213,7 +240,7 @@ async function handle (message: ToScaleNode): Promise<FromScaleNode> {
         relayClient: false,
         metrics: message.metrics ?? true,
         market,
-        ...(log != null ? { log: jsonLineLogger(text => { log.write(text) }) } : {})
+        ...(log != null ? { log } : {})
       })
       instrumentGossip(node)
       return { event: 'started', id: message.id, peerId: node.peerId, addr: `${node.multiaddrs()[0]!}` }
@@ -267,12 +294,22 @@ async function handle (message: ToScaleNode): Promise<FromScaleNode> {
     case 'diag':
       return { event: 'diag', id: message.id, diag: gossipDiag(need(), message.specId) }
     case 'mark':
-      window = freshWindow()
-      window.wire = await wireReceived(need())
-      window.bidFrames = await bidFramesRead(need())
+      await stopProfile()
+      if (message.profile != null) await startProfile(message.profile)
+      {
+        // Scraped before the window opens, so that a node with metrics does not count this scrape's CPU.
+        const wire = await wireReceived(need())
+        const bidFrames = await bidFramesRead(need())
+        window = freshWindow()
+        window.wire = wire
+        window.bidFrames = bidFrames
+      }
       return { event: 'marked', id: message.id }
-    case 'counters':
-      return { event: 'counters', id: message.id, counters: await counters(need()) }
+    case 'counters': {
+      const figures = await counters(need())
+      await stopProfile()
+      return { event: 'counters', id: message.id, counters: figures }
+    }
     case 'stop':
       await shutdown()
       return { event: 'stopped', id: message.id }
@@ -292,7 +329,7 @@ async function shutdown (): Promise<void> {
   if (n != null) await n.stop().catch(() => {})
   const log = logFile
   logFile = undefined
-  if (log != null) await new Promise(resolve => log.end(resolve))
+  if (log != null) { log.writer.flush(); closeSync(log.fd) }
   if (home != null) await rm(home, { recursive: true, force: true }).catch(() => {})
   home = undefined
   // The process runs the next mode's node: what this one left behind should not count in that one's RSS.

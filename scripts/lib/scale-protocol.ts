@@ -33,7 +33,8 @@ export type ToScaleNode =
   | { cmd: 'rtt', id: number, peerId: string, samples: number }
   /** What this node's gossipsub makes of its peers and of one spec's topics (bench:scale's BENCH_DEBUG). */
   | { cmd: 'diag', id: number, specId: string }
-  | { cmd: 'mark', id: number }
+  /** `profile`: a CPU profile of this process (node:inspector) from this mark to the next `counters`, written to that file. */
+  | { cmd: 'mark', id: number, profile?: string }
   | { cmd: 'counters', id: number }
   | { cmd: 'stop', id: number }
 

@@ -30,6 +30,10 @@ export class NodeMetrics {
   /** Gossip verdicts since the last scrape by topic, verdict and reason code (one key string), read into the counter at scrape time. */
   private readonly verdictCounts = new Map<string, { labels: { topic: string, verdict: string, reason: string }, count: number }>()
   private readonly jobsInFlight: Gauge
+  /** The accept verdicts (no reason) by topic: most of the verdicts, counted without building a key. */
+  private readonly acceptCounts = new Map<string, { labels: { topic: string, verdict: string, reason: string }, count: number }>()
+  /** Each outcome's counter and histogram children, looked up once (prom-client hashes a label object per call). */
+  private readonly byOutcome = new Map<string, { job: Counter.Internal, jobDuration: Histogram.Internal<"outcome">, attempt: Counter.Internal, attemptDuration: Histogram.Internal<"outcome"> }>()
   /** When each job in flight was submitted, for its duration once done. */
   private readonly submittedAt = new Map<string, number>()
 
@@ -41,16 +45,18 @@ export class NodeMetrics {
     this.attempts = new Counter({ name: 'specmesh_attempts_total', help: 'Execution attempts of this node\'s jobs, by receipt outcome', labelNames: ['outcome'], registers })
     this.attemptDuration = new Histogram({ name: 'specmesh_attempt_duration_seconds', help: 'Duration of execution attempts of this node\'s jobs (receipt startedAt to endedAt), by outcome', labelNames: ['outcome'], buckets: DURATION_BUCKETS, registers })
     this.bids = new Counter({ name: 'specmesh_bids_received_total', help: 'Bids received for the jobs this node submitted', registers })
-    const verdictCounts = this.verdictCounts
+    const { verdictCounts, acceptCounts } = this
     new Counter({
       name: 'specmesh_gossip_verdicts_total',
       help: 'Gossip validation verdicts, by topic, verdict (accept, reject, ignore) and reason code',
       labelNames: ['topic', 'verdict', 'reason'],
       registers,
       collect () {
-        for (const entry of verdictCounts.values()) {
-          if (entry.count > 0) this.inc(entry.labels, entry.count)
-          entry.count = 0
+        for (const counts of [acceptCounts, verdictCounts]) {
+          for (const entry of counts.values()) {
+            if (entry.count > 0) this.inc(entry.labels, entry.count)
+            entry.count = 0
+          }
         }
       }
     })
@@ -102,20 +108,20 @@ export class NodeMetrics {
         this.bids.inc()
         break
       case 'attempt-ended': {
-        const outcome = String(event.data.outcome ?? 'unknown')
-        this.attempts.inc({ outcome })
+        const of = this.outcome(String(event.data.outcome ?? 'unknown'))
+        of.attempt.inc()
         const ms = Number(event.data.durationMs)
-        if (Number.isFinite(ms)) this.attemptDuration.observe({ outcome }, ms / 1000)
+        if (Number.isFinite(ms)) of.attemptDuration.observe(ms / 1000)
         break
       }
       case 'done': {
-        const outcome = String(event.data.status ?? 'unknown')
-        this.jobs.inc({ outcome })
+        const of = this.outcome(String(event.data.status ?? 'unknown'))
+        of.job.inc()
         const since = this.submittedAt.get(event.jobId)
         if (since != null) {
           this.submittedAt.delete(event.jobId)
           this.jobsInFlight.dec()
-          this.jobDuration.observe({ outcome }, Math.max(0, event.at - since) / 1000)
+          of.jobDuration.observe(Math.max(0, event.at - since) / 1000)
         }
         break
       }
@@ -129,11 +135,31 @@ export class NodeMetrics {
    * object per message.
    */
   verdict (topic: string, verdict: string, reason?: string): void {
+    if (verdict === 'accept' && reason == null) {
+      const entry = this.acceptCounts.get(topic)
+      if (entry != null) entry.count++
+      else this.acceptCounts.set(topic, { labels: { topic, verdict, reason: '' }, count: 1 })
+      return
+    }
     const code = reason == null ? '' : reason.split(':', 1)[0]!.trim()
     const key = `${verdict}\0${code}\0${topic}`
     const entry = this.verdictCounts.get(key)
     if (entry != null) entry.count++
     else this.verdictCounts.set(key, { labels: { topic, verdict, reason: code }, count: 1 })
+  }
+
+  private outcome (outcome: string): { job: Counter.Internal, jobDuration: Histogram.Internal<"outcome">, attempt: Counter.Internal, attemptDuration: Histogram.Internal<"outcome"> } {
+    let children = this.byOutcome.get(outcome)
+    if (children == null) {
+      children = {
+        job: this.jobs.labels({ outcome }),
+        jobDuration: this.jobDuration.labels({ outcome }),
+        attempt: this.attempts.labels({ outcome }),
+        attemptDuration: this.attemptDuration.labels({ outcome })
+      }
+      this.byOutcome.set(outcome, children)
+    }
+    return children
   }
 
   /** The Prometheus text exposition format. */

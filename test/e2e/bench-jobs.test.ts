@@ -1,3 +1,5 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { BenchRun } from '../helpers/bench-processes.ts'
@@ -7,8 +9,8 @@ const SCRIPT = join(ROOT, 'scripts/bench-jobs.ts')
 const NODE_SCRIPT = join(ROOT, 'scripts/lib/scale-node.ts')
 
 /**
- * npm run bench:jobs at a tiny size (5 node processes, a few dozen jobs, two
- * operate turns), so that the bench cannot rot unseen: it must finish, print
+ * npm run bench:jobs at a tiny size (5 node processes, a few dozen jobs, an
+ * operate on/off pair and an A/A control pair), so that the bench cannot rot unseen: it must finish, print
  * its JSON last line in the shape issue 13 asks for with figures a real run
  * gives, and leave no node process behind. The bid window is wide so that a
  * loaded machine does not fail the jobs.
@@ -16,8 +18,11 @@ const NODE_SCRIPT = join(ROOT, 'scripts/lib/scale-node.ts')
 describe('bench:jobs at a tiny size', () => {
   it('runs the coordinator and four agents in their own processes and reports the issue\'s JSON shape', async () => {
     const bench = new BenchRun()
+    // The bench saves its result under ./bench-results: here, in a folder of this test's own.
+    const cwd = mkdtempSync(join(tmpdir(), 'specmesh-bench-jobs-'))
     const result = await runNode([SCRIPT], 'bench:jobs', {
       timeoutMs: 280_000,
+      cwd,
       env: {
         ...bench.env,
         BENCH_JOBS: '40',
@@ -42,10 +47,27 @@ describe('bench:jobs at a tiny size', () => {
     expect(json.lease.overheadMs.p50).toBeGreaterThan(0)
     expect(json.coordinatorCpuMsPerJob.auction).toBeGreaterThan(0)
     expect(json.coordinatorCpuMsPerJob.lease).toBeGreaterThan(0)
+    // Metrics and logging on/off, from pairs of turns, beside an A/A control (off/off) that shows the noise floor.
+    expect(Object.keys(json.operate)).toEqual(['ratio', 'spread', 'targetMet', 'cpuRatio', 'cpuSpread', 'cpuTargetMet', 'control'])
     expect(json.operate.ratio).toBeGreaterThan(0)
     expect(json.operate.cpuRatio).toBeGreaterThan(0)
     expect(typeof json.operate.targetMet).toBe('boolean')
+    expect(typeof json.operate.cpuTargetMet).toBe('boolean')
+    for (const figures of [json.operate, json.operate.control]) {
+      for (const [middle, spread] of [[figures.ratio, figures.spread], [figures.cpuRatio, figures.cpuSpread]]) {
+        expect(middle).toBeGreaterThan(0)
+        expect(spread).toHaveLength(2)
+        expect(spread[0]).toBeLessThanOrEqual(middle)
+        expect(spread[1]).toBeGreaterThanOrEqual(middle)
+      }
+    }
+    // The saved result holds every turn: one on/off pair (one of each) and one control pair (two off), each in fresh processes.
+    const saved = JSON.parse(readFileSync(join(cwd, 'bench-results', 'bench-jobs-latest.json'), 'utf8')).result.operate
+    expect(saved.turns.map((t: { pair: number, operate: boolean }) => [t.pair, t.operate])).toEqual([[0, false], [0, true], [1, false], [1, false]])
+    expect(saved.turns.every((t: { cpuMsPerJob: number, coordinatorCpuMsPerJob: number, agentCpuMsPerJob: number }) => t.cpuMsPerJob > 0 && t.coordinatorCpuMsPerJob > 0 && t.agentCpuMsPerJob > 0)).toBe(true)
+    expect(result.stdout).toContain('A/A control (off/off)')
     expect(result.stdout).toContain('auction path: throughput')
     expect(bench.leftovers(NODE_SCRIPT)).toEqual([])
+    rmSync(cwd, { recursive: true, force: true })
   }, 300_000)
 })

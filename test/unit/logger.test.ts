@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createLogger, parseLogLevel } from '../../src/util/logger.ts'
+import { batchedWriter } from '../../src/util/log-writer.ts'
 
 const at = new Date('2026-12-01T21:44:02.120Z')
 
@@ -39,5 +40,57 @@ describe('the levelled logger', () => {
   it('names the levels it takes when given another', () => {
     expect(parseLogLevel(' DEBUG ')).toBe('debug')
     expect(() => parseLogLevel('verbose')).toThrow('log level "verbose" is not one of debug, info, warn, error, silent')
+  })
+
+  it('writes what JSON.stringify of {ts, level, event, ...fields} writes, without copying the fields', () => {
+    const { log, lines } = capture({})
+    const fields = {
+      jobId: 'j"\n', n: 1.5, inf: Infinity, ok: false, none: null, gone: undefined, fn: () => 1,
+      big: 12n, err: new Error('boom'), bytes: new Uint8Array([1, 2]), nested: { a: [1, 'x'], b: 2n }, at: new Date(0)
+    }
+    log('e', fields)
+    const { gone: _g, fn: _f, ...kept } = fields
+    expect(lines[0]).toBe(`${JSON.stringify({ ts: at.toISOString(), level: 'info', event: 'e', ...kept, big: '12', err: { name: 'Error', message: 'boom' }, bytes: 'AQI=', nested: { a: [1, 'x'], b: '2' } })}\n`)
+    expect(Object.keys(fields)).toContain('gone')
+  })
+
+  it('says which levels it writes, and flushes its writer after an error line', () => {
+    const flushed: string[] = []
+    const lines: string[] = []
+    const log = createLogger({ level: 'info', write: text => { lines.push(text) }, flush: () => { flushed.push(lines.at(-1)!) }, now: () => at })
+    expect([log.enabled?.('debug'), log.enabled?.('info'), log.enabled?.('error')]).toEqual([false, true, true])
+    log('a')
+    log('b', { level: 'warn' })
+    log('c', { level: 'error' })
+    expect(flushed.map(l => JSON.parse(l).event)).toEqual(['c'])
+  })
+})
+
+describe('the batched log writer', () => {
+  it('hands the lines of one event-loop turn to the sink in one write, in order', async () => {
+    const chunks: string[] = []
+    const writer = batchedWriter(chunk => { chunks.push(chunk) })
+    writer.write('a\n')
+    writer.write('b\n')
+    expect(chunks).toEqual([])
+    await new Promise(resolve => setImmediate(resolve))
+    expect(chunks).toEqual(['a\nb\n'])
+    writer.write('c\n')
+    await new Promise(resolve => setImmediate(resolve))
+    expect(chunks).toEqual(['a\nb\n', 'c\n'])
+  })
+
+  it('writes at once when flushed or when its limit is reached, and never twice', async () => {
+    const chunks: string[] = []
+    const writer = batchedWriter(chunk => { chunks.push(chunk) }, 8)
+    writer.write('1234\n')
+    writer.flush()
+    expect(chunks).toEqual(['1234\n'])
+    writer.write('1234\n')
+    writer.write('5678\n')
+    expect(chunks).toEqual(['1234\n', '1234\n5678\n'])
+    await new Promise(resolve => setImmediate(resolve))
+    writer.flush()
+    expect(chunks).toHaveLength(2)
   })
 })
