@@ -57,6 +57,8 @@ const { values: flags } = parseArgs({
 
 if (flags.help) {
   console.log('npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec] [--rate 1] [--seconds 20] [--specs 2] [--agents 3] [--bootstrap 3] [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1]')
+  console.log('  BENCH_SCALE_BIDS=gossip|stream|both  how agents send bids (default gossip)')
+  console.log('  BENCH_DEBUG=1                        print each spec\'s coordinator\'s and an agent\'s peer scores, mesh and subscribers before the jobs')
   process.exit(0)
 }
 
