@@ -33,7 +33,7 @@ export interface DaemonInit {
   stdout?: (text: string) => void
   /**
    * Where the log lines go, one call per line. @default process.stderr, the
-   * lines of each event-loop turn in one write (util/log-writer.ts), error
+   * lines of each event-loop turn in one write (util/log-writer.ts), warning and error
    * lines at once, everything on exit
    */
   stderr?: (text: string) => void
@@ -147,6 +147,8 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
 
   const multiaddrs = node.multiaddrs()
   log('daemon.started', { peerId: node.peerId, multiaddrs, api: api.url, home, pid: process.pid })
+  // The lines logged so far come before the banner.
+  flushLog()
   if (init.json === true) {
     stdout(`${JSON.stringify({ peerId: node.peerId, multiaddrs, api: api.url, home, pid: process.pid })}\n`)
   } else {

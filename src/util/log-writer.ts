@@ -8,7 +8,7 @@
  *
  * What can be lost: nothing on a normal exit, an uncaught exception or
  * process.exit (the owner flushes on 'exit'; createLogger flushes after every
- * error line). On kill -9, an out-of-memory abort or a native crash, the lines
+ * warning and error line). On kill -9, an out-of-memory abort or a native crash, the lines
  * logged since the last flush: those of the event-loop turn that was running
  * (at most `maxChars`), never a line of an earlier turn.
  */

@@ -33,8 +33,9 @@ export interface LoggerInit {
   color?: boolean
   now?: () => Date
   /**
-   * Called after each error line, so that a batching `write` puts it (and every
-   * line before it) out at once, before whatever the error leads to. @default none
+   * Called after each warning and error line, so that a batching `write` puts it
+   * (and every line before it) out at once, before whatever it leads to (an
+   * agent's start-up warnings come before its "serving" output). @default none
    */
   flush?: () => void
 }
@@ -67,7 +68,7 @@ export function createLogger (init: LoggerInit): LogFn {
     const level = levelOf(fields.level)
     if (RANK[level] < threshold) return
     write(format(now(), level, event, fields))
-    if (level === 'error') flush?.()
+    if (RANK[level] >= RANK.warn) flush?.()
   }
   log.enabled = level => RANK[level] >= threshold
   return log

@@ -54,7 +54,7 @@ describe('the levelled logger', () => {
     expect(Object.keys(fields)).toContain('gone')
   })
 
-  it('says which levels it writes, and flushes its writer after an error line', () => {
+  it('says which levels it writes, and flushes its writer after a warning or an error line', () => {
     const flushed: string[] = []
     const lines: string[] = []
     const log = createLogger({ level: 'info', write: text => { lines.push(text) }, flush: () => { flushed.push(lines.at(-1)!) }, now: () => at })
@@ -62,7 +62,7 @@ describe('the levelled logger', () => {
     log('a')
     log('b', { level: 'warn' })
     log('c', { level: 'error' })
-    expect(flushed.map(l => JSON.parse(l).event)).toEqual(['c'])
+    expect(flushed.map(l => JSON.parse(l).event)).toEqual(['b', 'c'])
   })
 })
 
