@@ -216,6 +216,13 @@ export class Coordinator {
   private readonly ownInFlight = new Map<string, number>()
   /** Per spec: our jobs calling for bids and not yet awarded; they count against the free slots. */
   private readonly bidding = new Map<string, number>()
+  /**
+   * Per spec: our jobs that took a place in `bidding` and whose auction is not
+   * open yet (a microtask away): no advert counts them, and without them two
+   * jobs resuming in one turn (their records stored in one batch) could both
+   * see one advertised free place.
+   */
+  private readonly opening = new Map<string, number>()
   /** Per spec: retries in flight from this node (capacity.maxConcurrentRetries). */
   private readonly retrySlots = new Map<string, Semaphore>()
   private readonly policy: RequesterPolicy
@@ -472,6 +479,12 @@ export class Coordinator {
     // over to the job's first award (counted in ownInFlight) without a gap
     // another job could slip into, or given back when the job ends without one.
     let holdsBidSlot = true
+    let isOpening = true
+    const opened = (): void => {
+      if (!isOpening) return
+      isOpening = false
+      this.opening.set(specId, (this.opening.get(specId) ?? 1) - 1)
+    }
     const releaseBidSlot = (): void => {
       if (!holdsBidSlot) return
       holdsBidSlot = false
@@ -492,6 +505,7 @@ export class Coordinator {
       }
       this.deps.jobs.add({ jobId: envelope.id, coordinator: this.deps.signer.peerId, body: envelope.body, publishedAt })
       this.auctions.set(envelope.id, auction)
+      opened()
       await this.deps.gossip.publish(this.topicOf(specId, 'jobs'), envelope)
       this.log('job.submitted', { jobId: envelope.id, specId, maxUsd, deadline })
       // While the bids come in, open the execution stream to each agent that can bid, so
@@ -510,6 +524,7 @@ export class Coordinator {
     } finally {
       signal.removeEventListener('abort', wakeOnCancel)
       this.auctions.delete(envelope.id)
+      opened()
       releaseBidSlot()
     }
   }
@@ -859,7 +874,7 @@ export class Coordinator {
    * calls on one advertised free place would leave one without a bid.
    */
   private uncounted (specId: string): number {
-    let n = 0
+    let n = this.opening.get(specId) ?? 0
     for (const auction of this.auctions.values()) {
       if (auction.specId !== specId) continue
       const first = auction.bids[0]
@@ -881,6 +896,7 @@ export class Coordinator {
       if (cancel.aborted) return false
       if (!this.policy.respectsCapacity || this.freeSlots(specId, spec) > 0) {
         this.bidding.set(specId, (this.bidding.get(specId) ?? 0) + 1)
+        this.opening.set(specId, (this.opening.get(specId) ?? 0) + 1)
         return true
       }
       const left = until - this.now()

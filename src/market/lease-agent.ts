@@ -21,6 +21,8 @@ export interface LeasedSpec {
   priceUsd: number
   estimatedMs: number
   limit: number
+  /** Places of its admission queue (awards waiting for a slot). */
+  queueLimit: number
   enforcesSpec: boolean
 }
 
@@ -188,9 +190,13 @@ export class AgentLeases {
     }
     const served = this.deps.served(body.specId)
     if (served == null || body.specId !== bid.specId) return `this agent does not serve spec ${body.specId}`
-    // The bid's own hold is the lease's to take; beyond it the slots must be free now.
+    // The bid's own hold is the lease's to take. While it held, awards bid for
+    // meanwhile counted it and took what was left, the admission queue's places
+    // included: those do not take the lease's slots. Without a hold the slots
+    // must be free now.
     if (served.enforcesSpec) {
-      const free = this.deps.effectiveLimit(body.specId) - this.deps.committed(body.specId) + (bid.holdsUntil > now ? bid.slots : 0)
+      const holding = bid.holdsUntil > now
+      const free = this.deps.effectiveLimit(body.specId) + (holding ? served.queueLimit + bid.slots : 0) - this.deps.committed(body.specId)
       if (body.slots > free) return `busy: ${free} slot${free === 1 ? '' : 's'} free for a lease of ${body.slots}`
     }
     return null

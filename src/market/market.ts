@@ -20,6 +20,7 @@ import type { Handler } from './exec-handler.ts'
 import { UnknownJobError, UnknownSpecError } from './job-errors.ts'
 import { JobEventLog, type JobEvent } from './job-events.ts'
 import { JobEventStore } from '../store/job-event-store.ts'
+import { GroupCommit } from '../store/group-commit.ts'
 import { RecentJobs } from './recent-jobs.ts'
 import { receiptSyncKind } from './receipt-sync.ts'
 import { EXEC_PROTOCOLS, MAX_EXEC_STREAMS_PER_PEER } from './exec-protocol.ts'
@@ -151,10 +152,12 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
   const receipts = new ReceiptStore(db)
   await receipts.load()
   const perSigner = deps.options?.receiptsPerSigner ?? MAX_RECEIPTS_PER_SIGNER
-  const jobStore = new JobStore(db)
+  // One group commit for the per-job writes: job records, their receipts and ledgers, and job events.
+  const commit = new GroupCommit(db)
+  const jobStore = new JobStore(db, commit)
   const ledger = new LedgerStore(db)
   const capacity = new CapacityTable()
-  const jobEvents = new JobEventLog(new JobEventStore(db), {
+  const jobEvents = new JobEventLog(new JobEventStore(db, commit), {
     onEvent: deps.onJobEvent,
     onWriteFailed: err => { log('job.events-write-failed', { level: 'error', error: err.message }) }
   })

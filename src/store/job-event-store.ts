@@ -1,4 +1,5 @@
 import { sublevel, values, type Db, type Sublevel } from './db.ts'
+import type { GroupCommit } from './group-commit.ts'
 
 export const JOB_EVENT_TYPES = [
   'submitted', 'waiting-capacity', 'bid', 'award', 'attempt-started', 'attempt-ended', 'backoff', 'receipt', 'done'
@@ -26,15 +27,20 @@ const key = (jobId: string, seq: number): string => `${jobId}!${String(seq).padS
 export class JobEventStore {
   private readonly db: Db
   private readonly events: Sublevel
+  private readonly commit: GroupCommit | undefined
 
-  constructor (db: Db) {
+  /** `commit`: batch the events with the job records' writes (JobStore's group commit). */
+  constructor (db: Db, commit?: GroupCommit) {
     this.db = db
     this.events = sublevel(db, 'job-events')
+    this.commit = commit
   }
 
   async append (events: JobEvent[]): Promise<void> {
     if (events.length === 0) return
-    await this.db.batch(events.map(e => ({ type: 'put' as const, sublevel: this.events, key: key(e.jobId, e.seq), value: e })))
+    const ops = events.map(e => ({ type: 'put' as const, sublevel: this.events, key: key(e.jobId, e.seq), value: e }))
+    if (this.commit != null) await this.commit.write(ops)
+    else await this.db.batch(ops)
   }
 
   /** The job's events with seq > afterSeq, in order. */

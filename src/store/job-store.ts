@@ -1,6 +1,7 @@
 import type { Outcome } from '../market/messages.ts'
 import type { NoBidDiagnosis } from '../market/no-bid.ts'
 import { sublevel, values, type BatchOperation, type Db, type Sublevel } from './db.ts'
+import { GroupCommit } from './group-commit.ts'
 
 export const JOB_STATUSES = ['bidding', 'running', 'succeeded', 'failed', 'cancelled'] as const
 export type JobStatus = typeof JOB_STATUSES[number]
@@ -47,14 +48,17 @@ export interface JobRecord {
 /**
  * Job records plus the input and output payloads of the jobs this node
  * coordinated, kept apart so that listing jobs never loads megabytes of payload.
+ * Writes go through a group commit (group-commit.ts): the writes of every job
+ * in one turn of the event loop are one LevelDB batch.
  */
 export class JobStore {
-  private readonly db: Db
+  private readonly commit: GroupCommit
   private readonly jobs: Sublevel
   private readonly payloads: Sublevel
 
-  constructor (db: Db) {
-    this.db = db
+  /** `commit`: shared with the node's other per-job writes (job events), so they go in the same batches. */
+  constructor (db: Db, commit: GroupCommit = new GroupCommit(db)) {
+    this.commit = commit
     this.jobs = sublevel(db, 'jobs')
     this.payloads = sublevel(db, 'job-payloads')
   }
@@ -65,7 +69,7 @@ export class JobStore {
 
   /** Store the record together with its input, atomically. */
   async create (record: JobRecord, input: unknown): Promise<void> {
-    await this.db.batch([
+    await this.commit.write([
       { type: 'put', sublevel: this.jobs, key: record.jobId, value: record },
       { type: 'put', sublevel: this.payloads, key: `${record.jobId}!input`, value: input }
     ])
@@ -78,7 +82,7 @@ export class JobStore {
   async save (record: JobRecord, options: { output?: unknown, with?: BatchOperation[] } = {}): Promise<void> {
     const ops: BatchOperation[] = [...(options.with ?? []), { type: 'put', sublevel: this.jobs, key: record.jobId, value: record }]
     if (options.output !== undefined) ops.push({ type: 'put', sublevel: this.payloads, key: `${record.jobId}!output`, value: options.output })
-    await this.db.batch(ops)
+    await this.commit.write(ops)
   }
 
   async input (jobId: string): Promise<unknown> {
