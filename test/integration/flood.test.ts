@@ -11,8 +11,8 @@
  * what the same honest work leaves without a flood (the heap before the phase
  * plus the baseline phase's growth), no honest job lost.
  *
- * The attacker runs at the victims' CPU priority unless FLOOD_ATTACKER_NICE says
- * otherwise (see lowerPriority in scripts/lib/flood-scenario.ts).
+ * The attacker runs at nice 10 unless FLOOD_ATTACKER_NICE says otherwise (on a real
+ * network its CPU is not its victims'; see lowerPriority in scripts/lib/flood-scenario.ts).
  * `npm run bench:flood` runs the same scenario and prints its figures as JSON.
  */
 import { describe, expect, it } from 'vitest'
