@@ -118,7 +118,7 @@ interface Attacker {
  * redialling (each refused after a Noise handshake on its side too); at nice 0 that
  * CPU, not anything the victims do per message, pushed honest job p99 to ×1.3–2.03 of
  * the baselines in the signed-useless phase (×0.9–1.4 garbage). Niced, on a quiet
- * machine it still reached 1,400–2,200 msgs/s and the victims cut it off after the same
+ * machine it still reached 1,360–2,160 msgs/s and the victims cut it off after the same
  * few hundred messages.
  */
 function lowerPriority (child: ChildProcess, nice: number): void {
