@@ -163,9 +163,16 @@ export class Reconnect implements Startable {
 
   private async dialRemembered (): Promise<void> {
     const peers = await this.rememberedPeers().catch(() => [])
-    await Promise.allSettled(peers
+    const round = Promise.allSettled(peers
       .filter(peer => this.components.connectionManager.getConnections(peer).length === 0)
       .map(async peer => await this.components.connectionManager.openConnection(peer, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })))
+    // A round ends when its dials do or a little after their timeout, whichever is first: the
+    // retry loop waits on it, and one dial that ignored its signal would end the redialling for
+    // good (a restarted node once stayed alone for 30 s in a loaded test suite).
+    let timer: NodeJS.Timeout | undefined
+    const cutoff = new Promise<void>(resolve => { timer = setTimeout(resolve, DIAL_TIMEOUT_MS + 1_000); timer.unref() })
+    await Promise.race([round, cutoff])
+    clearTimeout(timer)
   }
 
   private connectedPeers (): number {
