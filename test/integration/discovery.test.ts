@@ -35,16 +35,22 @@ afterEach(async () => {
 
 const goodOutput = { entities: [{ name: 'Ada', confidence: 90 }] }
 
+/** A hub, and an agent bootstrapped to it that serves a new spec and has placed its provider record. */
+async function agentProvidingThroughHub (name: string): Promise<{ hub: TestNode, hubAddr: string, agent: TestNode, id: string }> {
+  const hub = await startNode()
+  nodes.push(hub)
+  const hubAddr = hub.multiaddrs()[0]!
+  const agent = await startNode({ bootstrap: [hubAddr] })
+  nodes.push(agent)
+  const { id } = await agent.publishSpec(sampleSpec(name))
+  await agent.serve(id, async () => goodOutput, { priceUsd: 0.05 })
+  await waitFor(() => agent.discovery.provided().some(p => p.specId === id && p.announced), { timeoutMs: 15_000, what: `${name}: the agent to place its provider record` })
+  return { hub, hubAddr, agent, id }
+}
+
 describe('finding agents through the DHT', () => {
   it('agent and coordinator each know only a third node: the coordinator finds the agent as a provider, dials it, and the job succeeds', async () => {
-    const hub = await startNode()
-    nodes.push(hub)
-    const hubAddr = hub.multiaddrs()[0]!
-    const agent = await startNode({ bootstrap: [hubAddr] })
-    nodes.push(agent)
-    const { id } = await agent.publishSpec(sampleSpec('dht-extract'))
-    await agent.serve(id, async () => goodOutput, { priceUsd: 0.05 })
-    await waitFor(() => agent.discovery.provided().some(p => p.specId === id && p.announced), { timeoutMs: 15_000, what: 'the agent to place its provider record' })
+    const { hub, hubAddr, agent, id } = await agentProvidingThroughHub('dht-extract')
 
     const coordinator = await startNode({ bootstrap: [hubAddr] })
     nodes.push(coordinator)
@@ -65,14 +71,7 @@ describe('finding agents through the DHT', () => {
   })
 
   it('a coordinator that already has an agent with room keeps looking the spec up: it meets an agent that started serving after its first job, with no job asking it to', async () => {
-    const hub = await startNode()
-    nodes.push(hub)
-    const hubAddr = hub.multiaddrs()[0]!
-    const first = await startNode({ bootstrap: [hubAddr] })
-    nodes.push(first)
-    const { id } = await first.publishSpec(sampleSpec('dht-seek'))
-    await first.serve(id, async () => goodOutput, { priceUsd: 0.05 })
-    await waitFor(() => first.discovery.provided().some(p => p.specId === id && p.announced), { timeoutMs: 15_000, what: 'the first agent to place its provider record' })
+    const { hubAddr, agent: first, id } = await agentProvidingThroughHub('dht-seek')
     const coordinator = await startNode({ bootstrap: [hubAddr] })
     nodes.push(coordinator)
     await waitFor(async () => await coordinator.getSpec(id), { timeoutMs: 15_000, what: 'the coordinator to hold the spec' })
