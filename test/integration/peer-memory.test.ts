@@ -36,8 +36,8 @@ describe('memory of peers', () => {
     nodes.push(second)
     expect(second.peerId).toBe(first.peerId)
     expect(second.settings().values.bootstrap).toEqual([])
-    // It retries after 1, 2, 4, 8 s… (src/net/reconnect.ts): 30 s is five rounds, where 10 s
-    // was three and failed twice in loaded suites when the first rounds' dials timed out.
+    // It retries after 1, 2, 4, 8 s… (src/net/reconnect.ts): 30 s is five rounds. (The failures
+    // this once blamed on too few rounds were the lost record described above.)
     await waitFor(() => second.peers().some(p => p.peerId === a.peerId), { timeoutMs: 30_000, what: 'the restarted node to redial A' })
   })
 })
