@@ -1,6 +1,6 @@
 import { Level } from 'level'
 import type { AbstractBatchOperation } from 'abstract-level'
-import { LevelDatastore } from 'datastore-level'
+import { PeerDatastore } from './peer-datastore.ts'
 import { StoreLockedError } from './errors.ts'
 
 /**
@@ -37,11 +37,11 @@ export async function values<T> (level: Sublevel, range: { gte?: string, lt?: st
  * The libp2p datastore (peer store, DHT provider records) on its own sublevel
  * of the node's LevelDB, so what the node knows of its peers survives a
  * restart and lives and dies with the rest of the data folder. Opened here;
- * closing the node's db closes it.
+ * closing the node's db closes it. Its reads ignore abort signals (see PeerDatastore).
  */
-export async function libp2pDatastore (db: Db): Promise<LevelDatastore> {
+export async function libp2pDatastore (db: Db): Promise<PeerDatastore> {
   const level = db.sublevel<string, Uint8Array>('libp2p', { keyEncoding: 'utf8', valueEncoding: 'view' })
-  const store = new LevelDatastore(level as unknown as ConstructorParameters<typeof LevelDatastore>[0])
+  const store = new PeerDatastore(level as unknown as ConstructorParameters<typeof PeerDatastore>[0])
   await store.open()
   return store
 }
