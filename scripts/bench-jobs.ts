@@ -7,7 +7,7 @@
  *   {"auction":{"jobsPerSec","overheadMs":{"p50","p99"}},
  *    "lease":{"jobsPerSec","overheadMs":{"p50","p99"}},
  *    "rawRttMs":{"p50","p99"},
- *    "coordinatorCpuMsPerJob":{"auction","lease"},
+ *    "coordinatorCpuMsPerJob":{"auction","lease"}, "cpuMsPerJob":{"auction","lease"},
  *    "operate":{"ratio","spread","targetMet","cpuRatio","cpuSpread","cpuTargetMet",
  *               "control":{"ratio","spread","cpuRatio","cpuSpread"}}, "loadAverage"}
  *
@@ -55,8 +55,19 @@
  * - the load average at the start and the end: the figures of a run on a
  *   busy machine (load above the 2 cores) are not those of a quiet one.
  *
- * BENCH_CPU_PROF=DIR runs the coordinator's process under --cpu-prof, its
- * profile written to DIR when the bench ends.
+ * - CPU per job of every process on each path: each process's CPU time (user +
+ *   system, process.cpuUsage) over the concurrent burst, over the jobs that
+ *   succeeded; per process and summed. On 2 cores the sum bounds the rate:
+ *   1,000 jobs/s needs at most ~2 ms of CPU per job over all five processes
+ *   (less what the kernel and the other processes on the machine take).
+ *
+ * BENCH_PATHS=lease (or auction) runs only that path (e.g. to profile it
+ * alone); the other's figures are then null in the JSON and absent from the table.
+ *
+ * BENCH_CPU_PROF=DIR writes a CPU profile of every node's process over each
+ * path's concurrent burst: the coordinator's to DIR/coordinator/<path>.cpuprofile,
+ * agent i's to DIR/agent-i/<path>.cpuprofile (`node scripts/profile-summary.ts
+ * DIR/agent-1 --all` breaks one down by function).
  */
 import { loadavg } from 'node:os'
 import { mkdirSync } from 'node:fs'
@@ -87,7 +98,15 @@ for (const part of OPERATE_PARTS) {
   }
 }
 const WARM_UP_JOBS = 40
-const CPU_PROF = process.env.BENCH_CPU_PROF
+/** CPU profiles of every process over each path's concurrent burst, into this folder (one subfolder per process). */
+const CPU_PROF = process.env.BENCH_CPU_PROF != null && process.env.BENCH_CPU_PROF !== '' ? resolve(process.env.BENCH_CPU_PROF) : undefined
+const PATHS = new Set((process.env.BENCH_PATHS ?? 'auction,lease').split(',').map(s => s.trim()))
+for (const path of PATHS) {
+  if (path !== 'auction' && path !== 'lease') {
+    console.error(`bench:jobs: BENCH_PATHS takes auction and/or lease (comma-separated), got '${path}'`)
+    process.exit(2)
+  }
+}
 /** Issue 13's targets on this 2-core machine. */
 const TARGETS = { auctionJobsPerSec: 150, leaseJobsPerSec: 1000, leaseOverheadRtts: 3, operateRatio: 0.95 }
 const MESH_DEADLINE_MS = 30_000
@@ -108,6 +127,7 @@ if (OPERATE && OPERATE_TURNS % 2 !== 0) {
 }
 
 if (OPERATE_PROF != null) mkdirSync(OPERATE_PROF, { recursive: true })
+if (CPU_PROF != null) for (const dir of ['coordinator', ...Array.from({ length: AGENTS }, (_, i) => `agent-${i + 1}`)]) mkdirSync(join(CPU_PROF, dir), { recursive: true })
 
 const benchStarted = Date.now()
 const progress = (text: string): void => { process.stderr.write(`bench:jobs [${Math.round((Date.now() - benchStarted) / 1000)} s]: ${text}\n`) }
@@ -136,9 +156,13 @@ export interface PathFigures {
   /** The same with IN_FLIGHT jobs in flight (queueing included). */
   loadedOverheadMs: { p50: number, p99: number }
   coordinatorCpuMsPerJob: number
+  /** CPU ms per job over the concurrent burst: every process summed, the coordinator's and each agent's. */
+  cpuMsPerJob: CpuPerJob
   jobs: number
   failed: number
 }
+
+export interface CpuPerJob { total: number, coordinator: number, agents: number[] }
 
 /** Start a node in every process (metrics and logging per `operate`), full mesh, one spec served by every agent. */
 async function startMesh (coordinator: ScaleNodeProcess, agents: ScaleNodeProcess[], operate: boolean): Promise<Mesh> {
@@ -168,6 +192,22 @@ async function stopMesh (mesh: Mesh): Promise<void> {
 
 type Burst = Awaited<ReturnType<typeof burst>>
 
+/**
+ * A concurrent burst with the CPU of every process over it (a mark before, its
+ * counters after; the coordinator's is the burst's own), and a CPU profile of
+ * every process when BENCH_CPU_PROF asks.
+ */
+async function measuredBurst (mesh: Mesh, path: string, count: number, inFlight: number): Promise<Burst & { cpuMsPerJob: CpuPerJob }> {
+  const profile = (dir: string): { profile?: string } => CPU_PROF != null ? { profile: join(CPU_PROF, dir, `${path}.cpuprofile`) } : {}
+  await Promise.all([mesh.coordinator.send({ cmd: 'mark', ...profile('coordinator') }), ...mesh.agents.map(async (a, k) => await a.send({ cmd: 'mark', ...profile(`agent-${k + 1}`) }))])
+  const b = await burst(mesh, count, inFlight)
+  const [, ...agentCounters] = await Promise.all([mesh.coordinator, ...mesh.agents].map(async p => (await p.send({ cmd: 'counters' }, 60_000)).counters))
+  const succeeded = Math.max(1, b.jobs - b.failed)
+  const agents = agentCounters.map(c => round(c.cpuMs / succeeded, 3))
+  const coordinator = round(b.cpuMs / succeeded, 3)
+  return { ...b, cpuMsPerJob: { total: round(coordinator + agents.reduce((x, y) => x + y, 0), 3), coordinator, agents } }
+}
+
 async function burst (mesh: Mesh, count: number, inFlight: number): Promise<{ elapsedMs: number, latenciesMs: number[], overheadsMs: number[], failed: number, cpuMs: number, jobs: number }> {
   const answer = await mesh.coordinator.send({ cmd: 'burst', specId: mesh.specId, count, inFlight, bidWindowMs: BID_WINDOW_MS }, 60_000 + count * 1000)
   if (answer.failed > 0) process.stderr.write(`bench:jobs: ${answer.failed} of ${count} jobs failed, e.g. ${answer.reasons.join('; ')}\n`)
@@ -186,11 +226,12 @@ const perSec = (b: Burst): number => round((b.jobs - b.failed) / (b.elapsedMs / 
 /** The auction path: one job at a time for the overhead, then IN_FLIGHT at once for the throughput and the coordinator's CPU. */
 async function runAuctionPath (mesh: Mesh): Promise<PathFigures & { latencyMs: { p50: number, p99: number }, biddingMs: { p50: number, p99: number } }> {
   const sequential = await burst(mesh, SEQUENTIAL_JOBS, 1)
-  const concurrent = await burst(mesh, JOBS, IN_FLIGHT)
+  const concurrent = await measuredBurst(mesh, 'auction', JOBS, IN_FLIGHT)
   return {
     jobsPerSec: perSec(concurrent),
     overheadMs: summarize(sequential.overheadsMs),
     loadedOverheadMs: summarize(concurrent.overheadsMs),
+    cpuMsPerJob: concurrent.cpuMsPerJob,
     latencyMs: summarize(sequential.latenciesMs),
     biddingMs: summarize(sequential.latenciesMs.map((l, i) => l - sequential.overheadsMs[i]!)),
     coordinatorCpuMsPerJob: round(concurrent.cpuMs / Math.max(1, concurrent.jobs - concurrent.failed), 3),
@@ -215,12 +256,13 @@ async function runLeasePath (mesh: Mesh): Promise<PathFigures & { leases: number
   if (granted.leases.length === 0) throw new Error('bench:jobs: no agent took the lease (lease path)')
   const before = leasedJobs(granted.leases)
   const sequential = await burst(mesh, SEQUENTIAL_JOBS, 1)
-  const concurrent = await burst(mesh, JOBS, IN_FLIGHT)
+  const concurrent = await measuredBurst(mesh, 'lease', JOBS, IN_FLIGHT)
   const after = await mesh.coordinator.send({ cmd: 'leases', specId: mesh.specId })
   return {
     jobsPerSec: perSec(concurrent),
     overheadMs: summarize(sequential.overheadsMs),
     loadedOverheadMs: summarize(concurrent.overheadsMs),
+    cpuMsPerJob: concurrent.cpuMsPerJob,
     coordinatorCpuMsPerJob: round(concurrent.cpuMs / Math.max(1, concurrent.jobs - concurrent.failed), 3),
     jobs: concurrent.jobs,
     failed: concurrent.failed,
@@ -314,10 +356,7 @@ const median = (values: number[]): number => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-const procs = [
-  new ScaleNodeProcess(0, CPU_PROF != null ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${resolve(CPU_PROF)}`] } : {}),
-  ...Array.from({ length: AGENTS }, (_, i) => new ScaleNodeProcess(i + 1))
-]
+const procs = Array.from({ length: AGENTS + 1 }, (_, i) => new ScaleNodeProcess(i))
 const [coordinatorProc, ...agentProcs] = procs as [ScaleNodeProcess, ...ScaleNodeProcess[]]
 const loadAtStart = loadavg()[0]!
 try {
@@ -330,9 +369,9 @@ try {
   progress(`raw round trip p50 ${rawRttMs.p50} ms; warming up`)
   await burst(mesh, WARM_UP_JOBS, 4)
   progress(`auction path: ${SEQUENTIAL_JOBS} jobs one at a time, then ${JOBS} with ${IN_FLIGHT} in flight`)
-  const auction = await runAuctionPath(mesh)
-  progress(`auction path: ${auction.jobsPerSec} jobs/s; lease path`)
-  const lease = await runLeasePath(mesh)
+  const auction = PATHS.has('auction') ? await runAuctionPath(mesh) : undefined
+  progress(`auction path: ${auction != null ? `${auction.jobsPerSec} jobs/s` : 'skipped'}; lease path${PATHS.has('lease') ? '' : ' skipped'}`)
+  const lease = PATHS.has('lease') ? await runLeasePath(mesh) : undefined
   await stopMesh(mesh)
   // The operate turns run in processes of their own (below): these would only idle beside them.
   await Promise.all(procs.map(async p => { await p.close() }))
@@ -373,20 +412,28 @@ try {
   }
   const loadAtEnd = loadavg()[0]!
 
-  const rows: Array<Record<string, string>> = [
-    { measure: `auction path: throughput, ${IN_FLIGHT} jobs in flight (${auction.jobs} jobs)`, value: `${auction.jobsPerSec} jobs/s`, note: `target ≥ ${TARGETS.auctionJobsPerSec}: ${auction.jobsPerSec >= TARGETS.auctionJobsPerSec ? 'met' : 'NOT met'}; ${auction.failed} failed` },
-    { measure: 'auction path: job latency, one at a time (p50/p99)', value: `${auction.latencyMs.p50} / ${auction.latencyMs.p99} ms`, note: `${SEQUENTIAL_JOBS} jobs` },
-    { measure: '  of which collecting bids (p50/p99)', value: `${auction.biddingMs.p50} / ${auction.biddingMs.p99} ms`, note: `window ${BID_WINDOW_MS} ms, closed early once all ${AGENTS} advertised agents bid` },
-    { measure: 'auction path: overhead beyond bidding, one at a time (p50/p99)', value: `${auction.overheadMs.p50} / ${auction.overheadMs.p99} ms`, note: `${round(auction.overheadMs.p50 / rawRttMs.p50, 1)}× the raw round trip at p50` },
-    { measure: `auction path: overhead beyond bidding, ${IN_FLIGHT} in flight (p50/p99)`, value: `${auction.loadedOverheadMs.p50} / ${auction.loadedOverheadMs.p99} ms`, note: 'queueing included' },
-    { measure: 'auction path: coordinator CPU per job', value: `${auction.coordinatorCpuMsPerJob} ms`, note: `${round(auction.coordinatorCpuMsPerJob * auction.jobsPerSec / 10, 0)}% of one core at that rate` }
-  ]
-  rows.push(
-    { measure: `lease path: throughput, ${IN_FLIGHT} jobs in flight (${lease.jobs} jobs)`, value: `${lease.jobsPerSec} jobs/s`, note: `target ≥ ${TARGETS.leaseJobsPerSec}: ${lease.jobsPerSec >= TARGETS.leaseJobsPerSec ? 'met' : 'NOT met'}; ${lease.failed} failed; ${lease.leasedJobs} of ${lease.jobs + SEQUENTIAL_JOBS} jobs ran under ${lease.leases} lease(s) of ${lease.slots} slots` },
-    { measure: 'lease path: overhead, one at a time (p50/p99)', value: `${lease.overheadMs.p50} / ${lease.overheadMs.p99} ms`, note: `${round(lease.overheadMs.p50 / rawRttMs.p50, 1)}× the raw round trip (target ≤ ${TARGETS.leaseOverheadRtts}×: ${lease.overheadMs.p50 <= TARGETS.leaseOverheadRtts * rawRttMs.p50 ? 'met' : 'NOT met'})` },
-    { measure: `lease path: overhead, ${IN_FLIGHT} in flight (p50/p99)`, value: `${lease.loadedOverheadMs.p50} / ${lease.loadedOverheadMs.p99} ms`, note: 'queueing included' },
-    { measure: 'lease path: coordinator CPU per job', value: `${lease.coordinatorCpuMsPerJob} ms`, note: `auction path ${auction.coordinatorCpuMsPerJob} ms` }
-  )
+  const cpuNote = (c: CpuPerJob): string => `coordinator ${c.coordinator}, agents ${c.agents.join(' / ')}`
+  const rows: Array<Record<string, string>> = []
+  if (auction != null) {
+    rows.push(
+      { measure: `auction path: throughput, ${IN_FLIGHT} jobs in flight (${auction.jobs} jobs)`, value: `${auction.jobsPerSec} jobs/s`, note: `target ≥ ${TARGETS.auctionJobsPerSec}: ${auction.jobsPerSec >= TARGETS.auctionJobsPerSec ? 'met' : 'NOT met'}; ${auction.failed} failed` },
+      { measure: 'auction path: job latency, one at a time (p50/p99)', value: `${auction.latencyMs.p50} / ${auction.latencyMs.p99} ms`, note: `${SEQUENTIAL_JOBS} jobs` },
+      { measure: '  of which collecting bids (p50/p99)', value: `${auction.biddingMs.p50} / ${auction.biddingMs.p99} ms`, note: `window ${BID_WINDOW_MS} ms, closed early once all ${AGENTS} advertised agents bid` },
+      { measure: 'auction path: overhead beyond bidding, one at a time (p50/p99)', value: `${auction.overheadMs.p50} / ${auction.overheadMs.p99} ms`, note: `${round(auction.overheadMs.p50 / rawRttMs.p50, 1)}× the raw round trip at p50` },
+      { measure: `auction path: overhead beyond bidding, ${IN_FLIGHT} in flight (p50/p99)`, value: `${auction.loadedOverheadMs.p50} / ${auction.loadedOverheadMs.p99} ms`, note: 'queueing included' },
+      { measure: 'auction path: coordinator CPU per job', value: `${auction.coordinatorCpuMsPerJob} ms`, note: `${round(auction.coordinatorCpuMsPerJob * auction.jobsPerSec / 10, 0)}% of one core at that rate` },
+      { measure: 'auction path: CPU per job, all five processes', value: `${auction.cpuMsPerJob.total} ms`, note: cpuNote(auction.cpuMsPerJob) }
+    )
+  }
+  if (lease != null) {
+    rows.push(
+      { measure: `lease path: throughput, ${IN_FLIGHT} jobs in flight (${lease.jobs} jobs)`, value: `${lease.jobsPerSec} jobs/s`, note: `target ≥ ${TARGETS.leaseJobsPerSec}: ${lease.jobsPerSec >= TARGETS.leaseJobsPerSec ? 'met' : 'NOT met'}; ${lease.failed} failed; ${lease.leasedJobs} of ${lease.jobs + SEQUENTIAL_JOBS} jobs ran under ${lease.leases} lease(s) of ${lease.slots} slots` },
+      { measure: 'lease path: overhead, one at a time (p50/p99)', value: `${lease.overheadMs.p50} / ${lease.overheadMs.p99} ms`, note: `${round(lease.overheadMs.p50 / rawRttMs.p50, 1)}× the raw round trip (target ≤ ${TARGETS.leaseOverheadRtts}×: ${lease.overheadMs.p50 <= TARGETS.leaseOverheadRtts * rawRttMs.p50 ? 'met' : 'NOT met'})` },
+      { measure: `lease path: overhead, ${IN_FLIGHT} in flight (p50/p99)`, value: `${lease.loadedOverheadMs.p50} / ${lease.loadedOverheadMs.p99} ms`, note: 'queueing included' },
+      { measure: 'lease path: coordinator CPU per job', value: `${lease.coordinatorCpuMsPerJob} ms`, note: `auction path ${auction?.coordinatorCpuMsPerJob ?? '(not run)'} ms` },
+      { measure: 'lease path: CPU per job, all five processes', value: `${lease.cpuMsPerJob.total} ms`, note: `${cpuNote(lease.cpuMsPerJob)}; 2 cores at ${TARGETS.leaseJobsPerSec} jobs/s allow ${round(2000 / TARGETS.leaseJobsPerSec, 1)}` }
+    )
+  }
   rows.push({ measure: 'raw libp2p request/response, fresh stream (p50/p99)', value: `${rawRttMs.p50} / ${rawRttMs.p99} ms`, note: `${RTT_SAMPLES} samples, coordinator's process to an agent's` })
 
   let operate: ReturnType<typeof operateFigures> | undefined
@@ -423,10 +470,11 @@ try {
   console.log(`specmesh bench:jobs — 1 coordinator, ${AGENTS} agents, each in its own process; trivial handler, bid window ${BID_WINDOW_MS} ms\n`)
   console.log(table(rows))
   const line = {
-    auction: { jobsPerSec: auction.jobsPerSec, overheadMs: auction.overheadMs },
-    lease: { jobsPerSec: lease.jobsPerSec, overheadMs: lease.overheadMs },
+    auction: auction != null ? { jobsPerSec: auction.jobsPerSec, overheadMs: auction.overheadMs } : null,
+    lease: lease != null ? { jobsPerSec: lease.jobsPerSec, overheadMs: lease.overheadMs } : null,
     rawRttMs,
-    coordinatorCpuMsPerJob: { auction: auction.coordinatorCpuMsPerJob, lease: lease.coordinatorCpuMsPerJob },
+    coordinatorCpuMsPerJob: { auction: auction?.coordinatorCpuMsPerJob ?? null, lease: lease?.coordinatorCpuMsPerJob ?? null },
+    cpuMsPerJob: { auction: auction?.cpuMsPerJob.total ?? null, lease: lease?.cpuMsPerJob.total ?? null },
     ...(operate != null ? { operate: { ratio: operate.onOff.ratio, spread: operate.onOff.spread, targetMet: operate.targetMet, cpuRatio: operate.onOff.cpuRatio, cpuSpread: operate.onOff.cpuSpread, cpuTargetMet: operate.cpuTargetMet, control: { ratio: operate.control.ratio, spread: operate.control.spread, cpuRatio: operate.control.cpuRatio, cpuSpread: operate.control.cpuSpread } } } : {}),
     loadAverage: [round(loadAtStart, 2), round(loadAtEnd, 2)]
   }
@@ -434,7 +482,7 @@ try {
   console.log(`\nsaved ${file}`)
   console.log(JSON.stringify(line))
 } finally {
-  // A profiled coordinator writes its profile on a clean exit: stop its node and let it go.
+  // Stop every node and let its process go.
   await Promise.all(procs.map(async p => { await p.close() }))
   killAll()
 }

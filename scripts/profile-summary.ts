@@ -18,7 +18,8 @@
  * Profiles are grouped by the `-on-` / `-off-` in their file names (bench:jobs
  * names them turnNN-on-nodeK.cpuprofile); per group it prints busy ms, each
  * category's share of it, and the N functions of the on group's operating
- * categories that cost most.
+ * categories that cost most. `--all` lists the functions of every category
+ * instead (the whole profile by charged function: where a hot path's time goes).
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
@@ -37,7 +38,7 @@ const PASS_THROUGH = /^stream\.(dispatchEvent|send) .*\/src\/metrics\/libp2p-met
 const IDLE = new Set(['(idle)', '(program)'])
 
 /** Milliseconds per category and per charged function (category + name + place). */
-export function summarizeProfile (profile: Profile): { busyMs: number, byCategory: Record<string, number>, byFunction: Map<string, number> } {
+export function summarizeProfile (profile: Profile, all = false): { busyMs: number, byCategory: Record<string, number>, byFunction: Map<string, number> } {
   const byId = new Map(profile.nodes.map(n => [n.id, n]))
   const parent = new Map<number, number>()
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
@@ -85,7 +86,7 @@ export function summarizeProfile (profile: Profile): { busyMs: number, byCategor
     }
     const category = CATEGORIES.find(([, re]) => re.test(frame.callFrame.url))?.[0] ?? 'other'
     byCategory[category]! += ms
-    if (category !== 'other') {
+    if (all || category !== 'other') {
       const key = `${category} ${frame.callFrame.functionName || '(anonymous)'} ${frame.callFrame.url.replace(/^.*\/(node_modules|src)\//, '$1/')}:${frame.callFrame.lineNumber + 1}`
       byFunction.set(key, (byFunction.get(key) ?? 0) + ms)
     }
@@ -96,15 +97,16 @@ export function summarizeProfile (profile: Profile): { busyMs: number, byCategor
 if (import.meta.url === `file://${process.argv[1]}`) {
   const dir = process.argv[2]
   if (dir == null) {
-    console.error('usage: node scripts/profile-summary.ts DIR [--top N]   (DIR holds .cpuprofile files)')
+    console.error('usage: node scripts/profile-summary.ts DIR [--top N] [--all]   (DIR holds .cpuprofile files)')
     process.exit(2)
   }
   const topAt = process.argv.indexOf('--top')
   const top = topAt > 0 ? Number(process.argv[topAt + 1]) : 12
+  const all = process.argv.includes('--all')
   const groups = new Map<string, { files: number, busyMs: number, byCategory: Record<string, number>, byFunction: Map<string, number> }>()
   for (const file of readdirSync(dir).filter(f => f.endsWith('.cpuprofile')).sort()) {
     const group = /-on-/.test(file) ? 'on' : /-off-/.test(file) ? 'off' : 'all'
-    const s = summarizeProfile(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile)
+    const s = summarizeProfile(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile, all)
     const g = groups.get(group) ?? { files: 0, busyMs: 0, byCategory: {} as Record<string, number>, byFunction: new Map<string, number>() }
     g.files++
     g.busyMs += s.busyMs
