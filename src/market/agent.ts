@@ -123,6 +123,8 @@ const TIGHT_ROOM = 2
 const DEFAULT_ESTIMATED_MS = 1000
 /** What a busy agent suggests a coordinator waits before asking again. */
 const BUSY_RETRY_AFTER_MS = 250
+/** How often expired used awards and bids are swept (forgetExpired). */
+const EXPIRED_SWEEP_MS = 1000
 /** Job calls kept per spec while it is full; beyond this the oldest is dropped. */
 const MAX_KEPT_CALLS = 64
 
@@ -179,6 +181,8 @@ export class AgentService {
   /** Woken whenever an execution or a queued award ends, for drain(). */
   private onIdle: (() => void) | undefined
   private readonly leases: AgentLeases
+  /** When forgetExpired next sweeps (see there). */
+  private nextSweepAt = 0
 
   constructor (deps: AgentDeps) {
     this.deps = deps
@@ -652,7 +656,7 @@ export class AgentService {
     if (job == null) throw new Refusal(`unknown job ${body.jobId}`)
     if (!sameKey(award.signer, job.coordinator) || !sameKey(coordinator, job.coordinator)) throw new Refusal('award is not from the job\'s coordinator')
     const bid = this.bids.get(body.bidId)
-    if (bid == null || bid.jobId !== body.jobId) throw new Refusal('award names no bid of this agent for this job')
+    if (bid == null || bid.jobId !== body.jobId || bid.expiresAt < now) throw new Refusal('award names no bid of this agent for this job')
     if (body.priceUsd !== bid.priceUsd) throw new Refusal(`award price ${body.priceUsd} differs from the bid's ${bid.priceUsd}`)
     if (body.priceUsd > job.body.maxUsd) throw new Refusal(`award price ${body.priceUsd} is above the job's ceiling ${job.body.maxUsd}`)
     const served = this.served.get(body.specId)
@@ -766,7 +770,15 @@ export class AgentService {
     return seal('claim', body, this.deps.signer)
   }
 
+  /**
+   * Drop used awards and bids past their job's deadline. A sweep walks every
+   * entry (thousands at hundreds of jobs a second), so it runs at most once per
+   * EXPIRED_SWEEP_MS, not on every job; until then an expired entry only lingers
+   * (a replay of its award is still refused, and admit checks a bid's expiry itself).
+   */
   private forgetExpired (now: number): void {
+    if (now < this.nextSweepAt) return
+    this.nextSweepAt = now + EXPIRED_SWEEP_MS
     for (const [id, until] of this.usedAwards) if (until < now) this.usedAwards.delete(id)
     for (const [id, bid] of this.bids) if (bid.expiresAt < now) this.bids.delete(id)
   }
