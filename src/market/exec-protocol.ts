@@ -39,9 +39,13 @@ export const EXEC_FRAME_TIMEOUT_MS = 30_000
 /** Inbound execution streams one peer may hold open at once (a coordinator uses one). */
 export const MAX_EXEC_STREAMS_PER_PEER = 8
 
-/** The execution stream's framing: sync's (src/net/frames.ts), with the execution limits. */
+/**
+ * The execution stream's framing: sync's (src/net/frames.ts), with the
+ * execution limits; the frames written in one event-loop turn (requests of
+ * many jobs, or their replies) go out in one send.
+ */
 export function execStream (stream: Stream, frameTimeoutMs: number = EXEC_FRAME_TIMEOUT_MS): FramedStream {
-  return new FramedStream(stream, { maxFrameBytes: MAX_EXEC_FRAME_BYTES, frameTimeoutMs })
+  return new FramedStream(stream, { maxFrameBytes: MAX_EXEC_FRAME_BYTES, frameTimeoutMs, coalesce: true })
 }
 
 /** Whether the negotiated protocol carries cancel frames, `cancelled` claims and `stopping`. */

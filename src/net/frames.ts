@@ -38,6 +38,15 @@ export interface FramedStreamOptions {
   maxFrameBytes: number
   /** How long one frame may take to arrive once its first byte has. */
   frameTimeoutMs: number
+  /**
+   * Gather the frames written in one event-loop turn into one send (see
+   * writeV): one muxer frame, one encryption and one syscall for many
+   * requests, at the cost of waiting for the end of the turn. For streams that
+   * carry many concurrent exchanges (execution); a stream that writes one
+   * frame after another, awaiting each (sync), would only wait a turn per frame.
+   * @default false
+   */
+  coalesce?: boolean
 }
 
 /** Bytes of the unsigned varint that encodes `n`. */
@@ -60,10 +69,25 @@ export function encodeVarint (n: number): Uint8Array {
   return out
 }
 
-/** The peer closed its side between two frames (not a framing error: the stream is left as it is). */
+/** `promise`, or the signal's reason once it aborts first. */
+async function raceSignal (promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal == null) return await promise
+  signal.throwIfAborted()
+  let onAbort: (() => void) | undefined
+  try {
+    await Promise.race([promise, new Promise<never>((_resolve, reject) => {
+      onAbort = () => { reject(signal.reason) }
+      signal.addEventListener('abort', onAbort, { once: true })
+    })])
+  } finally {
+    if (onAbort != null) signal.removeEventListener('abort', onAbort)
+  }
+}
+
 /** The largest chunk a muxer delivers at once: yamux's initial stream window. */
 const MAX_MUXER_MESSAGE_BYTES = 256 * 1024
 
+/** The peer closed its side between two frames (not a framing error: the stream is left as it is). */
 export class EndOfStreamError extends Error {
   override name = 'EndOfStreamError'
 }
@@ -76,12 +100,17 @@ export class FramedStream {
   private readonly frameTimeoutMs: number
   /** Bytes taken from the stream and not yet returned as a frame. */
   private readonly pending = new Uint8ArrayList()
+  private readonly coalesce: boolean
+  /** Coalescing: the length prefixes and frames written this turn, and the send that will carry them. */
+  private outbox: Uint8Array[] = []
+  private outboxSent: PromiseWithResolvers<void> | undefined
 
   constructor (stream: Stream, options: FramedStreamOptions) {
     this.stream = stream
     this.maxFrameBytes = options.maxFrameBytes
     this.maxLengthBytes = varintLength(options.maxFrameBytes)
     this.frameTimeoutMs = options.frameTimeoutMs
+    this.coalesce = options.coalesce ?? false
     // What may wait unread: the frame being read, and the start of the next.
     // Room for a frame being read plus one muxer message (a yamux message is at most its 256 KiB window).
     this.bytes = byteStream(stream, { maxBufferSize: 2 * (options.maxFrameBytes + this.maxLengthBytes) + MAX_MUXER_MESSAGE_BYTES })
@@ -122,9 +151,39 @@ export class FramedStream {
     await this.writeV([frame], options)
   }
 
-  /** Several frames in one send. */
+  /**
+   * Several frames in one send, never interleaved with another write's. When
+   * the stream coalesces, they join the frames of every other write of this
+   * event-loop turn, all sent together at its end (in the order written), and
+   * this resolves once that send has: frames are only ever merged whole, so
+   * the reader sees exactly the frames written. `signal` stops the wait for
+   * the send, not the send (as without coalescing: bytes handed to the stream
+   * go, its wait for room is what a signal cuts short).
+   */
   async writeV (frames: Uint8Array[], options: AbortOptions = {}): Promise<void> {
-    await this.bytes.write(new Uint8ArrayList(...frames.flatMap(frame => [encodeVarint(frame.byteLength), frame])), options)
+    if (!this.coalesce) {
+      await this.bytes.write(new Uint8ArrayList(...frames.flatMap(frame => [encodeVarint(frame.byteLength), frame])), options)
+      return
+    }
+    options.signal?.throwIfAborted()
+    for (const frame of frames) this.outbox.push(encodeVarint(frame.byteLength), frame)
+    let sent = this.outboxSent
+    if (sent == null) {
+      sent = Promise.withResolvers<void>()
+      sent.promise.catch(() => {})
+      this.outboxSent = sent
+      setImmediate(() => { this.sendOutbox() })
+    }
+    await raceSignal(sent.promise, options.signal)
+  }
+
+  private sendOutbox (): void {
+    const chunks = this.outbox
+    const sent = this.outboxSent
+    this.outbox = []
+    this.outboxSent = undefined
+    if (sent == null) return
+    this.bytes.write(new Uint8ArrayList(...chunks)).then(sent.resolve, sent.reject)
   }
 
   private async readLength (options: AbortOptions): Promise<number> {
