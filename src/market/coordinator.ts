@@ -16,7 +16,7 @@ import { MessageValidationError } from '../wire/errors.ts'
 import { JobBodySchema, MAX_ATTEMPT, MAX_AWARD_BIDS, MAX_AWARD_BIDS_BYTES, publishableReason, type AwardBody, type BidBody, type ClaimBody, type JobBody, type Outcome, type ReceiptBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
 import { compareRanked, rankForAward, type AwardPolicy, type BetaPosterior, type ExcludedBid, type RankedBid } from './scoring.ts'
-import { openClaim } from './validators.ts'
+import { openClaim, verifyClaim } from './validators.ts'
 import { awardPolicyProblems, normalizeAwardPolicy, type AwardPolicyInput } from './award-policy.ts'
 import { InvalidJobError, JobCancelledError, UnknownSpecError } from './job-errors.ts'
 import { Semaphore } from './backoff.ts'
@@ -934,7 +934,7 @@ export class Coordinator {
       ({ outcome, reason, claim, startedAt, endedAt: this.now() })
     try {
       const reply = await this.exec.exchange(bid.agent, bid.addrs, award, inputBytes, signal, cancel)
-      const claim = openClaim(reply.claimBytes)
+      const claim = reply.claim !== undefined ? verifyClaim(reply.claim) : openClaim(reply.claimBytes)
       if (!sameKey(claim.signer, bid.agent) || claim.body.awardId !== award.id || claim.body.jobId !== award.body.jobId) {
         return failed('error', 'the agent\'s claim is not signed by it or is for another award')
       }

@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Stream } from '@libp2p/interface'
-import { encodeEnvelope, type Envelope } from '../wire/envelope.ts'
+import { encodeEnvelope, parseEnvelopeJson, type Envelope } from '../wire/envelope.ts'
 import { MAX_OUTPUT_BYTES } from '../wire/constants.ts'
 import type { SpecmeshLibp2p } from '../net/libp2p.ts'
 import { EXEC_PROTOCOLS, encodeCancelFrame, execStream, supportsCancel, supportsLeases } from './exec-protocol.ts'
@@ -9,6 +9,12 @@ import { EXEC_PROTOCOLS, encodeCancelFrame, execStream, supportsCancel, supports
 /** What came back for one award: the agent's claim frame, and its output frame when the claim says success. */
 export interface ExecReply {
   claimBytes: Uint8Array
+  /**
+   * The claim frame as strict JSON, parsed once to route it (nothing is
+   * authenticated yet): verifyClaim takes it from here. Absent when the frame
+   * is not strict JSON; openClaim on claimBytes then says why.
+   */
+  claim?: unknown
   outputBytes?: Uint8Array
 }
 
@@ -174,12 +180,19 @@ class ExecSession {
   private async readReplies (): Promise<void> {
     for (;;) {
       const claimBytes = (await this.lp.read()).subarray()
-      // Only routing happens here; the waiter authenticates the claim itself.
+      // Only routing happens here; the waiter authenticates the claim itself,
+      // from this parse when the frame is strict JSON (one parse per claim).
       let head: { type?: unknown, body?: { awardId?: unknown, outcome?: unknown } }
+      let strict = true
       try {
-        head = JSON.parse(decoder.decode(claimBytes))
+        head = parseEnvelopeJson(claimBytes) as typeof head
       } catch {
-        throw new ExecSessionError('the agent sent a claim frame that is not JSON')
+        strict = false
+        try {
+          head = JSON.parse(decoder.decode(claimBytes))
+        } catch {
+          throw new ExecSessionError('the agent sent a claim frame that is not JSON')
+        }
       }
       if (head.type === 'lease-end') {
         // The agent ends a lease (execute/1.2.0): no output frame follows.
@@ -190,7 +203,7 @@ class ExecSession {
       const outputBytes = head.body?.outcome === 'success' ? (await this.lp.read()).subarray() : undefined
       const waiter = typeof awardId === 'string' ? this.waiters.get(awardId) : undefined
       // A reply nobody waits for (its attempt already timed out) is dropped.
-      waiter?.resolve({ claimBytes, outputBytes })
+      waiter?.resolve(strict ? { claimBytes, claim: head, outputBytes } : { claimBytes, outputBytes })
     }
   }
 
