@@ -71,7 +71,7 @@ export interface MarketOptions {
   receiptsPerSigner?: number
   /** How this node as requester applies specs' limits. @default specPolicy(retryBaseMs) — see policy.ts */
   policy?: RequesterPolicy
-  /** How long a signed receipt waits for others to share its gossip message (receipt-batcher.ts); 0 sends each alone. @default 5 */
+  /** How long a signed receipt waits for others to share its gossip message (receipt-batcher.ts); 0 sends each alone. @default 20 */
   receiptFlushMs?: number
   /** Seed of the award draws (scoring.ts): set it to make awards reproducible. @default random per start */
   awardSeed?: string
