@@ -356,7 +356,15 @@ const median = (values: number[]): number => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-const procs = Array.from({ length: AGENTS + 1 }, (_, i) => new ScaleNodeProcess(i))
+/**
+ * Node processes as the daemon runs: V8's own young-generation size, not the
+ * 2 MiB semi-space that lets bench:scale fit 100 nodes in memory (at hundreds
+ * of jobs a second a 2 MiB young generation is scavenged so often that GC was a
+ * quarter of the coordinator's CPU). BENCH_SEMI_SPACE_MB=2 measures it as before.
+ */
+const SEMI_SPACE_MB = positive('BENCH_SEMI_SPACE_MB', 16)
+const nodeProcess = (i: number): ScaleNodeProcess => new ScaleNodeProcess(i, { execArgv: [`--max-semi-space-size=${SEMI_SPACE_MB}`] })
+const procs = Array.from({ length: AGENTS + 1 }, (_, i) => nodeProcess(i))
 const [coordinatorProc, ...agentProcs] = procs as [ScaleNodeProcess, ...ScaleNodeProcess[]]
 const loadAtStart = loadavg()[0]!
 try {
@@ -382,7 +390,7 @@ try {
     for (const [i, turn] of order.entries()) {
       // Fresh processes every turn: what an on turn's metrics leave running in a process (prom-client's GC
       // observer and event-loop monitor outlive the node) must not fall on the next off turn, nor its heap and JIT state.
-      const turnProcs = Array.from({ length: AGENTS + 1 }, (_, k) => new ScaleNodeProcess(k))
+      const turnProcs = Array.from({ length: AGENTS + 1 }, (_, k) => nodeProcess(k))
       procs.push(...turnProcs)
       await Promise.all(turnProcs.map(async p => { await p.whenReady() }))
       const m = await startMesh(turnProcs[0]!, turnProcs.slice(1), turn.operate)
