@@ -90,23 +90,12 @@ const CONTROL_PAIRS = positive('BENCH_OPERATE_CONTROL_PAIRS', Math.max(1, Math.r
 /** A CPU profile of every process over each operate turn's measured burst, into this folder. */
 const OPERATE_PROF = process.env.BENCH_OPERATE_PROF != null && process.env.BENCH_OPERATE_PROF !== '' ? resolve(process.env.BENCH_OPERATE_PROF) : undefined
 /** Which of the operating surfaces an on turn turns on: both by default; one alone to see what each costs. */
-const OPERATE_PARTS = new Set((process.env.BENCH_OPERATE_PARTS ?? 'metrics,log').split(',').map(s => s.trim()))
-for (const part of OPERATE_PARTS) {
-  if (part !== 'metrics' && part !== 'log') {
-    console.error(`bench:jobs: BENCH_OPERATE_PARTS takes metrics and/or log (comma-separated), got '${part}'`)
-    process.exit(2)
-  }
-}
+const OPERATE_PARTS = choices('BENCH_OPERATE_PARTS', ['metrics', 'log'])
 const WARM_UP_JOBS = 40
 /** CPU profiles of every process over each path's concurrent burst, into this folder (one subfolder per process). */
 const CPU_PROF = process.env.BENCH_CPU_PROF != null && process.env.BENCH_CPU_PROF !== '' ? resolve(process.env.BENCH_CPU_PROF) : undefined
-const PATHS = new Set((process.env.BENCH_PATHS ?? 'auction,lease').split(',').map(s => s.trim()))
-for (const path of PATHS) {
-  if (path !== 'auction' && path !== 'lease') {
-    console.error(`bench:jobs: BENCH_PATHS takes auction and/or lease (comma-separated), got '${path}'`)
-    process.exit(2)
-  }
-}
+/** Which paths run: both by default; one alone to profile it. */
+const PATHS = choices('BENCH_PATHS', ['auction', 'lease'])
 /** Issue 13's targets on this 2-core machine. */
 const TARGETS = { auctionJobsPerSec: 150, leaseJobsPerSec: 1000, leaseOverheadRtts: 3, operateRatio: 0.95 }
 const MESH_DEADLINE_MS = 30_000
@@ -120,6 +109,17 @@ function positive (name: string, fallback: number): number {
     process.exit(2)
   }
   return n
+}
+/** A comma-separated subset of `allowed` (all of them when unset); anything else ends the bench. */
+function choices (name: string, allowed: string[]): Set<string> {
+  const picked = new Set((process.env[name] ?? allowed.join(',')).split(',').map(s => s.trim()))
+  for (const value of picked) {
+    if (!allowed.includes(value)) {
+      console.error(`bench:jobs: ${name} takes ${allowed.join(' and/or ')} (comma-separated), got '${value}'`)
+      process.exit(2)
+    }
+  }
+  return picked
 }
 if (OPERATE && OPERATE_TURNS % 2 !== 0) {
   console.error(`bench:jobs: BENCH_OPERATE_TURNS must be even (each pair of turns is one off and one on), got ${OPERATE_TURNS}`)
