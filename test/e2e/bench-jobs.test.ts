@@ -36,7 +36,7 @@ describe('bench:jobs at a tiny size', () => {
     })
     expect(result.code, result.stderr).toBe(0)
     const json = JSON.parse(result.stdout.trim().split('\n').at(-1)!)
-    expect(Object.keys(json)).toEqual(['auction', 'lease', 'rawRttMs', 'coordinatorCpuMsPerJob', 'operate', 'loadAverage'])
+    expect(Object.keys(json)).toEqual(['auction', 'lease', 'rawRttMs', 'coordinatorCpuMsPerJob', 'cpuMsPerJob', 'operate', 'loadAverage'])
     expect(json.auction.jobsPerSec).toBeGreaterThan(0)
     expect(json.auction.overheadMs.p50).toBeGreaterThan(0)
     expect(json.auction.overheadMs.p99).toBeGreaterThanOrEqual(json.auction.overheadMs.p50)
@@ -47,6 +47,8 @@ describe('bench:jobs at a tiny size', () => {
     expect(json.lease.overheadMs.p50).toBeGreaterThan(0)
     expect(json.coordinatorCpuMsPerJob.auction).toBeGreaterThan(0)
     expect(json.coordinatorCpuMsPerJob.lease).toBeGreaterThan(0)
+    // The CPU per job of all five processes on each path: the coordinator's and each agent's, summed.
+    for (const path of ['auction', 'lease']) expect(json.cpuMsPerJob[path]).toBeGreaterThan(json.coordinatorCpuMsPerJob[path])
     // Metrics and logging on/off, from pairs of turns, beside an A/A control (off/off) that shows the noise floor.
     expect(Object.keys(json.operate)).toEqual(['ratio', 'spread', 'targetMet', 'cpuRatio', 'cpuSpread', 'cpuTargetMet', 'control'])
     expect(json.operate.ratio).toBeGreaterThan(0)
@@ -62,7 +64,9 @@ describe('bench:jobs at a tiny size', () => {
       }
     }
     // The saved result holds every turn: one on/off pair (one of each) and one control pair (two off), each in fresh processes.
-    const saved = JSON.parse(readFileSync(join(cwd, 'bench-results', 'bench-jobs-latest.json'), 'utf8')).result.operate
+    const savedResult = JSON.parse(readFileSync(join(cwd, 'bench-results', 'bench-jobs-latest.json'), 'utf8')).result
+    expect(savedResult.leaseDetail.cpuMsPerJob.agents).toHaveLength(4)
+    const saved = savedResult.operate
     expect(saved.turns.map((t: { pair: number, operate: boolean }) => [t.pair, t.operate])).toEqual([[0, false], [0, true], [1, false], [1, false]])
     expect(saved.turns.every((t: { cpuMsPerJob: number, coordinatorCpuMsPerJob: number, agentCpuMsPerJob: number }) => t.cpuMsPerJob > 0 && t.coordinatorCpuMsPerJob > 0 && t.agentCpuMsPerJob > 0)).toBe(true)
     expect(result.stdout).toContain('A/A control (off/off)')
