@@ -20,7 +20,7 @@ import { openClaim, verifyClaim } from './validators.ts'
 import { awardPolicyProblems, normalizeAwardPolicy, type AwardPolicyInput } from './award-policy.ts'
 import { InvalidJobError, JobCancelledError, UnknownSpecError } from './job-errors.ts'
 import { Semaphore } from './backoff.ts'
-import { after, timeoutSignal } from './timers.ts'
+import { after, collectBids, timeoutSignal } from './timers.ts'
 import { bidHoldsUntil, firstBidUntil, NO_BID_GRACE_FACTOR } from './constants.ts'
 import { specPolicy, type RequesterPolicy } from './policy.ts'
 import type { AdvertisedLoad, CapacityTable } from './capacity-table.ts'
@@ -510,8 +510,9 @@ export class Coordinator {
       this.log('job.submitted', { jobId: envelope.id, specId, maxUsd, deadline })
       // While the bids come in, open the execution stream to each agent that can bid, so
       // the award does not wait for one.
-      for (const agent of this.deps.capacity.agentsServing(specId)) this.exec.warm(agent)
-      await this.collectBids(auction, publishedAt + bidWindowMs, firstBidUntil({ body: envelope.body, publishedAt }), signal)
+      // Remembered per spec, so each agent is looked at once, not on every job.
+      this.exec.warmFor(specId, this.deps.capacity.agentsServing(specId))
+      await collectBids(auction, publishedAt + bidWindowMs, firstBidUntil({ body: envelope.body, publishedAt }), () => signal.aborted, this.now)
       record.biddingMs = this.now() - publishedAt
       if (signal.aborted) return await this.cancelled(record)
       if (auction.bids.length === 0) {
@@ -527,25 +528,6 @@ export class Coordinator {
       opened()
       releaseBidSlot()
     }
-  }
-
-  /**
-   * Wait for bids until the window closes, or earlier once every expected
-   * bidder has bid; with none at the close, wait on (until `graceUntil`) for a first.
-   */
-  private async collectBids (auction: Auction, closesAt: number, graceUntil: number, signal: AbortSignal): Promise<void> {
-    const complete = (): boolean => auction.expected.size === 0 && auction.bids.length > 0
-    const waitUntil = async (until: number, done: () => boolean): Promise<void> => {
-      while (!done() && !signal.aborted && this.now() < until) {
-        await new Promise<void>(resolve => {
-          const cancel = after(until - this.now(), resolve)
-          auction.wake = () => { cancel(); resolve() }
-        })
-        auction.wake = undefined
-      }
-    }
-    await waitUntil(closesAt, complete)
-    if (auction.bids.length === 0 && !signal.aborted) await waitUntil(graceUntil, () => auction.bids.length > 0)
   }
 
   /** Which no-bid case this is, from our peers and the adverts of the agents serving the spec. */

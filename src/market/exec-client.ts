@@ -224,6 +224,8 @@ export class ExecClient {
   private readonly libp2p: SpecmeshLibp2p
   private readonly sessions = new Map<string, Promise<ExecSession>>()
   private readonly onLeaseEnd: LeaseEndListener | undefined
+  /** Per key (a spec): the agents warmFor has warmed and whose session has not ended since. */
+  private readonly warmed = new Map<string, Set<string>>()
 
   constructor (libp2p: SpecmeshLibp2p, options: { onLeaseEnd?: LeaseEndListener } = {}) {
     this.libp2p = libp2p
@@ -267,12 +269,34 @@ export class ExecClient {
    * bench:cascade, paid by each coordinator's first award). It never dials: a
    * coordinator warms the agents it already talks to, not every advertiser.
    */
-  warm (agent: string, timeoutMs = 10_000): void {
-    if (this.sessions.has(agent)) return
+  warm (agent: string, timeoutMs = 10_000): boolean {
+    if (this.sessions.has(agent)) return true
     let peer
-    try { peer = peerIdFromString(agent) } catch { return }
-    if (!this.libp2p.getConnections(peer).some(c => c.status === 'open')) return
+    try { peer = peerIdFromString(agent) } catch { return false }
+    if (!this.libp2p.getConnections(peer).some(c => c.status === 'open')) return false
     this.session(agent, undefined, 0, AbortSignal.timeout(timeoutMs)).catch(() => {})
+    return true
+  }
+
+  /**
+   * warm() each of `agents` (those serving the spec `key`) not already warmed
+   * for it: a coordinator calls this for every job it publishes, and an agent
+   * is looked at again only once its session has ended (or none could open).
+   */
+  warmFor (key: string, agents: Iterable<string>): void {
+    let warmed = this.warmed.get(key)
+    if (warmed == null) {
+      warmed = new Set()
+      this.warmed.set(key, warmed)
+    }
+    for (const agent of agents) {
+      if (!warmed.has(agent) && this.warm(agent)) warmed.add(agent)
+    }
+  }
+
+  /** The agent's session ended (or never opened): warmFor looks at it again. */
+  private cool (agent: string): void {
+    for (const warmed of this.warmed.values()) warmed.delete(agent)
   }
 
   private async session (agent: string, addrs: string[] | undefined, inputBytes: number, signal: AbortSignal): Promise<ExecSession> {
@@ -288,7 +312,12 @@ export class ExecClient {
     }
     const opening = this.open(agent, addrs, fresh, signal)
     this.sessions.set(agent, opening)
-    opening.catch(() => { if (this.sessions.get(agent) === opening) this.sessions.delete(agent) })
+    const ended = (): void => {
+      if (this.sessions.get(agent) !== opening) return
+      this.sessions.delete(agent)
+      this.cool(agent)
+    }
+    opening.then(async session => { await session.closed; ended() }, ended)
     return await opening
   }
 
@@ -313,5 +342,6 @@ export class ExecClient {
   close (): void {
     for (const opening of this.sessions.values()) opening.then(s => { s.close() }, () => {})
     this.sessions.clear()
+    this.warmed.clear()
   }
 }

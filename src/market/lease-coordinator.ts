@@ -10,7 +10,7 @@ import type { SpecTopicKind } from './topics.ts'
 import { NO_BID_GRACE_FACTOR } from './constants.ts'
 import { MAX_SLOTS, publishableReason, type JobBody } from './messages.ts'
 import { rankForAward, type AwardPolicy, type BetaPosterior } from './scoring.ts'
-import { after, timeoutSignal } from './timers.ts'
+import { after, collectBids, timeoutSignal } from './timers.ts'
 import { openTyped } from './validators.ts'
 import type { LeaseCalls } from './lease-validators.ts'
 import { LeaseCallBodySchema, LeaseEndBodySchema, MAX_LEASE_MS, type LeaseAwardBody, type LeaseBidBody, type LeaseBody, type LeaseCallBody, type LeaseEndBody } from './lease-messages.ts'
@@ -177,7 +177,7 @@ export class CoordinatorLeases {
       await this.deps.gossip.publish(this.deps.topicOf(specId, 'leases'), envelope)
       this.log('lease.called', { specId, callId: envelope.id, slots: body.slots, durationMs: body.durationMs, maxUsd: body.maxUsd })
       const publishedAt = this.now()
-      await this.collect(open, publishedAt + body.bidWindowMs, publishedAt + (1 + NO_BID_GRACE_FACTOR) * body.bidWindowMs)
+      await collectBids(open, publishedAt + body.bidWindowMs, publishedAt + (1 + NO_BID_GRACE_FACTOR) * body.bidWindowMs, () => this.stopped, this.now)
       if (open.bids.length === 0) {
         this.log('lease.no-bid', { level: 'warn', specId, callId: envelope.id })
         return []
@@ -225,21 +225,6 @@ export class CoordinatorLeases {
       if (advert != null && advert.priceUsd <= maxUsd && advert.inFlight < advert.limit) expected.add(agent)
     }
     return expected
-  }
-
-  /** Until the window closes (early once every expected agent bid); with no bid, on for a first one until `graceUntil`. */
-  private async collect (open: OpenCall, closesAt: number, graceUntil: number): Promise<void> {
-    const waitUntil = async (until: number, done: () => boolean): Promise<void> => {
-      while (!done() && !this.stopped && this.now() < until) {
-        await new Promise<void>(resolve => {
-          const cancel = after(until - this.now(), resolve)
-          open.wake = () => { cancel(); resolve() }
-        })
-        open.wake = undefined
-      }
-    }
-    await waitUntil(closesAt, () => open.expected.size === 0 && open.bids.length > 0)
-    if (open.bids.length === 0) await waitUntil(graceUntil, () => open.bids.length > 0)
   }
 
   /** Sign a lease for a bid, open it on the agent's execution stream, gossip it; null when the agent cannot take it. */

@@ -25,3 +25,31 @@ export function timeoutSignal (ms: number): AbortSignal {
   after(ms, () => { controller.abort(new DOMException('The operation timed out.', 'TimeoutError')) })
   return controller.signal
 }
+
+/** What a bid window waits on: the bids so far, the bidders still expected, and how to wake the wait. */
+export interface BidWindow {
+  bids: { readonly length: number }
+  expected: { readonly size: number }
+  /** Set while the window is waited on: a new bid calls it so the wait looks again. */
+  wake?: () => void
+}
+
+/**
+ * Wait for bids until `closesAt`, or sooner once every expected bidder has bid
+ * (and at least one bid is in); with no bid by then, on until `graceUntil` for
+ * a first one. Ends at once when `stopped()` says so (checked on every wake).
+ * The one bid-window wait of job auctions and lease calls.
+ */
+export async function collectBids (window: BidWindow, closesAt: number, graceUntil: number, stopped: () => boolean, now: () => number = Date.now): Promise<void> {
+  const waitUntil = async (until: number, done: () => boolean): Promise<void> => {
+    while (!done() && !stopped() && now() < until) {
+      await new Promise<void>(resolve => {
+        const cancel = after(until - now(), resolve)
+        window.wake = () => { cancel(); resolve() }
+      })
+      window.wake = undefined
+    }
+  }
+  await waitUntil(closesAt, () => window.expected.size === 0 && window.bids.length > 0)
+  if (window.bids.length === 0) await waitUntil(graceUntil, () => window.bids.length > 0)
+}

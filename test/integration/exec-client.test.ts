@@ -119,3 +119,30 @@ describe('ExecClient.warm', () => {
     expect(coordinator.getConnections(stranger.peerId)).toEqual([])
   })
 })
+
+describe('ExecClient.warmFor (per spec, on every job a coordinator publishes)', () => {
+  it('warms each agent of a spec once, and again only after its session has ended', async () => {
+    const agent = await peer()
+    const opened: Stream[] = []
+    await agent.handle(PROTOCOLS.executeLease, (stream: Stream) => { opened.push(stream) })
+    const coordinator = await peer()
+    client = new ExecClient(coordinator)
+    await coordinator.dial(agent.getMultiaddrs()[0]!)
+    const id = agent.peerId.toString()
+    const sessionsOpen = (): number => coordinator.getConnections(agent.peerId).flatMap(c => c.streams).filter(s => s.protocol?.startsWith('/specmesh/execute/') === true && s.status === 'open').length
+    for (let job = 0; job < 20; job++) client.warmFor('spec-a', [id])
+    await waitFor(() => opened.length >= 1, { what: 'the agent to see the execution stream open' })
+    await waitFor(() => sessionsOpen() === 1, { what: 'the coordinator\'s side of the session open' })
+    for (let job = 0; job < 20; job++) client.warmFor('spec-a', [id])
+    await settle()
+    expect(opened).toHaveLength(1)
+    // The agent ends the session (as a restarted agent's would be): the next job warms it again.
+    opened[0]!.abort(new Error('agent restarted'))
+    await waitFor(() => sessionsOpen() === 0, { what: 'the coordinator to see the session end' })
+    await settle()
+    client.warmFor('spec-a', [id])
+    await waitFor(() => opened.length >= 2, { what: 'a second execution stream, after the first ended' })
+    await settle()
+    expect(opened).toHaveLength(2)
+  })
+})

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { backoffDelayMs, Semaphore } from '../../../src/market/backoff.ts'
-import { after, timeoutSignal, MAX_TIMER_MS } from '../../../src/market/timers.ts'
+import { after, collectBids, timeoutSignal, MAX_TIMER_MS, type BidWindow } from '../../../src/market/timers.ts'
 import { waitFor } from '../../helpers/wait.ts'
 
 describe('backoff', () => {
@@ -49,5 +49,60 @@ describe('timers beyond 24.8 days', () => {
     expect(fired).toBe(false)
     expect(signal.aborted).toBe(false)
     cancel()
+  })
+})
+
+describe('collectBids (the bid window of job auctions and lease calls)', () => {
+  const windowOf = (expected: string[]): BidWindow & { bids: string[], expected: Set<string>, bid: (agent: string) => void } => {
+    const w = {
+      bids: [] as string[],
+      expected: new Set(expected),
+      wake: undefined as (() => void) | undefined,
+      bid (agent: string) { w.bids.push(agent); w.expected.delete(agent); w.wake?.() }
+    }
+    return w
+  }
+
+  it('closes early once every expected bidder has bid', async () => {
+    const w = windowOf(['a', 'b'])
+    const started = Date.now()
+    setTimeout(() => { w.bid('a') }, 5)
+    setTimeout(() => { w.bid('b') }, 10)
+    await collectBids(w, started + 5_000, started + 10_000, () => false)
+    expect(Date.now() - started).toBeLessThan(2_000)
+    expect(w.bids).toEqual(['a', 'b'])
+    expect(w.wake).toBeUndefined()
+  })
+
+  it('waits the whole window while an expected bidder is missing, and no grace once a bid is in', async () => {
+    const w = windowOf(['a', 'b'])
+    const started = Date.now()
+    setTimeout(() => { w.bid('a') }, 5)
+    await collectBids(w, started + 150, started + 5_000, () => false)
+    const took = Date.now() - started
+    expect(took).toBeGreaterThanOrEqual(145)
+    expect(took).toBeLessThan(2_000)
+  })
+
+  it('with no bid at the close waits on for a first one, until the grace ends', async () => {
+    const late = windowOf(['a'])
+    const started = Date.now()
+    setTimeout(() => { late.bid('a') }, 120)
+    await collectBids(late, started + 50, started + 5_000, () => false)
+    expect(Date.now() - started).toBeLessThan(2_000)
+    expect(late.bids).toEqual(['a'])
+    const none = windowOf(['a'])
+    const again = Date.now()
+    await collectBids(none, again + 20, again + 80, () => false)
+    expect(Date.now() - again).toBeGreaterThanOrEqual(75)
+  })
+
+  it('ends at once when stopped', async () => {
+    const w = windowOf(['a'])
+    let stopped = false
+    const started = Date.now()
+    setTimeout(() => { stopped = true; w.wake?.() }, 10)
+    await collectBids(w, started + 5_000, started + 10_000, () => stopped)
+    expect(Date.now() - started).toBeLessThan(2_000)
   })
 })
