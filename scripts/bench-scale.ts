@@ -33,6 +33,8 @@
  */
 import { parseArgs } from 'node:util'
 import { availableParallelism } from 'node:os'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { round, saveResult, table } from './lib/bench.ts'
 import { killAll, spawnNodes, type ScaleNodeProcess } from './lib/scale-pool.ts'
 import type { BidMode, Counters, TopicMode } from './lib/scale-protocol.ts'
@@ -102,6 +104,7 @@ const MESH_DEADLINE_MS = 90_000
 const ADVERTS_DEADLINE_MS = 60_000
 const MAX_IN_FLIGHT = 64
 
+if (process.env.BENCH_SCALE_PROFILE != null) mkdirSync(process.env.BENCH_SCALE_PROFILE, { recursive: true })
 const benchStarted = Date.now()
 const progress = (text: string): void => { process.stderr.write(`bench:scale [${Math.round((Date.now() - benchStarted) / 1000)} s]: ${text}\n`) }
 
@@ -204,18 +207,29 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
 
     // What the nodes spend with no job running: every one of them shares the same cores.
     progress(`${label}: ${IDLE_SECONDS} s idle`)
-    await Promise.all(procs.map(async p => await p.send({ cmd: 'mark' }, 60_000)))
+    const profiled = profiledNodes(specs, roleAt, n)
+    await Promise.all(procs.map(async (p, i) => await p.send({ cmd: 'mark', ...profileOf(profiled, i, `${label.replaceAll(' ', '-')}-idle`) }, 60_000)))
     await new Promise(resolve => setTimeout(resolve, IDLE_SECONDS * 1000))
     const idle = cpuPerSecond(await Promise.all(procs.map(async p => (await p.send({ cmd: 'counters' }, 60_000)).counters)), roleAt)
 
     const count = Math.max(1, Math.round(RATE * SECONDS))
     progress(`${label}: measuring ${count} jobs at ${RATE}/s`)
-    await Promise.all(procs.map(async p => await p.send({ cmd: 'mark' }, 60_000)))
+    await Promise.all(procs.map(async (p, i) => await p.send({ cmd: 'mark', ...profileOf(profiled, i, `${label.replaceAll(' ', '-')}-jobs`) }, 60_000)))
     const windowStarted = performance.now()
     const jobs = await procs[specs[0]!.coordinator]!.send({ cmd: 'jobs', specId: specs[0]!.id!, count, ratePerSec: RATE, bidWindowMs: BID_WINDOW_MS, maxInFlight: MAX_IN_FLIGHT }, (SECONDS + 120) * 1000)
     const windowMs = performance.now() - windowStarted
     const counters: Counters[] = await Promise.all(procs.map(async p => (await p.send({ cmd: 'counters' }, 60_000)).counters))
     if (jobs.failed > 0) progress(`${label}: ${jobs.failed} measured jobs failed (${jobs.reasons.join('; ')})`)
+    const parts = latencyParts(jobs)
+    if (process.env.BENCH_DEBUG === '1') {
+      const slowest = jobs.latenciesMs.map((ms, k) => ({ ms: Math.round(ms), biddingMs: jobs.biddingMs[k]!, attempts: jobs.attempts[k]! })).sort((a, b) => b.ms - a.ms).slice(0, 5)
+      progress(`${label}: slowest jobs ${JSON.stringify(slowest)}; bidding p50/p99 ${parts.biddingMs.p50}/${parts.biddingMs.p99} ms, after the award p50/p99 ${parts.afterBidsMs.p50}/${parts.afterBidsMs.p99} ms`)
+      for (const role of ['coordinator', 'agent', 'otherCoordinator', 'otherAgent', 'bystander'] as const) {
+        const mine = counters.filter((_, i) => roleAt(i) === role)
+        if (mine.length === 0) continue
+        progress(`${label}: ${role} bytes/job by protocol ${JSON.stringify(roleFigures(mine, count - jobs.skipped).bytesByProtocol)}; connections ${mine.map(c => c.connections).join(' ')}; opened in / out ${mine.map(c => `${c.opened.inbound}/${c.opened.outbound}`).join(' ')}; trimmed ${mine.map(c => c.trimmed).join(' ')}`)
+      }
+    }
 
     const ran = count - jobs.skipped
     const perJob: RunResult['perJob'] = {}
@@ -234,6 +248,7 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
       skipped: jobs.skipped,
       windowMs: Math.round(windowMs),
       latencyMs: latency(jobs.latenciesMs),
+      latencyParts: parts,
       degree: round(counters.reduce((sum, c) => sum + c.connections, 0) / counters.length, 1),
       setupMs,
       perJob,
@@ -244,6 +259,31 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
     progress(`${label}: stopping ${n} nodes`)
     await inBatches(procs, async p => { await p.send({ cmd: 'stop' }, 20_000) })
   }
+}
+
+/** BENCH_SCALE_PROFILE=DIR: a CPU profile of spec A's coordinator, the other spec's, an agent of A and a bystander, over the idle window and over the jobs. */
+const PROFILE_DIR = process.env.BENCH_SCALE_PROFILE
+
+/** The nodes BENCH_SCALE_PROFILE profiles: one of each role, by index. */
+function profiledNodes (specs: Spec[], roleAt: (i: number) => Role, n: number): Map<number, Role> {
+  const out = new Map<number, Role>()
+  if (PROFILE_DIR == null) return out
+  out.set(specs[0]!.coordinator, 'coordinator')
+  out.set(specs[1]!.coordinator, 'otherCoordinator')
+  out.set(specs[0]!.agents[0]!, 'agent')
+  const bystander = Array.from({ length: n }, (_, i) => i).find(i => roleAt(i) === 'bystander')
+  if (bystander != null) out.set(bystander, 'bystander')
+  return out
+}
+
+function profileOf (profiled: Map<number, Role>, i: number, window: string): { profile?: string } {
+  const role = profiled.get(i)
+  return role != null && PROFILE_DIR != null ? { profile: join(PROFILE_DIR, `${window}-${role}-node${i}.cpuprofile`) } : {}
+}
+
+/** Each job's latency split at the end of its bid window: the bidding, and the award and execution after it. */
+function latencyParts (jobs: { latenciesMs: number[], biddingMs: number[] }): RunResult['latencyParts'] {
+  return { biddingMs: latency(jobs.biddingMs), afterBidsMs: latency(jobs.latenciesMs.map((ms, k) => ms - jobs.biddingMs[k]!)) }
 }
 
 /** In batches: a hundred nodes closing their connections at once only slow each other down. */

@@ -33,6 +33,7 @@ import { batchedWriter, fdSink, type BatchedWriter } from '../../src/util/log-wr
 import type { MarketOptions } from '../../src/market/market.ts'
 import type { LeaseInfo } from '../../src/market/lease-coordinator.ts'
 import { SPEC_TOPIC_KINDS } from '../../src/market/topics.ts'
+import type { ConnectionBudget } from '../../src/net/connection-budget.ts'
 import { measureRtt, serveEcho } from './raw-rtt.ts'
 import { sampleSpec } from '../../test/helpers/specs.ts'
 import { topicKind, type Counters, type GossipDiag, type FromScaleNode, type ToScaleNode } from './scale-protocol.ts'
@@ -65,8 +66,13 @@ async function stopProfile (): Promise<void> {
   await writeFile(running.file, JSON.stringify(profile))
 }
 
-function freshWindow (): { gossipBytes: number, rpcs: number, msgs: Record<string, number>, cpu: NodeJS.CpuUsage, wire: Record<string, number>, bidFrames: number, at: number } {
-  return { gossipBytes: 0, rpcs: 0, msgs: {}, cpu: process.cpuUsage(), wire: {}, bidFrames: 0, at: Date.now() }
+function freshWindow (): { gossipBytes: number, rpcs: number, msgs: Record<string, number>, cpu: NodeJS.CpuUsage, wire: Record<string, number>, bidFrames: number, at: number, opened: { inbound: number, outbound: number }, trimmedBefore: number } {
+  return { gossipBytes: 0, rpcs: 0, msgs: {}, cpu: process.cpuUsage(), wire: {}, bidFrames: 0, at: Date.now(), opened: { inbound: 0, outbound: 0 }, trimmedBefore: node != null ? budgetOf(node).closed : 0 }
+}
+
+/** The node's connection budget's report (src/net/connection-budget.ts). */
+function budgetOf (n: Node): { closed: number, wanted: number } {
+  return (n.libp2p.services.connectionBudget as ConnectionBudget).report()
 }
 
 /** Bytes received per libp2p protocol (and 'global': the connections themselves), from the node's metrics; none when they are off. */
@@ -130,13 +136,17 @@ async function counters (n: Node): Promise<Counters> {
     cpuMs: (cpu.user + cpu.system) / 1000,
     rssBytes: memory.rss,
     heapBytes: memory.heapUsed,
-    connections: n.libp2p.getConnections().length
+    connections: n.libp2p.getConnections().length,
+    opened: { ...window.opened },
+    trimmed: budgetOf(n).closed - window.trimmedBefore
   }
 }
 
 /** Jobs at a fixed rate (open loop: each starts on time whatever the earlier ones do), at most `maxInFlight` at once. */
-async function runJobs (n: Node, specId: string, count: number, ratePerSec: number, bidWindowMs: number, maxInFlight: number): Promise<{ latenciesMs: number[], failed: number, skipped: number, reasons: string[] }> {
+async function runJobs (n: Node, specId: string, count: number, ratePerSec: number, bidWindowMs: number, maxInFlight: number): Promise<{ latenciesMs: number[], biddingMs: number[], attempts: number[], failed: number, skipped: number, reasons: string[] }> {
   const latenciesMs: number[] = []
+  const biddingMs: number[] = []
+  const attempts: number[] = []
   const reasons: string[] = []
   let failed = 0
   let skipped = 0
@@ -151,12 +161,16 @@ async function runJobs (n: Node, specId: string, count: number, ratePerSec: numb
     inFlight++
     const t0 = performance.now()
     running.push(n.submitJob(specId, { text: `scale job ${i}` }, { bidWindowMs }).then(result => {
-      if (result.status === 'succeeded') latenciesMs.push(performance.now() - t0)
-      else { failed++; if (reasons.length < 3) reasons.push(result.reason ?? result.status) }
+      if (result.status === 'succeeded') {
+        latenciesMs.push(performance.now() - t0)
+        // Aligned with latenciesMs: how long of it the bid window took, and how many agents were tried.
+        biddingMs.push(result.biddingMs ?? 0)
+        attempts.push(result.attempts.length)
+      } else { failed++; if (reasons.length < 3) reasons.push(result.reason ?? result.status) }
     }, (err: Error) => { failed++; if (reasons.length < 3) reasons.push(err.message) }).finally(() => { inFlight-- }))
   }
   await Promise.all(running)
-  return { latenciesMs, failed, skipped, reasons }
+  return { latenciesMs, biddingMs, attempts, failed, skipped, reasons }
 }
 
 /** Closed loop: `inFlight` workers, each submitting its next job as soon as its last ended; CPU of this process over the whole burst. */
@@ -243,6 +257,7 @@ async function handle (message: ToScaleNode): Promise<FromScaleNode> {
         ...(log != null ? { log } : {})
       })
       instrumentGossip(node)
+      node.libp2p.addEventListener('connection:open', event => { window.opened[event.detail.direction]++ })
       return { event: 'started', id: message.id, peerId: node.peerId, addr: `${node.multiaddrs()[0]!}` }
     }
     case 'publish': {

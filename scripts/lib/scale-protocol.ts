@@ -53,6 +53,9 @@ export interface Counters {
   rssBytes: number
   heapBytes: number
   connections: number
+  /** Connections opened in the window, by direction, and closed by the connection budget. */
+  opened: { inbound: number, outbound: number }
+  trimmed: number
 }
 
 export type FromScaleNode =
@@ -66,7 +69,8 @@ export type FromScaleNode =
   | { event: 'leases', id: number, leases: Array<{ leaseId: string, agent: string, slots: number, jobs: number, ended?: string }> }
   | { event: 'echoing', id: number }
   | { event: 'rtt', id: number, samplesMs: number[] }
-  | { event: 'jobs', id: number, latenciesMs: number[], failed: number, skipped: number, reasons: string[] }
+  /** biddingMs and attempts: per succeeded job, aligned with latenciesMs. */
+  | { event: 'jobs', id: number, latenciesMs: number[], biddingMs: number[], attempts: number[], failed: number, skipped: number, reasons: string[] }
   | { event: 'diag', id: number, diag: GossipDiag }
   | { event: 'marked', id: number }
   | { event: 'counters', id: number, counters: Counters }

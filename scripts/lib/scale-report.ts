@@ -31,6 +31,8 @@ export interface RoleFigures {
   cpuMs: number
   rssMB: number
   msgsByKind: Record<string, number>
+  /** Bytes received per job by libp2p protocol (the streams' payload; 'global' is every connection's bytes with framing). */
+  bytesByProtocol: Record<string, number>
 }
 
 export interface RunResult {
@@ -45,6 +47,8 @@ export interface RunResult {
   skipped: number
   windowMs: number
   latencyMs: { p50: number, p99: number }
+  /** Each job's latency split: its bid window (biddingMs), and the award, execution and receipt after it. */
+  latencyParts: { biddingMs: { p50: number, p99: number }, afterBidsMs: { p50: number, p99: number } }
   /** Mean connections per node at the end of the window. */
   degree: number
   setupMs: number
@@ -83,6 +87,10 @@ export function roleFigures (counters: Counters[], jobs: number): RoleFigures {
   for (const c of counters) for (const [k, v] of Object.entries(c.msgs)) byKind[k] = (byKind[k] ?? 0) + v
   const msgsByKind: Record<string, number> = {}
   for (const [k, v] of Object.entries(byKind).sort()) msgsByKind[k] = round(v / counters.length / jobs)
+  const byProtocol: Record<string, number> = {}
+  for (const c of counters) for (const [k, v] of Object.entries(c.wire)) byProtocol[k] = (byProtocol[k] ?? 0) + v
+  const bytesByProtocol: Record<string, number> = {}
+  for (const [k, v] of Object.entries(byProtocol).sort((a, b) => b[1] - a[1])) bytesByProtocol[k] = Math.round(v / counters.length / jobs)
   return {
     nodes: counters.length,
     msgs: round(mean(c => Object.values(c.msgs).reduce((a, b) => a + b, 0)) / jobs),
@@ -90,7 +98,8 @@ export function roleFigures (counters: Counters[], jobs: number): RoleFigures {
     gossipBytes: Math.round(mean(c => c.gossipBytes) / jobs),
     cpuMs: round(mean(c => c.cpuMs) / jobs),
     rssMB: round(mean(c => c.rssBytes) / 1024 / 1024, 1),
-    msgsByKind
+    msgsByKind,
+    bytesByProtocol
   }
 }
 
