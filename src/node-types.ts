@@ -1,4 +1,5 @@
 import type { ValidationGuardInit } from './net/validation-guard.ts'
+import type { ConnectionBudgetOptions } from './net/connection-budget.ts'
 import type { LogFn } from './util/logger.ts'
 import type { Spec } from './spec/index.ts'
 import type { Handler } from './market/exec-handler.ts'
@@ -91,6 +92,13 @@ export interface NodeInit {
   log?: LogFn
   /** Flood limits of the validation guard (src/net/validation-guard.ts); the defaults suit honest traffic. */
   guard?: Omit<ValidationGuardInit, 'onThrottle' | 'onGraylist' | 'now'>
+  /**
+   * The connection budget (src/net/connection-budget.ts): above `high` connections the node
+   * closes those nobody uses (DHT query leftovers) down to `low`, never its bootstrap peers,
+   * its specs' parties, its gossip mesh or DHT neighbours, nor a connection younger than
+   * `graceMs` or carrying work. @default { high: 48, low: 32, graceMs: 30 s, intervalMs: 10 s }
+   */
+  connections?: ConnectionBudgetOptions
   /**
    * Collect Prometheus metrics (the node's and libp2p's) for `GET /metrics`.
    * The daemon turns them on. @default false

@@ -12,6 +12,7 @@ import { SyncCatchUp } from './net/sync-catch-up.ts'
 import { SyncCursorStore } from './store/sync-cursor-store.ts'
 import { parseBootstrapAddress, reconnect } from './net/reconnect.ts'
 import { specDiscovery, type SpecDiscovery } from './net/spec-discovery.ts'
+import { connectionBudget, connectionBudgetSettings } from './net/connection-budget.ts'
 import { resolveSettings, type ResolvedSettings } from './config/settings.ts'
 import { describeChosenListen, ensureListen } from './config/listen.ts'
 import { ListenAddressInUseError } from './config/errors.ts'
@@ -113,7 +114,9 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   const log: LogFn = init.log ?? Object.assign(() => {}, { enabled: () => false })
   // config.json is read (and checked) before the identity or the store is touched.
   const settings = await nodeSettings(init, home)
-  for (const address of settings.values.bootstrap) parseBootstrapAddress(address)
+  const bootstrapPeers = new Set(settings.values.bootstrap.map(address => parseBootstrapAddress(address).getComponents().find(c => c.name === 'p2p')?.value).filter((p): p is string => p != null))
+  // Checked before anything is opened, as config.json is.
+  const budget = connectionBudgetSettings(init.connections)
   const { identity } = await loadOrCreateIdentity(home)
   const access = await secureHome(home)
   if (access.warning != null) {
@@ -148,6 +151,8 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   })
   const pruneGuard = setInterval(() => { guard.prune() }, 10_000)
   pruneGuard.unref()
+  // What starts after libp2p, for the services and metrics that read it once it runs (the connection budget, the scrapes).
+  const late: { market?: Market, catchUp?: SyncCatchUp } = {}
   let validateSpecMessage: (data: Uint8Array) => Promise<void>
   let metricsRegistry: import('prom-client').Registry | undefined
   let libp2pMetrics: ReturnType<typeof import('./metrics/libp2p-metrics.ts').libp2pMetrics> | undefined
@@ -198,6 +203,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       mdns: values.mdns,
       services: {
         reconnect: reconnect({ bootstrap: values.bootstrap, log }),
+        connectionBudget: connectionBudget({ ...budget, protect: () => partiesToKeep(), log }),
         specDiscovery: specDiscovery({
           localSpec: async id => {
             const record = await specs.get(id)
@@ -235,8 +241,23 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     await stored
   }
 
+  /**
+   * Peers the connection budget never closes: the bootstrap peers, and on each spec's topics this
+   * node is on (per-spec topics) the peers subscribed to its jobs and the agents advertising for it.
+   * Under the global topics every peer is on them: the budget then keeps only what its own rules keep.
+   */
+  function partiesToKeep (): Set<string> {
+    const keep = new Set(bootstrapPeers)
+    const joined = late.market?.subscriptions.joinedSpecs()
+    if (late.market == null || joined == null || joined === 'all') return keep
+    for (const specId of joined) {
+      for (const peer of late.market.subscriptions.topicPeers(specId, 'jobs')) keep.add(peer)
+      for (const { agent } of late.market.capacityOf(specId)) keep.add(agent)
+    }
+    return keep
+  }
+
   // Metrics count gossip verdicts from the first message, before the market starts; they read the market at scrape time.
-  const late: { market?: Market, catchUp?: SyncCatchUp } = {}
   let metrics: NodeMetrics | undefined
   if (metricsRegistry != null) {
     const { NodeMetrics } = await import('./metrics/node-metrics.ts')

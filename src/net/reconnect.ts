@@ -13,6 +13,16 @@ const ISOLATED_FIRST_RETRY_MS = 1_000
 const ISOLATED_MAX_RETRY_MS = 60_000
 /** One dial gives up after this. */
 const DIAL_TIMEOUT_MS = 5_000
+/**
+ * A peer whose connection ended (closed by either side: its connection budget, ours) is not
+ * redialled on discovery for this long. Every DHT answer names peers; without it, a node
+ * short of peers redialled a peer that had just trimmed it as soon as a lookup named it again
+ * (bench:scale at 100 nodes: the coordinators trimmed 104 connections in 20 s and took 79 new
+ * ones, each a handshake, identify and sync). Bootstrap peers, the isolated node's redials and
+ * the peers libp2p keeps alive are not affected.
+ */
+const DISCOVERY_REDIAL_AFTER_MS = 5 * 60_000
+const LOST_MEMORY_MAX = 4096
 /** Peer store metadata key: when we last completed identify with the peer as a specmesh node (ms, decimal). */
 const LAST_SEEN_KEY = 'specmesh/last-seen'
 
@@ -75,6 +85,8 @@ export class Reconnect implements Startable {
   private running = false
   private isolated = false
   private isolatedRetryMs = ISOLATED_FIRST_RETRY_MS
+  /** When each peer's last connection ended, for DISCOVERY_REDIAL_AFTER_MS. */
+  private readonly lost = new Map<string, number>()
 
   constructor (components: ReconnectComponents, init: ReconnectInit = {}) {
     this.components = components
@@ -139,7 +151,11 @@ export class Reconnect implements Startable {
     this.log('mesh.rejoined', { peers: this.connectedPeers() })
   }
 
-  private readonly onDisconnect = (): void => {
+  private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
+    const peer = event.detail.toString()
+    this.lost.delete(peer)
+    this.lost.set(peer, Date.now())
+    if (this.lost.size > LOST_MEMORY_MAX) this.lost.delete(this.lost.keys().next().value!)
     if (!this.running || this.isolated || this.connectedPeers() > 0) return
     this.isolated = true
     this.log('mesh.isolated', { message: 'lost every peer; redialling bootstrap and remembered peers with backoff', level: 'warn' })
@@ -150,6 +166,8 @@ export class Reconnect implements Startable {
     const { id, multiaddrs } = event.detail
     if (!this.running || multiaddrs.length === 0 || this.connectedPeers() >= this.dialDiscoveredBelow) return
     if (this.components.connectionManager.getConnections(id).length > 0) return
+    const lostAt = this.lost.get(id.toString())
+    if (lostAt != null && Date.now() - lostAt < DISCOVERY_REDIAL_AFTER_MS) return
     this.components.connectionManager.openConnection(id, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) }).catch(() => {})
   }
 
