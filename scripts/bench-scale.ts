@@ -25,7 +25,14 @@
  *
  * BENCH_DEBUG=1: before the measured jobs, print for each spec's coordinator
  * and its first agent the gossipsub scores it gives its peers, and per topic of
- * the spec its mesh and the subscribers it knows (scale-node.ts 'diag').
+ * the spec its mesh and the subscribers it knows (scale-node.ts 'diag'); after
+ * them, the five slowest jobs (with their bid windows), and per role the bytes
+ * per job by libp2p protocol, the connections, those opened (in/out) and those
+ * the connection budget closed.
+ *
+ * BENCH_SCALE_PROFILE=DIR: CPU profiles (.cpuprofile) of spec A's coordinator,
+ * the other spec's, an agent of A and a bystander, over the idle window and
+ * over the measured jobs, one file each.
  *
  * Prints a table per N and mode, the per-spec/global ratios, the targets
  * (met / NOT met); saves bench-results/bench-scale-*.json; the last line is one
@@ -60,7 +67,8 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   console.log('npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec] [--rate 1] [--seconds 20] [--specs 2] [--agents 3] [--bootstrap 3] [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1]')
   console.log('  BENCH_SCALE_BIDS=gossip|stream|both  how agents send bids (default gossip)')
-  console.log('  BENCH_DEBUG=1                        print each spec\'s coordinator\'s and an agent\'s peer scores, mesh and subscribers before the jobs')
+  console.log('  BENCH_DEBUG=1                        print each spec\'s coordinator\'s and an agent\'s peer scores, mesh and subscribers before the jobs; after them the slowest jobs, bytes per job by protocol and connections per role')
+  console.log('  BENCH_SCALE_PROFILE=DIR              CPU profiles of both coordinators, an agent and a bystander, idle and during the jobs')
   process.exit(0)
 }
 
