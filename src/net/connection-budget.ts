@@ -20,9 +20,11 @@
  *   node is on (node.ts);
  * - peers libp2p keeps alive (a KEEP_ALIVE tag: kad-dht's closest peers, which
  *   libp2p would redial at once);
- * - a peer that dials us again after we closed its connection: it has a use for
- *   us (we are one of its DHT neighbours, or its bootstrap peer), and closing it
- *   again would only make it redial, handshake and all, every round.
+ * - a peer that dials us again within seconds of our closing its connection: it
+ *   keeps us connected on purpose (we are one of its DHT neighbours libp2p keeps
+ *   alive, or its bootstrap peer), and closing it again would only make it
+ *   redial, handshake and all, every round. A peer that comes back later (its
+ *   next DHT query passed through us) is trimmed again like any other.
  * Of the others, the lowest tag value goes first (gossipsub tags each mesh peer
  * 100 per topic, kad-dht its routing-table peers 1: a mesh peer goes last, and
  * gossipsub grafts another at its next heartbeat), then the newest.
@@ -60,8 +62,12 @@ export interface ConnectionBudgetComponents {
 
 export const CONNECTION_BUDGET_DEFAULTS = { high: 48, low: 32, graceMs: 30_000, intervalMs: 10_000 } as const
 
-/** How long a peer we trimmed is remembered: one that dials back within it is kept. */
-const TRIMMED_MEMORY_MS = 10 * 60_000
+/**
+ * A trimmed peer that dials back within this is kept: libp2p redials a keep-alive peer
+ * after 1 s, a bootstrap list within 250 ms; a DHT query that happens to pass through us
+ * comes at any time.
+ */
+const TRIMMED_MEMORY_MS = 5_000
 const TRIMMED_MEMORY_MAX = 4096
 
 export class InvalidConnectionBudgetError extends Error {
@@ -93,7 +99,7 @@ export class ConnectionBudget implements Startable {
   private timer?: NodeJS.Timeout
   private trimming = false
   private lastTrim = 0
-  /** Peers we trimmed, with when; a peer that dials back within TRIMMED_MEMORY_MS becomes wanted. */
+  /** Peers we trimmed, with when; one that dials back within TRIMMED_MEMORY_MS becomes wanted. */
   private readonly trimmed = new Map<string, number>()
   /** Peers that dialled us back after a trim: kept while they stay connected. */
   private readonly wanted = new Set<string>()
