@@ -143,10 +143,11 @@ async function counters (n: Node): Promise<Counters> {
 }
 
 /** Jobs at a fixed rate (open loop: each starts on time whatever the earlier ones do), at most `maxInFlight` at once. */
-async function runJobs (n: Node, specId: string, count: number, ratePerSec: number, bidWindowMs: number, maxInFlight: number): Promise<{ latenciesMs: number[], biddingMs: number[], attempts: number[], failed: number, skipped: number, reasons: string[] }> {
+async function runJobs (n: Node, specId: string, count: number, ratePerSec: number, bidWindowMs: number, maxInFlight: number): Promise<{ latenciesMs: number[], biddingMs: number[], attempts: number[], execMs: number[], failed: number, skipped: number, reasons: string[] }> {
   const latenciesMs: number[] = []
   const biddingMs: number[] = []
   const attempts: number[] = []
+  const execMs: number[] = []
   const reasons: string[] = []
   let failed = 0
   let skipped = 0
@@ -166,11 +167,14 @@ async function runJobs (n: Node, specId: string, count: number, ratePerSec: numb
         // Aligned with latenciesMs: how long of it the bid window took, and how many agents were tried.
         biddingMs.push(result.biddingMs ?? 0)
         attempts.push(result.attempts.length)
+        // The successful attempt, award sent to result back (the agent's execution and both stream hops).
+        const last = result.attempts.at(-1)
+        execMs.push(last?.startedAt != null && last.endedAt != null ? last.endedAt - last.startedAt : 0)
       } else { failed++; if (reasons.length < 3) reasons.push(result.reason ?? result.status) }
     }, (err: Error) => { failed++; if (reasons.length < 3) reasons.push(err.message) }).finally(() => { inFlight-- }))
   }
   await Promise.all(running)
-  return { latenciesMs, biddingMs, attempts, failed, skipped, reasons }
+  return { latenciesMs, biddingMs, attempts, execMs, failed, skipped, reasons }
 }
 
 /** Closed loop: `inFlight` workers, each submitting its next job as soon as its last ended; CPU of this process over the whole burst. */

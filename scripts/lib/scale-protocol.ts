@@ -69,8 +69,8 @@ export type FromScaleNode =
   | { event: 'leases', id: number, leases: Array<{ leaseId: string, agent: string, slots: number, jobs: number, ended?: string }> }
   | { event: 'echoing', id: number }
   | { event: 'rtt', id: number, samplesMs: number[] }
-  /** biddingMs and attempts: per succeeded job, aligned with latenciesMs. */
-  | { event: 'jobs', id: number, latenciesMs: number[], biddingMs: number[], attempts: number[], failed: number, skipped: number, reasons: string[] }
+  /** biddingMs, attempts and execMs (the successful attempt's start to end): per succeeded job, aligned with latenciesMs. */
+  | { event: 'jobs', id: number, latenciesMs: number[], biddingMs: number[], attempts: number[], execMs: number[], failed: number, skipped: number, reasons: string[] }
   | { event: 'diag', id: number, diag: GossipDiag }
   | { event: 'marked', id: number }
   | { event: 'counters', id: number, counters: Counters }
