@@ -48,10 +48,30 @@ function signingPayload (type: string, canonicalBody: string): Uint8Array {
   return encoder.encode(`{"body":${canonicalBody},"type":${JSON.stringify(type)},"v":${PROTOCOL_VERSION}}`)
 }
 
+/**
+ * Signatures this process made or has already verified, by type, id, signer
+ * and signature: one that comes back (an agent's own claim inside the receipt
+ * of its job, the same envelope relayed twice) is not verified again. The id
+ * is the content id of the canonical body, checked before this is consulted,
+ * so an entry stands for exactly the signed bytes it was verified over; a
+ * forged or altered envelope never matches one. Cleared when full.
+ */
+const knownSignatures = new Set<string>()
+const KNOWN_SIGNATURES_LIMIT = 8192
+
+function rememberSignature (key: string): void {
+  if (knownSignatures.size >= KNOWN_SIGNATURES_LIMIT) knownSignatures.clear()
+  knownSignatures.add(key)
+}
+
+const signatureKey = (type: string, id: string, signer: string, sig: string): string => `${type} ${id} ${signer} ${sig}`
+
 export function seal<B extends object> (type: MessageType, body: B, signer: Signer): Envelope<B> {
   const canonicalBody = canonicalize(body)
   const sig = Buffer.from(signer.sign(signingPayload(type, canonicalBody))).toString('base64url')
-  return { type, v: PROTOCOL_VERSION, id: cidOfBytes(encoder.encode(canonicalBody)), body, signer: signer.peerId, sig }
+  const id = cidOfBytes(encoder.encode(canonicalBody))
+  rememberSignature(signatureKey(type, id, signer.peerId, sig))
+  return { type, v: PROTOCOL_VERSION, id, body, signer: signer.peerId, sig }
 }
 
 export function encodeEnvelope (envelope: Envelope<object>): Uint8Array {
@@ -127,9 +147,12 @@ export function verifyEnvelope (raw: unknown, options: OpenOptions = {}): Envelo
   if (!isCanonicalPeerId(envelope.signer)) {
     throw reject('bad-signer', `signer ${envelope.signer} is not a PeerId in its canonical (base58btc) form`)
   }
+  const known = signatureKey(envelope.type, envelope.id, envelope.signer, envelope.sig)
+  if (knownSignatures.has(known)) return envelope
   if (!verifySignature(envelope.signer, signingPayload(envelope.type, canonicalBody), sig)) {
     throw reject('bad-signature', `signature does not verify for signer ${envelope.signer}`)
   }
+  rememberSignature(known)
   return envelope
 }
 
