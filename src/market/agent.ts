@@ -19,6 +19,7 @@ import { checkBody } from './validators.ts'
 import { AgentLeases } from './lease-agent.ts'
 import { LeaseAwardBodySchema, type LeaseAwardBody, type LeaseBody, type LeaseCallBody } from './lease-messages.ts'
 import { parseJsonBytes } from '../wire/json-input.ts'
+import { BidHolds } from './bid-holds.ts'
 
 export interface ServeOptions {
   /** Price asked per job, in USD. @default the spec's costUsd, or 0 */
@@ -164,6 +165,8 @@ export class AgentService {
   private readonly log: (event: string, fields?: Record<string, unknown>) => void
   private readonly served = new Map<string, Served>()
   private readonly bids = new Map<string, OutstandingBid>()
+  /** The places our bids hold now, per spec (a subset of `bids`). */
+  private readonly holds = new BidHolds<OutstandingBid>()
   /** Awards already executed or refused, kept until their job's deadline: replays are refused. */
   private readonly usedAwards = new Map<string, number>()
   private readonly running = new Set<AbortController>()
@@ -355,9 +358,11 @@ export class AgentService {
     const addrs = this.deps.addresses().slice(0, 8)
     if (addrs.length > 0) body.addrs = addrs
     const bid = seal('bid', body, this.deps.signer)
-    // The place is held through the bid window and its grace for a late first bid.
-    const holdsUntil = bidHoldsUntil(this.published(envelope))
-    this.bids.set(bid.id, { bidId: bid.id, jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, expiresAt: job.deadline, holdsUntil })
+    // The place is held through the bid window and its grace for a late first bid (never past the job's deadline).
+    const holdsUntil = Math.min(bidHoldsUntil(this.published(envelope)), job.deadline)
+    const outstanding: OutstandingBid = { bidId: bid.id, jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, expiresAt: job.deadline, holdsUntil }
+    this.bids.set(bid.id, outstanding)
+    this.holds.add(outstanding)
     this.loadChanged()
     this.log('agent.bid', { jobId: envelope.id, specId: job.specId, priceUsd: served.priceUsd, estimatedMs: served.estimatedMs, ceilingUsd: job.maxUsd })
     if (this.deps.sendBid != null) {
@@ -373,6 +378,7 @@ export class AgentService {
         if (!answer.accepted) {
           // A refused bid will never be awarded: the place it held is free again.
           this.bids.delete(bid.id)
+          this.holds.release(outstanding, this.now())
           this.loadChanged()
           this.log('agent.bid-refused', { level: 'warn', jobId: envelope.id, code: answer.code, reason: answer.reason })
         }
@@ -441,8 +447,7 @@ export class AgentService {
     served.holdTimer = undefined
     if (served.kept.length === 0) return
     const now = this.now()
-    let next = Infinity
-    for (const bid of this.bids.values()) if (bid.specId === served.specId && bid.holdsUntil > now) next = Math.min(next, bid.holdsUntil)
+    const next = this.holds.nextEnd(served.specId, now)
     if (next === Infinity) return
     served.holdTimer = setTimeout(() => { this.placeFreed(served.specId) }, next - now + 1)
     served.holdTimer.unref()
@@ -480,14 +485,7 @@ export class AgentService {
     // Its bidding is over: a kept call of it needs no bid any more.
     const served = this.served.get(envelope.body.specId)
     if (served != null && served.kept.length > 0) served.kept = served.kept.filter(c => c.envelope.id !== envelope.body.jobId)
-    let released = false
-    for (const bid of this.bids.values()) {
-      if (bid.jobId === envelope.body.jobId && bid.holdsUntil > 0) {
-        bid.holdsUntil = 0
-        released = true
-      }
-    }
-    if (released) {
+    if (this.holds.releaseJob(envelope.body.specId, envelope.body.jobId, this.now())) {
       this.loadChanged()
       this.placeFreed(envelope.body.specId)
     }
@@ -496,9 +494,7 @@ export class AgentService {
   /** Places held by our bids still waiting on an award, and by lease bids and idle lease slots, per spec. */
   private held (specId: string): number {
     const now = this.now()
-    let n = this.leases.reserved(specId)
-    for (const bid of this.bids.values()) if (bid.specId === specId && bid.holdsUntil > now) n++
-    return n
+    return this.leases.reserved(specId) + this.holds.count(specId, now)
   }
 
   /** Executions, queued awards and places held by bids: everything this agent has promised on a spec. */
@@ -671,7 +667,7 @@ export class AgentService {
     }
     // The bid stays valid until it expires: a retry may award it again (under a new award id).
     // Its held place becomes this execution (or queue place).
-    bid.holdsUntil = 0
+    this.holds.release(bid, now)
     this.usedAwards.set(award.id, job.body.deadline)
     this.forgetExpired(now)
     return served
@@ -780,7 +776,11 @@ export class AgentService {
     if (now < this.nextSweepAt) return
     this.nextSweepAt = now + EXPIRED_SWEEP_MS
     for (const [id, until] of this.usedAwards) if (until < now) this.usedAwards.delete(id)
-    for (const [id, bid] of this.bids) if (bid.expiresAt < now) this.bids.delete(id)
+    for (const [id, bid] of this.bids) {
+      if (bid.expiresAt >= now) continue
+      this.bids.delete(id)
+      this.holds.release(bid, now)
+    }
   }
 
   /** Executions running and awards queued for a slot, over every served spec. */
