@@ -30,6 +30,7 @@ import { applyEntry, newJobLedger, roundUsd, type JobLedger, type LedgerStore } 
 import { CoordinatorLeases, type ActiveLease, type LeaseInfo, type LeaseRequest } from './lease-coordinator.ts'
 import { LeaseCalls } from './lease-validators.ts'
 import type { LeaseAwardBody, LeaseBidBody } from './lease-messages.ts'
+import { AuctionGate, type AuctionGateOptions } from './auction-gate.ts'
 
 export interface SubmitOptions {
   /** Ceiling for one attempt's price, in USD. @default the spec's budget.maxUsd, else its costUsd */
@@ -94,6 +95,8 @@ export interface CoordinatorDeps {
   leaseCalls?: LeaseCalls
   /** Call for a lease by itself once this many jobs of one spec are in progress at once; 0: only when asked. @default 0 */
   leaseAutoThreshold?: number
+  /** How many auctions of one spec run at once, and how that adapts (auction-gate.ts). @default AuctionGate's */
+  auctionGate?: AuctionGateOptions
   now?: () => number
   log?: (event: string, fields?: Record<string, unknown>) => void
 }
@@ -178,6 +181,8 @@ interface Auction {
   expected: Set<string>
   /** Wakes the coordinator waiting on the window (early close, or a first late bid). */
   wake?: () => void
+  /** When the first bid was taken (the auction gate's measure of how fast bids come back). */
+  firstBidAt?: number
   /** The requester's award policy for this job. */
   award?: AwardPolicy
 }
@@ -234,6 +239,8 @@ export class Coordinator {
   private readonly leases: CoordinatorLeases
   /** Per spec: our jobs in progress now (started, not ended): the lease auto trigger's measure. */
   private readonly inProgress = new Map<string, number>()
+  /** Per spec: how many of our auctions run at once (auction-gate.ts). */
+  private readonly gates = new Map<string, AuctionGate>()
 
   constructor (deps: CoordinatorDeps) {
     this.deps = deps
@@ -295,6 +302,7 @@ export class Coordinator {
     if (auction == null) return 'not-open'
     if (auction.bids.some(b => sameKey(b.agent, envelope.signer))) return 'already-bid'
     auction.bids.push({ bidId: envelope.id, agent: envelope.signer, body: envelope.body, envelope, viaStream })
+    auction.firstBidAt ??= this.now()
     this.events.record(envelope.body.jobId, 'bid', { agent: envelope.signer, bidId: envelope.id, priceUsd: envelope.body.priceUsd, estimatedMs: envelope.body.estimatedMs })
     auction.expected.delete(envelope.signer)
     auction.wake?.()
@@ -476,7 +484,20 @@ export class Coordinator {
       }
       if (signal.aborted) return await this.cancelled(record)
     }
+    // Our auctions of the spec at once are held to what the mesh answers within the window (auction-gate.ts).
+    const gate = this.policy.respectsCapacity ? this.gateOf(specId) : undefined
+    if (gate != null && !await gate.acquire(softDeadline ?? deadline, signal)) {
+      if (signal.aborted) return await this.cancelled(record)
+      return await this.fail(record, `this node's auctions of the spec stayed at their limit (${gate.limit} at once, lowered because bids came back after the bid window) until the ${softDeadline != null ? 'soft deadline' : 'deadline'}, so nothing was submitted; submit again later or give it a later --deadline`)
+    }
+    let inGate = gate != null
+    const leaveGate = (openedAt: number, inTime?: boolean): void => {
+      if (!inGate) return
+      inGate = false
+      gate?.release(openedAt, inTime)
+    }
     if (!await this.awaitCapacity(record.jobId, specId, spec, softDeadline ?? deadline, signal)) {
+      leaveGate(this.now())
       if (signal.aborted) return await this.cancelled(record)
       const agents = this.advertisedAgents(specId, spec)
       record.noBid = {
@@ -527,6 +548,7 @@ export class Coordinator {
       this.exec.warmFor(specId, this.deps.capacity.agentsServing(specId))
       await collectBids(auction, publishedAt + bidWindowMs, firstBidUntil({ body: envelope.body, publishedAt }), () => signal.aborted, this.now)
       record.biddingMs = this.now() - publishedAt
+      leaveGate(publishedAt, signal.aborted ? undefined : auction.firstBidAt != null && auction.firstBidAt <= publishedAt + bidWindowMs)
       if (signal.aborted) return await this.cancelled(record)
       if (auction.bids.length === 0) {
         const { diagnosis, reason } = this.diagnoseNoBid(specId, spec, record.maxUsd, bidWindowMs)
@@ -540,7 +562,17 @@ export class Coordinator {
       this.auctions.delete(envelope.id)
       opened()
       releaseBidSlot()
+      leaveGate(publishedAt)
     }
+  }
+
+  private gateOf (specId: string): AuctionGate {
+    let gate = this.gates.get(specId)
+    if (gate == null) {
+      gate = new AuctionGate({ now: this.now, ...this.deps.auctionGate })
+      this.gates.set(specId, gate)
+    }
+    return gate
   }
 
   /** Which no-bid case this is, from our peers and the adverts of the agents serving the spec. */

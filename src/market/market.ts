@@ -35,6 +35,7 @@ import { BidClient } from './bid-client.ts'
 import type { BidMode } from './bid-protocol.ts'
 import { BidStreamService } from './bid-stream.ts'
 import { acceptStreamBid } from './stream-bids.ts'
+import type { AuctionGateOptions } from './auction-gate.ts'
 
 export interface MarketDeps {
   libp2p: SpecmeshLibp2p
@@ -93,6 +94,8 @@ export interface MarketOptions {
    * ranked). Every node accepts both. @default 'gossip' (protocols/market.md "Bid stream")
    */
   bids?: BidMode
+  /** How many of this node's auctions of one spec run at once, and how that adapts to late bids (auction-gate.ts). */
+  auctionGate?: AuctionGateOptions
 }
 
 export interface Market {
@@ -195,7 +198,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     flushMs: deps.options?.receiptFlushMs,
     onPublishFailed: (topic, err) => { log('gossip.publish-failed', { level: 'warn', topic, error: err.message }) }
   })
-  const coordinator = new Coordinator({ signer, publishReceipt: (topic, receipt) => { receiptOut.add(topic, receipt) }, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf, leaseCalls: leaseCtx.calls, leaseAutoThreshold: deps.options?.leaseThreshold })
+  const coordinator = new Coordinator({ signer, publishReceipt: (topic, receipt) => { receiptOut.add(topic, receipt) }, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf, leaseCalls: leaseCtx.calls, leaseAutoThreshold: deps.options?.leaseThreshold, auctionGate: deps.options?.auctionGate })
 
   const receiptIngest = new ReceiptIngest({ receipts, ctx, perSigner, onReceipt: deps.onReceipt })
   /** The validators of one spec's topics (or of the global ones, topicSpec null). */
