@@ -231,7 +231,7 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
     const parts = latencyParts(jobs)
     if (process.env.BENCH_DEBUG === '1') {
       const slowest = jobs.latenciesMs.map((ms, k) => ({ ms: Math.round(ms), biddingMs: jobs.biddingMs[k]!, attemptMs: jobs.execMs[k]!, attempts: jobs.attempts[k]! })).sort((a, b) => b.ms - a.ms).slice(0, 5)
-      progress(`${label}: slowest jobs ${JSON.stringify(slowest)}; bidding p50/p99 ${parts.biddingMs.p50}/${parts.biddingMs.p99} ms, after the bids p50/p99 ${parts.afterBidsMs.p50}/${parts.afterBidsMs.p99} ms, of which the attempt ${parts.attemptMs.p50}/${parts.attemptMs.p99} ms`)
+      progress(`${label}: slowest jobs ${JSON.stringify(slowest)}; bidding p50/p99 ${parts.biddingMs.p50}/${parts.biddingMs.p99} ms, after the bids p50/p99 ${parts.afterBidsMs.p50}/${parts.afterBidsMs.p99} ms, the agent's handler by its claim ${parts.attemptMs.p50}/${parts.attemptMs.p99} ms`)
       for (const role of ['coordinator', 'agent', 'otherCoordinator', 'otherAgent', 'bystander'] as const) {
         const mine = counters.filter((_, i) => roleAt(i) === role)
         if (mine.length === 0) continue

@@ -167,7 +167,7 @@ async function runJobs (n: Node, specId: string, count: number, ratePerSec: numb
         // Aligned with latenciesMs: how long of it the bid window took, and how many agents were tried.
         biddingMs.push(result.biddingMs ?? 0)
         attempts.push(result.attempts.length)
-        // The successful attempt, award sent to result back (the agent's execution and both stream hops).
+        // The successful attempt's start and end as the agent's signed claim states them: its handler's run, no network hop.
         const last = result.attempts.at(-1)
         execMs.push(last?.startedAt != null && last.endedAt != null ? last.endedAt - last.startedAt : 0)
       } else { failed++; if (reasons.length < 3) reasons.push(result.reason ?? result.status) }

@@ -69,7 +69,7 @@ export type FromScaleNode =
   | { event: 'leases', id: number, leases: Array<{ leaseId: string, agent: string, slots: number, jobs: number, ended?: string }> }
   | { event: 'echoing', id: number }
   | { event: 'rtt', id: number, samplesMs: number[] }
-  /** biddingMs, attempts and execMs (the successful attempt's start to end): per succeeded job, aligned with latenciesMs. */
+  /** biddingMs, attempts and execMs (the successful attempt's start to end in the agent's claim: its handler's run): per succeeded job, aligned with latenciesMs. */
   | { event: 'jobs', id: number, latenciesMs: number[], biddingMs: number[], attempts: number[], execMs: number[], failed: number, skipped: number, reasons: string[] }
   | { event: 'diag', id: number, diag: GossipDiag }
   | { event: 'marked', id: number }

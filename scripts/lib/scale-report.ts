@@ -47,7 +47,7 @@ export interface RunResult {
   skipped: number
   windowMs: number
   latencyMs: { p50: number, p99: number }
-  /** Each job's latency split: its bid window (biddingMs), and the award, execution and receipt after it (afterBidsMs), of which the successful attempt's start to end (attemptMs). */
+  /** Each job's latency split: its bid window (biddingMs), and the award, execution and receipt after it (afterBidsMs), and the agent's handler run by its signed claim (attemptMs). */
   latencyParts: { biddingMs: { p50: number, p99: number }, afterBidsMs: { p50: number, p99: number }, attemptMs: { p50: number, p99: number } }
   /** Mean connections per node at the end of the window. */
   degree: number
