@@ -61,6 +61,9 @@
  *   1,000 jobs/s needs at most ~2 ms of CPU per job over all five processes
  *   (less what the kernel and the other processes on the machine take).
  *
+ * BENCH_BIDS=stream has the agents send their bids over the bid stream
+ * (market.bids 'stream') instead of gossiping them (a node's default).
+ *
  * BENCH_PATHS=lease (or auction) runs only that path (e.g. to profile it
  * alone); the other's figures are then null in the JSON and absent from the table.
  *
@@ -96,6 +99,12 @@ const WARM_UP_JOBS = 40
 const CPU_PROF = process.env.BENCH_CPU_PROF != null && process.env.BENCH_CPU_PROF !== '' ? resolve(process.env.BENCH_CPU_PROF) : undefined
 /** Which paths run: both by default; one alone to profile it. */
 const PATHS = choices('BENCH_PATHS', ['auction', 'lease'])
+/** How the agents send bids (market.bids): by gossip, a node's default, or over the bid stream. */
+const BIDS = (process.env.BENCH_BIDS ?? 'gossip') as 'gossip' | 'stream'
+if (BIDS !== 'gossip' && BIDS !== 'stream') {
+  console.error(`bench:jobs: BENCH_BIDS takes gossip or stream, got '${String(BIDS)}'`)
+  process.exit(2)
+}
 /** Issue 13's targets on this 2-core machine. */
 const TARGETS = { auctionJobsPerSec: 150, leaseJobsPerSec: 1000, leaseOverheadRtts: 3, operateRatio: 0.95 }
 const MESH_DEADLINE_MS = 30_000
@@ -171,7 +180,7 @@ async function startMesh (coordinator: ScaleNodeProcess, agents: ScaleNodeProces
   const addrs: string[] = []
   const peerIds: string[] = []
   for (const proc of procs) {
-    const started = await proc.send({ cmd: 'start', bootstrap: [...addrs], topics: 'per-spec', metrics: operate && OPERATE_PARTS.has('metrics'), log: operate && OPERATE_PARTS.has('log') }, 60_000)
+    const started = await proc.send({ cmd: 'start', bootstrap: [...addrs], topics: 'per-spec', bids: BIDS, metrics: operate && OPERATE_PARTS.has('metrics'), log: operate && OPERATE_PARTS.has('log') }, 60_000)
     addrs.push(started.addr)
     peerIds.push(started.peerId)
   }
@@ -475,7 +484,7 @@ try {
   }
   rows.push({ measure: 'load average (1 min), start / end', value: `${round(loadAtStart, 1)} / ${round(loadAtEnd, 1)}`, note: 'above 2 (the cores): a busy machine, slower figures' })
 
-  console.log(`specmesh bench:jobs — 1 coordinator, ${AGENTS} agents, each in its own process; trivial handler, bid window ${BID_WINDOW_MS} ms\n`)
+  console.log(`specmesh bench:jobs — 1 coordinator, ${AGENTS} agents, each in its own process; trivial handler, bid window ${BID_WINDOW_MS} ms, bids by ${BIDS}\n`)
   console.log(table(rows))
   const line = {
     auction: auction != null ? { jobsPerSec: auction.jobsPerSec, overheadMs: auction.overheadMs } : null,
@@ -486,7 +495,7 @@ try {
     ...(operate != null ? { operate: { ratio: operate.onOff.ratio, spread: operate.onOff.spread, targetMet: operate.targetMet, cpuRatio: operate.onOff.cpuRatio, cpuSpread: operate.onOff.cpuSpread, cpuTargetMet: operate.cpuTargetMet, control: { ratio: operate.control.ratio, spread: operate.control.spread, cpuRatio: operate.control.cpuRatio, cpuSpread: operate.control.cpuSpread } } } : {}),
     loadAverage: [round(loadAtStart, 2), round(loadAtEnd, 2)]
   }
-  const file = await saveResult('bench-jobs', { ...line, auctionDetail: auction, leaseDetail: lease, ...(operate != null ? { operate: { ...operate, parts: [...OPERATE_PARTS], jobs: OPERATE_JOBS, inFlight: OPERATE_IN_FLIGHT, turns } } : {}), inFlight: IN_FLIGHT, bidWindowMs: BID_WINDOW_MS, targets: TARGETS })
+  const file = await saveResult('bench-jobs', { ...line, auctionDetail: auction, leaseDetail: lease, ...(operate != null ? { operate: { ...operate, parts: [...OPERATE_PARTS], jobs: OPERATE_JOBS, inFlight: OPERATE_IN_FLIGHT, turns } } : {}), inFlight: IN_FLIGHT, bidWindowMs: BID_WINDOW_MS, bids: BIDS, targets: TARGETS })
   console.log(`\nsaved ${file}`)
   console.log(JSON.stringify(line))
 } finally {
