@@ -116,7 +116,8 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   const settings = await nodeSettings(init, home)
   const bootstrapPeers = new Set(settings.values.bootstrap.map(address => parseBootstrapAddress(address).getComponents().find(c => c.name === 'p2p')?.value).filter((p): p is string => p != null))
   // Checked before anything is opened, as config.json is.
-  const budget = connectionBudgetSettings(init.connections)
+  // config.json's water marks, under the SDK's own figures.
+  const budget = connectionBudgetSettings({ ...settings.values.connections, ...init.connections })
   const { identity } = await loadOrCreateIdentity(home)
   const access = await secureHome(home)
   if (access.warning != null) {

@@ -2,7 +2,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises'
 import { homePaths } from '../store/home.ts'
 import { suggest } from '../cli/suggest.ts'
 import type { core } from 'zod'
-import { CONFIG_KEYS, ConfigFileSchema, type ConfigFile } from './schema.ts'
+import { CONFIG_KEYS, ConfigFileSchema, NESTED_CONFIG_KEYS, type ConfigFile } from './schema.ts'
 import { ConfigError } from './errors.ts'
 
 type ZodIssue = core.$ZodIssue
@@ -35,7 +35,7 @@ export function parseConfig (raw: unknown, where = 'config.json'): ConfigFile {
   if (issue.code === 'unrecognized_keys') {
     const parent = issue.path.map(String)
     const key = issue.keys[0]!
-    const known = parent.length === 0 ? CONFIG_KEYS : ['halfLifeHours', 'teleport']
+    const known = parent.length === 0 ? CONFIG_KEYS : NESTED_CONFIG_KEYS[parent[0]!] ?? []
     const hint = suggest(key, known)
     const full = [...parent, key].join('.')
     throw new ConfigError(

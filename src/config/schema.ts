@@ -52,6 +52,18 @@ export const ConfigFileSchema = z.object({
       ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path.split('.').slice(1) })
     }
   })).optional(),
+  /**
+   * The connection budget (src/net/connection-budget.ts): above `high` connections the node
+   * closes the ones nobody uses down to `low`. Defaults 48 and 32.
+   */
+  connections: z.object({
+    high: z.number().int().min(1).optional(),
+    low: z.number().int().min(0).optional()
+  }).strict().superRefine((value, ctx) => {
+    if (value.high != null && value.low != null && value.low > value.high) {
+      ctx.addIssue({ code: 'custom', path: ['low'], message: `is above connections.high (${value.high}); make it at most that, e.g. ${Math.floor(value.high * 2 / 3)}` })
+    }
+  }).optional(),
   /** Specs to follow without serving or submitting (auditors, reputation services): ids, name@version or name; or "all". */
   follow: z.union([z.literal('all'), z.array(z.string().refine(isFollowEntry, { message: 'is not a spec id, name or name@version (or "all")' }))]).optional()
 }).strict()
@@ -67,6 +79,12 @@ export function isFollowEntry (entry: string): boolean {
 /** What the market takes from the `follow` setting: a list containing "all" follows all. */
 export function followListOf (follow: readonly string[] | 'all'): readonly string[] | 'all' {
   return follow === 'all' || follow.includes('all') ? 'all' : follow
+}
+
+/** The keys of config.json's nested objects, for the "did you mean" of an unknown one. */
+export const NESTED_CONFIG_KEYS: Record<string, readonly string[]> = {
+  reputation: ['halfLifeHours', 'teleport'],
+  connections: ['high', 'low']
 }
 
 export type ConfigFile = z.infer<typeof ConfigFileSchema>

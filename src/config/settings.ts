@@ -16,6 +16,8 @@ export interface NodeSettings {
   trustedPeers: string[]
   reputation: NonNullable<ConfigFile['reputation']>
   awardPolicies: NonNullable<ConfigFile['awardPolicies']>
+  /** The connection budget's water marks; what is not given takes the budget's default (48 and 32). */
+  connections: NonNullable<ConfigFile['connections']>
   /** Specs whose market traffic and receipts this node receives without being a party (ids, name@version, name), or 'all'. */
   follow: string[] | 'all'
 }
@@ -61,6 +63,7 @@ export const BUILT_IN_DEFAULTS: NodeSettings = {
   trustedPeers: [],
   reputation: {},
   awardPolicies: {},
+  connections: {},
   follow: []
 }
 

@@ -101,7 +101,7 @@ describe('a daemon that keeps its address', () => {
     const home = await homeWithConfig({ listen: ['/ip4/127.0.0.1/tcp/0'], bootstarp: [] })
     const daemon = spawnDaemon(home, [])
     expect((await daemon.exited).code).toBe(1)
-    expect(daemon.output().stderr.trim()).toBe(`error: ${home}/config.json: unknown key "bootstarp" (did you mean "bootstrap"?); remove it or use one of: listen, announce, bootstrap, apiPort, mdns, dht, relayServer, trustedPeers, reputation, awardPolicies, follow`)
+    expect(daemon.output().stderr.trim()).toBe(`error: ${home}/config.json: unknown key "bootstarp" (did you mean "bootstrap"?); remove it or use one of: listen, announce, bootstrap, apiPort, mdns, dht, relayServer, trustedPeers, reputation, awardPolicies, connections, follow`)
     // Nothing was left behind: the file is as the user wrote it, and no daemon holds the folder.
     expect(JSON.parse(await readFile(join(home, 'config.json'), 'utf8'))).toEqual({ listen: ['/ip4/127.0.0.1/tcp/0'], bootstarp: [] })
     const shown = await runCli(['config', 'show', '--home', home, '--json'])

@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { buildLibp2p, type SpecmeshLibp2p } from '../../src/net/libp2p.ts'
@@ -103,6 +105,18 @@ describe('connection budget', () => {
     expect(() => connectionBudgetSettings({ high: 0 })).toThrow(/high must be at least 1/)
     expect(() => connectionBudgetSettings({ graceMs: -1 })).toThrow(/graceMs must be a whole number/)
     expect(connectionBudgetSettings()).toEqual({ high: 48, low: 32, graceMs: 30_000, intervalMs: 10_000 })
+  })
+
+  it('takes its figures from config.json, under the SDK\'s own, and a node will not start on ones that cannot work', async () => {
+    // The home goes with the node (stopAll); the first createNode refuses before it writes anything there but config.json.
+    const home = await tempHome()
+    // low 60 alone is above the default high (48): refused before anything is opened.
+    await writeFile(join(home, 'config.json'), JSON.stringify({ connections: { low: 60 } }))
+    await expect(createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'] })).rejects.toThrow(/connection budget: low \(60\) must not be above high \(48\)/)
+    // The SDK's figure wins over the file's: high 80 makes low 60 a budget that works.
+    const node = await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'], connections: { high: 80 } })
+    nodes.push(node)
+    expect(node.settings().values.connections).toEqual({ low: 60 })
   })
 
   it('a peer that closed our connection is not redialled when a DHT answer names it again; a new one is', async () => {

@@ -12,7 +12,8 @@ const show: Command = {
     '',
     'Keys of config.json: listen, announce, bootstrap (lists of multiaddrs), apiPort (0-65535),',
     'mdns, dht, relayServer (true/false), trustedPeers (peer ids), reputation ({halfLifeHours,',
-    'teleport}), awardPolicies ({"<spec name>": {explore, minReputation, preferredAgents}}), follow (spec ids,',
+    'teleport}), awardPolicies ({"<spec name>": {explore, minReputation, preferredAgents}}), connections',
+    '({high, low}: above high connections the node closes unused ones down to low; 48 and 32), follow (spec ids,',
     'names or name@version whose market traffic and receipts to receive, or "all"). Variables: SPECMESH_LISTEN,',
     'SPECMESH_ANNOUNCE, SPECMESH_BOOTSTRAP, SPECMESH_FOLLOW (comma- or space-separated; SPECMESH_FOLLOW=all),',
     'SPECMESH_API_PORT, SPECMESH_MDNS, SPECMESH_DHT, SPECMESH_RELAY_SERVER.'

@@ -54,6 +54,18 @@ describe('config.json', () => {
     await expect(readConfigFile(await withConfig({ awardPolicies: { x: { explor: false } } }))).rejects.toThrow(/awardPolicies.x.explor is wrong: unknown field; the award policy takes explore, minReputation and preferredAgents/)
   })
 
+  it('takes the connection budget\'s water marks, and refuses a low above the high naming the key and a fix', async () => {
+    const file = await readConfigFile(await withConfig({ connections: { high: 20, low: 12 } }))
+    expect(file.connections).toEqual({ high: 20, low: 12 })
+    expect((await resolveSettings({ home, env: {} })).values.connections).toEqual({ high: 20, low: 12 })
+    await rm(home, { recursive: true })
+    await expect(readConfigFile(await withConfig({ connections: { high: 20, low: 30 } }))).rejects.toThrow(/config.json: connections.low is above connections.high \(20\); make it at most that, e.g. 13/)
+    await rm(home, { recursive: true })
+    await expect(readConfigFile(await withConfig({ connections: { hihg: 20 } }))).rejects.toThrow(/unknown key "connections.hihg" \(did you mean "connections.high"\?\)/)
+    await rm(home, { recursive: true })
+    expect((await resolveSettings({ home: await withConfig(undefined), env: {} })).values.connections).toEqual({})
+  })
+
   it('keeps every other key when one is updated', async () => {
     await withConfig({ trustedPeers: [PEER], mdns: false })
     await updateConfigFile(home, { listen: ['/ip4/0.0.0.0/tcp/4800'] })
