@@ -1,14 +1,14 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { buildLibp2p, type SpecmeshLibp2p } from '../../src/net/libp2p.ts'
+import type { SpecmeshLibp2p } from '../../src/net/libp2p.ts'
 import { connectionBudget, connectionBudgetSettings, type ConnectionBudget, type ConnectionBudgetOptions } from '../../src/net/connection-budget.ts'
 import { createNode } from '../../src/node.ts'
 import { reconnect } from '../../src/net/reconnect.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { stopAll, tempHome, waitForAdverts, waitForSpecMesh, type TestNode } from '../helpers/mesh.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { bareNode, stopBareNodes } from '../helpers/libp2p.ts'
 
 /**
  * The connection budget (src/net/connection-budget.ts) on real libp2p nodes on
@@ -18,18 +18,15 @@ import { waitFor } from '../helpers/wait.ts'
 const FAST: ConnectionBudgetOptions = { high: 3, low: 2, graceMs: 300, intervalMs: 150 }
 const WORK = '/specmesh-test/work/1.0.0'
 
-let libp2ps: SpecmeshLibp2p[] = []
 let nodes: TestNode[] = []
 afterEach(async () => {
-  await Promise.all(libp2ps.map(async n => { await n.stop() }))
-  libp2ps = []
+  await stopBareNodes()
   await stopAll(nodes)
   nodes = []
 })
 
 async function peer (services: Record<string, (components: any) => unknown> = {}): Promise<SpecmeshLibp2p> {
-  const node = await buildLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], dht: false, services })
-  libp2ps.push(node)
+  const node = await bareNode(services)
   await node.handle(WORK, () => {})
   return node
 }

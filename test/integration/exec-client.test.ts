@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Stream } from '@libp2p/interface'
-import { buildLibp2p, type SpecmeshLibp2p } from '../../src/net/libp2p.ts'
+import type { SpecmeshLibp2p } from '../../src/net/libp2p.ts'
 import { signerFromPrivateKey } from '../../src/crypto/signatures.ts'
 import { seal } from '../../src/wire/envelope.ts'
 import { MAX_INPUT_BYTES, PROTOCOLS } from '../../src/wire/constants.ts'
@@ -10,6 +10,7 @@ import { cidOfBytes } from '../../src/crypto/content-id.ts'
 import { ExecClient } from '../../src/market/exec-client.ts'
 import type { AwardBody } from '../../src/market/messages.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { bareNode, stopBareNodes } from '../helpers/libp2p.ts'
 
 /**
  * The coordinator's side of the execution stream, against a real libp2p peer
@@ -20,7 +21,6 @@ import { waitFor } from '../helpers/wait.ts'
  * The error must be an Error that says what happened: the attempt's receipt
  * carries its message as the reason.
  */
-let nodes: SpecmeshLibp2p[] = []
 let client: ExecClient | undefined
 const unhandled: unknown[] = []
 const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
@@ -29,15 +29,9 @@ afterEach(async () => {
   unhandled.length = 0
   client?.close()
   client = undefined
-  await Promise.allSettled(nodes.map(async n => { await n.stop() }))
-  nodes = []
+  await stopBareNodes()
 })
-
-async function peer (): Promise<SpecmeshLibp2p> {
-  const node = await buildLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], dht: false })
-  nodes.push(node)
-  return node
-}
+const peer = async (): Promise<SpecmeshLibp2p> => await bareNode()
 
 async function awardFor (agent: string): Promise<ReturnType<typeof seal<AwardBody>>> {
   const key = await generateKeyPair('Ed25519')

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
-import { buildLibp2p, type SpecmeshLibp2p } from '../../src/net/libp2p.ts'
+import type { SpecmeshLibp2p } from '../../src/net/libp2p.ts'
 import { FramedStream } from '../../src/net/frames.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { bareNode, stopBareNodes } from '../helpers/libp2p.ts'
 
 /**
  * Coalesced writes (FramedStream `coalesce`, the execution stream's framing):
@@ -13,17 +13,8 @@ import { waitFor } from '../helpers/wait.ts'
  * aborts rejects without taking the other writes of its turn down.
  */
 const PROTOCOL = '/specmesh-test/frames/1.0.0'
-let nodes: SpecmeshLibp2p[] = []
-afterEach(async () => {
-  await Promise.allSettled(nodes.map(async n => { await n.stop() }))
-  nodes = []
-})
-
-async function peer (): Promise<SpecmeshLibp2p> {
-  const node = await buildLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], dht: false })
-  nodes.push(node)
-  return node
-}
+afterEach(stopBareNodes)
+const peer = async (): Promise<SpecmeshLibp2p> => await bareNode()
 
 /** A stream from a writer node to a reader node: the reader's side, framed without coalescing, and how many sends reached it. */
 async function pair (): Promise<{ writer: FramedStream, reader: () => Promise<FramedStream>, messages: () => number }> {
