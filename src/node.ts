@@ -10,7 +10,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { Sync, type SyncKind } from './net/sync.ts'
 import { SyncCatchUp } from './net/sync-catch-up.ts'
 import { SyncCursorStore } from './store/sync-cursor-store.ts'
-import { parseBootstrapAddress, reconnect } from './net/reconnect.ts'
+import { bootstrapPeerId, reconnect } from './net/reconnect.ts'
 import { specDiscovery, type SpecDiscovery } from './net/spec-discovery.ts'
 import { connectionBudget, connectionBudgetSettings } from './net/connection-budget.ts'
 import { resolveSettings, type ResolvedSettings } from './config/settings.ts'
@@ -114,9 +114,8 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   const log: LogFn = init.log ?? Object.assign(() => {}, { enabled: () => false })
   // config.json is read (and checked) before the identity or the store is touched.
   const settings = await nodeSettings(init, home)
-  const bootstrapPeers = new Set(settings.values.bootstrap.map(address => parseBootstrapAddress(address).getComponents().find(c => c.name === 'p2p')?.value).filter((p): p is string => p != null))
-  // Checked before anything is opened, as config.json is.
-  // config.json's water marks, under the SDK's own figures.
+  const bootstrapPeers = new Set(settings.values.bootstrap.map(bootstrapPeerId))
+  // The budget's figures (config.json's, under the SDK's own) are checked before anything is opened, as config.json is.
   const budget = connectionBudgetSettings({ ...settings.values.connections, ...init.connections })
   const { identity } = await loadOrCreateIdentity(home)
   const access = await secureHome(home)

@@ -30,6 +30,16 @@ export class InvalidBootstrapAddressError extends Error {
   override name = 'InvalidBootstrapAddressError'
 }
 
+/** The peer id an address names in its /p2p component, if it has one. */
+export function peerIdOfAddress (address: Multiaddr): string | undefined {
+  return address.getComponents().find(c => c.name === 'p2p')?.value
+}
+
+/** The peer id of a bootstrap address (checked by parseBootstrapAddress, so it has one). */
+export function bootstrapPeerId (address: string): string {
+  return peerIdOfAddress(parseBootstrapAddress(address))!
+}
+
 export function parseBootstrapAddress (address: string): Multiaddr {
   let parsed: Multiaddr
   try {
@@ -37,7 +47,7 @@ export function parseBootstrapAddress (address: string): Multiaddr {
   } catch (err) {
     throw new InvalidBootstrapAddressError(`bootstrap address ${address} is not a multiaddr (${(err as Error).message}); expected e.g. /ip4/127.0.0.1/tcp/4747/p2p/12D3KooW…`)
   }
-  if (parsed.getComponents().find(c => c.name === 'p2p') == null) {
+  if (peerIdOfAddress(parsed) == null) {
     throw new InvalidBootstrapAddressError(`bootstrap address ${address} has no /p2p/<peer id>; copy the full address a daemon prints (specmesh id --json)`)
   }
   return parsed
@@ -211,7 +221,7 @@ export class Reconnect implements Startable {
   private keepConnected (address: Multiaddr, retryMs: number): void {
     if (!this.running) return
     const key = address.toString()
-    const peer = address.getComponents().find(c => c.name === 'p2p')?.value
+    const peer = peerIdOfAddress(address)
     const connected = peer != null && this.components.connectionManager.getConnections().some(c => c.remotePeer.toString() === peer)
     if (connected) {
       this.setBootstrapState(key, 'connected')
