@@ -116,7 +116,7 @@ export async function resolveSpec (node: SpecNode, ref: string, options: Resolve
     // Not held here: a provider in the DHT may have it (fetched and validated as gossip would).
     const fetched = await node.fetchSpec?.(ref).catch(() => null)
     if (fetched != null) return fetched
-    throw new UnknownIdError('spec', ref, `this node holds no spec with id ${ref}${node.fetchSpec != null ? ', and no provider in the DHT had it' : ''}; publish it (specmesh spec publish FILE) or check the id with: specmesh spec list`)
+    throw new UnknownIdError('spec', ref, `this node holds no spec with id ${ref}${node.fetchSpec != null ? ', and neither a provider in the DHT nor a connected peer had it' : ''}; publish it (specmesh spec publish FILE) or check the id with: specmesh spec list`)
   }
   const at = ref.indexOf('@')
   const name = at === -1 ? ref : ref.slice(0, at)

@@ -18,6 +18,8 @@ export const FIND_PROVIDERS_TIMEOUT_MS = 10_000
 /** Most providers a lookup returns, and most a coordinator dials for one spec. */
 export const MAX_PROVIDERS = 20
 export const MAX_PROVIDER_DIALS = 8
+/** How many connected peers a spec fetch asks when the DHT's providers did not deliver the spec. */
+export const MAX_SPEC_FETCH_CONNECTED_PEERS = 8
 
 /** Largest spec-fetch request frame, in bytes: {"id": "<spec id>"} fits many times over. */
 export const MAX_SPEC_FETCH_REQUEST_BYTES = 1024

@@ -6,7 +6,7 @@ import { MessageType, type KadDHT } from '@libp2p/kad-dht'
 import { z } from 'zod'
 import { MAX_MESSAGE_BYTES, PROTOCOLS } from '../wire/constants.ts'
 import {
-  FIND_PROVIDERS_TIMEOUT_MS, MAX_PROVIDER_DIALS, MAX_PROVIDERS, MAX_SPEC_FETCH_REQUEST_BYTES,
+  FIND_PROVIDERS_TIMEOUT_MS, MAX_PROVIDER_DIALS, MAX_PROVIDERS, MAX_SPEC_FETCH_CONNECTED_PEERS, MAX_SPEC_FETCH_REQUEST_BYTES,
   PROVIDE_FIRST_RETRY_MS, PROVIDE_MAX_RETRY_MS, PROVIDER_LOOKUP_INTERVAL_MS, PROVIDER_SEEK_FIRST_MS, PROVIDER_SEEK_MAX_MS,
   SPEC_FETCH_TIMEOUT_MS
 } from './constants.ts'
@@ -214,25 +214,66 @@ export class SpecDiscovery implements Startable {
   }
 
   /**
-   * Fetch a spec this node does not hold from a provider, and ingest it as if
-   * it had come by gossip. Tries providers in turn; throws SpecFetchError
+   * Fetch a spec this node does not hold, and ingest it as if it had come by
+   * gossip: from its providers in the DHT in turn, then from the peers this
+   * node is connected to. The second step covers an agent met a moment ago,
+   * whose spec has not come by sync yet and whose provider record may not have
+   * reached the DHT (or a node running without the DHT). Throws SpecFetchError
    * naming what each said when none delivered it.
    */
   async fetchSpec (specId: string, options: AbortOptions = {}): Promise<void> {
-    const providers = await this.findSpecProviders(specId, options)
-    if (providers.length === 0) throw new SpecFetchError(specId, 'no provider of it is known to the DHT')
     const failures: string[] = []
+    let providers: SpecProvider[] = []
+    if (this.dht != null) {
+      providers = await this.findSpecProviders(specId, options).catch((err: Error) => {
+        failures.push(`DHT lookup: ${err.message}`)
+        return []
+      })
+    }
+    const asked = new Set<string>()
     for (const provider of providers.slice(0, MAX_PROVIDER_DIALS)) {
+      asked.add(provider.peerId)
+      if (await this.fetchAndIngest(provider.peerId, specId, options, failures)) return
+    }
+    const connected = this.connectedPeers().filter(p => !asked.has(p)).slice(0, MAX_SPEC_FETCH_CONNECTED_PEERS)
+    // Asked all at once: most answer not-found at once, and one slow peer must not hold up the rest.
+    const answers = await Promise.all(connected.map(async peer => await this.fetchFrom(peer, specId, options).then(
+      envelope => ({ peer, envelope }),
+      (err: Error) => { failures.push(`${peer}: ${err.message}`); return null }
+    )))
+    for (const answer of answers) {
+      if (answer == null) continue
       try {
-        const envelope = await this.fetchFrom(provider.peerId, specId, options)
-        await this.init.ingest(envelope, provider.peerId)
-        this.log('spec-fetch.fetched', { specId, from: provider.peerId })
+        await this.init.ingest(answer.envelope, answer.peer)
+        this.log('spec-fetch.fetched', { specId, from: answer.peer })
         return
       } catch (err) {
-        failures.push(`${provider.peerId}: ${(err as Error).message}`)
+        failures.push(`${answer.peer}: ${(err as Error).message}`)
       }
     }
-    throw new SpecFetchError(specId, `${providers.length} provider${providers.length === 1 ? '' : 's'} tried (${failures.join('; ')})`)
+    const where = [
+      this.dht == null ? 'this node runs no DHT' : providers.length === 0 ? 'no provider of it is known to the DHT' : `${providers.length} provider${providers.length === 1 ? '' : 's'} tried`,
+      connected.length === 0 ? 'no other connected peer to ask' : `${connected.length} connected peer${connected.length === 1 ? '' : 's'} asked`
+    ].join('; ')
+    throw new SpecFetchError(specId, failures.length > 0 ? `${where} (${failures.join('; ')})` : where)
+  }
+
+  /** Fetch from one peer and ingest; false (the reason in `failures`) when that peer did not deliver an acceptable spec. */
+  private async fetchAndIngest (peer: string, specId: string, options: AbortOptions, failures: string[]): Promise<boolean> {
+    try {
+      const envelope = await this.fetchFrom(peer, specId, options)
+      await this.init.ingest(envelope, peer)
+      this.log('spec-fetch.fetched', { specId, from: peer })
+      return true
+    } catch (err) {
+      failures.push(`${peer}: ${(err as Error).message}`)
+      return false
+    }
+  }
+
+  /** The peers this node has an open connection to, once each. */
+  private connectedPeers (): string[] {
+    return [...new Set(this.components.connectionManager.getConnections().filter(c => c.status === 'open').map(c => c.remotePeer.toString()))]
   }
 
   /** One request, one answer: the spec's envelope, or not-found. */

@@ -73,7 +73,7 @@ describe('handler leftovers through the CLI', () => {
     const { daemon, specId } = await daemonAndHangingAgent(work, 2)
     const submitted = await runCli(['job', 'submit', specId, '--input', join(work, 'input.json'), '--bid-window-ms', '1500', '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
     const result = JSON.parse(submitted.stdout)
-    expect(result.status).toBe('failed')
+    expect(result.status, submitted.stdout + submitted.stderr).toBe('failed')
     expect(result.attempts[0]?.outcome).toBe('timeout')
     const escaped = await readPid(join(work, 'escaped.pid'))
     expect(escaped).not.toBeNull()

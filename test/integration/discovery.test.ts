@@ -184,7 +184,19 @@ describe('fetching a spec by id from a provider', () => {
     expect(fetcher.store.has(good.id)).toBe(true)
 
     const unknown = specId(normalizedSample('fetch-nobody'))
-    await expect(fetcher.discovery.fetchSpec(unknown)).rejects.toThrow(/no provider of it is known to the DHT/)
+    await expect(fetcher.discovery.fetchSpec(unknown)).rejects.toThrow(/no provider of it is known to the DHT; 1 connected peer asked \(.*does not hold it\)/)
+  })
+
+  it('fetches a spec from a connected peer whose provider record has not reached the DHT yet', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const signer = signerFromPrivateKey(key, peerIdFromPrivateKey(key).toString())
+    const spec = seal('spec', normalizedSample('fetch-unprovided'), signer)
+    // The peer holds the spec but never provides it: only asking connected peers can find it.
+    const holder = await peer(new Map([[spec.id, encodeEnvelope(spec)]]))
+    const fetcher = await peer(new Map())
+    await fetcher.libp2p.dial(holder.libp2p.getMultiaddrs()[0]!)
+    await fetcher.discovery.fetchSpec(spec.id)
+    expect((await fetcher.store.get(spec.id))?.signer).toBe(signer.peerId)
   })
 
   it('frames the stream as sync and execution do: a request behind a padded length prefix, or announced past 1,024 bytes, is reset unanswered', async () => {
