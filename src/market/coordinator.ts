@@ -31,6 +31,7 @@ import { CoordinatorLeases, type ActiveLease, type LeaseInfo, type LeaseRequest 
 import { LeaseCalls } from './lease-validators.ts'
 import type { LeaseAwardBody, LeaseBidBody } from './lease-messages.ts'
 import { AuctionGate, type AuctionGateOptions } from './auction-gate.ts'
+import { LateBids } from './late-bids.ts'
 
 export interface SubmitOptions {
   /** Ceiling for one attempt's price, in USD. @default the spec's budget.maxUsd, else its costUsd */
@@ -241,6 +242,8 @@ export class Coordinator {
   private readonly inProgress = new Map<string, number>()
   /** Per spec: how many of our auctions run at once (auction-gate.ts). */
   private readonly gates = new Map<string, AuctionGate>()
+  /** Bids on our jobs that came back after their window: what a no-bid failure is told by (no-bid.ts 'late'). */
+  private readonly lateBids: LateBids
 
   constructor (deps: CoordinatorDeps) {
     this.deps = deps
@@ -251,6 +254,7 @@ export class Coordinator {
     this.awardSeed = deps.awardSeed ?? randomBytes(16).toString('hex')
     this.now = deps.now ?? Date.now
     this.log = deps.log ?? (() => {})
+    this.lateBids = new LateBids(this.now)
     this.leases = new CoordinatorLeases({
       signer: deps.signer,
       gossip: deps.gossip,
@@ -299,7 +303,10 @@ export class Coordinator {
    */
   onBid (envelope: Envelope<BidBody>, viaStream = false): 'taken' | 'already-bid' | 'not-open' {
     const auction = this.auctions.get(envelope.body.jobId)
-    if (auction == null) return 'not-open'
+    if (auction == null) {
+      if (this.lateBids.bidAfterClose(envelope.body.jobId)) this.log('job.late-bid', { jobId: envelope.body.jobId, agent: envelope.signer, reason: 'the bid came after the job\'s auction closed without one' })
+      return 'not-open'
+    }
     if (auction.bids.some(b => sameKey(b.agent, envelope.signer))) return 'already-bid'
     auction.bids.push({ bidId: envelope.id, agent: envelope.signer, body: envelope.body, envelope, viaStream })
     auction.firstBidAt ??= this.now()
@@ -553,7 +560,9 @@ export class Coordinator {
       record.biddingMs = this.now() - publishedAt
       leaveGate(publishedAt, signal.aborted ? undefined : auction.firstBidAt != null && auction.firstBidAt <= publishedAt + bidWindowMs)
       if (signal.aborted) return await this.cancelled(record)
+      if (auction.firstBidAt != null && auction.firstBidAt > publishedAt + bidWindowMs) this.lateBids.firstBidLate(specId)
       if (auction.bids.length === 0) {
+        this.lateBids.closedWithoutBid(envelope.id, specId)
         const { diagnosis, reason } = this.diagnoseNoBid(specId, spec, record.maxUsd, bidWindowMs)
         record.noBid = diagnosis
         return await this.fail(record, reason)
@@ -580,7 +589,7 @@ export class Coordinator {
 
   /** Which no-bid case this is, from our peers and the adverts of the agents serving the spec. */
   private diagnoseNoBid (specId: string, spec: Spec, ceilingUsd: number, bidWindowMs: number): ReturnType<typeof diagnoseNoBid> {
-    return diagnoseNoBid({ peers: this.peerCount(), agents: this.advertisedAgents(specId, spec), ceilingUsd, budgetUsd: spec.budget?.maxUsd, bidWindowMs, graceWindows: NO_BID_GRACE_FACTOR })
+    return diagnoseNoBid({ peers: this.peerCount(), agents: this.advertisedAgents(specId, spec), ceilingUsd, budgetUsd: spec.budget?.maxUsd, bidWindowMs, graceWindows: NO_BID_GRACE_FACTOR, lateBids: this.lateBids.recent(specId) })
   }
 
   private peerCount (): number {

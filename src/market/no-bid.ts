@@ -1,10 +1,13 @@
+import { LATE_BID_MEMORY_MS } from './late-bids.ts'
+
 /**
- * Why a job got no bid, told from what the coordinator can see: its peers and
- * the capacity adverts of the agents serving the spec (their price and room).
+ * Why a job got no bid, told from what the coordinator can see: its peers,
+ * the capacity adverts of the agents serving the spec (their price and room)
+ * and whether bids on the spec have been coming back late.
  * Each cause has its own message naming the fix.
  */
 
-export const NO_BID_CAUSES = ['no-peers', 'no-agent-serving', 'over-ceiling', 'max-usd-below-prices', 'all-busy', 'declined'] as const
+export const NO_BID_CAUSES = ['no-peers', 'no-agent-serving', 'over-ceiling', 'max-usd-below-prices', 'all-busy', 'late', 'declined'] as const
 export type NoBidCause = typeof NO_BID_CAUSES[number]
 
 export interface AdvertisedAgent {
@@ -26,6 +29,8 @@ export interface NoBidFacts {
   bidWindowMs: number
   /** Windows waited beyond the first for a late bid. */
   graceWindows: number
+  /** Bids on this node's recent jobs of the spec that came back after their window (late-bids.ts). */
+  lateBids?: number
 }
 
 /** Part of a job record: which case a no-bid failure is, and the figures behind it. */
@@ -85,6 +90,13 @@ export function diagnoseNoBid (facts: NoBidFacts): { diagnosis: NoBidDiagnosis, 
     return {
       diagnosis: diagnosis('all-busy'),
       reason: `no agent bid: ${count(affordable.length, 'agent')} serving this spec within the ceiling ${affordable.length === 1 ? 'is' : 'are all'} busy (at ${affordable.length === 1 ? 'its' : 'their'} concurrency limit); submit again later, or give the spec more agents`
+    }
+  }
+  if ((facts.lateBids ?? 0) > 0) {
+    // Agents that bid, only too late, did not decline: the window is too short for how busy this node or the mesh is.
+    return {
+      diagnosis: diagnosis('late'),
+      reason: `no agent bid ${window}: ${count(affordable.length, 'agent')} ${affordable.length === 1 ? 'serves' : 'serve'} this spec within the ceiling and ${affordable.length === 1 ? 'has' : 'have'} room, but bids are coming back late (${count(facts.lateBids!, 'bid')} on this node's jobs of the spec came after their window in the last ${LATE_BID_MEMORY_MS / 1000} s): this node or the mesh is too busy for the window; submit fewer jobs at once, or give a longer --bid-window-ms`
     }
   }
   return {

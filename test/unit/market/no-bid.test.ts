@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { diagnoseNoBid, type NoBidFacts } from '../../../src/market/no-bid.ts'
+import { LATE_BID_MEMORY_MS, LateBids } from '../../../src/market/late-bids.ts'
 
 const base: NoBidFacts = { peers: 3, agents: [], ceilingUsd: 0.5, budgetUsd: 0.5, bidWindowMs: 100, graceWindows: 4 }
 const agent = (priceUsd: number, room = 2, name = `a${priceUsd}`) => ({ agent: name, priceUsd, room })
@@ -46,5 +47,33 @@ describe('why nobody bid', () => {
     const { diagnosis, reason } = diagnoseNoBid({ ...base, agents: [agent(0.2)] })
     expect(diagnosis.cause).toBe('declined')
     expect(reason).toMatch(/within the 100 ms bid window \(nor in 4 windows more\).*declined/)
+  })
+
+  it('agents with room and price whose bids have been coming back late: the window, not a refusal', () => {
+    const { diagnosis, reason } = diagnoseNoBid({ ...base, agents: [agent(0.2), agent(0.3)], lateBids: 7 })
+    expect(diagnosis.cause).toBe('late')
+    expect(reason).toMatch(/^no agent bid within the 100 ms bid window \(nor in 4 windows more\): 2 agents serve this spec within the ceiling and have room, but bids are coming back late \(7 bids on this node's jobs of the spec came after their window in the last 30 s\).*--bid-window-ms$/)
+    // Busy agents are still told as busy: a late bid does not make room.
+    expect(diagnoseNoBid({ ...base, agents: [agent(0.2, 0)], lateBids: 7 }).diagnosis.cause).toBe('all-busy')
+  })
+})
+
+describe('late bids', () => {
+  it('counts first bids after the window and bids on auctions closed without one, per spec, for 30 s', () => {
+    let now = 0
+    const late = new LateBids(() => now)
+    expect(late.recent('s')).toBe(0)
+    late.firstBidLate('s')
+    // A bid for a job never closed empty (an auction that ended with an award, or someone else's job) is not late evidence.
+    expect(late.bidAfterClose('job-1')).toBe(false)
+    late.closedWithoutBid('job-1', 's')
+    now += 1_000
+    expect(late.bidAfterClose('job-1')).toBe(true)
+    expect(late.recent('s')).toBe(2)
+    expect(late.recent('other')).toBe(0)
+    now += LATE_BID_MEMORY_MS - 500
+    expect(late.recent('s')).toBe(1)
+    now += 1_000
+    expect(late.recent('s')).toBe(0)
   })
 })
