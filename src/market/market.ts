@@ -4,7 +4,7 @@ import type { Spec } from '../spec/index.ts'
 import type { Gossip } from '../net/gossip.ts'
 import type { SpecmeshLibp2p } from '../net/libp2p.ts'
 import type { SyncKind } from '../net/sync.ts'
-import { inDialOrder } from '../net/reachability.ts'
+import { OwnAddresses } from '../net/reachability.ts'
 import type { Db } from '../store/db.ts'
 import { JobStore, type JobRecord } from '../store/job-store.ts'
 import { LedgerStore, type JobLedger, type SpecLedger } from '../store/ledger-store.ts'
@@ -181,11 +181,12 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
   const bidMode: BidMode = deps.options?.bids ?? 'gossip'
   const bidClient = bidMode === 'stream' ? new BidClient(libp2p) : undefined
 
+  const ownAddresses = new OwnAddresses(libp2p)
   const agent = new AgentService({
     signer,
     gossip,
     jobs,
-    addresses: () => inDialOrder(libp2p.getMultiaddrs()).map(a => a.toString()),
+    addresses: () => ownAddresses.current(),
     log,
     advertIntervalMs: deps.options?.advertIntervalMs,
     execFrameTimeoutMs: deps.options?.execFrameTimeoutMs,
@@ -341,6 +342,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     subscriptions,
     stop: async () => {
       agent.stop()
+      ownAddresses.stop()
       coordinator.stop()
       receiptOut.stop()
       bidClient?.close()

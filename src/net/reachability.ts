@@ -248,6 +248,42 @@ export function inDialOrder (addresses: Multiaddr[]): Multiaddr[] {
   return addresses.map((a, i) => ({ a, i, r: rank(a) })).sort((x, y) => x.r - y.r || x.i - y.i).map(x => x.a)
 }
 
+/**
+ * Our own addresses in dial order, as strings, recomputed only when they
+ * change (libp2p's `self:peer:update`): an agent puts them in every bid, and
+ * sorting and printing them per bid was ~3% of an agent's CPU in bench:jobs.
+ * `maxAgeMs` bounds how long a copy is trusted should an update go unannounced.
+ */
+export class OwnAddresses {
+  private readonly source: AddressSource
+  private readonly now: () => number
+  private readonly maxAgeMs: number
+  private cached: string[] | undefined
+  private cachedAt = 0
+  private readonly invalidate = (): void => { this.cached = undefined }
+
+  constructor (source: AddressSource, options: { maxAgeMs?: number, now?: () => number } = {}) {
+    this.source = source
+    this.now = options.now ?? Date.now
+    this.maxAgeMs = options.maxAgeMs ?? 5_000
+    source.addEventListener('self:peer:update', this.invalidate)
+  }
+
+  /** Every address, public first, then relayed, then private and loopback (inDialOrder). */
+  current (): string[] {
+    const now = this.now()
+    if (this.cached == null || now - this.cachedAt > this.maxAgeMs) {
+      this.cached = inDialOrder(this.source.getMultiaddrs()).map(a => a.toString())
+      this.cachedAt = now
+    }
+    return this.cached
+  }
+
+  stop (): void {
+    this.source.removeEventListener('self:peer:update', this.invalidate)
+  }
+}
+
 function isRelayed (a: Multiaddr): boolean {
   return a.getComponents().some(c => c.name === 'p2p-circuit')
 }

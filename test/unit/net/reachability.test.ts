@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
-import { BYTES_PER_LARGEST_JOB, DEFAULT_RELAY_LIMITS, inDialOrder, parseAnnounceAddresses, reachabilityConfig, reachabilityOf, relayLimits } from '../../../src/net/reachability.ts'
+import { BYTES_PER_LARGEST_JOB, DEFAULT_RELAY_LIMITS, inDialOrder, OwnAddresses, parseAnnounceAddresses, reachabilityConfig, reachabilityOf, relayLimits } from '../../../src/net/reachability.ts'
 import { MAX_INPUT_BYTES, MAX_OUTPUT_BYTES } from '../../../src/wire/constants.ts'
 
 const RELAY = '12D3KooWLp1M4aiDwozN5J1gc6FDziGZAuPujQ1g32EkiS9asktR'
@@ -55,5 +55,31 @@ describe('reachability report and dial order', () => {
     expect(inDialOrder(given.map(a => multiaddr(a))).map(String)).toEqual([
       '/ip4/8.8.4.4/tcp/1', circuit, '/ip4/127.0.0.1/tcp/1', '/ip4/10.0.0.2/tcp/1', '/ip6/::1/tcp/1'
     ])
+  })
+
+  it('own addresses in dial order are recomputed when they change, or when a copy is too old, and not per call', () => {
+    let addrs = ['/ip4/127.0.0.1/tcp/1', '/ip4/8.8.4.4/tcp/1']
+    let reads = 0
+    const listeners = new Set<() => void>()
+    let now = 1_000
+    const own = new OwnAddresses({
+      getMultiaddrs: () => { reads++; return addrs.map(a => multiaddr(a)) },
+      addEventListener: (_event, listener) => { listeners.add(listener) },
+      removeEventListener: (_event, listener) => { listeners.delete(listener) }
+    }, { maxAgeMs: 5_000, now: () => now })
+    expect(own.current()).toEqual(['/ip4/8.8.4.4/tcp/1', '/ip4/127.0.0.1/tcp/1'])
+    expect(own.current()).toEqual(['/ip4/8.8.4.4/tcp/1', '/ip4/127.0.0.1/tcp/1'])
+    expect(reads).toBe(1)
+    // A new address (a relay reservation) is announced by self:peer:update: the next bid carries it.
+    addrs = [...addrs, circuit]
+    for (const listener of listeners) listener()
+    expect(own.current()).toEqual(['/ip4/8.8.4.4/tcp/1', circuit, '/ip4/127.0.0.1/tcp/1'])
+    expect(reads).toBe(2)
+    // One that changed unannounced is picked up once the copy is older than maxAgeMs.
+    addrs = ['/ip4/8.8.8.8/tcp/1']
+    now += 5_001
+    expect(own.current()).toEqual(['/ip4/8.8.8.8/tcp/1'])
+    own.stop()
+    expect(listeners.size).toBe(0)
   })
 })
