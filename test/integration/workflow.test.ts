@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { startApiServer, type ApiServer } from '../../src/api/server.ts'
 import { runCli } from '../../src/cli/main.ts'
 import { parseWorkflowText, runWorkflow, type JobReport } from '../../src/workflow/index.ts'
-import { startMesh, stopAll, type TestNode } from '../helpers/mesh.ts'
+import { startMesh, stopAll, waitForAdverts, type TestNode } from '../helpers/mesh.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 let nodes: TestNode[] = []
@@ -60,6 +60,15 @@ function stage (tag: string, ms: number, calls: string[] = []) {
   }
 }
 
+/**
+ * Wait until the coordinator holds an agent's capacity advert for each spec:
+ * with short bid windows and deadlines, a stage whose agent is not yet heard
+ * of would fail "no agent bid" instead of the way the test means it to.
+ */
+async function advertised (coordinator: TestNode, ids: Record<string, string>): Promise<void> {
+  for (const id of Object.values(ids)) await waitForAdverts(coordinator, id, 1)
+}
+
 const byId = (jobs: JobReport[]): Record<string, JobReport> => Object.fromEntries(jobs.map(j => [j.id, j]))
 
 describe('workflows on real nodes', () => {
@@ -82,6 +91,7 @@ describe('workflows on real nodes', () => {
     await agents[1]!.serve(ids.topics!, stage('topics', 10, calls), { priceUsd: 0.05, estimatedMs: 50 })
     await agents[2]!.serve(ids.summary!, stage('summary', 10, calls), { priceUsd: 0.15, estimatedMs: 50 })
     await agents[2]!.serve(ids.thumbnail!, stage('thumbnail', 700, calls), { priceUsd: 0.1, estimatedMs: 100 })
+    await advertised(coordinator, ids)
 
     const workflow = parseWorkflowText(`
 name: three-stage
@@ -131,6 +141,7 @@ jobs:
     await agents[0]!.serve(ids.first!, stage('first', 10, calls), { priceUsd: 0.1, estimatedMs: 50 })
     await agents[1]!.serve(ids.second!, stage('second', 10, calls), { priceUsd: 0.05, estimatedMs: 50 })
     await agents[2]!.serve(ids.third!, stage('third', 10, calls), { priceUsd: 0.1, estimatedMs: 50 })
+    await advertised(coordinator, ids)
     const report = await runWorkflow(coordinator, parseWorkflowText(`
 name: criteria
 jobs:
@@ -165,6 +176,7 @@ jobs:
       await new Promise(resolve => setTimeout(resolve, 200))
       return { text: parts.join('+') }
     }, { priceUsd: 0.1, estimatedMs: 250 })
+    await advertised(coordinator, ids)
 
     const report = await runWorkflow(coordinator, parseWorkflowText(`
 name: diamond
