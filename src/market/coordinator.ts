@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { hashHex } from '../crypto/content-id.ts'
 import { canonicalBytes } from '../wire/canonical.ts'
 import { sameKey, type Signer } from '../crypto/signatures.ts'
-import { seal, type Envelope } from '../wire/envelope.ts'
+import { seal, sealLazily, type Envelope } from '../wire/envelope.ts'
 import { MAX_INPUT_BYTES, MAX_OUTPUT_BYTES } from '../wire/constants.ts'
 import { marketTopic, type SpecTopicKind } from './topics.ts'
 import { describeValueProblem, parseJsonBytes, valueProblem } from '../wire/json-input.ts'
@@ -381,7 +381,7 @@ export class Coordinator {
     // (receivers Reject a job whose soft deadline is after its deadline).
     const softDeadline = limits.softDeadline != null ? Math.min(limits.softDeadline, deadline) : undefined
 
-    // The job is signed now, so its id is known at once; a job that waits for
+    // The job is sealed now, so its id is known at once; a job that waits for
     // capacity is published later under the same id (bid windows and holds
     // count from publication, see KnownJob.publishedAt).
     const body: JobBody = { specId, inputHash: hashHex(inputBytes), inputSize: inputBytes.byteLength, maxUsd, deadline, bidWindowMs, createdAt: now, nonce: randomBytes(8).toString('hex') }
@@ -392,7 +392,8 @@ export class Coordinator {
     if (!selfCheck.success) {
       throw new InvalidJobError(selfCheck.error.issues.map(i => ({ path: i.path.map(String).join('.') || '(job)', message: i.message })))
     }
-    const envelope = seal('job', body, this.deps.signer)
+    // Signed when first published: a job that runs under a lease never is (its lease-award carries the body).
+    const envelope = sealLazily('job', body, this.deps.signer)
     const record: JobRecord = {
       jobId: envelope.id, specId, specName: spec.name, status: 'bidding', submittedAt: now, deadline, softDeadline, maxUsd, inputHash: body.inputHash, costUsd: 0, attempts: []
     }
