@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { isCanonicalPeerId } from '../crypto/signatures.ts'
 import { MAX_BID_WINDOW_MS, MAX_INPUT_BYTES, MAX_NONCE_CHARS, MAX_OUTPUT_BYTES, MAX_REASON_CHARS, MIN_BID_WINDOW_MS } from '../wire/constants.ts'
 import { wireString } from '../wire/text.ts'
+import { SignatureSchema } from '../wire/envelope.ts'
 import { MAX_CONCURRENT_REQUESTS, MAX_DURATION_SECONDS, MAX_RETRIES } from '../spec/constants.ts'
 
 /**
@@ -184,7 +185,8 @@ export const ReceiptBodySchema = z.object({
     id: cid,
     body: ClaimBodySchema,
     signer: peerId,
-    sig: z.string()
+    // As EnvelopeSchema has it: this schema is the embedded claim's whole shape check (validators.ts validateReceipt).
+    sig: SignatureSchema
   }).strict().nullable(),
   verdictAt: epochMs
 }).strict()

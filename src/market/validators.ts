@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { openEnvelope, parseEnvelopeJson, verifyEnvelope, type Envelope, type MessageType } from '../wire/envelope.ts'
+import { authenticateEmbedded, openEnvelope, parseEnvelopeJson, verifyEnvelope, type Envelope, type MessageType } from '../wire/envelope.ts'
 import { ignore, reject } from '../wire/errors.ts'
 import { MAX_CLOCK_SKEW_MS } from '../wire/constants.ts'
 import { sameKey } from '../crypto/signatures.ts'
@@ -51,11 +51,11 @@ export function openTyped<T> (data: Uint8Array, type: MessageType, schema: z.Zod
  */
 // The cheap checks read the same parsed body the schema then accepts, so what
 // they Ignore (an expired job or bid) needs no second check after it.
-function openCheaply<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>, cheap: (body: Record<string, unknown>) => void): Envelope<T> {
+function openCheaply<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>, cheap: (body: Record<string, unknown>) => void, canonicalParts?: WeakMap<object, string>): Envelope<T> {
   const raw = parseEnvelopeJson(data)
   const body = (raw as { body?: unknown } | null)?.body
   if (body != null && typeof body === 'object' && !Array.isArray(body)) cheap(body as Record<string, unknown>)
-  return checkBody(verifyEnvelope(raw, { expectType: type }), type, schema)
+  return checkBody(verifyEnvelope(raw, { expectType: type, canonicalParts }), type, schema)
 }
 
 export function checkBody<T> (envelope: Envelope, type: MessageType, schema: z.ZodType<T>): Envelope<T> {
@@ -217,9 +217,11 @@ export function verifyClaim (raw: unknown): Envelope<ClaimBody> {
  * in memory. When the job is known, though, only its coordinator may sign one.
  */
 export async function validateReceipt (data: Uint8Array, ctx: BaseContext, topicSpec?: string | null): Promise<{ envelope: Envelope<ReceiptBody>, spec: Spec }> {
+  // The embedded claim's body is canonicalized once, as part of the receipt's.
+  const canonicalParts = new WeakMap<object, string>()
   const envelope = openCheaply(data, 'receipt', ReceiptBodySchema, body => {
     if (typeof body.specId === 'string' && ctx.knowsSpec != null && !ctx.knowsSpec(body.specId)) throw ignore('unknown-spec', `receipt for spec ${body.specId}, which this node does not hold yet`)
-  })
+  }, canonicalParts)
   const receipt = envelope.body
   assertOnItsTopic(topicSpec, receipt.specId, 'receipt')
   notFromTheFuture(receipt.verdictAt, ctx.now(), 'receipt verdictAt')
@@ -232,7 +234,8 @@ export async function validateReceipt (data: Uint8Array, ctx: BaseContext, topic
   const ceiling = spec.budget?.maxUsd
   if (ceiling != null && receipt.costUsd > ceiling) throw reject('over-budget', `receipt charges ${receipt.costUsd}, above the spec's budget.maxUsd ${ceiling}`)
   if (receipt.claim != null) {
-    const claim = verifyClaim(receipt.claim)
+    // ReceiptBodySchema has checked the claim's shape as verifyClaim would (envelope and body): only its id and signature are left.
+    const claim = authenticateEmbedded(receipt.claim, canonicalParts) as Envelope<ClaimBody>
     if (!sameKey(claim.signer, receipt.agent)) throw reject('claim-signer', 'embedded claim is not signed by the receipt\'s agent')
     if (claim.body.jobId !== receipt.jobId || claim.body.awardId !== receipt.awardId) throw reject('claim-mismatch', 'embedded claim is for another job or award')
     if (receipt.outputHash != null && claim.body.outputHash !== receipt.outputHash) throw reject('claim-mismatch', 'receipt output hash differs from the agent\'s claim')

@@ -11,8 +11,13 @@ export class NotCanonicalizableError extends Error {
   override name = 'NotCanonicalizableError'
 }
 
-export function canonicalize (value: unknown): string {
-  return write(value, '$')
+/**
+ * `parts`, when given, receives the canonical text of every object inside
+ * `value` (and of `value`), so a message embedded in another (a claim in a
+ * receipt) need not be canonicalized again to check its own id and signature.
+ */
+export function canonicalize (value: unknown, parts?: WeakMap<object, string>): string {
+  return write(value, '$', parts)
 }
 
 const encoder = new TextEncoder()
@@ -21,7 +26,7 @@ export function canonicalBytes (value: unknown): Uint8Array {
   return encoder.encode(canonicalize(value))
 }
 
-function write (value: unknown, path: string): string {
+function write (value: unknown, path: string, parts?: WeakMap<object, string>): string {
   if (value === null) return 'null'
   switch (typeof value) {
     case 'boolean':
@@ -35,13 +40,15 @@ function write (value: unknown, path: string): string {
       return JSON.stringify(value)
     case 'object': {
       if (Array.isArray(value)) {
-        return '[' + value.map((item, i) => write(item, `${path}[${i}]`)).join(',') + ']'
+        return '[' + value.map((item, i) => write(item, `${path}[${i}]`, parts)).join(',') + ']'
       }
       const record = value as Record<string, unknown>
       // Default sort compares UTF-16 code units, which is what RFC 8785 §3.2.3 asks for.
       const keys = Object.keys(record).filter(k => record[k] !== undefined).sort()
       for (const k of keys) if (!k.isWellFormed()) throw new NotCanonicalizableError(`${path}: key holds an unpaired UTF-16 surrogate`)
-      return '{' + keys.map(k => JSON.stringify(k) + ':' + write(record[k], `${path}.${k}`)).join(',') + '}'
+      const text = '{' + keys.map(k => JSON.stringify(k) + ':' + write(record[k], `${path}.${k}`, parts)).join(',') + '}'
+      parts?.set(record, text)
+      return text
     }
     default:
       throw new NotCanonicalizableError(`${path}: a ${typeof value} cannot be represented in JSON`)
