@@ -55,10 +55,11 @@ export class ReceiptIngest {
    */
   async batch (data: Uint8Array, topicSpec: string | null): Promise<void> {
     const receipts = await validateReceiptBatch(data, this.deps.ctx, topicSpec)
+    const stored = await this.deps.receipts.hasMany(receipts.map(r => r.envelope.id))
     const fresh: typeof receipts = []
     let overQuota = 0
-    for (const receipt of receipts) {
-      if (await this.held(receipt.envelope.id)) continue
+    for (const [i, receipt] of receipts.entries()) {
+      if (stored[i] === true || this.inFlight.has(receipt.envelope.id)) continue
       if (this.deps.receipts.countBySigner(receipt.envelope.signer) + fresh.length >= this.deps.perSigner) {
         overQuota++
         continue

@@ -100,6 +100,11 @@ export class ReceiptStore {
     return await this.byId.has(id)
   }
 
+  /** Which of these receipts are stored, in one LevelDB call (a gossip batch's receipts). */
+  async hasMany (ids: string[]): Promise<boolean[]> {
+    return await this.byId.hasMany(ids)
+  }
+
   async get (id: string): Promise<StoredReceipt | null> {
     return (await this.byId.get(id) as StoredReceipt | undefined) ?? null
   }
