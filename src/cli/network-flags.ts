@@ -3,7 +3,7 @@ import type { NodeSettings } from '../config/settings.ts'
 import { DEFAULT_LISTEN_PORT } from '../config/constants.ts'
 import type { OptionDef, OptionValues } from './command.ts'
 import { UsageError } from './errors.ts'
-import { isFollowEntry } from '../config/schema.ts'
+import { isFollowEntry, parseConnectionBudget } from '../config/schema.ts'
 import { DEFAULT_RELAY_LIMITS, InvalidAnnounceAddressError, parseAnnounceAddresses } from '../net/reachability.ts'
 
 /**
@@ -18,6 +18,7 @@ export const NETWORK_OPTIONS: Record<string, OptionDef> = {
   'no-mdns': { type: 'boolean', description: 'do not find or announce peers on the local network by mDNS (config.json "mdns": false)' },
   'no-dht': { type: 'boolean', description: 'stay out of specmesh\'s DHT: no provider records, no lookups (config.json "dht": false)' },
   follow: { type: 'string', multiple: true, value: 'SPEC', description: 'receive a spec\'s jobs, bids, awards, adverts and receipts without serving or submitting to it (an auditor, a reputation service): its id, name or name@version, repeatable; "all" for every spec held now or later (config.json "follow", SPECMESH_FOLLOW)' },
+  connections: { type: 'string', value: 'HIGH[:LOW]', description: 'connection budget: above HIGH connections, close the unused ones down to LOW (default 48:32; LOW defaults to 32 or two thirds of HIGH; config.json "connections", SPECMESH_CONNECTIONS)' },
   'relay-server': {
     type: 'boolean',
     description: `relay for peers behind NAT: at most ${DEFAULT_RELAY_LIMITS.maxReservations} reservations, each relayed connection ` +
@@ -46,6 +47,11 @@ export function networkFlags (options: OptionValues, path: string[]): Partial<No
   if (options['no-mdns'] === true) flags.mdns = false
   if (options['no-dht'] === true) flags.dht = false
   if (options['relay-server'] === true) flags.relayServer = true
+  if (typeof options.connections === 'string') {
+    const budget = parseConnectionBudget(options.connections)
+    if (typeof budget === 'string') throw new UsageError(`--connections ${options.connections} ${budget}`, path)
+    flags.connections = budget
+  }
   const follow = Array.isArray(options.follow) ? options.follow as string[] : typeof options.follow === 'string' ? [options.follow] : []
   for (const entry of follow) {
     if (!isFollowEntry(entry)) throw new UsageError(`--follow ${entry} is not a spec id, a spec name or name@version; for example --follow extract-entities@1.0.0, or --follow all`, path)

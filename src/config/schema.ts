@@ -68,6 +68,21 @@ export const ConfigFileSchema = z.object({
   follow: z.union([z.literal('all'), z.array(z.string().refine(isFollowEntry, { message: 'is not a spec id, name or name@version (or "all")' }))]).optional()
 }).strict()
 
+/**
+ * The connection budget as one word, for `--connections` and SPECMESH_CONNECTIONS:
+ * "HIGH" or "HIGH:LOW" (whole numbers). Returns the problem in words when it is not one.
+ */
+export function parseConnectionBudget (text: string): { high: number, low?: number } | string {
+  const match = /^(\d+)(?::(\d+))?$/.exec(text.trim())
+  if (match == null) return 'is not HIGH or HIGH:LOW in whole numbers; for example 48:32 (close unused connections above 48, down to 32)'
+  const high = Number(match[1])
+  if (high < 1) return 'has a high below 1; a node needs at least one connection, for example 48:32'
+  if (match[2] == null) return { high }
+  const low = Number(match[2])
+  if (low > high) return `has a low above its high; make it at most ${high}, for example ${high}:${Math.floor(high * 2 / 3)}`
+  return { high, low }
+}
+
 /** A `--follow` entry: "all", a spec id, a spec name, or name@version. */
 export function isFollowEntry (entry: string): boolean {
   if (entry === 'all' || /^b[a-z2-7]{50,}$/.test(entry)) return true

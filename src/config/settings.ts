@@ -1,4 +1,4 @@
-import { ConfigFileSchema, type ConfigFile } from './schema.ts'
+import { ConfigFileSchema, parseConnectionBudget, type ConfigFile } from './schema.ts'
 import { ConfigError } from './errors.ts'
 import { readConfigFile } from './file.ts'
 import { defaultListen } from './listen.ts'
@@ -42,6 +42,7 @@ export const SETTING_ENV: Partial<Record<SettingKey, string>> = {
   mdns: 'SPECMESH_MDNS',
   dht: 'SPECMESH_DHT',
   relayServer: 'SPECMESH_RELAY_SERVER',
+  connections: 'SPECMESH_CONNECTIONS',
   follow: 'SPECMESH_FOLLOW'
 }
 
@@ -117,6 +118,11 @@ export function settingsFromEnv (env: NodeJS.ProcessEnv): Partial<NodeSettings> 
 function parseEnvValue (key: SettingKey, name: string, text: string): unknown {
   const sample = (BUILT_IN_DEFAULTS as unknown as Record<string, unknown>)[key]
   if (key === 'follow' && text === 'all') return 'all'
+  if (key === 'connections') {
+    const budget = parseConnectionBudget(text)
+    if (typeof budget === 'string') throw new ConfigError(`${name}=${text} ${budget}`, key)
+    return budget
+  }
   if (Array.isArray(sample)) return text.split(/[\s,]+/).filter(s => s !== '')
   if (typeof sample === 'boolean') {
     if (/^(1|true|yes|on)$/i.test(text)) return true

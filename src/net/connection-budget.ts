@@ -39,7 +39,7 @@ const IDLE_PROTOCOLS = [/^\/meshsub\//, /^\/floodsub\//, /^\/ipfs\/id\//, /^\/ip
 export interface ConnectionBudgetOptions {
   /** Trim once the node holds more connections than this. @default 48 */
   high?: number
-  /** Trim down to this many. @default 32 */
+  /** Trim down to this many. @default 32, or two thirds of `high` when that is less */
   low?: number
   /** A connection younger than this is never trimmed. @default 30 s */
   graceMs?: number
@@ -76,9 +76,11 @@ export class InvalidConnectionBudgetError extends Error {
 
 /** Check the budget's figures; throws naming the field and the fix. */
 export function connectionBudgetSettings (options: ConnectionBudgetOptions = {}): Required<ConnectionBudgetOptions> {
+  const high = options.high ?? CONNECTION_BUDGET_DEFAULTS.high
   const s = {
-    high: options.high ?? CONNECTION_BUDGET_DEFAULTS.high,
-    low: options.low ?? CONNECTION_BUDGET_DEFAULTS.low,
+    high,
+    // A high below the default low, given alone, brings low down with it rather than being refused.
+    low: options.low ?? (Number.isInteger(high) ? Math.min(CONNECTION_BUDGET_DEFAULTS.low, Math.floor(high * 2 / 3)) : CONNECTION_BUDGET_DEFAULTS.low),
     graceMs: options.graceMs ?? CONNECTION_BUDGET_DEFAULTS.graceMs,
     intervalMs: options.intervalMs ?? CONNECTION_BUDGET_DEFAULTS.intervalMs
   }

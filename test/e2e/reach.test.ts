@@ -132,12 +132,13 @@ describe('finding an agent through the DHT', () => {
 describe('specmesh config show', () => {
   it('prints every effective value with its source', async () => {
     const home = await homeWithConfig({ listen: ['/ip4/127.0.0.1/tcp/4900'], apiPort: 7070 })
-    const shown = await runJson(['config', 'show', '--home', home], { env: { SPECMESH_MDNS: 'false', SPECMESH_DHT: 'off' } })
+    const shown = await runJson(['config', 'show', '--home', home], { env: { SPECMESH_MDNS: 'false', SPECMESH_DHT: 'off', SPECMESH_CONNECTIONS: '24:16' } })
     expect(shown.settings).toMatchObject({
       listen: { value: ['/ip4/127.0.0.1/tcp/4900'], source: 'file' },
       apiPort: { value: 7070, source: 'file' },
       mdns: { value: false, source: 'env', env: 'SPECMESH_MDNS' },
       dht: { value: false, source: 'env', env: 'SPECMESH_DHT' },
+      connections: { value: { high: 24, low: 16 }, source: 'env', env: 'SPECMESH_CONNECTIONS' },
       relayServer: { value: false, source: 'default' },
       bootstrap: { value: [], source: 'default' },
       trustedPeers: { value: [], source: 'default' }

@@ -7,6 +7,8 @@ import { resolveSettings, settingsFromEnv } from '../../../src/config/settings.t
 import { readConfigFile, updateConfigFile } from '../../../src/config/file.ts'
 import { chooseListenPort, defaultListen, ensureListen } from '../../../src/config/listen.ts'
 import { ConfigError } from '../../../src/config/errors.ts'
+import { networkFlags } from '../../../src/cli/network-flags.ts'
+import { connectionBudgetSettings } from '../../../src/net/connection-budget.ts'
 
 const PEER = '12D3KooWQK1wnefoLrcVHbbnf5tLzbopUd3K3bFAoJpA7YJgL5pV'
 let home = ''
@@ -64,6 +66,26 @@ describe('config.json', () => {
     await expect(readConfigFile(await withConfig({ connections: { hihg: 20 } }))).rejects.toThrow(/unknown key "connections.hihg" \(did you mean "connections.high"\?\)/)
     await rm(home, { recursive: true })
     expect((await resolveSettings({ home: await withConfig(undefined), env: {} })).values.connections).toEqual({})
+  })
+
+  it('takes the connection budget from SPECMESH_CONNECTIONS and --connections as HIGH or HIGH:LOW, naming the problem otherwise', async () => {
+    expect(settingsFromEnv({ SPECMESH_CONNECTIONS: '20:12' }).connections).toEqual({ high: 20, low: 12 })
+    expect(settingsFromEnv({ SPECMESH_CONNECTIONS: '20' }).connections).toEqual({ high: 20 })
+    expect(() => settingsFromEnv({ SPECMESH_CONNECTIONS: '20:30' })).toThrow(/SPECMESH_CONNECTIONS=20:30 has a low above its high; make it at most 20, for example 20:13/)
+    expect(() => settingsFromEnv({ SPECMESH_CONNECTIONS: 'lots' })).toThrow(/SPECMESH_CONNECTIONS=lots is not HIGH or HIGH:LOW in whole numbers; for example 48:32/)
+    expect(() => settingsFromEnv({ SPECMESH_CONNECTIONS: '0' })).toThrow(/has a high below 1/)
+    expect(networkFlags({ connections: '100:60' }, ['daemon']).connections).toEqual({ high: 100, low: 60 })
+    expect(() => networkFlags({ connections: '10:-1' }, ['daemon'])).toThrow(/--connections 10:-1 is not HIGH or HIGH:LOW/)
+    // The flag wins over the variable, which wins over config.json.
+    const settings = await resolveSettings({ home: await withConfig({ connections: { high: 30 } }), env: { SPECMESH_CONNECTIONS: '40' }, flags: { connections: { high: 50 } } })
+    expect(settings.values.connections).toEqual({ high: 50 })
+    expect(settings.sources.connections).toBe('flag')
+  })
+
+  it('a high given alone brings the default low down to two thirds of it, rather than refusing the default low', () => {
+    expect(connectionBudgetSettings({ high: 20 })).toMatchObject({ high: 20, low: 13 })
+    expect(connectionBudgetSettings({ high: 100 })).toMatchObject({ high: 100, low: 32 })
+    expect(connectionBudgetSettings({ high: 1 })).toMatchObject({ high: 1, low: 0 })
   })
 
   it('keeps every other key when one is updated', async () => {
