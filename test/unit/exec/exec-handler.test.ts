@@ -246,8 +246,9 @@ describe('execHandler: abort', () => {
     const file = pidfile('straggler.pids')
     const controller = new AbortController()
     // The straggler leaves our pipes alone, so nothing waits on it; only the pending SIGKILL ends it.
+    // It writes its own pid once it ignores SIGTERM: a pid written by its parent could be signalled before the trap is set.
     const handler = execHandler({
-      command: `sh -c "trap '' TERM; exec sleep 1000" </dev/null >/dev/null 2>&1 & echo $! > ${file}.tmp; mv ${file}.tmp ${file}; wait`,
+      command: `sh -c "trap '' TERM; echo \\$\\$ > ${file}.tmp; mv ${file}.tmp ${file}; exec sleep 1000" </dev/null >/dev/null 2>&1 & wait`,
       killGraceMs: 400
     })
     const promise = handler(null, ctx(controller.signal))
