@@ -18,11 +18,11 @@
  *   DHT request in flight);
  * - peers `protect` names: the bootstrap peers and the parties of the specs the
  *   node is on (node.ts);
- * - peers libp2p keeps alive (a KEEP_ALIVE tag: kad-dht's closest peers, which
- *   libp2p would redial at once);
+ * - peers libp2p keeps alive (a KEEP_ALIVE tag, which libp2p would redial at
+ *   once; specmesh's own DHT tags none: src/net/dht-neighbours.ts);
  * - a peer that dials us again within seconds of our closing its connection: it
- *   keeps us connected on purpose (we are one of its DHT neighbours libp2p keeps
- *   alive, or its bootstrap peer), and closing it again would only make it
+ *   keeps us connected on purpose (we are its bootstrap peer, or a keep-alive
+ *   peer of an older node), and closing it again would only make it
  *   redial, handshake and all, every round. A peer that comes back later (its
  *   next DHT query passed through us) is trimmed again like any other.
  * Of the others, the lowest tag value goes first (gossipsub tags each mesh peer

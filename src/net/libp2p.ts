@@ -17,6 +17,7 @@ import { MAX_MESSAGE_BYTES } from '../wire/constants.ts'
 import { CONNECTION_PING_INTERVAL_MS, DHT_PROTOCOL, GOSSIP_HEARTBEAT_MS, IDONTWANT_MIN_BYTES, MDNS_SERVICE_TAG } from './constants.ts'
 import type { ValidationGuard } from './validation-guard.ts'
 import { reachabilityConfig, type ReachabilityInit } from './reachability.ts'
+import { forgetDhtNeighbourTags, keepNoDhtNeighboursAlive } from './dht-neighbours.ts'
 
 /** The services every specmesh node runs; the optional ones depend on its settings. */
 export interface SpecmeshServices {
@@ -158,8 +159,15 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
     connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS },
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    services
+    services,
+    // Started below, once the DHT has been told to keep no neighbour alive.
+    start: false
   })
+  if (init.dht !== false) {
+    keepNoDhtNeighboursAlive(node.services.dht)
+    await forgetDhtNeighbourTags(node.peerStore)
+  }
+  await node.start()
   return node as unknown as SpecmeshLibp2p
 }
 
