@@ -2,7 +2,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify, type Identify } from '@libp2p/identify'
+import { identify, identifyPush, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
@@ -121,6 +121,12 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
   const services: Record<string, ServiceFactory> = {
     ...reachability.services,
     identify: identify() as ServiceFactory,
+    // Tells connected peers when our protocols or addresses change. A node dials its remembered
+    // peers as libp2p starts, before node.ts has registered sync and the market's protocols, so
+    // the identify those peers ran lacked them; without the push a peer that met us that way
+    // never synced with us (it had relied on its own redial of us, a kad-dht keep-alive, which
+    // dht-neighbours.ts turns off).
+    identifyPush: identifyPush() as ServiceFactory,
     // libp2p's connection monitor pings every connection every 10 s and aborts the
     // connection (every stream on it, running executions too) when a ping fails. A
     // ping stream that is still closing when the next one opens counts against the
