@@ -242,14 +242,7 @@ export class SpecDiscovery implements Startable {
       (err: Error) => { failures.push(`${peer}: ${err.message}`); return null }
     )))
     for (const answer of answers) {
-      if (answer == null) continue
-      try {
-        await this.init.ingest(answer.envelope, answer.peer)
-        this.log('spec-fetch.fetched', { specId, from: answer.peer })
-        return
-      } catch (err) {
-        failures.push(`${answer.peer}: ${(err as Error).message}`)
-      }
+      if (answer != null && await this.ingestFrom(answer.peer, answer.envelope, specId, failures)) return
     }
     const where = [
       this.dht == null ? 'this node runs no DHT' : providers.length === 0 ? 'no provider of it is known to the DHT' : `${providers.length} provider${providers.length === 1 ? '' : 's'} tried`,
@@ -260,8 +253,19 @@ export class SpecDiscovery implements Startable {
 
   /** Fetch from one peer and ingest; false (the reason in `failures`) when that peer did not deliver an acceptable spec. */
   private async fetchAndIngest (peer: string, specId: string, options: AbortOptions, failures: string[]): Promise<boolean> {
+    let envelope: Uint8Array
     try {
-      const envelope = await this.fetchFrom(peer, specId, options)
+      envelope = await this.fetchFrom(peer, specId, options)
+    } catch (err) {
+      failures.push(`${peer}: ${(err as Error).message}`)
+      return false
+    }
+    return await this.ingestFrom(peer, envelope, specId, failures)
+  }
+
+  /** Check and store what `peer` answered; false (the reason in `failures`) when it is not acceptable. */
+  private async ingestFrom (peer: string, envelope: Uint8Array, specId: string, failures: string[]): Promise<boolean> {
+    try {
       await this.init.ingest(envelope, peer)
       this.log('spec-fetch.fetched', { specId, from: peer })
       return true
