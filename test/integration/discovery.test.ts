@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { buildLibp2p, type SpecmeshLibp2p } from '../../src/net/libp2p.ts'
 import { specDiscovery, type SpecDiscovery } from '../../src/net/spec-discovery.ts'
 import { specTopicValidator } from '../../src/net/spec-topic.ts'
 import { openDb, type Db } from '../../src/store/db.ts'
 import { SpecStore } from '../../src/store/spec-store.ts'
-import { signerFromPrivateKey } from '../../src/crypto/signatures.ts'
+import { testKey } from '../helpers/receipts.ts'
 import { encodeEnvelope, seal } from '../../src/wire/envelope.ts'
 import { specId } from '../../src/spec/index.ts'
 import { startNode, stopAll, tempHome, type TestNode } from '../helpers/mesh.ts'
@@ -151,8 +151,7 @@ describe('fetching a spec by id from a provider', () => {
   }
 
   it('stores a spec fetched by id, and refuses one that is forged or is not the spec asked for', async () => {
-    const key = await generateKeyPair('Ed25519')
-    const signer = signerFromPrivateKey(key, peerIdFromPrivateKey(key).toString())
+    const signer = await testKey(41)
     const good = seal('spec', normalizedSample('fetch-good'), signer)
     const forgedSpec = normalizedSample('fetch-forged')
     const forged = { ...seal('spec', forgedSpec, signer), body: { ...forgedSpec, costUsd: 0 } }
@@ -188,8 +187,7 @@ describe('fetching a spec by id from a provider', () => {
   })
 
   it('fetches a spec from a connected peer whose provider record has not reached the DHT yet', async () => {
-    const key = await generateKeyPair('Ed25519')
-    const signer = signerFromPrivateKey(key, peerIdFromPrivateKey(key).toString())
+    const signer = await testKey(42)
     const spec = seal('spec', normalizedSample('fetch-unprovided'), signer)
     // The peer holds the spec but never provides it: only asking connected peers can find it.
     const holder = await peer(new Map([[spec.id, encodeEnvelope(spec)]]))
@@ -200,8 +198,7 @@ describe('fetching a spec by id from a provider', () => {
   })
 
   it('frames the stream as sync and execution do: a request behind a padded length prefix, or announced past 1,024 bytes, is reset unanswered', async () => {
-    const key = await generateKeyPair('Ed25519')
-    const signer = signerFromPrivateKey(key, peerIdFromPrivateKey(key).toString())
+    const signer = await testKey(43)
     const spec = seal('spec', normalizedSample('fetch-framing'), signer)
     const provider = await peer(new Map([[spec.id, encodeEnvelope(spec)]]))
     const client = await peer(new Map())
