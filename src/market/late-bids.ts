@@ -1,7 +1,7 @@
 /** How long a late bid counts as evidence that bids on its spec are late. */
 export const LATE_BID_MEMORY_MS = 30_000
 /** Late bids remembered per spec, and jobs closed without a bid remembered in all. */
-const MAX_REMEMBERED = 256
+export const MAX_REMEMBERED = 256
 
 /**
  * Per spec: the bids on this coordinator's own jobs that came back late, a

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { diagnoseNoBid, type NoBidFacts } from '../../../src/market/no-bid.ts'
-import { LATE_BID_MEMORY_MS, LateBids } from '../../../src/market/late-bids.ts'
+import { LATE_BID_MEMORY_MS, LateBids, MAX_REMEMBERED } from '../../../src/market/late-bids.ts'
 
 const base: NoBidFacts = { peers: 3, agents: [], ceilingUsd: 0.5, budgetUsd: 0.5, bidWindowMs: 100, graceWindows: 4 }
 const agent = (priceUsd: number, room = 2, name = `a${priceUsd}`) => ({ agent: name, priceUsd, room })
@@ -75,5 +75,16 @@ describe('late bids', () => {
     expect(late.recent('s')).toBe(1)
     now += 1_000
     expect(late.recent('s')).toBe(0)
+  })
+
+  it('remembers at most MAX_REMEMBERED closed jobs in all and late bids per spec, forgetting the oldest first', () => {
+    const late = new LateBids(() => 0)
+    for (let i = 0; i <= MAX_REMEMBERED; i++) late.closedWithoutBid(`job-${i}`, 's')
+    // One past the limit: the first job closed is forgotten, so a bid for it is no longer late evidence.
+    expect(late.bidAfterClose('job-0')).toBe(false)
+    expect(late.bidAfterClose('job-1')).toBe(true)
+    expect(late.bidAfterClose(`job-${MAX_REMEMBERED}`)).toBe(true)
+    for (let i = 0; i < MAX_REMEMBERED + 10; i++) late.firstBidLate('s')
+    expect(late.recent('s')).toBe(MAX_REMEMBERED)
   })
 })
