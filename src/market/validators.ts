@@ -58,6 +58,14 @@ function openCheaply<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<
   return checkBody(verifyEnvelope(raw, { expectType: type, canonicalParts }), type, schema)
 }
 
+/**
+ * The schema only checks: the envelope returned is the one passed in, with its raw
+ * parsed body, never zod's parsed copy. Callers depend on that identity: the
+ * canonical text of a body (and of a claim embedded in a receipt) is remembered in
+ * a WeakMap keyed by the raw body object (`canonicalParts`, `authenticateEmbedded`
+ * in src/wire/envelope.ts), so returning a copy would make every later lookup miss
+ * and canonicalize the body again.
+ */
 export function checkBody<T> (envelope: Envelope, type: MessageType, schema: z.ZodType<T>): Envelope<T> {
   const parsed = schema.safeParse(envelope.body)
   if (!parsed.success) {
