@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { loadOrCreateIdentity } from './crypto/identity.ts'
+import { describeBackend, ed25519, isUnrequestedFallback } from './crypto/ed25519.ts'
 import { resolveHome, homePaths, secureHome } from './store/home.ts'
 import { libp2pDatastore, openDb, sublevel } from './store/db.ts'
 import { SpecStore } from './store/spec-store.ts'
@@ -126,6 +127,8 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   } else if (access.mode !== access.modeBefore) {
     log('home.tightened', { level: 'warn', message: `the data folder ${home} was mode ${access.modeBefore.toString(8).padStart(4, '0')}; changed to 0700 so only its owner can read job inputs and outputs` })
   }
+  const signatures = ed25519()
+  log('crypto.ed25519', { backend: signatures.name, level: isUnrequestedFallback(signatures) ? 'warn' : 'info', message: `Ed25519 signatures by ${describeBackend(signatures)}` })
   const chosen = await ensureListen(settings)
   if (chosen != null) log('config.listen-chosen', { port: chosen.port, listen: chosen.listen, level: chosen.moved ? 'warn' : 'info', message: describeChosenListen(chosen) })
   const db = await openDb(homePaths(home).db)

@@ -1,15 +1,7 @@
-import { createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto'
 import { base58btc } from 'multiformats/bases/base58'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-
-/**
- * Ed25519 with node:crypto: about 100× faster than the pure-JS path here
- * (DESIGN.md "Measured"), and verification is on every message's hot path.
- * Keys are wrapped in the fixed DER headers for raw Ed25519 keys (RFC 8410).
- */
-const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
-const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
+import { ed25519 } from './ed25519.ts'
 
 export interface Signer {
   /** The PeerId string of the key: who a signature is attributed to. */
@@ -25,12 +17,8 @@ export class UnsupportedKeyError extends Error {
 export function signerFromPrivateKey (key: PrivateKey, peerId: string): Signer {
   if (key.type !== 'Ed25519') throw new UnsupportedKeyError(`only Ed25519 identities can sign, not ${key.type}`)
   // libp2p keeps the Ed25519 private key as seed ‖ public key (64 bytes).
-  const seed = key.raw.subarray(0, 32)
-  const keyObject = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' })
-  return {
-    peerId,
-    sign: (bytes) => edSign(null, bytes, keyObject)
-  }
+  if (key.raw.length !== 64) throw new UnsupportedKeyError(`an Ed25519 private key is 64 bytes (seed ‖ public key), not ${key.raw.length}`)
+  return { peerId, sign: ed25519().signerOf(key.raw) }
 }
 
 /**
@@ -69,9 +57,12 @@ export function peerIdOfKey (key: Uint8Array): string {
   return base58btc.baseEncode(bytes)
 }
 
+type Verifier = (bytes: Uint8Array, signature: Uint8Array) => boolean
+
 interface KnownPeerId {
   raw: Uint8Array | null
-  keyObject: KeyObject | null | undefined
+  /** Made at the first check of a signature by this key (null: the key is unusable). */
+  verify: Verifier | null | undefined
 }
 
 /** Every message names one or two PeerIds: remember what each decoded to. */
@@ -81,7 +72,7 @@ const PEER_ID_CACHE_LIMIT = 10_000
 function known (peerId: string): KnownPeerId {
   let entry = peerIdCache.get(peerId)
   if (entry !== undefined) return entry
-  entry = { raw: decodePeerId(peerId), keyObject: undefined }
+  entry = { raw: decodePeerId(peerId), verify: undefined }
   if (peerIdCache.size >= PEER_ID_CACHE_LIMIT) peerIdCache.clear()
   peerIdCache.set(peerId, entry)
   return entry
@@ -92,26 +83,12 @@ export function rawPublicKeyOf (peerId: string): Uint8Array | null {
   return known(peerId).raw
 }
 
-export function publicKeyOf (peerId: string): KeyObject | null {
-  const entry = known(peerId)
-  if (entry.keyObject === undefined) {
-    try {
-      entry.keyObject = entry.raw == null ? null : createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, entry.raw]), format: 'der', type: 'spki' })
-    } catch {
-      entry.keyObject = null
-    }
-  }
-  return entry.keyObject
-}
-
+/** Whether `signature` is the signer's over `bytes`, by the rule of protocols/envelope.md (the same with either backend). */
 export function verifySignature (peerId: string, bytes: Uint8Array, signature: Uint8Array): boolean {
-  const key = publicKeyOf(peerId)
-  if (key == null || signature.length !== 64) return false
-  try {
-    return edVerify(null, bytes, key, signature)
-  } catch {
-    return false
-  }
+  const entry = known(peerId)
+  if (entry.verify === undefined) entry.verify = entry.raw == null ? null : ed25519().verifierOf(entry.raw)
+  if (entry.verify == null || signature.length !== 64) return false
+  return entry.verify(bytes, signature)
 }
 
 /**

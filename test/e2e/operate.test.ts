@@ -64,12 +64,15 @@ describe('operating a node', () => {
     const failed = await runJson(['job', 'status', mesh.failed[0]!, '--home', mesh.daemon.home])
     expect(status.lastErrors[0].message).toBe(failed.reason)
     expect(status.metrics).toBe(true)
+    // The daemon runs the libsodium backend: its addon ships prebuilt for this platform.
+    expect(status.ed25519).toEqual({ backend: 'sodium-native' })
 
     const text = await runCli(['status', '--home', mesh.daemon.home])
     expect(text.code).toBe(0)
     expect(text.stdout).toMatch(/^peers {5}1 \(…/m)
     expect(text.stdout).toMatch(/^jobs {6}in flight: none; all 3: 2 succeeded, 1 failed$/m)
     expect(text.stdout).toContain(mesh.failed[0])
+    expect(text.stdout).toMatch(/^ed25519 {3}sodium-native$/m)
   })
 
   it('GET /metrics serves Prometheus text that a scraper parses, with the token only', async () => {

@@ -1,3 +1,4 @@
+import { ed25519, type Ed25519BackendName } from '../../crypto/ed25519.ts'
 import type { JobRecord, SpecmeshNode } from '../../node-types.ts'
 import { notFound } from '../errors.ts'
 import type { Route } from '../router.ts'
@@ -33,6 +34,8 @@ export interface NodeStatus {
   }
   lastErrors: StatusError[]
   metrics: boolean
+  /** Which Ed25519 implementation signs and verifies in this process, and why when it is the node:crypto fallback. */
+  ed25519: { backend: Ed25519BackendName, reason?: string }
 }
 
 interface Verdicts { verdicts?: Array<{ at: number, topic: string, verdict: string, from: string, reason?: string }> }
@@ -67,7 +70,8 @@ export async function nodeStatus (node: SpecmeshNode): Promise<NodeStatus> {
     specs: { held: node.specCount?.() ?? (await node.listSpecs()).length, served: node.servedSpecs() },
     jobs: { total: jobs.length, inFlight, byStatus, finishedLastMinute },
     lastErrors: errors.slice(0, STATUS_ERRORS),
-    metrics: node.metricsText != null
+    metrics: node.metricsText != null,
+    ed25519: (({ name, reason }) => ({ backend: name, ...(reason != null ? { reason } : {}) }))(ed25519())
   }
 }
 

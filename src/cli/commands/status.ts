@@ -35,7 +35,8 @@ export const statusCommand: Command = {
       `specs     ${status.specs.held} held, ${status.specs.served.length} served`,
       ...status.specs.served.map(s => `            ${s.name}  ${s.inFlight}/${s.limit} running  at ${s.priceUsd} USD  (${s.specId})`),
       `jobs      in flight: ${counts(status.jobs.inFlight)}; all ${status.jobs.total}: ${counts(status.jobs.byStatus)}`,
-      `metrics   ${status.metrics ? 'on (GET /metrics)' : 'off'}`
+      `metrics   ${status.metrics ? 'on (GET /metrics)' : 'off'}`,
+      `ed25519   ${status.ed25519.backend}${status.ed25519.reason != null ? ` (${status.ed25519.reason})` : ''}`
     ]
     if (status.lastErrors.length === 0) lines.push('errors    none')
     else {
