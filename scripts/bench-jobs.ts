@@ -75,7 +75,7 @@
 import { loadavg } from 'node:os'
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { summarize, table, saveResult, round } from './lib/bench.ts'
+import { median, summarize, table, saveResult, round } from './lib/bench.ts'
 import { killAll, ScaleNodeProcess } from './lib/scale-pool.ts'
 
 const AGENTS = 4
@@ -358,12 +358,6 @@ function operateFigures (turns: OperateTurn[]): { onOff: PairFigures, control: P
 }
 
 interface PairFigures { ratio: number, spread: number[], pairRatios: number[], cpuRatio: number, cpuSpread: number[], cpuPairRatios: number[] }
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
 
 /**
  * Node processes as the daemon runs: V8's own young-generation size, not the

@@ -3,8 +3,9 @@
  * grows, by role, with every node in its own process; and the same run with
  * the global topics and with per-spec topics side by side (issue 9).
  *
- * For each N (default 10, 30, 100) and each topic mode (default global, then
- * per-spec), a fresh mesh: N node processes (scripts/lib/scale-node.ts) on
+ * For each N (default 10, 30, 100; a size listed twice runs twice, in the
+ * order given, so --nodes 10,100,10,100 interleaves them and both sizes see the
+ * same machine) and each topic mode (default global, then per-spec), a fresh mesh: N node processes (scripts/lib/scale-node.ts) on
  * 127.0.0.1 with the DHT on and mDNS off, each bootstrapping to up to
  * --bootstrap random earlier nodes (a random graph, degree ~2×that, plus what
  * the DHT dials). --specs specs, each with one coordinator and --agents agents
@@ -16,7 +17,7 @@
  * process spends idle, and all of them together against the machine's cores.
  *
  *   npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec]
- *     [--rate 1] [--seconds 20] [--specs 2] [--agents 3] [--bootstrap 3]
+ *     [--rate 5] [--seconds 40] [--specs 2] [--agents 3] [--bootstrap 3]
  *     [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1]
  *
  * BENCH_SCALE_BIDS=gossip|stream|both (default gossip): how agents send
@@ -34,8 +35,9 @@
  * the other spec's, an agent of A and a bystander, over the idle window and
  * over the measured jobs, one file each.
  *
- * Prints a table per N and mode, the per-spec/global ratios, the targets
- * (met / NOT met); saves bench-results/bench-scale-*.json; the last line is one
+ * Prints a table per N and mode, every run's p50 and p99 per N (and the median
+ * p99 of a size that ran more than once, which the p99 target compares), the
+ * per-spec/global ratios, the targets (met / NOT met); saves bench-results/bench-scale-*.json; the last line is one
  * JSON object.
  */
 import { parseArgs } from 'node:util'
@@ -45,14 +47,15 @@ import { join } from 'node:path'
 import { round, saveResult, table } from './lib/bench.ts'
 import { killAll, spawnNodes, type ScaleNodeProcess } from './lib/scale-pool.ts'
 import type { BidMode, Counters, TopicMode } from './lib/scale-protocol.ts'
-import { bidRatios, bidRatioTable, COUNTED, cpuPerSecond, latency, ratios, ratioTable, ROLE_MEANING, roleFigures, runTable, targets, targetTable, type Role, type RunResult } from './lib/scale-report.ts'
+import { bidRatios, bidRatioTable, COUNTED, cpuPerSecond, latency, latencyByN, latencyTable, ratios, ratioTable, ROLE_MEANING, roleFigures, runTable, targets, targetTable, type Role, type RunResult } from './lib/scale-report.ts'
 
 const { values: flags } = parseArgs({
   options: {
     nodes: { type: 'string', default: '10,30,100' },
     modes: { type: 'string', default: 'global,per-spec' },
-    rate: { type: 'string', default: '1' },
-    seconds: { type: 'string', default: '20' },
+    // 200 measured jobs: with 30 the p99 was the single slowest job, and one slow job on a shared machine moved it 5×.
+    rate: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '40' },
     specs: { type: 'string', default: '2' },
     agents: { type: 'string', default: '3' },
     bootstrap: { type: 'string', default: '3' },
@@ -65,7 +68,7 @@ const { values: flags } = parseArgs({
 })
 
 if (flags.help) {
-  console.log('npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec] [--rate 1] [--seconds 20] [--specs 2] [--agents 3] [--bootstrap 3] [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1]')
+  console.log('npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec] [--rate 5] [--seconds 40] [--specs 2] [--agents 3] [--bootstrap 3] [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1]')
   console.log('  BENCH_SCALE_BIDS=gossip|stream|both  how agents send bids (default gossip)')
   console.log('  BENCH_DEBUG=1                        print each spec\'s coordinator\'s and an agent\'s peer scores, mesh and subscribers before the jobs; after them the slowest jobs, bytes per job by protocol and connections per role')
   console.log('  BENCH_SCALE_PROFILE=DIR              CPU profiles of both coordinators, an agent and a bystander, idle and during the jobs')
@@ -148,12 +151,12 @@ async function waitUntil (what: string, deadlineMs: number, check: () => Promise
 interface Spec { index: number, coordinator: number, agents: number[], id?: string }
 
 /** One mesh of `procs.length` nodes in `mode`, measured, then stopped (the processes stay, for the other mode). */
-async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMode, seed: number): Promise<RunResult> {
+async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMode, seed: number, pass: number): Promise<RunResult> {
   const n = procs.length
   const setupStarted = Date.now()
   // The same seed for both modes of one N: the same graph and the same roles.
   const rand = random(seed)
-  const label = `N=${n} ${mode} bids ${bids}`
+  const label = `N=${n}${pass > 1 ? ` pass ${pass}` : ''} ${mode} bids ${bids}`
   try {
     // Roles at random places in the graph (the first nodes have more peers).
     const order = shuffle(Array.from({ length: n }, (_, i) => i), rand)
@@ -247,6 +250,7 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
     }
     return {
       nodes: n,
+      pass,
       topics: mode,
       bids,
       jobsPerSec: round(jobs.latenciesMs.length / (windowMs / 1000)),
@@ -303,6 +307,8 @@ const started = Date.now()
 const runs: RunResult[] = []
 try {
   for (const [i, n] of SIZES.entries()) {
+    // A size listed again is its next pass; the same seed, so the same graph and roles, on fresh nodes.
+    const pass = SIZES.slice(0, i + 1).filter(m => m === n).length
     // Alternate which mode goes first, so drift on a shared machine does not always fall on the same one.
     const combos = MODES.flatMap(topics => BIDS.map(bids => ({ topics, bids })))
     const modes = i % 2 === 0 ? combos : [...combos].reverse()
@@ -311,7 +317,7 @@ try {
     const procs = await spawnNodes(n, SPAWN_CONCURRENCY, done => { if (done % 20 === 0 || done === n) progress(`N=${n}: ${done}/${n} processes up`) })
     try {
       for (const { topics, bids } of modes) {
-        const run = await runOnce(procs, topics, bids, SEED * 1000 + n)
+        const run = await runOnce(procs, topics, bids, SEED * 1000 + n, pass)
         runs.push(run)
         progress(`${run.nodes} ${run.topics} bids ${run.bids} done: p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms`)
       }
@@ -329,6 +335,8 @@ console.log(`specmesh bench:scale — one process per node; ${SPECS} specs × (1
 console.log(table(Object.entries(ROLE_MEANING).map(([role, meaning]) => ({ role, meaning }))))
 console.log(`\nCounted: ${COUNTED}\n`)
 for (const run of runs) console.log(runTable(run) + '\n')
+const latencyList = latencyByN(runs)
+console.log('latency per N, every run in the order it ran (ms):\n' + latencyTable(latencyList) + '\n')
 const ratioList = ratios(runs)
 if (ratioList.length > 0) console.log('per-spec / global, same N, same run:\n' + ratioTable(ratioList) + '\n')
 const bidRatioList = bidRatios(runs)
@@ -337,6 +345,7 @@ const targetList = targets(runs)
 console.log('targets:\n' + targetTable(targetList) + '\n')
 const result = {
   runs,
+  latencyByN: latencyList,
   ratios: ratioList,
   bidRatios: bidRatioList,
   targets: targetList,

@@ -12,6 +12,13 @@ export function summarize (samples: number[]): { p50: number, p99: number } {
   return { p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)) }
 }
 
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
 export const round = (n: number, digits = 2): number => Number(n.toFixed(digits))
 
 /** Print rows as an aligned table. */
