@@ -305,26 +305,26 @@ async function inBatches (procs: ScaleNodeProcess[], f: (p: ScaleNodeProcess) =>
 
 const started = Date.now()
 const runs: RunResult[] = []
+// One process per node, spawned once for the largest N and kept for every run: loading the modules is most of a
+// process's start cost (a minute per 20 processes on a busy two-core machine), and a size listed twice would pay it
+// twice. A run of N nodes uses the first N processes, with a fresh node in each; the others wait, with no node in them.
+const largest = Math.max(...SIZES)
 try {
+  progress(`spawning ${largest} node processes`)
+  const procs = await spawnNodes(largest, SPAWN_CONCURRENCY, done => { if (done % 20 === 0 || done === largest) progress(`${done}/${largest} processes up`) })
   for (const [i, n] of SIZES.entries()) {
     // A size listed again is its next pass; the same seed, so the same graph and roles, on fresh nodes.
     const pass = SIZES.slice(0, i + 1).filter(m => m === n).length
     // Alternate which mode goes first, so drift on a shared machine does not always fall on the same one.
     const combos = MODES.flatMap(topics => BIDS.map(bids => ({ topics, bids })))
     const modes = i % 2 === 0 ? combos : [...combos].reverse()
-    // One process per node, kept for both modes of this N (loading the modules is most of a process's start cost); a fresh node in it each time.
-    progress(`N=${n}: spawning ${n} node processes`)
-    const procs = await spawnNodes(n, SPAWN_CONCURRENCY, done => { if (done % 20 === 0 || done === n) progress(`N=${n}: ${done}/${n} processes up`) })
-    try {
-      for (const { topics, bids } of modes) {
-        const run = await runOnce(procs, topics, bids, SEED * 1000 + n, pass)
-        runs.push(run)
-        progress(`${run.nodes} ${run.topics} bids ${run.bids} done: p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms`)
-      }
-    } finally {
-      await inBatches(procs, async p => { await p.close() })
+    for (const { topics, bids } of modes) {
+      const run = await runOnce(procs.slice(0, n), topics, bids, SEED * 1000 + n, pass)
+      runs.push(run)
+      progress(`${run.nodes}${pass > 1 ? ` pass ${pass}` : ''} ${run.topics} bids ${run.bids} done: p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms`)
     }
   }
+  await inBatches(procs, async p => { await p.close() })
 } catch (err) {
   killAll()
   console.error((err as Error).stack ?? err)
