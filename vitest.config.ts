@@ -30,6 +30,12 @@ const RUN_ALONE = [
 ]
 
 const UNIT = 'test/unit/**/*.test.ts'
+/**
+ * Unit files that need a module graph of their own: they pick the Ed25519 backend
+ * (SPECMESH_ED25519, read once when src/crypto/ed25519.ts loads) and leave the variable set,
+ * which in a shared worker reads the backend another file loaded and leaks into the next.
+ */
+const UNIT_ISOLATED = ['test/unit/protocols/vectors-node-crypto.test.ts', 'test/unit/crypto/ed25519.test.ts']
 
 export default defineConfig({
   test: {
@@ -46,11 +52,15 @@ export default defineConfig({
         test: { name: 'suite', include: ['test/**/*.test.ts'], exclude: [...RUN_ALONE, UNIT], sequence: { groupOrder: 0 } }
       },
       {
+        extends: true,
+        test: { name: 'unit-isolated', include: UNIT_ISOLATED, sequence: { groupOrder: 0 } }
+      },
+      {
         // Unit tests start no node, leave no process or timer behind (exec-handler cleans up after each), stub nothing
         // global: one worker can run file after file without a fresh module graph for each,
         // which took longer than most of them (51 files: 29 s alone, 14 s this way).
         extends: true,
-        test: { name: 'unit', include: [UNIT], isolate: false, sequence: { groupOrder: 0 } }
+        test: { name: 'unit', include: [UNIT], exclude: UNIT_ISOLATED, isolate: false, sequence: { groupOrder: 0 } }
       },
       {
         extends: true,
