@@ -1,13 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { signerFromPrivateKey, type Signer } from '../../../src/crypto/signatures.ts'
 import { encodeEnvelope, seal, type Envelope } from '../../../src/wire/envelope.ts'
 import { MessageValidationError } from '../../../src/wire/errors.ts'
-import { openDb, type Db } from '../../../src/store/db.ts'
+import { tempDbs } from '../../helpers/temp-db.ts'
 import { ReceiptStore } from '../../../src/store/receipt-store.ts'
 import type { ReceiptBody } from '../../../src/market/messages.ts'
 import { RecentJobs } from '../../../src/market/recent-jobs.ts'
@@ -48,20 +45,10 @@ async function refusal (promise: Promise<unknown>): Promise<{ action: string, co
   throw new Error('accepted')
 }
 
-let dirs: string[] = []
-let dbs: Db[] = []
-afterEach(async () => {
-  for (const db of dbs) await db.close()
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true })
-  dirs = []
-  dbs = []
-})
+const openDb = tempDbs('specmesh-batch-')
 
 async function store (): Promise<ReceiptStore> {
-  const dir = await mkdtemp(join(tmpdir(), 'specmesh-batch-'))
-  dirs.push(dir)
-  const db = await openDb(join(dir, 'db'))
-  dbs.push(db)
+  const { db } = await openDb()
   const receipts = new ReceiptStore(db)
   await receipts.load()
   return receipts

@@ -1,27 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Key } from 'interface-datastore'
-import { afterEach, describe, expect, it } from 'vitest'
-import { openDb, type Db } from '../../../src/store/db.ts'
+import { describe, expect, it } from 'vitest'
+import type { Db } from '../../../src/store/db.ts'
+import { tempDbs } from '../../helpers/temp-db.ts'
 import { PEER_DATASTORE_CACHE_SIZE, PeerDatastore } from '../../../src/store/peer-datastore.ts'
 
 /** libp2p's datastore on a real LevelDB, as libp2pDatastore opens it, with the LevelDB reads counted. */
-let dirs: string[] = []
-let dbs: Db[] = []
-afterEach(async () => {
-  await Promise.all(dbs.map(async db => { await db.close() }))
-  await Promise.all(dirs.map(async dir => { await rm(dir, { recursive: true, force: true }) }))
-  dbs = []
-  dirs = []
-})
+const openDb = tempDbs('peer-datastore-')
 
 /** `slowReads`: each LevelDB read answers only after this promise settles (a read that a write overtakes). */
-async function open (dir?: string, slowReads?: Promise<void>): Promise<{ store: PeerDatastore, reads: () => number, dir: string }> {
-  const path = dir ?? await mkdtemp(join(tmpdir(), 'peer-datastore-'))
-  if (dir == null) dirs.push(path)
-  const db = await openDb(path)
-  dbs.push(db)
+async function open (dir?: string, slowReads?: Promise<void>): Promise<{ store: PeerDatastore, reads: () => number, dir: string, db: Db }> {
+  const { db, dir: path } = await openDb(dir)
   const level = db.sublevel<string, Uint8Array>('libp2p', { keyEncoding: 'utf8', valueEncoding: 'view' })
   let reads = 0
   const get = level.get.bind(level)
@@ -33,7 +21,7 @@ async function open (dir?: string, slowReads?: Promise<void>): Promise<{ store: 
   }) as typeof level.get
   const store = new PeerDatastore(level as unknown as ConstructorParameters<typeof PeerDatastore>[0])
   await store.open()
-  return { store, reads: () => reads, dir: path }
+  return { store, reads: () => reads, dir: path, db }
 }
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text)
@@ -41,7 +29,7 @@ const text = (value: Uint8Array): string => new TextDecoder().decode(value)
 
 describe('PeerDatastore', () => {
   it('answers repeated reads of a record from memory, and a reopened store (a restart) reads what was written', async () => {
-    const { store, reads, dir } = await open()
+    const { store, reads, dir, db } = await open()
     const key = new Key('/peers/a')
     await store.put(key, bytes('v1'))
     // libp2p reads a connected peer's record for every stream: none of these reach LevelDB.
@@ -51,7 +39,7 @@ describe('PeerDatastore', () => {
     await store.put(key, bytes('v2'))
     expect(text(await store.get(key))).toBe('v2')
     // Written through: a store opened afresh on the same LevelDB (the node restarted) reads it from disk.
-    await dbs.pop()!.close()
+    await db.close()
     const again = await open(dir)
     expect(text(await again.store.get(key))).toBe('v2')
     expect(again.reads()).toBe(1)
@@ -77,10 +65,10 @@ describe('PeerDatastore', () => {
   })
 
   it('does not keep the old value of a read that a write overtook', async () => {
-    const { store, dir } = await open()
+    const { store, dir, db } = await open()
     const key = new Key('/peers/a')
     await store.put(key, bytes('old'))
-    await dbs.pop()!.close()
+    await db.close()
     // A fresh store, so the read goes to LevelDB; it has the old value in hand when the write lands.
     let release = (): void => {}
     const { store: fresh } = await open(dir, new Promise(resolve => { release = resolve }))

@@ -1,27 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { openDb, type Db } from '../../../src/store/db.ts'
+import { describe, expect, it } from 'vitest'
+import { tempDbs } from '../../helpers/temp-db.ts'
 import { ReceivedIndex } from '../../../src/store/received-index.ts'
 
 /** The received-time index sync cursors are positions in, on a real LevelDB, with a clock the test sets. */
-let dirs: string[] = []
-let dbs: Db[] = []
-afterEach(async () => {
-  await Promise.all(dbs.map(async db => { await db.close() }))
-  await Promise.all(dirs.map(async dir => { await rm(dir, { recursive: true, force: true }) }))
-  dbs = []
-  dirs = []
-})
-
-async function open (dir?: string): Promise<{ db: Db, dir: string }> {
-  const path = dir ?? await mkdtemp(join(tmpdir(), 'received-index-'))
-  if (dir == null) dirs.push(path)
-  const db = await openDb(path)
-  dbs.push(db)
-  return { db, dir: path }
-}
+const open = tempDbs('received-index-')
 
 const ids = async (index: ReceivedIndex, since: number): Promise<string[]> => {
   const out: string[] = []
@@ -53,7 +35,6 @@ describe('ReceivedIndex', () => {
     await index.load(async function * () {})
     expect(await index.cursor()).toBe(10_000)
     await first.db.close()
-    dbs = dbs.filter(d => d !== first.db)
 
     const again = await open(first.dir)
     now = 4_000
