@@ -22,6 +22,8 @@ export interface Ed25519Backend {
   readonly name: Ed25519BackendName
   /** Why this backend and not the faster one, when it is the fallback; absent for sodium-native. */
   readonly reason?: string
+  /** True when the fallback runs because SPECMESH_ED25519=node asked for it, not because the addon failed. */
+  readonly requested?: boolean
   /** A signing function over libp2p's 64-byte Ed25519 private key (seed ‖ public key). */
   signerOf (seedAndPublicKey: Uint8Array): (bytes: Uint8Array) => Uint8Array
   /** A verifying function for a raw 32-byte public key, or null when the key cannot be used at all. */
@@ -38,10 +40,11 @@ interface Sodium {
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 
-export function nodeCryptoBackend (reason: string): Ed25519Backend {
+export function nodeCryptoBackend (reason: string, requested = false): Ed25519Backend {
   return {
     name: 'node:crypto',
     reason,
+    requested,
     signerOf (seedAndPublicKey) {
       const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seedAndPublicKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' })
       return (bytes) => nodeSign(null, bytes, key)
@@ -88,7 +91,7 @@ export function sodiumBackend (sodium: Sodium): Ed25519Backend {
 /** The backend the environment asks for, falling back to node:crypto when the addon cannot load. */
 export function chooseBackend (env: NodeJS.ProcessEnv = process.env, load: () => Sodium = loadSodium): Ed25519Backend {
   const wanted = env.SPECMESH_ED25519
-  if (wanted === 'node') return nodeCryptoBackend('SPECMESH_ED25519=node')
+  if (wanted === 'node') return nodeCryptoBackend('SPECMESH_ED25519=node', true)
   if (wanted !== undefined && wanted !== '' && wanted !== 'sodium') {
     throw new Error(`SPECMESH_ED25519 is ${JSON.stringify(wanted)}; use "sodium" (libsodium, the default) or "node" (node:crypto)`)
   }
@@ -111,7 +114,7 @@ export function describeBackend (backend: Ed25519Backend): string {
 
 /** Whether the slower backend runs without anyone having asked for it: worth a warning. */
 export function isUnrequestedFallback (backend: Ed25519Backend): boolean {
-  return backend.name === 'node:crypto' && backend.reason?.startsWith('SPECMESH_ED25519') !== true
+  return backend.name === 'node:crypto' && backend.requested !== true
 }
 
 /** This process's backend, chosen once at first use. */

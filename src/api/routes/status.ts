@@ -38,6 +38,11 @@ export interface NodeStatus {
   ed25519: { backend: Ed25519BackendName, reason?: string }
 }
 
+function ed25519Status (): NodeStatus['ed25519'] {
+  const { name, reason } = ed25519()
+  return reason == null ? { backend: name } : { backend: name, reason }
+}
+
 interface Verdicts { verdicts?: Array<{ at: number, topic: string, verdict: string, from: string, reason?: string }> }
 
 const ENDED = new Set(['succeeded', 'failed', 'cancelled'])
@@ -71,7 +76,7 @@ export async function nodeStatus (node: SpecmeshNode): Promise<NodeStatus> {
     jobs: { total: jobs.length, inFlight, byStatus, finishedLastMinute },
     lastErrors: errors.slice(0, STATUS_ERRORS),
     metrics: node.metricsText != null,
-    ed25519: (({ name, reason }) => ({ backend: name, ...(reason != null ? { reason } : {}) }))(ed25519())
+    ed25519: ed25519Status()
   }
 }
 
