@@ -35,7 +35,9 @@
  * the other spec's, an agent of A and a bystander, over the idle window and
  * over the measured jobs, one file each.
  *
- * Prints a table per N and mode, every run's p50 and p99 per N (and the median
+ * Prints a table per N and mode with where its jobs' time went, phase by phase
+ * (scripts/lib/job-phases.ts: p50, p99 and mean per phase, and the mean of the
+ * slowest 2% of the jobs), every run's p50 and p99 per N (and the median
  * p99 of a size that ran more than once, which the p99 target compares), the
  * per-spec/global ratios, the targets (met / NOT met); saves bench-results/bench-scale-*.json; the last line is one
  * JSON object.
@@ -47,7 +49,8 @@ import { join } from 'node:path'
 import { round, saveResult, table } from './lib/bench.ts'
 import { killAll, spawnNodes, type ScaleNodeProcess } from './lib/scale-pool.ts'
 import type { BidMode, Counters, TopicMode } from './lib/scale-protocol.ts'
-import { bidRatios, bidRatioTable, COUNTED, cpuPerSecond, latency, latencyByN, latencyTable, ratios, ratioTable, ROLE_MEANING, roleFigures, runTable, targets, targetTable, type Role, type RunResult } from './lib/scale-report.ts'
+import { bidRatios, bidRatioTable, COUNTED, cpuPerSecond, latency, latencyByN, latencyTable, phaseTable, ratios, ratioTable, ROLE_MEANING, roleFigures, runTable, tailTable, targets, targetTable, type Role, type RunResult } from './lib/scale-report.ts'
+import { PHASE_MEANING, phaseBreakdown, TAIL_SHARE } from './lib/job-phases.ts'
 
 const { values: flags } = parseArgs({
   options: {
@@ -261,6 +264,7 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
       windowMs: Math.round(windowMs),
       latencyMs: latency(jobs.latenciesMs),
       latencyParts: parts,
+      phases: phaseBreakdown(jobs.timings),
       degree: round(counters.reduce((sum, c) => sum + c.connections, 0) / counters.length, 1),
       setupMs,
       perJob,
@@ -334,9 +338,11 @@ try {
 console.log(`specmesh bench:scale — one process per node; ${SPECS} specs × (1 coordinator + ${AGENTS} agents), the rest bystanders; measured jobs on spec A only, ${RATE}/s for ${SECONDS} s; bid window ${BID_WINDOW_MS} ms\n`)
 console.log(table(Object.entries(ROLE_MEANING).map(([role, meaning]) => ({ role, meaning }))))
 console.log(`\nCounted: ${COUNTED}\n`)
-for (const run of runs) console.log(runTable(run) + '\n')
+for (const run of runs) console.log(runTable(run) + '\n' + phaseTable(run.phases) + '\n')
 const latencyList = latencyByN(runs)
 console.log('latency per N, every run in the order it ran (ms):\n' + latencyTable(latencyList) + '\n')
+console.log(`the slowest ${TAIL_SHARE * 100}% of each run's jobs, mean ms per phase:\n` + tailTable(runs) + '\n')
+console.log('the phases:\n' + table(Object.entries(PHASE_MEANING).map(([phase, meaning]) => ({ phase, meaning }))) + '\n')
 const ratioList = ratios(runs)
 if (ratioList.length > 0) console.log('per-spec / global, same N, same run:\n' + ratioTable(ratioList) + '\n')
 const bidRatioList = bidRatios(runs)
@@ -350,6 +356,7 @@ const result = {
   bidRatios: bidRatioList,
   targets: targetList,
   counted: COUNTED,
+  phases: PHASE_MEANING,
   roles: ROLE_MEANING,
   workload: { bids: BIDS, specs: SPECS, agentsPerSpec: AGENTS, bootstrapPerNode: BOOTSTRAP, rate: RATE, seconds: SECONDS, warmupJobs: WARMUP_JOBS, bidWindowMs: BID_WINDOW_MS, idleSeconds: IDLE_SECONDS, seed: SEED },
   totalSeconds: round((Date.now() - started) / 1000, 1)

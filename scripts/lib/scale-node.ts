@@ -34,6 +34,8 @@ import type { MarketOptions } from '../../src/market/market.ts'
 import type { LeaseInfo } from '../../src/market/lease-coordinator.ts'
 import { SPEC_TOPIC_KINDS } from '../../src/market/topics.ts'
 import type { ConnectionBudget } from '../../src/net/connection-budget.ts'
+import type { JobEvent } from '../../src/market/job-events.ts'
+import { jobTiming, type JobTiming } from './job-phases.ts'
 import { measureRtt, serveEcho } from './raw-rtt.ts'
 import { sampleSpec } from '../../test/helpers/specs.ts'
 import { topicKind, type Counters, type GossipDiag, type FromScaleNode, type ToScaleNode } from './scale-protocol.ts'
@@ -143,7 +145,16 @@ async function counters (n: Node): Promise<Counters> {
 }
 
 /** Jobs at a fixed rate (open loop: each starts on time whatever the earlier ones do), at most `maxInFlight` at once. */
-async function runJobs (n: Node, specId: string, count: number, ratePerSec: number, bidWindowMs: number, maxInFlight: number): Promise<{ latenciesMs: number[], biddingMs: number[], attempts: number[], execMs: number[], failed: number, skipped: number, reasons: string[] }> {
+async function runJobs (n: Node, specId: string, count: number, ratePerSec: number, bidWindowMs: number, maxInFlight: number): Promise<{ latenciesMs: number[], biddingMs: number[], attempts: number[], execMs: number[], timings: JobTiming[], failed: number, skipped: number, reasons: string[] }> {
+  // Every job event recorded while the jobs run, by job: where each succeeded job's time went (job-phases.ts).
+  const eventsOf = new Map<string, JobEvent[]>()
+  const onEvent = (event: JobEvent): void => {
+    let list = eventsOf.get(event.jobId)
+    if (list == null) { list = []; eventsOf.set(event.jobId, list) }
+    list.push(event)
+  }
+  n.events.on('job-event', onEvent)
+  const timings: JobTiming[] = []
   const latenciesMs: number[] = []
   const biddingMs: number[] = []
   const attempts: number[] = []
@@ -161,9 +172,12 @@ async function runJobs (n: Node, specId: string, count: number, ratePerSec: numb
     if (inFlight >= maxInFlight) { skipped++; continue }
     inFlight++
     const t0 = performance.now()
+    const calledAt = Date.now()
     running.push(n.submitJob(specId, { text: `scale job ${i}` }, { bidWindowMs }).then(result => {
       if (result.status === 'succeeded') {
         latenciesMs.push(performance.now() - t0)
+        const timing = jobTiming({ events: eventsOf.get(result.jobId) ?? [], calledAt, resolvedAt: Date.now(), biddingMs: result.biddingMs, bidWindowMs, handler: result.attempts.at(-1) })
+        if (timing != null) timings.push(timing)
         // Aligned with latenciesMs: how long of it the bid window took, and how many agents were tried.
         biddingMs.push(result.biddingMs ?? 0)
         attempts.push(result.attempts.length)
@@ -174,7 +188,8 @@ async function runJobs (n: Node, specId: string, count: number, ratePerSec: numb
     }, (err: Error) => { failed++; if (reasons.length < 3) reasons.push(err.message) }).finally(() => { inFlight-- }))
   }
   await Promise.all(running)
-  return { latenciesMs, biddingMs, attempts, execMs, failed, skipped, reasons }
+  n.events.off('job-event', onEvent)
+  return { latenciesMs, biddingMs, attempts, execMs, timings, failed, skipped, reasons }
 }
 
 /** Closed loop: `inFlight` workers, each submitting its next job as soon as its last ended; CPU of this process over the whole burst. */

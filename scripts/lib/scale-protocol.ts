@@ -3,6 +3,7 @@
  * other over IPC: bench:scale and bench:jobs. Every command carries an id its
  * answer repeats.
  */
+import type { JobTiming } from './job-phases.ts'
 
 export type TopicMode = 'global' | 'per-spec'
 /** How agents send bids (NodeInit.market.bids). */
@@ -70,7 +71,8 @@ export type FromScaleNode =
   | { event: 'echoing', id: number }
   | { event: 'rtt', id: number, samplesMs: number[] }
   /** biddingMs, attempts and execMs (the successful attempt's start to end in the agent's claim: its handler's run): per succeeded job, aligned with latenciesMs. */
-  | { event: 'jobs', id: number, latenciesMs: number[], biddingMs: number[], attempts: number[], execMs: number[], failed: number, skipped: number, reasons: string[] }
+  /** timings: where each succeeded job's time went, by phase (job-phases.ts), for those whose events were all seen. */
+  | { event: 'jobs', id: number, latenciesMs: number[], biddingMs: number[], attempts: number[], execMs: number[], timings: JobTiming[], failed: number, skipped: number, reasons: string[] }
   | { event: 'diag', id: number, diag: GossipDiag }
   | { event: 'marked', id: number }
   | { event: 'counters', id: number, counters: Counters }

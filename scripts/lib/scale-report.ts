@@ -4,6 +4,7 @@
  */
 import { median, round, summarize, table } from './bench.ts'
 import type { BidMode, Counters, TopicMode } from './scale-protocol.ts'
+import { PHASES, TAIL_SHARE, type PhaseBreakdown } from './job-phases.ts'
 
 export const ROLES = ['coordinator', 'agent', 'otherAgent', 'otherCoordinator', 'bystander'] as const
 export type Role = typeof ROLES[number]
@@ -51,6 +52,8 @@ export interface RunResult {
   latencyMs: { p50: number, p99: number }
   /** Each job's latency split: its bid window (biddingMs), and the award, execution and receipt after it (afterBidsMs), and the agent's handler run by its signed claim (attemptMs). */
   latencyParts: { biddingMs: { p50: number, p99: number }, afterBidsMs: { p50: number, p99: number }, attemptMs: { p50: number, p99: number } }
+  /** Where the jobs' time went, phase by phase, from the coordinator's job events: p50, p99 and mean per phase, and the slowest 2% of the jobs' mean per phase (job-phases.ts). */
+  phases: PhaseBreakdown
   /** Mean connections per node at the end of the window. */
   degree: number
   setupMs: number
@@ -128,6 +131,27 @@ export function runTable (run: RunResult): string {
     `adverts held by each spec's coordinator ${run.advertsHeld.join(', ')}\n` +
     `CPU of all ${run.nodes} node processes: idle ${run.cpu.idleTotalMsPerSec} ms/s, during the jobs ${run.cpu.windowTotalMsPerSec} ms/s (the machine: ${run.cpu.cores * 1000} ms/s); ` +
     `idle per node (${run.cpu.idleSeconds} s, no job running): ${Object.entries(run.cpu.idleMsPerSec).map(([r, v]) => `${r} ${v}`).join(', ')} ms/s\n` + table(rows)
+}
+
+/** One run's phases: p50, p99 and mean of every job, and the mean of its slowest 2%. */
+export function phaseTable (phases: PhaseBreakdown): string {
+  return `where the ${phases.jobs} timed jobs' time went (ms; windows closed early: ${round(phases.closedEarlyShare * 100, 1)}% of all, ${phases.tail.closedEarly} of the slowest ${phases.tail.jobs}, which averaged ${phases.tail.meanTotalMs} ms with ${phases.tail.meanBidsAtClose} bids at the close):\n` +
+    table(PHASES.map(p => ({ phase: p, p50: phases.p50[p], p99: phases.p99[p], mean: phases.mean[p], [`slowest ${TAIL_SHARE * 100}% mean`]: phases.tail.mean[p] })))
+}
+
+/** Per run, the mean of each phase over its slowest 2% of jobs: which phase the tail's time is in, across sizes. */
+export function tailTable (runs: RunResult[]): string {
+  return table(runs.map(r => ({
+    N: r.nodes,
+    pass: r.pass,
+    topics: r.topics,
+    bids: r.bids,
+    p99: r.latencyMs.p99,
+    'tail jobs': r.phases.tail.jobs,
+    'tail mean': r.phases.tail.meanTotalMs,
+    ...Object.fromEntries(PHASES.map(p => [p, r.phases.tail.mean[p]])),
+    'closed early': `${r.phases.tail.closedEarly}/${r.phases.tail.jobs}`
+  })))
 }
 
 export interface Ratio { nodes: number, role: Role, msgs: number, bytes: number, cpuMs: number }

@@ -20,7 +20,7 @@ describe('bench:scale at a tiny size', () => {
       '--rate', '2', '--seconds', '3', '--warmup-jobs', '2', '--bid-window-ms', '500', '--idle-seconds', '2'], 'bench:scale', { timeoutMs: 90_000, env: bench.env })
     expect(result.code, result.stderr).toBe(0)
     const lines = result.stdout.trim().split('\n')
-    const json = JSON.parse(lines.at(-1)!) as { runs: any[], targets: any[], ratios: any[] }
+    const json = JSON.parse(lines.at(-1)!) as { runs: any[], targets: any[], ratios: any[], phases: Record<string, string> }
     expect(json.runs.map(r => r.topics).sort()).toEqual(['global', 'per-spec'])
     for (const run of json.runs) {
       expect(run.nodes).toBe(6)
@@ -29,6 +29,13 @@ describe('bench:scale at a tiny size', () => {
       expect(run.jobsPerSec).toBeGreaterThan(0.5)
       expect(run.latencyMs.p50).toBeGreaterThan(0)
       expect(run.latencyMs.p99).toBeGreaterThanOrEqual(run.latencyMs.p50)
+      // Every measured job is timed phase by phase from its coordinator's job events, and the slowest of the 6 is the tail.
+      expect(run.phases.jobs).toBe(6)
+      expect(run.phases.tail.jobs).toBe(1)
+      expect(run.phases.tail.meanTotalMs).toBeGreaterThan(0)
+      for (const phase of Object.keys(json.phases)) expect(Number.isFinite(run.phases.p99[phase]), phase).toBe(true)
+      // One agent per spec: once it has bid, every expected agent has, so windows close early.
+      expect(run.phases.closedEarlyShare).toBeGreaterThan(0)
       for (const role of ['coordinator', 'agent', 'otherAgent', 'bystander']) {
         const figures = run.perJob[role]
         expect(figures, role).toBeDefined()

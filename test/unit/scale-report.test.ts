@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { latencyByN, ratios, targets, type RunResult } from '../../scripts/lib/scale-report.ts'
+import { phaseBreakdown } from '../../scripts/lib/job-phases.ts'
 
 /** A run with what the report reads: latency and the bytes of the roles the targets compare. */
 function run (nodes: number, pass: number, p99: number, topics: RunResult['topics'] = 'per-spec', bystanderBytes = 100): RunResult {
@@ -7,6 +8,7 @@ function run (nodes: number, pass: number, p99: number, topics: RunResult['topic
   return {
     nodes, pass, topics, bids: 'gossip', jobsPerSec: 5, targetJobsPerSec: 5, jobs: 200, failed: 0, skipped: 0, windowMs: 40_000,
     latencyMs: { p50: 20, p99 }, latencyParts: { biddingMs: { p50: 0, p99: 0 }, afterBidsMs: { p50: 0, p99: 0 }, attemptMs: { p50: 0, p99: 0 } },
+    phases: phaseBreakdown([]),
     degree: 6, setupMs: 0, perJob: { agent: role(10_000), bystander: role(bystanderBytes) }, advertsHeld: [3, 3],
     cpu: { cores: 2, idleSeconds: 10, idleMsPerSec: {}, idleTotalMsPerSec: 0, windowTotalMsPerSec: 0 }
   }
