@@ -563,6 +563,7 @@ export async function renderAllVectors (): Promise<Map<string, string>> {
     ['award-embedding-bids.json', withTopic(positiveVector(awardEmbedding, coordinator, {}, 'The award of the bid vector as a coordinator that took its bids over the bid stream signs it: it embeds the bids it ranked, the awarded bid vector first, then a bid of the other key (0.07 USD).',
       negativesFor(awardEmbedding, b => { b.bids = [bid] }, other)), topics.awardEmbedding)],
     ['bid-stream.json', bidStreamVector({ job, bid, agent, other, coordinator, bidBody, elsewhere, seeing })],
+    ['receipt-frame.json', receiptFrameVector({ receipt, receiptBody, agent, other, coordinator, seeing: { now: T0 + 1000, holdsSpecs: [spec.id], seenJobs: [job.id] } })],
     ['claim.json', positiveVector(claim, agent, { output }, 'The agent\'s claim for the award vector, signed by the agent key. output is the output frame: its canonical JSON, the sha2-256 hex of that (outputHash) and its size (outputSize).',
       negativesFor(claim, b => { b.outputHash = '0'.repeat(64) }, other))],
     ['receipt.json', withTopic(positiveVector(receipt, coordinator, {}, 'The coordinator\'s receipt for the claim vector, signed by the coordinator key, embedding the agent\'s signed claim envelope as body.claim.',
@@ -619,6 +620,33 @@ function bidStreamVector (v: { job: Envelope<object>, bid: Envelope<BidBody>, ag
       frame('not-open', 'A bid of the other key for a job that is not the coordinator\'s open job (one it never saw).', other, seal('bid', { ...bidBody, jobId: elsewhere }, other.signer), refused('not-open'), false)
     ],
     oversized: { description: `A frame whose length prefix announces ${MAX_BID_FRAME_BYTES + 1} bytes, one over the limit: the coordinator resets the stream after reading the prefix, with no answer.`, lengthPrefixHex: Buffer.from(encodeVarint(MAX_BID_FRAME_BYTES + 1)).toString('hex') }
+  }
+}
+
+/**
+ * Receipt frames on the execution stream (execute/1.3.0) as the agent of the
+ * receipt vector judges them, in order: the verdict due and whether the agent
+ * resets the stream after it.
+ */
+function receiptFrameVector (v: { receipt: Envelope<ReceiptBody>, receiptBody: ReceiptBody, agent: Key, other: Key, coordinator: Key, seeing: TopicNegatives['context'] }): Record<string, unknown> {
+  const { receipt, receiptBody, agent, other, coordinator } = v
+  const frame = (name: string, description: string, peer: Key, envelope: object, verdict: Record<string, unknown>, resets: boolean): Record<string, unknown> =>
+    ({ name, description, peer: peer.peerId, envelopeJson: text(envelope), verdict, resets })
+  const rejected = (code: string): Record<string, unknown> => ({ action: 'reject', code })
+  const elsewhere: ReceiptBody = { ...receiptBody, agent: other.peerId, outcome: 'unreachable', reason: 'could not reach the agent', costUsd: 0, claim: null }
+  delete elsewhere.outputHash
+  const altered = { ...receiptBody, costUsd: 0.01 }
+  return {
+    description: `Receipt frames on the execution stream ${PROTOCOLS.executeReceipts} as the agent of the receipt vector (the agent key) judges them, in order, on a node that holds the spec vector and has seen the job vector (protocols/market.md, Receipt frame). Each frame comes on a stream whose remote PeerId is \`peer\`; \`verdict\` is what the agent makes of it (\`accept\`: it stores the receipt), \`resets\` whether it then resets the stream. The second case depends on the first: the receipt vector is held.`,
+    context: v.seeing,
+    agent: agent.peerId,
+    frames: [
+      frame('kept', 'The receipt vector, on the coordinator key\'s stream: a receipt of the agent\'s own work from the coordinator that signed it.', coordinator, receipt, { action: 'accept' }, false),
+      frame('duplicate', 'The receipt vector again: already held, dropped.', coordinator, receipt, { action: 'ignore', code: 'duplicate' }, false),
+      frame('not-the-coordinator', 'The receipt vector on the other key\'s stream: only the coordinator that signed a receipt sends it on its stream.', other, receipt, rejected('not-ours'), true),
+      frame('another-agents-work', 'A receipt the coordinator key signed for the other key\'s attempt (unreachable, nothing charged), on the coordinator\'s stream: a receipt of someone else\'s work.', coordinator, seal('receipt', elsewhere, coordinator.signer), rejected('not-ours'), true),
+      frame('altered', 'The receipt vector with costUsd changed after signing (its id kept).', coordinator, { ...receipt, body: altered }, rejected('id-mismatch'), true)
+    ]
   }
 }
 

@@ -302,11 +302,13 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
         discovery.connectToProviders(specId).catch(() => {})
         discovery.seekProviders(specId)
       }
-      // The spec's receipts held by the peers already on its topics (later peers are caught up as they connect).
-      // Not when this node keeps up with every receipt (--follow all): its catch-up on connect already pulls
-      // them, and a second pull at once would fetch the same records twice.
+    },
+    onReceiptsJoined: specId => {
+      // The spec's receipts held by the peers already on its receipts topic (later peers are caught up as they
+      // connect). Not when this node keeps up with every receipt (--follow all): its catch-up on connect already
+      // pulls them, and a second pull at once would fetch the same records twice.
       const { market: joinedMarket, catchUp: joinedCatchUp } = late
-      if (joinedMarket != null && joinedCatchUp != null && joinedMarket.subscriptions.joinedSpecs() !== 'all') {
+      if (joinedMarket != null && joinedCatchUp != null && joinedMarket.subscriptions.receiptSpecs() !== 'all') {
         joinedCatchUp.specJoined(specId, joinedMarket.subscriptions.topicPeers(specId, 'receipts')).catch(() => {})
       }
     },
@@ -348,7 +350,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   // Pull what we missed from every peer that speaks sync, once per connection, from where the last
   // pull ended: the specs, and the receipts of the specs whose topics this node is on (a bystander
   // gets no receipt by sync either; --follow all, or the global topics, keep up with every receipt).
-  const catchUp = new SyncCatchUp({ libp2p, sync, cursors: new SyncCursorStore(db), joinedSpecs: () => market.subscriptions.joinedSpecs(), log })
+  const catchUp = new SyncCatchUp({ libp2p, sync, cursors: new SyncCursorStore(db), receiptSpecs: () => market.subscriptions.receiptSpecs(), log })
   late.catchUp = catchUp
   catchUp.start()
 

@@ -33,6 +33,7 @@ import { batchedWriter, fdSink, type BatchedWriter } from '../../src/util/log-wr
 import type { MarketOptions } from '../../src/market/market.ts'
 import type { LeaseInfo } from '../../src/market/lease-coordinator.ts'
 import { SPEC_TOPIC_KINDS } from '../../src/market/topics.ts'
+import { KINDS_FOR } from '../../src/market/subscriptions.ts'
 import type { ConnectionBudget } from '../../src/net/connection-budget.ts'
 import type { JobEvent } from '../../src/market/job-events.ts'
 import { jobTiming, type JobTiming } from './job-phases.ts'
@@ -301,7 +302,7 @@ async function handle (message: ToScaleNode): Promise<FromScaleNode> {
         connections: new Set(n.libp2p.getConnections().map(c => c.remotePeer.toString())).size,
         specsHeld: specsHeld.filter(Boolean).length,
         adverts: message.advertsOf != null ? n.capacityOf(message.advertsOf).length : 0,
-        topicPeers: message.topicsOf != null ? Math.min(...SPEC_TOPIC_KINDS.map(kind => n.subscriptions.topicPeers(message.topicsOf!, kind).length)) : 0
+        topicPeers: message.topicsOf != null ? Math.min(...KINDS_FOR.serving.map(kind => n.subscriptions.topicPeers(message.topicsOf!, kind).length)) : 0
       }
     }
     case 'join':

@@ -19,7 +19,7 @@ export type ToScaleNode =
   | { cmd: 'start', id: number, bootstrap: string[], topics: TopicMode, metrics?: boolean, log?: boolean, dht?: boolean, bids?: BidMode }
   | { cmd: 'publish', id: number, name: string }
   | { cmd: 'serve', id: number, specId: string, priceUsd: number }
-  /** `topicsOf`: also count, for that spec, the peers on the least-populated of its market topics. */
+  /** `topicsOf`: also count, for that spec, the peers on the least-populated of the market topics every party is on (all but receipts, which only coordinators and followers join). */
   | { cmd: 'status', id: number, specIds: string[], advertsOf?: string, topicsOf?: string }
   /** Join a spec's market topics as its coordinator (as its first job would). */
   | { cmd: 'join', id: number, specId: string }

@@ -9,8 +9,9 @@ import type { Spec } from '../spec/index.ts'
 import type { Gossip } from '../net/gossip.ts'
 import { DeadlineExceededError, HandlerError, Refusal } from './errors.ts'
 import type { Handler } from './exec-handler.ts'
-import { execStream, readCancelFrame, supportsCancel, supportsLeases } from './exec-protocol.ts'
+import { execStream, readCancelFrame, supportsCancel, supportsLeases, supportsReceipts } from './exec-protocol.ts'
 import { FrameError } from '../net/frames.ts'
+import { MessageValidationError } from '../wire/errors.ts'
 import { after } from './timers.ts'
 import { bidHoldsUntil, firstBidUntil } from './constants.ts'
 import { AwardBodySchema, publishableReason, type BidAnswer, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, MAX_DURATION_MS, MAX_QUEUE, MAX_SLOTS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
@@ -113,9 +114,18 @@ export interface AgentDeps {
    * fails, and the bid then goes by gossip. Absent: bids are gossiped.
    */
   sendBid?: (coordinator: string, bid: Envelope<BidBody>) => Promise<BidAnswer>
+  /**
+   * Judge and store a receipt frame from a coordinator's execution stream
+   * (execute/1.3.0): the receipt of one of our attempts, signed by that
+   * coordinator. Throws MessageValidationError: a Reject ends the stream, an
+   * Ignore (a duplicate) drops the frame. Absent: receipt frames are dropped.
+   */
+  takeReceipt?: (frame: Uint8Array, coordinator: string) => Promise<void>
 }
 
 const DEFAULT_CONCURRENCY = 4
+/** Receipt frames of one execution stream judged at once; the stream's next frame waits for a place. */
+const MAX_RECEIPT_FRAMES_PENDING = 64
 const DEFAULT_ADVERT_INTERVAL_MS = 2000
 /** Adverts on change are at most this frequent: load changes faster than gossip should carry it. */
 const MIN_ADVERT_GAP_MS = 20
@@ -513,6 +523,9 @@ export class AgentService {
     const coordinator = connection.remotePeer.toString()
     const cancels = supportsCancel(stream)
     const leases = supportsLeases(stream)
+    const receipts = supportsReceipts(stream)
+    /** Receipt frames of this stream being judged and stored. */
+    const receiptsPending = new Set<Promise<void>>()
     /** This stream's requests being handled, by award id: what its cancel frames can reach. */
     const running = new Map<string, AbortController>()
     // The coordinator hanging up means nobody will take these results: stop working.
@@ -567,6 +580,16 @@ export class AgentService {
         }
         continue
       }
+      if (receipts && type === 'receipt') {
+        // Judged beside the read loop (a store write must not hold up the next award), a bounded number at once.
+        if (receiptsPending.size >= MAX_RECEIPT_FRAMES_PENDING) await Promise.race(receiptsPending)
+        const taking: Promise<void> = this.takeReceipt(awardBytes, coordinator).then(ok => {
+          receiptsPending.delete(taking)
+          if (!ok) stream.abort(new Error('bad receipt frame'))
+        })
+        receiptsPending.add(taking)
+        continue
+      }
       // The award is judged once its input frame has arrived too (the two are one request);
       // the input of an award that is then refused has been read, within the frame limit, and is dropped.
       try {
@@ -581,6 +604,22 @@ export class AgentService {
           this.log('agent.stream-failed', { level: 'warn', coordinator, error: err.message })
           stream.abort(err)
         })
+    }
+  }
+
+  /**
+   * A receipt frame, judged and stored by deps.takeReceipt. False when it is
+   * to be Rejected (forged, or not a receipt of our work signed by this
+   * coordinator): the caller ends the stream. A duplicate is dropped quietly.
+   */
+  private async takeReceipt (frame: Uint8Array, coordinator: string): Promise<boolean> {
+    try {
+      await this.deps.takeReceipt?.(frame, coordinator)
+      return true
+    } catch (err) {
+      if (err instanceof MessageValidationError && err.action === 'ignore') return true
+      this.log('agent.stream-failed', { level: 'warn', coordinator, error: `bad receipt frame: ${(err as Error).message}` })
+      return false
     }
   }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { hashHex } from '../crypto/content-id.ts'
 import { canonicalBytes } from '../wire/canonical.ts'
 import { sameKey, type Signer } from '../crypto/signatures.ts'
-import { seal, sealLazily, type Envelope } from '../wire/envelope.ts'
+import { encodeEnvelope, seal, sealLazily, type Envelope } from '../wire/envelope.ts'
 import { MAX_INPUT_BYTES, MAX_OUTPUT_BYTES } from '../wire/constants.ts'
 import { marketTopic, type SpecTopicKind } from './topics.ts'
 import { describeValueProblem, parseJsonBytes, valueProblem } from '../wire/json-input.ts'
@@ -1043,6 +1043,8 @@ export class Coordinator {
     const stored: StoredReceipt = { id: receipt.id, envelope: receipt, receivedAt: this.now() }
     await this.deps.jobStore.save(record, { output, with: [...this.deps.receipts.operations(stored), this.deps.ledger.operation(ledger)] })
     this.deps.onReceipt?.(stored)
+    // The agent is not on the spec's receipts topic: its own receipt comes over the stream its attempt ran on.
+    this.exec.deliverReceipt(receipt.body.agent, encodeEnvelope(receipt))
     const topic = this.topicOf(receipt.body.specId, 'receipts')
     if (this.deps.publishReceipt != null) this.deps.publishReceipt(topic, receipt)
     else this.gossipLater(topic, receipt)

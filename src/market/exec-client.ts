@@ -4,7 +4,7 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { encodeEnvelope, parseEnvelopeJson, type Envelope } from '../wire/envelope.ts'
 import { MAX_OUTPUT_BYTES } from '../wire/constants.ts'
 import type { SpecmeshLibp2p } from '../net/libp2p.ts'
-import { EXEC_PROTOCOLS, encodeCancelFrame, execStream, supportsCancel, supportsLeases } from './exec-protocol.ts'
+import { EXEC_PROTOCOLS, encodeCancelFrame, execStream, supportsCancel, supportsLeases, supportsReceipts } from './exec-protocol.ts'
 
 /** What came back for one award: the agent's claim frame, and its output frame when the claim says success. */
 export interface ExecReply {
@@ -127,6 +127,11 @@ class ExecSession {
     return supportsLeases(this.stream)
   }
 
+  /** Whether this stream carries receipt frames (execute/1.3.0). */
+  get receipts (): boolean {
+    return supportsReceipts(this.stream)
+  }
+
   get protocol (): string {
     return this.stream.protocol ?? 'an unknown protocol'
   }
@@ -247,6 +252,19 @@ export class ExecClient {
     }
     if (!session.leases) throw new LeasesUnsupportedError(agent, session.protocol)
     await session.send(frame, signal)
+  }
+
+  /**
+   * Hand the agent the receipt of its attempt (an encoded receipt envelope)
+   * over the session the attempt ran on, when that session is still up and
+   * speaks execute/1.3.0. Best effort, and never opens a stream: the receipt
+   * is also held here and gossiped to the spec's coordinators and followers,
+   * and the agent can fetch it by sync.
+   */
+  deliverReceipt (agent: string, receipt: Uint8Array): void {
+    this.sessions.get(agent)?.then(session => {
+      if (session.usable && session.receipts) session.send(receipt).catch(() => {})
+    }, () => {})
   }
 
   /** One request to the agent; rejects with AgentUnreachableError when no stream to it could be opened. */

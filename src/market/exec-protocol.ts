@@ -4,12 +4,14 @@ import { z } from 'zod'
 import { MAX_INPUT_BYTES, MAX_MESSAGE_BYTES, MAX_OUTPUT_BYTES, PROTOCOLS } from '../wire/constants.ts'
 
 /**
- * Framing of the execution stream (/specmesh/execute/1.2.0; 1.1.0 without the
- * lease frames; 1.0.0 without the cancel frame either), length-prefixed:
+ * Framing of the execution stream (/specmesh/execute/1.3.0; 1.2.0 without the
+ * receipt frame; 1.1.0 without the lease frames either; 1.0.0 without the
+ * cancel frame either), length-prefixed:
  *   coordinator → agent: [award envelope] [input JSON]  — a request
  *                        [lease-award envelope] [input JSON] — 1.2.0: a request under a lease
  *                        [lease envelope] or [lease-end envelope] — 1.2.0: open or end a lease
  *                        [cancel frame]                 — 1.1.0 and later: stop that request
+ *                        [receipt envelope]             — 1.3.0: the receipt of one of this agent's attempts
  *   agent → coordinator: [claim envelope] [output JSON, only when the claim's outcome is success]
  *                        [lease-end envelope]           — 1.2.0: the agent ends (or refuses) a lease
  * Frames are capped at the payload limit plus room for an envelope.
@@ -50,16 +52,25 @@ export function execStream (stream: Stream, frameTimeoutMs: number = EXEC_FRAME_
 
 /** Whether the negotiated protocol carries cancel frames, `cancelled` claims and `stopping`. */
 export function supportsCancel (stream: Stream): boolean {
-  return stream.protocol === PROTOCOLS.execute || stream.protocol === PROTOCOLS.executeLease
+  return stream.protocol === PROTOCOLS.execute || supportsLeases(stream)
 }
 
-/** Whether the negotiated protocol carries the lease frames (execute/1.2.0, protocols/market.md "Leases"). */
+/** Whether the negotiated protocol carries the lease frames (execute/1.2.0 and later, protocols/market.md "Leases"). */
 export function supportsLeases (stream: Stream): boolean {
-  return stream.protocol === PROTOCOLS.executeLease
+  return stream.protocol === PROTOCOLS.executeLease || supportsReceipts(stream)
+}
+
+/**
+ * Whether the negotiated protocol carries receipt frames (execute/1.3.0): an
+ * agent is not on its specs' receipts topics, so this is how it gets the
+ * receipts of its own work (protocols/market.md "Receipt frame").
+ */
+export function supportsReceipts (stream: Stream): boolean {
+  return stream.protocol === PROTOCOLS.executeReceipts
 }
 
 /** The execution protocols, newest first: a coordinator proposes them in this order, an agent answers each. */
-export const EXEC_PROTOCOLS = [PROTOCOLS.executeLease, PROTOCOLS.execute, PROTOCOLS.executeV1]
+export const EXEC_PROTOCOLS = [PROTOCOLS.executeReceipts, PROTOCOLS.executeLease, PROTOCOLS.execute, PROTOCOLS.executeV1]
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()

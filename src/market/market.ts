@@ -55,6 +55,8 @@ export interface MarketDeps {
   follow?: FollowList
   /** A spec's topics were joined: the node dials the spec's providers here. */
   onJoined?: (specId: string, reason: JoinReason) => void
+  /** The node began taking a spec's receipts (coordinating or following it; subscriptions.ts). */
+  onReceiptsJoined?: (specId: string) => void
   /** The verdict on each bid that came over the bid stream, as a gossip validator's (topic: the protocol id). */
   onVerdict?: (topic: string, verdict: 'accept' | 'reject' | 'ignore', from: string, reason?: string) => void
 }
@@ -192,7 +194,8 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     execFrameTimeoutMs: deps.options?.execFrameTimeoutMs,
     topicOf,
     advertPerSpec: mode === 'per-spec',
-    ...(bidClient != null ? { sendBid: async (coordinator, bid) => await bidClient.send(coordinator, bid) } : {})
+    ...(bidClient != null ? { sendBid: async (coordinator, bid) => await bidClient.send(coordinator, bid) } : {}),
+    takeReceipt: async (frame, coordinator) => { await receiptIngest.ownReceipt(frame, signer.peerId, coordinator) }
   })
   const receiptOut = new ReceiptBatcher({
     publish: async (topic, bytes) => { await gossip.publishBytes(topic, bytes) },
@@ -236,6 +239,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     follow: deps.follow,
     heldSpecs: async () => (await specs.list()).map(r => ({ id: r.id, spec: r.spec })),
     onJoined: deps.onJoined,
+    onReceiptsJoined: deps.onReceiptsJoined,
     // A peer new on a capacity topic of ours hears our load now, not an advert interval later.
     onPeerSubscribed: (specId, kind) => { if (kind === 'capacity' && agent.servedSpecs().some(s => s.specId === specId)) agent.advertiseSoon() },
     log

@@ -1,6 +1,7 @@
 import type { Envelope } from '../wire/envelope.ts'
-import { ignore } from '../wire/errors.ts'
+import { ignore, reject } from '../wire/errors.ts'
 import type { ReceiptStore, StoredReceipt } from '../store/receipt-store.ts'
+import { sameKey } from '../crypto/signatures.ts'
 import type { ReceiptBody } from './messages.ts'
 import { isReceiptBatch, validateReceiptBatch } from './receipt-batch.ts'
 import { validateReceipt, type BaseContext } from './validators.ts'
@@ -15,6 +16,21 @@ export interface ReceiptIngestDeps {
 }
 
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true })
+
+/**
+ * A receipt frame on an execution stream (execute/1.3.0, protocols/market.md
+ * "Receipt frame"): every check of the receipts topic, then it must be a
+ * receipt of `agent`'s work (the node reading the stream) signed by
+ * `coordinator` (the stream's other end); anything else is Rejected
+ * `not-ours`: a coordinator has no reason to send it there.
+ */
+export async function validateOwnReceipt (data: Uint8Array, ctx: BaseContext, agent: string, coordinator: string): Promise<Envelope<ReceiptBody>> {
+  const { envelope } = await validateReceipt(data, ctx, null)
+  if (!sameKey(envelope.body.agent, agent) || !sameKey(envelope.signer, coordinator)) {
+    throw reject('not-ours', `receipt ${envelope.id} on the execution stream is for agent ${envelope.body.agent}, signed by ${envelope.signer}: only the receipts of this agent's work, signed by the stream's coordinator, come there`)
+  }
+  return envelope
+}
 
 /**
  * Takes receipts in from the receipts topic (one receipt or a batch) and from
@@ -43,6 +59,20 @@ export class ReceiptIngest {
   /** One receipt envelope (a gossip message, or a sync record). */
   async single (data: Uint8Array, topicSpec: string | null = null): Promise<void> {
     const { envelope } = await validateReceipt(data, this.deps.ctx, topicSpec)
+    await this.keepNew(envelope, data)
+  }
+
+  /**
+   * A receipt frame on an execution stream (execute/1.3.0), judged by
+   * validateOwnReceipt for `agent` (this node) and the stream's `coordinator`,
+   * then stored as a receipt from the topic would be.
+   */
+  async ownReceipt (data: Uint8Array, agent: string, coordinator: string): Promise<void> {
+    await this.keepNew(await validateOwnReceipt(data, this.deps.ctx, agent, coordinator), data)
+  }
+
+  /** Store one validated receipt unless it is held already (Ignored: duplicate) or its signer is over quota. */
+  private async keepNew (envelope: Envelope<ReceiptBody>, data: Uint8Array): Promise<void> {
     if (await this.held(envelope.id)) throw ignore('duplicate', `receipt ${envelope.id} is already stored`)
     this.assertQuota(envelope.signer)
     await this.store([{ envelope, bytes: data }])

@@ -31,9 +31,31 @@ export interface SpecSubscriptionsDeps {
   heldSpecs: () => Promise<Array<{ id: string, spec: Spec }>>
   /** A spec's topics were joined (first reason) — the node meets its parties here. */
   onJoined?: (specId: string, reason: JoinReason) => void
+  /** The node now takes the spec's receipts (its receipts topic was joined): catch up on those held by its peers. */
+  onReceiptsJoined?: (specId: string) => void
   /** A peer subscribed to one of the spec's topics we are on. */
   onPeerSubscribed?: (specId: string, kind: SpecTopicKind, peer: string) => void
   log?: (event: string, fields?: Record<string, unknown>) => void
+}
+
+/**
+ * The topics of a spec each reason puts a node on. An agent serving S is on
+ * all but S's receipts: the receipts of the other agents' work are not its
+ * business (validating and storing them was most of what the agents that did
+ * not win a job spent on it, bench:jobs), and its own come over the execution
+ * stream they ran on (protocols/market.md "Receipt frame"). Coordinators and
+ * followers, who rate agents from receipts, are on all six.
+ */
+export const KINDS_FOR: Readonly<Record<JoinReason, readonly SpecTopicKind[]>> = {
+  serving: SPEC_TOPIC_KINDS.filter(kind => kind !== 'receipts'),
+  coordinating: SPEC_TOPIC_KINDS,
+  following: SPEC_TOPIC_KINDS
+}
+
+function kindsOf (reasons: Iterable<JoinReason>): Set<SpecTopicKind> {
+  const kinds = new Set<SpecTopicKind>()
+  for (const reason of reasons) for (const kind of KINDS_FOR[reason]) kinds.add(kind)
+  return kinds
 }
 
 /** Whether a follow entry names this spec: its id, `name@version`, or `name`. */
@@ -42,8 +64,8 @@ export function followMatches (entry: string, id: string, spec: Spec): boolean {
 }
 
 /**
- * Joins and leaves a spec's five market topics for the reasons a node has to
- * be there, registers their validators and their peer-score parameters, and
+ * Joins and leaves a spec's market topics for the reasons a node has to be
+ * there (KINDS_FOR), registers their validators and their peer-score parameters, and
  * tells the agent when a peer arrives on a capacity topic. Under the 'global'
  * mode it holds the fixed global topics instead, and every spec counts as joined.
  */
@@ -90,29 +112,35 @@ export class SpecSubscriptions implements Startable {
   join (specId: string, reason: JoinReason): boolean {
     if (this.deps.mode === 'global' || !this.started) return false
     const held = this.reasons.get(specId)
-    if (held != null) {
-      held.add(reason)
-      return false
-    }
-    this.reasons.set(specId, new Set([reason]))
+    if (held?.has(reason) === true) return false
+    const before = kindsOf(held ?? [])
+    const reasons = held ?? new Set<JoinReason>()
+    reasons.add(reason)
+    this.reasons.set(specId, reasons)
     const validate = this.deps.validators(specId)
     const pubsub = this.deps.libp2p.services.pubsub
-    for (const kind of SPEC_TOPIC_KINDS) {
+    for (const kind of kindsOf(reasons)) {
+      if (before.has(kind)) continue
       const topic = marketTopic('per-spec', specId, kind)
       scoreTopic(pubsub, topic)
       this.deps.gossip.handle(topic, validate[kind])
     }
-    this.deps.log?.('topics.joined', { specId, reason })
-    this.deps.onJoined?.(specId, reason)
-    return true
+    if (held == null) {
+      this.deps.log?.('topics.joined', { specId, reason })
+      this.deps.onJoined?.(specId, reason)
+    }
+    if (!before.has('receipts') && KINDS_FOR[reason].includes('receipts')) this.deps.onReceiptsJoined?.(specId)
+    return held == null
   }
 
-  /** Drop one reason; the topics are left once none remains. */
+  /** Drop one reason; each topic is left once no remaining reason needs it, the spec once none remains. */
   leave (specId: string, reason: JoinReason): void {
     const held = this.reasons.get(specId)
-    if (held == null || !held.delete(reason) || held.size > 0) return
+    if (held == null || !held.delete(reason)) return
+    const still = kindsOf(held)
+    for (const kind of KINDS_FOR[reason]) if (!still.has(kind)) this.deps.gossip.unhandle(marketTopic('per-spec', specId, kind))
+    if (held.size > 0) return
     this.reasons.delete(specId)
-    for (const kind of SPEC_TOPIC_KINDS) this.deps.gossip.unhandle(marketTopic('per-spec', specId, kind))
     this.deps.log?.('topics.left', { specId })
   }
 
@@ -125,6 +153,27 @@ export class SpecSubscriptions implements Startable {
   joinedSpecs (): string[] | 'all' {
     if (this.deps.mode === 'global' || this.deps.follow === 'all') return 'all'
     return [...this.reasons.keys()]
+  }
+
+  /** Whether this node is on the spec's topic of `kind` (always, under 'global'). */
+  isOn (specId: string, kind: SpecTopicKind): boolean {
+    if (this.deps.mode === 'global') return true
+    const held = this.reasons.get(specId)
+    return held != null && kindsOf(held).has(kind)
+  }
+
+  /** Whether this node takes the spec's receipts (is on its receipts topic). */
+  takesReceipts (specId: string): boolean {
+    return this.isOn(specId, 'receipts')
+  }
+
+  /**
+   * The specs whose receipts this node takes (it coordinates or follows them),
+   * or 'all' under the global topics or `--follow all`: what sync pulls receipts of.
+   */
+  receiptSpecs (): string[] | 'all' {
+    if (this.deps.mode === 'global' || this.deps.follow === 'all') return 'all'
+    return [...this.reasons.keys()].filter(specId => this.takesReceipts(specId))
   }
 
   /** Why this node is on each spec's topics (diagnostics, `specmesh status`). */

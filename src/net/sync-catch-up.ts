@@ -19,8 +19,8 @@ export interface SyncCatchUpDeps {
   libp2p: SpecmeshLibp2p
   sync: Sync
   cursors: SyncCursorStore
-  /** The specs whose receipts this node keeps up with: 'all', or these ids (the market's joined specs). */
-  joinedSpecs: () => readonly string[] | 'all'
+  /** The specs whose receipts this node keeps up with: 'all', or these ids (those it coordinates or follows). */
+  receiptSpecs: () => readonly string[] | 'all'
   log?: (event: string, fields?: Record<string, unknown>) => void
 }
 
@@ -114,7 +114,7 @@ export class SyncCatchUp implements Startable {
 
   /** The pulls that bring this node up to date with one peer: specs, and the joined specs' receipts. */
   private plans (): Plan[] {
-    const joined = this.deps.joinedSpecs()
+    const joined = this.deps.receiptSpecs()
     if (joined === 'all') return [{ request: { kinds: [SPEC_KIND, RECEIPT_KIND] }, scopes: [SPEC_SCOPE, ALL_RECEIPTS_SCOPE] }]
     if (joined.length === 0) return [{ request: { kinds: [SPEC_KIND] }, scopes: [SPEC_SCOPE] }]
     const plans: Plan[] = []

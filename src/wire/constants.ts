@@ -63,6 +63,11 @@ export const TOPICS = {
 export const PROTOCOLS = {
   sync: '/specmesh/sync/1.1.0',
   syncV1: '/specmesh/sync/1.0.0',
+  /**
+   * 1.3.0 adds the receipt frame: the coordinator hands the agent the receipt of
+   * its own work on the stream it ran on (protocols/market.md "Receipt frame").
+   */
+  executeReceipts: '/specmesh/execute/1.3.0',
   /** 1.2.0 adds the lease frames (lease, lease-award, lease-end; protocols/market.md "Leases"). */
   executeLease: '/specmesh/execute/1.2.0',
   execute: '/specmesh/execute/1.1.0',

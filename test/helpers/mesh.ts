@@ -32,18 +32,21 @@ export async function startNode (options: { home?: string, bootstrap?: string[],
 
 /**
  * Wait until every one of `parties` (a spec's agents, coordinators and
- * followers) sees another party on each of the spec's market topics. Agents
- * join them on serve(); a node here that is not on them yet joins as a
- * coordinator would on its first job, so a test can wait for adverts before
+ * followers) on each of the spec's market topics sees another party there.
+ * Agents join them on serve() (all but the receipts topic, which is the
+ * coordinators' and followers'); a node here that is not on them yet joins as
+ * a coordinator would on its first job, so a test can wait for adverts before
  * it submits. Under `market.topics: 'global'` it waits on the global topics.
  */
 export async function waitForSpecMesh (parties: TestNode[], specId: string, kinds: readonly SpecTopicKind[] = SPEC_TOPIC_KINDS): Promise<void> {
   for (const node of parties) if (!node.subscriptions.joined(specId)) node.subscriptions.join(specId, 'coordinating')
   for (const kind of kinds) {
-    await waitFor(() => parties.every(n => {
+    const on = parties.filter(n => n.subscriptions.isOn(specId, kind))
+    if (on.length < 2) continue
+    await waitFor(() => on.every(n => {
       const others = new Set(n.subscriptions.topicPeers(specId, kind))
-      return parties.some(p => p !== n && others.has(p.peerId))
-    }), { timeoutMs: 15_000, what: `every party to see another on the ${kind} topic of spec ${specId}` })
+      return on.some(p => p !== n && others.has(p.peerId))
+    }), { timeoutMs: 15_000, what: `every party on the ${kind} topic of spec ${specId} to see another there` })
   }
 }
 

@@ -23,6 +23,7 @@ import { encodeVarint } from '../../../src/net/frames.ts'
 import { verifyReceipt } from '../../../src/market/receipt-verify.ts'
 import { ReceiptBatchSchema, validateReceiptBatch } from '../../../src/market/receipt-batch.ts'
 import { specTopicValidator } from '../../../src/net/spec-topic.ts'
+import { validateOwnReceipt } from '../../../src/market/receipt-ingest.ts'
 import { SpecSchema, type Spec } from '../../../src/spec/index.ts'
 import type { SpecStore } from '../../../src/store/spec-store.ts'
 import type { StoredSpec } from '../../../src/node-types.ts'
@@ -55,6 +56,11 @@ interface BidStreamFile {
   maxFrameBytes: number
   frames: Array<{ name: string, peer: string, envelopeJson: string, answer: Record<string, unknown>, closes: boolean }>
   oversized: { lengthPrefixHex: string }
+}
+interface ReceiptFrameFile {
+  context: TopicNegatives['context']
+  agent: string
+  frames: Array<{ name: string, peer: string, envelopeJson: string, verdict: { action: string, code?: string }, resets: boolean }>
 }
 interface CanonicalCase { name: string, json: string, canonical: string, canonicalUtf8Hex: string, ieee754Hex?: string }
 interface RefusedCase { name: string, json: string }
@@ -286,6 +292,29 @@ describe('protocols/vectors: signed messages', async () => {
 
     it('covers every topic', () => {
       expect(POSITIVE_FILES.filter(f => files.get(f)!.topic != null)).toEqual(['spec.json', 'job.json', 'bid.json', 'award.json', 'award-embedding-bids.json', 'receipt.json', 'capacity.json', 'lease-call.json', 'lease-bid.json', 'lease.json'])
+    })
+
+    describe('receipt-frame.json: receipt frames on the execution stream as the receipt\'s agent judges them', () => {
+      it('gives each frame the verdict the file says, in order, and resets the stream where it says', async () => {
+        const file = await load<ReceiptFrameFile>('receipt-frame.json')
+        const { ctx } = nodeIn(file.context)
+        const held = new Set<string>()
+        for (const frame of file.frames) {
+          let verdict: { action: string, code?: string }
+          try {
+            const envelope = await validateOwnReceipt(utf8(frame.envelopeJson), ctx, file.agent, frame.peer)
+            if (held.has(envelope.id)) throw ignore('duplicate', 'already held')
+            held.add(envelope.id)
+            verdict = { action: 'accept' }
+          } catch (err) {
+            expect(err, frame.name).toBeInstanceOf(MessageValidationError)
+            verdict = { action: (err as MessageValidationError).action, code: (err as MessageValidationError).code }
+          }
+          // The agent resets the stream on a Reject (agent.ts takeReceipt), never on an Ignore.
+          expect({ name: frame.name, verdict, resets: verdict.action === 'reject' }).toEqual({ name: frame.name, verdict: frame.verdict, resets: frame.resets })
+        }
+        expect(file.frames.map(f => f.name)).toEqual(['kept', 'duplicate', 'not-the-coordinator', 'another-agents-work', 'altered'])
+      })
     })
 
     describe('bid-stream.json: the bid stream as the job\'s coordinator judges it', () => {
