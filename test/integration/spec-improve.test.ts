@@ -95,11 +95,15 @@ describe('specs that improve, on real nodes', () => {
       expect(receipt?.envelope.body).toMatchObject({ jobId: job.jobId, costUsd: job.spentUsd, outcome: 'success' })
     }
 
-    // An agent holds the same receipts (by gossip), so its own statistics agree.
-    await waitFor(async () => (await agents[1].listReceipts({ specId })).length === JOBS, { timeoutMs: 15_000, what: 'every receipt at an agent' })
-    const onAgent = specStats(specId, published.spec, (await agents[1].listReceipts({ specId })).map(r => r.envelope.body))
-    expect(onAgent.executions).toBe(JOBS)
-    expect(onAgent.durationMs).toEqual(stats.durationMs)
+    // Each agent holds the receipts of its own work (over its execution stream), and only those: together
+    // they are every receipt, so statistics from them agree with the coordinator's.
+    const heldByAgents = async (): Promise<Array<Awaited<ReturnType<TestNode['listReceipts']>>>> => await Promise.all(agents.map(async a => await a.listReceipts({ specId })))
+    await waitFor(async () => (await heldByAgents()).reduce((n, held) => n + held.length, 0) === JOBS, { timeoutMs: 15_000, what: 'every receipt at the agent that did the work' })
+    const held = await heldByAgents()
+    for (const [i, agent] of agents.entries()) expect(held[i]!.every(r => r.envelope.body.agent === agent.peerId)).toBe(true)
+    const onAgents = specStats(specId, published.spec, held.flat().map(r => r.envelope.body))
+    expect(onAgents.executions).toBe(JOBS)
+    expect(onAgents.durationMs).toEqual(stats.durationMs)
 
     // A fork that would break the spec is refused, naming the field.
     const refused = await client.request('POST', `/v1/specs/${specId}/fork`, { set: { variant: 'fast', deadline: '10s' } }).catch(err => err as ApiRequestError)
