@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { randomNonce } from '../crypto/nonce.ts'
 import { hashHex } from '../crypto/content-id.ts'
 import { canonicalBytes } from '../wire/canonical.ts'
 import { sameKey, type Signer } from '../crypto/signatures.ts'
@@ -20,7 +21,7 @@ import { openClaim, verifyClaim } from './validators.ts'
 import { awardPolicyProblems, normalizeAwardPolicy, type AwardPolicyInput } from './award-policy.ts'
 import { InvalidJobError, JobCancelledError, UnknownSpecError } from './job-errors.ts'
 import { Semaphore } from './backoff.ts'
-import { after, collectBids, timeoutSignal } from './timers.ts'
+import { after, clearableTimeout, collectBids, timeoutSignal } from './timers.ts'
 import { bidHoldsUntil, firstBidUntil, NO_BID_GRACE_FACTOR } from './constants.ts'
 import { specPolicy, type RequesterPolicy } from './policy.ts'
 import type { AdvertisedLoad, CapacityTable } from './capacity-table.ts'
@@ -244,6 +245,13 @@ export class Coordinator {
   private readonly gates = new Map<string, AuctionGate>()
   /** Bids on our jobs that came back after their window: what a no-bid failure is told by (no-bid.ts 'late'). */
   private readonly lateBids: LateBids
+  /**
+   * The canonical text of the bodies this node sealed (its jobs) or verified
+   * (their claims), by body object: the lease-award carries the job's body and
+   * the receipt the claim, and neither is canonicalized again (seal's `known`).
+   * Held weakly: an entry goes with its job.
+   */
+  private readonly canonicalTexts = new WeakMap<object, string>()
 
   constructor (deps: CoordinatorDeps) {
     this.deps = deps
@@ -384,7 +392,7 @@ export class Coordinator {
     // The job is sealed now, so its id is known at once; a job that waits for
     // capacity is published later under the same id (bid windows and holds
     // count from publication, see KnownJob.publishedAt).
-    const body: JobBody = { specId, inputHash: hashHex(inputBytes), inputSize: inputBytes.byteLength, maxUsd, deadline, bidWindowMs, createdAt: now, nonce: randomBytes(8).toString('hex') }
+    const body: JobBody = { specId, inputHash: hashHex(inputBytes), inputSize: inputBytes.byteLength, maxUsd, deadline, bidWindowMs, createdAt: now, nonce: randomNonce() }
     if (softDeadline != null) body.softDeadline = softDeadline
     // Whatever our peers would Reject we never sign: the job body meets the same
     // schema as the validator's (bid window, nonce, amounts, times) before anything else.
@@ -393,7 +401,7 @@ export class Coordinator {
       throw new InvalidJobError(selfCheck.error.issues.map(i => ({ path: i.path.map(String).join('.') || '(job)', message: i.message })))
     }
     // Signed when first published: a job that runs under a lease never is (its lease-award carries the body).
-    const envelope = sealLazily('job', body, this.deps.signer)
+    const envelope = sealLazily('job', body, this.deps.signer, this.canonicalTexts)
     const record: JobRecord = {
       jobId: envelope.id, specId, specName: spec.name, status: 'bidding', submittedAt: now, deadline, softDeadline, maxUsd, inputHash: body.inputHash, costUsd: 0, attempts: []
     }
@@ -783,7 +791,7 @@ export class Coordinator {
     this.ownInFlight.set(key, (this.ownInFlight.get(key) ?? 0) + 1)
     onAwarded()
     const award: AnyAward = bid.lease != null
-      ? this.leases.sealAward(bid.lease, job, attempt)
+      ? this.leases.sealAward(bid.lease, job, attempt, this.canonicalTexts)
       : seal('award', { jobId: job.id, specId: job.body.specId, bidId: bid.bidId, agent: bid.agent, priceUsd: bid.priceUsd, attempt, deadline: record.deadline, issuedAt: this.now(), ...(embedded != null ? { bids: embedded as AwardBody['bids'] } : {}) } satisfies AwardBody, this.deps.signer)
     const attemptRecord: AttemptRecord = { attempt, agent: bid.agent, bidId: bid.bidId, awardId: award.id, priceUsd: bid.priceUsd }
     if (bid.lease != null) attemptRecord.leaseId = bid.lease.id
@@ -969,12 +977,15 @@ export class Coordinator {
     const startedAt = this.now()
     const stopAt = this.policy.attemptStopAt(spec, startedAt, deadline)
     const stopReason = stopAt === deadline ? 'no result by the deadline' : 'no result within the attempt\'s time limit'
-    const signal = timeoutSignal(stopAt - startedAt)
+    // Cleared when the attempt ends: at hundreds of attempts a second, a timer
+    // left pending for each attempt's whole window adds up (timers.ts).
+    const limit = clearableTimeout(stopAt - startedAt)
+    const signal = limit.signal
     const failed = (outcome: Outcome, reason: string, claim: Envelope<ClaimBody> | null = null): AttemptResult =>
       ({ outcome, reason, claim, startedAt, endedAt: this.now() })
     try {
       const reply = await this.exec.exchange(bid.agent, bid.addrs, award, inputBytes, signal, cancel)
-      const claim = reply.claim !== undefined ? verifyClaim(reply.claim) : openClaim(reply.claimBytes)
+      const claim = reply.claim !== undefined ? verifyClaim(reply.claim, this.canonicalTexts) : openClaim(reply.claimBytes)
       if (!sameKey(claim.signer, bid.agent) || claim.body.awardId !== award.id || claim.body.jobId !== award.body.jobId) {
         return failed('error', 'the agent\'s claim is not signed by it or is for another award')
       }
@@ -999,6 +1010,8 @@ export class Coordinator {
       if (err instanceof AgentUnreachableError) return failed('unreachable', err.message)
       if (err instanceof MessageValidationError) return failed('error', `the agent's claim is invalid: ${err.message}`)
       return failed('error', `could not reach the agent or the stream failed: ${(err as Error).message}`)
+    } finally {
+      limit.clear()
     }
   }
 
@@ -1035,7 +1048,7 @@ export class Coordinator {
     const outputHash = result.outputHash ?? result.claim?.body.outputHash
     if (outputHash != null) body.outputHash = outputHash
     if (result.reason != null) body.reason = publishableReason(result.reason)
-    return seal('receipt', body, this.deps.signer)
+    return seal('receipt', body, this.deps.signer, this.canonicalTexts)
   }
 
   /** Store the receipt with the job record, its ledger (and output) in one batch, then send it. */

@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto'
+import { randomNonce } from '../crypto/nonce.ts'
 import type { Signer } from '../crypto/signatures.ts'
 import { sameKey } from '../crypto/signatures.ts'
 import { encodeEnvelope, seal, type Envelope } from '../wire/envelope.ts'
 import type { Spec } from '../spec/index.ts'
+import type { KnownCanonical } from '../wire/canonical.ts'
 import type { Gossip } from '../net/gossip.ts'
 import type { ExecClient } from './exec-client.ts'
 import type { CapacityTable } from './capacity-table.ts'
@@ -209,7 +210,7 @@ export class CoordinatorLeases {
       maxUsd: Math.min(request.maxUsd ?? budget ?? spec.costUsd ?? 0, budget ?? Infinity),
       bidWindowMs: request.bidWindowMs ?? DEFAULT_LEASE_BID_WINDOW_MS,
       createdAt: this.now(),
-      nonce: randomBytes(8).toString('hex')
+      nonce: randomNonce()
     }
     const check = LeaseCallBodySchema.safeParse(body)
     if (!check.success) {
@@ -318,9 +319,13 @@ export class CoordinatorLeases {
     for (const waiter of [...(this.waiters.get(specId) ?? [])]) waiter(null)
   }
 
-  /** The award-equivalent of one job under the lease, signed now. */
-  sealAward (lease: ActiveLease, job: Envelope<JobBody>, attempt: number): Envelope<LeaseAwardBody> {
-    return seal('lease-award', { leaseId: lease.id, jobId: job.id, job: job.body, agent: lease.agent, priceUsd: lease.priceUsd, attempt, issuedAt: this.now() }, this.deps.signer)
+  /**
+   * The award-equivalent of one job under the lease, signed now. `known`: the
+   * canonical text of the job's body from when it was sealed (see seal), so the
+   * body it carries is not canonicalized a second time.
+   */
+  sealAward (lease: ActiveLease, job: Envelope<JobBody>, attempt: number, known?: KnownCanonical): Envelope<LeaseAwardBody> {
+    return seal('lease-award', { leaseId: lease.id, jobId: job.id, job: job.body, agent: lease.agent, priceUsd: lease.priceUsd, attempt, issuedAt: this.now() }, this.deps.signer, known)
   }
 
   /**

@@ -26,6 +26,20 @@ export function timeoutSignal (ms: number): AbortSignal {
   return controller.signal
 }
 
+/**
+ * A signal that aborts (a TimeoutError reason, as timeoutSignal's) after `ms`
+ * unless `clear` is called first. For a wait that usually ends well before its
+ * limit, many times a second (an attempt within its execution window):
+ * AbortSignal.timeout's timer outlives the wait, pending until it fires or the
+ * signal is collected, so a coordinator at a few hundred jobs a second carried
+ * tens of thousands of them; this one's timer goes when the wait does.
+ */
+export function clearableTimeout (ms: number): { signal: AbortSignal, clear: () => void } {
+  const controller = new AbortController()
+  const clear = after(Math.max(1, ms), () => { controller.abort(new DOMException('The operation timed out.', 'TimeoutError')) })
+  return { signal: controller.signal, clear }
+}
+
 /** What a bid window waits on: the bids so far, the bidders still expected, and how to wake the wait. */
 export interface BidWindow {
   bids: { readonly length: number }

@@ -215,9 +215,13 @@ export function openClaim (data: Uint8Array): Envelope<ClaimBody> {
   return openTyped(data, 'claim', ClaimBodySchema)
 }
 
-/** Authenticate a claim embedded in a receipt. */
-export function verifyClaim (raw: unknown): Envelope<ClaimBody> {
-  return checkBody(verifyEnvelope(raw, { expectType: 'claim' }), 'claim', ClaimBodySchema)
+/**
+ * Authenticate a claim (embedded in a receipt, or parsed from its frame).
+ * `canonicalParts` receives the canonical text of its body, for the receipt
+ * that will carry it (see seal's `known`).
+ */
+export function verifyClaim (raw: unknown, canonicalParts?: WeakMap<object, string>): Envelope<ClaimBody> {
+  return checkBody(verifyEnvelope(raw, { expectType: 'claim', canonicalParts }), 'claim', ClaimBodySchema)
 }
 
 /**

@@ -11,13 +11,22 @@ export class NotCanonicalizableError extends Error {
   override name = 'NotCanonicalizableError'
 }
 
+/** Canonical texts already computed, by object (see canonicalize's `known`). */
+export interface KnownCanonical {
+  get: (value: object) => string | undefined
+}
+
 /**
  * `parts`, when given, receives the canonical text of every object inside
  * `value` (and of `value`), so a message embedded in another (a claim in a
  * receipt) need not be canonicalized again to check its own id and signature.
+ * `known`, when given, holds the canonical text of objects inside `value`
+ * whose text was already computed (a body sealed earlier, embedded in a new
+ * message): used as is, not computed again. The caller vouches that those
+ * objects have not changed since.
  */
-export function canonicalize (value: unknown, parts?: WeakMap<object, string>): string {
-  return write(value, '$', parts)
+export function canonicalize (value: unknown, parts?: WeakMap<object, string>, known?: KnownCanonical): string {
+  return write(value, '$', parts, known)
 }
 
 const encoder = new TextEncoder()
@@ -26,7 +35,7 @@ export function canonicalBytes (value: unknown): Uint8Array {
   return encoder.encode(canonicalize(value))
 }
 
-function write (value: unknown, path: string, parts?: WeakMap<object, string>): string {
+function write (value: unknown, path: string, parts?: WeakMap<object, string>, known?: KnownCanonical): string {
   if (value === null) return 'null'
   switch (typeof value) {
     case 'boolean':
@@ -40,13 +49,18 @@ function write (value: unknown, path: string, parts?: WeakMap<object, string>): 
       return JSON.stringify(value)
     case 'object': {
       if (Array.isArray(value)) {
-        return '[' + value.map((item, i) => write(item, `${path}[${i}]`, parts)).join(',') + ']'
+        return '[' + value.map((item, i) => write(item, `${path}[${i}]`, parts, known)).join(',') + ']'
       }
       const record = value as Record<string, unknown>
+      const already = known?.get(record)
+      if (already != null) {
+        parts?.set(record, already)
+        return already
+      }
       // Default sort compares UTF-16 code units, which is what RFC 8785 §3.2.3 asks for.
       const keys = Object.keys(record).filter(k => record[k] !== undefined).sort()
       for (const k of keys) if (!k.isWellFormed()) throw new NotCanonicalizableError(`${path}: key holds an unpaired UTF-16 surrogate`)
-      const text = '{' + keys.map(k => JSON.stringify(k) + ':' + write(record[k], `${path}.${k}`, parts)).join(',') + '}'
+      const text = '{' + keys.map(k => JSON.stringify(k) + ':' + write(record[k], `${path}.${k}`, parts, known)).join(',') + '}'
       parts?.set(record, text)
       return text
     }

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { canonicalize } from './canonical.ts'
+import { canonicalize, type KnownCanonical } from './canonical.ts'
 import { cidOfBytes } from '../crypto/content-id.ts'
 import { isCanonicalPeerId, verifySignature, type Signer } from '../crypto/signatures.ts'
 import { MAX_JSON_DEPTH, MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from './constants.ts'
@@ -75,8 +75,13 @@ function sign (type: MessageType, canonicalBody: string, id: string, signer: Sig
   return sig
 }
 
-export function seal<B extends object> (type: MessageType, body: B, signer: Signer): Envelope<B> {
-  const canonicalBody = canonicalize(body)
+/**
+ * Sign `body` as a message of `type`. `known`: the canonical text of objects
+ * `body` carries that were canonicalized before and not changed since (a
+ * job's body in its lease-award, a claim in its receipt), reused as is.
+ */
+export function seal<B extends object> (type: MessageType, body: B, signer: Signer, known?: KnownCanonical): Envelope<B> {
+  const canonicalBody = canonicalize(body, undefined, known)
   const id = cidOfBytes(encoder.encode(canonicalBody))
   return { type, v: PROTOCOL_VERSION, id, body, signer: signer.peerId, sig: sign(type, canonicalBody, id, signer) }
 }
@@ -88,9 +93,11 @@ export function seal<B extends object> (type: MessageType, body: B, signer: Sign
  * is one: only its id and body travel, inside the lease-award, and it is
  * signed only if it goes to the auction after all (bench:jobs' lease path:
  * one Ed25519 signature a job, about a fifth of the coordinator's signing).
+ * `parts` receives the canonical text of the body (see canonicalize), for a
+ * message that will carry it (seal's `known`).
  */
-export function sealLazily<B extends object> (type: MessageType, body: B, signer: Signer): Envelope<B> {
-  const canonicalBody = canonicalize(body)
+export function sealLazily<B extends object> (type: MessageType, body: B, signer: Signer, parts?: WeakMap<object, string>): Envelope<B> {
+  const canonicalBody = canonicalize(body, parts)
   const id = cidOfBytes(encoder.encode(canonicalBody))
   let sig: string | undefined
   const envelope = { type, v: PROTOCOL_VERSION, id, body, signer: signer.peerId } as Envelope<B>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { backoffDelayMs, Semaphore } from '../../../src/market/backoff.ts'
-import { after, collectBids, timeoutSignal, MAX_TIMER_MS, type BidWindow } from '../../../src/market/timers.ts'
+import { after, clearableTimeout, collectBids, timeoutSignal, MAX_TIMER_MS, type BidWindow } from '../../../src/market/timers.ts'
 import { waitFor } from '../../helpers/wait.ts'
 
 describe('backoff', () => {
@@ -49,6 +49,32 @@ describe('timers beyond 24.8 days', () => {
     expect(fired).toBe(false)
     expect(signal.aborted).toBe(false)
     cancel()
+  })
+})
+
+describe('clearableTimeout (an attempt\'s time limit)', () => {
+  it('aborts with a TimeoutError after its time, as AbortSignal.timeout does', async () => {
+    const { signal } = clearableTimeout(5)
+    await waitFor(() => signal.aborted, { what: 'the time limit' })
+    expect((signal.reason as DOMException).name).toBe('TimeoutError')
+  })
+
+  it('never aborts once cleared, and its timer keeps nothing pending', async () => {
+    const limit = clearableTimeout(5)
+    limit.clear()
+    let later = false
+    after(30, () => { later = true })
+    await waitFor(() => later, { what: 'a timer after the limit' })
+    expect(limit.signal.aborted).toBe(false)
+  })
+
+  it('does not fire at once past 24.8 days', async () => {
+    const limit = clearableTimeout(MAX_TIMER_MS * 2)
+    let shortFired = false
+    after(5, () => { shortFired = true })
+    await waitFor(() => shortFired, { what: 'a short timer' })
+    expect(limit.signal.aborted).toBe(false)
+    limit.clear()
   })
 })
 
