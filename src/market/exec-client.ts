@@ -269,7 +269,10 @@ export class ExecClient {
 
   /** One request to the agent; rejects with AgentUnreachableError when no stream to it could be opened. */
   async exchange (agent: string, addrs: string[] | undefined, award: Envelope<object>, inputBytes: Uint8Array, signal: AbortSignal, cancel?: AbortSignal): Promise<ExecReply> {
-    const opening = AbortSignal.any(cancel != null ? [signal, cancel] : [signal])
+    // Only opening a session waits on both signals: an exchange on the open
+    // session (every one but the first) needs no combined signal, whose
+    // AbortSignal.any costs weak references the collector then tracks.
+    const opening = (): AbortSignal => cancel != null ? AbortSignal.any([signal, cancel]) : signal
     let session: ExecSession
     try {
       session = await this.session(agent, addrs, inputBytes.byteLength, opening)
@@ -317,7 +320,8 @@ export class ExecClient {
     for (const warmed of this.warmed.values()) warmed.delete(agent)
   }
 
-  private async session (agent: string, addrs: string[] | undefined, inputBytes: number, signal: AbortSignal): Promise<ExecSession> {
+  /** The agent's open session, else a new one, opened under `signal` (or the signal it gives, asked for only then). */
+  private async session (agent: string, addrs: string[] | undefined, inputBytes: number, signal: AbortSignal | (() => AbortSignal)): Promise<ExecSession> {
     const existing = this.sessions.get(agent)
     let fresh = false
     if (existing != null) {
@@ -328,7 +332,7 @@ export class ExecClient {
       fresh = session?.usable === true
       if (this.sessions.get(agent) === existing) this.sessions.delete(agent)
     }
-    const opening = this.open(agent, addrs, fresh, signal)
+    const opening = this.open(agent, addrs, fresh, typeof signal === 'function' ? signal() : signal)
     this.sessions.set(agent, opening)
     const ended = (): void => {
       if (this.sessions.get(agent) !== opening) return
