@@ -670,8 +670,11 @@ export class Coordinator {
     let stop = ''
     let lastOutcome = ''
     let retryAfterMs = 0
-    // Waits for capacity and the retry budget end at the deadline or on cancel.
-    const deadlineSignal = AbortSignal.any([timeoutSignal(record.deadline - this.now()), cancel])
+    // Waits for the retry budget end at the deadline or on cancel. Made for
+    // the first retry that waits on it: most jobs never retry, and a timer
+    // pending to the deadline plus a combined signal per job add up.
+    let deadlineSignal: AbortSignal | undefined
+    const untilDeadline = (): AbortSignal => (deadlineSignal ??= AbortSignal.any([timeoutSignal(record.deadline - this.now()), cancel]))
 
     while (stop === '') {
       if (cancel.aborted) return await this.cancelled(record)
@@ -723,7 +726,7 @@ export class Coordinator {
         }
         this.log('job.over-budget', { level: 'warn', jobId: job.id, reason: `${why}; made anyway (overageBehavior warn)` })
       }
-      const retrying = attempt > 1 && this.policy.usesRetryBudget ? await this.retrySlot(spec, job.body.specId, deadlineSignal) : null
+      const retrying = attempt > 1 && this.policy.usesRetryBudget ? await this.retrySlot(spec, job.body.specId, untilDeadline()) : null
       if (retrying === false) {
         if (cancel.aborted) return await this.cancelled(record)
         stop = spec.capacity?.maxConcurrentRetries === 0
