@@ -23,7 +23,22 @@ export interface JobEvent {
 /** Keys sort by job, then by sequence number (zero-padded so text order is number order). */
 const key = (jobId: string, seq: number): string => `${jobId}!${String(seq).padStart(10, '0')}`
 
-/** The job events this node recorded, in LevelDB, so a stream can resume after a restart. */
+/**
+ * What one key holds: the events of one job appended together (one write),
+ * under the seq of the first; or one event alone, as every key did before
+ * events were stored together (a data folder written then still reads).
+ */
+type Stored = JobEvent | JobEvent[]
+
+const eventsOf = (stored: Stored): JobEvent[] => Array.isArray(stored) ? stored : [stored]
+
+/**
+ * The job events this node recorded, in LevelDB, so a stream can resume after
+ * a restart. The events of one job that one append carries (a job's award and
+ * its attempt's start, its receipt and its end: the steps of one event-loop
+ * turn) go under one key: each key put cost the coordinator more than
+ * encoding the event, six of them per leased job.
+ */
 export class JobEventStore {
   private readonly db: Db
   private readonly events: Sublevel
@@ -36,21 +51,30 @@ export class JobEventStore {
     this.commit = commit
   }
 
+  /** Store events, in the order given; each job's seqs must come in order, as JobEventLog hands them out. */
   async append (events: JobEvent[]): Promise<void> {
     if (events.length === 0) return
-    const ops = events.map(e => ({ type: 'put' as const, sublevel: this.events, key: key(e.jobId, e.seq), value: e }))
+    const byJob = new Map<string, JobEvent[]>()
+    for (const e of events) {
+      const same = byJob.get(e.jobId)
+      if (same == null) byJob.set(e.jobId, [e])
+      else same.push(e)
+    }
+    const ops = [...byJob.values()].map(same => ({ type: 'put' as const, sublevel: this.events, key: key(same[0]!.jobId, same[0]!.seq), value: same.length === 1 ? same[0] : same }))
     if (this.commit != null) await this.commit.write(ops)
     else await this.db.batch(ops)
   }
 
   /** The job's events with seq > afterSeq, in order. */
   async list (jobId: string, afterSeq = 0): Promise<JobEvent[]> {
-    return await values<JobEvent>(this.events, { gte: key(jobId, afterSeq + 1), lt: `${jobId}!~` })
+    // A key holds the events from its seq on: the one before afterSeq + 1 may hold some after it.
+    const stored = await values<Stored>(this.events, { gte: `${jobId}!`, lt: `${jobId}!~` })
+    return stored.flatMap(eventsOf).filter(e => e.seq > afterSeq)
   }
 
   /** The highest seq stored for the job, 0 when none. */
   async lastSeq (jobId: string): Promise<number> {
-    const last = await this.events.values({ gte: `${jobId}!`, lt: `${jobId}!~`, reverse: true, limit: 1 }).all() as JobEvent[]
-    return last[0]?.seq ?? 0
+    const last = await this.events.values({ gte: `${jobId}!`, lt: `${jobId}!~`, reverse: true, limit: 1 }).all() as Stored[]
+    return last[0] != null ? eventsOf(last[0]).at(-1)!.seq : 0
   }
 }
