@@ -49,7 +49,7 @@ import { join } from 'node:path'
 import { round, saveResult, table } from './lib/bench.ts'
 import { killAll, spawnNodes, type ScaleNodeProcess } from './lib/scale-pool.ts'
 import type { BidMode, Counters, TopicMode } from './lib/scale-protocol.ts'
-import { bidRatios, bidRatioTable, COUNTED, cpuPerSecond, latency, latencyByN, latencyTable, phaseTable, ratios, ratioTable, ROLE_MEANING, roleFigures, runTable, tailTable, targets, targetTable, type Role, type RunResult } from './lib/scale-report.ts'
+import { bidRatios, bidRatioTable, COUNTED, cpuPerSecond, latency, latencyByN, latencyTable, loopDelayByRole, phaseTable, ratios, ratioTable, ROLE_MEANING, roleFigures, runTable, tailTable, targets, targetTable, type Role, type RunResult } from './lib/scale-report.ts'
 import { PHASE_MEANING, phaseBreakdown, TAIL_SHARE } from './lib/job-phases.ts'
 
 const { values: flags } = parseArgs({
@@ -228,7 +228,10 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
 
     const count = Math.max(1, Math.round(RATE * SECONDS))
     progress(`${label}: measuring ${count} jobs at ${RATE}/s`)
-    await Promise.all(procs.map(async (p, i) => await p.send({ cmd: 'mark', ...profileOf(profiled, i, `${label.replaceAll(' ', '-')}-jobs`) }, 60_000)))
+    // How late the event loops of the measured spec's parties (and of one bystander, to compare) ran during the jobs.
+    const firstBystander = Array.from({ length: n }, (_, i) => i).find(i => roleAt(i) === 'bystander')
+    const timesLoop = (i: number): boolean => roleAt(i) === 'coordinator' || roleAt(i) === 'agent' || i === firstBystander
+    await Promise.all(procs.map(async (p, i) => await p.send({ cmd: 'mark', ...profileOf(profiled, i, `${label.replaceAll(' ', '-')}-jobs`), loopDelay: timesLoop(i) }, 60_000)))
     const windowStarted = performance.now()
     const jobs = await procs[specs[0]!.coordinator]!.send({ cmd: 'jobs', specId: specs[0]!.id!, count, ratePerSec: RATE, bidWindowMs: BID_WINDOW_MS, maxInFlight: MAX_IN_FLIGHT }, (SECONDS + 120) * 1000)
     const windowMs = performance.now() - windowStarted
@@ -269,6 +272,7 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
       setupMs,
       perJob,
       advertsHeld: adverts,
+      loopDelayMs: loopDelayByRole(counters, roleAt),
       cpu: { cores: availableParallelism(), idleSeconds: IDLE_SECONDS, idleMsPerSec: idle.byRole, idleTotalMsPerSec: idle.total, windowTotalMsPerSec: cpuPerSecond(counters, roleAt).total }
     }
   } finally {

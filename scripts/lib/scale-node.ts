@@ -25,6 +25,7 @@
 import { closeSync, openSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { Session } from 'node:inspector/promises'
+import { monitorEventLoopDelay, type ELDHistogram } from 'node:perf_hooks'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createNode, type Node } from '../../src/node.ts'
@@ -49,6 +50,9 @@ let home: string | undefined
 let logFile: { fd: number, writer: BatchedWriter } | undefined
 let servingStops: Array<() => void> = []
 let window = freshWindow()
+/** How late this process's event loop ran since a `mark` that asked for it (a timer every 10 ms, so only on the few nodes asked). */
+let loopDelay: ELDHistogram | undefined
+
 /** The CPU profile running since a `mark` that asked for one, and where it goes. */
 let profiling: { session: Session, file: string } | undefined
 
@@ -141,7 +145,8 @@ async function counters (n: Node): Promise<Counters> {
     heapBytes: memory.heapUsed,
     connections: n.libp2p.getConnections().length,
     opened: { ...window.opened },
-    trimmed: budgetOf(n).closed - window.trimmedBefore
+    trimmed: budgetOf(n).closed - window.trimmedBefore,
+    ...(loopDelay != null ? { loopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 } } : {})
   }
 }
 
@@ -331,6 +336,12 @@ async function handle (message: ToScaleNode): Promise<FromScaleNode> {
     case 'mark':
       await stopProfile()
       if (message.profile != null) await startProfile(message.profile)
+      loopDelay?.disable()
+      loopDelay = undefined
+      if (message.loopDelay === true) {
+        loopDelay = monitorEventLoopDelay({ resolution: 10 })
+        loopDelay.enable()
+      }
       {
         // Scraped before the window opens, so that a node with metrics does not count this scrape's CPU.
         const wire = await wireReceived(need())

@@ -34,8 +34,11 @@ export type ToScaleNode =
   | { cmd: 'rtt', id: number, peerId: string, samples: number }
   /** What this node's gossipsub makes of its peers and of one spec's topics (bench:scale's BENCH_DEBUG). */
   | { cmd: 'diag', id: number, specId: string }
-  /** `profile`: a CPU profile of this process (node:inspector) from this mark to the next `counters`, written to that file. */
-  | { cmd: 'mark', id: number, profile?: string }
+  /**
+   * `profile`: a CPU profile of this process (node:inspector) from this mark to the next `counters`, written to that file;
+   * `loopDelay`: how late its event loop ran (perf_hooks, 10 ms resolution), in the next `counters`.
+   */
+  | { cmd: 'mark', id: number, profile?: string, loopDelay?: boolean }
   | { cmd: 'counters', id: number }
   | { cmd: 'stop', id: number }
 
@@ -57,6 +60,8 @@ export interface Counters {
   /** Connections opened in the window, by direction, and closed by the connection budget. */
   opened: { inbound: number, outbound: number }
   trimmed: number
+  /** How late the event loop ran in the window (ms), when the mark asked. */
+  loopDelayMs?: { p50: number, p99: number, max: number }
 }
 
 export type FromScaleNode =

@@ -60,6 +60,8 @@ export interface RunResult {
   perJob: Partial<Record<Role, RoleFigures>>
   /** Capacity adverts the coordinator of each spec held before the measured jobs (of `agentsPerSpec`). */
   advertsHeld: number[]
+  /** How late the event loop ran during the jobs, the worst node of each role timed (spec A's coordinator and agents, one bystander), ms. */
+  loopDelayMs: Partial<Record<Role, { p99: number, max: number }>>
   /** CPU of the node processes (ms per second of wall time): idle (no job running) and during the measured jobs. */
   cpu: CpuFigures
 }
@@ -84,6 +86,18 @@ export function cpuPerSecond (counters: Counters[], roleOf: (i: number) => Role)
     if (mine.length > 0) byRole[role] = round(mine.reduce((a, b) => a + b, 0) / mine.length, 1)
   }
   return { byRole, total: Math.round(perSec.reduce((a, b) => a + b, 0)) }
+}
+
+/** Per role, the latest event loop among its timed nodes: the highest p99 and the highest max. */
+export function loopDelayByRole (counters: Counters[], roleOf: (i: number) => Role): Partial<Record<Role, { p99: number, max: number }>> {
+  const out: Partial<Record<Role, { p99: number, max: number }>> = {}
+  counters.forEach((c, i) => {
+    if (c.loopDelayMs == null) return
+    const role = roleOf(i)
+    const was = out[role]
+    out[role] = { p99: round(Math.max(was?.p99 ?? 0, c.loopDelayMs.p99), 1), max: round(Math.max(was?.max ?? 0, c.loopDelayMs.max), 1) }
+  })
+  return out
 }
 
 export function roleFigures (counters: Counters[], jobs: number): RoleFigures {
@@ -130,7 +144,8 @@ export function runTable (run: RunResult): string {
     `latency p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms; mean degree ${run.degree}; set-up ${round(run.setupMs / 1000, 1)} s; ` +
     `adverts held by each spec's coordinator ${run.advertsHeld.join(', ')}\n` +
     `CPU of all ${run.nodes} node processes: idle ${run.cpu.idleTotalMsPerSec} ms/s, during the jobs ${run.cpu.windowTotalMsPerSec} ms/s (the machine: ${run.cpu.cores * 1000} ms/s); ` +
-    `idle per node (${run.cpu.idleSeconds} s, no job running): ${Object.entries(run.cpu.idleMsPerSec).map(([r, v]) => `${r} ${v}`).join(', ')} ms/s\n` + table(rows)
+    `idle per node (${run.cpu.idleSeconds} s, no job running): ${Object.entries(run.cpu.idleMsPerSec).map(([r, v]) => `${r} ${v}`).join(', ')} ms/s\n` +
+    `event loop late during the jobs (worst timed node, p99 / max): ${Object.entries(run.loopDelayMs).map(([r, v]) => `${r} ${v.p99} / ${v.max} ms`).join(', ')}\n` + table(rows)
 }
 
 /** One run's phases: p50, p99 and mean of every job, and the mean of its slowest 2%. */
