@@ -3,7 +3,8 @@
  * the node's 'job-event' report every step in order, waitJob gives the
  * outcome, cancelJob ends a job wherever it is.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { GroupCommit } from '../../src/store/group-commit.ts'
 import { TOPICS } from '../../src/wire/constants.ts'
 import type { JobEvent } from '../../src/index.ts'
 import { startMesh, stopAll, waitForAdverts, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
@@ -58,6 +59,33 @@ describe('the job API', () => {
     await expect(coordinator.cancelJob('bagaaieraunknown')).rejects.toThrow(/no record of job/)
     // Bad input is refused before anything is recorded, as submitJob refuses it.
     await expect(coordinator.startJob(specId, { text: 7 })).rejects.toThrow(/text/)
+  })
+
+  it('sends the job call while its record is being written, and startJob resolves once the record is on disk', async () => {
+    const { coordinator, agents, specId } = await market(2)
+    await agents[0]!.serve(specId, async () => goodOutput, { priceUsd: 0.1, estimatedMs: 50 })
+    await waitForAdverts(coordinator, specId, 1)
+    const bids: JobEvent[] = []
+    coordinator.events.on('job-event', event => { if (event.type === 'bid') bids.push(event) })
+    // Every LevelDB batch in this process takes 2 s more from now on: the job record's write among them.
+    const write = GroupCommit.prototype.write
+    const spy = vi.spyOn(GroupCommit.prototype, 'write').mockImplementation(async function (this: GroupCommit, operations) {
+      await new Promise(resolve => setTimeout(resolve, 2_000))
+      await write.call(this, operations)
+    })
+    try {
+      const started = Date.now()
+      const { jobId } = await coordinator.startJob(specId, input, { bidWindowMs: 5_000 })
+      // The bid came back while the record was still being written: the job call had not waited for it.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2_000)
+      expect(bids.map(b => b.jobId)).toContain(jobId)
+      spy.mockRestore()
+      // What startJob answered is on disk.
+      expect((await coordinator.getJob(jobId))?.jobId).toBe(jobId)
+      expect(await coordinator.waitJob(jobId)).toMatchObject({ jobId, status: 'succeeded', output: goodOutput })
+    } finally {
+      spy.mockRestore()
+    }
   })
 
   it('cancelJob during the bid window ends the job at once, cancelled, with its done event', async () => {
