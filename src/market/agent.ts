@@ -630,8 +630,10 @@ export class AgentService {
   /** The reply frames for one request; throws only when no claim can be signed (an unreadable award). */
   private async answer (raw: unknown, leased: boolean, inputBytes: Uint8Array, coordinator: string, running: Map<string, AbortController>, cancels: boolean): Promise<Uint8Array[]> {
     const startedAt = this.now()
+    // A lease-award's job is canonicalized once, inside the envelope's body: its id check reuses that text.
+    const parts = leased ? new WeakMap<object, string>() : undefined
     const award: AnyAward = leased
-      ? checkBody(verifyEnvelope(raw, { expectType: 'lease-award' }), 'lease-award', LeaseAwardBodySchema)
+      ? checkBody(verifyEnvelope(raw, { expectType: 'lease-award', canonicalParts: parts }), 'lease-award', LeaseAwardBodySchema)
       : checkBody(verifyEnvelope(raw, { expectType: 'award' }), 'award', AwardBodySchema)
     const controller = new AbortController()
     running.set(award.id, controller)
@@ -641,7 +643,7 @@ export class AgentService {
       let served: Served
       let job: { body: JobBody }
       if (award.type === 'lease-award') {
-        const admitted = this.leases.admit(award as Envelope<LeaseAwardBody>, coordinator, this.usedAwards)
+        const admitted = this.leases.admit(award as Envelope<LeaseAwardBody>, coordinator, this.usedAwards, parts)
         leaseDone = admitted.done
         served = this.served.get(admitted.served)!
         job = { body: admitted.job }

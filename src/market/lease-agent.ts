@@ -1,6 +1,5 @@
-import { cidOfBytes } from '../crypto/content-id.ts'
+import { cidOfBytes, contentId } from '../crypto/content-id.ts'
 import { sameKey, type Signer } from '../crypto/signatures.ts'
-import { canonicalBytes } from '../wire/canonical.ts'
 import { encodeEnvelope, seal, verifyEnvelope, type Envelope } from '../wire/envelope.ts'
 import { MAX_CLOCK_SKEW_MS } from '../wire/constants.ts'
 import type { Gossip } from '../net/gossip.ts'
@@ -13,6 +12,8 @@ import { after } from './timers.ts'
 import { assertJobWithinSpec, checkBody } from './validators.ts'
 import { leaseBidHoldsUntil } from './lease-validators.ts'
 import { LeaseBodySchema, LeaseEndBodySchema, type LeaseAwardBody, type LeaseBidBody, type LeaseBody, type LeaseCallBody, type LeaseEndBody } from './lease-messages.ts'
+
+const encoder = new TextEncoder()
 
 /** What the lease side reads of a spec the agent serves (agent.ts Served). */
 export interface LeasedSpec {
@@ -213,9 +214,11 @@ export class AgentLeases {
   /**
    * The checks of a lease-award before any work (protocols/market.md "Leases",
    * Agent side); throws Refusal. On success the lease's slot is taken until
-   * `done()` is called, once the request is answered.
+   * `done()` is called, once the request is answered. `canonicalParts`: the
+   * canonical texts verifyEnvelope filled in for the award's body, so the
+   * job's id is checked without canonicalizing the job a second time.
    */
-  admit (award: Envelope<LeaseAwardBody>, coordinator: string, usedAwards: Map<string, number>): { served: string, job: JobBody, done: () => void } {
+  admit (award: Envelope<LeaseAwardBody>, coordinator: string, usedAwards: Map<string, number>, canonicalParts?: WeakMap<object, string>): { served: string, job: JobBody, done: () => void } {
     const body = award.body
     const job = body.job
     const now = this.deps.now()
@@ -226,7 +229,8 @@ export class AgentLeases {
     if (lease == null) throw new Refusal(`no open lease ${body.leaseId} (unknown, expired or ended)`)
     if (!sameKey(award.signer, lease.coordinator) || !sameKey(coordinator, lease.coordinator)) throw new Refusal('lease-award is not from the lease\'s coordinator')
     if (now > lease.expiresAt) throw new Refusal('the lease has expired')
-    if (cidOfBytes(canonicalBytes(job)) !== body.jobId) throw new Refusal('lease-award jobId is not the id of the job it carries')
+    const jobText = canonicalParts?.get(job)
+    if ((jobText != null ? cidOfBytes(encoder.encode(jobText)) : contentId(job)) !== body.jobId) throw new Refusal('lease-award jobId is not the id of the job it carries')
     if (job.specId !== lease.specId) throw new Refusal(`the job is for spec ${job.specId}, the lease for ${lease.specId}`)
     if (body.priceUsd !== lease.priceUsd) throw new Refusal(`lease-award price ${body.priceUsd} differs from the lease's ${lease.priceUsd}`)
     if (body.priceUsd > job.maxUsd) throw new Refusal(`lease-award price ${body.priceUsd} is above the job's ceiling ${job.maxUsd}`)
