@@ -118,6 +118,27 @@ describe('receipt batches: validation (protocols/market.md "Receipt batches")', 
     expect(await receipts.has(fresh[1]!.id)).toBe(false)
     expect(await refusal(ingest.message(bytesOf([fresh[1]!]), SPEC))).toMatchObject({ action: 'ignore', code: 'signer-quota' })
   })
+
+  it('ingest: single receipts that arrive in one turn are written in one batch; a second copy among them is Ignored, and the quota counts the ones written beside it', async () => {
+    const receipts = await store()
+    const writes: number[] = []
+    const putMany = receipts.putMany.bind(receipts)
+    receipts.putMany = async (records, texts) => { writes.push(records.length); await putMany(records, texts) }
+    const ingest = new ReceiptIngest({ receipts, ctx, perSigner: 3, now: () => NOW })
+    const four = [11, 12, 13, 14].map(i => receipt(coordinator, agent, i))
+    const settled = await Promise.allSettled([...four, four[0]!].map(async r => { await ingest.single(encodeEnvelope(r), SPEC) }))
+    expect(writes).toEqual([3])
+    expect(settled.map(s => s.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected'])
+    expect(await refusal(Promise.reject((settled[3] as PromiseRejectedResult).reason))).toMatchObject({ action: 'ignore', code: 'signer-quota' })
+    expect(await refusal(Promise.reject((settled[4] as PromiseRejectedResult).reason))).toMatchObject({ action: 'ignore', code: 'duplicate' })
+    for (const r of four.slice(0, 3)) expect(await receipts.envelopeText(r.id)).toBe(decoder.decode(encodeEnvelope(r)))
+    expect(await receipts.has(four[3]!.id)).toBe(false)
+    // Once stored, the same receipt again is a duplicate, alone.
+    expect(await refusal(ingest.single(encodeEnvelope(four[1]!), SPEC))).toMatchObject({ action: 'ignore', code: 'duplicate' })
+    // A receipt refused by validation is not held up by, nor holds up, the others of its turn.
+    const forged = { ...four[3]!, sig: four[0]!.sig }
+    expect(await refusal(ingest.single(encodeEnvelope(forged), SPEC))).toMatchObject({ action: 'reject', code: 'bad-signature' })
+  })
 })
 
 describe('ReceiptBatcher', async () => {
