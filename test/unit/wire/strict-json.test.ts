@@ -45,6 +45,21 @@ describe('strict JSON envelopes', () => {
     expect(parseStrictJson('{"a":{"x":1},"b":{"x":1}}', 8).value).toEqual({ a: { x: 1 }, b: { x: 1 } })
   })
 
+  it('finds where strings end past escaped quotes and runs of backslashes, so a duplicate after them is still found; many members are checked alike', () => {
+    const tricky = String.raw`{"a":"x\"y","b\\":"\\","c":"\\\"\\","d":"q\u0022"}`
+    expect(parseStrictJson(tricky, 8).value).toEqual(JSON.parse(tricky))
+    for (const dup of [',"a":1}', ',"b\\\\":1}', ',"\\u0064":1}']) {
+      expect(() => parseStrictJson(tricky.slice(0, -1) + dup, 8), dup).toThrow(expect.objectContaining({ code: 'duplicate-key' }))
+    }
+    // A quote inside a string is not a member's end: "k" appears once, inside a value.
+    expect(parseStrictJson(String.raw`{"v":"\",\"k\":1","k":2}`, 8).value).toEqual({ v: '",\"k\":1', k: 2 })
+    const many = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`m${i}`, i]))
+    const manyText = JSON.stringify(many)
+    expect(parseStrictJson(manyText, 8).value).toEqual(many)
+    expect(() => parseStrictJson(manyText.replace('"m39":39', '"m39":39,"m3":3'), 8)).toThrow(expect.objectContaining({ code: 'duplicate-key' }))
+    expect(() => parseStrictJson(manyText.replace('"m1":1', '"m1":1,"m0":0'), 8)).toThrow(expect.objectContaining({ code: 'duplicate-key' }))
+  })
+
   it('refuses v written as anything but the integer 1 (bad-envelope)', () => {
     for (const v of ['1.0', '1e0', '10e-1', '1.00']) {
       expect(refusal(text.replace('"v":1,', `"v":${v},`)), v).toMatchObject({ action: 'reject', code: 'bad-envelope' })
