@@ -21,6 +21,7 @@ import { AgentLeases } from './lease-agent.ts'
 import { LeaseAwardBodySchema, type LeaseAwardBody, type LeaseBody, type LeaseCallBody } from './lease-messages.ts'
 import { parseJsonBytes } from '../wire/json-input.ts'
 import { BidHolds } from './bid-holds.ts'
+import { inputMatchesHash } from './input-hash.ts'
 
 export interface ServeOptions {
   /** Price asked per job, in USD. @default the spec's costUsd, or 0 */
@@ -660,7 +661,7 @@ export class AgentService {
       } catch (err) {
         throw new Refusal((err as Error).message)
       }
-      if (hashHex(canonicalBytes(input)) !== job.body.inputHash) throw new Refusal('input does not match the job\'s inputHash')
+      if (!inputMatchesHash(inputBytes, input, job.body.inputHash)) throw new Refusal('input does not match the job\'s inputHash')
       await this.slot(served, job.body, controller.signal)
       const result = await this.execute(served, award, job.body, input, controller, cancels)
       return result.output != null ? [encodeEnvelope(result.claim), result.output] : [encodeEnvelope(result.claim)]
