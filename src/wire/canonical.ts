@@ -26,7 +26,81 @@ export interface KnownCanonical {
  * objects have not changed since.
  */
 export function canonicalize (value: unknown, parts?: WeakMap<object, string>, known?: KnownCanonical): string {
-  return write(value, '$', parts, known)
+  try {
+    return writeFast(value, parts, known)
+  } catch (err) {
+    if (err !== UNREPRESENTABLE) throw err
+    // Walked again, naming where: the path of every value is built only for the message.
+    return write(value, '$', parts, known)
+  }
+}
+
+/**
+ * The written form of member names (`"name":`), by name: messages use a few
+ * dozen names over and over. Names first seen once the cache is full are
+ * written each time.
+ */
+const memberNames = new Map<string, string>()
+const MEMBER_NAMES_LIMIT = 1024
+/** Longer names (a stranger's message may hold any) are not kept: the cache stays small. */
+const MEMBER_NAME_CACHED_CHARS = 64
+
+function memberName (k: string): string {
+  const cached = memberNames.get(k)
+  if (cached != null) return cached
+  if (!k.isWellFormed()) throw UNREPRESENTABLE
+  const text = JSON.stringify(k) + ':'
+  if (memberNames.size < MEMBER_NAMES_LIMIT && k.length <= MEMBER_NAME_CACHED_CHARS) memberNames.set(k, text)
+  return text
+}
+
+/** What writeFast throws for a value JSON cannot carry; canonicalize then finds where, by write. */
+const UNREPRESENTABLE = new NotCanonicalizableError('not representable in canonical JSON')
+
+/**
+ * write without the path of each value (a string built for every member, used
+ * only in an error): every id and signature of every message is computed over
+ * this text, so it is the hot path; same output, same refusals.
+ */
+function writeFast (value: unknown, parts?: WeakMap<object, string>, known?: KnownCanonical): string {
+  if (value === null) return 'null'
+  switch (typeof value) {
+    case 'boolean':
+      return value ? 'true' : 'false'
+    case 'string':
+      if (!value.isWellFormed()) throw UNREPRESENTABLE
+      return JSON.stringify(value)
+    case 'number':
+      if (!Number.isFinite(value)) throw UNREPRESENTABLE
+      return JSON.stringify(value)
+    case 'object': {
+      if (Array.isArray(value)) {
+        let text = '['
+        for (let i = 0; i < value.length; i++) text += (i === 0 ? '' : ',') + writeFast(value[i], parts, known)
+        return text + ']'
+      }
+      const record = value as Record<string, unknown>
+      const already = known?.get(record)
+      if (already != null) {
+        parts?.set(record, already)
+        return already
+      }
+      const keys = Object.keys(record).sort()
+      let text = '{'
+      let first = true
+      for (const k of keys) {
+        const member = record[k]
+        if (member === undefined) continue
+        text += (first ? '' : ',') + memberName(k) + writeFast(member, parts, known)
+        first = false
+      }
+      text += '}'
+      parts?.set(record, text)
+      return text
+    }
+    default:
+      throw UNREPRESENTABLE
+  }
 }
 
 const encoder = new TextEncoder()
