@@ -98,39 +98,58 @@ export class ReceiptIngest {
   private async keepSingles (): Promise<void> {
     const group = this.singles
     this.singles = []
+    // Each id is claimed before the lookup: a copy that arrives while it runs
+    // (in a later turn, or in a batch) is a duplicate, not a second write.
+    const claimed: PendingReceipt[] = []
+    for (const r of group) {
+      if (this.inFlight.has(r.envelope.id)) {
+        r.reject(this.duplicateError(r.envelope.id))
+        continue
+      }
+      this.inFlight.add(r.envelope.id)
+      claimed.push(r)
+    }
+    if (claimed.length === 0) return
+    const release = (r: PendingReceipt, err: Error): void => {
+      this.inFlight.delete(r.envelope.id)
+      r.reject(err)
+    }
     let stored: boolean[]
     try {
-      stored = await this.deps.receipts.hasMany(group.map(r => r.envelope.id))
+      stored = await this.deps.receipts.hasMany(claimed.map(r => r.envelope.id))
     } catch (err) {
-      for (const r of group) r.reject(err as Error)
+      for (const r of claimed) release(r, err as Error)
       return
     }
     const fresh: PendingReceipt[] = []
-    const ids = new Set<string>()
     const perSigner = new Map<string, number>()
-    for (const [i, r] of group.entries()) {
+    for (const [i, r] of claimed.entries()) {
       const { id, signer } = r.envelope
-      if (stored[i] === true || this.inFlight.has(id) || ids.has(id)) {
-        r.reject(ignore('duplicate', `receipt ${id} is already stored`))
+      if (stored[i] === true) {
+        release(r, this.duplicateError(id))
         continue
       }
       const taken = perSigner.get(signer) ?? 0
       if (this.deps.receipts.countBySigner(signer) + taken >= this.deps.perSigner) {
-        r.reject(this.quotaError(signer))
+        release(r, this.quotaError(signer))
         continue
       }
-      ids.add(id)
       perSigner.set(signer, taken + 1)
       fresh.push(r)
     }
     if (fresh.length === 0) return
     try {
+      // store() releases the claims once written (or failed).
       await this.store(fresh)
     } catch (err) {
       for (const r of fresh) r.reject(err as Error)
       return
     }
     for (const r of fresh) r.resolve()
+  }
+
+  private duplicateError (id: string): MessageValidationError {
+    return ignore('duplicate', `receipt ${id} is already stored`)
   }
 
   /**

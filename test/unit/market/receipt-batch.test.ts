@@ -135,6 +135,19 @@ describe('receipt batches: validation (protocols/market.md "Receipt batches")', 
     expect(await receipts.has(four[3]!.id)).toBe(false)
     // Once stored, the same receipt again is a duplicate, alone.
     expect(await refusal(ingest.single(encodeEnvelope(four[1]!), SPEC))).toMatchObject({ action: 'ignore', code: 'duplicate' })
+    // A copy arriving in a later turn, while the first is still being looked up and written, is a duplicate: one write.
+    writes.length = 0
+    const hasMany = receipts.hasMany.bind(receipts)
+    // The lookup's answer comes back late: what it says was true when it looked.
+    receipts.hasMany = async ids => { const found = await hasMany(ids); await new Promise(resolve => setTimeout(resolve, 30)); return found }
+    const roomy = new ReceiptIngest({ receipts, ctx, perSigner: 100, now: () => NOW })
+    const later = receipt(coordinator, agent, 15)
+    const first = roomy.single(encodeEnvelope(later), SPEC)
+    await new Promise(resolve => setTimeout(resolve, 5))
+    expect(await refusal(roomy.single(encodeEnvelope(later), SPEC))).toMatchObject({ action: 'ignore', code: 'duplicate' })
+    await first
+    expect(writes).toEqual([1])
+    receipts.hasMany = hasMany
     // A receipt refused by validation is not held up by, nor holds up, the others of its turn.
     const forged = { ...four[3]!, sig: four[0]!.sig }
     expect(await refusal(ingest.single(encodeEnvelope(forged), SPEC))).toMatchObject({ action: 'reject', code: 'bad-signature' })
