@@ -61,8 +61,9 @@
  *   1,000 jobs/s needs at most ~2 ms of CPU per job over all five processes
  *   (less what the kernel and the other processes on the machine take).
  *
- * BENCH_BIDS=stream has the agents send their bids over the bid stream
- * (market.bids 'stream') instead of gossiping them (a node's default).
+ * BENCH_BIDS=gossip has the agents gossip their bids on the spec's bids topic
+ * (market.bids 'gossip') instead of sending them over the bid stream (a node's
+ * default, DEFAULT_BID_MODE).
  *
  * BENCH_PATHS=lease (or auction) runs only that path (e.g. to profile it
  * alone); the other's figures are then null in the JSON and absent from the table.
@@ -77,6 +78,7 @@ import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { median, summarize, table, saveResult, round } from './lib/bench.ts'
 import { killAll, ScaleNodeProcess } from './lib/scale-pool.ts'
+import { DEFAULT_BID_MODE, type BidMode } from '../src/market/bid-protocol.ts'
 
 const AGENTS = 4
 const JOBS = positive('BENCH_JOBS', 1000)
@@ -100,7 +102,7 @@ const CPU_PROF = process.env.BENCH_CPU_PROF != null && process.env.BENCH_CPU_PRO
 /** Which paths run: both by default; one alone to profile it. */
 const PATHS = choices('BENCH_PATHS', ['auction', 'lease'])
 /** How the agents send bids (market.bids): by gossip, a node's default, or over the bid stream. */
-const BIDS = (process.env.BENCH_BIDS ?? 'gossip') as 'gossip' | 'stream'
+const BIDS = (process.env.BENCH_BIDS ?? DEFAULT_BID_MODE) as BidMode
 if (BIDS !== 'gossip' && BIDS !== 'stream') {
   console.error(`bench:jobs: BENCH_BIDS takes gossip or stream, got '${String(BIDS)}'`)
   process.exit(2)
@@ -167,6 +169,8 @@ export interface PathFigures {
   coordinatorCpuMsPerJob: number
   /** CPU ms per job over the concurrent burst: every process summed, the coordinator's and each agent's. */
   cpuMsPerJob: CpuPerJob
+  /** Gossip messages received per job by topic kind, duplicates included: the coordinator's, and the mean agent's. */
+  msgsPerJob: { coordinator: Record<string, number>, agent: Record<string, number> }
   jobs: number
   failed: number
 }
@@ -206,15 +210,24 @@ type Burst = Awaited<ReturnType<typeof burst>>
  * counters after; the coordinator's is the burst's own), and a CPU profile of
  * every process when BENCH_CPU_PROF asks.
  */
-async function measuredBurst (mesh: Mesh, path: string, count: number, inFlight: number): Promise<Burst & { cpuMsPerJob: CpuPerJob }> {
+async function measuredBurst (mesh: Mesh, path: string, count: number, inFlight: number): Promise<Burst & Pick<PathFigures, 'cpuMsPerJob' | 'msgsPerJob'>> {
   const profile = (dir: string): { profile?: string } => CPU_PROF != null ? { profile: join(CPU_PROF, dir, `${path}.cpuprofile`) } : {}
   await Promise.all([mesh.coordinator.send({ cmd: 'mark', ...profile('coordinator') }), ...mesh.agents.map(async (a, k) => await a.send({ cmd: 'mark', ...profile(`agent-${k + 1}`) }))])
   const b = await burst(mesh, count, inFlight)
-  const [, ...agentCounters] = await Promise.all([mesh.coordinator, ...mesh.agents].map(async p => (await p.send({ cmd: 'counters' }, 60_000)).counters))
+  const [coordinatorCounters, ...agentCounters] = await Promise.all([mesh.coordinator, ...mesh.agents].map(async p => (await p.send({ cmd: 'counters' }, 60_000)).counters))
   const succeeded = Math.max(1, b.jobs - b.failed)
   const agents = agentCounters.map(c => round(c.cpuMs / succeeded, 3))
   const coordinator = round(b.cpuMs / succeeded, 3)
-  return { ...b, cpuMsPerJob: { total: round(coordinator + agents.reduce((x, y) => x + y, 0), 3), coordinator, agents } }
+  const msgsPerJob = { coordinator: perJob([coordinatorCounters!.msgs], succeeded), agent: perJob(agentCounters.map(c => c.msgs), succeeded) }
+  return { ...b, cpuMsPerJob: { total: round(coordinator + agents.reduce((x, y) => x + y, 0), 3), coordinator, agents }, msgsPerJob }
+}
+
+/** Messages received per job by topic kind (duplicates included), the mean over the given processes. */
+function perJob (counts: Array<Record<string, number>>, jobs: number): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const c of counts) for (const [kind, n] of Object.entries(c)) out[kind] = (out[kind] ?? 0) + n
+  for (const kind of Object.keys(out)) out[kind] = round(out[kind]! / counts.length / jobs, 2)
+  return out
 }
 
 async function burst (mesh: Mesh, count: number, inFlight: number): Promise<{ elapsedMs: number, latenciesMs: number[], overheadsMs: number[], failed: number, cpuMs: number, jobs: number }> {
@@ -241,6 +254,7 @@ async function runAuctionPath (mesh: Mesh): Promise<PathFigures & { latencyMs: {
     overheadMs: summarize(sequential.overheadsMs),
     loadedOverheadMs: summarize(concurrent.overheadsMs),
     cpuMsPerJob: concurrent.cpuMsPerJob,
+    msgsPerJob: concurrent.msgsPerJob,
     latencyMs: summarize(sequential.latenciesMs),
     biddingMs: summarize(sequential.latenciesMs.map((l, i) => l - sequential.overheadsMs[i]!)),
     coordinatorCpuMsPerJob: round(concurrent.cpuMs / Math.max(1, concurrent.jobs - concurrent.failed), 3),
@@ -272,6 +286,7 @@ async function runLeasePath (mesh: Mesh): Promise<PathFigures & { leases: number
     overheadMs: summarize(sequential.overheadsMs),
     loadedOverheadMs: summarize(concurrent.overheadsMs),
     cpuMsPerJob: concurrent.cpuMsPerJob,
+    msgsPerJob: concurrent.msgsPerJob,
     coordinatorCpuMsPerJob: round(concurrent.cpuMs / Math.max(1, concurrent.jobs - concurrent.failed), 3),
     jobs: concurrent.jobs,
     failed: concurrent.failed,
@@ -424,6 +439,11 @@ try {
   const loadAtEnd = loadavg()[0]!
 
   const cpuNote = (c: CpuPerJob): string => `coordinator ${c.coordinator}, agents ${c.agents.join(' / ')}`
+  const msgs = (m: Record<string, number>): string => `${round(Object.values(m).reduce((x, y) => x + y, 0), 1)}: ${Object.entries(m).filter(([, n]) => n > 0).map(([kind, n]) => `${kind} ${n}`).join(', ')}`
+  const msgRows = (path: string, m: PathFigures['msgsPerJob']): Array<Record<string, string>> => [
+    { measure: `${path} path: gossip messages received per job, coordinator`, value: msgs(m.coordinator), note: 'by topic kind, duplicates included' },
+    { measure: `${path} path: gossip messages received per job, an agent`, value: msgs(m.agent), note: 'mean of the four agents' }
+  ]
   const rows: Array<Record<string, string>> = []
   if (auction != null) {
     rows.push(
@@ -433,7 +453,8 @@ try {
       { measure: 'auction path: overhead beyond bidding, one at a time (p50/p99)', value: `${auction.overheadMs.p50} / ${auction.overheadMs.p99} ms`, note: `${round(auction.overheadMs.p50 / rawRttMs.p50, 1)}× the raw round trip at p50` },
       { measure: `auction path: overhead beyond bidding, ${IN_FLIGHT} in flight (p50/p99)`, value: `${auction.loadedOverheadMs.p50} / ${auction.loadedOverheadMs.p99} ms`, note: 'queueing included' },
       { measure: 'auction path: coordinator CPU per job', value: `${auction.coordinatorCpuMsPerJob} ms`, note: `${round(auction.coordinatorCpuMsPerJob * auction.jobsPerSec / 10, 0)}% of one core at that rate` },
-      { measure: 'auction path: CPU per job, all five processes', value: `${auction.cpuMsPerJob.total} ms`, note: cpuNote(auction.cpuMsPerJob) }
+      { measure: 'auction path: CPU per job, all five processes', value: `${auction.cpuMsPerJob.total} ms`, note: cpuNote(auction.cpuMsPerJob) },
+      ...msgRows('auction', auction.msgsPerJob)
     )
   }
   if (lease != null) {
@@ -442,7 +463,8 @@ try {
       { measure: 'lease path: overhead, one at a time (p50/p99)', value: `${lease.overheadMs.p50} / ${lease.overheadMs.p99} ms`, note: `${round(lease.overheadMs.p50 / rawRttMs.p50, 1)}× the raw round trip (target ≤ ${TARGETS.leaseOverheadRtts}×: ${lease.overheadMs.p50 <= TARGETS.leaseOverheadRtts * rawRttMs.p50 ? 'met' : 'NOT met'})` },
       { measure: `lease path: overhead, ${IN_FLIGHT} in flight (p50/p99)`, value: `${lease.loadedOverheadMs.p50} / ${lease.loadedOverheadMs.p99} ms`, note: 'queueing included' },
       { measure: 'lease path: coordinator CPU per job', value: `${lease.coordinatorCpuMsPerJob} ms`, note: `auction path ${auction?.coordinatorCpuMsPerJob ?? '(not run)'} ms` },
-      { measure: 'lease path: CPU per job, all five processes', value: `${lease.cpuMsPerJob.total} ms`, note: `${cpuNote(lease.cpuMsPerJob)}; 2 cores at ${TARGETS.leaseJobsPerSec} jobs/s allow ${round(2000 / TARGETS.leaseJobsPerSec, 1)}` }
+      { measure: 'lease path: CPU per job, all five processes', value: `${lease.cpuMsPerJob.total} ms`, note: `${cpuNote(lease.cpuMsPerJob)}; 2 cores at ${TARGETS.leaseJobsPerSec} jobs/s allow ${round(2000 / TARGETS.leaseJobsPerSec, 1)}` },
+      ...msgRows('lease', lease.msgsPerJob)
     )
   }
   rows.push({ measure: 'raw libp2p request/response, fresh stream (p50/p99)', value: `${rawRttMs.p50} / ${rawRttMs.p99} ms`, note: `${RTT_SAMPLES} samples, coordinator's process to an agent's` })

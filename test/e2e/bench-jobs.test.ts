@@ -66,6 +66,12 @@ describe('bench:jobs at a tiny size', () => {
     // The saved result holds every turn: one on/off pair (one of each) and one control pair (two off), each in fresh processes.
     const savedResult = JSON.parse(readFileSync(join(cwd, 'bench-results', 'bench-jobs-latest.json'), 'utf8')).result
     expect(savedResult.leaseDetail.cpuMsPerJob.agents).toHaveLength(4)
+    // Gossip messages received per job, by topic kind: every agent gets each job call (duplicates
+    // too); bids go over the bid stream by default, so the coordinator receives next to no bid
+    // on gossip (by gossip it would be about 14 per job: four bids and their duplicates).
+    const msgs = savedResult.auctionDetail.msgsPerJob
+    expect(msgs.agent.jobs).toBeGreaterThanOrEqual(1)
+    expect(msgs.coordinator.bids ?? 0).toBeLessThan(2)
     const saved = savedResult.operate
     expect(saved.turns.map((t: { pair: number, operate: boolean }) => [t.pair, t.operate])).toEqual([[0, false], [0, true], [1, false], [1, false]])
     expect(saved.turns.every((t: { cpuMsPerJob: number, coordinatorCpuMsPerJob: number, agentCpuMsPerJob: number }) => t.cpuMsPerJob > 0 && t.coordinatorCpuMsPerJob > 0 && t.agentCpuMsPerJob > 0)).toBe(true)
