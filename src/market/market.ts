@@ -32,7 +32,7 @@ import { marketContext, validateAward, validateBid, validateCapacity, validateJo
 import { ReceiptIngest } from './receipt-ingest.ts'
 import { ReceiptBatcher } from './receipt-batcher.ts'
 import { BidClient } from './bid-client.ts'
-import type { BidMode } from './bid-protocol.ts'
+import { DEFAULT_BID_MODE, type BidMode } from './bid-protocol.ts'
 import { BidStreamService } from './bid-stream.ts'
 import { acceptStreamBid } from './stream-bids.ts'
 import type { AuctionGateOptions } from './auction-gate.ts'
@@ -93,7 +93,8 @@ export interface MarketOptions {
    * How this node's agent sends bids: 'gossip' (signed, on the spec's bids
    * topic, seen by every party of the spec) or 'stream' (straight to the job's
    * coordinator over /specmesh/bid/1.0.0; the award then embeds the bids it
-   * ranked). Every node accepts both. @default 'gossip' (protocols/market.md "Bid stream")
+   * ranked; an agent with no connection to the coordinator gossips). Every
+   * node accepts both. @default 'stream' (protocols/market.md "Bid stream")
    */
   bids?: BidMode
   /** How many of this node's auctions of one spec run at once, and how that adapts to late bids (auction-gate.ts). */
@@ -180,7 +181,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
   const topicOf = (specId: string, kind: Parameters<SpecSubscriptions['topicOf']>[1]): string => subscriptions.topicOf(specId, kind)
   const ctx: MarketContext = marketContext({ now: Date.now, specOf, knowsSpec: id => specs.has(id), jobs, self: signer.peerId })
   const leaseCtx = leaseContext({ now: Date.now, specOf, knowsSpec: id => specs.has(id) })
-  const bidMode: BidMode = deps.options?.bids ?? 'gossip'
+  const bidMode: BidMode = deps.options?.bids ?? DEFAULT_BID_MODE
   const bidClient = bidMode === 'stream' ? new BidClient(libp2p) : undefined
 
   const ownAddresses = new OwnAddresses(libp2p)

@@ -48,7 +48,9 @@ function recordEvents (coordinators: TestNode[]): JobEvent[] {
 
 /** An agent with one slot and no admission queue, and three coordinators that know it. */
 async function oneSlotMarket (bidWindowMs: number) {
-  nodes = await startMesh(4, TOPICS.specs, { advertIntervalMs: 500 })
+  // Bids by gossip, not a node's default stream: the tests watch the agent's bids on the spec's
+  // bids topic from another node. Which bids the agent makes does not depend on how they travel.
+  nodes = await startMesh(4, TOPICS.specs, { advertIntervalMs: 500, bids: 'gossip' })
   const [agent, first, ...racing] = nodes as [TestNode, TestNode, TestNode, TestNode]
   const { id: specId } = await first.publishSpec(sampleSpec('one-slot', { capacity: { maxConcurrentRequests: 1, maxRetries: 0 }, deadline: 30 }))
   await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec on every node' })
