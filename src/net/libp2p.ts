@@ -18,6 +18,7 @@ import { CONNECTION_PING_INTERVAL_MS, DHT_PROTOCOL, GOSSIP_HEARTBEAT_MS, IDONTWA
 import type { ValidationGuard } from './validation-guard.ts'
 import { reachabilityConfig, type ReachabilityInit } from './reachability.ts'
 import { forgetDhtNeighbourTags, keepNoDhtNeighboursAlive } from './dht-neighbours.ts'
+import { withMergedWrites } from './merged-writes.ts'
 
 /** The services every specmesh node runs; the optional ones depend on its settings. */
 export interface SpecmeshServices {
@@ -164,7 +165,8 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
     // finds a connection that died silently (it aborts the connection when a ping fails), and
     // its traffic every 30 s is what keeps a NAT's mapping of the connection alive.
     connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS },
-    connectionEncrypters: [noise()],
+    // Each encrypted frame handed to the socket in one write, not two (merged-writes.ts).
+    connectionEncrypters: [withMergedWrites(noise())],
     // yamux's own keep-alive (a ping frame each way on every connection, every 30 s) is off: the
     // connection monitor above already sends traffic on every connection every 30 s, and yamux's
     // ping only logs when it goes unanswered (it never closes the connection), so it found nothing
