@@ -28,12 +28,18 @@ export interface Ed25519Backend {
   signerOf (seedAndPublicKey: Uint8Array): (bytes: Uint8Array) => Uint8Array
   /** A verifying function for a raw 32-byte public key, or null when the key cannot be used at all. */
   verifierOf (publicKey: Uint8Array): ((bytes: Uint8Array, signature: Uint8Array) => boolean) | null
+  /** libsodium itself when this backend is sodium-native: noise's cipher uses it too (noise-cipher.ts). */
+  readonly sodium?: Sodium
 }
 
-/** The part of sodium-native this module uses (the package ships no types). */
-interface Sodium {
+/** The part of sodium-native specmesh uses (the package ships no types). */
+export interface Sodium {
   crypto_sign_detached (sig: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void
   crypto_sign_verify_detached (sig: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean
+  /** ChaCha20-Poly1305 (IETF, 12-byte nonce), as noise's ChaChaPoly: c is m plus the 16-byte tag. */
+  crypto_aead_chacha20poly1305_ietf_encrypt (c: Uint8Array, m: Uint8Array, ad: Uint8Array | null, nsec: null, npub: Uint8Array, k: Uint8Array): number
+  /** Throws when the tag does not verify. */
+  crypto_aead_chacha20poly1305_ietf_decrypt (m: Uint8Array, nsec: null, c: Uint8Array, ad: Uint8Array | null, npub: Uint8Array, k: Uint8Array): number
 }
 
 /** Fixed DER headers around raw Ed25519 keys (RFC 8410), for node:crypto's KeyObjects. */
@@ -70,6 +76,7 @@ export function nodeCryptoBackend (reason: string, requested = false): Ed25519Ba
 export function sodiumBackend (sodium: Sodium): Ed25519Backend {
   return {
     name: 'sodium-native',
+    sodium,
     signerOf (seedAndPublicKey) {
       // libp2p's raw Ed25519 private key is seed ‖ public key, which is exactly
       // libsodium's secret-key layout; a copy, so a caller reusing its buffer
