@@ -140,6 +140,15 @@ describe('per-spec topics (real nodes on 127.0.0.1)', () => {
 
   it.each(['gossip', 'stream'] as const)('bids by %s: a follower checks from the bids it saw (gossip) or the award embeds (stream) that each award went to an agent that bid, within the ceiling, with room, and (seed and posteriors known) to the best bid by the documented score', async (mode) => {
     const { coordinator, follower, specId, seen } = await world(mode)
+    if (mode === 'gossip') {
+      // The follower's only link may be the coordinator, which forwards each bid at once only to its
+      // mesh peers on the bids topic; a peer not yet grafted there (a heartbeat's work) would get the
+      // bid from gossip's lazy announcements, if at all before they lapse. Wait for the graft.
+      const bidsTopic = specTopic(specId, 'bids')
+      // gossipsub has getMeshPeers; its published type leaves it out.
+      const pubsub = coordinator.libp2p.services.pubsub as unknown as { getMeshPeers: (topic: string) => string[] }
+      await waitFor(() => pubsub.getMeshPeers(bidsTopic).map(String).includes(String(follower.peerId)), { what: 'the follower in the coordinator\'s mesh of the bids topic' })
+    }
     const results: Array<Awaited<ReturnType<TestNode['submitJob']>>> = []
     // Long enough for both agents' first bids on a loaded machine (a first bid stream to a coordinator
     // costs a stream open and a peer-store write); the window closes as soon as both have bid.
