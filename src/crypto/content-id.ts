@@ -44,6 +44,13 @@ export function cidOfBytes (bytes: Uint8Array): string {
   return out
 }
 
+const utf8 = new TextEncoder()
+
+/** The content id of text already canonical (a body's canonical JSON): the CID of its UTF-8 bytes. */
+export function cidOfText (canonicalText: string): string {
+  return cidOfBytes(utf8.encode(canonicalText))
+}
+
 /** The content id of a JSON value: the CID of its canonical bytes. */
 export function contentId (value: unknown): string {
   return cidOfBytes(canonicalBytes(value))

@@ -1,4 +1,4 @@
-import { cidOfBytes, contentId } from '../crypto/content-id.ts'
+import { cidOfText, contentId } from '../crypto/content-id.ts'
 import { sameKey, type Signer } from '../crypto/signatures.ts'
 import { encodeEnvelope, seal, verifyEnvelope, type Envelope } from '../wire/envelope.ts'
 import { MAX_CLOCK_SKEW_MS } from '../wire/constants.ts'
@@ -12,8 +12,6 @@ import { after } from './timers.ts'
 import { assertJobWithinSpec, checkBody } from './validators.ts'
 import { leaseBidHoldsUntil } from './lease-validators.ts'
 import { LeaseBodySchema, LeaseEndBodySchema, type LeaseAwardBody, type LeaseBidBody, type LeaseBody, type LeaseCallBody, type LeaseEndBody } from './lease-messages.ts'
-
-const encoder = new TextEncoder()
 
 /** What the lease side reads of a spec the agent serves (agent.ts Served). */
 export interface LeasedSpec {
@@ -230,7 +228,7 @@ export class AgentLeases {
     if (!sameKey(award.signer, lease.coordinator) || !sameKey(coordinator, lease.coordinator)) throw new Refusal('lease-award is not from the lease\'s coordinator')
     if (now > lease.expiresAt) throw new Refusal('the lease has expired')
     const jobText = canonicalParts?.get(job)
-    if ((jobText != null ? cidOfBytes(encoder.encode(jobText)) : contentId(job)) !== body.jobId) throw new Refusal('lease-award jobId is not the id of the job it carries')
+    if ((jobText != null ? cidOfText(jobText) : contentId(job)) !== body.jobId) throw new Refusal('lease-award jobId is not the id of the job it carries')
     if (job.specId !== lease.specId) throw new Refusal(`the job is for spec ${job.specId}, the lease for ${lease.specId}`)
     if (body.priceUsd !== lease.priceUsd) throw new Refusal(`lease-award price ${body.priceUsd} differs from the lease's ${lease.priceUsd}`)
     if (body.priceUsd > job.maxUsd) throw new Refusal(`lease-award price ${body.priceUsd} is above the job's ceiling ${job.maxUsd}`)

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { canonicalize, type KnownCanonical } from './canonical.ts'
-import { cidOfBytes } from '../crypto/content-id.ts'
+import { cidOfText } from '../crypto/content-id.ts'
 import { isCanonicalPeerId, verifySignature, type Signer } from '../crypto/signatures.ts'
 import { MAX_JSON_DEPTH, MAX_MESSAGE_BYTES, PROTOCOL_VERSION } from './constants.ts'
 import { parseStrictJson, StrictJsonError, type StrictJson } from './strict-json.ts'
@@ -82,7 +82,7 @@ function sign (type: MessageType, canonicalBody: string, id: string, signer: Sig
  */
 export function seal<B extends object> (type: MessageType, body: B, signer: Signer, known?: KnownCanonical): Envelope<B> {
   const canonicalBody = canonicalize(body, undefined, known)
-  const id = cidOfBytes(encoder.encode(canonicalBody))
+  const id = cidOfText(canonicalBody)
   return { type, v: PROTOCOL_VERSION, id, body, signer: signer.peerId, sig: sign(type, canonicalBody, id, signer) }
 }
 
@@ -98,7 +98,7 @@ export function seal<B extends object> (type: MessageType, body: B, signer: Sign
  */
 export function sealLazily<B extends object> (type: MessageType, body: B, signer: Signer, parts?: WeakMap<object, string>): Envelope<B> {
   const canonicalBody = canonicalize(body, parts)
-  const id = cidOfBytes(encoder.encode(canonicalBody))
+  const id = cidOfText(canonicalBody)
   let sig: string | undefined
   const envelope = { type, v: PROTOCOL_VERSION, id, body, signer: signer.peerId } as Envelope<B>
   Object.defineProperty(envelope, 'sig', { enumerable: true, get: () => (sig ??= sign(type, canonicalBody, id, signer)) })
@@ -191,7 +191,7 @@ export function authenticateEmbedded (envelope: Envelope, canonicalParts: WeakMa
 }
 
 function authenticate (envelope: Envelope, canonicalBody: string): Envelope {
-  if (cidOfBytes(encoder.encode(canonicalBody)) !== envelope.id) {
+  if (cidOfText(canonicalBody) !== envelope.id) {
     throw reject('id-mismatch', 'envelope id is not the content id of its body')
   }
   const sig = Buffer.from(envelope.sig, 'base64url')
