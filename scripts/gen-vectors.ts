@@ -220,6 +220,10 @@ function generalNegatives (job: Envelope<object>, other: Key, keys: { coordinato
   // The body with a member written twice: JSON.parse keeps the last, which is the signed value.
   const jobJsonDuplicate = jobJson.replace('"maxUsd":0.5', '"maxUsd":5,"maxUsd":0.5')
   const jobJsonEscapedDuplicate = jobJson.replace('"nonce":', '"non\\u0063e":"ffffffffffffffff","nonce":')
+  // The signed body with one member more, named __proto__: a copy of it in JavaScript (zod's record, an
+  // assignment) takes that member for the prototype and drops it, so the signed id and signature checked out.
+  const jobJsonProto = jobJson.replace('"body":{', '"body":{"__proto__":{"maxUsd":5},')
+  const jobJsonProtoEscaped = jobJson.replace('"body":{', '"body":{"\\u005f_proto__":{"maxUsd":5},')
   let deep: unknown = 1
   for (let i = 0; i < 64; i++) deep = [deep]
   const tooDeep = text({ ...job, body: { ...job.body, nonce: '__DEEP__' } }).replace('"__DEEP__"', JSON.stringify(deep))
@@ -246,6 +250,8 @@ function generalNegatives (job: Envelope<object>, other: Key, keys: { coordinato
     { name: 'bom', description: 'The positive job vector preceded by a UTF-8 byte order mark (EF BB BF). RFC 8259 forbids it in networked JSON; a decoder that strips it would accept the message under a second gossip message id.', bytesHex: 'efbbbf' + Buffer.from(jobJson).toString('hex'), expect: { action: 'reject', code: 'not-json' } },
     { name: 'duplicate-key', description: 'The body member maxUsd written twice (5, then the signed 0.5). A parser that keeps the last member accepts it and another that keeps the first reads 5; each name may appear once in an object.', envelopeJson: jobJsonDuplicate, expect: { action: 'reject', code: 'duplicate-key' } },
     { name: 'duplicate-key-escaped', description: 'The body member nonce written twice, the first time with an escape ("non\\u0063e"): names are compared after unescaping.', envelopeJson: jobJsonEscapedDuplicate, expect: { action: 'reject', code: 'duplicate-key' } },
+    { name: 'reserved-key', description: 'The signed body with one member more, named "__proto__" (the id and signature are those of the body without it). JavaScript copies of a parsed object read that member as the prototype and drop it, so a node built on them would accept the message under an id that does not cover its bytes and relay it; no object may hold a member of that name.', envelopeJson: jobJsonProto, expect: { action: 'reject', code: 'reserved-key' } },
+    { name: 'reserved-key-escaped', description: 'The same member name written with an escape ("\\u005f_proto__"): names are compared after unescaping.', envelopeJson: jobJsonProtoEscaped, expect: { action: 'reject', code: 'reserved-key' } },
     { name: 'version-as-float', description: 'v written 1.0: JSON.parse reads the number 1, but the version is the integer 1 written "1".', envelopeJson: jobJson.replace('"v":1,', '"v":1.0,'), expect: { action: 'reject', code: 'bad-envelope' } },
     { name: 'version-as-exponent', description: 'v written 1e0.', envelopeJson: jobJson.replace('"v":1,', '"v":1e0,'), expect: { action: 'reject', code: 'bad-envelope' } },
     { name: 'too-deep', description: `A body value nested 64 arrays deep, so the envelope text nests 66 deep, above MAX_JSON_DEPTH (${MAX_JSON_DEPTH}); refused before the body is looked at.`, envelopeJson: tooDeep, expect: { action: 'reject', code: 'too-deep' } },

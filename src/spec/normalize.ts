@@ -3,6 +3,7 @@ import type { Problem } from './errors.ts'
 import { SPEC_FIELDS, BUDGET_FIELDS, CAPACITY_FIELDS, OVERAGE_BEHAVIORS } from './schema.ts'
 import { parseDuration, parseInstant, formatInstant } from './time.ts'
 import { checkJsonSchema, isPlainObject } from './json-schema.ts'
+import { RESERVED_MEMBER_NAME } from '../wire/strict-json.ts'
 import { didYouMean, foldName, joinPath, snakeCase, show, describeType } from './suggest.ts'
 import {
   SPEC_NAME_PATTERN, MAX_VERSION_CHARS, MAX_DESCRIPTION_CHARS, MAX_VARIANT_CHARS, MAX_CRITERIA,
@@ -82,7 +83,11 @@ function toJson (value: unknown, path: string, depth: number, problems: Problem[
     const out: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(value)) {
       if (v === undefined) continue
-      // defineProperty: a key named __proto__ stays an ordinary key.
+      if (k === RESERVED_MEMBER_NAME) {
+        problems.push({ path: joinPath(path, k), message: `a key named "${RESERVED_MEMBER_NAME}" cannot appear in a spec: JavaScript reads it as an object's prototype, so every node refuses messages holding it (protocols/envelope.md, check 2c); rename it` })
+        continue
+      }
+      // defineProperty: the copy stays a plain data object whatever the keys.
       Object.defineProperty(out, k, { value: toJson(v, joinPath(path, k), depth + 1, problems), enumerable: true, writable: true, configurable: true })
     }
     return out

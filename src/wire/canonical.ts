@@ -1,3 +1,5 @@
+import { RESERVED_MEMBER_NAME } from './strict-json.ts'
+
 /**
  * RFC 8785 JSON Canonicalization Scheme (JCS).
  *
@@ -48,7 +50,7 @@ const MEMBER_NAME_CACHED_CHARS = 64
 function memberName (k: string): string {
   const cached = memberNames.get(k)
   if (cached != null) return cached
-  if (!k.isWellFormed()) throw UNREPRESENTABLE
+  if (!k.isWellFormed() || k === RESERVED_MEMBER_NAME) throw UNREPRESENTABLE
   const text = JSON.stringify(k) + ':'
   if (memberNames.size < MEMBER_NAMES_LIMIT && k.length <= MEMBER_NAME_CACHED_CHARS) memberNames.set(k, text)
   return text
@@ -133,7 +135,11 @@ function write (value: unknown, path: string, parts?: WeakMap<object, string>, k
       }
       // Default sort compares UTF-16 code units, which is what RFC 8785 §3.2.3 asks for.
       const keys = Object.keys(record).filter(k => record[k] !== undefined).sort()
-      for (const k of keys) if (!k.isWellFormed()) throw new NotCanonicalizableError(`${path}: key holds an unpaired UTF-16 surrogate`)
+      for (const k of keys) {
+        if (!k.isWellFormed()) throw new NotCanonicalizableError(`${path}: key holds an unpaired UTF-16 surrogate`)
+        // Receivers refuse it (strict-json.ts): a node must not sign or hash what no peer would accept.
+        if (k === RESERVED_MEMBER_NAME) throw new NotCanonicalizableError(`${path}: a member named "${RESERVED_MEMBER_NAME}" is reserved (JavaScript reads it as an object's prototype); rename it`)
+      }
       const text = '{' + keys.map(k => JSON.stringify(k) + ':' + write(record[k], `${path}.${k}`, parts, known)).join(',') + '}'
       parts?.set(record, text)
       return text

@@ -1,6 +1,6 @@
 /**
  * Strict reading of JSON that arrives from outside the node: local API bodies,
- * handler output, inputs and outputs on the execution stream. Three things
+ * handler output, inputs and outputs on the execution stream. What
  * JSON.parse lets through and the rest of the node cannot carry are refused
  * here, each with a reason naming where:
  *
@@ -8,6 +8,9 @@
  * - a lone UTF-16 surrogate ("\ud800") in a string or a key: it has no UTF-8
  *   encoding, so its canonical bytes (and every hash over them) are undefined;
  * - numbers too large for a double (JSON.parse makes them Infinity);
+ * - a member named `__proto__`, which every node refuses in a message
+ *   (strict-json.ts, RESERVED_MEMBER_NAME): a value holding it could never be
+ *   sent or hashed for one;
  * - nesting deeper than MAX_JSON_DEPTH: every walk over the value after parsing
  *   (schemas, canonical JSON, criteria) is recursive, and would hit the stack.
  *
@@ -16,12 +19,13 @@
  * run out of stack whatever it is given.
  */
 import { MAX_JSON_DEPTH } from './constants.ts'
+import { RESERVED_MEMBER_NAME } from './strict-json.ts'
 
 export class JsonInputError extends Error {
   override name = 'JsonInputError'
   /** Where in the value the problem is ('' for the whole document). */
   readonly path: string
-  readonly code: 'invalid-utf8' | 'not-json' | 'too-deep' | 'lone-surrogate' | 'not-finite'
+  readonly code: 'invalid-utf8' | 'not-json' | 'too-deep' | 'lone-surrogate' | 'not-finite' | 'reserved-key'
 
   constructor (code: JsonInputError['code'], path: string, message: string) {
     super(message)
@@ -85,8 +89,8 @@ export function jsonDepth (text: string, limit: number = MAX_JSON_DEPTH): number
   return deepest
 }
 
-/** The first lone surrogate (in a string or a key) or over-deep nesting in a value, or null. Iterative. */
-export function valueProblem (value: unknown, maxDepth: number = MAX_JSON_DEPTH): { code: 'lone-surrogate' | 'too-deep' | 'not-finite', path: string } | null {
+/** The first lone surrogate (in a string or a key), non-finite number, member named __proto__ or over-deep nesting in a value, or null. Iterative. */
+export function valueProblem (value: unknown, maxDepth: number = MAX_JSON_DEPTH): { code: 'lone-surrogate' | 'too-deep' | 'not-finite' | 'reserved-key', path: string } | null {
   const stack: Array<[unknown, string, number]> = [[value, '', 0]]
   while (stack.length > 0) {
     const [item, path, depth] = stack.pop()!
@@ -104,6 +108,7 @@ export function valueProblem (value: unknown, maxDepth: number = MAX_JSON_DEPTH)
         for (let i = entries.length - 1; i >= 0; i--) {
           const [key, child] = entries[i]!
           if (!key.isWellFormed()) return { code: 'lone-surrogate', path: join(path, JSON.stringify(key)) }
+          if (key === RESERVED_MEMBER_NAME) return { code: 'reserved-key', path: join(path, key) }
           stack.push([child, join(path, key), depth + 1])
         }
       }
@@ -120,6 +125,7 @@ export function describeValueProblem (problem: ValueProblem, maxDepth: number = 
     case 'lone-surrogate': return 'holds a lone UTF-16 surrogate, which has no UTF-8 encoding; send well-formed Unicode text'
     case 'too-deep': return `is nested deeper than ${maxDepth} levels of arrays and objects`
     case 'not-finite': return 'is not a finite number (too large for a 64-bit float); JSON here carries finite numbers only'
+    case 'reserved-key': return `is a member named "${RESERVED_MEMBER_NAME}", which no specmesh message may hold (JavaScript reads it as an object's prototype); rename it`
   }
 }
 

@@ -5,7 +5,8 @@
  * one message could travel under several byte spellings that each receiver
  * reads differently. This scanner runs before JSON.parse and refuses what
  * JSON.parse would silently resolve: a byte order mark or anything else before
- * the value, duplicate member names (compared after unescaping), and nesting
+ * the value, duplicate member names (compared after unescaping), the member
+ * name `__proto__` (RESERVED_MEMBER_NAME), and nesting
  * deeper than a limit (a deep value costs every recursive walk that follows).
  * It also hands back the exact text of each top-level member that is a number,
  * so a field whose spelling matters (the envelope's `v`) can be checked.
@@ -15,7 +16,17 @@
  * read as those.
  */
 
-export type StrictJsonCode = 'not-json' | 'duplicate-key' | 'too-deep'
+export type StrictJsonCode = 'not-json' | 'duplicate-key' | 'reserved-key' | 'too-deep'
+
+/**
+ * The one member name no specmesh JSON may hold. JSON.parse keeps it as an
+ * ordinary member, but most of what a JavaScript node does next with a parsed
+ * object (zod's copy of a record, an assignment, a spread into a literal)
+ * reads it as the object's prototype and drops it: a body with an extra
+ * `"__proto__"` would check out under the id and signature of the body
+ * without it, and be relayed as bytes a stricter receiver refuses.
+ */
+export const RESERVED_MEMBER_NAME = '__proto__'
 
 export class StrictJsonError extends Error {
   override name = 'StrictJsonError'
@@ -138,6 +149,7 @@ export function parseStrictJson (text: string, maxDepth: number): StrictJson {
       const start = i
       const key = skipString() ? memberName(start) : text.slice(start + 1, i - 1)
       if (keySet != null ? keySet.has(key) : keys.includes(key)) throw new StrictJsonError('duplicate-key', `the member name ${JSON.stringify(key)} appears twice in one object; each name may appear once`)
+      if (key === RESERVED_MEMBER_NAME) throw new StrictJsonError('reserved-key', `the member name "${RESERVED_MEMBER_NAME}" at character ${start} is reserved: no specmesh message may hold it (protocols/envelope.md, check 2c)`)
       if (keySet != null) keySet.add(key)
       else if (keys.push(key) > MANY_KEYS) keySet = new Set(keys)
       skipWhitespace()

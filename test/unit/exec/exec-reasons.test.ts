@@ -74,6 +74,11 @@ describe('exec handler output: read strictly', () => {
     expect(depth).toBe(MAX_JSON_DEPTH)
   })
 
+  it('fails an output holding a member named __proto__, naming where (no receipt could carry its hash: every node refuses the name)', async () => {
+    const err = await failure(`printf '{"names": [{"__proto__": {"admin": true}}]}'`)
+    expect(err.reason).toBe('handler output field names.0.__proto__ is a member named "__proto__", which no specmesh message may hold (JavaScript reads it as an object\'s prototype); rename it')
+  })
+
   it('fails an output holding a lone surrogate escape, naming where', async () => {
     const err = await failure(`printf '{"names": ["ok", "\\\\ud800"]}'`)
     expect(err.reason).toBe('handler output field names.1 holds a lone UTF-16 surrogate, which has no UTF-8 encoding; send well-formed Unicode text')

@@ -143,6 +143,16 @@ describe('normalization gives one spec one id', () => {
     expect(valid(spec).input).toEqual(spec.input)
   })
 
+  it('refuses a key named __proto__ anywhere in a spec, naming where (every node refuses messages holding it)', () => {
+    const spec = baseSpec()
+    spec.input = JSON.parse('{"type":"object","properties":{"__proto__":{"type":"string"}}}')
+    const result = validateSpec(spec)
+    expect(result.ok).toBe(false)
+    expect(!result.ok && result.problems.map(p => [p.path, p.message])).toContainEqual(['input.properties.__proto__', expect.stringContaining('rename it')])
+    // normalizeSpec alone (a YAML spec's path) says the same.
+    expect(normalizeSpec(spec).problems.map(p => p.path)).toContain('input.properties.__proto__')
+  })
+
   it('keeps the author’s spelling of a YAML numeric version', () => {
     const base = toYaml(baseSpec()).replace(/^version: .*$/m, '')
     expect(parseSpecText(base + 'version: 1.0\n').version).toBe('1.0')

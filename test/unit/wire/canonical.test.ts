@@ -29,6 +29,13 @@ describe('canonicalize: what JSON cannot carry, and where', () => {
     expect(canonicalize({ 'é': 1, e: 2, 'a"b': [true, null, 'x'] })).toBe('{"a\\"b":[true,null,"x"],"e":2,"é":1}')
   })
 
+  it('refuses an own member named __proto__ (as JSON.parse makes it), naming where: receivers refuse it, so nothing holding it is signed or hashed', () => {
+    expect(refusal(JSON.parse('{"a":{"__proto__":1}}'))).toBe('$.a: a member named "__proto__" is reserved (JavaScript reads it as an object\'s prototype); rename it')
+    expect(refusal(JSON.parse('[{"x":1,"__proto__":{}}]'))).toBe('$[0]: a member named "__proto__" is reserved (JavaScript reads it as an object\'s prototype); rename it')
+    // A prototype set the ordinary way is no member at all.
+    expect(canonicalize({ __proto__: { hidden: 1 }, a: 1 })).toBe('{"a":1}')
+  })
+
   it('gives the same text for member names past those it keeps written out, and for very long ones', () => {
     const many = Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`name${i}`, i]))
     const long = { ['n'.repeat(500)]: 1, short: 2 }

@@ -45,6 +45,17 @@ describe('strict JSON envelopes', () => {
     expect(parseStrictJson('{"a":{"x":1},"b":{"x":1}}', 8).value).toEqual({ a: { x: 1 }, b: { x: 1 } })
   })
 
+  it('refuses a member named __proto__ at any depth, however it is escaped, so no body checks out under the id of the body without it (reserved-key)', () => {
+    // The signed body with one member more: before this rule zod's copy of the body dropped it and the id matched.
+    const added = text.replace('"body":{', '"body":{"__proto__":{"maxUsd":5},')
+    expect(refusal(added)).toMatchObject({ action: 'reject', code: 'reserved-key' })
+    expect(refusal(text.replace('"body":{', '"body":{"\\u005f_proto__":1,'))).toMatchObject({ code: 'reserved-key' })
+    expect(refusal(text.replace('"b":2', '"b":2,"__proto__":null'))).toMatchObject({ code: 'reserved-key' })
+    expect(() => parseStrictJson('{"__proto__":1}', 8)).toThrow(/"__proto__" at character 1 is reserved/)
+    // Names that merely look like it are ordinary.
+    expect(parseStrictJson('{"__proto":1,"proto__":2,"constructor":3}', 8).value).toEqual({ __proto: 1, proto__: 2, constructor: 3 })
+  })
+
   it('finds where strings end past escaped quotes and runs of backslashes, so a duplicate after them is still found; many members are checked alike', () => {
     const tricky = String.raw`{"a":"x\"y","b\\":"\\","c":"\\\"\\","d":"q\u0022"}`
     expect(parseStrictJson(tricky, 8).value).toEqual(JSON.parse(tricky))
