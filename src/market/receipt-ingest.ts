@@ -159,22 +159,36 @@ export class ReceiptIngest {
    */
   async batch (data: Uint8Array, topicSpec: string | null): Promise<void> {
     const receipts = await validateReceiptBatch(data, this.deps.ctx, topicSpec)
-    const stored = await this.deps.receipts.hasMany(receipts.map(r => r.envelope.id))
-    const fresh: typeof receipts = []
-    let overQuota = 0
-    for (const [i, receipt] of receipts.entries()) {
-      if (stored[i] === true || this.inFlight.has(receipt.envelope.id)) continue
-      if (this.deps.receipts.countBySigner(receipt.envelope.signer) + fresh.length >= this.deps.perSigner) {
-        overQuota++
-        continue
+    // Claimed before the lookup, as keepSingles does: a copy arriving while it
+    // runs (alone, by sync, in another batch) is a duplicate, not a second
+    // write, a second count against the signer's quota and a second receipt
+    // event for the API's subscribers.
+    const claimed = receipts.filter(r => !this.inFlight.has(r.envelope.id))
+    for (const r of claimed) this.inFlight.add(r.envelope.id)
+    try {
+      const stored = await this.deps.receipts.hasMany(claimed.map(r => r.envelope.id))
+      const fresh: typeof receipts = []
+      const perSigner = new Map<string, number>()
+      let overQuota = 0
+      for (const [i, receipt] of claimed.entries()) {
+        if (stored[i] === true) continue
+        const { signer } = receipt.envelope
+        const taken = perSigner.get(signer) ?? 0
+        if (this.deps.receipts.countBySigner(signer) + taken >= this.deps.perSigner) {
+          overQuota++
+          continue
+        }
+        perSigner.set(signer, taken + 1)
+        fresh.push(receipt)
       }
-      fresh.push(receipt)
+      if (fresh.length === 0) {
+        if (overQuota > 0) this.assertQuota(receipts[0]!.envelope.signer)
+        throw ignore('duplicate', `every receipt of the batch (${receipts.length}) is already stored`)
+      }
+      await this.store(fresh)
+    } finally {
+      for (const r of claimed) this.inFlight.delete(r.envelope.id)
     }
-    if (fresh.length === 0) {
-      if (overQuota > 0) this.assertQuota(receipts[0]!.envelope.signer)
-      throw ignore('duplicate', `every receipt of the batch (${receipts.length}) is already stored`)
-    }
-    await this.store(fresh)
   }
 
   /** One key must not fill the store (or every sync answer) with receipts of its own making. */

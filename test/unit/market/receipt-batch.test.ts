@@ -148,6 +148,23 @@ describe('receipt batches: validation (protocols/market.md "Receipt batches")', 
     await first
     expect(writes).toEqual([1])
     receipts.hasMany = hasMany
+    // The same with a batch first: while its lookup runs, the same receipt alone (or in another batch) is a
+    // duplicate: one write, one onReceipt (a second would count against the signer's quota again).
+    writes.length = 0
+    const counted: string[] = []
+    const slowLookup = async (ids: string[]): Promise<boolean[]> => { const found = await hasMany(ids); await new Promise(resolve => setTimeout(resolve, 30)); return found }
+    receipts.hasMany = slowLookup
+    const racing = new ReceiptIngest({ receipts, ctx, perSigner: 100, now: () => NOW, onReceipt: r => { counted.push(r.id) } })
+    const pair = [16, 17].map(i => receipt(coordinator, agent, i))
+    const wholeBatch = racing.message(bytesOf(pair), SPEC)
+    await new Promise(resolve => setTimeout(resolve, 5))
+    const alone = await Promise.allSettled([racing.single(encodeEnvelope(pair[0]!), SPEC), racing.message(bytesOf([pair[1]!]), SPEC)])
+    await wholeBatch
+    expect(alone.map(s => s.status)).toEqual(['rejected', 'rejected'])
+    for (const s of alone) expect(await refusal(Promise.reject((s as PromiseRejectedResult).reason))).toMatchObject({ action: 'ignore', code: 'duplicate' })
+    expect(writes).toEqual([2])
+    expect(counted).toEqual(pair.map(r => r.id))
+    receipts.hasMany = hasMany
     // A receipt refused by validation is not held up by, nor holds up, the others of its turn.
     const forged = { ...four[3]!, sig: four[0]!.sig }
     expect(await refusal(ingest.single(encodeEnvelope(forged), SPEC))).toMatchObject({ action: 'reject', code: 'bad-signature' })
