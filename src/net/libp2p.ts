@@ -19,6 +19,7 @@ import type { ValidationGuard } from './validation-guard.ts'
 import { reachabilityConfig, type ReachabilityInit } from './reachability.ts'
 import { forgetDhtNeighbourTags, keepNoDhtNeighboursAlive } from './dht-neighbours.ts'
 import { withMergedWrites } from './merged-writes.ts'
+import { withLazyWindowUpdates } from './lazy-window-updates.ts'
 import { noiseCrypto } from '../crypto/noise-cipher.ts'
 
 /** The services every specmesh node runs; the optional ones depend on its settings. */
@@ -172,8 +173,9 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
     // connection monitor above already sends traffic on every connection every 30 s, and yamux's
     // ping only logs when it goes unanswered (it never closes the connection), so it found nothing
     // the monitor does not. Off, an idle connection costs each side one ping stream per 30 s, not
-    // that and two more encrypted frames to write and two to read.
-    streamMuxers: [yamux({ enableKeepAlive: false })],
+    // that and two more encrypted frames to write and two to read. Window updates go once half a
+    // stream's window is used, not after every data frame (lazy-window-updates.ts).
+    streamMuxers: [withLazyWindowUpdates(yamux({ enableKeepAlive: false }))],
     services,
     // Started below, once the DHT has been told to keep no neighbour alive.
     start: false
