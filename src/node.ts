@@ -21,7 +21,7 @@ import { followListOf } from './config/schema.ts'
 import { reputationConfigOf } from './reputation/config.ts'
 import type { ReachabilityMonitor, ReachabilityReport } from './net/reachability.ts'
 import { normalizeAwardPolicy } from './market/award-policy.ts'
-import { specTopicValidator, storedSpecFromEnvelope, envelopeOfStoredSpec, bytesOfStoredSpec } from './net/spec-topic.ts'
+import { specValidators, type SpecValidators, storedSpecFromEnvelope, envelopeOfStoredSpec, bytesOfStoredSpec } from './net/spec-topic.ts'
 import { seal } from './wire/envelope.ts'
 import type { Signer } from './crypto/signatures.ts'
 import { PROTOCOLS, TOPICS } from './wire/constants.ts'
@@ -156,7 +156,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   pruneGuard.unref()
   // What starts after libp2p, for the services and metrics that read it once it runs (the connection budget, the scrapes).
   const late: { market?: Market, catchUp?: SyncCatchUp } = {}
-  let validateSpecMessage: (data: Uint8Array) => Promise<void>
+  let specMessages: SpecValidators
   let metricsRegistry: import('prom-client').Registry | undefined
   let libp2pMetrics: ReturnType<typeof import('./metrics/libp2p-metrics.ts').libp2pMetrics> | undefined
   try {
@@ -172,7 +172,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       specName: async id => (await specs.get(id))?.spec.name ?? null
     })
     await reputation.rebuildFromStore(new ReceiptStore(db), specs)
-    validateSpecMessage = specTopicValidator({
+    specMessages = specValidators({
       specs,
       onStored: record => {
         log('spec.stored', { id: record.id, name: record.spec.name, signer: record.signer })
@@ -240,7 +240,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       events.on('spec', onSpec)
       setTimeout(() => { events.off('spec', onSpec); resolve() }, 5_000).unref()
     })
-    await validateSpecMessage(data)
+    await specMessages.fetched(data)
     await stored
   }
 
@@ -283,7 +283,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     if (verdicts.length > VERDICT_HISTORY) verdicts.splice(0, verdicts.length - VERDICT_HISTORY)
   }
   const gossip = new Gossip(libp2p, { onVerdict }, guard)
-  gossip.handle(TOPICS.specs, validateSpecMessage)
+  gossip.handle(TOPICS.specs, specMessages.gossip)
 
   const market = await startMarket({
     libp2p,
@@ -333,7 +333,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
           if (!isExpired(record.spec, now)) yield await bytesOfStoredSpec(specs, record)
         }
       },
-      validate: validateSpecMessage,
+      validate: specMessages.fetched,
       cursor: async () => await specs.received.cursor(),
       // The spec validator gives its verdict before the write lands.
       flushed: async () => { await specs.flushed() }

@@ -27,6 +27,10 @@ export class ExpiringMemory<V> {
     return this.entries.size
   }
 
+  protected forget (key: string): void {
+    this.entries.delete(key)
+  }
+
   protected remember (key: string, value: V, now: number): void {
     if (this.entries.size >= this.limit) this.prune(now)
     if (this.entries.size >= this.limit) {

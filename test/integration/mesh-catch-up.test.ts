@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { TOPICS } from '../../src/wire/constants.ts'
-import { startMesh, startNode, stopAll, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
+import { createNode } from '../../src/node.ts'
+import { startMesh, startNode, stopAll, tempHome, waitForTopicPeers, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -46,5 +47,26 @@ describe('a peer joining the mesh just after a message went by', () => {
       await stopAll(nodes)
       nodes = []
     }
+  })
+
+  it('a spec a node got by sync still travels on by gossip to the peers beyond it', async () => {
+    // The far node's one link is the relay, made (and synced) before the spec exists; without the DHT it meets nobody else.
+    const relay = await startNode()
+    const far = await createNode({ home: await tempHome(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [relay.multiaddrs()[0]!], dht: false })
+    nodes = [relay, far]
+    await waitForTopicPeers([relay, far], TOPICS.specs)
+    // Published by a node with no peer at all: only its message cache holds the gossip copy.
+    const publisher = await startNode()
+    nodes.push(publisher)
+    const { id } = await publisher.publishSpec(sampleSpec('synced-then-relayed'))
+    // The relay meets the publisher within gossip's window: its sync (at identify) brings the spec
+    // before the catch-up IHAVE (at the graft, a heartbeat later) brings the gossip copy.
+    const synced = new Promise<void>(resolve => relay.events.on('spec', record => { if (record.id === id) resolve() }))
+    await relay.libp2p.dial(publisher.libp2p.getMultiaddrs()[0]!)
+    await synced
+    expect(far.libp2p.getConnections().map(c => c.remotePeer.toString())).toEqual([relay.peerId])
+    // Before, the relay Ignored that copy as a duplicate and the far node heard of the spec only at its next sync.
+    await waitFor(async () => (await far.getSpec(id)) != null, { what: 'the spec at the far node, by gossip from the relay', timeoutMs: 10_000 })
+    expect(far.libp2p.getConnections().map(c => c.remotePeer.toString())).toEqual([relay.peerId])
   })
 })
