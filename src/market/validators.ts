@@ -100,12 +100,21 @@ export async function validateJob (data: Uint8Array, ctx: BaseContext, topicSpec
   notFromTheFuture(job.createdAt, now, 'job createdAt')
   if (ctx.jobs.get(envelope.id) != null) throw ignore('duplicate', `job ${envelope.id} already seen`)
   if (job.softDeadline != null && job.softDeadline > job.deadline) throw reject('impossible-deadlines', 'job softDeadline is after its deadline')
-  const spec = await ctx.specOf(job.specId)
-  if (spec == null) throw ignore('unknown-spec', `job ${envelope.id} is for spec ${job.specId}, which this node does not hold yet`)
-  assertJobWithinSpec(job, spec)
-  ctx.jobs.add({ jobId: envelope.id, coordinator: envelope.signer, body: job, publishedAt: Math.max(job.createdAt, now) })
-  return { envelope, spec }
+  // Bids and awards for this job arriving while the spec is looked up wait for the verdict (RecentJobs.arriving).
+  const arrived = ctx.jobs.arriving(envelope.id)
+  try {
+    const spec = await ctx.specOf(job.specId)
+    if (spec == null) throw ignore('unknown-spec', `job ${envelope.id} is for spec ${job.specId}, which this node does not hold yet`)
+    assertJobWithinSpec(job, spec)
+    ctx.jobs.add({ jobId: envelope.id, coordinator: envelope.signer, body: job, publishedAt: Math.max(job.createdAt, now) })
+    return { envelope, spec }
+  } finally {
+    arrived()
+  }
 }
+
+/** Not known and not being validated: the cheap Ignore before any signature check of a bid or award. */
+const unknownJob = (ctx: MarketContext, jobId: unknown): boolean => typeof jobId === 'string' && ctx.jobs.get(jobId) == null && !ctx.jobs.isArriving(jobId)
 
 /** A job may tighten its spec's limits, never loosen them. */
 export function assertJobWithinSpec (job: JobBody, spec: Spec): void {
@@ -125,11 +134,13 @@ export function assertJobWithinSpec (job: JobBody, spec: Spec): void {
 export async function validateBid (data: Uint8Array, ctx: MarketContext, topicSpec?: string | null): Promise<{ envelope: Envelope<BidBody>, job: KnownJob }> {
   const now = ctx.now()
   const envelope = openCheaply(data, 'bid', BidBodySchema, body => {
-    if (typeof body.jobId === 'string' && ctx.jobs.get(body.jobId) == null) throw ignore('unknown-job', `bid for job ${body.jobId}, which this node has not seen`)
+    if (unknownJob(ctx, body.jobId)) throw ignore('unknown-job', `bid for job ${String(body.jobId)}, which this node has not seen`)
     if (typeof body.expiresAt === 'number' && body.expiresAt <= now) throw ignore('expired', 'bid has expired')
   })
   const bid = envelope.body
   assertOnItsTopic(topicSpec, bid.specId, 'bid')
+  // Before the duplicate check, so that the checks from there on run in one turn.
+  if (ctx.jobs.get(bid.jobId) == null) await ctx.jobs.settled(bid.jobId)
   if (ctx.seenBids.has(envelope.id)) throw ignore('duplicate', `bid ${envelope.id} already seen`)
   notFromTheFuture(bid.createdAt, now, 'bid createdAt')
   const job = ctx.jobs.get(bid.jobId)
@@ -161,10 +172,11 @@ export async function validateStreamBid (data: Uint8Array, ctx: MarketContext, p
 
 export async function validateAward (data: Uint8Array, ctx: MarketContext, topicSpec?: string | null): Promise<{ envelope: Envelope<AwardBody>, job: KnownJob }> {
   const envelope = openCheaply(data, 'award', AwardBodySchema, body => {
-    if (typeof body.jobId === 'string' && ctx.jobs.get(body.jobId) == null) throw ignore('unknown-job', `award for job ${body.jobId}, which this node has not seen`)
+    if (unknownJob(ctx, body.jobId)) throw ignore('unknown-job', `award for job ${String(body.jobId)}, which this node has not seen`)
   })
   const award = envelope.body
   assertOnItsTopic(topicSpec, award.specId, 'award')
+  if (ctx.jobs.get(award.jobId) == null) await ctx.jobs.settled(award.jobId)
   if (ctx.seenAwards.has(envelope.id)) throw ignore('duplicate', `award ${envelope.id} already seen`)
   notFromTheFuture(award.issuedAt, ctx.now(), 'award issuedAt')
   const job = ctx.jobs.get(award.jobId)

@@ -149,6 +149,8 @@ describe('per-spec topics (real nodes on 127.0.0.1)', () => {
       const pubsub = coordinator.libp2p.services.pubsub as unknown as { getMeshPeers: (topic: string) => string[] }
       await waitFor(() => pubsub.getMeshPeers(bidsTopic).map(String).includes(String(follower.peerId)), { what: 'the follower in the coordinator\'s mesh of the bids topic' })
     }
+    // Why a bid did not reach the follower's pubsub, for the failure messages: its verdicts on the bids topic.
+    const bidVerdicts = (): string => JSON.stringify(follower.verdicts.filter(v => v.topic === specTopic(specId, 'bids')).map(v => `${v.verdict} ${v.reason?.slice(0, 60) ?? ''}`))
     const results: Array<Awaited<ReturnType<TestNode['submitJob']>>> = []
     // Long enough for both agents' first bids on a loaded machine (a first bid stream to a coordinator
     // costs a stream open and a peer-store write); the window closes as soon as both have bid.
@@ -168,7 +170,7 @@ describe('per-spec topics (real nodes on 127.0.0.1)', () => {
         : heard.bids.map(m => m.envelope as Envelope<BidBody>).filter(b => b.body.jobId === result.jobId)
       expect(award.signer).toBe(coordinator.peerId)
       const bid = bids.find(b => b.id === award.body.bidId)
-      expect(bid, 'the awarded bid is one the follower saw').toBeDefined()
+      expect(bid, `the awarded bid is one the follower saw (its bid verdicts: ${bidVerdicts()})`).toBeDefined()
       expect(bid!.signer).toBe(award.body.agent)
       expect(award.body.priceUsd).toBe(bid!.body.priceUsd)
       expect(bid!.body.priceUsd).toBeLessThanOrEqual(job.body.maxUsd)
@@ -180,6 +182,7 @@ describe('per-spec topics (real nodes on 127.0.0.1)', () => {
         // reach the follower a heartbeat later than the award rule used it.
         if (mode === 'gossip') {
           await waitFor(() => seen.follower.filter(m => m.topic === specTopic(specId, 'bids') && (m.envelope.body as BidBody).jobId === job.id).length >= 2, { what: 'both bids of the first job at the follower' })
+            .catch((err: Error) => { throw new Error(`${err.message} (its bid verdicts: ${bidVerdicts()})`) })
           bids.splice(0, bids.length, ...seen.follower.filter(m => m.topic === specTopic(specId, 'bids')).map(m => m.envelope as Envelope<BidBody>).filter(b => b.body.jobId === job.id))
         }
         // First job: no receipts yet, so every bidder's posterior is the prior Beta(1, 1), and the

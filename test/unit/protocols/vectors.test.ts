@@ -398,6 +398,31 @@ describe('protocols/vectors: signed messages', async () => {
       await expect(specTopicValidator({ specs, now: () => now })(utf8(spec.envelopeJson))).rejects.toMatchObject({ action: 'ignore', code: 'duplicate' })
     })
 
+    it('a bid or award checked while its job\'s own check still awaits the spec waits for that verdict instead of finding the job unknown', async () => {
+      const held = SpecSchema.parse(spec.body) as Spec
+      const now = (job.body.createdAt as number) + 150
+      // The spec lookup of the job's check is held open, as a slow disk read would.
+      let answer!: (spec: Spec | null) => void
+      const lookedUp = (): Promise<Spec | null> => new Promise(resolve => { answer = resolve })
+      const ctx: MarketContext = marketContext({ now: () => now, specOf: lookedUp, jobs: new RecentJobs() })
+      const jobChecked = validateJob(utf8(job.envelopeJson), ctx)
+      const bidChecked = validateBid(utf8(bid.envelopeJson), ctx)
+      const awardChecked = validateAward(utf8(award.envelopeJson), ctx)
+      answer(held)
+      await jobChecked
+      expect((await bidChecked).job.jobId).toBe(job.id)
+      expect((await awardChecked).job.jobId).toBe(job.id)
+
+      // The job refused (spec not held): the bid that waited is unknown-job after all, and so is one that comes later.
+      const refusing: MarketContext = marketContext({ now: () => now, specOf: lookedUp, jobs: new RecentJobs() })
+      const refused = validateJob(utf8(job.envelopeJson), refusing)
+      const waited = validateBid(utf8(bid.envelopeJson), refusing)
+      answer(null)
+      await expect(refused).rejects.toMatchObject({ action: 'ignore', code: 'unknown-spec' })
+      await expect(waited).rejects.toMatchObject({ action: 'ignore', code: 'unknown-job' })
+      await expect(validateBid(utf8(bid.envelopeJson), refusing)).rejects.toMatchObject({ action: 'ignore', code: 'unknown-job' })
+    })
+
     it('audits clean with the spec, input and output', () => {
       const report = verifyReceipt(receipt.envelope, { spec: spec.body as unknown as Spec, input: job.input!.value, output: claim.output!.value })
       expect(report.checks.filter(c => !c.ok)).toEqual([])
