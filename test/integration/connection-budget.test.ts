@@ -90,7 +90,10 @@ describe('connection budget', () => {
     await waitForSpecMesh([coordinator, agent], spec.id)
     await waitForAdverts(coordinator, spec.id, 1)
 
+    const who = (peer: string): string => peer === agent.peerId ? 'agent' : `bystander ${nodes.findIndex(n => n.peerId === peer) - 2}`
+    const held = (): string => coordinator.libp2p.getConnections().map(c => `${who(c.remotePeer.toString())} ${c.direction} ${Date.now() - c.timeline.open} ms [${c.streams.map(s => s.protocol).join(' ')}]`).join('; ')
     await waitFor(() => count(coordinator.libp2p) <= budget.high!, { timeoutMs: 10_000, what: `the coordinator to trim its ${count(coordinator.libp2p)} connections to at most ${budget.high!}` })
+      .catch((err: Error) => { throw new Error(`${err.message}; it holds: ${held()}`) })
     expect(connectedTo(coordinator.libp2p, agent.libp2p)).toBe(true)
     const result = await coordinator.submitJob(spec.id, { text: 'Ada Lovelace' }, { bidWindowMs: 500 })
     expect(result.status).toBe('succeeded')
