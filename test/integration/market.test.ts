@@ -50,7 +50,9 @@ describe('the market on real nodes', () => {
     }
     await waitForAdverts(coordinator, specId, 3)
     // Explore off: bids rank by posterior mean, no draw.
-    const result = await coordinator.submitJob(specId, { text: 'Ada Lovelace wrote the first program' }, { bidWindowMs: 300, award: { explore: false } })
+    // The ranking is the point: a window that every bid falls into even on a loaded machine (it closes
+    // early once each advertised agent has bid), since a late cheapest bid would lose to a dearer one.
+    const result = await coordinator.submitJob(specId, { text: 'Ada Lovelace wrote the first program' }, { bidWindowMs: 5000, award: { explore: false } })
     expect(result.status).toBe('succeeded')
     expect(result.output).toEqual(goodOutput)
     // Every agent is unknown (the same prior), so the cheapest bid scores highest.
@@ -70,7 +72,8 @@ describe('the market on real nodes', () => {
     await agents[1].serve(specId, async () => goodOutput, { priceUsd: 0.2, estimatedMs: 50 })
     await waitForAdverts(coordinator, specId, 2)
     // Explore off: both unknown, the cheaper is tried first.
-    const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 300, award: { explore: false } })
+    // Long enough for both bids under load (it closes early once both have bid): the order of attempts is the point.
+    const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 5000, award: { explore: false } })
     expect(result.status).toBe('succeeded')
     expect(result.attempts.map(a => [a.agent, a.outcome])).toEqual([[agents[0].peerId, 'criteria-failed'], [agents[1].peerId, 'success']])
     expect(result.attempts[0]!.reason).toMatch(/confidence >= 75/)
