@@ -21,7 +21,7 @@ import { UnknownJobError, UnknownSpecError } from './job-errors.ts'
 import { JobEventLog, type JobEvent } from './job-events.ts'
 import { JobEventStore } from '../store/job-event-store.ts'
 import { GroupCommit } from '../store/group-commit.ts'
-import { RecentJobs } from './recent-jobs.ts'
+import { JOB_AWAIT_MS, RecentJobs } from './recent-jobs.ts'
 import { receiptSyncKind } from './receipt-sync.ts'
 import { EXEC_PROTOCOLS, MAX_EXEC_STREAMS_PER_PEER } from './exec-protocol.ts'
 import { SpecSubscriptions, type FollowList, type JoinReason, type TopicValidators } from './subscriptions.ts'
@@ -179,7 +179,8 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
   }
   const mode: TopicMode = deps.options?.topics ?? 'per-spec'
   const topicOf = (specId: string, kind: Parameters<SpecSubscriptions['topicOf']>[1]): string => subscriptions.topicOf(specId, kind)
-  const ctx: MarketContext = marketContext({ now: Date.now, specOf, knowsSpec: id => specs.has(id), jobs, self: signer.peerId })
+  // A bid or award that outran its job on gossip waits a moment for it (RecentJobs.awaitJob).
+  const ctx: MarketContext = { ...marketContext({ now: Date.now, specOf, knowsSpec: id => specs.has(id), jobs, self: signer.peerId }), jobAwaitMs: JOB_AWAIT_MS }
   const leaseCtx = leaseContext({ now: Date.now, specOf, knowsSpec: id => specs.has(id) })
   const bidMode: BidMode = deps.options?.bids ?? DEFAULT_BID_MODE
   const bidClient = bidMode === 'stream' ? new BidClient(libp2p) : undefined

@@ -15,6 +15,10 @@ export interface KnownJob {
 
 /** How many jobs a node remembers at once; past-deadline ones go first beyond it, then the oldest. */
 export const MAX_RECENT_JOBS = 20_000
+/** Bids and awards that may wait at once for a job not seen yet (RecentJobs.awaitJob); past it they are Ignored at once. */
+export const MAX_AWAITING = 256
+/** How long a bid or award waits for a job not seen yet: reordering on a loaded node, not a late job. */
+export const JOB_AWAIT_MS = 500
 
 /**
  * Jobs seen on gossip, kept in memory until their deadline: bids and awards are
@@ -27,9 +31,48 @@ export class RecentJobs extends ExpiringMemory<KnownJob> {
 
   /** Jobs whose validation has begun and is waiting (for the spec's lookup): settled when it ends, either way. */
   private readonly inArrival = new Map<string, Promise<void>>()
+  /** Bids and awards waiting for a job not seen yet (awaitJob), by job id. */
+  private readonly awaited = new Map<string, Set<() => void>>()
+  private awaiting = 0
 
   add (job: KnownJob): void {
     this.remember(job.jobId, job, Date.now())
+    this.wake(job.jobId)
+  }
+
+  /**
+   * Wait up to `ms` for a job this node has not seen to be added or to start arriving;
+   * resolves whether it has. At most `MAX_AWAITING` wait at once: past that, and for a job
+   * already known or arriving, it resolves at once. A bid is sent after its job, but on
+   * another path (from the bidder, or relayed by another peer), and on a loaded node it can
+   * arrive first: Ignored, gossip never delivers it again (a follower auditing awards lost
+   * bids this way, 1 run in 10 under load after the arrival wait below).
+   */
+  async awaitJob (jobId: string, ms: number): Promise<boolean> {
+    if (this.get(jobId) != null || this.inArrival.has(jobId)) return true
+    if (this.awaiting >= MAX_AWAITING || ms <= 0) return false
+    this.awaiting++
+    try {
+      await new Promise<void>(resolve => {
+        const waiters = this.awaited.get(jobId) ?? new Set()
+        this.awaited.set(jobId, waiters)
+        const done = (): void => {
+          clearTimeout(timer)
+          waiters.delete(done)
+          if (waiters.size === 0 && this.awaited.get(jobId) === waiters) this.awaited.delete(jobId)
+          resolve()
+        }
+        const timer = setTimeout(done, ms)
+        waiters.add(done)
+      })
+    } finally {
+      this.awaiting--
+    }
+    return this.get(jobId) != null || this.inArrival.has(jobId)
+  }
+
+  private wake (jobId: string): void {
+    for (const done of [...this.awaited.get(jobId) ?? []]) done()
   }
 
   /**
@@ -45,6 +88,7 @@ export class RecentJobs extends ExpiringMemory<KnownJob> {
     let done!: () => void
     const settled = new Promise<void>(resolve => { done = resolve })
     this.inArrival.set(jobId, settled)
+    this.wake(jobId)
     return () => {
       if (this.inArrival.get(jobId) === settled) this.inArrival.delete(jobId)
       done()

@@ -26,6 +26,8 @@ export interface MarketContext {
   seenAwards: SeenIds
   /** This node's PeerId (the bid stream tells a job of another coordinator from one it never saw). */
   self?: string
+  /** How long a bid or award waits for a job not seen yet (a node's gossip contexts: JOB_AWAIT_MS). @default 0 */
+  jobAwaitMs?: number
 }
 
 /** What the job, receipt and capacity validators need: no duplicate memories of bids and awards. */
@@ -51,6 +53,18 @@ export function openTyped<T> (data: Uint8Array, type: MessageType, schema: z.Zod
  */
 // The cheap checks read the same parsed body the schema then accepts, so what
 // they Ignore (an expired job or bid) needs no second check after it.
+/**
+ * openCheaply with an asynchronous cheap check: a bid or award for a job not seen yet waits
+ * for the job (RecentJobs.awaitJob) before its signature is checked, so a flood of them for
+ * jobs nobody sent still costs no signature check.
+ */
+async function openAfter<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>, cheap: (body: Record<string, unknown>) => Promise<void>): Promise<Envelope<T>> {
+  const raw = parseEnvelopeJson(data)
+  const body = (raw as { body?: unknown } | null)?.body
+  if (body != null && typeof body === 'object' && !Array.isArray(body)) await cheap(body as Record<string, unknown>)
+  return checkBody(verifyEnvelope(raw, { expectType: type }), type, schema)
+}
+
 function openCheaply<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>, cheap: (body: Record<string, unknown>) => void, canonicalParts?: WeakMap<object, string>): Envelope<T> {
   const raw = parseEnvelopeJson(data)
   const body = (raw as { body?: unknown } | null)?.body
@@ -113,8 +127,8 @@ export async function validateJob (data: Uint8Array, ctx: BaseContext, topicSpec
   }
 }
 
-/** Not known and not being validated: the cheap Ignore before any signature check of a bid or award. */
-const unknownJob = (ctx: MarketContext, jobId: unknown): boolean => typeof jobId === 'string' && ctx.jobs.get(jobId) == null && !ctx.jobs.isArriving(jobId)
+/** Not known, not being validated, and not come within JOB_AWAIT_MS: the cheap Ignore before any signature check of a bid or award. */
+const unknownJob = async (ctx: MarketContext, jobId: unknown): Promise<boolean> => typeof jobId === 'string' && !await ctx.jobs.awaitJob(jobId, ctx.jobAwaitMs ?? 0)
 
 /** A job may tighten its spec's limits, never loosen them. */
 export function assertJobWithinSpec (job: JobBody, spec: Spec): void {
@@ -133,8 +147,8 @@ export function assertJobWithinSpec (job: JobBody, spec: Spec): void {
 
 export async function validateBid (data: Uint8Array, ctx: MarketContext, topicSpec?: string | null): Promise<{ envelope: Envelope<BidBody>, job: KnownJob }> {
   const now = ctx.now()
-  const envelope = openCheaply(data, 'bid', BidBodySchema, body => {
-    if (unknownJob(ctx, body.jobId)) throw ignore('unknown-job', `bid for job ${String(body.jobId)}, which this node has not seen`)
+  const envelope = await openAfter(data, 'bid', BidBodySchema, async body => {
+    if (await unknownJob(ctx, body.jobId)) throw ignore('unknown-job', `bid for job ${String(body.jobId)}, which this node has not seen`)
     if (typeof body.expiresAt === 'number' && body.expiresAt <= now) throw ignore('expired', 'bid has expired')
   })
   const bid = envelope.body
@@ -171,8 +185,8 @@ export async function validateStreamBid (data: Uint8Array, ctx: MarketContext, p
 }
 
 export async function validateAward (data: Uint8Array, ctx: MarketContext, topicSpec?: string | null): Promise<{ envelope: Envelope<AwardBody>, job: KnownJob }> {
-  const envelope = openCheaply(data, 'award', AwardBodySchema, body => {
-    if (unknownJob(ctx, body.jobId)) throw ignore('unknown-job', `award for job ${String(body.jobId)}, which this node has not seen`)
+  const envelope = await openAfter(data, 'award', AwardBodySchema, async body => {
+    if (await unknownJob(ctx, body.jobId)) throw ignore('unknown-job', `award for job ${String(body.jobId)}, which this node has not seen`)
   })
   const award = envelope.body
   assertOnItsTopic(topicSpec, award.specId, 'award')

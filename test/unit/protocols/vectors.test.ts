@@ -423,6 +423,27 @@ describe('protocols/vectors: signed messages', async () => {
       await expect(validateBid(utf8(bid.envelopeJson), refusing)).rejects.toMatchObject({ action: 'ignore', code: 'unknown-job' })
     })
 
+    it('a bid that outran its job on gossip waits a moment for it (jobAwaitMs); for a job that never comes it is Ignored, its signature never checked', async () => {
+      const held = SpecSchema.parse(spec.body) as Spec
+      const now = (job.body.createdAt as number) + 150
+      const ctx: MarketContext = { ...marketContext({ now: () => now, specOf: async () => held, jobs: new RecentJobs() }), jobAwaitMs: 5_000 }
+      const bidFirst = validateBid(utf8(bid.envelopeJson), ctx)
+      const awardFirst = validateAward(utf8(award.envelopeJson), ctx)
+      await validateJob(utf8(job.envelopeJson), ctx)
+      expect((await bidFirst).job.jobId).toBe(job.id)
+      expect((await awardFirst).job.jobId).toBe(job.id)
+
+      const alone: MarketContext = { ...marketContext({ now: () => now, specOf: async () => held, jobs: new RecentJobs() }), jobAwaitMs: 50 }
+      const text = bid.envelopeJson
+      const sig = (JSON.parse(text) as { sig: string }).sig
+      const forged = text.replace(sig, (sig[0] === 'A' ? 'B' : 'A') + sig.slice(1))
+      const started = Date.now()
+      await expect(validateBid(utf8(forged), alone)).rejects.toMatchObject({ action: 'ignore', code: 'unknown-job' })
+      expect(Date.now() - started).toBeGreaterThanOrEqual(45)
+      // Without a wait (the default), at once.
+      await expect(validateBid(utf8(bid.envelopeJson), marketContext({ now: () => now, specOf: async () => held, jobs: new RecentJobs() }))).rejects.toMatchObject({ action: 'ignore', code: 'unknown-job' })
+    })
+
     it('audits clean with the spec, input and output', () => {
       const report = verifyReceipt(receipt.envelope, { spec: spec.body as unknown as Spec, input: job.input!.value, output: claim.output!.value })
       expect(report.checks.filter(c => !c.ok)).toEqual([])
