@@ -32,9 +32,11 @@ export interface PhaseFigures {
   jobs: number
   jobsFailed: number
   jobP50Ms: number
+  jobP90Ms: number
   jobP99Ms: number
   specs: number
   specP50Ms: number
+  specP90Ms: number
   specP99Ms: number
   /** The longest the victims' event loop was blocked during the phase. */
   loopMaxMs: number
@@ -44,10 +46,18 @@ export interface PhaseFigures {
    * Flood phases only: the p99s of the baselines on either side of this flood, their
    * samples pooled (see runFloodScenario), and this phase's ratio to them.
    */
+  baselineJobP50Ms?: number
+  baselineJobP90Ms?: number
   baselineJobP99Ms?: number
+  baselineSpecP90Ms?: number
   baselineSpecP99Ms?: number
+  /** p99 against the baselines' p99: the benchmark's figure (README "bench:flood"). */
   jobRatio?: number
   specRatio?: number
+  /** p50 and p90 against the baselines' (the test's figures: a scheduler hiccup moves a p99 of a few hundred samples, not these). */
+  jobP50Ratio?: number
+  jobP90Ratio?: number
+  specP90Ratio?: number
   /**
    * Attacker only: messages it sent (that reached a victim), its rate while it had a victim
    * to send to (sent / time connected) and its best window (50–250 ms of sending), and how fast each victim
@@ -235,9 +245,11 @@ function figures (phase: PhaseFigures['phase'], w: Workload): PhaseFigures {
     jobs: jobs.length,
     jobsFailed: w.jobsFailed,
     jobP50Ms: round(percentile(jobs, 50), 1),
+    jobP90Ms: round(percentile(jobs, 90), 1),
     jobP99Ms: round(percentile(jobs, 99), 1),
     specs: specs.length,
     specP50Ms: round(percentile(specs, 50), 1),
+    specP90Ms: round(percentile(specs, 90), 1),
     specP99Ms: round(percentile(specs, 99), 1),
     loopMaxMs: w.loopMaxMs,
     ...(w.failures.length > 0 ? { failures: w.failures } : {})
@@ -342,10 +354,16 @@ export async function runFloodScenario (options: FloodOptions): Promise<FloodRes
       const next = await runBaseline(`baseline-${i + 1}`)
       const baselineJobs = sorted([...before.jobLatencies, ...next.jobLatencies])
       const baselineSpecs = sorted([...before.specLatencies, ...next.specLatencies])
+      phase.baselineJobP50Ms = round(percentile(baselineJobs, 50), 1)
+      phase.baselineJobP90Ms = round(percentile(baselineJobs, 90), 1)
       phase.baselineJobP99Ms = round(percentile(baselineJobs, 99), 1)
+      phase.baselineSpecP90Ms = round(percentile(baselineSpecs, 90), 1)
       phase.baselineSpecP99Ms = round(percentile(baselineSpecs, 99), 1)
       phase.jobRatio = round(phase.jobP99Ms / phase.baselineJobP99Ms, 2)
       phase.specRatio = round(phase.specP99Ms / phase.baselineSpecP99Ms, 2)
+      phase.jobP50Ratio = round(phase.jobP50Ms / phase.baselineJobP50Ms, 2)
+      phase.jobP90Ratio = round(phase.jobP90Ms / phase.baselineJobP90Ms, 2)
+      phase.specP90Ratio = round(phase.specP90Ms / phase.baselineSpecP90Ms, 2)
       before = next
     }
     return { phases, heapBeforeBaselineMiB, heapAfterBaselineMiB, attackerNice }
