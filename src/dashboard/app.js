@@ -234,12 +234,16 @@ async function job (id) {
   const t0 = stream.events[0]?.at ?? j.submittedAt
   const fromRecord = stream.unavailable || stream.events.length === 0
   const events = fromRecord ? recordTimeline(j) : stream.events.map(e => eventLine(e, t0))
+  // The stream's 'done' event can come before the job's record says so (the record is written beside it): the
+  // page shows what the timeline shows, not a status that contradicts its last line until the next refresh.
+  const done = fromRecord ? undefined : stream.events.find(e => e.type === 'done')?.data
+  const shownStatus = done?.status ?? j.status
   const share = budget > 0 ? Math.min(1, j.costUsd / budget) : 0
   return [
     h('h2', null, 'Job ', h('code', null, j.jobId)),
     h('dl', { class: 'kv' },
       h('dt', null, 'spec'), h('dd', null, `${j.specName} `, h('code', null, j.specId)),
-      h('dt', null, 'status'), h('dd', { id: 'job-status' }, status(j.status)),
+      h('dt', null, 'status'), h('dd', { id: 'job-status' }, status(shownStatus)),
       h('dt', null, 'submitted'), h('dd', null, time(j.submittedAt)),
       h('dt', null, 'deadline'), h('dd', null, time(j.deadline)),
       h('dt', null, 'cost'), h('dd', { id: 'job-cost' }, `${usd(j.costUsd)} of a budget of ${usd(budget)}`,
