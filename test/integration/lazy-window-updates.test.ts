@@ -1,7 +1,6 @@
-import { Socket } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Stream } from '@libp2p/interface'
-import { bareNode, stopBareNodes } from '../helpers/libp2p.ts'
+import { bareNode, spyOnSocketWrites, stopBareNodes, streamToReader } from '../helpers/libp2p.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 /**
@@ -18,27 +17,14 @@ afterEach(async () => {
 
 describe('yamux window updates (real libp2p nodes over TCP)', () => {
   it('a reader of 400 one-KB messages writes a handful of frames back, not one per message, and gets all 400 KB (more than a window) in order', async () => {
-    const writerNode = await bareNode()
-    const readerNode = await bareNode()
-    const received: Uint8Array[] = []
-    await readerNode.handle(PROTOCOL, (stream: Stream) => {
-      stream.addEventListener('message', event => { received.push(event.data.subarray()) })
-    })
-    const readerPort = Number(readerNode.getMultiaddrs()[0]!.toString().split('/')[4])
-    await writerNode.dial(readerNode.getMultiaddrs()[0]!)
-    const stream = await writerNode.dialProtocol(readerNode.peerId, PROTOCOL)
-    const receivedBytes = (): number => received.reduce((n, r) => n + r.byteLength, 0)
+    const { stream, readerPort, receivedBytes, receivedJoined } = await streamToReader(PROTOCOL)
     // The stream is open at both ends once its first message is read (the reader's ACK went with its first update).
     stream.send(new Uint8Array(1000).fill(1))
     await waitFor(() => receivedBytes() === 1000, { what: 'the first message at the reader' })
 
     // Every write on the reader's socket of this connection (the one accepted on its listen port).
     let readerWrites = 0
-    const write = Socket.prototype.write
-    vi.spyOn(Socket.prototype, 'write').mockImplementation(function (this: Socket, ...args: any[]) {
-      if (this.localPort === readerPort) readerWrites++
-      return (write as (...a: any[]) => boolean).apply(this, args)
-    })
+    spyOnSocketWrites(socket => { if (socket.localPort === readerPort) readerWrites++ })
     const messages = 400
     const size = 1000
     for (let i = 1; i < messages; i++) {
@@ -51,9 +37,7 @@ describe('yamux window updates (real libp2p nodes over TCP)', () => {
     // (identify's streams opening and closing: 15 writes in all here).
     expect(readerWrites).toBeGreaterThanOrEqual(3)
     expect(readerWrites).toBeLessThan(messages / 10)
-    const all = new Uint8Array(receivedBytes())
-    let at = 0
-    for (const r of received) { all.set(r, at); at += r.byteLength }
+    const all = receivedJoined()
     for (let i = 0; i < messages; i++) expect(all.subarray(i * size, (i + 1) * size).every(b => b === (i % 250) + 1)).toBe(true)
   })
 

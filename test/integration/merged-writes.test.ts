@@ -1,7 +1,5 @@
-import { Socket } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { Stream } from '@libp2p/interface'
-import { bareNode, stopBareNodes } from '../helpers/libp2p.ts'
+import { spyOnSocketWrites, stopBareNodes, streamToReader } from '../helpers/libp2p.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 /**
@@ -18,30 +16,17 @@ afterEach(async () => {
 
 describe('merged socket writes (real libp2p nodes over TCP)', () => {
   it('writes each message\'s encrypted frame with one socket write, and the reader gets every byte in order', async () => {
-    const writerNode = await bareNode()
-    const readerNode = await bareNode()
-    const received: Uint8Array[] = []
-    await readerNode.handle(PROTOCOL, (stream: Stream) => {
-      stream.addEventListener('message', event => { received.push(event.data.subarray()) })
-    })
-    const readerPort = Number(readerNode.getMultiaddrs()[0]!.toString().split('/')[4])
-    await writerNode.dial(readerNode.getMultiaddrs()[0]!)
-    const stream = await writerNode.dialProtocol(readerNode.peerId, PROTOCOL)
-
+    const { stream, readerPort, receivedBytes, receivedJoined } = await streamToReader(PROTOCOL)
     // Every write on the writer's socket to the reader (its remote port is the reader's listen port).
     const writes: Uint8Array[] = []
-    const write = Socket.prototype.write
-    vi.spyOn(Socket.prototype, 'write').mockImplementation(function (this: Socket, ...args: any[]) {
-      if (this.remotePort === readerPort) writes.push(Uint8Array.from(args[0] as Uint8Array))
-      return (write as (...a: any[]) => boolean).apply(this, args)
-    })
+    spyOnSocketWrites((socket, chunk) => { if (socket.remotePort === readerPort) writes.push(Uint8Array.from(chunk as Uint8Array)) })
     const messages = 20
     const size = 1000
     let bytes = 0
     for (let i = 0; i < messages; i++) {
       // One message at a time, each read before the next is sent, so none can share a write with another.
       stream.send(new Uint8Array(size).fill(i + 1))
-      await waitFor(() => received.reduce((n, r) => n + r.byteLength, 0) === bytes + size, { what: `message ${i + 1} at the reader` })
+      await waitFor(() => receivedBytes() === bytes + size, { what: `message ${i + 1} at the reader` })
       bytes += size
     }
     // Each write holds whole noise frames (a 2-byte big-endian length, then that many bytes of
@@ -54,9 +39,8 @@ describe('merged socket writes (real libp2p nodes over TCP)', () => {
     expect(writes.filter(w => !wholeFrames(w)).map(w => w.byteLength)).toEqual([])
     // One of them per message at least (a message is one yamux frame in one noise frame).
     expect(writes.filter(w => w.byteLength > size).length).toBeGreaterThanOrEqual(messages)
-    const all = new Uint8Array(bytes)
-    let at = 0
-    for (const r of received) { all.set(r, at); at += r.byteLength }
+    const all = receivedJoined()
+    expect(all.byteLength).toBe(bytes)
     for (let i = 0; i < messages; i++) expect(all.subarray(i * size, (i + 1) * size).every(b => b === i + 1)).toBe(true)
   })
 })
