@@ -122,19 +122,17 @@ export class ReceiptIngest {
       return
     }
     const fresh: PendingReceipt[] = []
-    const perSigner = new Map<string, number>()
+    const fits = this.quotaOfOneWrite()
     for (const [i, r] of claimed.entries()) {
       const { id, signer } = r.envelope
       if (stored[i] === true) {
         release(r, this.duplicateError(id))
         continue
       }
-      const taken = perSigner.get(signer) ?? 0
-      if (this.deps.receipts.countBySigner(signer) + taken >= this.deps.perSigner) {
+      if (!fits(signer)) {
         release(r, this.quotaError(signer))
         continue
       }
-      perSigner.set(signer, taken + 1)
       fresh.push(r)
     }
     if (fresh.length === 0) return
@@ -168,17 +166,14 @@ export class ReceiptIngest {
     try {
       const stored = await this.deps.receipts.hasMany(claimed.map(r => r.envelope.id))
       const fresh: typeof receipts = []
-      const perSigner = new Map<string, number>()
+      const fits = this.quotaOfOneWrite()
       let overQuota = 0
       for (const [i, receipt] of claimed.entries()) {
         if (stored[i] === true) continue
-        const { signer } = receipt.envelope
-        const taken = perSigner.get(signer) ?? 0
-        if (this.deps.receipts.countBySigner(signer) + taken >= this.deps.perSigner) {
+        if (!fits(receipt.envelope.signer)) {
           overQuota++
           continue
         }
-        perSigner.set(signer, taken + 1)
         fresh.push(receipt)
       }
       if (fresh.length === 0) {
@@ -188,6 +183,21 @@ export class ReceiptIngest {
       await this.store(fresh)
     } finally {
       for (const r of claimed) this.inFlight.delete(r.envelope.id)
+    }
+  }
+
+  /**
+   * For one write: whether one more receipt by `signer` fits its quota, counting
+   * those of the same write already let through (each call that answers true
+   * takes a place).
+   */
+  private quotaOfOneWrite (): (signer: string) => boolean {
+    const taken = new Map<string, number>()
+    return signer => {
+      const n = taken.get(signer) ?? 0
+      if (this.deps.receipts.countBySigner(signer) + n >= this.deps.perSigner) return false
+      taken.set(signer, n + 1)
+      return true
     }
   }
 

@@ -95,10 +95,6 @@ export class RecentJobs extends ExpiringMemory<KnownJob> {
     }
   }
 
-  isArriving (jobId: string): boolean {
-    return this.inArrival.has(jobId)
-  }
-
   /** Resolves once the job's validation in progress (if any) has ended. */
   async settled (jobId: string): Promise<void> {
     await this.inArrival.get(jobId)

@@ -53,23 +53,28 @@ export function openTyped<T> (data: Uint8Array, type: MessageType, schema: z.Zod
  */
 // The cheap checks read the same parsed body the schema then accepts, so what
 // they Ignore (an expired job or bid) needs no second check after it.
+function openCheaply<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>, cheap: (body: Record<string, unknown>) => void, canonicalParts?: WeakMap<object, string>): Envelope<T> {
+  const { raw, body } = parseForCheapChecks(data)
+  if (body != null) cheap(body)
+  return checkBody(verifyEnvelope(raw, { expectType: type, canonicalParts }), type, schema)
+}
+
 /**
  * openCheaply with an asynchronous cheap check: a bid or award for a job not seen yet waits
  * for the job (RecentJobs.awaitJob) before its signature is checked, so a flood of them for
  * jobs nobody sent still costs no signature check.
  */
 async function openAfter<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>, cheap: (body: Record<string, unknown>) => Promise<void>): Promise<Envelope<T>> {
-  const raw = parseEnvelopeJson(data)
-  const body = (raw as { body?: unknown } | null)?.body
-  if (body != null && typeof body === 'object' && !Array.isArray(body)) await cheap(body as Record<string, unknown>)
+  const { raw, body } = parseForCheapChecks(data)
+  if (body != null) await cheap(body)
   return checkBody(verifyEnvelope(raw, { expectType: type }), type, schema)
 }
 
-function openCheaply<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>, cheap: (body: Record<string, unknown>) => void, canonicalParts?: WeakMap<object, string>): Envelope<T> {
+/** The parsed envelope, and its body when that is an object (what a cheap check reads; nothing is authenticated yet). */
+function parseForCheapChecks (data: Uint8Array): { raw: unknown, body: Record<string, unknown> | null } {
   const raw = parseEnvelopeJson(data)
   const body = (raw as { body?: unknown } | null)?.body
-  if (body != null && typeof body === 'object' && !Array.isArray(body)) cheap(body as Record<string, unknown>)
-  return checkBody(verifyEnvelope(raw, { expectType: type, canonicalParts }), type, schema)
+  return { raw, body: body != null && typeof body === 'object' && !Array.isArray(body) ? body as Record<string, unknown> : null }
 }
 
 /**
