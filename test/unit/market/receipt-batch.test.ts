@@ -152,12 +152,14 @@ describe('receipt batches: validation (protocols/market.md "Receipt batches")', 
     // duplicate: one write, one onReceipt (a second would count against the signer's quota again).
     writes.length = 0
     const counted: string[] = []
-    const slowLookup = async (ids: string[]): Promise<boolean[]> => { const found = await hasMany(ids); await new Promise(resolve => setTimeout(resolve, 30)); return found }
-    receipts.hasMany = slowLookup
+    let lookupBegun!: () => void
+    const batchLooksUp = new Promise<void>(resolve => { lookupBegun = resolve })
+    receipts.hasMany = async ids => { lookupBegun(); const found = await hasMany(ids); await new Promise(resolve => setTimeout(resolve, 30)); return found }
     const racing = new ReceiptIngest({ receipts, ctx, perSigner: 100, now: () => NOW, onReceipt: r => { counted.push(r.id) } })
     const pair = [16, 17].map(i => receipt(coordinator, agent, i))
     const wholeBatch = racing.message(bytesOf(pair), SPEC)
-    await new Promise(resolve => setTimeout(resolve, 5))
+    // The copies come once the batch's lookup has begun (its answer, 30 ms later, says neither is stored).
+    await batchLooksUp
     const alone = await Promise.allSettled([racing.single(encodeEnvelope(pair[0]!), SPEC), racing.message(bytesOf([pair[1]!]), SPEC)])
     await wholeBatch
     expect(alone.map(s => s.status)).toEqual(['rejected', 'rejected'])
