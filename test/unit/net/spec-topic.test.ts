@@ -3,7 +3,7 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { signerFromPrivateKey } from '../../../src/crypto/signatures.ts'
 import { encodeEnvelope, seal } from '../../../src/wire/envelope.ts'
-import { RELAY_OWED_MS, specValidators } from '../../../src/net/spec-topic.ts'
+import { RELAY_OWED_MAX, RELAY_OWED_MS, specValidators } from '../../../src/net/spec-topic.ts'
 import type { SpecStore } from '../../../src/store/spec-store.ts'
 import type { StoredSpec } from '../../../src/node-types.ts'
 import { normalizedSample } from '../../helpers/specs.ts'
@@ -54,6 +54,15 @@ describe('spec validators: gossip and fetched', () => {
     await validators.fetched(late)
     later(RELAY_OWED_MS + 1)
     await expect(validators.gossip(late)).rejects.toMatchObject(duplicate)
+  })
+
+  it(`remembers at most ${RELAY_OWED_MAX} owed specs: one fetch more, and the oldest one's gossip copy is a duplicate again`, async () => {
+    const { validators } = world()
+    const fetched = Array.from({ length: RELAY_OWED_MAX + 1 }, (_, i) => bytesOf(`owed-${i}`))
+    for (const spec of fetched) await validators.fetched(spec)
+    await expect(validators.gossip(fetched[0]!)).rejects.toMatchObject(duplicate)
+    await validators.gossip(fetched[1]!)
+    await validators.gossip(fetched[RELAY_OWED_MAX]!)
   })
 
   it('checks the gossip copy of a synced spec like any other: a forged one is Rejected, not forwarded', async () => {
