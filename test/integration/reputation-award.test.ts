@@ -8,6 +8,13 @@ import { waitFor } from '../helpers/wait.ts'
 import type { JobResult, SubmitOptions } from '../../src/node-types.ts'
 
 let nodes: TestNode[] = []
+/**
+ * The bid window of every job here, where which agent wins is the point: one that
+ * every bid falls into on a loaded machine (a late bid would lose its award to the
+ * other agent). It closes early once each advertised agent has bid (waitForAdverts
+ * first), so a job takes as long as its bids do.
+ */
+const RANKING_WINDOW_MS = 5000
 afterEach(async () => {
   await stopAll(nodes)
   nodes = []
@@ -25,14 +32,15 @@ describe('awards follow reputation', () => {
     await waitForAdverts(coordinator, specId, 2)
 
     // Both unknown, ranked by their posterior means (explore off: no draw), so
-    // price decides and the cheap agent is tried first.
-    const first = await coordinator.submitJob(specId, { text: 'a' }, { bidWindowMs: 200, award: { explore: false } })
+    // price decides and the cheap agent is tried first. The order is the point: a window
+    // every bid falls into on a loaded machine, which closes once both advertised agents bid.
+    const first = await coordinator.submitJob(specId, { text: 'a' }, { bidWindowMs: RANKING_WINDOW_MS, award: { explore: false } })
     expect(first.attempts.map(a => [a.agent, a.outcome])).toEqual([[cheap.peerId, 'criteria-failed'], [reliable.peerId, 'success']])
     expect(coordinator.reputation.forAward(cheap.peerId, 'rated')).toBeLessThan(0.5)
     expect(coordinator.reputation.forAward(reliable.peerId, 'rated')).toBeGreaterThan(0.5)
 
     // One failed receipt against it, one success for the other: the work moves.
-    const second = await coordinator.submitJob(specId, { text: 'b' }, { bidWindowMs: 200, award: { explore: false } })
+    const second = await coordinator.submitJob(specId, { text: 'b' }, { bidWindowMs: RANKING_WINDOW_MS, award: { explore: false } })
     expect(second.attempts.map(a => [a.agent, a.outcome])).toEqual([[reliable.peerId, 'success']])
   })
 })
@@ -50,7 +58,7 @@ async function incumbentAndNewcomer (name: string): Promise<{ coordinator: TestN
   const good = async (): Promise<unknown> => ({ entities: [{ name: 'x', confidence: 95 }] })
   await incumbent.serve(specId, good, { priceUsd: 0.04, estimatedMs: 20 })
   await waitForAdverts(coordinator, specId, 1)
-  const submit = async (text: string, award?: SubmitOptions['award']): Promise<JobResult> => await coordinator.submitJob(specId, { text }, { bidWindowMs: 300, maxUsd: 0.1, award })
+  const submit = async (text: string, award?: SubmitOptions['award']): Promise<JobResult> => await coordinator.submitJob(specId, { text }, { bidWindowMs: RANKING_WINDOW_MS, maxUsd: 0.1, award })
   for (let i = 0; i < 5; i++) expect((await submit(`record ${i}`)).receipt?.body.agent).toBe(incumbent.peerId)
   await waitFor(() => (coordinator.reputation.score(incumbent.peerId, name)?.evidence.outcomes.success ?? 0) >= 5, { what: 'the incumbent\'s record' })
   await newcomer.serve(specId, good, { priceUsd: 0.03, estimatedMs: 20 })
