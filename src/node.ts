@@ -420,12 +420,28 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   /**
    * Just joined a spec's topics: agents already on them answer our
    * subscription with their capacity (AgentService re-announces on it). Wait
-   * (bounded) for the first advert, which also shows they know we hear bids.
+   * (bounded) until every one of them has: the first job's bid window closes
+   * once each agent we know of has bid, so an agent whose advert came second
+   * would miss it. A first advert also shows they know we hear bids.
    */
   async function hearAgents (specId: string): Promise<void> {
     if (market.subscriptions.topicPeers(specId, 'capacity').length === 0) return
     const deadline = Date.now() + FIRST_ADVERT_WAIT_MS
-    while (Date.now() < deadline && market.capacityOf(specId).length === 0) await new Promise(resolve => setTimeout(resolve, 20))
+    while (Date.now() < deadline && !everyAgentHeard(specId)) await new Promise(resolve => setTimeout(resolve, 20))
+  }
+
+  /**
+   * Whether we hold an advert from at least one agent of the spec and from each
+   * peer known to be one: on its capacity topic but not its receipts topic,
+   * where only an agent is (KINDS_FOR in market/subscriptions.ts). A peer that
+   * also coordinates or follows the spec cannot be told from a coordinator, so
+   * it is not waited for.
+   */
+  function everyAgentHeard (specId: string): boolean {
+    const advertised = new Set(market.capacityOf(specId).map(a => a.agent))
+    if (advertised.size === 0) return false
+    const onReceipts = new Set(market.subscriptions.topicPeers(specId, 'receipts'))
+    return market.subscriptions.topicPeers(specId, 'capacity').every(peer => onReceipts.has(peer) || advertised.has(peer))
   }
 
   /** Dial the spec's providers we are not connected to, and wait (bounded) until one of them is on the spec's job topic. */
