@@ -106,7 +106,12 @@ describe('a freed slot is refilled at once while work waits', () => {
   })
 
   it('a kept call whose coordinator has stopped waiting for a first bid gets none: no place is held for a job that already failed', async () => {
-    const bidWindowMs = 50
+    // The agent keeps a call until one window before the coordinator's wait ends, counted from when
+    // the call reached it (protocols/market.md "Kept calls"): that window is the margin for the call's
+    // travel and the bid's. At 50 ms, a call that reaches the agent more than 50 ms after it was
+    // published (a loaded full suite) lets the agent bid after the coordinator gave up; a window well
+    // above that lag tests the rule itself. The coordinator waits 5 windows (1.5 s) for the first bid.
+    const bidWindowMs = 300
     const { first, specId, stepped, jobsSeen, occupying, submitted } = await oneSlotMarket(bidWindowMs)
     const bids: string[] = []
     const decoder = new TextDecoder()
