@@ -61,6 +61,9 @@ export interface ValidationGuardInit {
 
 /** How fast a peer's count of Rejected messages fades. */
 const REJECT_HALF_LIFE_MS = 10_000
+/** Defaults of wastePerSecond and wasteBurst (ValidationGuardInit). */
+export const DEFAULT_WASTE_PER_SECOND = 50
+export const DEFAULT_WASTE_BURST = 50
 
 /** Below any graylist threshold a deployment would use (gossipsub's default is -80). */
 export const GRAYLIST_APP_SCORE = -1_000_000
@@ -105,8 +108,8 @@ export class ValidationGuard {
 
   constructor (init: ValidationGuardInit = {}) {
     this.init = init
-    this.rate = init.wastePerSecond ?? 50
-    this.burst = init.wasteBurst ?? 50
+    this.rate = init.wastePerSecond ?? DEFAULT_WASTE_PER_SECOND
+    this.burst = init.wasteBurst ?? DEFAULT_WASTE_BURST
     this.throttleMs = init.throttleMs ?? 2000
     this.graylistAfter = init.graylistAfterDropped ?? 50
     this.maxRejects = init.maxRejects ?? 20
