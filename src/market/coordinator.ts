@@ -3,7 +3,7 @@ import { randomNonce } from '../crypto/nonce.ts'
 import { hashHex } from '../crypto/content-id.ts'
 import { canonicalBytes } from '../wire/canonical.ts'
 import { sameKey, type Signer } from '../crypto/signatures.ts'
-import { encodeEnvelope, seal, sealLazily, type Envelope } from '../wire/envelope.ts'
+import { encodeEnvelopeOnce, seal, sealLazily, type Envelope } from '../wire/envelope.ts'
 import { MAX_INPUT_BYTES, MAX_OUTPUT_BYTES } from '../wire/constants.ts'
 import { marketTopic, type SpecTopicKind } from './topics.ts'
 import { describeValueProblem, parseJsonBytes, valueProblem } from '../wire/json-input.ts'
@@ -88,9 +88,10 @@ export interface CoordinatorDeps {
   events: JobEventLog
   /**
    * Sends a receipt this node signed and stored on its topic (market.ts hands
-   * it to the ReceiptBatcher). @default published alone, off the caller's path
+   * it to the ReceiptBatcher); `bytes` are its encoding (encodeEnvelope's).
+   * @default published alone, off the caller's path
    */
-  publishReceipt?: (topic: string, receipt: Envelope<ReceiptBody>) => void
+  publishReceipt?: (topic: string, receipt: Envelope<ReceiptBody>, bytes: Uint8Array) => void
   /** Where a message about a spec is published (market/topics.ts). @default the global topics */
   topicOf?: (specId: string, kind: SpecTopicKind) => string
   /** The lease calls the leases topic's validator knows (lease-validators.ts). @default a memory of its own */
@@ -1055,15 +1056,20 @@ export class Coordinator {
     return seal('receipt', body, this.deps.signer, this.canonicalTexts)
   }
 
-  /** Store the receipt with the job record, its ledger (and output) in one batch, then send it. */
+  /**
+   * Store the receipt with the job record, its ledger (and output) in one
+   * batch, then send it. The receipt is encoded once: the stored record, the
+   * agent's frame and the gossip message carry the same text.
+   */
   private async persist (record: JobRecord, receipt: Envelope<ReceiptBody>, ledger: JobLedger, output?: unknown): Promise<void> {
     const stored: StoredReceipt = { id: receipt.id, envelope: receipt, receivedAt: this.now() }
-    await this.deps.jobStore.save(record, { output, with: [...this.deps.receipts.operations(stored), this.deps.ledger.operation(ledger)] })
+    const encoded = encodeEnvelopeOnce(receipt)
+    await this.deps.jobStore.save(record, { output, with: [...this.deps.receipts.operations(stored, encoded.text), this.deps.ledger.operation(ledger)] })
     this.deps.onReceipt?.(stored)
     // The agent is not on the spec's receipts topic: its own receipt comes over the stream its attempt ran on.
-    this.exec.deliverReceipt(receipt.body.agent, encodeEnvelope(receipt))
+    this.exec.deliverReceipt(receipt.body.agent, encoded.bytes)
     const topic = this.topicOf(receipt.body.specId, 'receipts')
-    if (this.deps.publishReceipt != null) this.deps.publishReceipt(topic, receipt)
+    if (this.deps.publishReceipt != null) this.deps.publishReceipt(topic, receipt, encoded.bytes)
     else this.gossipLater(topic, receipt)
   }
 

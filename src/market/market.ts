@@ -204,7 +204,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     flushMs: deps.options?.receiptFlushMs,
     onPublishFailed: (topic, err) => { log('gossip.publish-failed', { level: 'warn', topic, error: err.message }) }
   })
-  const coordinator = new Coordinator({ signer, publishReceipt: (topic, receipt) => { receiptOut.add(topic, receipt) }, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf, leaseCalls: leaseCtx.calls, leaseAutoThreshold: deps.options?.leaseThreshold, auctionGate: deps.options?.auctionGate })
+  const coordinator = new Coordinator({ signer, publishReceipt: (topic, receipt, bytes) => { receiptOut.add(topic, receipt, bytes) }, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf, leaseCalls: leaseCtx.calls, leaseAutoThreshold: deps.options?.leaseThreshold, auctionGate: deps.options?.auctionGate })
 
   const receiptIngest = new ReceiptIngest({ receipts, ctx, perSigner, onReceipt: deps.onReceipt })
   /** The validators of one spec's topics (or of the global ones, topicSpec null). */

@@ -68,8 +68,8 @@ export class ReceiptBatcher implements Startable {
     for (const key of [...this.pending.keys()]) this.flush(key)
   }
 
-  add (topic: string, receipt: Envelope<ReceiptBody>): void {
-    const bytes = encodeEnvelope(receipt)
+  /** `bytes`: the receipt already encoded (encodeEnvelope's bytes), when the caller has them. */
+  add (topic: string, receipt: Envelope<ReceiptBody>, bytes: Uint8Array = encodeEnvelope(receipt)): void {
     if (!this.running) {
       this.send(topic, bytes)
       return

@@ -28,6 +28,15 @@ export interface ReceiptSelection {
   ids?: readonly string[]
 }
 
+/**
+ * A stored receipt's JSON around its envelope's text: the bytes JSON.stringify
+ * of the record gives (its keys in this order), so a record written either way
+ * reads back the same.
+ */
+function storedReceiptText (record: StoredReceipt, envelopeText: string): string {
+  return `{"id":${JSON.stringify(record.id)},"envelope":${envelopeText},"receivedAt":${JSON.stringify(record.receivedAt)}}`
+}
+
 /** Zero-padded so that lexicographic key order is time order. */
 const timeKey = (ms: number): string => ms.toString().padStart(15, '0')
 
@@ -149,16 +158,20 @@ export class ReceiptStore {
   /**
    * The batch operations that store a receipt and its index entries; for
    * atomic writes with other records. The receipt counts as being written
-   * (holding sync cursors back) until it is seen stored.
+   * (holding sync cursors back) until it is seen stored. `envelopeText`: the
+   * envelope's JSON text, already made (for its frame and its gossip): the
+   * record is then written around it rather than encoded again.
    */
-  operations (record: StoredReceipt): BatchOperation[] {
+  operations (record: StoredReceipt, envelopeText?: string): BatchOperation[] {
     const body = record.envelope.body
     const suffix = `${timeKey(body.endedAt)}!${record.id}`
     // Counted when the batch is built: a batch that then fails overcounts, which only tightens a bound.
     if (this.signerCounts != null) this.signerCounts.set(record.envelope.signer, this.countBySigner(record.envelope.signer) + 1)
     return [
       this.signerEntry(record),
-      { type: 'put' as const, sublevel: this.byId, key: record.id, value: record },
+      envelopeText != null
+        ? { type: 'put' as const, sublevel: this.byId, key: record.id, value: storedReceiptText(record, envelopeText), valueEncoding: 'utf8' }
+        : { type: 'put' as const, sublevel: this.byId, key: record.id, value: record },
       { type: 'put' as const, sublevel: this.byAgent, key: `${body.agent}!${suffix}`, value: record.id },
       { type: 'put' as const, sublevel: this.bySpec, key: `${body.specId}!${suffix}`, value: record.id },
       { type: 'put' as const, sublevel: this.byJob, key: `${body.jobId}!${suffix}`, value: record.id },

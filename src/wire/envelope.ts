@@ -109,6 +109,16 @@ export function encodeEnvelope (envelope: Envelope<object>): Uint8Array {
   return encoder.encode(JSON.stringify(envelope))
 }
 
+/**
+ * An envelope encoded once for every copy that leaves or is kept: its JSON
+ * text (what a store record embeds) and those bytes (what a frame or a gossip
+ * message carries), the same as encodeEnvelope's.
+ */
+export function encodeEnvelopeOnce (envelope: Envelope<object>): { text: string, bytes: Uint8Array } {
+  const text = JSON.stringify(envelope)
+  return { text, bytes: encoder.encode(text) }
+}
+
 export interface OpenOptions {
   maxBytes?: number
   expectType?: MessageType
