@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { authenticateEmbedded, openEnvelope, parseEnvelopeJson, verifyEnvelope, type Envelope, type MessageType } from '../wire/envelope.ts'
+import { authenticateEmbedded, authenticateShaped, openEnvelope, parseEnvelopeJson, verifyEnvelope, type Envelope, type MessageType } from '../wire/envelope.ts'
 import { ignore, reject } from '../wire/errors.ts'
 import { MAX_CLOCK_SKEW_MS } from '../wire/constants.ts'
 import { sameKey } from '../crypto/signatures.ts'
@@ -8,6 +8,7 @@ import { canonicalBytes } from '../wire/canonical.ts'
 import { AwardBodySchema, BidBodySchema, MAX_AWARD_BIDS_BYTES, CapacityBodySchema, ClaimBodySchema, JobBodySchema, MAX_ADVERT_TTL_MS, ReceiptBodySchema, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody, type ReceiptBody } from './messages.ts'
 import type { KnownJob, RecentJobs } from './recent-jobs.ts'
 import { SeenIds } from './seen-ids.ts'
+import { plainlyShapedClaim } from './claim-shape.ts'
 
 /**
  * One validator per market topic, Lodestar style: each authenticates the
@@ -252,6 +253,9 @@ export function openClaim (data: Uint8Array): Envelope<ClaimBody> {
  * that will carry it (see seal's `known`).
  */
 export function verifyClaim (raw: unknown, canonicalParts?: WeakMap<object, string>): Envelope<ClaimBody> {
+  // A plainly well-formed claim (every one an honest agent sends) skips the
+  // schemas; anything else gets their full verdict, and their words.
+  if (plainlyShapedClaim(raw)) return authenticateShaped(raw as Envelope, canonicalParts) as Envelope<ClaimBody>
   return checkBody(verifyEnvelope(raw, { expectType: 'claim', canonicalParts }), 'claim', ClaimBodySchema)
 }
 

@@ -172,9 +172,18 @@ export function verifyEnvelope (raw: unknown, options: OpenOptions = {}): Envelo
   if (options.expectType != null && envelope.type !== options.expectType) {
     throw reject('wrong-type', `expected a ${options.expectType} message, got ${envelope.type}`)
   }
+  return authenticateShaped(envelope, options.canonicalParts)
+}
+
+/**
+ * verifyEnvelope after its shape check: canonical body, id and signature. For
+ * an envelope whose shape the caller has checked by EnvelopeSchema's rules
+ * itself (validators.ts verifyClaim); `canonicalParts` as in OpenOptions.
+ */
+export function authenticateShaped (envelope: Envelope, canonicalParts?: WeakMap<object, string>): Envelope {
   let canonicalBody: string
   try {
-    canonicalBody = canonicalize(envelope.body, options.canonicalParts)
+    canonicalBody = canonicalize(envelope.body, canonicalParts)
   } catch (err) {
     throw reject('bad-body', (err as Error).message)
   }
