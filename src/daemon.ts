@@ -194,16 +194,39 @@ export async function startDaemon (init: DaemonInit): Promise<Daemon> {
  * takes longer than SHUTDOWN_TIMEOUT_MS, ends the process with exit code 1.
  */
 export async function runDaemon (init: DaemonInit): Promise<void> {
-  const daemon = await startDaemon(init)
   const shutdown = new AbortController()
   if (init.handleSignals === false) {
+    const daemon = await startDaemon(init)
     await init.onReady?.(daemon, shutdown.signal).catch(async (err: unknown) => {
       await daemon.stop().catch(() => {})
       throw err
     })
     return
   }
+  // The signals are ours before the start begins: the lock, api.json and the banner
+  // appear during it, and a signal sent the moment they do (by a supervisor, a script,
+  // a test) would otherwise meet the default disposition and kill the process with
+  // the lock and api.json left behind (a loaded suite saw SIGINT do it once). A signal
+  // during the start stops the daemon once it has started; a second one ends the
+  // process at once (the exit hook still removes the lock and api.json).
+  const early: NodeJS.Signals[] = []
+  let onSignal = (signal: NodeJS.Signals): void => {
+    early.push(signal)
+    if (early.length > 1) process.exit(1)
+  }
+  const dispatch = (signal: NodeJS.Signals): void => { onSignal(signal) }
+  process.on('SIGINT', dispatch)
+  process.on('SIGTERM', dispatch)
+  let daemon: Daemon
+  try {
+    daemon = await startDaemon(init)
+  } catch (err) {
+    process.off('SIGINT', dispatch)
+    process.off('SIGTERM', dispatch)
+    throw err
+  }
   const { log } = daemon
+  if (early.length > 0) log('daemon.signal', { signal: early[0], during: 'start' })
 
   // A closed terminal or pipe (`specmesh daemon | head`) must not take the node down.
   const ignoreStreamError = (): void => {}
@@ -220,8 +243,8 @@ export async function runDaemon (init: DaemonInit): Promise<void> {
     /** While onShutdown runs: a second signal aborts it rather than ending the process. */
     let finishing: AbortController | undefined
     const detach = (): void => {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
+      process.off('SIGINT', dispatch)
+      process.off('SIGTERM', dispatch)
       process.off('unhandledRejection', onRejection)
       process.stdout.off('error', ignoreStreamError)
       process.stderr.off('error', ignoreStreamError)
@@ -238,7 +261,7 @@ export async function runDaemon (init: DaemonInit): Promise<void> {
         resolve()
       }, reject)
     }
-    const onSignal = (signal: NodeJS.Signals): void => {
+    onSignal = (signal: NodeJS.Signals): void => {
       if (finishing != null && !finishing.signal.aborted) {
         log('daemon.forced_stop', { level: 'warn', signal, message: 'second signal: aborting the work still running' })
         finishing.abort()
@@ -263,8 +286,13 @@ export async function runDaemon (init: DaemonInit): Promise<void> {
           stop()
         })
     }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
+    if (early.length > 0) {
+      // Signalled while starting: stop now, without running onReady's work.
+      signalled = true
+      shutdown.abort()
+      stop()
+      return
+    }
     init.onReady?.(daemon, shutdown.signal).catch((err: unknown) => {
       // A failure once shutdown has begun is a consequence of it, not news.
       if (signalled) return

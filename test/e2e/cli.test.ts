@@ -263,6 +263,24 @@ describe('specmesh with running daemons', () => {
     }
   })
 
+  it('a signal while the daemon is still starting stops it cleanly once started: exit 0, api.json and the lock removed', async () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const home = await tempHome()
+      const daemon = spawnDaemon(home, ['--listen', '/ip4/127.0.0.1/tcp/0'])
+      // The lock is the start's first step; the node, the API, api.json and the banner come
+      // after it. Before the fix the signal met the default disposition here and killed it.
+      await waitFor(async () => await exists(join(home, 'daemon.lock')), { what: 'the daemon to take its lock', timeoutMs: 20_000, intervalMs: 5 })
+      daemon.child.kill(signal)
+      const exit = await Promise.race([daemon.exited, new Promise<never>((_r, reject) => setTimeout(() => reject(new Error(`no exit after ${signal}`)), 20_000))])
+      const { stderr } = daemon.output()
+      expect(exit, `${signal}: ${stderr}`).toEqual({ code: 0, signal: null })
+      expect(await exists(join(home, 'api.json'))).toBe(false)
+      expect(await exists(join(home, 'daemon.lock'))).toBe(false)
+      expect(stderr).toContain('"event":"daemon.signal"')
+      expect(stderr).toContain('"event":"daemon.stopped"')
+    }
+  })
+
   it('after kill -9 a restart works and keeps the peer id and the specs', async () => {
     const home = await tempHome()
     const first = await startDaemon(home)
