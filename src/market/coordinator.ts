@@ -357,16 +357,20 @@ export class Coordinator {
    * with its outcome. Throws UnknownSpecError or InvalidJobError before
    * anything is recorded or sent.
    */
-  async start (specId: string, input: unknown, options: SubmitOptions = {}): Promise<{ jobId: string, done: Promise<JobResult> }> {
+  async start (specId: string, submitted: unknown, options: SubmitOptions = {}): Promise<{ jobId: string, done: Promise<JobResult> }> {
     const spec = await this.deps.specOf(specId)
     if (spec == null) throw new UnknownSpecError(specId)
     // An SDK caller's value never went through the API's strict reader: the same checks here.
-    const malformed = valueProblem(input)
+    const malformed = valueProblem(submitted)
     if (malformed != null) {
       throw new InvalidJobError([{ path: malformed.path === '' ? 'input' : `input.${malformed.path}`, message: describeValueProblem(malformed) }])
     }
-    const inputCheck = checkInput(spec, input)
+    const inputCheck = checkInput(spec, submitted)
     if (!inputCheck.ok) throw new InvalidJobError(inputCheck.problems)
+    // From here on the job's input is the private copy just checked: what the
+    // caller does to its object later changes neither what is sent, stored or
+    // judged, and the output check needs no copy of its own.
+    const input = inputCheck.value
     const inputBytes = canonicalBytes(input)
     if (inputBytes.byteLength > MAX_INPUT_BYTES) throw new InvalidJobError([{ path: 'input', message: `is ${inputBytes.byteLength} bytes; the limit is ${MAX_INPUT_BYTES}` }])
 
@@ -827,7 +831,7 @@ export class Coordinator {
     // A lease-award is not gossiped: nobody else bid on the job.
     if (award.type === 'award') this.gossipLater(this.topicOf(job.body.specId, 'awards'), award)
     if (result.outcome === 'success') {
-      const verdict = checkOutput(spec, input, result.output)
+      const verdict = checkOutput(spec, input, result.output, { checkedInput: true })
       if (!verdict.ok) {
         result.outcome = 'criteria-failed'
         result.reason = verdict.failures.map(f => `${f.criterion}: ${f.reason}`).join('; ')

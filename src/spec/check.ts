@@ -17,7 +17,8 @@ export interface CompiledSpec {
 }
 
 export type OutputVerdict = { ok: true } | { ok: false, failures: CriterionFailure[] }
-export type InputVerdict = { ok: true } | { ok: false, problems: Problem[] }
+/** `value`: the input's private plain-JSON copy that was checked (see toInstance), for checkOutput's `checkedInput`. */
+export type InputVerdict = { ok: true, value: unknown } | { ok: false, problems: Problem[] }
 
 /** The `criterion` named in failures that come from the output schema rather than a CEL criterion. */
 export const OUTPUT_SCHEMA_CRITERION = 'output schema'
@@ -55,9 +56,11 @@ export function compileCriteria (spec: Spec): CompiledSpec {
 
 /**
  * Judges an output: the output schema always, then every success criterion (all of them,
- * even after a failure, so the verdict lists every reason). Never throws.
+ * even after a failure, so the verdict lists every reason). Never throws. `checkedInput`:
+ * `input` is the value checkInput returned (a private copy within the limits), so the
+ * criteria read it as is, with no second copy, and as it was when the job was submitted.
  */
-export function checkOutput (spec: Spec, input: unknown, output: unknown): OutputVerdict {
+export function checkOutput (spec: Spec, input: unknown, output: unknown, options: { checkedInput?: boolean } = {}): OutputVerdict {
   let compiled: CompiledSpec
   try {
     compiled = compileCriteria(spec)
@@ -66,7 +69,7 @@ export function checkOutput (spec: Spec, input: unknown, output: unknown): Outpu
   }
   const outputValue = toInstance(output, 'output', MAX_OUTPUT_BYTES)
   if (!outputValue.ok) return { ok: false, failures: [{ criterion: 'output', reason: outputValue.reason }] }
-  const inputValue = toInstance(input ?? null, 'input', MAX_INPUT_BYTES)
+  const inputValue: Instance = options.checkedInput === true ? { ok: true, value: input ?? null } : toInstance(input ?? null, 'input', MAX_INPUT_BYTES)
   if (!inputValue.ok) return { ok: false, failures: [{ criterion: 'input', reason: inputValue.reason }] }
 
   const failures: CriterionFailure[] = []
@@ -93,7 +96,7 @@ export function checkInput (spec: Spec, input: unknown): InputVerdict {
   if (!value.ok) return { ok: false, problems: [{ path: value.path, message: `${value.what}; send plain JSON within the limits` }] }
   try {
     const violations = compiled.input.validate(value.value)
-    if (violations.length === 0) return { ok: true }
+    if (violations.length === 0) return { ok: true, value: value.value }
     return { ok: false, problems: violations.map(v => ({ path: v.path, message: `${v.message}; send an input that matches the spec's input schema` })) }
   } catch (err) {
     return { ok: false, problems: [{ path: 'input', message: `the schema check failed: ${(err as Error).message}` }] }

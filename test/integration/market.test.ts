@@ -213,3 +213,30 @@ describe('a job every agent declines', () => {
     expect(ran).toBe(false)
   })
 })
+
+describe('a job\'s input is what was submitted', () => {
+  it('judges the output against the input as submitted, even when the caller changes its object while the job runs', async () => {
+    nodes = await startMesh(2, undefined, { advertIntervalMs: 500 })
+    const [coordinator, agent] = nodes as [TestNode, TestNode]
+    // The criterion reads the input: the output must name the text it was given.
+    const { id: specId } = await coordinator.publishSpec(sampleSpec('echo-input', { successCriteria: ['output.entities.all(e, e.name == input.text)'] }))
+    await waitFor(async () => (await Promise.all(nodes.map(n => n.getSpec(specId)))).every(Boolean), { what: 'spec on both nodes' })
+    await waitForSpecMesh(nodes, specId)
+    const callers: Array<{ text: string }> = []
+    await agent.serve(specId, async (input) => {
+      const text = (input as { text: string }).text
+      // The caller rewrites its object after submitting, before the output is judged.
+      for (const caller of callers) caller.text = 'rewritten by the caller'
+      return { entities: [{ name: text, confidence: 90 }] }
+    }, { priceUsd: 0.1, estimatedMs: 10 })
+    await waitForAdverts(coordinator, specId, 1)
+
+    const input = { text: 'as submitted' }
+    callers.push(input)
+    const result = await coordinator.submitJob(specId, input)
+    expect(input.text).toBe('rewritten by the caller')
+    expect(result.reason).toBeUndefined()
+    expect(result.status).toBe('succeeded')
+    expect(result.output).toEqual({ entities: [{ name: 'as submitted', confidence: 90 }] })
+  })
+})

@@ -172,8 +172,13 @@ describe('uniqueItems', () => {
 })
 
 describe('checkInput', () => {
-  it('accepts a matching input', () => {
-    expect(checkInput(valid(baseSpec()), { text: 'hello' })).toEqual({ ok: true })
+  it('accepts a matching input, giving back the private copy it checked', () => {
+    const input = { text: 'hello' }
+    const verdict = checkInput(valid(baseSpec()), input)
+    expect(verdict).toEqual({ ok: true, value: { text: 'hello' } })
+    // A copy: the caller changing its object later does not change what was checked.
+    input.text = 'changed'
+    expect(verdict.ok && verdict.value).toEqual({ text: 'hello' })
   })
 
   it('names the offending part of the input and the fix', () => {
