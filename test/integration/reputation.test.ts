@@ -161,8 +161,9 @@ describe('reputation on real nodes', () => {
     await flaky.serve(specId, async () => flakyOutput, { priceUsd: 0.1, estimatedMs: 20 })
     await reliable.serve(specId, async () => goodOutput, { priceUsd: 0.3, estimatedMs: 20 })
     await waitForAdverts(coordinator, specId, 2)
-    // Explore off: awards rank by posterior mean, so they follow the record without a draw.
-    const run = async (text: string) => await coordinator.submitJob(specId, { text }, { bidWindowMs: 300, award: { explore: false } })
+    // Explore off: awards rank by posterior mean, so they follow the record without a draw. Which agent
+    // wins is the point: a window every bid falls into under load, closed once both advertised agents bid.
+    const run = async (text: string) => await coordinator.submitJob(specId, { text }, { bidWindowMs: 5000, award: { explore: false } })
     const receiptsIn = async (count: number): Promise<void> => {
       await waitFor(() => reputation.stats().receipts >= count, { what: `${count} receipts ingested` })
     }

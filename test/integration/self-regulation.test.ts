@@ -127,8 +127,9 @@ describe('self-regulation from the spec, on real nodes', () => {
     await agents[0]!.serve(specId, async () => weakOutput, { priceUsd: 0.2, estimatedMs: 50 })
     await agents[1]!.serve(specId, async () => goodOutput, { priceUsd: 0.25, estimatedMs: 50 })
     await waitForAdverts(coordinator, specId, 2)
-    // Explore off: by reputation mean and price, so the cheaper (failing) agent goes first.
-    const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 200, award: { explore: false } })
+    // Explore off: by reputation mean and price, so the cheaper (failing) agent goes first. The order
+    // is the point: a window every bid falls into under load, closed once both advertised agents bid.
+    const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 5000, award: { explore: false } })
     expect(result.status).toBe('failed')
     expect(result.attempts.map(a => a.outcome)).toEqual(['criteria-failed'])
     expect(result.reason).toMatch(/would take the job's spend to 0\.45 USD, above budget\.maxUsd 0\.3: not made/)

@@ -103,7 +103,9 @@ describe('per-spec topics (real nodes on 127.0.0.1)', () => {
   it('a bystander gets no job, bid, award, advert or receipt of a spec while jobs run between others; a follower gets them all, each on its own spec\'s topic, and holds the receipts', async () => {
     const { coordinator, cheap, follower, bystander, specId, otherSpec, seen } = await world()
     const results = []
-    for (let i = 0; i < 3; i++) results.push(await coordinator.submitJob(specId, { text: `job ${i}` }, { bidWindowMs: 300 }))
+    // The first job's award is checked against both bids below: a window every bid falls into under
+    // load (it closes once both advertised agents have bid).
+    for (let i = 0; i < 3; i++) results.push(await coordinator.submitJob(specId, { text: `job ${i}` }, { bidWindowMs: 5000 }))
     results.push(await coordinator.submitJob(otherSpec, { text: 'other' }, { bidWindowMs: 300 }))
     expect(results.map(r => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded'])
     const ofSpec = results.slice(0, 3).map(r => r.receipt!.id)
@@ -224,7 +226,9 @@ describe('per-spec topics (real nodes on 127.0.0.1)', () => {
         await pubsub.publish(bids, encodeEnvelope(elsewhere))
       })().catch(() => {})
     })
-    const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 400, award: { explore: false } })
+    // Which agent wins is the point: a window the cheap agent's bid falls into under load (it closes
+    // once both advertised agents have bid; the follower advertises nothing).
+    const result = await coordinator.submitJob(specId, { text: 'x' }, { bidWindowMs: 5000, award: { explore: false } })
     expect(result.status).toBe('succeeded')
     expect(result.attempts.map(a => a.agent)).toEqual([cheap.peerId])
     await waitFor(() => verdictsWith(coordinator, bids, 'reject', 'bad-signature') >= 1 && verdictsWith(coordinator, bids, 'ignore', 'duplicate') >= 1 &&
