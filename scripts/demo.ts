@@ -20,7 +20,7 @@ import { startDemoMesh, until } from './demo/mesh.ts'
 /** Real milliseconds per article minute. */
 const MINUTE_MS = 200
 /** How long the coordinator collects bids for each job: part of each job's deadline. */
-const BID_WINDOW_MS = 100
+const BID_WINDOW_MS = 250
 /** How far from its 5-minute mark the Audio agent's abort may land and still count as "at" it. */
 const ABORT_TOLERANCE_MS = MINUTE_MS / 2
 
