@@ -97,6 +97,11 @@ const VERDICT_HISTORY = 1000
 const PROVIDER_JOIN_WAIT_MS = 5_000
 /** How long a coordinator new on a spec's topics waits for the first capacity advert from the agents already there. */
 const FIRST_ADVERT_WAIT_MS = 2_000
+/** Poll `condition` until it holds or `deadline` (epoch ms) passes. */
+async function until (condition: () => boolean, deadline: number, intervalMs = 50): Promise<void> {
+  while (!condition() && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, intervalMs))
+}
+
 /** How often the metrics sample event-loop delay (nodejs_eventloop_lag_*), ms. */
 const EVENT_LOOP_SAMPLE_MS = 100
 
@@ -295,6 +300,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     options: init.market,
     onVerdict,
     follow: followListOf(settings.values.follow),
+    meetsAgentsLater: discovery.enabled,
     // A follower meets the spec's agents (the coordinator's first job does so in prepareJob), and keeps
     // looking them up in the background: one lookup may run before the agents' records land.
     onJoined: (specId, reason) => {
@@ -426,8 +432,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
    */
   async function hearAgents (specId: string): Promise<void> {
     if (market.subscriptions.topicPeers(specId, 'capacity').length === 0) return
-    const deadline = Date.now() + FIRST_ADVERT_WAIT_MS
-    while (Date.now() < deadline && !everyAgentHeard(specId)) await new Promise(resolve => setTimeout(resolve, 20))
+    await until(() => everyAgentHeard(specId), Date.now() + FIRST_ADVERT_WAIT_MS, 20)
   }
 
   /**
@@ -444,16 +449,19 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     return market.subscriptions.topicPeers(specId, 'capacity').every(peer => onReceipts.has(peer) || advertised.has(peer))
   }
 
-  /** Dial the spec's providers we are not connected to, and wait (bounded) until one of them is on the spec's job topic. */
+  /**
+   * Dial the spec's providers we are not connected to, and wait (bounded) until
+   * one of them is on the spec's job topic. A lookup already under way is shared
+   * (spec-discovery.ts); a job that still knows no agent waits for one in the
+   * coordinator (awaitAgent) with its record written, so it can be seen and cancelled.
+   */
   async function reachProviders (specId: string): Promise<void> {
     const dialled = await discovery.connectToProviders(specId).catch(() => [])
     if (dialled.length === 0) return
-    const deadline = Date.now() + PROVIDER_JOIN_WAIT_MS
-    while (Date.now() < deadline) {
+    await until(() => {
       const subscribers = new Set(market.subscriptions.topicPeers(specId, 'jobs'))
-      if (dialled.some(p => subscribers.has(p)) || market.capacityOf(specId).length > 0) return
-      await new Promise(resolve => setTimeout(resolve, 50))
-    }
+      return dialled.some(p => subscribers.has(p)) || market.capacityOf(specId).length > 0
+    }, Date.now() + PROVIDER_JOIN_WAIT_MS)
   }
 
   // A spec is provided only while it is served; records we placed before a

@@ -100,6 +100,12 @@ export interface CoordinatorDeps {
   leaseAutoThreshold?: number
   /** How many auctions of one spec run at once, and how that adapts (auction-gate.ts). @default AuctionGate's */
   auctionGate?: AuctionGateOptions
+  /**
+   * Agents of a spec may be met after its job was submitted (the node looks them up in the DHT
+   * in the background): a job that holds no advert of any waits for one before it is published
+   * (awaitAgent). @default false: published at once
+   */
+  meetsAgentsLater?: boolean
   now?: () => number
   log?: (event: string, fields?: Record<string, unknown>) => void
 }
@@ -520,6 +526,11 @@ export class Coordinator {
       if (!inGate) return
       inGate = false
       gate?.release(openedAt, inTime)
+    }
+    await this.awaitAgent(record.jobId, specId, envelope.body, signal)
+    if (signal.aborted) {
+      leaveGate(this.now())
+      return await this.cancelled(record)
     }
     if (!await this.awaitCapacity(record.jobId, specId, spec, softDeadline ?? deadline, signal)) {
       leaveGate(this.now())
@@ -947,6 +958,25 @@ export class Coordinator {
    * instead of calling for bids. Returns with a place taken in `bidding`;
    * the caller gives it back once the job has its award or has ended.
    */
+  /**
+   * A job of a spec whose agents this node has not met yet (no advert of any)
+   * waits for the first advert, for as long as it would wait for a first bid
+   * once published (firstBidUntil): published to a topic no agent is on, it
+   * could get no bid however long it waited (bench:scale at 100 nodes: every
+   * warm-up job failed so). Then it goes on either way; with still no agent
+   * it fails with no bid, as before.
+   */
+  private async awaitAgent (jobId: string, specId: string, body: JobBody, cancel: AbortSignal): Promise<void> {
+    if (this.deps.meetsAgentsLater !== true || this.deps.capacity.agentsServing(specId).length > 0) return
+    const until = firstBidUntil({ body, publishedAt: this.now() })
+    this.log('job.waiting-for-agent', { jobId, specId, untilMs: until - this.now() })
+    while (!cancel.aborted && this.deps.capacity.agentsServing(specId).length === 0) {
+      const left = until - this.now()
+      if (left <= 0) return
+      await this.deps.capacity.changed(left, cancel)
+    }
+  }
+
   private async awaitCapacity (jobId: string, specId: string, spec: Spec, until: number, cancel: AbortSignal): Promise<boolean> {
     let logged = false
     for (;;) {

@@ -55,6 +55,8 @@ export interface MarketDeps {
   follow?: FollowList
   /** A spec's topics were joined: the node dials the spec's providers here. */
   onJoined?: (specId: string, reason: JoinReason) => void
+  /** The node keeps looking for a spec's agents while it coordinates jobs of it (the DHT), so a job that knows none waits to meet one. @default false */
+  meetsAgentsLater?: boolean
   /** The node began taking a spec's receipts (coordinating or following it; subscriptions.ts). */
   onReceiptsJoined?: (specId: string) => void
   /** The verdict on each bid that came over the bid stream, as a gossip validator's (topic: the protocol id). */
@@ -204,7 +206,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     flushMs: deps.options?.receiptFlushMs,
     onPublishFailed: (topic, err) => { log('gossip.publish-failed', { level: 'warn', topic, error: err.message }) }
   })
-  const coordinator = new Coordinator({ signer, publishReceipt: (topic, receipt, bytes) => { receiptOut.add(topic, receipt, bytes) }, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf, leaseCalls: leaseCtx.calls, leaseAutoThreshold: deps.options?.leaseThreshold, auctionGate: deps.options?.auctionGate })
+  const coordinator = new Coordinator({ signer, publishReceipt: (topic, receipt, bytes) => { receiptOut.add(topic, receipt, bytes) }, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf, leaseCalls: leaseCtx.calls, leaseAutoThreshold: deps.options?.leaseThreshold, auctionGate: deps.options?.auctionGate, meetsAgentsLater: deps.meetsAgentsLater })
 
   const receiptIngest = new ReceiptIngest({ receipts, ctx, perSigner, onReceipt: deps.onReceipt })
   /** The validators of one spec's topics (or of the global ones, topicSpec null). */

@@ -71,6 +71,8 @@ export class SpecDiscovery implements Startable {
   private shutdown = new AbortController()
   /** When each spec's providers were last looked up for a job. */
   private readonly lastLookup = new Map<string, number>()
+  /** The lookup (and its dials) of each spec under way, which every caller meanwhile shares. */
+  private readonly underWay = new Map<string, Promise<string[]>>()
   /** Repeated lookups of the specs whose parties this node needs to meet. */
   private readonly seeker: ProviderSeeker
 
@@ -175,12 +177,30 @@ export class SpecDiscovery implements Startable {
    * stream of jobs while every agent is busy does not query the DHT per job
    * (`ignoreInterval` is for the seeker, which keeps its own schedule).
    * `maxConnected` dials only while fewer providers than that are connected.
+   *
+   * A caller that comes while a lookup of the spec is under way shares it, and
+   * its answer, whatever its own options: jobs submitted together before the
+   * first lookup ended used to skip it (the interval counted from its start)
+   * and were published to a topic no agent was on yet (bench:scale at 100
+   * nodes: every warm-up job failed with no bid).
    */
   async connectToProviders (specId: string, options: AbortOptions & { ignoreInterval?: boolean, maxConnected?: number } = {}): Promise<string[]> {
+    const running = this.underWay.get(specId)
+    if (running != null) return await running
     const last = this.lastLookup.get(specId)
     if (options.ignoreInterval !== true && last != null && Date.now() - last < PROVIDER_LOOKUP_INTERVAL_MS) return []
     this.lastLookup.set(specId, Date.now())
     if (this.lastLookup.size > 1024) this.lastLookup.delete(this.lastLookup.keys().next().value!)
+    const lookup = this.lookUpAndDial(specId, options)
+    this.underWay.set(specId, lookup)
+    try {
+      return await lookup
+    } finally {
+      this.underWay.delete(specId)
+    }
+  }
+
+  private async lookUpAndDial (specId: string, options: AbortOptions & { maxConnected?: number }): Promise<string[]> {
     const providers = await this.findSpecProviders(specId, options)
     const isConnected = (p: SpecProvider): boolean => this.components.connectionManager.getConnections(peerIdFromString(p.peerId)).length > 0
     const room = (options.maxConnected ?? Infinity) - providers.filter(isConnected).length

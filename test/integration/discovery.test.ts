@@ -112,6 +112,101 @@ describe('finding agents through the DHT', () => {
   })
 })
 
+interface Lookup { began: number, ended?: number }
+
+/**
+ * Keep `coordinator` and `agent` apart until the coordinator's `lookupsBefore + 1`th provider lookup
+ * asks the DHT, and delay every answer of its real DHT by `delayMs`; returns the lookups, when each
+ * began and ended. On a mesh of hundreds of nodes a coordinator meets a spec's agents only through its
+ * provider lookups, and a lookup takes seconds. Neither fits a unit-time test: among three nodes on
+ * 127.0.0.1 the DHT's own upkeep (routing-table pings, its closest peers kept alive) connects every
+ * node to every other within a second, and a lookup answers before a second job is even submitted,
+ * which hides the race a large mesh shows. So the connection gater of each side refuses the other (as
+ * it refuses a graylisted peer) until then, and the delay stands for the large DHT's slowness.
+ */
+async function meetOnlyThroughLookups (coordinator: TestNode, agent: TestNode, options: { delayMs: number, lookupsBefore?: number }): Promise<Lookup[]> {
+  const lookups: Lookup[] = []
+  const apart = (): boolean => lookups.length <= (options.lookupsBefore ?? 0)
+  for (const [node, other] of [[coordinator, agent], [agent, coordinator]] as const) {
+    const isGraylisted = node.guard.isGraylisted.bind(node.guard)
+    node.guard.isGraylisted = peer => (peer === other.peerId && apart()) || isGraylisted(peer)
+    await node.libp2p.hangUp(peerIdFromString(other.peerId))
+  }
+  expect(coordinator.peers().map(p => p.peerId)).not.toContain(agent.peerId)
+  const routing = coordinator.libp2p.contentRouting
+  const findProviders = routing.findProviders.bind(routing)
+  routing.findProviders = async function * (cid, abort) {
+    const lookup: Lookup = { began: Date.now() }
+    try {
+      await new Promise(resolve => setTimeout(resolve, options.delayMs))
+      lookups.push(lookup)
+      yield * findProviders(cid, abort)
+    } finally {
+      lookup.ended = Date.now()
+    }
+  }
+  return lookups
+}
+
+describe('jobs that know no agent of the spec yet', () => {
+  it('several jobs submitted together while the first provider lookup is still running share it, and all succeed', async () => {
+    const { hubAddr, agent, id } = await agentProvidingThroughHub('dht-together')
+    const coordinator = await startNode({ bootstrap: [hubAddr] })
+    nodes.push(coordinator)
+    await waitFor(async () => await coordinator.getSpec(id), { timeoutMs: 15_000, what: 'the coordinator to hold the spec' })
+    expect(coordinator.capacityOf(id)).toEqual([])
+    const lookups = await meetOnlyThroughLookups(coordinator, agent, { delayMs: 1500 })
+
+    // Four jobs at once, each with a first-bid wait (5 windows) shorter than the lookup.
+    const results = await Promise.all(Array.from({ length: 4 }, async (_, i) => await coordinator.submitJob(id, { text: `Ada ${i}` }, { bidWindowMs: 250 })))
+    expect(results.map(r => r.reason ?? r.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded'])
+    expect(results.map(r => r.receipt?.body.agent)).toEqual(results.map(() => agent.peerId))
+    // One lookup served them all: none began while the first was under way.
+    const first = lookups[0]!
+    expect(lookups.filter(l => l !== first && l.began < (first.ended ?? Infinity))).toEqual([])
+  })
+
+  it('a job submitted before any agent serves the spec waits for the next lookup, meets the agent that started meanwhile, and succeeds', async () => {
+    const hub = await startNode()
+    nodes.push(hub)
+    const hubAddr = hub.multiaddrs()[0]!
+    const agent = await startNode({ bootstrap: [hubAddr] })
+    nodes.push(agent)
+    const { id } = await agent.publishSpec(sampleSpec('dht-later'))
+    const coordinator = await startNode({ bootstrap: [hubAddr] })
+    nodes.push(coordinator)
+    await waitFor(async () => await coordinator.getSpec(id), { timeoutMs: 15_000, what: 'the coordinator to hold the spec' })
+    const lookups = await meetOnlyThroughLookups(coordinator, agent, { delayMs: 0, lookupsBefore: 1 })
+
+    const job = coordinator.submitJob(id, { text: 'Ada Lovelace' }, { bidWindowMs: 400 })
+    // The job's own lookup has found nobody (nobody serves the spec yet); only then does the agent start.
+    await waitFor(() => lookups[0]?.ended, { timeoutMs: 15_000, what: "the job's first provider lookup to end" })
+    await agent.serve(id, async () => goodOutput, { priceUsd: 0.05 })
+    const result = await job
+    expect(result.status, result.reason).toBe('succeeded')
+    expect(result.receipt?.body.agent).toBe(agent.peerId)
+    // It was published once the agent had advertised to it, so the auction closed when that agent bid,
+    // not after its window (a job published before, and picked up late by gossip, waits its window out).
+    expect(result.biddingMs).toBeLessThan(400)
+  })
+
+  it('a job to a spec nobody serves still fails, after its first-bid wait, saying no agent serving it is connected', async () => {
+    const hub = await startNode()
+    nodes.push(hub)
+    const lonely = await startNode({ bootstrap: [hub.multiaddrs()[0]!] })
+    nodes.push(lonely)
+    await waitFor(() => lonely.peers().length > 0, { what: 'the node to join the hub' })
+    const { id } = await lonely.publishSpec(sampleSpec('dht-unserved'))
+    const started = Date.now()
+    const result = await lonely.submitJob(id, { text: 'Ada Lovelace' }, { bidWindowMs: 200 })
+    expect(result.status).toBe('failed')
+    expect(result.noBid?.cause).toBe('no-agent-serving')
+    expect(result.reason).toContain('no agent serving this spec is connected (1 peer, none advertising it)')
+    // Waiting for an agent is bounded by the job's first-bid wait (5 windows), and so is the wait for a bid.
+    expect(Date.now() - started).toBeLessThan(2 * 5 * 200 + 3000)
+  })
+})
+
 describe('a node without the DHT', () => {
   it('runs the market as before, and says so when asked for providers', async () => {
     const home = await tempHome()
