@@ -1,27 +1,16 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { openDb, sublevel, type Db } from '../../../src/store/db.ts'
+import { describe, expect, it } from 'vitest'
+import { sublevel } from '../../../src/store/db.ts'
 import { GroupCommit } from '../../../src/store/group-commit.ts'
 import { ReceiptStore } from '../../../src/store/receipt-store.ts'
 import { encodeEnvelopeOnce, openEnvelope } from '../../../src/wire/envelope.ts'
 import { signedReceipts, testKey } from '../../helpers/receipts.ts'
+import { tempDbs } from '../../helpers/temp-db.ts'
 
-let db: Db | undefined
-let dir: string | undefined
-
-afterEach(async () => {
-  await db?.close()
-  if (dir != null) await rm(dir, { recursive: true, force: true })
-  db = undefined
-  dir = undefined
-})
+const openTempDb = tempDbs('receipt-store-')
 
 describe('receipt store', () => {
   it('stores a receipt written around its already encoded text exactly as one encoded from the record, indexes included', async () => {
-    dir = await mkdtemp(join(tmpdir(), 'receipt-store-'))
-    db = await openDb(dir)
+    const { db } = await openTempDb()
     const [coordinator, agent] = await Promise.all([testKey(1), testKey(2)])
     const [asRecord, asText] = signedReceipts(2, { specId: 'spec-a', coordinator, agent, tag: 'x' })
     const store = new ReceiptStore(db)
