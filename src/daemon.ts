@@ -226,7 +226,6 @@ export async function runDaemon (init: DaemonInit): Promise<void> {
     throw err
   }
   const { log } = daemon
-  if (early.length > 0) log('daemon.signal', { signal: early[0], during: 'start' })
 
   // A closed terminal or pipe (`specmesh daemon | head`) must not take the node down.
   const ignoreStreamError = (): void => {}
@@ -288,6 +287,7 @@ export async function runDaemon (init: DaemonInit): Promise<void> {
     }
     if (early.length > 0) {
       // Signalled while starting: stop now, without running onReady's work.
+      log('daemon.signal', { signal: early[0], during: 'start' })
       signalled = true
       shutdown.abort()
       stop()
