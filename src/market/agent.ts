@@ -17,6 +17,7 @@ import { bidHoldsUntil, firstBidUntil } from './constants.ts'
 import { AwardBodySchema, publishableReason, type BidAnswer, MAX_ADVERT_SPECS, MAX_ADVERT_TTL_MS, MAX_DURATION_MS, MAX_QUEUE, MAX_SLOTS, type AwardBody, type BidBody, type CapacityBody, type ClaimBody, type JobBody } from './messages.ts'
 import type { RecentJobs } from './recent-jobs.ts'
 import { checkBody } from './validators.ts'
+import { plainlyShapedLeaseAwardBody } from './body-shapes.ts'
 import { AgentLeases } from './lease-agent.ts'
 import { LeaseAwardBodySchema, type LeaseAwardBody, type LeaseBody, type LeaseCallBody } from './lease-messages.ts'
 import { parseJsonBytes } from '../wire/json-input.ts'
@@ -634,7 +635,7 @@ export class AgentService {
     // A lease-award's job is canonicalized once, inside the envelope's body: its id check reuses that text.
     const parts = leased ? new WeakMap<object, string>() : undefined
     const award: AnyAward = leased
-      ? checkBody(verifyEnvelope(raw, { expectType: 'lease-award', canonicalParts: parts }), 'lease-award', LeaseAwardBodySchema)
+      ? checkBody(verifyEnvelope(raw, { expectType: 'lease-award', canonicalParts: parts }), 'lease-award', LeaseAwardBodySchema, plainlyShapedLeaseAwardBody)
       : checkBody(verifyEnvelope(raw, { expectType: 'award' }), 'award', AwardBodySchema)
     const controller = new AbortController()
     running.set(award.id, controller)

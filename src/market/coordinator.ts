@@ -18,6 +18,7 @@ import { JobBodySchema, MAX_ATTEMPT, MAX_AWARD_BIDS, MAX_AWARD_BIDS_BYTES, publi
 import type { RecentJobs } from './recent-jobs.ts'
 import { compareRanked, rankForAward, type AwardPolicy, type BetaPosterior, type ExcludedBid, type RankedBid } from './scoring.ts'
 import { openClaim, verifyClaim } from './validators.ts'
+import { plainlyShapedJobBody } from './body-shapes.ts'
 import { awardPolicyProblems, normalizeAwardPolicy, type AwardPolicyInput } from './award-policy.ts'
 import { InvalidJobError, JobCancelledError, UnknownSpecError } from './job-errors.ts'
 import { Semaphore } from './backoff.ts'
@@ -407,8 +408,8 @@ export class Coordinator {
     if (softDeadline != null) body.softDeadline = softDeadline
     // Whatever our peers would Reject we never sign: the job body meets the same
     // schema as the validator's (bid window, nonce, amounts, times) before anything else.
-    const selfCheck = JobBodySchema.safeParse(body)
-    if (!selfCheck.success) {
+    const selfCheck = plainlyShapedJobBody(body) ? null : JobBodySchema.safeParse(body)
+    if (selfCheck?.success === false) {
       throw new InvalidJobError(selfCheck.error.issues.map(i => ({ path: i.path.map(String).join('.') || '(job)', message: i.message })))
     }
     // Signed when first published: a job that runs under a lease never is (its lease-award carries the body).

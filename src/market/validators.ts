@@ -9,6 +9,7 @@ import { AwardBodySchema, BidBodySchema, MAX_AWARD_BIDS_BYTES, CapacityBodySchem
 import type { KnownJob, RecentJobs } from './recent-jobs.ts'
 import { SeenIds } from './seen-ids.ts'
 import { plainlyShapedClaim } from './claim-shape.ts'
+import { plainlyShapedReceiptBody } from './body-shapes.ts'
 
 /**
  * One validator per market topic, Lodestar style: each authenticates the
@@ -54,10 +55,10 @@ export function openTyped<T> (data: Uint8Array, type: MessageType, schema: z.Zod
  */
 // The cheap checks read the same parsed body the schema then accepts, so what
 // they Ignore (an expired job or bid) needs no second check after it.
-function openCheaply<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>, cheap: (body: Record<string, unknown>) => void, canonicalParts?: WeakMap<object, string>): Envelope<T> {
+function openCheaply<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>, cheap: (body: Record<string, unknown>) => void, canonicalParts?: WeakMap<object, string>, plainly?: (body: unknown) => boolean): Envelope<T> {
   const { raw, body } = parseForCheapChecks(data)
   if (body != null) cheap(body)
-  return checkBody(verifyEnvelope(raw, { expectType: type, canonicalParts }), type, schema)
+  return checkBody(verifyEnvelope(raw, { expectType: type, canonicalParts }), type, schema, plainly)
 }
 
 /**
@@ -86,7 +87,9 @@ function parseForCheapChecks (data: Uint8Array): { raw: unknown, body: Record<st
  * in src/wire/envelope.ts), so returning a copy would make every later lookup miss
  * and canonicalize the body again.
  */
-export function checkBody<T> (envelope: Envelope, type: MessageType, schema: z.ZodType<T>): Envelope<T> {
+export function checkBody<T> (envelope: Envelope, type: MessageType, schema: z.ZodType<T>, plainly?: (body: unknown) => boolean): Envelope<T> {
+  // `plainly`: a hand-written shortcut to the schema's verdict (body-shapes.ts); false asks the schema.
+  if (plainly?.(envelope.body) === true) return envelope as Envelope<T>
   const parsed = schema.safeParse(envelope.body)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
@@ -268,7 +271,7 @@ export async function validateReceipt (data: Uint8Array, ctx: BaseContext, topic
   const canonicalParts = new WeakMap<object, string>()
   const envelope = openCheaply(data, 'receipt', ReceiptBodySchema, body => {
     if (typeof body.specId === 'string' && ctx.knowsSpec != null && !ctx.knowsSpec(body.specId)) throw ignore('unknown-spec', `receipt for spec ${body.specId}, which this node does not hold yet`)
-  }, canonicalParts)
+  }, canonicalParts, plainlyShapedReceiptBody)
   const receipt = envelope.body
   assertOnItsTopic(topicSpec, receipt.specId, 'receipt')
   notFromTheFuture(receipt.verdictAt, ctx.now(), 'receipt verdictAt')
