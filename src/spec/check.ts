@@ -5,7 +5,7 @@ import { SpecValidationError, type Problem } from './errors.ts'
 import { compileSchema, type CompiledSchema } from './json-schema.ts'
 import { analyzeCriterion, evaluateCriteria, type CriterionFailure } from './criteria.ts'
 import { specId } from './id.ts'
-import { COMPILED_CACHE_SIZE, MAX_INSTANCE_DEPTH } from './constants.ts'
+import { COMPILED_CACHE_SIZE, MAX_CRITERIA_COST, MAX_INSTANCE_DEPTH } from './constants.ts'
 import { joinPath, describeType } from './suggest.ts'
 
 /** A spec's schemas and criteria, compiled once and reused for every job. */
@@ -80,7 +80,7 @@ export function checkOutput (spec: Spec, input: unknown, output: unknown, option
   } catch (err) {
     failures.push({ criterion: OUTPUT_SCHEMA_CRITERION, reason: `the schema check failed: ${(err as Error).message}` })
   }
-  failures.push(...evaluateCriteria(compiled.criteria, inputValue.value, outputValue.value))
+  failures.push(...evaluateCriteria(compiled.criteria, inputValue.value, outputValue.value, MAX_CRITERIA_COST, outputValue.bytes))
   return failures.length === 0 ? { ok: true } : { ok: false, failures }
 }
 
@@ -104,7 +104,8 @@ export function checkInput (spec: Spec, input: unknown): InputVerdict {
 }
 
 /** On failure: where (a path from the root) and what is wrong, apart, so callers can report `path: what` once. */
-type Instance = { ok: true, value: unknown } | { ok: false, path: string, what: string, reason: string }
+/** `bytes`: the copy's size as canonical JSON (what bounds the criteria's reads of it, see evaluateCriteria). */
+type Instance = { ok: true, value: unknown, bytes?: number } | { ok: false, path: string, what: string, reason: string }
 
 /**
  * A private plain-JSON copy of a job value, as JSON.stringify would see it (toJSON honoured,
@@ -159,7 +160,7 @@ function toInstance (value: unknown, root: string, maxBytes: number): Instance {
   try {
     const out = copy(value, root, 0)
     if (bytes > maxBytes) fail(root, `is larger than ${maxBytes} bytes of JSON`)
-    return { ok: true, value: out }
+    return { ok: true, value: out, bytes }
   } catch (err) {
     if (err instanceof InstanceError) return { ok: false, path: err.path, what: err.what, reason: err.message }
     const what = `cannot be read as JSON: ${(err as Error).message}`

@@ -204,30 +204,42 @@ class Meter {
 /**
  * Runs each compiled criterion against plain-JSON `input` and `output` under one shared
  * cost budget. Never throws: every way a criterion can go wrong is a failure with a reason.
+ * `outputBytes`: the output's size as canonical JSON, when known (checkOutput's copy
+ * measures it); with it, criteria that cannot come near the budget on an output that
+ * size run on the values themselves, unmetered (see unmeteredBound), with the same results.
  */
-export function evaluateCriteria (criteria: ReadonlyArray<{ source: string, program: ParseResult }>, input: unknown, output: unknown, limit = MAX_CRITERIA_COST): CriterionFailure[] {
-  const failures: CriterionFailure[] = []
+export function evaluateCriteria (criteria: ReadonlyArray<{ source: string, program: ParseResult }>, input: unknown, output: unknown, limit = MAX_CRITERIA_COST, outputBytes?: number): CriterionFailure[] {
+  if (outputBytes != null) {
+    const bound = unmeteredBound(criteria, input, outputBytes)
+    if (bound != null && bound <= limit) {
+      const context = { input: input ?? null, output }
+      return judge(criteria, program => program(context), () => false, limit)
+    }
+  }
   const meter = new Meter(limit)
   let context: { input: unknown, output: unknown } | undefined
+  return judge(criteria, program => {
+    context ??= { input: meter.wrap(input ?? null), output: meter.wrap(output) }
+    return program(context)
+  }, () => meter.exhausted, limit)
+}
+
+/** Each criterion run and its result judged; `exhausted`: the budget is used up (metered runs only). */
+function judge (criteria: ReadonlyArray<{ source: string, program: ParseResult }>, run: (program: ParseResult) => unknown, exhausted: () => boolean, limit: number): CriterionFailure[] {
+  const failures: CriterionFailure[] = []
   for (const { source, program } of criteria) {
-    if (meter.exhausted) {
+    if (exhausted()) {
       failures.push({ criterion: source, reason: 'not evaluated: the evaluation cost limit was used up by earlier criteria' })
-      continue
-    }
-    try {
-      context ??= { input: meter.wrap(input ?? null), output: meter.wrap(output) }
-    } catch {
-      failures.push({ criterion: source, reason: costReason(limit) })
       continue
     }
     let result: unknown
     let error: unknown
     try {
-      result = program(context)
+      result = run(program)
     } catch (err) {
       error = err
     }
-    if (meter.exhausted) {
+    if (exhausted()) {
       failures.push({ criterion: source, reason: costReason(limit) })
     } else if (error !== undefined) {
       failures.push({ criterion: source, reason: evaluationReason(error) })
@@ -243,6 +255,77 @@ export function evaluateCriteria (criteria: ReadonlyArray<{ source: string, prog
     }
   }
   return failures
+}
+
+/**
+ * Reads one node of a criterion may make of the data, counted in whole walks
+ * of the output, with a margin: an operator or call reads its operands (at
+ * most two), an equality or `in` compares them deeply (a walk each), and the
+ * library looks at the first element of each for its runtime type. 4 is what
+ * those add to; test/unit/spec/criteria-unmetered.test.ts measures the metered
+ * runs against the bound.
+ */
+const WALKS_PER_NODE = 4
+const MARGIN = 4
+
+/**
+ * An upper bound on the units a metered run of `criteria` would charge over an
+ * output of `outputBytes` of canonical JSON, or null when none is known (a
+ * comprehension, whose body runs once per element, or a read of `input`, whose
+ * size is not known here). Without comprehensions (and with cel.bind refused)
+ * every node of a criterion runs at most once. A whole walk of the output
+ * charges at most 2 × its bytes (an object of k members: k + 1 for its keys
+ * and k reads, against at least 3k + 2 bytes; an array's elements likewise; a
+ * string 1 + length / 16 against its length + 2 bytes). A string input is
+ * charged once, when it is wrapped. Under the limit, no run could be stopped
+ * by the meter, which is the one way metering changes a result.
+ */
+export function unmeteredBound (criteria: ReadonlyArray<{ program: ParseResult }>, input: unknown, outputBytes: number): number | null {
+  let nodes = 0
+  for (const { program } of criteria) {
+    const n = singlePassNodes(program)
+    if (n == null) return null
+    nodes += n
+  }
+  const inputCharge = typeof input === 'string' ? 1 + Math.floor(input.length / COST_CHARS_PER_UNIT) : 0
+  return MARGIN * WALKS_PER_NODE * nodes * (2 * outputBytes + 8) + inputCharge
+}
+
+const singlePass = new WeakMap<ParseResult, number | null>()
+
+/** The criterion's node count when it reads only `output` and has no comprehension (every node runs at most once), else null. */
+function singlePassNodes (program: ParseResult): number | null {
+  let known = singlePass.get(program)
+  if (known === undefined) {
+    known = countSinglePass(program.ast)
+    singlePass.set(program, known)
+  }
+  return known
+}
+
+/** Operators whose every operand is a node run once (no macro, no variable bound per element). */
+const SINGLE_PASS_OPS = new Set(['value', 'id', '.', '[]', '!_', '-_', '&&', '||', '?:', '==', '!=', '<', '<=', '>', '>=', 'in', '+', '-', '*', '/', '%', 'list', 'map', 'call', 'rcall'])
+
+const rcallName = (node: ASTNode): string => (node.args as unknown as [string])[0]
+
+function countSinglePass (root: ASTNode): number | null {
+  let count = 0
+  let ok = true
+  const visit = (node: unknown): void => {
+    if (!ok) return
+    if (Array.isArray(node)) {
+      for (const item of node) visit(item)
+      return
+    }
+    if (!isNode(node)) return
+    count++
+    if (!SINGLE_PASS_OPS.has(node.op)) ok = false
+    else if (node.op === 'id' && node.args !== 'output') ok = false
+    else if (node.op === 'rcall' && (MACROS.has(rcallName(node)) || rcallName(node) === 'bind')) ok = false
+    else if (node.op !== 'value' && node.op !== 'id') visit(node.args)
+  }
+  visit(root)
+  return ok ? count : null
 }
 
 function costReason (limit: number): string {
