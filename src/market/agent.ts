@@ -22,6 +22,9 @@ import { AgentLeases } from './lease-agent.ts'
 import { LeaseAwardBodySchema, type LeaseAwardBody, type LeaseBody, type LeaseCallBody } from './lease-messages.ts'
 import { parseJsonBytes } from '../wire/json-input.ts'
 import { BidHolds } from './bid-holds.ts'
+
+/** Bid-stream failures that are the ordinary way to gossip a bid (no connection to the coordinator, a stream not answering yet), logged at debug; the others warn. */
+const BY_GOSSIP_AS_USUAL = new Set(['NoCoordinatorConnectionError', 'ColdBidStreamError'])
 import { inputMatchesHash } from './input-hash.ts'
 
 export interface ServeOptions {
@@ -114,8 +117,9 @@ export interface AgentDeps {
    * Sends a bid straight to the job's coordinator over the bid stream and
    * resolves with its answer (market.bids 'stream'); throws when the stream
    * fails, and the bid then goes by gossip. Absent: bids are gossiped.
+   * `coldWithinMs`: how long to wait on a stream that has not answered yet (BidClient.send).
    */
-  sendBid?: (coordinator: string, bid: Envelope<BidBody>) => Promise<BidAnswer>
+  sendBid?: (coordinator: string, bid: Envelope<BidBody>, options: { coldWithinMs: number }) => Promise<BidAnswer>
   /**
    * Judge and store a receipt frame from a coordinator's execution stream
    * (execute/1.3.0): the receipt of one of our attempts, signed by that
@@ -380,11 +384,12 @@ export class AgentService {
     if (this.deps.sendBid != null) {
       let answer: BidAnswer | undefined
       try {
-        answer = await this.deps.sendBid(envelope.signer, bid)
+        // Half the window for a stream that has not answered yet, so that a bid it holds up still arrives by gossip within the window.
+        answer = await this.deps.sendBid(envelope.signer, bid, { coldWithinMs: job.bidWindowMs / 2 })
       } catch (err) {
         // No stream to the coordinator (unreachable directly, or it went away): the spec's bids topic, where it also listens.
         // Not being connected to a coordinator is ordinary (it is gossip's job then); a stream that failed is not.
-        this.log('agent.bid-stream-failed', { level: (err as Error).name === 'NoCoordinatorConnectionError' ? 'debug' : 'warn', jobId: envelope.id, coordinator: envelope.signer, error: (err as Error).message })
+        this.log('agent.bid-stream-failed', { level: BY_GOSSIP_AS_USUAL.has((err as Error).name) ? 'debug' : 'warn', jobId: envelope.id, coordinator: envelope.signer, error: (err as Error).message })
       }
       if (answer != null) {
         if (!answer.accepted) {

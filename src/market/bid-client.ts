@@ -17,6 +17,24 @@ export class NoCoordinatorConnectionError extends BidStreamError {
   override name = 'NoCoordinatorConnectionError'
 }
 
+/**
+ * A bid stream that has not answered yet (just opened, or still opening) did
+ * not answer this bid within the time it was given: the bid goes by gossip,
+ * and the stream stays for the next one (see BidClient.send).
+ */
+export class ColdBidStreamError extends BidStreamError {
+  override name = 'ColdBidStreamError'
+}
+
+export interface SendBidOptions {
+  /**
+   * While the stream to this coordinator has answered nothing yet, give up on
+   * it for this bid after this many ms (the bid then goes by gossip). A stream
+   * that has answered once is waited on for its answer as long as it lives.
+   */
+  coldWithinMs?: number
+}
+
 interface Waiter {
   bidId: string
   resolve: (answer: BidAnswer) => void
@@ -33,6 +51,8 @@ class BidSession {
   private readonly lp: FramedStream
   private readonly waiters: Waiter[] = []
   private failure: Error | undefined
+  /** Whether the coordinator has answered a bid on this stream: it is served, not waiting on the coordinator's side to be taken up. */
+  answered = false
 
   constructor (stream: Stream) {
     this.stream = stream
@@ -68,6 +88,7 @@ class BidSession {
       const waiter = this.waiters.shift()
       if (waiter == null) throw new BidAnswerError('the coordinator answered a bid that was not sent')
       if (answer.bidId != null && answer.bidId !== waiter.bidId) throw new BidAnswerError(`the coordinator answered bid ${answer.bidId} where ${waiter.bidId} was due`)
+      this.answered = true
       waiter.resolve(answer)
     }
   }
@@ -89,11 +110,21 @@ class BidSession {
  * The agent's side of the bid stream: one session per coordinator, opened on
  * the first bid and replaced when it ends (a coordinator closes a stream after
  * a refusal no honest agent earns, or when it stops).
+ *
+ * A new stream is slow on a node that has just met its peers: libp2p records
+ * each stream's protocol in the peer store on both sides before the stream is
+ * used, and that write waits behind every other write about the same peer
+ * (gossipsub's tag for each topic it meshes, identify, the DHT), which under
+ * load took 0.3 s (bench:cascade, issue 13) while later bids were answered in
+ * milliseconds. So until a stream has answered once, a bid waits on it only
+ * for `coldWithinMs` and then goes by gossip; the stream keeps opening for the next.
  */
 export class BidClient {
   private readonly libp2p: SpecmeshLibp2p
   private readonly protocol: string
   private readonly sessions = new Map<string, Promise<BidSession>>()
+  /** The sessions whose stream has opened, by coordinator (what send can look at without waiting). */
+  private readonly ready = new Map<string, BidSession>()
   /** Coordinators being dialled in the background (see warm). */
   private readonly warming = new Set<string>()
 
@@ -102,11 +133,30 @@ export class BidClient {
     this.protocol = protocol
   }
 
-  /** Send one signed bid to `coordinator` and resolve with its answer; BidStreamError when none came. */
-  async send (coordinator: string, bid: Envelope<object>): Promise<BidAnswer> {
+  /**
+   * Send one signed bid to `coordinator` and resolve with its answer;
+   * BidStreamError when none came (ColdBidStreamError: none within
+   * `coldWithinMs` from a stream that had not answered before).
+   */
+  async send (coordinator: string, bid: Envelope<object>, options: SendBidOptions = {}): Promise<BidAnswer> {
     const signal = AbortSignal.timeout(BID_ANSWER_TIMEOUT_MS)
-    const session = await this.session(coordinator, signal)
-    return await session.send(bid, signal)
+    const open = this.ready.get(coordinator)
+    const warm = open?.usable === true && open.answered ? open : undefined
+    const coldWithinMs = options.coldWithinMs
+    if (warm != null || coldWithinMs == null) return await (warm ?? await this.session(coordinator, signal)).send(bid, signal)
+    // Sent on the stream even when it opens after the wait: the coordinator's answer to that copy is what warms the stream.
+    const sending = this.session(coordinator, signal).then(async session => await session.send(bid, signal))
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const cold = new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, coldWithinMs) })
+    try {
+      const answer = await Promise.race([sending, cold])
+      if (answer != null) return answer
+    } finally {
+      clearTimeout(timer)
+    }
+    // The coordinator answers it as the copy of the bid that went by gossip (stream-bids.ts); nobody waits for that answer.
+    sending.catch(() => {})
+    throw new ColdBidStreamError(`the new bid stream to the coordinator ${coordinator} did not answer within ${coldWithinMs} ms: the bid goes by gossip, the stream stays for the next`)
   }
 
   private async session (coordinator: string, signal: AbortSignal): Promise<BidSession> {
@@ -114,11 +164,14 @@ export class BidClient {
     if (existing != null) {
       const session = await existing.catch(() => undefined)
       if (session?.usable === true) return session
-      if (this.sessions.get(coordinator) === existing) this.sessions.delete(coordinator)
+      if (this.sessions.get(coordinator) === existing) {
+        this.sessions.delete(coordinator)
+        this.ready.delete(coordinator)
+      }
     }
     const opening = this.open(coordinator, signal)
     this.sessions.set(coordinator, opening)
-    opening.catch(() => { if (this.sessions.get(coordinator) === opening) this.sessions.delete(coordinator) })
+    opening.then(session => { if (this.sessions.get(coordinator) === opening) this.ready.set(coordinator, session) }, () => { if (this.sessions.get(coordinator) === opening) this.sessions.delete(coordinator) })
     return await opening
   }
 
@@ -160,5 +213,6 @@ export class BidClient {
   close (): void {
     for (const opening of this.sessions.values()) opening.then(s => { s.close() }, () => {})
     this.sessions.clear()
+    this.ready.clear()
   }
 }

@@ -332,6 +332,11 @@ export class Coordinator {
     return 'taken'
   }
 
+  /** Whether the open auction of `jobId` took the bid `bidId` of `agent` from gossip (not over the bid stream). */
+  tookByGossip (jobId: string, bidId: string, agent: string): boolean {
+    return this.auctions.get(jobId)?.bids.some(b => b.bidId === bidId && !b.viaStream && sameKey(b.agent, agent)) === true
+  }
+
   /** Whether `jobId` is one of our jobs still taking bids (its auction runs until the job ends). */
   ownsOpenJob (jobId: string): boolean {
     return this.auctions.has(jobId)

@@ -198,7 +198,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     execFrameTimeoutMs: deps.options?.execFrameTimeoutMs,
     topicOf,
     advertPerSpec: mode === 'per-spec',
-    ...(bidClient != null ? { sendBid: async (coordinator, bid) => await bidClient.send(coordinator, bid) } : {}),
+    ...(bidClient != null ? { sendBid: async (coordinator, bid, options) => await bidClient.send(coordinator, bid, options) } : {}),
     takeReceipt: async (frame, coordinator) => { await receiptIngest.ownReceipt(frame, signer.peerId, coordinator) }
   })
   const receiptOut = new ReceiptBatcher({
@@ -255,7 +255,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     libp2p,
     log,
     onVerdict: deps.onVerdict,
-    accept: acceptStreamBid({ ctx, ownsOpenJob: jobId => coordinator.ownsOpenJob(jobId), take: envelope => coordinator.onBid(envelope, true) })
+    accept: acceptStreamBid({ ctx, ownsOpenJob: jobId => coordinator.ownsOpenJob(jobId), take: envelope => coordinator.onBid(envelope, true), tookByGossip: (jobId, bidId, agent) => coordinator.tookByGossip(jobId, bidId, agent) })
   })
   await bidStreams.start()
 

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { signerFromPrivateKey, type Signer } from '../../../src/crypto/signatures.ts'
+import { encodeEnvelope, seal } from '../../../src/wire/envelope.ts'
+import { MessageValidationError } from '../../../src/wire/errors.ts'
+import { acceptStreamBid } from '../../../src/market/stream-bids.ts'
+import type { BidBody } from '../../../src/market/messages.ts'
+import type { MarketContext } from '../../../src/market/validators.ts'
+
+async function signer (byte: number): Promise<Signer> {
+  const privateKey = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(byte))
+  return signerFromPrivateKey(privateKey, peerIdFromPrivateKey(privateKey).toString())
+}
+
+const JOB = 'bagaaierajobjobjobjobjobjobjobjobjobjobjobjobjobjobjobjobjob'
+
+/** Why a frame was refused, or 'accepted'. */
+async function verdict (accept: ReturnType<typeof acceptStreamBid>, frame: Uint8Array, peer: string): Promise<string> {
+  try {
+    await accept(frame, peer)
+    return 'accepted'
+  } catch (err) {
+    if (err instanceof MessageValidationError) return err.code
+    throw err
+  }
+}
+
+describe('acceptStreamBid: the copy of a bid the coordinator took from gossip', () => {
+  it('is answered accepted once, only from the agent that signed it; a second copy goes through the checks', async () => {
+    const agent = await signer(1)
+    const other = await signer(2)
+    const now = Date.now()
+    const bid = seal('bid', { jobId: JOB, specId: 'spec', priceUsd: 0.1, estimatedMs: 20, load: { inFlight: 0, limit: 1 }, createdAt: now, expiresAt: now + 60_000 } satisfies BidBody, agent)
+    // The auction took this bid from gossip; the job has ended for everything else (so what is checked answers not-open).
+    const accept = acceptStreamBid({
+      ctx: { jobs: { get: () => undefined } } as unknown as MarketContext,
+      ownsOpenJob: () => false,
+      take: () => 'not-open',
+      tookByGossip: (jobId, bidId, from) => jobId === JOB && bidId === bid.id && from === agent.peerId
+    })
+    const frame = encodeEnvelope(bid)
+    expect(await verdict(accept, frame, other.peerId)).toBe('not-open')
+    expect(await verdict(accept, frame, agent.peerId)).toBe('accepted')
+    expect(await verdict(accept, frame, agent.peerId)).toBe('not-open')
+  })
+})
