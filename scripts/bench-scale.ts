@@ -31,6 +31,10 @@
  * per job by libp2p protocol, the connections, those opened (in/out) and those
  * the connection budget closed.
  *
+ * BENCH_SCALE_LOG=DIR: the daemon log (JSON lines, debug level) of every
+ * coordinator and agent, one file per run and node (DIR/N=…-<role>-node<i>.log):
+ * when each job was submitted, bid on (agent.bid), awarded, and why one failed.
+ *
  * BENCH_SCALE_PROFILE=DIR: CPU profiles (.cpuprofile) of spec A's coordinator,
  * the other spec's, an agent of A and a bystander, over the idle window and
  * over the measured jobs, one file each.
@@ -73,6 +77,7 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   console.log('npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec] [--rate 5] [--seconds 40] [--specs 2] [--agents 3] [--bootstrap 3] [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1]')
   console.log('  BENCH_SCALE_BIDS=gossip|stream|both  how agents send bids (default gossip)')
+  console.log('  BENCH_SCALE_LOG=DIR                  the daemon log (debug) of every coordinator and agent, one file per run and node')
   console.log('  BENCH_DEBUG=1                        print each spec\'s coordinator\'s and an agent\'s peer scores, mesh and subscribers before the jobs; after them the slowest jobs, bytes per job by protocol and connections per role')
   console.log('  BENCH_SCALE_PROFILE=DIR              CPU profiles of both coordinators, an agent and a bystander, idle and during the jobs')
   process.exit(0)
@@ -119,6 +124,7 @@ const ADVERTS_DEADLINE_MS = 60_000
 const MAX_IN_FLIGHT = 64
 
 if (process.env.BENCH_SCALE_PROFILE != null) mkdirSync(process.env.BENCH_SCALE_PROFILE, { recursive: true })
+if (process.env.BENCH_SCALE_LOG != null) mkdirSync(process.env.BENCH_SCALE_LOG, { recursive: true })
 const benchStarted = Date.now()
 const progress = (text: string): void => { process.stderr.write(`bench:scale [${Math.round((Date.now() - benchStarted) / 1000)} s]: ${text}\n`) }
 
@@ -160,11 +166,12 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
   // The same seed for both modes of one N: the same graph and the same roles.
   const rand = random(seed)
   const label = `N=${n}${pass > 1 ? ` pass ${pass}` : ''} ${mode} bids ${bids}`
+  const roleOf = new Map<number, Role>()
+  const logOf = (i: number): { keepLog?: string } => LOG_DIR != null && roleOf.has(i) ? { keepLog: join(LOG_DIR, `${label.replaceAll(' ', '-')}-${roleOf.get(i)!}-node${i}.log`) } : {}
   try {
     // Roles at random places in the graph (the first nodes have more peers).
     const order = shuffle(Array.from({ length: n }, (_, i) => i), rand)
     const specs: Spec[] = Array.from({ length: SPECS }, (_, s) => ({ index: s, coordinator: order[s * (1 + AGENTS)]!, agents: order.slice(s * (1 + AGENTS) + 1, (s + 1) * (1 + AGENTS)) }))
-    const roleOf = new Map<number, Role>()
     for (const spec of specs) {
       roleOf.set(spec.coordinator, spec.index === 0 ? 'coordinator' : 'otherCoordinator')
       for (const a of spec.agents) roleOf.set(a, spec.index === 0 ? 'agent' : 'otherAgent')
@@ -179,7 +186,8 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
       i += batch.length
       const started = await Promise.all(batch.map(async k => {
         const bootstrap = shuffle(Array.from({ length: up }, (_, j) => j), rand).slice(0, BOOTSTRAP).map(j => addrs[j]!)
-        return await procs[k]!.send({ cmd: 'start', bootstrap, topics: mode, bids }, 60_000)
+        const logged = LOG_DIR != null && roleOf.has(k) ? { log: true, logLevel: 'debug' as const } : {}
+        return await procs[k]!.send({ cmd: 'start', bootstrap, topics: mode, bids, ...logged }, 60_000)
       }))
       for (const s of started) addrs.push(s.addr)
     }
@@ -277,9 +285,12 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
     }
   } finally {
     progress(`${label}: stopping ${n} nodes`)
-    await inBatches(procs, async p => { await p.send({ cmd: 'stop' }, 20_000) })
+    await inBatches(procs, async (p, i) => { await p.send({ cmd: 'stop', ...logOf(i) }, 20_000) })
   }
 }
+
+/** BENCH_SCALE_LOG=DIR: the daemon log (debug level) of every coordinator and agent, one file per run and node. */
+const LOG_DIR = process.env.BENCH_SCALE_LOG
 
 /** BENCH_SCALE_PROFILE=DIR: a CPU profile of spec A's coordinator, the other spec's, an agent of A and a bystander, over the idle window and over the jobs. */
 const PROFILE_DIR = process.env.BENCH_SCALE_PROFILE
@@ -307,8 +318,8 @@ function latencyParts (jobs: { latenciesMs: number[], biddingMs: number[], execM
 }
 
 /** In batches: a hundred nodes closing their connections at once only slow each other down. */
-async function inBatches (procs: ScaleNodeProcess[], f: (p: ScaleNodeProcess) => Promise<void>): Promise<void> {
-  for (let i = 0; i < procs.length; i += 20) await Promise.all(procs.slice(i, i + 20).map(f))
+async function inBatches (procs: ScaleNodeProcess[], f: (p: ScaleNodeProcess, i: number) => Promise<void>): Promise<void> {
+  for (let i = 0; i < procs.length; i += 20) await Promise.all(procs.slice(i, i + 20).map(async (p, j) => { await f(p, i + j) }))
 }
 
 const started = Date.now()

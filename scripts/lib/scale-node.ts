@@ -23,7 +23,7 @@
  * killed without cleanup leaves no node behind.
  */
 import { closeSync, openSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { Session } from 'node:inspector/promises'
 import { monitorEventLoopDelay, type ELDHistogram } from 'node:perf_hooks'
 import { tmpdir } from 'node:os'
@@ -268,7 +268,7 @@ async function handle (message: ToScaleNode): Promise<FromScaleNode> {
         const fd = openSync(join(home, 'daemon.log'), 'a')
         logFile = { fd, writer: batchedWriter(fdSink(fd)) }
       }
-      const log = logFile != null ? createLogger({ write: logFile.writer.write, flush: logFile.writer.flush, level: 'info', format: 'json' }) : undefined
+      const log = logFile != null ? createLogger({ write: logFile.writer.write, flush: logFile.writer.flush, level: message.logLevel ?? 'info', format: 'json' }) : undefined
       node = await createNode({
         home,
         listen: ['/ip4/127.0.0.1/tcp/0'],
@@ -357,7 +357,7 @@ async function handle (message: ToScaleNode): Promise<FromScaleNode> {
       return { event: 'counters', id: message.id, counters: figures }
     }
     case 'stop':
-      await shutdown()
+      await shutdown(message.keepLog)
       return { event: 'stopped', id: message.id }
   }
 }
@@ -367,7 +367,7 @@ function need (): Node {
   return node
 }
 
-async function shutdown (): Promise<void> {
+async function shutdown (keepLog?: string): Promise<void> {
   for (const stop of servingStops) stop()
   servingStops = []
   const n = node
@@ -376,6 +376,7 @@ async function shutdown (): Promise<void> {
   const log = logFile
   logFile = undefined
   if (log != null) { log.writer.flush(); closeSync(log.fd) }
+  if (log != null && home != null && keepLog != null) await copyFile(join(home, 'daemon.log'), keepLog).catch(() => {})
   if (home != null) await rm(home, { recursive: true, force: true }).catch(() => {})
   home = undefined
   // The process runs the next mode's node: what this one left behind should not count in that one's RSS.

@@ -16,7 +16,7 @@ export type ToScaleNode =
    * the node's home; `dht` defaults to on, as for any node; `bids`: how its agent sends bids
    * (market.bids, default gossip).
    */
-  | { cmd: 'start', id: number, bootstrap: string[], topics: TopicMode, metrics?: boolean, log?: boolean, dht?: boolean, bids?: BidMode }
+  | { cmd: 'start', id: number, bootstrap: string[], topics: TopicMode, metrics?: boolean, log?: boolean, logLevel?: 'debug' | 'info', dht?: boolean, bids?: BidMode }
   | { cmd: 'publish', id: number, name: string }
   | { cmd: 'serve', id: number, specId: string, priceUsd: number }
   /** `topicsOf`: also count, for that spec, the peers on the least-populated of the market topics every party is on (all but receipts, which only coordinators and followers join). */
@@ -40,7 +40,8 @@ export type ToScaleNode =
    */
   | { cmd: 'mark', id: number, profile?: string, loopDelay?: boolean }
   | { cmd: 'counters', id: number }
-  | { cmd: 'stop', id: number }
+  /** `keepLog`: copy the node's daemon log (started with `log`) to this path before its home is removed. */
+  | { cmd: 'stop', id: number, keepLog?: string }
 
 /** What one node received and spent since its last `mark`. */
 export interface Counters {

@@ -1,5 +1,7 @@
+import { readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { tempHome } from '../helpers/mesh.ts'
 import { BenchRun } from '../helpers/bench-processes.ts'
 import { ROOT, runNode } from '../helpers/cli.ts'
 
@@ -10,15 +12,27 @@ const NODE_SCRIPT = join(ROOT, 'scripts/lib/scale-node.ts')
  * npm run bench:scale at a tiny size (6 node processes, both topic modes, a few
  * seconds each), so that the bench cannot rot unseen: it must finish, print its
  * JSON last line in the documented shape with figures a real run gives (bytes
- * received by every role, messages at the parties, latency, CPU, RSS), and
- * leave no node process behind.
+ * received by every role, messages at the parties, latency, CPU, RSS), write
+ * the parties' daemon logs where BENCH_SCALE_LOG says, and leave no node
+ * process behind.
  */
 describe('bench:scale at a tiny size', () => {
   it('runs 6 real node processes per mode and reports plausible per-role figures', async () => {
     const bench = new BenchRun()
+    const logs = await tempHome('specmesh-bench-scale-logs-')
     const result = await runNode([SCRIPT, '--nodes', '6', '--modes', 'global,per-spec', '--specs', '2', '--agents', '1',
-      '--rate', '2', '--seconds', '3', '--warmup-jobs', '2', '--bid-window-ms', '500', '--idle-seconds', '2'], 'bench:scale', { timeoutMs: 90_000, env: bench.env })
+      '--rate', '2', '--seconds', '3', '--warmup-jobs', '2', '--bid-window-ms', '500', '--idle-seconds', '2'], 'bench:scale', { timeoutMs: 90_000, env: { ...bench.env, BENCH_SCALE_LOG: logs } })
     expect(result.code, result.stderr).toBe(0)
+    // BENCH_SCALE_LOG: one daemon log per party and run (2 specs × (coordinator + agent), 2 runs), none for the bystanders;
+    // in each agent of spec A's, its bid on every job it was called for.
+    const logFiles = (await readdir(logs)).sort()
+    expect(logFiles.length, logFiles.join(' ')).toBe(8)
+    expect(logFiles.filter(f => f.includes('-bystander-'))).toEqual([])
+    for (const file of logFiles.filter(f => f.includes('-agent-'))) {
+      const bids = (await readFile(join(logs, file), 'utf8')).split('\n').filter(line => line.includes('"event":"agent.bid"'))
+      expect(bids.length, file).toBeGreaterThanOrEqual(6)
+    }
+    await rm(logs, { recursive: true, force: true })
     const lines = result.stdout.trim().split('\n')
     const json = JSON.parse(lines.at(-1)!) as { runs: any[], targets: any[], ratios: any[], phases: Record<string, string> }
     expect(json.runs.map(r => r.topics).sort()).toEqual(['global', 'per-spec'])
