@@ -20,9 +20,11 @@
  *     [--rate 5] [--seconds 40] [--specs 2] [--agents 3] [--bootstrap 3]
  *     [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1]
  *
- * BENCH_SCALE_BIDS=gossip|stream|both (default gossip): how agents send
- * bids (market.bids); 'both' runs each topic mode with bids by gossip and by
- * stream, side by side on the same processes, and prints stream/gossip ratios.
+ * BENCH_SCALE_BIDS=gossip|stream|both (default stream, a node's default since
+ * 3 December; gossip until then, README "bench:scale" has both measured
+ * interleaved): how agents send bids (market.bids); 'both' runs each topic
+ * mode with bids by gossip and by stream, side by side on the same processes,
+ * and prints stream/gossip ratios.
  *
  * BENCH_DEBUG=1: before the measured jobs, print for each spec's coordinator
  * and its first agent the gossipsub scores it gives its peers, and per topic of
@@ -76,7 +78,7 @@ const { values: flags } = parseArgs({
 
 if (flags.help) {
   console.log('npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec] [--rate 5] [--seconds 40] [--specs 2] [--agents 3] [--bootstrap 3] [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1]')
-  console.log('  BENCH_SCALE_BIDS=gossip|stream|both  how agents send bids (default gossip)')
+  console.log('  BENCH_SCALE_BIDS=gossip|stream|both  how agents send bids (default stream)')
   console.log('  BENCH_SCALE_LOG=DIR                  the daemon log (debug) of every coordinator and agent, one file per run and node')
   console.log('  BENCH_DEBUG=1                        print each spec\'s coordinator\'s and an agent\'s peer scores, mesh and subscribers before the jobs; after them the slowest jobs, bytes per job by protocol and connections per role')
   console.log('  BENCH_SCALE_PROFILE=DIR              CPU profiles of both coordinators, an agent and a bystander, idle and during the jobs')
@@ -97,7 +99,8 @@ const MODES = flags.modes.split(',').map(s => s.trim()) as TopicMode[]
 for (const mode of MODES) {
   if (mode !== 'global' && mode !== 'per-spec') { console.error(`bench:scale: --modes takes global and/or per-spec, got '${mode}'`); process.exit(2) }
 }
-const BIDS_ENV = process.env.BENCH_SCALE_BIDS ?? 'gossip'
+// Stream, as a node bids by default (protocols/market.md "How bids travel"): the bench measures what a mesh does.
+const BIDS_ENV = process.env.BENCH_SCALE_BIDS ?? 'stream'
 if (!['gossip', 'stream', 'both'].includes(BIDS_ENV)) { console.error(`bench:scale: BENCH_SCALE_BIDS takes gossip, stream or both, got '${BIDS_ENV}'`); process.exit(2) }
 const BIDS: BidMode[] = BIDS_ENV === 'both' ? ['gossip', 'stream'] : [BIDS_ENV as BidMode]
 const RATE = positive('rate', flags.rate, false)

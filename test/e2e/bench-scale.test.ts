@@ -38,6 +38,8 @@ describe('bench:scale at a tiny size', () => {
     expect(json.runs.map(r => r.topics).sort()).toEqual(['global', 'per-spec'])
     for (const run of json.runs) {
       expect(run.nodes).toBe(6)
+      // Bids travel as a node sends them by default: over the bid stream.
+      expect(run.bids).toBe('stream')
       expect(run.jobs).toBe(6)
       expect(run.failed).toBe(0)
       expect(run.jobsPerSec).toBeGreaterThan(0.5)
