@@ -122,6 +122,23 @@ export interface ReceiptFetch {
   rejected: number
 }
 
+/** What a node knows of a spec's agents now (`specmesh spec agents`, GET /v1/specs/:id/agents). */
+export interface SpecAgents {
+  specId: string
+  /** Whether this node is on the spec's topics (it serves, coordinates or follows it): adverts reach only a node that is. */
+  joined: boolean
+  /**
+   * The spec's agents as this node knows them: each peer on the spec's capacity
+   * topic that is not on its receipts topic (where only coordinators and
+   * followers are), and each agent whose live advert it holds, with that advert.
+   */
+  agents: Array<{ peerId: string, onTopic: boolean, advert: { inFlight: number, limit: number, priceUsd: number } | null }>
+  /** Connected peers whose gossipsub subscriptions have not arrived yet: whether they serve the spec cannot be told. */
+  pendingPeers: string[]
+  /** No peer pending and at least one agent known: a job submitted now is offered to every agent this node can know of. */
+  ready: boolean
+}
+
 export interface SpecmeshNode {
   readonly peerId: string
   readonly home: string
@@ -170,6 +187,8 @@ export interface SpecmeshNode {
   fetchReceipts? (query: ReceiptFetchQuery): Promise<ReceiptFetch>
   /** Agents with a live capacity advert for the spec, with their advertised load. */
   capacityOf (specId: string): Array<{ agent: string, inFlight: number, limit: number, priceUsd: number }>
+  /** What this node knows of the spec's agents: who is on its topics, whose advert it holds, which peers it cannot tell yet. Optional. */
+  specAgents? (specId: string): SpecAgents
   /** Per job and per spec: reserved, spent and remaining money, each traceable to receipts. */
   ledger (specId?: string): Promise<{ jobs: JobLedger[], specs: SpecLedger[] }>
   servedSpecs (): Array<{ specId: string, name: string, priceUsd: number, inFlight: number, limit: number }>

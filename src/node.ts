@@ -14,6 +14,8 @@ import { SyncCursorStore } from './store/sync-cursor-store.ts'
 import { bootstrapPeerId, reconnect } from './net/reconnect.ts'
 import { specDiscovery, type SpecDiscovery } from './net/spec-discovery.ts'
 import { connectionBudget, connectionBudgetSettings } from './net/connection-budget.ts'
+import { SubscriptionExchange } from './net/subscription-exchange.ts'
+import { nextEvent, until } from './util/until.ts'
 import { resolveSettings, type ResolvedSettings } from './config/settings.ts'
 import { describeChosenListen, ensureListen } from './config/listen.ts'
 import { ListenAddressInUseError } from './config/errors.ts'
@@ -26,7 +28,7 @@ import { seal } from './wire/envelope.ts'
 import type { Signer } from './crypto/signatures.ts'
 import { PROTOCOLS, TOPICS } from './wire/constants.ts'
 import { validateSpec, specId, isExpired, SpecValidationError } from './spec/index.ts'
-import type { Handler, JobResult, NodeInit, PeerInfo, ReceiptFetch, ReceiptFetchQuery, ServeOptions, SpecmeshNode, StoredSpec, SubmitOptions } from './node-types.ts'
+import type { Handler, JobResult, NodeInit, PeerInfo, ReceiptFetch, ReceiptFetchQuery, ServeOptions, SpecAgents, SpecmeshNode, StoredSpec, SubmitOptions } from './node-types.ts'
 import { SpecFetchError } from './net/errors.ts'
 import { startMarket } from './market/market.ts'
 import { Reputation } from './reputation/reputation.ts'
@@ -97,10 +99,6 @@ const VERDICT_HISTORY = 1000
 const PROVIDER_JOIN_WAIT_MS = 5_000
 /** How long a coordinator new on a spec's topics waits for the first capacity advert from the agents already there. */
 const FIRST_ADVERT_WAIT_MS = 2_000
-/** Poll `condition` until it holds or `deadline` (epoch ms) passes. */
-async function until (condition: () => boolean, deadline: number, intervalMs = 50): Promise<void> {
-  while (!condition() && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, intervalMs))
-}
 
 /** How often the metrics sample event-loop delay (nodejs_eventloop_lag_*), ms. */
 const EVENT_LOOP_SAMPLE_MS = 100
@@ -232,6 +230,8 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   }
   running.libp2p = libp2p
   const discovery = libp2p.services.specDiscovery as SpecDiscovery
+  const exchange = new SubscriptionExchange(libp2p, TOPICS.specs)
+  exchange.start()
 
   /** Validate a fetched spec exactly as the gossip topic would, and resolve once it is stored. */
   async function ingestFetchedSpec (data: Uint8Array): Promise<void> {
@@ -428,11 +428,17 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
    * subscription with their capacity (AgentService re-announces on it). Wait
    * (bounded) until every one of them has: the first job's bid window closes
    * once each agent we know of has bid, so an agent whose advert came second
-   * would miss it. A first advert also shows they know we hear bids.
+   * would miss it. A first advert also shows they know we hear bids. A peer
+   * connected a moment ago whose subscriptions have not arrived yet may be
+   * one of them (SubscriptionExchange): it is waited for too. Each check runs
+   * when an advert, a subscription or a peer arrives, not on a timer.
    */
   async function hearAgents (specId: string): Promise<void> {
-    if (market.subscriptions.topicPeers(specId, 'capacity').length === 0) return
-    await until(() => everyAgentHeard(specId), Date.now() + FIRST_ADVERT_WAIT_MS, 20)
+    const heard = (): boolean => exchange.pending().length === 0 &&
+      (market.subscriptions.topicPeers(specId, 'capacity').length === 0 || everyAgentHeard(specId))
+    const started = Date.now()
+    const complete = await until(heard, started + FIRST_ADVERT_WAIT_MS, [market.capacityChanged, exchange.changed])
+    log('job.agents-heard', { level: complete ? 'debug' : 'warn', specId, waitedMs: Date.now() - started, complete, advertised: market.capacityOf(specId).length, pendingPeers: exchange.pending().length })
   }
 
   /**
@@ -449,6 +455,16 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     return market.subscriptions.topicPeers(specId, 'capacity').every(peer => onReceipts.has(peer) || advertised.has(peer))
   }
 
+  /** What this node knows of the spec's agents now: the readiness a script checks before it submits. */
+  function specAgents (specId: string): SpecAgents {
+    const onReceipts = new Set(market.subscriptions.topicPeers(specId, 'receipts'))
+    const onCapacity = market.subscriptions.topicPeers(specId, 'capacity').filter(peer => !onReceipts.has(peer))
+    const adverts = new Map(market.capacityOf(specId).map(({ agent, inFlight, limit, priceUsd }) => [agent, { inFlight, limit, priceUsd }]))
+    const agents = [...new Set([...onCapacity, ...adverts.keys()])].sort().map(peerId => ({ peerId, onTopic: onCapacity.includes(peerId), advert: adverts.get(peerId) ?? null }))
+    const pendingPeers = exchange.pending().sort()
+    return { specId, joined: market.subscriptions.joined(specId), agents, pendingPeers, ready: pendingPeers.length === 0 && agents.length > 0 }
+  }
+
   /**
    * Dial the spec's providers we are not connected to, and wait (bounded) until
    * one of them is on the spec's job topic. A lookup already under way is shared
@@ -461,7 +477,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     await until(() => {
       const subscribers = new Set(market.subscriptions.topicPeers(specId, 'jobs'))
       return dialled.some(p => subscribers.has(p)) || market.capacityOf(specId).length > 0
-    }, Date.now() + PROVIDER_JOIN_WAIT_MS)
+    }, Date.now() + PROVIDER_JOIN_WAIT_MS, [market.capacityChanged, nextEvent(libp2p.services.pubsub, 'subscription-change')])
   }
 
   // A spec is provided only while it is served; records we placed before a
@@ -534,6 +550,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     drain: market.drain,
     ledger: market.ledger,
     capacityOf: market.capacityOf,
+    specAgents,
     async requestLease (specId: string, request?: LeaseRequest): Promise<LeaseInfo[]> {
       await prepareJob(specId)
       return await market.requestLease(specId, request)
@@ -545,6 +562,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     async stop (): Promise<void> {
       stopping ??= (async () => {
         clearInterval(pruneGuard)
+        exchange.stop()
         catchUp.stop()
         await market.stop()
         await libp2p.stop()

@@ -117,6 +117,8 @@ export interface Market {
   servedSpecs: () => ReturnType<AgentService['servedSpecs']>
   /** Agents with a live capacity advert for the spec, and their advertised load. */
   capacityOf: (specId: string) => Array<{ agent: string, inFlight: number, limit: number, priceUsd: number }>
+  /** Resolves at the next capacity advert (or end of one of our executions), after `maxWaitMs`, or when `signal` aborts. */
+  capacityChanged: (maxWaitMs: number, signal?: AbortSignal) => Promise<void>
   /** Per job and per spec: reserved, spent and remaining, each traceable to receipts. */
   ledger: (specId?: string) => Promise<{ jobs: JobLedger[], specs: SpecLedger[] }>
   /** Graceful stop of the serving side: see AgentService.drain. Resolves with the executions still running. */
@@ -334,6 +336,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     servedSpecs: () => agent.servedSpecs(),
     drain: async (timeoutMs, signal) => await agent.drain(timeoutMs, signal),
     capacityOf: (specId) => capacity.agentsServing(specId).map(agent => ({ agent, ...capacity.load(agent, specId)! })),
+    capacityChanged: async (maxWaitMs, signal) => { await capacity.changed(maxWaitMs, signal) },
     async ledger (specId) {
       const jobs = await ledger.list(specId)
       return { jobs, specs: LedgerStore.bySpec(jobs) }

@@ -49,12 +49,20 @@ describe('the market through the command line', () => {
     const good = await startAgent(['--spec', SPEC, '--exec', EXTRACT, '--price', '0.04', '--bootstrap', addr])
     expect(JSON.parse(good.stdout()).serving[0]).toMatchObject({ specId, priceUsd: 0.04, source: 'file' })
     expect(JSON.parse(broken.stdout()).serving[0]).toMatchObject({ specId, priceUsd: 0.01, source: 'mesh' })
+    // Connected is not yet ready: the daemon knows a peer serves the spec once the peer's gossipsub
+    // subscriptions have arrived. `spec agents` says when it knows both (README "Is the node ready?").
     await waitFor(async () => {
-      const peers = (await runJson(['peers', '--home', daemon.home]) as Array<{ peerId: string }>).map(p => p.peerId)
-      return peers.includes(broken.peerId) && peers.includes(good.peerId)
-    }, { timeoutMs: 15_000, what: 'the daemon to connect to both agents' })
-    // Connected is all a user sees before submitting; the daemon's first job for the spec then
-    // waits for both agents' adverts (hearAgents in src/node.ts), as it does for the user.
+      const known = await runJson(['spec', 'agents', specId, '--home', daemon.home]) as { ready: boolean, agents: Array<{ peerId: string }> }
+      const agents = known.agents.map(a => a.peerId)
+      return known.ready && agents.includes(broken.peerId) && agents.includes(good.peerId)
+    }, { timeoutMs: 15_000, what: 'the daemon to know both agents of the spec' })
+    const agentsTable = await runCli(['spec', 'agents', 'extract-entities-e2e', '--home', daemon.home])
+    expect(agentsTable.code, agentsTable.stderr).toBe(0)
+    expect(agentsTable.stdout).toMatch(/agents\s+2 known/)
+    expect(agentsTable.stdout).toMatch(/topics\s+not joined/)
+    expect(agentsTable.stdout).toMatch(/ready\s+yes/)
+    // Not on the spec's topics until its first job, the daemon holds no advert yet: that job
+    // waits (bounded) for both agents' answers to its arrival (hearAgents in src/node.ts).
 
     const submitted = await runCli(['job', 'submit', specId, '--input', INPUT, '--bid-window-ms', BID_WINDOW_MS, '--explore', 'off', '--home', daemon.home, '--json'], { timeoutMs: 30_000 })
     expect(submitted.code, submitted.stdout + submitted.stderr).toBe(0)

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { TOPICS } from '../../src/wire/constants.ts'
-import { startMesh, stopAll, type TestNode } from '../helpers/mesh.ts'
+import { startMesh, startNode, stopAll, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -48,6 +48,54 @@ describe('a coordinator\'s first job for a spec', () => {
     })
     // Explore off: both unknown, so the cheaper bid wins when it is in the window. The window
     // closes early once each agent heard has bid.
+    const result = await coordinator.submitJob(specId, { text: 'first' }, { bidWindowMs: 5000, award: { explore: false } })
+    expect(heardAtSubmit).toEqual([[prompt.peerId, slow.peerId].sort()])
+    expect(result.status).toBe('succeeded')
+    expect(result.receipt?.body.agent).toBe(slow.peerId)
+  })
+})
+
+/**
+ * Hold back `node`'s first subscription list to each peer it meets from now on by `ms`:
+ * gossipsub sends it on the stream it opens after connecting, and on a loaded machine it may
+ * arrive well after the connection shows in `peers`. Until it does, that peer cannot tell
+ * that `node` serves anything.
+ */
+function delayFirstSubscriptions (node: TestNode, ms: number): void {
+  const pubsub = node.libp2p.services.pubsub as unknown as { sendSubscriptions: (to: string, topics: string[], subscribe: boolean) => void }
+  const send = pubsub.sendSubscriptions.bind(pubsub)
+  const met = new Set(node.peers().map(p => p.peerId))
+  pubsub.sendSubscriptions = (to, topics, subscribe) => {
+    if (met.has(to)) { send(to, topics, subscribe); return }
+    met.add(to)
+    setTimeout(() => { send(to, topics, subscribe) }, ms)
+  }
+}
+
+describe('a coordinator\'s first job, submitted the moment it is connected to the spec\'s agents', () => {
+  it('waits for an agent whose subscriptions have not reached it yet, and the cheaper agent (that one) wins', async () => {
+    nodes = await startMesh(2, TOPICS.specs, { advertIntervalMs: 60_000 })
+    const [prompt, slow] = nodes as [TestNode, TestNode]
+    const { id: specId } = await prompt.publishSpec(sampleSpec('first-job-subscriptions', { capacity: { maxConcurrentRequests: 2, maxRetries: 0 } }))
+    await waitFor(async () => (await slow.getSpec(specId)) != null, { what: 'the spec at the slow agent' })
+    const good = async (): Promise<unknown> => ({ entities: [{ name: 'x', confidence: 95 }] })
+    await prompt.serve(specId, good, { priceUsd: 0.2, estimatedMs: 20 })
+    await slow.serve(specId, good, { priceUsd: 0.05, estimatedMs: 20 })
+    delayFirstSubscriptions(slow, 800)
+
+    // The coordinator meets the prompt agent first (and gets the spec from it), then the slow one,
+    // whose subscriptions reach it 800 ms after the connection.
+    const coordinator = await startNode({ bootstrap: [prompt.multiaddrs()[0]!] })
+    nodes.push(coordinator)
+    await waitFor(async () => (await coordinator.getSpec(specId)) != null && coordinator.subscriptions.topicPeers(specId, 'capacity').includes(prompt.peerId), { what: 'the coordinator to hold the spec and see the prompt agent on its topics' })
+    await coordinator.libp2p.dial(slow.libp2p.getMultiaddrs()[0]!)
+    expect(coordinator.peers().map(p => p.peerId)).toContain(slow.peerId)
+    expect(coordinator.subscriptions.topicPeers(specId, 'capacity')).not.toContain(slow.peerId)
+
+    const heardAtSubmit: string[][] = []
+    coordinator.events.on('job-event', event => {
+      if (event.type === 'submitted') heardAtSubmit.push(coordinator.capacityOf(specId).map(c => c.agent).sort())
+    })
     const result = await coordinator.submitJob(specId, { text: 'first' }, { bidWindowMs: 5000, award: { explore: false } })
     expect(heardAtSubmit).toEqual([[prompt.peerId, slow.peerId].sort()])
     expect(result.status).toBe('succeeded')

@@ -46,6 +46,16 @@ export function specRoutes ({ node }: RouteContext): Route[] {
       }
     },
     {
+      // What the node knows of the spec's agents now: a script polls this until `ready` before it submits.
+      method: 'GET',
+      path: '/v1/specs/:id/agents',
+      handler: async ({ params }) => {
+        const { id } = await resolveSpec(node, params.id!)
+        if (node.specAgents == null) throw new ApiError(501, 'not_supported', 'this node does not report what it knows of a spec\'s agents')
+        return { body: node.specAgents(id) }
+      }
+    },
+    {
       method: 'GET',
       path: '/v1/specs/:id',
       handler: async ({ params }) => ({ body: await resolveSpec(node, params.id!) })

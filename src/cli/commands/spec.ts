@@ -1,7 +1,7 @@
 import { stringify as toYaml } from 'yaml'
 import { ApiClient, ApiRequestError } from '../../api/client.ts'
 import { formatPath } from '../../api/errors.ts'
-import type { StoredSpec } from '../../node-types.ts'
+import type { SpecAgents, StoredSpec } from '../../node-types.ts'
 import type { Lineage, LineageEntry, SpecChange } from '../../spec/fork.ts'
 import type { SpecStats, Summary } from '../../spec/stats.ts'
 import type { CliIO, Command } from '../command.ts'
@@ -178,6 +178,49 @@ const providersCommand: Command = {
       return
     }
     printLines(io, formatTable(['PEER', 'ADDRESSES'], providers.map(p => [p.peerId, p.addrs.join(', ') || '(none known)'])))
+  }
+}
+
+function advertText (advert: SpecAgents['agents'][number]['advert']): string {
+  return advert == null ? '(none held)' : `${advert.inFlight}/${advert.limit} running at ${advert.priceUsd} USD`
+}
+
+/** `spec agents` as a person reads it: who serves the spec as this node knows, and whether it can know yet. */
+function agentsLines (report: SpecAgents): string[] {
+  const lines = [
+    `spec      ${report.specId}`,
+    `topics    ${report.joined ? 'joined: adverts reach this node' : 'not joined: adverts reach this node once it submits a job for the spec (or follows or serves it)'}`
+  ]
+  if (report.agents.length === 0) lines.push('agents    none known')
+  else {
+    lines.push(`agents    ${report.agents.length} known`)
+    lines.push(...formatTable(['PEER', 'ON TOPIC', 'ADVERT'], report.agents.map(a => [a.peerId, a.onTopic ? 'yes' : 'no', advertText(a.advert)])).map(l => `  ${l}`))
+  }
+  lines.push(report.pendingPeers.length === 0
+    ? 'pending   none: every connected peer has told its subscriptions'
+    : `pending   ${report.pendingPeers.length} connected peer${report.pendingPeers.length === 1 ? '' : 's'} whose subscriptions have not arrived yet (${report.pendingPeers.map(shortPeerId).join(', ')})`)
+  lines.push(`ready     ${report.ready ? 'yes' : 'no'}`)
+  return lines
+}
+
+const agentsCommand: Command = {
+  name: 'agents',
+  summary: 'what the running node knows of a spec\'s agents: whether a job submitted now reaches them',
+  description: [
+    'The spec\'s agents as the running node knows them: each peer on the spec\'s topics as an',
+    'agent is (from its gossipsub subscriptions), with its capacity advert when the node holds one',
+    '(adverts reach it once it is on the spec\'s topics: it serves, follows or has submitted a job',
+    'for the spec). A peer connected a moment ago may not have told its subscriptions yet; it is',
+    'listed as pending. "ready" is yes once no peer is pending and at least one agent is known: a',
+    'script that starts agents and submits at once waits for it (--json: .ready). A job submitted',
+    'earlier still waits up to 2 s for pending peers and the known agents\' adverts.'
+  ].join('\n'),
+  args: [{ name: 'SPEC', description: 'spec id (or a unique start of it), name or name@version' }],
+  examples: ['specmesh spec agents bagaaiera…', 'specmesh spec agents extract-entities --json'],
+  run: async ({ args, home, json, io }) => {
+    const report = await new ApiClient({ home }).request('GET', `/v1/specs/${encodeURIComponent(args[0]!)}/agents`) as SpecAgents
+    if (json) printJson(io, report)
+    else printLines(io, agentsLines(report))
   }
 }
 
@@ -373,7 +416,7 @@ export const specCommand: Command = {
     'whose parent is the old one. `validate` works offline; the other commands talk to the',
     'running daemon.'
   ].join('\n'),
-  subcommands: [validateCommand, publishCommand, listCommand, showCommand, providersCommand, forkCommand, statsCommand, fromMcpCommand],
+  subcommands: [validateCommand, publishCommand, listCommand, showCommand, providersCommand, agentsCommand, forkCommand, statsCommand, fromMcpCommand],
   examples: [
     'specmesh spec validate extract-entities.yaml',
     'specmesh spec publish extract-entities.yaml',
