@@ -135,7 +135,7 @@ describe('specmesh without a daemon', () => {
   })
 
   it('--help on every command and subcommand prints usage with examples', async () => {
-    for (const args of [[], ['init'], ['daemon'], ['id'], ['peers'], ['spec'], ['spec', 'validate'], ['spec', 'publish'], ['spec', 'list'], ['spec', 'show']]) {
+    for (const args of [[], ['init'], ['daemon'], ['id'], ['peers'], ['spec'], ['spec', 'validate'], ['spec', 'publish'], ['spec', 'list'], ['spec', 'show'], ['spec', 'agents']]) {
       const result = await runCli([...args, '--help'])
       expect(result.code, args.join(' ')).toBe(0)
       expect(result.stdout).toContain('Usage: specmesh')
