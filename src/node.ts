@@ -438,7 +438,10 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
       (market.subscriptions.topicPeers(specId, 'capacity').length === 0 || everyAgentHeard(specId))
     const started = Date.now()
     const complete = await until(heard, started + FIRST_ADVERT_WAIT_MS, [market.capacityChanged, exchange.changed])
-    log('job.agents-heard', { level: complete ? 'debug' : 'warn', specId, waitedMs: Date.now() - started, complete, advertised: market.capacityOf(specId).length, pendingPeers: exchange.pending().length })
+    if (!complete) {
+      const pendingPeers = exchange.pending().length
+      log('job.agents-unheard', { specId, waitedMs: Date.now() - started, advertised: market.capacityOf(specId).length, pendingPeers, message: `the first job goes out after ${FIRST_ADVERT_WAIT_MS} ms without hearing every agent of the spec (${pendingPeers} connected peers have not told their subscriptions)` })
+    }
   }
 
   /**
