@@ -77,6 +77,12 @@ describe('connection budget', () => {
     nodes.push(coordinator)
     const agent = await createNode({ home: await tempHome(), listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [coordinator.multiaddrs()[0]!.toString()] })
     nodes.push(agent)
+    // The agent holds the spec before the coordinator goes over its budget: until it serves the spec it is
+    // no party of the coordinator's, so its connection may be closed (and redialled) at any moment after,
+    // and a spec gossiped then reaches it only by the sync of its next connection (the test failed so once,
+    // 10 s of waiting for the spec in a loaded full suite).
+    const spec = await coordinator.publishSpec(sampleSpec('budget-spec'))
+    await waitFor(async () => (await agent.getSpec(spec.id)) != null, { timeoutMs: 10_000, what: 'the agent to hold the spec' })
     // Bystanders without the DHT (so none is one of the coordinator's DHT neighbours, which it would keep),
     // each also connected to the agent (a node that lost every peer redials us: it would be kept).
     for (let i = 0; i < 3; i++) {
@@ -84,8 +90,6 @@ describe('connection budget', () => {
       nodes.push(bystander)
       await coordinator.libp2p.dial(bystander.libp2p.getMultiaddrs()[0]!)
     }
-    const spec = await coordinator.publishSpec(sampleSpec('budget-spec'))
-    await waitFor(async () => (await agent.getSpec(spec.id)) != null, { timeoutMs: 10_000, what: 'the agent to hold the spec' })
     agent.serve(spec.id, async () => ({ entities: [{ name: 'Ada', confidence: 90 }] }), { priceUsd: 0.01 })
     await waitForSpecMesh([coordinator, agent], spec.id)
     await waitForAdverts(coordinator, spec.id, 1)
