@@ -1,5 +1,5 @@
-import { ignore, reject } from '../wire/errors.ts'
-import type { Envelope } from '../wire/envelope.ts'
+import { ignore, MessageValidationError, reject } from '../wire/errors.ts'
+import { parseEnvelopeJson, type Envelope } from '../wire/envelope.ts'
 import type { AcceptBid } from './bid-stream.ts'
 import type { BidBody } from './messages.ts'
 import { validateStreamBid, type MarketContext } from './validators.ts'
@@ -17,18 +17,6 @@ export interface StreamBidsDeps {
 /** Copies answered are remembered this long (by count): a bid is copied at most once, and only while its job takes bids. */
 const MAX_COPIES_REMEMBERED = 1024
 
-const decoder = new TextDecoder()
-
-/** What a frame says it is, unauthenticated (its signature is not checked when it is a copy). */
-function claims (frame: Uint8Array): { id?: unknown, signer?: unknown, jobId?: unknown } {
-  try {
-    const raw = JSON.parse(decoder.decode(frame)) as { id?: unknown, signer?: unknown, body?: { jobId?: unknown } } | null
-    return { id: raw?.id, signer: raw?.signer, jobId: raw?.body?.jobId }
-  } catch {
-    return {}
-  }
-}
-
 /**
  * How a coordinator judges a bid that came over the bid stream
  * (protocols/market.md "Bid stream"): every check of the bids topic, for one
@@ -38,17 +26,29 @@ function claims (frame: Uint8Array): { id?: unknown, signer?: unknown, jobId?: u
  */
 export function acceptStreamBid (deps: StreamBidsDeps): AcceptBid {
   const copies = new Set<string>()
+  /**
+   * An agent whose new stream had not answered in time gossiped the same bid (bid-client.ts
+   * ColdBidStreamError), and the gossiped one was taken first: this copy, refused as a
+   * duplicate, is answered as taken, once. The duplicate check comes after every other check,
+   * so the copy is the same signed bid (its id is its body's content id) from the agent that
+   * signed it (the stream's peer); a second copy stays the duplicate it is.
+   */
+  const answeredAsCopy = (frame: Uint8Array, peer: string): string | undefined => {
+    const raw = parseEnvelopeJson(frame) as { id: string, body: { jobId: string } }
+    if (copies.has(raw.id) || !deps.tookByGossip(raw.body.jobId, raw.id, peer)) return undefined
+    copies.add(raw.id)
+    if (copies.size > MAX_COPIES_REMEMBERED) copies.delete(copies.values().next().value!)
+    return raw.id
+  }
   return async (frame, peer) => {
-    // An agent whose new stream had not answered in time gossiped the same bid (bid-client.ts
-    // ColdBidStreamError), and the gossiped one was taken first: this copy is answered as taken
-    // (it is the same signed bid, from the agent that sent it), once; a second copy is a replay.
-    const { id, signer, jobId } = claims(frame)
-    if (typeof id === 'string' && typeof jobId === 'string' && signer === peer && !copies.has(id) && deps.tookByGossip(jobId, id, peer)) {
-      copies.add(id)
-      if (copies.size > MAX_COPIES_REMEMBERED) copies.delete(copies.values().next().value!)
-      return { bidId: id }
+    let envelope: Envelope<BidBody>
+    try {
+      ({ envelope } = await validateStreamBid(frame, deps.ctx, peer, deps.ownsOpenJob))
+    } catch (err) {
+      const copy = err instanceof MessageValidationError && err.code === 'duplicate' ? answeredAsCopy(frame, peer) : undefined
+      if (copy != null) return { bidId: copy }
+      throw err
     }
-    const { envelope } = await validateStreamBid(frame, deps.ctx, peer, deps.ownsOpenJob)
     const taken = deps.take(envelope)
     if (taken === 'already-bid') throw reject('already-bid', `agent ${envelope.signer} has already bid on job ${envelope.body.jobId}: one bid per job per agent`)
     if (taken === 'not-open') throw ignore('not-open', `job ${envelope.body.jobId} stopped taking bids while this bid was checked`)

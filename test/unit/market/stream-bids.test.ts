@@ -5,8 +5,9 @@ import { signerFromPrivateKey, type Signer } from '../../../src/crypto/signature
 import { encodeEnvelope, seal } from '../../../src/wire/envelope.ts'
 import { MessageValidationError } from '../../../src/wire/errors.ts'
 import { acceptStreamBid } from '../../../src/market/stream-bids.ts'
-import type { BidBody } from '../../../src/market/messages.ts'
-import type { MarketContext } from '../../../src/market/validators.ts'
+import type { BidBody, JobBody } from '../../../src/market/messages.ts'
+import { marketContext, validateBid } from '../../../src/market/validators.ts'
+import { RecentJobs } from '../../../src/market/recent-jobs.ts'
 
 async function signer (byte: number): Promise<Signer> {
   const privateKey = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(byte))
@@ -27,21 +28,27 @@ async function verdict (accept: ReturnType<typeof acceptStreamBid>, frame: Uint8
 }
 
 describe('acceptStreamBid: the copy of a bid the coordinator took from gossip', () => {
-  it('is answered accepted once, only from the agent that signed it; a second copy goes through the checks', async () => {
+  it('is answered accepted once, only from the agent that signed it; a second copy is the duplicate it is', async () => {
     const agent = await signer(1)
     const other = await signer(2)
+    const coordinator = await signer(3)
     const now = Date.now()
+    const job = { jobId: JOB, coordinator: coordinator.peerId, body: { specId: 'spec', maxUsd: 1, deadline: now + 60_000 } as JobBody, publishedAt: now }
+    const jobs = new RecentJobs()
+    jobs.add(job)
+    const ctx = marketContext({ now: () => Date.now(), specOf: async () => null, jobs, self: coordinator.peerId })
     const bid = seal('bid', { jobId: JOB, specId: 'spec', priceUsd: 0.1, estimatedMs: 20, load: { inFlight: 0, limit: 1 }, createdAt: now, expiresAt: now + 60_000 } satisfies BidBody, agent)
-    // The auction took this bid from gossip; the job has ended for everything else (so what is checked answers not-open).
+    const frame = encodeEnvelope(bid)
+    // The auction took this bid from gossip: it passed the bids topic's checks there first.
+    await validateBid(frame, ctx)
     const accept = acceptStreamBid({
-      ctx: { jobs: { get: () => undefined } } as unknown as MarketContext,
-      ownsOpenJob: () => false,
-      take: () => 'not-open',
+      ctx,
+      ownsOpenJob: jobId => jobId === JOB,
+      take: () => 'already-bid',
       tookByGossip: (jobId, bidId, from) => jobId === JOB && bidId === bid.id && from === agent.peerId
     })
-    const frame = encodeEnvelope(bid)
-    expect(await verdict(accept, frame, other.peerId)).toBe('not-open')
+    expect(await verdict(accept, frame, other.peerId)).toBe('not-the-bidder')
     expect(await verdict(accept, frame, agent.peerId)).toBe('accepted')
-    expect(await verdict(accept, frame, agent.peerId)).toBe('not-open')
+    expect(await verdict(accept, frame, agent.peerId)).toBe('duplicate')
   })
 })
