@@ -445,25 +445,27 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
   }
 
   /**
-   * Whether we hold an advert from at least one agent of the spec and from each
-   * peer known to be one: on its capacity topic but not its receipts topic,
-   * where only an agent is (KINDS_FOR in market/subscriptions.ts). A peer that
-   * also coordinates or follows the spec cannot be told from a coordinator, so
-   * it is not waited for.
+   * The peers known to be agents of the spec: on its capacity topic but not its
+   * receipts topic, where only an agent is (KINDS_FOR in market/subscriptions.ts).
+   * A peer that also coordinates or follows the spec cannot be told from a
+   * coordinator, so it is not counted.
    */
+  function agentsOnTopic (specId: string): string[] {
+    const onReceipts = new Set(market.subscriptions.topicPeers(specId, 'receipts'))
+    return market.subscriptions.topicPeers(specId, 'capacity').filter(peer => !onReceipts.has(peer))
+  }
+
+  /** Whether we hold an advert from at least one agent of the spec and from each peer known to be one (agentsOnTopic). */
   function everyAgentHeard (specId: string): boolean {
     const advertised = new Set(market.capacityOf(specId).map(a => a.agent))
-    if (advertised.size === 0) return false
-    const onReceipts = new Set(market.subscriptions.topicPeers(specId, 'receipts'))
-    return market.subscriptions.topicPeers(specId, 'capacity').every(peer => onReceipts.has(peer) || advertised.has(peer))
+    return advertised.size > 0 && agentsOnTopic(specId).every(peer => advertised.has(peer))
   }
 
   /** What this node knows of the spec's agents now: the readiness a script checks before it submits. */
   function specAgents (specId: string): SpecAgents {
-    const onReceipts = new Set(market.subscriptions.topicPeers(specId, 'receipts'))
-    const onCapacity = market.subscriptions.topicPeers(specId, 'capacity').filter(peer => !onReceipts.has(peer))
+    const onTopic = new Set(agentsOnTopic(specId))
     const adverts = new Map(market.capacityOf(specId).map(({ agent, inFlight, limit, priceUsd }) => [agent, { inFlight, limit, priceUsd }]))
-    const agents = [...new Set([...onCapacity, ...adverts.keys()])].sort().map(peerId => ({ peerId, onTopic: onCapacity.includes(peerId), advert: adverts.get(peerId) ?? null }))
+    const agents = [...new Set([...onTopic, ...adverts.keys()])].sort().map(peerId => ({ peerId, onTopic: onTopic.has(peerId), advert: adverts.get(peerId) ?? null }))
     const pendingPeers = exchange.pending().sort()
     return { specId, joined: market.subscriptions.joined(specId), agents, pendingPeers, ready: pendingPeers.length === 0 && agents.length > 0 }
   }

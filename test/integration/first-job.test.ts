@@ -10,6 +10,7 @@ import { TOPICS } from '../../src/wire/constants.ts'
 import { startMesh, startNode, stopAll, type TestNode } from '../helpers/mesh.ts'
 import { sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
+import type { JobResult } from '../../src/market/coordinator.ts'
 
 let nodes: TestNode[] = []
 afterEach(async () => {
@@ -27,6 +28,20 @@ function delayPublishes (node: TestNode, topic: string, ms: number): void {
   }) as typeof pubsub.publish
 }
 
+/**
+ * Submit the coordinator's first job of the spec, noting whose adverts it held when the job
+ * went out. Explore off: both agents are unknown, so the cheaper bid wins when it is in the
+ * window, which closes early once each agent heard has bid.
+ */
+async function submitFirstJob (coordinator: TestNode, specId: string): Promise<{ heardAtSubmit: string[][], result: JobResult }> {
+  const heardAtSubmit: string[][] = []
+  coordinator.events.on('job-event', event => {
+    if (event.type === 'submitted') heardAtSubmit.push(coordinator.capacityOf(specId).map(c => c.agent).sort())
+  })
+  const result = await coordinator.submitJob(specId, { text: 'first' }, { bidWindowMs: 5000, award: { explore: false } })
+  return { heardAtSubmit, result }
+}
+
 describe('a coordinator\'s first job for a spec', () => {
   it('waits until every agent already serving the spec has answered its arrival, the one whose advert comes 300 ms later too, and the cheaper of them wins', async () => {
     // No periodic advert within the test: the coordinator hears each agent only by its answer.
@@ -42,13 +57,7 @@ describe('a coordinator\'s first job for a spec', () => {
     expect(coordinator.capacityOf(specId)).toEqual([])
     delayPublishes(slow, slow.subscriptions.topicOf(specId, 'capacity'), 300)
 
-    const heardAtSubmit: string[][] = []
-    coordinator.events.on('job-event', event => {
-      if (event.type === 'submitted') heardAtSubmit.push(coordinator.capacityOf(specId).map(c => c.agent).sort())
-    })
-    // Explore off: both unknown, so the cheaper bid wins when it is in the window. The window
-    // closes early once each agent heard has bid.
-    const result = await coordinator.submitJob(specId, { text: 'first' }, { bidWindowMs: 5000, award: { explore: false } })
+    const { heardAtSubmit, result } = await submitFirstJob(coordinator, specId)
     expect(heardAtSubmit).toEqual([[prompt.peerId, slow.peerId].sort()])
     expect(result.status).toBe('succeeded')
     expect(result.receipt?.body.agent).toBe(slow.peerId)
@@ -92,11 +101,7 @@ describe('a coordinator\'s first job, submitted the moment it is connected to th
     expect(coordinator.peers().map(p => p.peerId)).toContain(slow.peerId)
     expect(coordinator.subscriptions.topicPeers(specId, 'capacity')).not.toContain(slow.peerId)
 
-    const heardAtSubmit: string[][] = []
-    coordinator.events.on('job-event', event => {
-      if (event.type === 'submitted') heardAtSubmit.push(coordinator.capacityOf(specId).map(c => c.agent).sort())
-    })
-    const result = await coordinator.submitJob(specId, { text: 'first' }, { bidWindowMs: 5000, award: { explore: false } })
+    const { heardAtSubmit, result } = await submitFirstJob(coordinator, specId)
     expect(heardAtSubmit).toEqual([[prompt.peerId, slow.peerId].sort()])
     expect(result.status).toBe('succeeded')
     expect(result.receipt?.body.agent).toBe(slow.peerId)
