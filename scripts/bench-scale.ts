@@ -21,7 +21,7 @@
  *     [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1]
  *
  * BENCH_SCALE_BIDS=gossip|stream|both (default stream, a node's default since
- * 3 December; gossip until then, README "bench:scale" has both measured
+ * 3 December; gossip until then, docs/benchmarks.md "bench:scale" has both measured
  * interleaved): how agents send bids (market.bids); 'both' runs each topic
  * mode with bids by gossip and by stream, side by side on the same processes,
  * and prints stream/gossip ratios.

@@ -51,7 +51,7 @@ export interface PhaseFigures {
   baselineJobP99Ms?: number
   baselineSpecP90Ms?: number
   baselineSpecP99Ms?: number
-  /** p99 against the baselines' p99: the benchmark's figure (README "bench:flood"). */
+  /** p99 against the baselines' p99: the benchmark's figure (docs/benchmarks.md "The flood test and bench:flood"). */
   jobRatio?: number
   specRatio?: number
   /** p50 and p90 against the baselines' (the test's figures: a scheduler hiccup moves a p99 of a few hundred samples, not these). */

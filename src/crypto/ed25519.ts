@@ -6,7 +6,7 @@ import { createRequire } from 'node:module'
  * (through `sodium-native`) when its prebuilt addon loads, else OpenSSL
  * (`node:crypto`). Verification is on every message's hot path (a leased job
  * costs 9 checks and 3 signatures over five nodes), and here libsodium checks
- * in about 70 µs where OpenSSL takes 175–226 µs (README "bench:jobs").
+ * in about 70 µs where OpenSSL takes 175–226 µs (docs/benchmarks.md "bench:jobs").
  *
  * Both accept the same signatures (protocols/envelope.md, "The signature
  * rule"; test/unit/crypto/ed25519.test.ts checks the edge cases on both), so
