@@ -569,6 +569,7 @@ export class Coordinator {
     }
     const publishedAt = this.now()
     const auction: Auction = { specId, bids: [], expected: this.expectedBidders(specId, spec, maxUsd), award }
+    const expectedAtOpen = auction.expected.size
     const wakeOnCancel = (): void => { auction.wake?.() }
     signal.addEventListener('abort', wakeOnCancel)
     try {
@@ -588,7 +589,7 @@ export class Coordinator {
       // the award does not wait for one.
       // Remembered per spec, so each agent is looked at once, not on every job.
       this.exec.warmFor(specId, this.deps.capacity.agentsServing(specId))
-      await collectBids(auction, publishedAt + bidWindowMs, firstBidUntil({ body: envelope.body, publishedAt }), () => signal.aborted, this.now)
+      await collectBids(auction, publishedAt + bidWindowMs, firstBidUntil({ body: envelope.body, publishedAt }), () => signal.aborted, this.now, { openedAt: publishedAt, expectedAtOpen })
       record.biddingMs = this.now() - publishedAt
       leaveGate(publishedAt, signal.aborted ? undefined : auction.firstBidAt != null && auction.firstBidAt <= publishedAt + bidWindowMs)
       if (signal.aborted) return await this.cancelled(record)

@@ -49,12 +49,29 @@ export interface BidWindow {
 }
 
 /**
+ * The all-but-one close of a job auction (protocols/market.md "Bid window"): with at least
+ * ALL_BUT_ONE_MIN_EXPECTED agents expected at the window's opening, once all of them but one
+ * have bid, the window waits for the last one only as long again as the others took since the
+ * opening (at least ALL_BUT_ONE_MIN_GRACE_MS), never past its close. One stalled agent then no
+ * longer holds every auction of the spec open to its end.
+ */
+export interface AllButOne {
+  /** When the window opened (the job call's publication). */
+  openedAt: number
+  /** How many agents were expected to bid at the opening. */
+  expectedAtOpen: number
+}
+export const ALL_BUT_ONE_MIN_EXPECTED = 3
+export const ALL_BUT_ONE_MIN_GRACE_MS = 25
+
+/**
  * Wait for bids until `closesAt`, or sooner once every expected bidder has bid
- * (and at least one bid is in); with no bid by then, on until `graceUntil` for
- * a first one. Ends at once when `stopped()` says so (checked on every wake).
+ * (and at least one bid is in), or, with `allButOne`, a grace after all but one
+ * of them have; with no bid by then, on until `graceUntil` for a first one.
+ * Ends at once when `stopped()` says so (checked on every wake).
  * The one bid-window wait of job auctions and lease calls.
  */
-export async function collectBids (window: BidWindow, closesAt: number, graceUntil: number, stopped: () => boolean, now: () => number = Date.now): Promise<void> {
+export async function collectBids (window: BidWindow, closesAt: number, graceUntil: number, stopped: () => boolean, now: () => number = Date.now, allButOne?: AllButOne): Promise<void> {
   const waitUntil = async (until: number, done: () => boolean): Promise<void> => {
     while (!done() && !stopped() && now() < until) {
       await new Promise<void>(resolve => {
@@ -64,6 +81,12 @@ export async function collectBids (window: BidWindow, closesAt: number, graceUnt
       window.wake = undefined
     }
   }
-  await waitUntil(closesAt, () => window.expected.size === 0 && window.bids.length > 0)
+  const allIn = (): boolean => window.expected.size === 0 && window.bids.length > 0
+  const oneShort = (): boolean => allButOne != null && allButOne.expectedAtOpen >= ALL_BUT_ONE_MIN_EXPECTED && window.expected.size <= 1 && window.bids.length > 0
+  await waitUntil(closesAt, () => allIn() || oneShort())
+  if (allButOne != null && !allIn() && oneShort()) {
+    const grace = Math.max(ALL_BUT_ONE_MIN_GRACE_MS, now() - allButOne.openedAt)
+    await waitUntil(Math.min(closesAt, now() + grace), allIn)
+  }
   if (window.bids.length === 0) await waitUntil(graceUntil, () => window.bids.length > 0)
 }

@@ -123,6 +123,50 @@ describe('collectBids (the bid window of job auctions and lease calls)', () => {
     expect(Date.now() - again).toBeGreaterThanOrEqual(75)
   })
 
+  it('with three or more expected, closes a grace after all but one have bid: as long again as their bids took', async () => {
+    const w = windowOf(['a', 'b', 'c'])
+    const started = Date.now()
+    setTimeout(() => { w.bid('a') }, 5)
+    setTimeout(() => { w.bid('b') }, 60)
+    // c is stalled: without the rule it would hold the window to its end, 5 s away.
+    await collectBids(w, started + 5_000, started + 10_000, () => false, Date.now, { openedAt: started, expectedAtOpen: 3 })
+    const took = Date.now() - started
+    expect(w.bids).toEqual(['a', 'b'])
+    // b came at ~60 ms, so the grace is ~60 ms more: closed at ~120 ms, not before.
+    expect(took).toBeGreaterThanOrEqual(115)
+    expect(took).toBeLessThan(2_000)
+    expect(w.wake).toBeUndefined()
+  })
+
+  it('the last expected bid within the all-but-one grace closes the window at once and is in', async () => {
+    const w = windowOf(['a', 'b', 'c'])
+    const started = Date.now()
+    setTimeout(() => { w.bid('a') }, 5)
+    setTimeout(() => { w.bid('b') }, 40)
+    setTimeout(() => { w.bid('c') }, 60)
+    await collectBids(w, started + 5_000, started + 10_000, () => false, Date.now, { openedAt: started, expectedAtOpen: 3 })
+    expect(w.bids).toEqual(['a', 'b', 'c'])
+    expect(Date.now() - started).toBeLessThan(2_000)
+  })
+
+  it('with two expected, waits for both (the all-but-one close needs three), and never past the window', async () => {
+    const two = windowOf(['a', 'b'])
+    const started = Date.now()
+    setTimeout(() => { two.bid('a') }, 5)
+    await collectBids(two, started + 150, started + 5_000, () => false, Date.now, { openedAt: started, expectedAtOpen: 2 })
+    expect(Date.now() - started).toBeGreaterThanOrEqual(145)
+    // Three expected, the second bid late in the window: the grace stops at the window's end.
+    const three = windowOf(['a', 'b', 'c'])
+    const again = Date.now()
+    setTimeout(() => { three.bid('a') }, 5)
+    setTimeout(() => { three.bid('b') }, 400)
+    await collectBids(three, again + 450, again + 5_000, () => false, Date.now, { openedAt: again, expectedAtOpen: 3 })
+    const took = Date.now() - again
+    // As long again as the bids took would be ~800 ms.
+    expect(took).toBeGreaterThanOrEqual(445)
+    expect(took).toBeLessThan(750)
+  })
+
   it('ends at once when stopped', async () => {
     const w = windowOf(['a'])
     let stopped = false
