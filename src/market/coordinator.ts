@@ -629,10 +629,11 @@ export class Coordinator {
     return new Set(this.deps.libp2p.getConnections().map(c => c.remotePeer.toString())).size
   }
 
-  /** The agents whose adverts name the spec, with their price and the room we think they have. */
+  /** The agents whose adverts name the spec, with their price, the room we think they have, and whether we are connected to them. */
   private advertisedAgents (specId: string, spec: Spec): AdvertisedAgent[] {
+    const peers = this.deps.libp2p.getConnections().map(c => c.remotePeer.toString())
     return this.deps.capacity.agentsServing(specId).map(agent => ({
-      agent, priceUsd: this.deps.capacity.load(agent, specId)?.priceUsd ?? 0, room: this.room(agent, specId, spec)
+      agent, priceUsd: this.deps.capacity.load(agent, specId)?.priceUsd ?? 0, room: this.room(agent, specId, spec), connected: peers.some(p => sameKey(p, agent))
     }))
   }
 

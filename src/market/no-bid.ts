@@ -7,7 +7,7 @@ import { LATE_BID_MEMORY_MS } from './late-bids.ts'
  * Each cause has its own message naming the fix.
  */
 
-export const NO_BID_CAUSES = ['no-peers', 'no-agent-serving', 'over-ceiling', 'max-usd-below-prices', 'all-busy', 'late', 'declined'] as const
+export const NO_BID_CAUSES = ['no-peers', 'no-agent-serving', 'over-ceiling', 'max-usd-below-prices', 'all-busy', 'late', 'not-connected', 'declined'] as const
 export type NoBidCause = typeof NO_BID_CAUSES[number]
 
 export interface AdvertisedAgent {
@@ -15,6 +15,13 @@ export interface AdvertisedAgent {
   priceUsd: number
   /** Awards it can take now, as far as the coordinator can tell. */
   room: number
+  /**
+   * Whether this node had a connection to it when the job failed. An agent with none can
+   * have had neither the job call nor a way to send its bid straight back (a bid stream
+   * needs one; gossip needs a path of the spec's parties): its bid was lost, not declined.
+   * Absent in records written before it was told.
+   */
+  connected?: boolean
 }
 
 export interface NoBidFacts {
@@ -99,8 +106,17 @@ export function diagnoseNoBid (facts: NoBidFacts): { diagnosis: NoBidDiagnosis, 
       reason: `no agent bid ${window}: ${count(affordable.length, 'agent')} ${affordable.length === 1 ? 'serves' : 'serve'} this spec within the ceiling and ${affordable.length === 1 ? 'has' : 'have'} room, but bids are coming back late (${count(facts.lateBids!, 'bid')} on this node's jobs of the spec came after their window in the last ${LATE_BID_MEMORY_MS / 1000} s): this node or the mesh is too busy for the window; submit fewer jobs at once, or give a longer --bid-window-ms`
     }
   }
+  const reachable = affordable.filter(a => a.room > 0 && a.connected !== false)
+  if (reachable.length === 0) {
+    // The adverts came through other peers; without a connection the call or the bids were lost on the way.
+    const n = affordable.filter(a => a.room > 0).length
+    return {
+      diagnosis: diagnosis('not-connected'),
+      reason: `no agent bid ${window}: ${count(n, 'agent')} ${n === 1 ? 'serves' : 'serve'} this spec within the ceiling and ${n === 1 ? 'has' : 'have'} room, but ${n === 1 ? 'it is' : 'none is'} connected to this node (${n === 1 ? 'its advert' : 'their adverts'} came through other peers), so the job call or the bids were lost on the way, not declined: check that this node can dial ${n === 1 ? 'it' : 'them'} (\`specmesh peers\`; start the daemon with --bootstrap MULTIADDR of an agent), or submit again once ${n === 1 ? 'it reconnects' : 'they reconnect'}`
+    }
+  }
   return {
     diagnosis: diagnosis('declined'),
-    reason: `no agent bid ${window}: ${count(affordable.length, 'agent')} ${affordable.length === 1 ? 'serves' : 'serve'} this spec within the ceiling and ${affordable.length === 1 ? 'has' : 'have'} room, but declined: the deadline may be too close for ${affordable.length === 1 ? 'its' : 'their'} estimate (--deadline), the soft deadline may have passed, or the bid window is too short for this mesh (--bid-window-ms)`
+    reason: `no agent bid ${window}: ${count(reachable.length, 'agent')} connected to this node ${reachable.length === 1 ? 'serves' : 'serve'} this spec within the ceiling and ${reachable.length === 1 ? 'has' : 'have'} room, but sent no bid although connected, so ${reachable.length === 1 ? 'it' : 'they'} most likely declined: the deadline may be too close for ${reachable.length === 1 ? 'its' : 'their'} estimate (--deadline), the soft deadline may have passed, or the bid window is too short for this mesh (--bid-window-ms); the agent's log says which (agent.no-bid)`
   }
 }

@@ -49,6 +49,16 @@ describe('why nobody bid', () => {
     expect(reason).toMatch(/within the 100 ms bid window \(nor in 4 windows more\).*declined/)
   })
 
+  it('agents with room and price, none connected to this node: the call or the bids were lost, not declined', () => {
+    const { diagnosis, reason } = diagnoseNoBid({ ...base, agents: [{ ...agent(0.2), connected: false }, { ...agent(0.3), connected: false }, { ...agent(0.1, 0), connected: true }] })
+    expect(diagnosis.cause).toBe('not-connected')
+    expect(reason).toMatch(/^no agent bid within the 100 ms bid window \(nor in 4 windows more\): 2 agents serve this spec within the ceiling and have room, but none is connected to this node \(their adverts came through other peers\), so the job call or the bids were lost on the way, not declined: check that this node can dial them \(`specmesh peers`; start the daemon with --bootstrap MULTIADDR of an agent\)/)
+    // One of them connected: it had the call and a way back, so it declined.
+    const one = diagnoseNoBid({ ...base, agents: [{ ...agent(0.2), connected: false }, { ...agent(0.3), connected: true }] })
+    expect(one.diagnosis.cause).toBe('declined')
+    expect(one.reason).toContain('1 agent connected to this node serves this spec within the ceiling and has room, but sent no bid although connected, so it most likely declined')
+  })
+
   it('agents with room and price whose bids have been coming back late: the window, not a refusal', () => {
     const { diagnosis, reason } = diagnoseNoBid({ ...base, agents: [agent(0.2), agent(0.3)], lateBids: 7 })
     expect(diagnosis.cause).toBe('late')
