@@ -6,6 +6,44 @@ import { LevelDatastore } from 'datastore-level'
 export const PEER_DATASTORE_CACHE_SIZE = 1024
 
 /**
+ * A peer record that differs from the one held only in its `updated` time is written to
+ * LevelDB again only once the held one is this old. libp2p's peer store drops a record not
+ * updated for 6 hours (and addresses by their own `observed` time, which such a write keeps),
+ * so a record's `updated` that lags by up to this much changes nothing a node does.
+ */
+export const PEER_RECORD_REFRESH_MS = 10 * 60_000
+
+/** libp2p's peer store's records: /peers/<peer id as a CID>. */
+const PEER_RECORD_PREFIX = '/peers/'
+
+/**
+ * The `updated` time of a libp2p peer record (protobuf field 8, tag 0x40, a varint of epoch
+ * ms, the last field its codec writes) and where its tag starts; undefined for a value that
+ * does not end so.
+ */
+export function peerRecordUpdated (value: Uint8Array): { at: number, ms: number } | undefined {
+  const end = value.length - 1
+  if (end < 1 || (value[end]! & 0x80) !== 0) return undefined
+  let tag = end - 1
+  while (tag >= 0 && (value[tag]! & 0x80) !== 0) tag--
+  // A millisecond time since 2001 takes 6 varint bytes; 8 reach far beyond any date.
+  const length = end - tag
+  if (tag < 0 || value[tag] !== 0x40 || length < 6 || length > 8) return undefined
+  let ms = 0
+  for (let i = end; i > tag; i--) ms = ms * 128 + (value[i]! & 0x7f)
+  return { at: tag, ms }
+}
+
+/** Whether two peer records are the same but for their `updated` time; the held one's time when they are. */
+function sameButUpdated (held: Uint8Array, next: Uint8Array): number | undefined {
+  const a = peerRecordUpdated(held)
+  const b = peerRecordUpdated(next)
+  if (a == null || b == null || a.at !== b.at) return undefined
+  for (let i = 0; i < a.at; i++) if (held[i] !== next[i]) return undefined
+  return a.ms
+}
+
+/**
  * The datastore libp2p keeps its peer store and DHT records in, on the node's
  * LevelDB, with reads that run to the end even when the caller's signal aborts,
  * and the values most recently read or written kept in memory.
@@ -28,6 +66,14 @@ export const PEER_DATASTORE_CACHE_SIZE = 1024
  * part of libp2p's own work. The records read are those of the peers a node is
  * connected to, a few dozen, so a small cache answers nearly all of them; every
  * write still goes to LevelDB first, so nothing is lost on a crash.
+ *
+ * Why some writes are skipped: the peer store writes the record back after every such merge
+ * even when nothing but its `updated` time changed (each ping, each stream of a protocol the
+ * record already names). In idle CPU profiles of bench:scale at 100 nodes (3 December) those
+ * LevelDB writes were a sixth of a coordinator's work and the largest single item of it. A
+ * record the same as the one held but for `updated` is not written while the held one is
+ * younger than PEER_RECORD_REFRESH_MS: reads keep answering the held one, whose addresses,
+ * protocols, keys, tags and metadata are the same.
  */
 export class PeerDatastore extends LevelDatastore {
   /** Values by key, least recently used first; exactly what LevelDB holds for those keys. */
@@ -59,6 +105,15 @@ export class PeerDatastore extends LevelDatastore {
 
   override async put (key: Key, value: Uint8Array, options?: AbortOptions): Promise<Key> {
     const name = key.toString()
+    const held = name.startsWith(PEER_RECORD_PREFIX) ? this.recent.get(name) : undefined
+    if (held != null) {
+      const heldUpdated = sameButUpdated(held, value)
+      if (heldUpdated != null && Date.now() - heldUpdated < PEER_RECORD_REFRESH_MS) {
+        this.recent.delete(name)
+        this.recent.set(name, held)
+        return key
+      }
+    }
     this.writes++
     // Until LevelDB has it, a read finds the old value there, never a value that may not land.
     this.recent.delete(name)
