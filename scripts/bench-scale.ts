@@ -210,16 +210,25 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
       await Promise.all(spec.agents.map(async (a, j) => await procs[a]!.send({ cmd: 'serve', specId: spec.id!, priceUsd: 0.01 * (j + 1) })))
     }
     progress(`${label}: specs everywhere, agents serving; warm-up (${WARMUP_JOBS} jobs per spec)`)
-    // Warm-up: every coordinator's first jobs (a per-spec coordinator joins its spec's topics and meets the agents here).
+    // Warm-up: every coordinator's first jobs (a per-spec coordinator joins its spec's topics and meets the agents here,
+    // as a node's first job does: its provider lookup, the dials, the first adverts).
     const warmups = await Promise.all(specs.map(async spec => await procs[spec.coordinator]!.send({ cmd: 'jobs', specId: spec.id!, count: WARMUP_JOBS, ratePerSec: RATE, bidWindowMs: BID_WINDOW_MS, maxInFlight: MAX_IN_FLIGHT }, 120_000)))
     const warmFailed = warmups.reduce((sum, w) => sum + w.failed, 0)
     if (warmFailed > 0) progress(`${label}: ${warmFailed} warm-up jobs failed (${warmups.flatMap(w => w.reasons).slice(0, 2).join('; ')})`)
-    // With every advert in hand a coordinator closes its bid window once all have bid; without, the window runs out.
+    // The gate of the measurement: with every advert in hand a coordinator expects every agent's bid and closes its
+    // window once all have bid; without, its windows run out. The idle window and the jobs start only once each
+    // coordinator holds every advert of its spec, or after ADVERTS_DEADLINE_MS, and the run says which (advertsComplete).
     let adverts: number[] = []
-    await waitUntil('every coordinator to hold every advert of its spec', ADVERTS_DEADLINE_MS, async () => {
+    const advertsStarted = Date.now()
+    const advertsComplete = await waitUntil('every coordinator to hold every advert of its spec', ADVERTS_DEADLINE_MS, async () => {
       adverts = await Promise.all(specs.map(async s => (await procs[s.coordinator]!.send({ cmd: 'status', specIds: [], advertsOf: s.id! }, 60_000)).adverts))
       return adverts.every(c => c >= AGENTS)
-    }).catch((err: Error) => { progress(`${label}: going on without: ${err.message} (adverts held per spec: ${adverts.join(' ')})`) })
+    }).then(() => true, (err: Error) => {
+      progress(`${label}: going on without: ${err.message} (adverts held per spec: ${adverts.join(' ')})`)
+      return false
+    })
+    const advertsWaitMs = Date.now() - advertsStarted
+    if (advertsComplete) progress(`${label}: every coordinator held every advert of its spec ${round(advertsWaitMs / 1000, 1)} s after the warm-up`)
     const setupMs = Date.now() - setupStarted
     if (process.env.BENCH_DEBUG === '1') {
       for (const spec of specs) {
@@ -283,6 +292,9 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
       setupMs,
       perJob,
       advertsHeld: adverts,
+      advertsWaitMs,
+      advertsComplete,
+      warmupFailed: warmFailed,
       loopDelayMs: loopDelayByRole(counters, roleAt),
       cpu: { cores: availableParallelism(), idleSeconds: IDLE_SECONDS, idleMsPerSec: idle.byRole, idleTotalMsPerSec: idle.total, windowTotalMsPerSec: cpuPerSecond(counters, roleAt).total }
     }

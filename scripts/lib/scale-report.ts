@@ -60,6 +60,12 @@ export interface RunResult {
   perJob: Partial<Record<Role, RoleFigures>>
   /** Capacity adverts the coordinator of each spec held before the measured jobs (of `agentsPerSpec`). */
   advertsHeld: number[]
+  /** How long after the warm-up the coordinators took to hold every advert of their spec (the gate of the measurement), ms. */
+  advertsWaitMs: number
+  /** Whether every coordinator held every advert of its spec as the measured jobs started (the bench waits up to 60 s for it). */
+  advertsComplete: boolean
+  /** Warm-up jobs that failed, of every coordinator. */
+  warmupFailed: number
   /** How late the event loop ran during the jobs, the worst node of each role timed (spec A's coordinator and agents, one bystander), ms. */
   loopDelayMs: Partial<Record<Role, { p99: number, max: number }>>
   /** CPU of the node processes (ms per second of wall time): idle (no job running) and during the measured jobs. */
@@ -142,7 +148,7 @@ export function runTable (run: RunResult): string {
   })
   return `N = ${run.nodes}, topics ${run.topics}, bids ${run.bids}: ${run.jobs} jobs at ${run.jobsPerSec}/s (asked ${run.targetJobsPerSec}/s; ${run.failed} failed, ${run.skipped} skipped), ` +
     `latency p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms; mean degree ${run.degree}; set-up ${round(run.setupMs / 1000, 1)} s; ` +
-    `adverts held by each spec's coordinator ${run.advertsHeld.join(', ')}\n` +
+    `adverts held by each spec's coordinator ${run.advertsHeld.join(', ')}${run.advertsComplete ? '' : ' (NOT all: the jobs ran without)'} (waited ${round(run.advertsWaitMs / 1000, 1)} s for them after the warm-up); ${run.warmupFailed} warm-up jobs failed\n` +
     `CPU of all ${run.nodes} node processes: idle ${run.cpu.idleTotalMsPerSec} ms/s, during the jobs ${run.cpu.windowTotalMsPerSec} ms/s (the machine: ${run.cpu.cores * 1000} ms/s); ` +
     `idle per node (${run.cpu.idleSeconds} s, no job running): ${Object.entries(run.cpu.idleMsPerSec).map(([r, v]) => `${r} ${v}`).join(', ')} ms/s\n` +
     `event loop late during the jobs (worst timed node, p99 / max): ${Object.entries(run.loopDelayMs).map(([r, v]) => `${r} ${v.p99} / ${v.max} ms`).join(', ')}\n` + table(rows)

@@ -75,6 +75,7 @@ describe('bench:scale at a tiny size', () => {
       else expect(run.perJob.bystander.msgsByKind.jobs, JSON.stringify(run.perJob.bystander.msgsByKind)).toBeGreaterThan(0)
       // Each coordinator met its one agent before the measured jobs; the node processes' CPU is measured idle and during the jobs.
       expect(run.advertsHeld).toEqual([1, 1])
+      expect(run.advertsComplete).toBe(true)
       expect(run.cpu.idleTotalMsPerSec).toBeGreaterThan(0)
       expect(run.cpu.windowTotalMsPerSec).toBeGreaterThan(0)
       expect(run.cpu.idleMsPerSec.bystander).toBeGreaterThan(0)
