@@ -21,6 +21,7 @@ import { forgetDhtNeighbourTags, keepNoDhtNeighboursAlive } from './dht-neighbou
 import { withMergedWrites } from './merged-writes.ts'
 import { withLazyWindowUpdates } from './lazy-window-updates.ts'
 import { noiseCrypto } from '../crypto/noise-cipher.ts'
+import { quietLogger } from './quiet-logger.ts'
 
 /** The services every specmesh node runs; the optional ones depend on its settings. */
 export interface SpecmeshServices {
@@ -155,6 +156,8 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
     },
     ...(init.datastore != null ? { datastore: init.datastore } : {}),
     ...(init.metrics != null ? { metrics: init.metrics } : {}),
+    // No debug logger built for a stream whose topic is off (quiet-logger.ts).
+    logger: quietLogger(),
     transports: [tcp(), ...reachability.transports],
     // A peer graylisted for flooding is refused outright until its graylisting ends.
     connectionGater: {
