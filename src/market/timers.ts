@@ -52,8 +52,8 @@ export interface BidWindow {
  * The all-but-one close of a job auction (protocols/market.md "Bid window"): with at least
  * ALL_BUT_ONE_MIN_EXPECTED agents expected at the window's opening, once all of them but one
  * have bid, the window waits for the last one only as long again as the others took since the
- * opening (at least ALL_BUT_ONE_MIN_GRACE_MS), never past its close. One stalled agent then no
- * longer holds every auction of the spec open to its end.
+ * opening, and at least ALL_BUT_ONE_MIN_GRACE_SHARE of the window, never past its close. One
+ * stalled agent then no longer holds every auction of the spec open to its end.
  */
 export interface AllButOne {
   /** When the window opened (the job call's publication). */
@@ -62,7 +62,7 @@ export interface AllButOne {
   expectedAtOpen: number
 }
 export const ALL_BUT_ONE_MIN_EXPECTED = 3
-export const ALL_BUT_ONE_MIN_GRACE_MS = 25
+export const ALL_BUT_ONE_MIN_GRACE_SHARE = 0.1
 
 /**
  * Wait for bids until `closesAt`, or sooner once every expected bidder has bid
@@ -85,7 +85,7 @@ export async function collectBids (window: BidWindow, closesAt: number, graceUnt
   const oneShort = (): boolean => allButOne != null && allButOne.expectedAtOpen >= ALL_BUT_ONE_MIN_EXPECTED && window.expected.size <= 1 && window.bids.length > 0
   await waitUntil(closesAt, () => allIn() || oneShort())
   if (allButOne != null && !allIn() && oneShort()) {
-    const grace = Math.max(ALL_BUT_ONE_MIN_GRACE_MS, now() - allButOne.openedAt)
+    const grace = Math.max(ALL_BUT_ONE_MIN_GRACE_SHARE * (closesAt - allButOne.openedAt), now() - allButOne.openedAt)
     await waitUntil(Math.min(closesAt, now() + grace), allIn)
   }
   if (window.bids.length === 0) await waitUntil(graceUntil, () => window.bids.length > 0)

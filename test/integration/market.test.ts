@@ -51,7 +51,8 @@ describe('the market on real nodes', () => {
     await waitForAdverts(coordinator, specId, 3)
     // Explore off: bids rank by posterior mean, no draw.
     // The ranking is the point: a window that every bid falls into even on a loaded machine (it closes
-    // early once each advertised agent has bid), since a late cheapest bid would lose to a dearer one.
+    // early once each advertised agent has bid, and with all but one in waits at least 500 ms, a tenth of it, for
+    // the last), since a late cheapest bid would lose to a dearer one.
     const result = await coordinator.submitJob(specId, { text: 'Ada Lovelace wrote the first program' }, { bidWindowMs: 5000, award: { explore: false } })
     expect(result.status).toBe('succeeded')
     expect(result.output).toEqual(goodOutput)

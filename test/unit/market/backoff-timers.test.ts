@@ -123,18 +123,25 @@ describe('collectBids (the bid window of job auctions and lease calls)', () => {
     expect(Date.now() - again).toBeGreaterThanOrEqual(75)
   })
 
-  it('with three or more expected, closes a grace after all but one have bid: as long again as their bids took', async () => {
+  it('with three or more expected, closes a grace after all but one have bid: as long again as their bids took, at least a tenth of the window', async () => {
     const w = windowOf(['a', 'b', 'c'])
     const started = Date.now()
     setTimeout(() => { w.bid('a') }, 5)
-    setTimeout(() => { w.bid('b') }, 60)
+    setTimeout(() => { w.bid('b') }, 100)
     // c is stalled: without the rule it would hold the window to its end, 5 s away.
     await collectBids(w, started + 5_000, started + 10_000, () => false, Date.now, { openedAt: started, expectedAtOpen: 3 })
     const took = Date.now() - started
     expect(w.bids).toEqual(['a', 'b'])
-    // b came at ~60 ms, so the grace is ~60 ms more: closed at ~120 ms, not before.
-    expect(took).toBeGreaterThanOrEqual(115)
-    expect(took).toBeLessThan(2_000)
+    // b came at ~100 ms; the grace is the larger of that and a tenth of the 5 s window: closed at ~600 ms, not before.
+    expect(took).toBeGreaterThanOrEqual(595)
+    expect(took).toBeLessThan(4_000)
+    // A window of 600 ms: a tenth is 60 ms, less than the bids took, so the grace is as long again as they took.
+    const short = windowOf(['a', 'b', 'c'])
+    const again = Date.now()
+    setTimeout(() => { short.bid('a') }, 5)
+    setTimeout(() => { short.bid('b') }, 100)
+    await collectBids(short, again + 600, again + 10_000, () => false, Date.now, { openedAt: again, expectedAtOpen: 3 })
+    expect(Date.now() - again).toBeGreaterThanOrEqual(195)
     expect(w.wake).toBeUndefined()
   })
 
