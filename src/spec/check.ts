@@ -117,16 +117,22 @@ const jsonBytes = (s: string): number => Buffer.byteLength(JSON.stringify(s))
 
 function toInstance (value: unknown, root: string, maxBytes: number): Instance {
   let bytes = 0
-  const fail = (path: string, what: string): never => { throw new InstanceError(path, what) }
-  const copy = (v: unknown, path: string, depth: number): unknown => {
-    if (depth > MAX_INSTANCE_DEPTH) fail(path, `nests more than ${MAX_INSTANCE_DEPTH} levels deep`)
-    if (bytes > maxBytes) fail(root, `is larger than ${maxBytes} bytes of JSON`)
+  // The keys from the root to the value being copied: a failure's path is written from them, only then.
+  const keys: Array<string | number> = []
+  const fail = (what: string, atRoot = false): never => {
+    let path = root
+    if (!atRoot) for (const key of keys) path = joinPath(path, key)
+    throw new InstanceError(path, what)
+  }
+  const copy = (v: unknown, depth: number): unknown => {
+    if (depth > MAX_INSTANCE_DEPTH) fail(`nests more than ${MAX_INSTANCE_DEPTH} levels deep`)
+    if (bytes > maxBytes) fail(`is larger than ${maxBytes} bytes of JSON`, true)
     if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') v = (v as { toJSON: () => unknown }).toJSON()
     if (v === null) { bytes += 4; return null }
     switch (typeof v) {
       case 'boolean': bytes += 5; return v
       case 'number':
-        if (!Number.isFinite(v)) fail(path, `${v} is not a JSON number`)
+        if (!Number.isFinite(v)) fail(`${v} is not a JSON number`)
         bytes += String(v).length
         return v
       // Exact sizes of canonical JSON, so an output the agent measured as within the limit is within it here.
@@ -137,29 +143,41 @@ function toInstance (value: unknown, root: string, maxBytes: number): Instance {
           const out = new Array<unknown>(v.length)
           for (let i = 0; i < v.length; i++) {
             const item = v[i]
-            out[i] = item === undefined || typeof item === 'function' || typeof item === 'symbol' ? null : copy(item, joinPath(path, i), depth + 1)
+            if (item === undefined || typeof item === 'function' || typeof item === 'symbol') {
+              out[i] = null
+              continue
+            }
+            keys.push(i)
+            out[i] = copy(item, depth + 1)
+            keys.pop()
           }
           return out
         }
-        if (v instanceof Uint8Array || v instanceof Map || v instanceof Set) fail(path, `${v.constructor.name} is not JSON; convert it to a list or mapping`)
+        if (v instanceof Uint8Array || v instanceof Map || v instanceof Set) fail(`${v.constructor.name} is not JSON; convert it to a list or mapping`)
         bytes += 2
         const out: Record<string, unknown> = {}
         let entries = 0
-        for (const [k, item] of Object.entries(v as object)) {
+        for (const k of Object.keys(v as object)) {
+          const item = (v as Record<string, unknown>)[k]
           if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue
           // "key": and, from the second entry on, a comma.
           bytes += jsonBytes(k) + 1 + (entries++ > 0 ? 1 : 0)
-          Object.defineProperty(out, k, { value: copy(item, joinPath(path, k), depth + 1), enumerable: true, writable: true, configurable: true })
+          keys.push(k)
+          const copied = copy(item, depth + 1)
+          keys.pop()
+          // An own "__proto__" member stays a member (assignment would set the copy's prototype).
+          if (k === '__proto__') Object.defineProperty(out, k, { value: copied, enumerable: true, writable: true, configurable: true })
+          else out[k] = copied
         }
         return out
       }
       default:
-        return fail(path, `${describeType(v)} is not a JSON value`)
+        return fail(`${describeType(v)} is not a JSON value`)
     }
   }
   try {
-    const out = copy(value, root, 0)
-    if (bytes > maxBytes) fail(root, `is larger than ${maxBytes} bytes of JSON`)
+    const out = copy(value, 0)
+    if (bytes > maxBytes) fail(`is larger than ${maxBytes} bytes of JSON`, true)
     return { ok: true, value: out, bytes }
   } catch (err) {
     if (err instanceof InstanceError) return { ok: false, path: err.path, what: err.what, reason: err.message }

@@ -2,6 +2,7 @@ import { Validator, type Schema, type OutputUnit } from '@cfworker/json-schema'
 import type { Problem } from './errors.ts'
 import { MAX_SCHEMA_DEPTH, MAX_SCHEMA_EXPANDED_NODES, MAX_UNIQUE_ITEMS, MAX_REPORTED_SCHEMA_ERRORS } from './constants.ts'
 import { regexProblem } from './regex-safety.ts'
+import { compilePlainSchema } from './plain-schema.ts'
 import { didYouMean, joinPath, show, describeType } from './suggest.ts'
 
 /**
@@ -349,6 +350,9 @@ export interface CompiledSchema {
 export function compileSchema (schema: unknown, rootPath: string): CompiledSchema {
   const full = new Validator(structuredClone(schema) as Schema, '2020-12', false)
   if (!containsUniqueItems(schema)) {
+    // A plain schema's check says valid itself; anything else (and every failure, for its words) is the interpreter's.
+    const plainly = compilePlainSchema(structuredClone(schema))
+    if (plainly != null) return { validate: instance => plainly(instance) ? [] : violations(full.validate(instance).errors, instance, rootPath) }
     return { validate: instance => violations(full.validate(instance).errors, instance, rootPath) }
   }
   // uniqueItems is quadratic in the validator and runs even when maxItems already failed.
