@@ -125,8 +125,10 @@ export interface AgentDeps {
    * (execute/1.3.0): the receipt of one of our attempts, signed by that
    * coordinator. Throws MessageValidationError: a Reject ends the stream, an
    * Ignore (a duplicate) drops the frame. Absent: receipt frames are dropped.
+   * `parsed`: the frame through parseEnvelopeJson already (the stream's reader
+   * parses each frame once, to read its type), so it is not parsed again.
    */
-  takeReceipt?: (frame: Uint8Array, coordinator: string) => Promise<void>
+  takeReceipt?: (frame: Uint8Array, coordinator: string, parsed: { raw: unknown }) => Promise<void>
 }
 
 const DEFAULT_CONCURRENCY = 4
@@ -590,7 +592,7 @@ export class AgentService {
       if (receipts && type === 'receipt') {
         // Judged beside the read loop (a store write must not hold up the next award), a bounded number at once.
         if (receiptsPending.size >= MAX_RECEIPT_FRAMES_PENDING) await Promise.race(receiptsPending)
-        const taking: Promise<void> = this.takeReceipt(awardBytes, coordinator).then(ok => {
+        const taking: Promise<void> = this.takeReceipt(awardBytes, coordinator, raw).then(ok => {
           receiptsPending.delete(taking)
           if (!ok) stream.abort(new Error('bad receipt frame'))
         })
@@ -619,9 +621,9 @@ export class AgentService {
    * to be Rejected (forged, or not a receipt of our work signed by this
    * coordinator): the caller ends the stream. A duplicate is dropped quietly.
    */
-  private async takeReceipt (frame: Uint8Array, coordinator: string): Promise<boolean> {
+  private async takeReceipt (frame: Uint8Array, coordinator: string, raw: unknown): Promise<boolean> {
     try {
-      await this.deps.takeReceipt?.(frame, coordinator)
+      await this.deps.takeReceipt?.(frame, coordinator, { raw })
       return true
     } catch (err) {
       if (err instanceof MessageValidationError && err.action === 'ignore') return true

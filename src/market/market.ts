@@ -201,7 +201,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     topicOf,
     advertPerSpec: mode === 'per-spec',
     ...(bidClient != null ? { sendBid: async (coordinator, bid, options) => await bidClient.send(coordinator, bid, options) } : {}),
-    takeReceipt: async (frame, coordinator) => { await receiptIngest.ownReceipt(frame, signer.peerId, coordinator) }
+    takeReceipt: async (frame, coordinator, parsed) => { await receiptIngest.ownReceipt(frame, signer.peerId, coordinator, parsed) }
   })
   const receiptOut = new ReceiptBatcher({
     publish: async (topic, bytes) => { await gossip.publishBytes(topic, bytes) },

@@ -31,8 +31,8 @@ interface PendingReceipt {
  * `coordinator` (the stream's other end); anything else is Rejected
  * `not-ours`: a coordinator has no reason to send it there.
  */
-export async function validateOwnReceipt (data: Uint8Array, ctx: BaseContext, agent: string, coordinator: string): Promise<Envelope<ReceiptBody>> {
-  const { envelope } = await validateReceipt(data, ctx, null)
+export async function validateOwnReceipt (data: Uint8Array, ctx: BaseContext, agent: string, coordinator: string, parsed?: { raw: unknown }): Promise<Envelope<ReceiptBody>> {
+  const { envelope } = await validateReceipt(data, ctx, null, parsed)
   if (!sameKey(envelope.body.agent, agent) || !sameKey(envelope.signer, coordinator)) {
     throw reject('not-ours', `receipt ${envelope.id} on the execution stream is for agent ${envelope.body.agent}, signed by ${envelope.signer}: only the receipts of this agent's work, signed by the stream's coordinator, come there`)
   }
@@ -74,10 +74,11 @@ export class ReceiptIngest {
   /**
    * A receipt frame on an execution stream (execute/1.3.0), judged by
    * validateOwnReceipt for `agent` (this node) and the stream's `coordinator`,
-   * then stored as a receipt from the topic would be.
+   * then stored as a receipt from the topic would be. `parsed`: the frame as
+   * the stream's reader parsed it (validateReceipt's).
    */
-  async ownReceipt (data: Uint8Array, agent: string, coordinator: string): Promise<void> {
-    await this.keepNew(await validateOwnReceipt(data, this.deps.ctx, agent, coordinator), data)
+  async ownReceipt (data: Uint8Array, agent: string, coordinator: string, parsed?: { raw: unknown }): Promise<void> {
+    await this.keepNew(await validateOwnReceipt(data, this.deps.ctx, agent, coordinator, parsed), data)
   }
 
   /**

@@ -55,8 +55,8 @@ export function openTyped<T> (data: Uint8Array, type: MessageType, schema: z.Zod
  */
 // The cheap checks read the same parsed body the schema then accepts, so what
 // they Ignore (an expired job or bid) needs no second check after it.
-function openCheaply<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>, cheap: (body: Record<string, unknown>) => void, canonicalParts?: WeakMap<object, string>, plainly?: (body: unknown) => boolean): Envelope<T> {
-  const { raw, body } = parseForCheapChecks(data)
+function openCheaply<T> (data: Uint8Array, type: MessageType, schema: z.ZodType<T>, cheap: (body: Record<string, unknown>) => void, canonicalParts?: WeakMap<object, string>, plainly?: (body: unknown) => boolean, parsed?: { raw: unknown }): Envelope<T> {
+  const { raw, body } = parsed != null ? cheapView(parsed.raw) : parseForCheapChecks(data)
   if (body != null) cheap(body)
   return checkBody(verifyEnvelope(raw, { expectType: type, canonicalParts }), type, schema, plainly)
 }
@@ -74,7 +74,10 @@ async function openAfter<T> (data: Uint8Array, type: MessageType, schema: z.ZodT
 
 /** The parsed envelope, and its body when that is an object (what a cheap check reads; nothing is authenticated yet). */
 function parseForCheapChecks (data: Uint8Array): { raw: unknown, body: Record<string, unknown> | null } {
-  const raw = parseEnvelopeJson(data)
+  return cheapView(parseEnvelopeJson(data))
+}
+
+function cheapView (raw: unknown): { raw: unknown, body: Record<string, unknown> | null } {
   const body = (raw as { body?: unknown } | null)?.body
   return { raw, body: body != null && typeof body === 'object' && !Array.isArray(body) ? body as Record<string, unknown> : null }
 }
@@ -266,12 +269,16 @@ export function verifyClaim (raw: unknown, canonicalParts?: WeakMap<object, stri
  * Receipts are judged on their own: they must stand as proof without the job
  * in memory. When the job is known, though, only its coordinator may sign one.
  */
-export async function validateReceipt (data: Uint8Array, ctx: BaseContext, topicSpec?: string | null): Promise<{ envelope: Envelope<ReceiptBody>, spec: Spec }> {
+/**
+ * `parsed`: `data` already through parseEnvelopeJson (an execution stream's
+ * frame, parsed to read its type), untouched since: not parsed again.
+ */
+export async function validateReceipt (data: Uint8Array, ctx: BaseContext, topicSpec?: string | null, parsed?: { raw: unknown }): Promise<{ envelope: Envelope<ReceiptBody>, spec: Spec }> {
   // The embedded claim's body is canonicalized once, as part of the receipt's.
   const canonicalParts = new WeakMap<object, string>()
   const envelope = openCheaply(data, 'receipt', ReceiptBodySchema, body => {
     if (typeof body.specId === 'string' && ctx.knowsSpec != null && !ctx.knowsSpec(body.specId)) throw ignore('unknown-spec', `receipt for spec ${body.specId}, which this node does not hold yet`)
-  }, canonicalParts, plainlyShapedReceiptBody)
+  }, canonicalParts, plainlyShapedReceiptBody, parsed)
   const receipt = envelope.body
   assertOnItsTopic(topicSpec, receipt.specId, 'receipt')
   notFromTheFuture(receipt.verdictAt, ctx.now(), 'receipt verdictAt')
