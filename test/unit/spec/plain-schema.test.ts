@@ -4,18 +4,7 @@ import { compilePlainSchema } from '../../../src/spec/plain-schema.ts'
 import { compileSchema } from '../../../src/spec/json-schema.ts'
 import { checkOutput } from '../../../src/spec/check.ts'
 import { normalizedSample } from '../../helpers/specs.ts'
-
-/** A small seeded generator (mulberry32), so a failure names a case that can be run again. */
-function random (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { seededRandom } from '../../helpers/fuzz.ts'
 
 const TYPES = ['array', 'boolean', 'integer', 'null', 'number', 'object', 'string']
 const NAMES = ['a', 'b', 'name', 'confidence', '__proto__', 'toString', 'x y']
@@ -67,7 +56,7 @@ function instanceOf (next: () => number, depth: number): unknown {
 
 describe('plain schemas checked without the interpreter (plain-schema.ts)', () => {
   it('gives @cfworker/json-schema\'s verdict on generated schemas and instances', () => {
-    const next = random(13)
+    const next = seededRandom(13)
     let plain = 0
     let valid = 0
     for (let s = 0; s < 1500; s++) {
