@@ -2,6 +2,15 @@ import type { IdentifyResult, PeerUpdate } from '@libp2p/interface'
 import type { SpecmeshLibp2p } from './libp2p.ts'
 import { nextEvent, type NextChange } from '../util/until.ts'
 
+/**
+ * How long after its connection opened a peer's subscriptions are waited for.
+ * Gossipsub sends them within moments of the connection (a loaded machine has
+ * shown 800 ms); a peer that has sent none by then is taken to have none, so a
+ * peer that never tells (a broken or hostile one) cannot keep `spec agents`
+ * from ready or hold every new spec's first job for its whole wait.
+ */
+export const SUBSCRIPTIONS_DUE_MS = 5_000
+
 /** Gossipsub's protocol ids all start so (/meshsub/1.0.0 … 1.2.0). */
 const GOSSIPSUB = '/meshsub/'
 
@@ -21,7 +30,8 @@ function speaksGossip (protocols: string[]): boolean {
  * once it is on `announcedTopic` (the specs topic every specmesh node is on:
  * that covers lists that came before this started). A peer whose identify
  * shows no gossipsub, or that is reached only over a limited (relayed)
- * connection, on which gossipsub does not run, is never waited for.
+ * connection, on which gossipsub does not run, is never waited for, nor is
+ * one connected for longer than `dueMs` (SUBSCRIPTIONS_DUE_MS) without a list.
  */
 export class SubscriptionExchange {
   private readonly libp2p: SpecmeshLibp2p
@@ -29,9 +39,12 @@ export class SubscriptionExchange {
   private readonly heard = new Set<string>()
   private readonly withoutGossip = new Set<string>()
 
-  constructor (libp2p: SpecmeshLibp2p, announcedTopic: string) {
+  private readonly dueMs: number
+
+  constructor (libp2p: SpecmeshLibp2p, announcedTopic: string, dueMs = SUBSCRIPTIONS_DUE_MS) {
     this.libp2p = libp2p
     this.announcedTopic = announcedTopic
+    this.dueMs = dueMs
   }
 
   start (): void {
@@ -50,23 +63,41 @@ export class SubscriptionExchange {
     this.withoutGossip.clear()
   }
 
-  /** Connected peers whose subscriptions have not arrived yet. */
+  /** Connected peers whose subscriptions have not arrived yet and are not overdue. */
   pending (): string[] {
+    return [...this.unheardSince(Date.now()).keys()]
+  }
+
+  /**
+   * Each peer whose subscriptions are still awaited, with when its oldest open
+   * connection opened (the time its list came due from). A peer counts from its
+   * oldest connection: a redial does not restart its time.
+   */
+  private unheardSince (now: number): Map<string, number> {
     const announced = new Set(this.libp2p.services.pubsub.getSubscribers(this.announcedTopic).map(p => p.toString()))
-    const out = new Set<string>()
+    const since = new Map<string, number>()
     for (const connection of this.libp2p.getConnections()) {
       if (connection.status !== 'open' || connection.limits != null) continue
       const peer = connection.remotePeer.toString()
-      if (!this.heard.has(peer) && !announced.has(peer) && !this.withoutGossip.has(peer)) out.add(peer)
+      if (this.heard.has(peer) || announced.has(peer) || this.withoutGossip.has(peer)) continue
+      const opened = connection.timeline.open
+      since.set(peer, Math.min(since.get(peer) ?? opened, opened))
     }
-    return [...out]
+    for (const [peer, opened] of since) if (now - opened >= this.dueMs) since.delete(peer)
+    return since
   }
 
-  /** Resolves when `pending()` may have changed: a peer's subscriptions or protocols arrived, or a peer came or went. */
+  /**
+   * Resolves when `pending()` may have changed: a peer's subscriptions or
+   * protocols arrived, a peer came or went, or a pending peer fell overdue.
+   */
   readonly changed: NextChange = async (maxWaitMs, signal) => {
+    const now = Date.now()
+    const nextDue = Math.min(...[...this.unheardSince(now).values()].map(opened => opened + this.dueMs - now))
+    const waitMs = Math.min(maxWaitMs, Number.isFinite(nextDue) ? Math.max(0, nextDue) : maxWaitMs)
     await Promise.race([
-      nextEvent(this.libp2p.services.pubsub, 'subscription-change')(maxWaitMs, signal),
-      nextEvent(this.libp2p, 'peer:identify', 'peer:update', 'peer:disconnect', 'connection:open')(maxWaitMs, signal)
+      nextEvent(this.libp2p.services.pubsub, 'subscription-change')(waitMs, signal),
+      nextEvent(this.libp2p, 'peer:identify', 'peer:update', 'peer:disconnect', 'connection:open')(waitMs, signal)
     ])
   }
 

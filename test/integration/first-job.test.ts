@@ -107,3 +107,36 @@ describe('a coordinator\'s first job, submitted the moment it is connected to th
     expect(result.receipt?.body.agent).toBe(slow.peerId)
   })
 })
+
+/** Make `node` never send its subscription list to any peer: a broken or hostile peer that connects and stays silent. */
+function muteSubscriptions (node: TestNode): void {
+  const pubsub = node.libp2p.services.pubsub as unknown as { sendSubscriptions: (to: string, topics: string[], subscribe: boolean) => void }
+  pubsub.sendSubscriptions = () => {}
+}
+
+describe('a connected peer that never tells its subscriptions', () => {
+  it('is pending only until its list is overdue: then spec agents reads ready, and a new spec\'s first job is not held for it', async () => {
+    const agent = await startNode({ market: { advertIntervalMs: 60_000 } })
+    nodes.push(agent)
+    const { id: specId } = await agent.publishSpec(sampleSpec('first-job-mute-peer', { capacity: { maxConcurrentRequests: 2, maxRetries: 0 } }))
+    await agent.serve(specId, async () => ({ entities: [{ name: 'x', confidence: 95 }] }), { priceUsd: 0.1, estimatedMs: 20 })
+    const logged: string[] = []
+    const coordinator = await startNode({ bootstrap: [agent.multiaddrs()[0]!], log: event => { logged.push(event) } })
+    nodes.push(coordinator)
+    const mute = await startNode()
+    nodes.push(mute)
+    muteSubscriptions(mute)
+    await waitFor(async () => (await coordinator.getSpec(specId)) != null && coordinator.subscriptions.topicPeers(specId, 'capacity').includes(agent.peerId), { what: 'the coordinator to hold the spec and see the agent on its topics' })
+
+    await coordinator.libp2p.dial(mute.libp2p.getMultiaddrs()[0]!)
+    expect(coordinator.specAgents!(specId)).toMatchObject({ pendingPeers: [mute.peerId], ready: false })
+    // SUBSCRIPTIONS_DUE_MS (5 s) after the connection opened, the silent peer is no longer waited for.
+    await waitFor(() => coordinator.specAgents!(specId).ready, { what: 'spec agents to read ready with the silent peer still connected', timeoutMs: 15_000 })
+    expect(coordinator.specAgents!(specId).pendingPeers).toEqual([])
+    expect(coordinator.peers().map(p => p.peerId)).toContain(mute.peerId)
+
+    const result = await coordinator.submitJob(specId, { text: 'first' }, { bidWindowMs: 5000 })
+    expect(result.status).toBe('succeeded')
+    expect(logged).not.toContain('job.agents-unheard')
+  })
+})
