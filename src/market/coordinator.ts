@@ -320,7 +320,7 @@ export class Coordinator {
   onBid (envelope: Envelope<BidBody>, viaStream = false): 'taken' | 'already-bid' | 'not-open' {
     const auction = this.auctions.get(envelope.body.jobId)
     if (auction == null) {
-      if (this.lateBids.bidAfterClose(envelope.body.jobId)) this.log('job.late-bid', { jobId: envelope.body.jobId, agent: envelope.signer, reason: 'the bid came after the job\'s auction closed without one' })
+      this.onBidAfterClose(envelope.body.jobId, envelope.signer)
       return 'not-open'
     }
     if (auction.bids.some(b => sameKey(b.agent, envelope.signer))) return 'already-bid'
@@ -330,6 +330,15 @@ export class Coordinator {
     auction.expected.delete(envelope.signer)
     auction.wake?.()
     return 'taken'
+  }
+
+  /**
+   * A bid of `agent` for `jobId` that came when no auction of it was open: when
+   * that auction closed without a bid, it counts as a late bid of its spec
+   * (what a later no-bid failure is told by) and is logged.
+   */
+  onBidAfterClose (jobId: string, agent: string): void {
+    if (this.lateBids.bidAfterClose(jobId)) this.log('job.late-bid', { jobId, agent, reason: 'the bid came after the job\'s auction closed without one' })
   }
 
   /** Whether the open auction of `jobId` took the bid `bidId` of `agent` from gossip (not over the bid stream). */

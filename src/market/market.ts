@@ -257,7 +257,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     libp2p,
     log,
     onVerdict: deps.onVerdict,
-    accept: acceptStreamBid({ ctx, ownsOpenJob: jobId => coordinator.ownsOpenJob(jobId), take: envelope => coordinator.onBid(envelope, true), tookByGossip: (jobId, bidId, agent) => coordinator.tookByGossip(jobId, bidId, agent) })
+    accept: acceptStreamBid({ ctx, ownsOpenJob: jobId => coordinator.ownsOpenJob(jobId), take: envelope => coordinator.onBid(envelope, true), tookByGossip: (jobId, bidId, agent) => coordinator.tookByGossip(jobId, bidId, agent), cameAfterClose: (jobId, agent) => { coordinator.onBidAfterClose(jobId, agent) } })
   })
   await bidStreams.start()
 

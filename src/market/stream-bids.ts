@@ -12,6 +12,8 @@ export interface StreamBidsDeps {
   take: (envelope: Envelope<BidBody>) => 'taken' | 'already-bid' | 'not-open'
   /** Whether the open auction of `jobId` took the bid `bidId` of `agent` from gossip. */
   tookByGossip: (jobId: string, bidId: string, agent: string) => boolean
+  /** The stream's peer bid on `jobId` after its auction closed (Coordinator.onBidAfterClose: counted as late when it closed without a bid). */
+  cameAfterClose: (jobId: string, agent: string) => void
 }
 
 /** Copies answered are remembered this long (by count): a bid is copied at most once, and only while its job takes bids. */
@@ -40,6 +42,16 @@ export function acceptStreamBid (deps: StreamBidsDeps): AcceptBid {
     if (copies.size > MAX_COPIES_REMEMBERED) copies.delete(copies.values().next().value!)
     return raw.id
   }
+  /**
+   * A bid refused because its job takes no bids: a bid by gossip that came so late
+   * counts as late (Coordinator.onBid), and so does one by stream. Its signature is not
+   * checked (the auction is over), but the stream's peer is authenticated by the
+   * connection and only its own bid is counted, for a job of ours that closed without one.
+   */
+  const noteAfterClose = (frame: Uint8Array, peer: string): void => {
+    const raw = parseEnvelopeJson(frame) as { signer?: unknown, body?: { jobId?: unknown } } | null
+    if (raw?.signer === peer && typeof raw.body?.jobId === 'string') deps.cameAfterClose(raw.body.jobId, peer)
+  }
   return async (frame, peer) => {
     let envelope: Envelope<BidBody>
     try {
@@ -47,6 +59,7 @@ export function acceptStreamBid (deps: StreamBidsDeps): AcceptBid {
     } catch (err) {
       const copy = err instanceof MessageValidationError && err.code === 'duplicate' ? answeredAsCopy(frame, peer) : undefined
       if (copy != null) return { bidId: copy }
+      if (err instanceof MessageValidationError && err.code === 'not-open') noteAfterClose(frame, peer)
       throw err
     }
     const taken = deps.take(envelope)

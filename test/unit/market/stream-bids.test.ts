@@ -45,10 +45,37 @@ describe('acceptStreamBid: the copy of a bid the coordinator took from gossip', 
       ctx,
       ownsOpenJob: jobId => jobId === JOB,
       take: () => 'already-bid',
-      tookByGossip: (jobId, bidId, from) => jobId === JOB && bidId === bid.id && from === agent.peerId
+      tookByGossip: (jobId, bidId, from) => jobId === JOB && bidId === bid.id && from === agent.peerId,
+      cameAfterClose: () => { throw new Error('no bid here comes after its auction closed') }
     })
     expect(await verdict(accept, frame, other.peerId)).toBe('not-the-bidder')
     expect(await verdict(accept, frame, agent.peerId)).toBe('accepted')
     expect(await verdict(accept, frame, agent.peerId)).toBe('duplicate')
+  })
+})
+
+describe('acceptStreamBid: a bid for a job whose auction has closed', () => {
+  it('is refused not-open and told to the coordinator as late, only when the stream\'s peer signed it', async () => {
+    const agent = await signer(1)
+    const other = await signer(2)
+    const coordinator = await signer(3)
+    const now = Date.now()
+    const jobs = new RecentJobs()
+    jobs.add({ jobId: JOB, coordinator: coordinator.peerId, body: { specId: 'spec', maxUsd: 1, deadline: now + 60_000 } as JobBody, publishedAt: now })
+    const ctx = marketContext({ now: () => Date.now(), specOf: async () => null, jobs, self: coordinator.peerId })
+    const frame = encodeEnvelope(seal('bid', { jobId: JOB, specId: 'spec', priceUsd: 0.1, estimatedMs: 20, load: { inFlight: 0, limit: 1 }, createdAt: now, expiresAt: now + 60_000 } satisfies BidBody, agent))
+    const late: Array<[string, string]> = []
+    const accept = acceptStreamBid({
+      ctx,
+      ownsOpenJob: () => false,
+      take: () => { throw new Error('a bid for a closed auction is not taken') },
+      tookByGossip: () => false,
+      cameAfterClose: (jobId, from) => { late.push([jobId, from]) }
+    })
+    expect(await verdict(accept, frame, agent.peerId)).toBe('not-open')
+    expect(late).toEqual([[JOB, agent.peerId]])
+    // Another peer's copy of the agent's bid says nothing of when the agent bid.
+    expect(await verdict(accept, frame, other.peerId)).toBe('not-open')
+    expect(late).toHaveLength(1)
   })
 })

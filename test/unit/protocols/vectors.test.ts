@@ -331,8 +331,9 @@ describe('protocols/vectors: signed messages', async () => {
             bidders.add(envelope.signer)
             return 'taken'
           },
-          // No bid of these frames came by gossip as well.
-          tookByGossip: () => false
+          // No bid of these frames came by gossip as well, nor after the job's auction closed.
+          tookByGossip: () => false,
+          cameAfterClose: () => {}
         })
         for (const frame of stream.frames) {
           let answer: Record<string, unknown>
