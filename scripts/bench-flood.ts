@@ -25,6 +25,7 @@ console.log(table(result.phases.map(p => ({
   'spec p90 ×': p.specP90Ratio ?? '-',
   'attacker msgs/s': p.attackerPerSecond ?? '-',
   'attacker best msgs/s': p.attackerPeakPerSecond ?? '-',
+  'outran allowance ms': p.attackerDrainedAfterMs ?? '-',
   'throttled ms': p.throttledAfterMs ?? '-',
   'graylisted ms': p.graylistedAfterMs ?? '-',
   'heap MiB': p.heapAfterMiB ?? result.heapAfterBaselineMiB,

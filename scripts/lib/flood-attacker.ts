@@ -20,7 +20,7 @@
  *
  * It publishes as fast as it can until SIGTERM, and prints one JSON line when
  * it is connected ({"event":"ready",…}), one every 250 ms ({"event":"rate",
- * "sent":N,…}), and the last on exit ({"event":"done",…}) with its rate while it
+ * "sent":N,"at":epoch ms,…}: the victims' process reads its send timeline from these), and the last on exit ({"event":"done",…}) with its rate while it
  * had a victim to send to: `perSecond` (sent / time connected) and
  * `peakPerSecond` (the best window of 50–250 ms of sending). Only publishes that reached at
  * least one victim count as sent.
@@ -112,7 +112,7 @@ let peakPerSecond = 0
 let window = { ms: 0, sent: 0 }
 const started = Date.now()
 const perSecond = (): number => connectedMs > 0 ? Math.round(sent / connectedMs * 1000) : 0
-const report = setInterval(() => { console.log(JSON.stringify({ event: 'rate', sent, connections: node.getConnections().length, atMs: Date.now() - started, connectedMs: Math.round(connectedMs) })) }, 250)
+const report = setInterval(() => { console.log(JSON.stringify({ event: 'rate', sent, connections: node.getConnections().length, at: Date.now(), atMs: Date.now() - started, connectedMs: Math.round(connectedMs) })) }, 250)
 const stop = async (): Promise<void> => {
   if (stopping) return
   stopping = true

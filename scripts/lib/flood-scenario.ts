@@ -20,6 +20,7 @@ import { TOPICS } from '../../src/wire/constants.ts'
 import { SPEC_TOPIC_KINDS, specTopic } from '../../src/market/topics.ts'
 import { sampleSpec } from '../../test/helpers/specs.ts'
 import { percentile, round } from './bench.ts'
+import { DEFAULT_WASTE_BURST, DEFAULT_WASTE_PER_SECOND } from '../../src/net/validation-guard.ts'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 const NODE = join(ROOT, 'node_modules/.bin/node')
@@ -66,6 +67,14 @@ export interface PhaseFigures {
   attackerSent?: number
   attackerPerSecond?: number
   attackerPeakPerSecond?: number
+  /**
+   * Attacker only: flood start → the first report (every 250 ms) by which it had sent more
+   * than the guard allows (DEFAULT_WASTE_BURST plus DEFAULT_WASTE_PER_SECOND a second since
+   * the start), from its own send timeline: the latest a victim that keeps the rule can
+   * throttle it. Its average rate would not do: an attacker slow to start (its process
+   * shares the machine) drains the bucket later than the average says.
+   */
+  attackerDrainedAfterMs?: number
   /** Worst over the victims: flood start → throttled, → graylisted. */
   throttledAfterMs?: number
   graylistedAfterMs?: number
@@ -86,6 +95,18 @@ export interface FloodResult {
   heapAfterBaselineMiB: number
   /** The attacker's nice value (0: the victims' priority). */
   attackerNice: number
+}
+
+/**
+ * When an attacker's sends first outran the guard's bucket (DEFAULT_WASTE_BURST refilled at
+ * DEFAULT_WASTE_PER_SECOND), ms after `start`, from its timeline; undefined if they never did.
+ */
+function drainedAfterMs (timeline: ReadonlyArray<{ at: number, sent: number }>, start: number): number | undefined {
+  for (const { at, sent } of timeline) {
+    const ms = Math.max(0, at - start)
+    if (sent > DEFAULT_WASTE_BURST + DEFAULT_WASTE_PER_SECOND * ms / 1000) return ms
+  }
+  return undefined
 }
 
 /** Forced GC, for heap figures that mean something. */
@@ -118,6 +139,8 @@ interface Attacker {
   peak: () => number
   /** Messages it had made (and signed) before connecting, and how long that took. */
   pool: () => { size: number, ms: number }
+  /** Its reports: how many it had sent by each time (epoch ms). */
+  timeline: () => ReadonlyArray<{ at: number, sent: number }>
   stop: () => Promise<void>
 }
 
@@ -141,6 +164,7 @@ async function startAttacker (mode: FloodMode, victims: Node[], attackerNice: nu
   const child = spawn(NODE, [ATTACKER, mode, addrs, '20000', specId], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   lowerPriority(child, attackerNice)
   let sent = 0
+  const timeline: Array<{ at: number, sent: number }> = []
   let done: { perSecond: number, peakPerSecond: number } | undefined
   let ready: { peerId: string, pool: number, poolMs: number } | undefined
   let stderr = ''
@@ -155,9 +179,10 @@ async function startAttacker (mode: FloodMode, victims: Node[], attackerNice: nu
       const line = buffer.slice(0, nl)
       buffer = buffer.slice(nl + 1)
       try {
-        const event = JSON.parse(line) as { event: string, peerId?: string, sent?: number, pool?: number, poolMs?: number, perSecond?: number, peakPerSecond?: number }
+        const event = JSON.parse(line) as { event: string, peerId?: string, sent?: number, at?: number, pool?: number, poolMs?: number, perSecond?: number, peakPerSecond?: number }
         if (event.event === 'ready') ready = { peerId: event.peerId!, pool: event.pool ?? 0, poolMs: event.poolMs ?? 0 }
         if (event.event === 'rate' || event.event === 'done') sent = event.sent ?? sent
+        if (event.event === 'rate' && event.at != null) timeline.push({ at: event.at, sent })
         if (event.event === 'done') done = { perSecond: event.perSecond ?? 0, peakPerSecond: event.peakPerSecond ?? 0 }
       } catch {}
     }
@@ -171,6 +196,7 @@ async function startAttacker (mode: FloodMode, victims: Node[], attackerNice: nu
     perSecond: () => done?.perSecond ?? 0,
     peak: () => done?.peakPerSecond ?? 0,
     pool: () => ({ size: ready!.pool, ms: ready!.poolMs }),
+    timeline: () => timeline,
     stop: async () => {
       if (exited) return
       const exit = new Promise(r => child.once('exit', r))
@@ -334,6 +360,7 @@ export async function runFloodScenario (options: FloodOptions): Promise<FloodRes
         attackerSent: attacker.sent(),
         attackerPerSecond: attacker.perSecond(),
         attackerPeakPerSecond: attacker.peak(),
+        attackerDrainedAfterMs: drainedAfterMs(attacker.timeline(), attacker.readyAt),
         throttledAfterMs: Math.max(...stats.map(s => after(s.firstThrottledAt))),
         graylistedAfterMs: Math.max(...stats.map(s => after(s.firstGraylistedAt))),
         victimsGraylisted: stats.filter(s => s.firstGraylistedAt != null).length
