@@ -27,18 +27,22 @@ async function verdict (accept: ReturnType<typeof acceptStreamBid>, frame: Uint8
   }
 }
 
+/** An agent, another peer, and a coordinator with one job of its own (JOB), seen as the coordinator's checks see it; the agent's signed bid for it. */
+async function oneJob (): Promise<{ agent: Signer, other: Signer, ctx: ReturnType<typeof marketContext>, bid: ReturnType<typeof seal<BidBody>>, frame: Uint8Array }> {
+  const agent = await signer(1)
+  const other = await signer(2)
+  const coordinator = await signer(3)
+  const now = Date.now()
+  const jobs = new RecentJobs()
+  jobs.add({ jobId: JOB, coordinator: coordinator.peerId, body: { specId: 'spec', maxUsd: 1, deadline: now + 60_000 } as JobBody, publishedAt: now })
+  const ctx = marketContext({ now: () => Date.now(), specOf: async () => null, jobs, self: coordinator.peerId })
+  const bid = seal('bid', { jobId: JOB, specId: 'spec', priceUsd: 0.1, estimatedMs: 20, load: { inFlight: 0, limit: 1 }, createdAt: now, expiresAt: now + 60_000 } satisfies BidBody, agent)
+  return { agent, other, ctx, bid, frame: encodeEnvelope(bid) }
+}
+
 describe('acceptStreamBid: the copy of a bid the coordinator took from gossip', () => {
   it('is answered accepted once, only from the agent that signed it; a second copy is the duplicate it is', async () => {
-    const agent = await signer(1)
-    const other = await signer(2)
-    const coordinator = await signer(3)
-    const now = Date.now()
-    const job = { jobId: JOB, coordinator: coordinator.peerId, body: { specId: 'spec', maxUsd: 1, deadline: now + 60_000 } as JobBody, publishedAt: now }
-    const jobs = new RecentJobs()
-    jobs.add(job)
-    const ctx = marketContext({ now: () => Date.now(), specOf: async () => null, jobs, self: coordinator.peerId })
-    const bid = seal('bid', { jobId: JOB, specId: 'spec', priceUsd: 0.1, estimatedMs: 20, load: { inFlight: 0, limit: 1 }, createdAt: now, expiresAt: now + 60_000 } satisfies BidBody, agent)
-    const frame = encodeEnvelope(bid)
+    const { agent, other, ctx, bid, frame } = await oneJob()
     // The auction took this bid from gossip: it passed the bids topic's checks there first.
     await validateBid(frame, ctx)
     const accept = acceptStreamBid({
@@ -56,14 +60,7 @@ describe('acceptStreamBid: the copy of a bid the coordinator took from gossip', 
 
 describe('acceptStreamBid: a bid for a job whose auction has closed', () => {
   it('is refused not-open and told to the coordinator as late, only when the stream\'s peer signed it', async () => {
-    const agent = await signer(1)
-    const other = await signer(2)
-    const coordinator = await signer(3)
-    const now = Date.now()
-    const jobs = new RecentJobs()
-    jobs.add({ jobId: JOB, coordinator: coordinator.peerId, body: { specId: 'spec', maxUsd: 1, deadline: now + 60_000 } as JobBody, publishedAt: now })
-    const ctx = marketContext({ now: () => Date.now(), specOf: async () => null, jobs, self: coordinator.peerId })
-    const frame = encodeEnvelope(seal('bid', { jobId: JOB, specId: 'spec', priceUsd: 0.1, estimatedMs: 20, load: { inFlight: 0, limit: 1 }, createdAt: now, expiresAt: now + 60_000 } satisfies BidBody, agent))
+    const { agent, other, ctx, frame } = await oneJob()
     const late: Array<[string, string]> = []
     const accept = acceptStreamBid({
       ctx,
