@@ -641,8 +641,12 @@ export class AgentService {
     const startedAt = this.now()
     // A lease-award's job is canonicalized once, inside the envelope's body: its id check reuses that text.
     const parts = leased ? new WeakMap<object, string>() : undefined
+    // A lease-award's signature is not verified here (protocols/market.md "Leases", Agent side): it comes
+    // from its signer, the lease's coordinator (admit holds the signer and this stream's peer to it), over
+    // this stream, whose handshake proved that peer's key; the agent keeps no copy and passes none on, so
+    // the check would prove nothing to anyone. It was an eighth of a leased agent's CPU per job.
     const award: AnyAward = leased
-      ? checkBody(verifyEnvelope(raw, { expectType: 'lease-award', canonicalParts: parts }), 'lease-award', LeaseAwardBodySchema, plainlyShapedLeaseAwardBody)
+      ? checkBody(verifyEnvelope(raw, { expectType: 'lease-award', canonicalParts: parts, fromAuthenticatedSigner: true }), 'lease-award', LeaseAwardBodySchema, plainlyShapedLeaseAwardBody)
       : checkBody(verifyEnvelope(raw, { expectType: 'award' }), 'award', AwardBodySchema)
     const controller = new AbortController()
     running.set(award.id, controller)

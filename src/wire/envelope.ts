@@ -125,6 +125,16 @@ export interface OpenOptions {
   expectType?: MessageType
   /** Filled with the canonical text of every object in the body (see canonicalize): for checking an embedded envelope with authenticateEmbedded. */
   canonicalParts?: WeakMap<object, string>
+  /**
+   * The envelope came from its signer itself over a channel that
+   * authenticates the sender (an execution stream, whose Noise handshake
+   * proved the peer's key), and the reader keeps no copy of it and passes none
+   * on: every check is made but the Ed25519 verification (the id, the
+   * signature's and the signer's spelling are still checked), and the caller
+   * must hold the signer to the channel's peer. Only an agent's lease-award
+   * (protocols/market.md "Leases", Agent side).
+   */
+  fromAuthenticatedSigner?: boolean
 }
 
 /**
@@ -170,7 +180,7 @@ export function verifyEnvelope (raw: unknown, options: OpenOptions = {}): Envelo
   if (options.expectType != null && envelope.type !== options.expectType) {
     throw reject('wrong-type', `expected a ${options.expectType} message, got ${envelope.type}`)
   }
-  return authenticateShaped(envelope, options.canonicalParts)
+  return authenticateShaped(envelope, options.canonicalParts, options.fromAuthenticatedSigner === true)
 }
 
 function shapedByTheSchema (raw: unknown): Envelope {
@@ -187,14 +197,14 @@ function shapedByTheSchema (raw: unknown): Envelope {
  * an envelope whose shape the caller has checked by EnvelopeSchema's rules
  * itself (validators.ts verifyClaim); `canonicalParts` as in OpenOptions.
  */
-export function authenticateShaped (envelope: Envelope, canonicalParts?: WeakMap<object, string>): Envelope {
+export function authenticateShaped (envelope: Envelope, canonicalParts?: WeakMap<object, string>, fromAuthenticatedSigner = false): Envelope {
   let canonicalBody: string
   try {
     canonicalBody = canonicalize(envelope.body, canonicalParts)
   } catch (err) {
     throw reject('bad-body', (err as Error).message)
   }
-  return authenticate(envelope, canonicalBody)
+  return authenticate(envelope, canonicalBody, !fromAuthenticatedSigner)
 }
 
 /**
@@ -216,7 +226,8 @@ export function authenticateEmbedded (envelope: Envelope, canonicalParts: WeakMa
   return authenticate(envelope, canonicalBody)
 }
 
-function authenticate (envelope: Envelope, canonicalBody: string): Envelope {
+/** `verify` false: all but the Ed25519 verification (OpenOptions.fromAuthenticatedSigner). */
+function authenticate (envelope: Envelope, canonicalBody: string, verify = true): Envelope {
   if (cidOfText(canonicalBody) !== envelope.id) {
     throw reject('id-mismatch', 'envelope id is not the content id of its body')
   }
@@ -229,6 +240,7 @@ function authenticate (envelope: Envelope, canonicalBody: string): Envelope {
   if (!isCanonicalPeerId(envelope.signer)) {
     throw reject('bad-signer', `signer ${envelope.signer} is not a PeerId in its canonical (base58btc) form`)
   }
+  if (!verify) return envelope
   const known = signatureKey(envelope.type, envelope.id, envelope.signer, envelope.sig)
   if (knownSignatures.has(known)) return envelope
   if (!verifySignature(envelope.signer, signingPayload(envelope.type, canonicalBody), sig)) {

@@ -79,4 +79,25 @@ describe('AgentLeases: a lease-award\'s job', async () => {
     expect(leases.admit(plain.award, coordinator.peerId, used).job.nonce).toBe('d')
     admitted.done()
   })
+
+  it('takes a lease-award its coordinator sent on its stream without verifying its signature, and still refuses one whose signer is not the lease\'s coordinator', async () => {
+    const { leases, leaseId } = await openLease()
+    const used = new Map<string, number>()
+    // As the agent reads a lease-award off the stream (agent.ts answer): no Ed25519 verification.
+    const asRead = (award: Envelope<LeaseAwardBody>): { award: Envelope<LeaseAwardBody>, parts: WeakMap<object, string> } => {
+      const parts = new WeakMap<object, string>()
+      return { award: verifyEnvelope(parseEnvelopeJson(encodeEnvelope(award)), { expectType: 'lease-award', canonicalParts: parts, fromAuthenticatedSigner: true }) as Envelope<LeaseAwardBody>, parts }
+    }
+    const other = await testKey(53)
+    const signed = leaseAward(leaseId, job('s'))
+    const byOther = seal('lease-award', leaseAward(leaseId, job('u')).body, other)
+    // The coordinator's award with a signature that is not its own: the stream's handshake already proved who sent it.
+    const unchecked = asRead({ ...signed, sig: byOther.sig })
+    expect(leases.admit(unchecked.award, coordinator.peerId, used, unchecked.parts).job.nonce).toBe('s')
+    // Another key's award (its own signature, good) on the coordinator's stream, or the coordinator's award on another peer's: refused.
+    const foreign = asRead(byOther)
+    expect(() => leases.admit(foreign.award, coordinator.peerId, used, foreign.parts)).toThrow(new Refusal('lease-award is not from the lease\'s coordinator'))
+    const elsewhere = asRead(leaseAward(leaseId, job('t')))
+    expect(() => leases.admit(elsewhere.award, other.peerId, used, elsewhere.parts)).toThrow(new Refusal('lease-award is not from the lease\'s coordinator'))
+  })
 })

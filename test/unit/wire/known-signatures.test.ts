@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { signerFromPrivateKey } from '../../../src/crypto/signatures.ts'
-import { encodeEnvelope, openEnvelope, seal } from '../../../src/wire/envelope.ts'
+import { encodeEnvelope, openEnvelope, parseEnvelopeJson, seal, verifyEnvelope } from '../../../src/wire/envelope.ts'
 
 /**
  * envelope.ts remembers the signatures this process made or verified, so an
@@ -37,5 +37,27 @@ describe('signatures made or verified once', () => {
     expect(() => openEnvelope(encodeEnvelope({ ...one, type: 'bid' }))).toThrow(refusal('bad-signature'))
     // Another body under the remembered id and signature.
     expect(() => openEnvelope(encodeEnvelope({ ...one, body: { jobId: 'j1', outcome: 'error' } }))).toThrow(refusal('id-mismatch'))
+  })
+})
+
+describe('an envelope from its signer over an authenticated channel (fromAuthenticatedSigner)', () => {
+  it('is opened without its Ed25519 verification, every other check kept', async () => {
+    const a = await signer(9)
+    const b = await signer(10)
+    const award = seal('lease-award', { jobId: 'j1', n: 1 }, a)
+    const other = seal('lease-award', { jobId: 'j1', n: 2 }, a)
+    const read = (envelope: object): unknown => verifyEnvelope(parseEnvelopeJson(encodeEnvelope(envelope as Parameters<typeof encodeEnvelope>[0])), { expectType: 'lease-award', fromAuthenticatedSigner: true })
+    // A signature that does not verify passes (the reader holds the signer to the channel's peer itself) …
+    const forged = { ...award, sig: other.sig }
+    expect(() => openEnvelope(encodeEnvelope(forged))).toThrow(refusal('bad-signature'))
+    expect(read(forged)).toMatchObject({ id: award.id, signer: a.peerId })
+    // … and is not remembered as verified for anyone else.
+    expect(() => openEnvelope(encodeEnvelope(forged))).toThrow(refusal('bad-signature'))
+    expect(read({ ...award, signer: b.peerId })).toMatchObject({ signer: b.peerId })
+    // The body must still be the one the id names, the signature and the signer in their one spelling, the type the one expected.
+    expect(() => read({ ...award, body: { jobId: 'j1', n: 3 } })).toThrow(refusal('id-mismatch'))
+    expect(() => read({ ...award, sig: `${award.sig}A` })).toThrow(expect.objectContaining({ action: 'reject' }))
+    expect(() => read({ ...award, signer: a.peerId.toLowerCase() })).toThrow(expect.objectContaining({ action: 'reject' }))
+    expect(() => read({ ...award, type: 'award' })).toThrow(refusal('wrong-type'))
   })
 })
