@@ -19,6 +19,7 @@ import type { ValidationGuard } from './validation-guard.ts'
 import { reachabilityConfig, type ReachabilityInit } from './reachability.ts'
 import { forgetDhtNeighbourTags, keepNoDhtNeighboursAlive } from './dht-neighbours.ts'
 import { withMergedWrites } from './merged-writes.ts'
+import { withCheapShortReads } from './short-reads.ts'
 import { withLazyWindowUpdates } from './lazy-window-updates.ts'
 import { noiseCrypto } from '../crypto/noise-cipher.ts'
 import { quietLogger } from './quiet-logger.ts'
@@ -170,8 +171,9 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
     // finds a connection that died silently (it aborts the connection when a ping fails), and
     // its traffic every 30 s is what keeps a NAT's mapping of the connection alive.
     connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS },
-    // Each encrypted frame handed to the socket in one write, not two (merged-writes.ts).
-    connectionEncrypters: [withMergedWrites(noise({ crypto: noiseCrypto() }))],
+    // Each encrypted frame handed to the socket in one write, not two (merged-writes.ts), and
+    // each read ending between frames without a new Error (short-reads.ts).
+    connectionEncrypters: [withMergedWrites(withCheapShortReads(noise({ crypto: noiseCrypto() })))],
     // yamux's own keep-alive (a ping frame each way on every connection, every 30 s) is off: the
     // connection monitor above already sends traffic on every connection every 30 s, and yamux's
     // ping only logs when it goes unanswered (it never closes the connection), so it found nothing

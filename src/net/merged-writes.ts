@@ -36,19 +36,34 @@ export function mergeQueuedWrites (connection: object): void {
 
 type EncrypterFactory = (components: any) => ConnectionEncrypter
 
-/** The encrypter `factory` makes, with every connection it secures writing one buffer per send (mergeQueuedWrites). */
-export function withMergedWrites (factory: EncrypterFactory): EncrypterFactory {
+/** What to do to each connection an encrypter secures: to the raw one before the handshake, to the secured one after it. */
+export interface ConnectionHooks {
+  raw?: (connection: object) => void
+  secured?: (connection: unknown) => void
+}
+
+/** The encrypter `factory` makes, with `hooks` applied to every connection it secures, inbound and outbound. */
+export function withConnectionHooks (factory: EncrypterFactory, hooks: ConnectionHooks): EncrypterFactory {
   return (components: any) => {
     const inner = factory(components)
     const secured: ConnectionEncrypter = Object.create(inner)
     secured.secureOutbound = async (connection, options) => {
-      mergeQueuedWrites(connection)
-      return await inner.secureOutbound(connection, options)
+      hooks.raw?.(connection)
+      const result = await inner.secureOutbound(connection, options)
+      hooks.secured?.(result.connection)
+      return result
     }
     secured.secureInbound = async (connection, options) => {
-      mergeQueuedWrites(connection)
-      return await inner.secureInbound(connection, options)
+      hooks.raw?.(connection)
+      const result = await inner.secureInbound(connection, options)
+      hooks.secured?.(result.connection)
+      return result
     }
     return secured
   }
+}
+
+/** The encrypter `factory` makes, with every connection it secures writing one buffer per send (mergeQueuedWrites). */
+export function withMergedWrites (factory: EncrypterFactory): EncrypterFactory {
+  return withConnectionHooks(factory, { raw: mergeQueuedWrites })
 }
