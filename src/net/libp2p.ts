@@ -18,8 +18,9 @@ import { CONNECTION_PING_INTERVAL_MS, DHT_PROTOCOL, GOSSIP_HEARTBEAT_MS, IDONTWA
 import type { ValidationGuard } from './validation-guard.ts'
 import { reachabilityConfig, type ReachabilityInit } from './reachability.ts'
 import { forgetDhtNeighbourTags, keepNoDhtNeighboursAlive } from './dht-neighbours.ts'
-import { withMergedWrites } from './merged-writes.ts'
-import { withCheapShortReads } from './short-reads.ts'
+import { withConnectionHooks } from './connection-hooks.ts'
+import { mergeQueuedWrites } from './merged-writes.ts'
+import { cheapenShortReads } from './short-reads.ts'
 import { withLazyWindowUpdates } from './lazy-window-updates.ts'
 import { noiseCrypto } from '../crypto/noise-cipher.ts'
 import { quietLogger } from './quiet-logger.ts'
@@ -173,7 +174,7 @@ export async function buildLibp2p (init: Libp2pInit): Promise<SpecmeshLibp2p> {
     connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS },
     // Each encrypted frame handed to the socket in one write, not two (merged-writes.ts), and
     // each read ending between frames without a new Error (short-reads.ts).
-    connectionEncrypters: [withMergedWrites(withCheapShortReads(noise({ crypto: noiseCrypto() })))],
+    connectionEncrypters: [withConnectionHooks(noise({ crypto: noiseCrypto() }), { raw: mergeQueuedWrites, secured: cheapenShortReads })],
     // yamux's own keep-alive (a ping frame each way on every connection, every 30 s) is off: the
     // connection monitor above already sends traffic on every connection every 30 s, and yamux's
     // ping only logs when it goes unanswered (it never closes the connection), so it found nothing

@@ -1,5 +1,4 @@
 import { Uint8ArrayList } from 'uint8arraylist'
-import type { ConnectionEncrypter } from '@libp2p/interface'
 
 /**
  * One socket write per send, not one per buffer.
@@ -15,7 +14,8 @@ import type { ConnectionEncrypter } from '@libp2p/interface'
  * wire are the same; only how they are handed to the kernel changes.
  *
  * Applied at the connection encrypter, the one place that receives every
- * connection (inbound and outbound, TCP or relayed) before anything is sent on it.
+ * connection (inbound and outbound, TCP or relayed) before anything is sent on
+ * it (connection-hooks.ts, in libp2p.ts).
  */
 
 /** What a libp2p connection (AbstractMessageStream) calls to write what it has queued. */
@@ -32,38 +32,4 @@ export function mergeQueuedWrites (connection: object): void {
     // subarray() joins the buffers (one buffer comes back as it is, uncopied).
     return sendData.call(this, new Uint8ArrayList(data.subarray()))
   }
-}
-
-type EncrypterFactory = (components: any) => ConnectionEncrypter
-
-/** What to do to each connection an encrypter secures: to the raw one before the handshake, to the secured one after it. */
-export interface ConnectionHooks {
-  raw?: (connection: object) => void
-  secured?: (connection: unknown) => void
-}
-
-/** The encrypter `factory` makes, with `hooks` applied to every connection it secures, inbound and outbound. */
-export function withConnectionHooks (factory: EncrypterFactory, hooks: ConnectionHooks): EncrypterFactory {
-  return (components: any) => {
-    const inner = factory(components)
-    const secured: ConnectionEncrypter = Object.create(inner)
-    secured.secureOutbound = async (connection, options) => {
-      hooks.raw?.(connection)
-      const result = await inner.secureOutbound(connection, options)
-      hooks.secured?.(result.connection)
-      return result
-    }
-    secured.secureInbound = async (connection, options) => {
-      hooks.raw?.(connection)
-      const result = await inner.secureInbound(connection, options)
-      hooks.secured?.(result.connection)
-      return result
-    }
-    return secured
-  }
-}
-
-/** The encrypter `factory` makes, with every connection it secures writing one buffer per send (mergeQueuedWrites). */
-export function withMergedWrites (factory: EncrypterFactory): EncrypterFactory {
-  return withConnectionHooks(factory, { raw: mergeQueuedWrites })
 }

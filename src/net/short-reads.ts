@@ -1,5 +1,4 @@
 import type { Uint8ArrayList } from 'uint8arraylist'
-import { withConnectionHooks } from './merged-writes.ts'
 
 /**
  * A read that ends between two frames without costing an Error's stack trace.
@@ -28,13 +27,8 @@ interface HasLengthDecoder {
   decoder?: { lengthDecoder?: unknown }
 }
 
-/** Give `connection`'s frame decoder the cheap length decoder; a connection of another shape is left as it is. */
+/** Give `connection`'s frame decoder the cheap length decoder (a hook on each secured connection, connection-hooks.ts); a connection of another shape is left as it is. */
 export function cheapenShortReads (connection: unknown): void {
   const decoder = (connection as HasLengthDecoder | null)?.decoder
   if (decoder != null && typeof decoder.lengthDecoder === 'function') decoder.lengthDecoder = uint16BEDecodeCheaply
-}
-
-/** The encrypter `factory` makes, with every connection it secures ending its reads without a new Error (cheapenShortReads). */
-export function withCheapShortReads (factory: Parameters<typeof withConnectionHooks>[0]): ReturnType<typeof withConnectionHooks> {
-  return withConnectionHooks(factory, { secured: cheapenShortReads })
 }
