@@ -31,7 +31,7 @@ function speaksGossip (protocols: string[]): boolean {
  * that covers lists that came before this started). A peer whose identify
  * shows no gossipsub, or that is reached only over a limited (relayed)
  * connection, on which gossipsub does not run, is never waited for, nor is
- * one connected for longer than `dueMs` (SUBSCRIPTIONS_DUE_MS) without a list.
+ * one connected for longer than SUBSCRIPTIONS_DUE_MS without a list.
  */
 export class SubscriptionExchange {
   private readonly libp2p: SpecmeshLibp2p
@@ -39,12 +39,9 @@ export class SubscriptionExchange {
   private readonly heard = new Set<string>()
   private readonly withoutGossip = new Set<string>()
 
-  private readonly dueMs: number
-
-  constructor (libp2p: SpecmeshLibp2p, announcedTopic: string, dueMs = SUBSCRIPTIONS_DUE_MS) {
+  constructor (libp2p: SpecmeshLibp2p, announcedTopic: string) {
     this.libp2p = libp2p
     this.announcedTopic = announcedTopic
-    this.dueMs = dueMs
   }
 
   start (): void {
@@ -83,7 +80,7 @@ export class SubscriptionExchange {
       const opened = connection.timeline.open
       since.set(peer, Math.min(since.get(peer) ?? opened, opened))
     }
-    for (const [peer, opened] of since) if (now - opened >= this.dueMs) since.delete(peer)
+    for (const [peer, opened] of since) if (now - opened >= SUBSCRIPTIONS_DUE_MS) since.delete(peer)
     return since
   }
 
@@ -93,7 +90,7 @@ export class SubscriptionExchange {
    */
   readonly changed: NextChange = async (maxWaitMs, signal) => {
     const now = Date.now()
-    const nextDue = Math.min(...[...this.unheardSince(now).values()].map(opened => opened + this.dueMs - now))
+    const nextDue = Math.min(...[...this.unheardSince(now).values()].map(opened => opened + SUBSCRIPTIONS_DUE_MS - now))
     const waitMs = Math.min(maxWaitMs, Number.isFinite(nextDue) ? Math.max(0, nextDue) : maxWaitMs)
     await Promise.race([
       nextEvent(this.libp2p.services.pubsub, 'subscription-change')(waitMs, signal),
