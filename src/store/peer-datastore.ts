@@ -88,8 +88,7 @@ export class PeerDatastore extends LevelDatastore {
     const name = key.toString()
     const hit = this.recent.get(name)
     if (hit != null) {
-      this.recent.delete(name)
-      this.recent.set(name, hit)
+      this.touch(name, hit)
       return hit
     }
     const writes = this.writes
@@ -109,8 +108,7 @@ export class PeerDatastore extends LevelDatastore {
     if (held != null) {
       const heldUpdated = sameButUpdated(held, value)
       if (heldUpdated != null && Date.now() - heldUpdated < PEER_RECORD_REFRESH_MS) {
-        this.recent.delete(name)
-        this.recent.set(name, held)
+        this.touch(name, held)
         return key
       }
     }
@@ -140,6 +138,12 @@ export class PeerDatastore extends LevelDatastore {
         await inner.commit(options)
       }
     }
+  }
+
+  /** `name`, held, becomes the most recently used. */
+  private touch (name: string, value: Uint8Array): void {
+    this.recent.delete(name)
+    this.recent.set(name, value)
   }
 
   private remember (name: string, value: Uint8Array): void {
