@@ -123,55 +123,45 @@ describe('collectBids (the bid window of job auctions and lease calls)', () => {
     expect(Date.now() - again).toBeGreaterThanOrEqual(75)
   })
 
+  /**
+   * A window of `windowMs` opened now with `expected` agents, each of `bidsAtMs` bidding that many
+   * ms in, under the all-but-one rule; resolves when it closes, with how long it stayed open.
+   */
+  const allButOneWindow = async (expected: string[], bidsAtMs: Record<string, number>, windowMs: number): Promise<{ w: ReturnType<typeof windowOf>, tookMs: number }> => {
+    const w = windowOf(expected)
+    const openedAt = Date.now()
+    for (const [agent, ms] of Object.entries(bidsAtMs)) setTimeout(() => { w.bid(agent) }, ms)
+    await collectBids(w, openedAt + windowMs, openedAt + windowMs + 5_000, () => false, Date.now, { openedAt, expectedAtOpen: expected.length })
+    return { w, tookMs: Date.now() - openedAt }
+  }
+
   it('with three or more expected, closes a grace after all but one have bid: as long again as their bids took, at least a tenth of the window', async () => {
-    const w = windowOf(['a', 'b', 'c'])
-    const started = Date.now()
-    setTimeout(() => { w.bid('a') }, 5)
-    setTimeout(() => { w.bid('b') }, 100)
     // c is stalled: without the rule it would hold the window to its end, 5 s away.
-    await collectBids(w, started + 5_000, started + 10_000, () => false, Date.now, { openedAt: started, expectedAtOpen: 3 })
-    const took = Date.now() - started
+    const { w, tookMs } = await allButOneWindow(['a', 'b', 'c'], { a: 5, b: 100 }, 5_000)
     expect(w.bids).toEqual(['a', 'b'])
     // b came at ~100 ms; the grace is the larger of that and a tenth of the 5 s window: closed at ~600 ms, not before.
-    expect(took).toBeGreaterThanOrEqual(595)
-    expect(took).toBeLessThan(4_000)
+    expect(tookMs).toBeGreaterThanOrEqual(595)
+    expect(tookMs).toBeLessThan(4_000)
     // A window of 600 ms: a tenth is 60 ms, less than the bids took, so the grace is as long again as they took.
-    const short = windowOf(['a', 'b', 'c'])
-    const again = Date.now()
-    setTimeout(() => { short.bid('a') }, 5)
-    setTimeout(() => { short.bid('b') }, 100)
-    await collectBids(short, again + 600, again + 10_000, () => false, Date.now, { openedAt: again, expectedAtOpen: 3 })
-    expect(Date.now() - again).toBeGreaterThanOrEqual(195)
+    const short = await allButOneWindow(['a', 'b', 'c'], { a: 5, b: 100 }, 600)
+    expect(short.tookMs).toBeGreaterThanOrEqual(195)
     expect(w.wake).toBeUndefined()
   })
 
   it('the last expected bid within the all-but-one grace closes the window at once and is in', async () => {
-    const w = windowOf(['a', 'b', 'c'])
-    const started = Date.now()
-    setTimeout(() => { w.bid('a') }, 5)
-    setTimeout(() => { w.bid('b') }, 40)
-    setTimeout(() => { w.bid('c') }, 60)
-    await collectBids(w, started + 5_000, started + 10_000, () => false, Date.now, { openedAt: started, expectedAtOpen: 3 })
+    const { w, tookMs } = await allButOneWindow(['a', 'b', 'c'], { a: 5, b: 40, c: 60 }, 5_000)
     expect(w.bids).toEqual(['a', 'b', 'c'])
-    expect(Date.now() - started).toBeLessThan(2_000)
+    expect(tookMs).toBeLessThan(2_000)
   })
 
   it('with two expected, waits for both (the all-but-one close needs three), and never past the window', async () => {
-    const two = windowOf(['a', 'b'])
-    const started = Date.now()
-    setTimeout(() => { two.bid('a') }, 5)
-    await collectBids(two, started + 150, started + 5_000, () => false, Date.now, { openedAt: started, expectedAtOpen: 2 })
-    expect(Date.now() - started).toBeGreaterThanOrEqual(145)
+    const two = await allButOneWindow(['a', 'b'], { a: 5 }, 150)
+    expect(two.tookMs).toBeGreaterThanOrEqual(145)
     // Three expected, the second bid late in the window: the grace stops at the window's end.
-    const three = windowOf(['a', 'b', 'c'])
-    const again = Date.now()
-    setTimeout(() => { three.bid('a') }, 5)
-    setTimeout(() => { three.bid('b') }, 400)
-    await collectBids(three, again + 450, again + 5_000, () => false, Date.now, { openedAt: again, expectedAtOpen: 3 })
-    const took = Date.now() - again
+    const three = await allButOneWindow(['a', 'b', 'c'], { a: 5, b: 400 }, 450)
     // As long again as the bids took would be ~800 ms.
-    expect(took).toBeGreaterThanOrEqual(445)
-    expect(took).toBeLessThan(750)
+    expect(three.tookMs).toBeGreaterThanOrEqual(445)
+    expect(three.tookMs).toBeLessThan(750)
   })
 
   it('ends at once when stopped', async () => {
