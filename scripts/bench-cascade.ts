@@ -9,12 +9,18 @@
  *   spec:  everything specmesh does: capacity adverts, waiting at saturation,
  *          backoff with jitter, a retry budget, deadlines, the budget ledger.
  *
- * The agent's work is a processor-sharing model of a machine with 3 cores: each
- * job needs SERVICE_MS of work, and n jobs at once each progress at min(1, 3/n),
- * on the wall clock. Prints a table, then where the time of every slot freed
+ * The agent runs in a process of its own (scripts/lib/cascade-agent.ts), the five
+ * requesters in this one. Its work is a processor-sharing model of a machine
+ * with 3 cores (scripts/lib/shared-machine.ts): each job needs SERVICE_MS of
+ * work, and n jobs at once each progress at min(1, 3/n), on the wall clock.
+ * Before the timed offer each requester runs one job, not counted, so that the
+ * streams a first job opens (bid stream, execution stream) are open, as
+ * bench:jobs and bench:scale warm up too; the start-up itself is what
+ * test/integration/first-bid.test.ts and first-job.test.ts hold to account. Prints a table, then where the time of every slot freed
  * while work waited went (scripts/lib/slot-timeline.ts); the last line is one
  * JSON object {"naive": {...}, "spec": {...}}.
  */
+import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,160 +30,124 @@ import { naivePolicy } from '../src/market/policy.ts'
 import type { MarketOptions } from '../src/market/market.ts'
 import type { JobResult } from '../src/market/coordinator.ts'
 import { TOPICS } from '../src/wire/constants.ts'
-import { sampleSpec } from '../test/helpers/specs.ts'
 import { summarize, table, saveResult, round } from './lib/bench.ts'
 import { parseEnvelopeJson } from '../src/wire/envelope.ts'
 import { SlotTimeline, GAP_PARTS } from './lib/slot-timeline.ts'
+import { CAPACITY_PER_SEC, CORES, REQUESTERS, SERVICE_MS, type FromAgent, type Mode, type ToAgent } from './lib/cascade-scenario.ts'
 
-const REQUESTERS = 5
-const CORES = 3
-const SERVICE_MS = Number(process.env.BENCH_SERVICE_MS ?? 200)
-const CAPACITY_PER_SEC = CORES * 1000 / SERVICE_MS
 const OFFERED_FACTOR = 2
 const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 6000)
-const PRICE = 0.1
+/** BENCH_WARM_UP=0: no warm-up job, so the first measured jobs open the streams (to see what the start-up costs). */
+const WARM_UP = process.env.BENCH_WARM_UP !== '0'
 
-const spec = sampleSpec('cascade', {
-  successCriteria: [],
-  costUsd: PRICE,
-  deadline: 4,
-  softDeadline: 3,
-  executionWindow: 2,
-  budget: { maxUsd: 0.3, overageBehavior: 'fail' },
-  capacity: { maxConcurrentRequests: CORES, maxConcurrentRetries: 2, maxRetries: 3, backoffMultiplier: 2, timeoutSeconds: 2 }
-})
+type Answer = Exclude<FromAgent, { event: 'step' | 'exec' | 'ready' }>
 
 /**
- * The agent's machine: CORES cores shared by whatever runs (processor sharing),
- * on the wall clock. Work is advanced by the time that really passed since the
- * last change, and a timer is set for the next completion, so a busy event loop
- * (six nodes share this process) delays when a finish is noticed, never how
- * fast the cores work. (An earlier model advanced a fixed 10 ms per interval
- * tick; under load the ticks stretched, so the simulated cores slowed down with
- * the process and the agent looked idle while it was full.)
+ * The agent's process: one command at a time, each answered in order; its step
+ * and execution events, sent as they happen, go to `onEvent`.
  */
-class SharedMachine {
-  private readonly jobs = new Set<{ left: number, done: () => void }>()
-  private timer: NodeJS.Timeout | undefined
-  private lastAdvanceAt = 0
-  running = 0
-  peak = 0
-  startedAfterSoftDeadline = 0
-  executions = 0
-  readonly timeline: SlotTimeline
+class AgentProcess {
+  private readonly child: ChildProcess
+  private readonly ready: Promise<void>
+  private waiter: { resolve: (a: Answer) => void, reject: (e: Error) => void } | undefined
+  onEvent: (event: Extract<FromAgent, { event: 'step' | 'exec' }>) => void = () => {}
 
-  constructor (timeline: SlotTimeline) {
-    this.timeline = timeline
+  constructor () {
+    this.child = fork(new URL('./lib/cascade-agent.ts', import.meta.url).pathname, [], {
+      execPath: process.execPath,
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc']
+    })
+    process.on('exit', () => { this.child.kill('SIGKILL') })
+    this.ready = new Promise((resolve, reject) => {
+      this.child.once('message', () => { resolve() })
+      this.child.once('exit', () => { reject(new Error('the agent process exited before it was ready')) })
+    })
+    this.child.on('message', (message: FromAgent) => {
+      if (message.event === 'step' || message.event === 'exec') { this.onEvent(message); return }
+      if (message.event === 'ready') return
+      const waiter = this.waiter
+      this.waiter = undefined
+      if (message.event === 'error') waiter?.reject(new Error(`agent process: ${message.message}`))
+      else waiter?.resolve(message)
+    })
+    this.child.on('exit', (code, signal) => { this.waiter?.reject(new Error(`the agent process exited (${signal ?? code})`)) })
   }
 
-  async work (jobId: string, signal: AbortSignal, softDeadline: number | undefined): Promise<void> {
-    this.executions++
-    this.timeline.started(jobId)
-    if (softDeadline != null && Date.now() > softDeadline) this.startedAfterSoftDeadline++
-    this.running++
-    this.peak = Math.max(this.peak, this.running)
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.advance()
-        const job = { left: SERVICE_MS, done: resolve }
-        this.jobs.add(job)
-        signal.addEventListener('abort', () => { this.advance(); this.jobs.delete(job); this.schedule(); reject(signal.reason) }, { once: true })
-        this.schedule()
-      })
-    } finally {
-      this.running--
-      this.timeline.ended(jobId)
-    }
+  async send<E extends Answer['event']> (command: ToAgent, expect: E, timeoutMs = 30_000): Promise<Extract<Answer, { event: E }>> {
+    await this.ready
+    const answer = await new Promise<Answer>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`agent process: no answer to ${command.cmd} within ${timeoutMs} ms`)) }, timeoutMs)
+      this.waiter = { resolve: a => { clearTimeout(timer); resolve(a) }, reject: e => { clearTimeout(timer); reject(e) } }
+      this.child.send(command)
+    })
+    if (answer.event !== expect) throw new Error(`agent process: answered ${answer.event} to ${command.cmd}`)
+    return answer as Extract<Answer, { event: E }>
   }
 
-  /** Core-milliseconds of work done, for the agent's utilisation. */
-  busyCoreMs = 0
-  firstStart = 0
-  lastEnd = 0
-  /** How late completions were noticed (timer lateness: the event loop's lag). */
-  lateMs = 0
-  completions = 0
-
-  private rate (): number {
-    return Math.min(1, CORES / Math.max(1, this.jobs.size))
-  }
-
-  /** Do the work of the time passed since the last change; finish what is done. */
-  private advance (): void {
-    const now = Date.now()
-    this.firstStart ||= now
-    if (this.jobs.size > 0) {
-      const rate = this.rate()
-      const share = (now - this.lastAdvanceAt) * rate
-      this.busyCoreMs += share * this.jobs.size
-      this.lastEnd = now
-      for (const job of [...this.jobs]) {
-        job.left -= share
-        if (job.left <= 0) {
-          this.lateMs += -job.left / rate
-          this.completions++
-          this.jobs.delete(job)
-          job.done()
-        }
-      }
-    }
-    this.lastAdvanceAt = now
-  }
-
-  /** A timer for the next completion at the current share. */
-  private schedule (): void {
-    clearTimeout(this.timer)
-    this.timer = undefined
-    if (this.jobs.size === 0) return
-    let least = Infinity
-    for (const job of this.jobs) least = Math.min(least, job.left)
-    this.timer = setTimeout(() => { this.advance(); this.schedule() }, Math.max(0, Math.ceil(least / this.rate())))
+  async close (): Promise<void> {
+    await this.send({ cmd: 'stop' }, 'stopped', 15_000).catch(() => {})
+    const gone = new Promise<void>(resolve => this.child.once('exit', () => { resolve() }))
+    if (this.child.connected) this.child.disconnect()
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000)
+    await gone
+    clearTimeout(timer)
   }
 }
 
-async function runMode (mode: 'naive' | 'spec') {
+async function runMode (mode: Mode) {
   const homes: string[] = []
-  const timeline = new SlotTimeline(CORES)
-  const start = async (market: MarketOptions, log: (event: string, fields?: Record<string, unknown>) => void): Promise<Node> => {
-    const home = await mkdtemp(join(tmpdir(), `specmesh-cascade-${mode}-`))
-    homes.push(home)
-    return await createNode({ home, listen: ['/ip4/127.0.0.1/tcp/0'], market, log })
+  // Events before the timed offer (the warm-up) are not the run's: the timeline exists only from then on.
+  let timeline: SlotTimeline | undefined
+  const agent = new AgentProcess()
+  agent.onEvent = event => {
+    if (event.event === 'step') timeline?.agentStep(event.jobId, event.step, event.at)
+    else if (event.phase === 'started') timeline?.started(event.jobId, event.at)
+    else timeline?.ended(event.jobId, event.at)
   }
-  const agent = await start({ advertIntervalMs: 500 }, (event, fields) => {
-    const jobId = fields?.jobId as string
-    if (event === 'agent.bid') timeline.agentStep(jobId, 'bid')
-    else if (event === 'agent.awarded') timeline.agentStep(jobId, 'awardArrived')
-  })
+  const { addr: agentAddr } = await agent.send({ cmd: 'start' }, 'started')
   const requesters: Node[] = []
   for (let i = 0; i < REQUESTERS; i++) {
-    requesters.push(await start(mode === 'naive' ? { policy: naivePolicy({ timeoutMs: 1000, retries: 5 }) } : { retryBaseMs: 1000 }, (event, fields) => {
-      const jobId = fields?.jobId as string
-      if (event === 'job.waiting-for-capacity') timeline.coordinatorStep(i, jobId, 'waiting')
-      else if (event === 'job.submitted') timeline.coordinatorStep(i, jobId, 'published')
-      else if (event === 'job.awarded') timeline.coordinatorStep(i, jobId, 'awarded')
+    const home = await mkdtemp(join(tmpdir(), `specmesh-cascade-${mode}-`))
+    homes.push(home)
+    const market: MarketOptions = mode === 'naive' ? { policy: naivePolicy({ timeoutMs: 1000, retries: 5 }) } : { retryBaseMs: 1000 }
+    requesters.push(await createNode({
+      home,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      market,
+      log: (event, fields) => {
+        const jobId = fields?.jobId as string
+        if (event === 'job.waiting-for-capacity') timeline?.coordinatorStep(i, jobId, 'waiting')
+        else if (event === 'job.submitted') timeline?.coordinatorStep(i, jobId, 'published')
+        else if (event === 'job.awarded') timeline?.coordinatorStep(i, jobId, 'awarded')
+      }
     }))
-    requesters[i]!.events.on('job-event', event => { if (event.type === 'bid') timeline.coordinatorStep(i, event.jobId, 'firstBid', event.at) })
+    requesters[i]!.events.on('job-event', event => { if (event.type === 'bid') timeline?.coordinatorStep(i, event.jobId, 'firstBid', event.at) })
   }
-  const nodes = [agent, ...requesters]
-  for (let i = 0; i < nodes.length; i++) {
-    for (let j = i + 1; j < nodes.length; j++) await nodes[i]!.libp2p.dial(multiaddr(nodes[j]!.multiaddrs()[0]!))
+  for (let i = 0; i < requesters.length; i++) {
+    await requesters[i]!.libp2p.dial(multiaddr(agentAddr))
+    for (let j = i + 1; j < requesters.length; j++) await requesters[i]!.libp2p.dial(multiaddr(requesters[j]!.multiaddrs()[0]!))
   }
   const deadline = Date.now() + 15_000
-  const ready = (): boolean => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(TOPICS.specs).length >= 1)
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error('mesh did not form')
-    await new Promise(resolve => setTimeout(resolve, 20))
+  const waitFor = async (what: string, done: () => boolean | Promise<boolean>): Promise<void> => {
+    while (!(await done())) {
+      if (Date.now() > deadline) throw new Error(`${mode}: ${what} within 15 s of the mesh's start`)
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
   }
-  const { id: specId } = await agent.publishSpec(spec)
-  while (!(await Promise.all(requesters.map(r => r.getSpec(specId)))).every(Boolean)) await new Promise(resolve => setTimeout(resolve, 20))
-
-  const machine = new SharedMachine(timeline)
-  await agent.serve(specId, async (_input, { signal, softDeadline, jobId }) => {
-    await machine.work(jobId, signal, softDeadline)
-    return { entities: [{ name: 'done', confidence: 99 }] }
-  }, { priceUsd: PRICE, estimatedMs: SERVICE_MS, admission: mode === 'naive' ? 'none' : 'spec' })
+  await waitFor('the gossip mesh did not form', () => requesters.every(n => n.libp2p.services.pubsub.getSubscribers(TOPICS.specs).length >= REQUESTERS))
+  const { specId } = await agent.send({ cmd: 'serve', mode }, 'serving')
+  await waitFor('the spec did not reach every requester', async () => (await Promise.all(requesters.map(r => r.getSpec(specId)))).every(Boolean))
   // Requesters join the spec's topics as their first job would, so the first jobs find the agent.
   for (const requester of requesters) requester.subscriptions.join(specId, 'coordinating')
+  await waitFor('the agent did not join the spec\'s bids topic', () => requesters.every(r => r.subscriptions.topicPeers(specId, 'bids').length > 0))
+  if (mode === 'spec') await waitFor('no capacity advert reached every requester', () => requesters.every(r => r.capacityOf(specId).length > 0))
+
+  // Warm-up, not counted: one job per requester, so that each has its bid and execution streams to the agent open.
+  const warmUp = WARM_UP ? await Promise.all(requesters.map(async (r, i) => await r.submitJob(specId, { text: `warm-up ${i}` }, { bidWindowMs: 50 }))) : []
+  const warmUpFailed = warmUp.filter(w => w.status !== 'succeeded').length
+  await agent.send({ cmd: 'mark' }, 'marked')
+  timeline = new SlotTimeline(CORES)
+  const measured = timeline
   // When each advert reaches each requester (after validation, so in its capacity table).
   const advertsSeen = new Set<number>()
   requesters.forEach((requester, i) => {
@@ -185,14 +155,10 @@ async function runMode (mode: 'naive' | 'spec') {
     requester.libp2p.services.pubsub.addEventListener('message', event => {
       if (event.detail.topic !== topic) return
       const issuedAt = (parseEnvelopeJson(event.detail.data) as { body: { issuedAt: number } }).body.issuedAt
-      if (!advertsSeen.has(issuedAt)) { advertsSeen.add(issuedAt); timeline.advertIssued(issuedAt) }
-      timeline.advertArrived(i, issuedAt)
+      if (!advertsSeen.has(issuedAt)) { advertsSeen.add(issuedAt); measured.advertIssued(issuedAt) }
+      measured.advertArrived(i, issuedAt)
     })
   })
-  while (requesters.some(r => r.subscriptions.topicPeers(specId, 'bids').length === 0)) await new Promise(resolve => setTimeout(resolve, 20))
-  if (mode === 'spec') {
-    while (requesters.some(r => r.capacityOf(specId).length === 0)) await new Promise(resolve => setTimeout(resolve, 20))
-  }
 
   // Open loop: each requester submits on a fixed schedule, whatever happened to earlier jobs.
   const perRequesterIntervalMs = 1000 / (CAPACITY_PER_SEC * OFFERED_FACTOR / REQUESTERS)
@@ -217,9 +183,11 @@ async function runMode (mode: 'naive' | 'spec') {
   const endedAt = Date.now()
   const cpu = process.cpuUsage(cpuBefore)
 
-  for (const o of outcomes) timeline.lifetime(o.submittedAt, o.finishedAt)
-  const slots = timeline.report()
-  if (process.env.BENCH_DEBUG === '1') process.stderr.write(`${mode} first starts: ${JSON.stringify(timeline.firstStarts(4, startedAt))}\n`)
+  // The agent's IPC events of the run all arrived before its answer to `figures` (one channel, in order).
+  const { machine, cpuMs: agentCpuMs } = await agent.send({ cmd: 'figures' }, 'figures')
+  for (const o of outcomes) measured.lifetime(o.submittedAt, o.finishedAt)
+  const slots = measured.report()
+  if (process.env.BENCH_DEBUG === '1') process.stderr.write(`${mode} first starts: ${JSON.stringify(measured.firstStarts(4, startedAt))}\n`)
   const budget = 0.3
   const succeeded = outcomes.filter(o => o.result?.status === 'succeeded')
   const attempts = outcomes.reduce((n, o) => n + (o.result?.attempts.length ?? 0), 0)
@@ -246,6 +214,8 @@ async function runMode (mode: 'naive' | 'spec') {
     agentSpanMs: { firstStart: machine.firstStart - startedAt, lastEnd: machine.lastEnd - startedAt, lastSuccess: lastSuccess - startedAt },
     agentUtilisation: round(machine.busyCoreMs / (CORES * Math.max(1, machine.lastEnd - machine.firstStart)), 3),
     processCpuShare: round((cpu.user + cpu.system) / 1000 / (endedAt - startedAt), 3),
+    agentProcessCpuShare: round(agentCpuMs / (endedAt - startedAt), 3),
+    warmUpFailed,
     attemptOutcomes: outcomes.flatMap(o => o.result?.attempts ?? []).reduce<Record<string, number>>((counts, a) => {
       const key = `${a.outcome ?? 'none'}${a.outcome === 'refused' || a.outcome === 'error' ? `: ${(a.reason ?? '').replace(/[0-9]+/g, 'N').slice(0, 60)}` : ''}`
       counts[key] = (counts[key] ?? 0) + 1
@@ -257,7 +227,7 @@ async function runMode (mode: 'naive' | 'spec') {
       return counts
     }, {})
   }
-  await Promise.all(nodes.map(async n => await n.stop()))
+  await Promise.all([...requesters.map(async n => { await n.stop() }), agent.close()])
   await Promise.all(homes.map(async h => await rm(h, { recursive: true, force: true })))
   return result
 }
@@ -277,7 +247,8 @@ console.log(table([
   row('agent busy on the wall clock (slots)', r => r.slots.busyFraction),
   row('completions noticed late by (ms, mean)', r => r.completionLateMs),
   row('agent first start / last end / last success (ms)', r => `${r.agentSpanMs.firstStart} / ${r.agentSpanMs.lastEnd} / ${r.agentSpanMs.lastSuccess}`),
-  row('CPU of this one process (cores)', r => r.processCpuShare),
+  row('CPU of the requesters\' process / the agent\'s (cores)', r => `${r.processCpuShare} / ${r.agentProcessCpuShare}`),
+  row(`warm-up jobs failed (of ${WARM_UP ? REQUESTERS : 0}, not counted)`, r => r.warmUpFailed),
   row('succeeded', r => r.succeeded),
   row('latency of successes p50 / p99 (ms)', r => `${r.latencyMs.p50} / ${r.latencyMs.p99}`),
   row('failed cleanly, with a reason', r => r.cleanFailures),
