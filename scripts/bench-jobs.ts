@@ -171,6 +171,12 @@ export interface PathFigures {
   cpuMsPerJob: CpuPerJob
   /** Gossip messages received per job by topic kind, duplicates included: the coordinator's, and the mean agent's. */
   msgsPerJob: { coordinator: Record<string, number>, agent: Record<string, number> }
+  /**
+   * Over the concurrent burst, the share of the time each process's event loop was running (1 = never
+   * waiting): a path bound by one process's main thread shows it near 1 there; two processes well under 1
+   * while the throughput does not grow with more in flight are waiting on each other.
+   */
+  eventLoopBusy: { coordinator: number, agents: number[] }
   jobs: number
   failed: number
 }
@@ -210,7 +216,7 @@ type Burst = Awaited<ReturnType<typeof burst>>
  * counters after; the coordinator's is the burst's own), and a CPU profile of
  * every process when BENCH_CPU_PROF asks.
  */
-async function measuredBurst (mesh: Mesh, path: string, count: number, inFlight: number): Promise<Burst & Pick<PathFigures, 'cpuMsPerJob' | 'msgsPerJob'>> {
+async function measuredBurst (mesh: Mesh, path: string, count: number, inFlight: number): Promise<Burst & Pick<PathFigures, 'cpuMsPerJob' | 'msgsPerJob' | 'eventLoopBusy'>> {
   const profile = (dir: string): { profile?: string } => CPU_PROF != null ? { profile: join(CPU_PROF, dir, `${path}.cpuprofile`) } : {}
   await Promise.all([mesh.coordinator.send({ cmd: 'mark', ...profile('coordinator') }), ...mesh.agents.map(async (a, k) => await a.send({ cmd: 'mark', ...profile(`agent-${k + 1}`) }))])
   const b = await burst(mesh, count, inFlight)
@@ -219,7 +225,8 @@ async function measuredBurst (mesh: Mesh, path: string, count: number, inFlight:
   const agents = agentCounters.map(c => round(c.cpuMs / succeeded, 3))
   const coordinator = round(b.cpuMs / succeeded, 3)
   const msgsPerJob = { coordinator: perJob([coordinatorCounters!.msgs], succeeded), agent: perJob(agentCounters.map(c => c.msgs), succeeded) }
-  return { ...b, cpuMsPerJob: { total: round(coordinator + agents.reduce((x, y) => x + y, 0), 3), coordinator, agents }, msgsPerJob }
+  const eventLoopBusy = { coordinator: round(coordinatorCounters!.eventLoopBusy, 3), agents: agentCounters.map(c => round(c.eventLoopBusy, 3)) }
+  return { ...b, cpuMsPerJob: { total: round(coordinator + agents.reduce((x, y) => x + y, 0), 3), coordinator, agents }, msgsPerJob, eventLoopBusy }
 }
 
 /** Messages received per job by topic kind (duplicates included), the mean over the given processes. */
@@ -254,6 +261,7 @@ async function runAuctionPath (mesh: Mesh): Promise<PathFigures & { latencyMs: {
     overheadMs: summarize(sequential.overheadsMs),
     loadedOverheadMs: summarize(concurrent.overheadsMs),
     cpuMsPerJob: concurrent.cpuMsPerJob,
+    eventLoopBusy: concurrent.eventLoopBusy,
     msgsPerJob: concurrent.msgsPerJob,
     latencyMs: summarize(sequential.latenciesMs),
     biddingMs: summarize(sequential.latenciesMs.map((l, i) => l - sequential.overheadsMs[i]!)),
@@ -286,6 +294,7 @@ async function runLeasePath (mesh: Mesh): Promise<PathFigures & { leases: number
     overheadMs: summarize(sequential.overheadsMs),
     loadedOverheadMs: summarize(concurrent.overheadsMs),
     cpuMsPerJob: concurrent.cpuMsPerJob,
+    eventLoopBusy: concurrent.eventLoopBusy,
     msgsPerJob: concurrent.msgsPerJob,
     coordinatorCpuMsPerJob: round(concurrent.cpuMs / Math.max(1, concurrent.jobs - concurrent.failed), 3),
     jobs: concurrent.jobs,

@@ -25,7 +25,7 @@
 import { closeSync, openSync } from 'node:fs'
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { Session } from 'node:inspector/promises'
-import { monitorEventLoopDelay, type ELDHistogram } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance, type ELDHistogram, type EventLoopUtilization } from 'node:perf_hooks'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createNode, type Node } from '../../src/node.ts'
@@ -73,8 +73,8 @@ async function stopProfile (): Promise<void> {
   await writeFile(running.file, JSON.stringify(profile))
 }
 
-function freshWindow (): { gossipBytes: number, rpcs: number, msgs: Record<string, number>, cpu: NodeJS.CpuUsage, wire: Record<string, number>, bidFrames: number, at: number, opened: { inbound: number, outbound: number }, trimmedBefore: number } {
-  return { gossipBytes: 0, rpcs: 0, msgs: {}, cpu: process.cpuUsage(), wire: {}, bidFrames: 0, at: Date.now(), opened: { inbound: 0, outbound: 0 }, trimmedBefore: node != null ? budgetOf(node).closed : 0 }
+function freshWindow (): { gossipBytes: number, rpcs: number, msgs: Record<string, number>, cpu: NodeJS.CpuUsage, elu: EventLoopUtilization, wire: Record<string, number>, bidFrames: number, at: number, opened: { inbound: number, outbound: number }, trimmedBefore: number } {
+  return { gossipBytes: 0, rpcs: 0, msgs: {}, cpu: process.cpuUsage(), elu: performance.eventLoopUtilization(), wire: {}, bidFrames: 0, at: Date.now(), opened: { inbound: 0, outbound: 0 }, trimmedBefore: node != null ? budgetOf(node).closed : 0 }
 }
 
 /** The node's connection budget's report (src/net/connection-budget.ts). */
@@ -141,6 +141,7 @@ async function counters (n: Node): Promise<Counters> {
     msgs: { ...window.msgs },
     wire,
     cpuMs: (cpu.user + cpu.system) / 1000,
+    eventLoopBusy: performance.eventLoopUtilization(window.elu).utilization,
     rssBytes: memory.rss,
     heapBytes: memory.heapUsed,
     connections: n.libp2p.getConnections().length,

@@ -61,6 +61,8 @@ export interface Counters {
   /** Connections opened in the window, by direction, and closed by the connection budget. */
   opened: { inbound: number, outbound: number }
   trimmed: number
+  /** The share of the window this process's event loop was running something (perf_hooks eventLoopUtilization): 1 = its main thread never waited. */
+  eventLoopBusy: number
   /** How late the event loop ran in the window (ms), when the mark asked. */
   loopDelayMs?: { p50: number, p99: number, max: number }
 }
