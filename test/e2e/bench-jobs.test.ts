@@ -66,6 +66,10 @@ describe('bench:jobs at a tiny size', () => {
     // The saved result holds every turn: one on/off pair (one of each) and one control pair (two off), each in fresh processes.
     const savedResult = JSON.parse(readFileSync(join(cwd, 'bench-results', 'bench-jobs-latest.json'), 'utf8')).result
     expect(savedResult.leaseDetail.cpuMsPerJob.agents).toHaveLength(4)
+    // How busy each process's event loop was over the burst: a share of the time, the coordinator's and each agent's.
+    const busy = savedResult.leaseDetail.eventLoopBusy
+    expect(busy.agents).toHaveLength(4)
+    for (const share of [busy.coordinator, ...busy.agents]) { expect(share).toBeGreaterThan(0); expect(share).toBeLessThanOrEqual(1) }
     // Gossip messages received per job, by topic kind: every agent gets each job call (duplicates
     // too); bids go over the bid stream by default, so the coordinator receives next to no bid
     // on gossip (by gossip it would be about 14 per job: four bids and their duplicates).
