@@ -20,7 +20,7 @@
  * while work waited went (scripts/lib/slot-timeline.ts); the last line is one
  * JSON object {"naive": {...}, "spec": {...}}.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -33,6 +33,7 @@ import { TOPICS } from '../src/wire/constants.ts'
 import { summarize, table, saveResult, round } from './lib/bench.ts'
 import { parseEnvelopeJson } from '../src/wire/envelope.ts'
 import { SlotTimeline, GAP_PARTS } from './lib/slot-timeline.ts'
+import { forkNodeProcess } from './lib/scale-pool.ts'
 import { CAPACITY_PER_SEC, CORES, REQUESTERS, SERVICE_MS, type FromAgent, type Mode, type ToAgent } from './lib/cascade-scenario.ts'
 
 const OFFERED_FACTOR = 2
@@ -53,11 +54,7 @@ class AgentProcess {
   onEvent: (event: Extract<FromAgent, { event: 'step' | 'exec' }>) => void = () => {}
 
   constructor () {
-    this.child = fork(new URL('./lib/cascade-agent.ts', import.meta.url).pathname, [], {
-      execPath: process.execPath,
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc']
-    })
-    process.on('exit', () => { this.child.kill('SIGKILL') })
+    this.child = forkNodeProcess(new URL('./lib/cascade-agent.ts', import.meta.url).pathname)
     this.ready = new Promise((resolve, reject) => {
       this.child.once('message', () => { resolve() })
       this.child.once('exit', () => { reject(new Error('the agent process exited before it was ready')) })

@@ -1,5 +1,5 @@
 /**
- * The node processes of bench:scale and bench:jobs: one child process per node (scale-node.ts),
+ * The node processes of bench:scale and bench:jobs (and bench:cascade's agent, via forkNodeProcess): one child process per node (scale-node.ts),
  * commands with an id and a deadline, and one place that kills every child
  * still alive when the bench ends, fails or is interrupted.
  */
@@ -41,6 +41,23 @@ function installCleanup (): void {
   }
 }
 
+/**
+ * Fork a bench's node process (`script`, with IPC; stderr shown, stdout dropped) with the shared
+ * compile cache, and track it so that killAll, and the bench's exit or interruption, end it.
+ */
+export function forkNodeProcess (script: string, execArgv: string[] = []): ChildProcess {
+  installCleanup()
+  const child = fork(script, [], {
+    execPath: process.execPath,
+    execArgv,
+    env: { ...process.env, NODE_COMPILE_CACHE: COMPILE_CACHE },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc']
+  })
+  alive.add(child)
+  child.on('exit', () => { alive.delete(child) })
+  return child
+}
+
 export class ScaleNodeProcess {
   readonly child: ChildProcess
   private nextId = 1
@@ -53,15 +70,8 @@ export class ScaleNodeProcess {
   /** `execArgv`: more Node.js flags for this process (e.g. --cpu-prof to profile one node). */
   constructor (index: number, options: { execArgv?: string[] } = {}) {
     this.index = index
-    installCleanup()
-    this.child = fork(new URL('./scale-node.ts', import.meta.url).pathname, [], {
-      execPath: process.execPath,
-      // Small heaps: a node needs far less, and 100 of them share the machine.
-      execArgv: ['--max-old-space-size=256', '--max-semi-space-size=2', '--expose-gc', ...(options.execArgv ?? [])],
-      env: { ...process.env, NODE_COMPILE_CACHE: COMPILE_CACHE },
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc']
-    })
-    alive.add(this.child)
+    // Small heaps: a node needs far less, and 100 of them share the machine.
+    this.child = forkNodeProcess(new URL('./scale-node.ts', import.meta.url).pathname, ['--max-old-space-size=256', '--max-semi-space-size=2', '--expose-gc', ...(options.execArgv ?? [])])
     this.ready = new Promise((resolve, reject) => {
       const timer = setTimeout(() => { reject(new Error(`node ${index}: no ready within 60 s`)) }, 60_000)
       this.child.once('message', () => { clearTimeout(timer); resolve() })
@@ -76,7 +86,6 @@ export class ScaleNodeProcess {
       else waiter.resolve(message)
     })
     this.child.on('exit', (code, signal) => {
-      alive.delete(this.child)
       this.exited = new Error(`node ${index} exited (${signal ?? code})`)
       for (const waiter of this.pending.values()) { clearTimeout(waiter.timer); waiter.reject(this.exited) }
       this.pending.clear()
