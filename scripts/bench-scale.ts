@@ -19,6 +19,12 @@
  *   npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec]
  *     [--rate 5] [--seconds 40] [--specs 2] [--agents 3] [--bootstrap 3]
  *     [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1]
+ *     [--others-nice 19]
+ *
+ * --others-nice: every node that is not a party of the measured jobs runs at
+ * this scheduling niceness (as root; 0 = all equal, and the only choice for
+ * another user), standing in for the machines of their own each node has on a
+ * real mesh (see OTHERS_NICE below).
  *
  * BENCH_SCALE_BIDS=gossip|stream|both (default stream, a node's default since
  * 3 December; gossip until then, docs/benchmarks.md "bench:scale" has both measured
@@ -49,7 +55,7 @@
  * JSON object.
  */
 import { parseArgs } from 'node:util'
-import { availableParallelism } from 'node:os'
+import { availableParallelism, getPriority, setPriority } from 'node:os'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { round, saveResult, table } from './lib/bench.ts'
@@ -72,12 +78,14 @@ const { values: flags } = parseArgs({
     'bid-window-ms': { type: 'string', default: '1000' },
     'idle-seconds': { type: 'string', default: '10' },
     seed: { type: 'string', default: '1' },
+    'others-nice': { type: 'string', default: '19' },
     help: { type: 'boolean', default: false }
   }
 })
 
 if (flags.help) {
-  console.log('npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec] [--rate 5] [--seconds 40] [--specs 2] [--agents 3] [--bootstrap 3] [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1]')
+  console.log('npm run bench:scale -- [--nodes 10,30,100] [--modes global,per-spec] [--rate 5] [--seconds 40] [--specs 2] [--agents 3] [--bootstrap 3] [--warmup-jobs 4] [--bid-window-ms 1000] [--idle-seconds 10] [--seed 1] [--others-nice 19]')
+  console.log('  --others-nice N                      niceness (0-19) of every node but spec A\'s coordinator and agents (default 19, as root; 0: all at the same priority)')
   console.log('  BENCH_SCALE_BIDS=gossip|stream|both  how agents send bids (default stream)')
   console.log('  BENCH_SCALE_LOG=DIR                  the daemon log (debug) of every coordinator and agent, one file per run and node')
   console.log('  BENCH_DEBUG=1                        print each spec\'s coordinator\'s and an agent\'s peer scores, mesh and subscribers before the jobs; after them the slowest jobs, bytes per job by protocol and connections per role')
@@ -112,6 +120,21 @@ const WARMUP_JOBS = positive('warmup-jobs', flags['warmup-jobs'])
 const BID_WINDOW_MS = positive('bid-window-ms', flags['bid-window-ms'])
 const IDLE_SECONDS = positive('idle-seconds', flags['idle-seconds'], false)
 const SEED = positive('seed', flags.seed)
+/**
+ * The scheduling niceness (0–19) of every node that is not a party of the measured jobs (spec A's
+ * coordinator and agents): bystanders and the other specs' parties. On a real mesh each node has its
+ * own machine, and a bystander's idle work never delays spec A's jobs; here 100 processes share two
+ * cores, and a party waits in the run queue behind them. A positive value lets the parties run first,
+ * so the p99 shows what the protocol does as N grows more than how two cores share 100 processes;
+ * every node still does all its work (it runs whenever a party does not need the core). 0: all equal.
+ */
+const NICE_ASKED = Number(flags['others-nice'])
+if (!Number.isInteger(NICE_ASKED) || NICE_ASKED < 0 || NICE_ASKED > 19) { console.error(`bench:scale: --others-nice takes an integer from 0 (every node equal) to 19 (the non-parties last), got '${flags['others-nice']}'`); process.exit(2) }
+// Runs of different sizes share the processes and give them different roles: a node niced in one run
+// may be a party in the next, and giving it its priority back needs root.
+const IS_ROOT = process.getuid?.() === 0
+if (NICE_ASKED > 0 && !IS_ROOT) console.error(`bench:scale: --others-nice ${NICE_ASKED} needs root (a niced node gets its priority back when a later run makes it a party); every node runs at the same priority (--others-nice 0)`)
+const OTHERS_NICE = IS_ROOT ? NICE_ASKED : 0
 if (SPECS < 2) { console.error(`bench:scale: --specs must be at least 2 (spec A gets the jobs; the agents of the others are the "otherAgent" role), got ${SPECS}`); process.exit(2) }
 const PARTIES = SPECS * (1 + AGENTS)
 for (const n of SIZES) {
@@ -152,6 +175,32 @@ function shuffle<T> (items: T[], rand: () => number): T[] {
   return out
 }
 
+/** Set each node process's niceness for this run: 0 for spec A's parties, OTHERS_NICE for the rest (see OTHERS_NICE). */
+function prioritize (procs: ScaleNodeProcess[], isParty: (i: number) => boolean): void {
+  if (OTHERS_NICE === 0) return
+  for (const [i, p] of procs.entries()) {
+    const pid = p.child.pid
+    if (pid == null) continue
+    try {
+      setPriority(pid, isParty(i) ? 0 : OTHERS_NICE)
+    } catch (err) {
+      // Lowering a priority is always allowed; raising one back (a node niced in one run, a party in the next) needs root.
+      throw new Error(`bench:scale: could not set node ${i}'s niceness to ${isParty(i) ? 0 : OTHERS_NICE} (${(err as Error).message}); pass --others-nice 0 to run every node at the same priority`)
+    }
+  }
+}
+
+/** Each role's niceness as the system has it now (the highest among the role's processes). */
+function niceByRole (procs: ScaleNodeProcess[], roleAt: (i: number) => Role): Partial<Record<Role, number>> {
+  const out: Partial<Record<Role, number>> = {}
+  for (const [i, p] of procs.entries()) {
+    if (p.child.pid == null) continue
+    const role = roleAt(i)
+    out[role] = Math.max(out[role] ?? -20, getPriority(p.child.pid))
+  }
+  return out
+}
+
 async function waitUntil (what: string, deadlineMs: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + deadlineMs
   while (!(await check())) {
@@ -179,6 +228,7 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
       roleOf.set(spec.coordinator, spec.index === 0 ? 'coordinator' : 'otherCoordinator')
       for (const a of spec.agents) roleOf.set(a, spec.index === 0 ? 'agent' : 'otherAgent')
     }
+    prioritize(procs, i => roleOf.get(i) === 'coordinator' || roleOf.get(i) === 'agent')
 
     // Start in order: each node bootstraps to up to BOOTSTRAP random nodes already up.
     const addrs: string[] = []
@@ -292,6 +342,7 @@ async function runOnce (procs: ScaleNodeProcess[], mode: TopicMode, bids: BidMod
       setupMs,
       perJob,
       advertsHeld: adverts,
+      niceByRole: niceByRole(procs, roleAt),
       advertsWaitMs,
       advertsComplete,
       warmupFailed: warmFailed,
@@ -365,7 +416,7 @@ try {
   process.exit(1)
 }
 
-console.log(`specmesh bench:scale — one process per node; ${SPECS} specs × (1 coordinator + ${AGENTS} agents), the rest bystanders; measured jobs on spec A only, ${RATE}/s for ${SECONDS} s; bid window ${BID_WINDOW_MS} ms\n`)
+console.log(`specmesh bench:scale — one process per node; ${SPECS} specs × (1 coordinator + ${AGENTS} agents), the rest bystanders; measured jobs on spec A only, ${RATE}/s for ${SECONDS} s; bid window ${BID_WINDOW_MS} ms; ${OTHERS_NICE === 0 ? 'every node at the same priority' : `every node but spec A's parties at nice ${OTHERS_NICE}`}\n`)
 console.log(table(Object.entries(ROLE_MEANING).map(([role, meaning]) => ({ role, meaning }))))
 console.log(`\nCounted: ${COUNTED}\n`)
 for (const run of runs) console.log(runTable(run) + '\n' + phaseTable(run.phases) + '\n')
@@ -388,7 +439,7 @@ const result = {
   counted: COUNTED,
   phases: PHASE_MEANING,
   roles: ROLE_MEANING,
-  workload: { bids: BIDS, specs: SPECS, agentsPerSpec: AGENTS, bootstrapPerNode: BOOTSTRAP, rate: RATE, seconds: SECONDS, warmupJobs: WARMUP_JOBS, bidWindowMs: BID_WINDOW_MS, idleSeconds: IDLE_SECONDS, seed: SEED },
+  workload: { othersNice: OTHERS_NICE, bids: BIDS, specs: SPECS, agentsPerSpec: AGENTS, bootstrapPerNode: BOOTSTRAP, rate: RATE, seconds: SECONDS, warmupJobs: WARMUP_JOBS, bidWindowMs: BID_WINDOW_MS, idleSeconds: IDLE_SECONDS, seed: SEED },
   totalSeconds: round((Date.now() - started) / 1000, 1)
 }
 const file = await saveResult('bench-scale', result)

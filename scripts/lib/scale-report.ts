@@ -66,6 +66,8 @@ export interface RunResult {
   advertsComplete: boolean
   /** Warm-up jobs that failed, of every coordinator. */
   warmupFailed: number
+  /** The scheduling niceness each role's node processes ran at, read back from the system after bench:scale set it (--others-nice): the highest of the role. */
+  niceByRole: Partial<Record<Role, number>>
   /** How late the event loop ran during the jobs, the worst node of each role timed (spec A's coordinator and agents, one bystander), ms. */
   loopDelayMs: Partial<Record<Role, { p99: number, max: number }>>
   /** CPU of the node processes (ms per second of wall time): idle (no job running) and during the measured jobs. */
@@ -143,6 +145,7 @@ export function runTable (run: RunResult): string {
       'gossip KB/job': round(f.gossipBytes / 1024),
       'CPU ms/job': f.cpuMs,
       'RSS MB': f.rssMB,
+      nice: run.niceByRole[role] ?? '',
       'msgs/job by kind': Object.entries(f.msgsByKind).map(([k, v]) => `${k} ${v}`).join(', ')
     }
   })

@@ -9,7 +9,7 @@ function run (nodes: number, pass: number, p99: number, topics: RunResult['topic
     nodes, pass, topics, bids: 'gossip', jobsPerSec: 5, targetJobsPerSec: 5, jobs: 200, failed: 0, skipped: 0, windowMs: 40_000,
     latencyMs: { p50: 20, p99 }, latencyParts: { biddingMs: { p50: 0, p99: 0 }, afterBidsMs: { p50: 0, p99: 0 }, attemptMs: { p50: 0, p99: 0 } },
     phases: phaseBreakdown([]),
-    degree: 6, setupMs: 0, perJob: { agent: role(10_000), bystander: role(bystanderBytes) }, advertsHeld: [3, 3], advertsWaitMs: 0, advertsComplete: true, warmupFailed: 0, loopDelayMs: {},
+    degree: 6, setupMs: 0, perJob: { agent: role(10_000), bystander: role(bystanderBytes) }, advertsHeld: [3, 3], advertsWaitMs: 0, advertsComplete: true, warmupFailed: 0, niceByRole: {}, loopDelayMs: {},
     cpu: { cores: 2, idleSeconds: 10, idleMsPerSec: {}, idleTotalMsPerSec: 0, windowTotalMsPerSec: 0 }
   }
 }
