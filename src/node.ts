@@ -301,6 +301,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     onVerdict,
     follow: followListOf(settings.values.follow),
     meetsAgentsLater: discovery.enabled,
+    providerLookup: specId => discovery.lookupOf(specId),
     // A follower meets the spec's agents (the coordinator's first job does so in prepareJob), and keeps
     // looking them up in the background: one lookup may run before the agents' records land.
     onJoined: (specId, reason) => {

@@ -27,7 +27,7 @@ import { bidHoldsUntil, firstBidUntil, NO_BID_GRACE_FACTOR } from './constants.t
 import { specPolicy, type RequesterPolicy } from './policy.ts'
 import type { AdvertisedLoad, CapacityTable } from './capacity-table.ts'
 import type { JobEventLog } from './job-events.ts'
-import { diagnoseNoBid, type AdvertisedAgent, type NoBidDiagnosis } from './no-bid.ts'
+import { diagnoseNoBid, type AdvertisedAgent, type NoBidDiagnosis, type ProviderLookup } from './no-bid.ts'
 import { applyEntry, newJobLedger, roundUsd, type JobLedger, type LedgerStore } from '../store/ledger-store.ts'
 import { CoordinatorLeases, type ActiveLease, type LeaseInfo, type LeaseRequest } from './lease-coordinator.ts'
 import { LeaseCalls } from './lease-validators.ts'
@@ -107,6 +107,8 @@ export interface CoordinatorDeps {
    * (awaitAgent). @default false: published at once
    */
   meetsAgentsLater?: boolean
+  /** This node's latest DHT lookup of a spec's providers, for the reason a job met no agent (no-bid.ts). @default none known */
+  providerLookup?: (specId: string) => ProviderLookup | undefined
   now?: () => number
   log?: (event: string, fields?: Record<string, unknown>) => void
 }
@@ -631,7 +633,7 @@ export class Coordinator {
 
   /** Which no-bid case this is, from our peers and the adverts of the agents serving the spec. */
   private diagnoseNoBid (specId: string, spec: Spec, ceilingUsd: number, bidWindowMs: number): ReturnType<typeof diagnoseNoBid> {
-    return diagnoseNoBid({ peers: this.peerCount(), agents: this.advertisedAgents(specId, spec), ceilingUsd, budgetUsd: spec.budget?.maxUsd, bidWindowMs, graceWindows: NO_BID_GRACE_FACTOR, lateBids: this.lateBids.recent(specId) })
+    return diagnoseNoBid({ peers: this.peerCount(), agents: this.advertisedAgents(specId, spec), ceilingUsd, budgetUsd: spec.budget?.maxUsd, bidWindowMs, graceWindows: NO_BID_GRACE_FACTOR, lateBids: this.lateBids.recent(specId), providerLookup: this.deps.providerLookup?.(specId) })
   }
 
   private peerCount (): number {

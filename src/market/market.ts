@@ -26,6 +26,7 @@ import { receiptSyncKind } from './receipt-sync.ts'
 import { EXEC_PROTOCOLS, MAX_EXEC_STREAMS_PER_PEER } from './exec-protocol.ts'
 import { SpecSubscriptions, type FollowList, type JoinReason, type TopicValidators } from './subscriptions.ts'
 import type { TopicMode } from './topics.ts'
+import type { ProviderLookup } from './no-bid.ts'
 import { leaseContext, validateLeaseMessage } from './lease-validators.ts'
 import type { LeaseInfo, LeaseRequest } from './lease-coordinator.ts'
 import { marketContext, validateAward, validateBid, validateCapacity, validateJob, type MarketContext } from './validators.ts'
@@ -57,6 +58,8 @@ export interface MarketDeps {
   onJoined?: (specId: string, reason: JoinReason) => void
   /** The node keeps looking for a spec's agents while it coordinates jobs of it (the DHT), so a job that knows none waits to meet one. @default false */
   meetsAgentsLater?: boolean
+  /** This node's latest DHT lookup of a spec's providers (spec-discovery.ts), told in a no-bid reason. */
+  providerLookup?: (specId: string) => ProviderLookup | undefined
   /** The node began taking a spec's receipts (coordinating or following it; subscriptions.ts). */
   onReceiptsJoined?: (specId: string) => void
   /** The verdict on each bid that came over the bid stream, as a gossip validator's (topic: the protocol id). */
@@ -208,7 +211,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     flushMs: deps.options?.receiptFlushMs,
     onPublishFailed: (topic, err) => { log('gossip.publish-failed', { level: 'warn', topic, error: err.message }) }
   })
-  const coordinator = new Coordinator({ signer, publishReceipt: (topic, receipt, bytes) => { receiptOut.add(topic, receipt, bytes) }, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf, leaseCalls: leaseCtx.calls, leaseAutoThreshold: deps.options?.leaseThreshold, auctionGate: deps.options?.auctionGate, meetsAgentsLater: deps.meetsAgentsLater })
+  const coordinator = new Coordinator({ signer, publishReceipt: (topic, receipt, bytes) => { receiptOut.add(topic, receipt, bytes) }, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf, leaseCalls: leaseCtx.calls, leaseAutoThreshold: deps.options?.leaseThreshold, auctionGate: deps.options?.auctionGate, meetsAgentsLater: deps.meetsAgentsLater, providerLookup: deps.providerLookup })
 
   const receiptIngest = new ReceiptIngest({ receipts, ctx, perSigner, onReceipt: deps.onReceipt })
   /** The validators of one spec's topics (or of the global ones, topicSpec null). */

@@ -38,6 +38,15 @@ export interface NoBidFacts {
   graceWindows: number
   /** Bids on this node's recent jobs of the spec that came back after their window (late-bids.ts). */
   lateBids?: number
+  /** This node's latest lookup of the spec's providers in the DHT, when it made one (spec-discovery.ts). */
+  providerLookup?: ProviderLookup
+}
+
+/** What a lookup of a spec's providers in the DHT found: how long ago it ended, the providers it listed and those it newly dialled. */
+export interface ProviderLookup {
+  agoMs: number
+  found: number
+  dialled: number
 }
 
 /** Part of a job record: which case a no-bid failure is, and the figures behind it. */
@@ -57,6 +66,20 @@ const priceRange = (prices: number[]): string => {
   return low === high ? usd(low) : `${usd(low)} to ${usd(high)}`
 }
 
+/**
+ * What the DHT said of the spec's providers, for a job that met no agent: none
+ * listed (an agent that began serving seconds ago may not be listed yet), or
+ * some that never advertised to us (unreachable, or gone).
+ */
+function lookupSaid (lookup: ProviderLookup | undefined): string {
+  if (lookup == null) return ''
+  const ago = `${Math.max(0, Math.round(lookup.agoMs / 100) / 10)} s ago`
+  if (lookup.found === 0) {
+    return `; this node's lookup of the spec's providers in the DHT (${ago}) found none: an agent that began serving it in the last seconds may not be listed yet, so submit again shortly if one has`
+  }
+  return `; the DHT lists ${count(lookup.found, 'provider')} of it (this node's lookup ${ago}, ${lookup.dialled} newly dialled), but none sent this node a capacity advert: check that ${lookup.found === 1 ? 'it is' : 'they are'} still serving and reachable (\`specmesh spec agents SPEC_ID\`)`
+}
+
 export function diagnoseNoBid (facts: NoBidFacts): { diagnosis: NoBidDiagnosis, reason: string } {
   const { peers, agents, ceilingUsd, budgetUsd } = facts
   const diagnosis = (cause: NoBidCause): NoBidDiagnosis => ({ cause, peers, agents, ceilingUsd, ...(budgetUsd != null ? { budgetUsd } : {}) })
@@ -70,7 +93,7 @@ export function diagnoseNoBid (facts: NoBidFacts): { diagnosis: NoBidDiagnosis, 
   if (agents.length === 0) {
     return {
       diagnosis: diagnosis('no-agent-serving'),
-      reason: `no agent bid: no agent serving this spec is connected (${count(peers, 'peer')}, none advertising it); start one with \`specmesh agent --spec SPEC_ID --exec COMMAND --bootstrap …\``
+      reason: `no agent bid: no agent serving this spec is connected (${count(peers, 'peer')}, none advertising it)${lookupSaid(facts.providerLookup)}; start one with \`specmesh agent --spec SPEC_ID --exec COMMAND --bootstrap …\``
     }
   }
   const affordable = agents.filter(a => a.priceUsd <= ceilingUsd)

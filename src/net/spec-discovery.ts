@@ -71,6 +71,8 @@ export class SpecDiscovery implements Startable {
   private shutdown = new AbortController()
   /** When each spec's providers were last looked up for a job. */
   private readonly lastLookup = new Map<string, number>()
+  /** What each spec's latest finished lookup found, and when it ended (lookupOf). */
+  private readonly outcomes = new Map<string, { endedAt: number, found: number, dialled: number }>()
   /** The lookup (and its dials) of each spec under way, which every caller meanwhile shares. */
   private readonly underWay = new Map<string, Promise<string[]>>()
   /** Repeated lookups of the specs whose parties this node needs to meet. */
@@ -212,7 +214,20 @@ export class SpecDiscovery implements Startable {
       dialled.push(provider.peerId)
     }))
     if (dialled.length > 0) this.log('discovery.providers-dialled', { specId, providers: providers.length, connected: dialled.length })
+    this.outcomes.delete(specId)
+    this.outcomes.set(specId, { endedAt: Date.now(), found: providers.length, dialled: dialled.length })
+    if (this.outcomes.size > 1024) this.outcomes.delete(this.outcomes.keys().next().value!)
     return dialled
+  }
+
+  /**
+   * What this node's latest finished lookup of the spec's providers found (the
+   * providers the DHT listed, those newly dialled) and how long ago it ended;
+   * undefined before the first. A job that met no agent says it (no-bid.ts).
+   */
+  lookupOf (specId: string): { agoMs: number, found: number, dialled: number } | undefined {
+    const outcome = this.outcomes.get(specId)
+    return outcome == null ? undefined : { agoMs: Date.now() - outcome.endedAt, found: outcome.found, dialled: outcome.dialled }
   }
 
   /**

@@ -202,8 +202,24 @@ describe('jobs that know no agent of the spec yet', () => {
     expect(result.status).toBe('failed')
     expect(result.noBid?.cause).toBe('no-agent-serving')
     expect(result.reason).toContain('no agent serving this spec is connected (1 peer, none advertising it)')
+    // The reason says the DHT was asked and listed nobody, so the user knows no agent was merely unreachable.
+    expect(result.reason).toMatch(/this node's lookup of the spec's providers in the DHT \([\d.]+ s ago\) found none/)
     // Waiting for an agent is bounded by the job's first-bid wait (5 windows), and so is the wait for a bid.
     expect(Date.now() - started).toBeLessThan(2 * 5 * 200 + 3000)
+  })
+
+  it('a job whose only provider in the DHT has gone fails saying the DHT lists it but it never advertised', async () => {
+    const { hubAddr, agent, id } = await agentProvidingThroughHub('dht-gone')
+    // The agent dies without a word: its provider record stays at the hub until it expires.
+    await agent.stop()
+    nodes = nodes.filter(n => n !== agent)
+    const coordinator = await startNode({ bootstrap: [hubAddr] })
+    nodes.push(coordinator)
+    await waitFor(() => coordinator.peers().length > 0, { what: 'the coordinator to join the hub' })
+    const result = await coordinator.submitJob(id, { text: 'Ada Lovelace' }, { bidWindowMs: 200 })
+    expect(result.status).toBe('failed')
+    expect(result.noBid?.cause).toBe('no-agent-serving')
+    expect(result.reason).toMatch(/the DHT lists 1 provider of it \(this node's lookup [\d.]+ s ago, 0 newly dialled\), but none sent this node a capacity advert: check that it is still serving and reachable/)
   })
 })
 

@@ -16,6 +16,16 @@ describe('why nobody bid', () => {
     const { diagnosis, reason } = diagnoseNoBid(base)
     expect(diagnosis.cause).toBe('no-agent-serving')
     expect(reason).toContain('no agent serving this spec is connected (3 peers, none advertising it)')
+    expect(reason).not.toContain('DHT')
+  })
+
+  it('and what the DHT said of its providers: none listed yet, or listed ones that never advertised', () => {
+    const none = diagnoseNoBid({ ...base, providerLookup: { agoMs: 1_240, found: 0, dialled: 0 } }).reason
+    expect(none).toContain("none advertising it); this node's lookup of the spec's providers in the DHT (1.2 s ago) found none: an agent that began serving it in the last seconds may not be listed yet, so submit again shortly if one has; start one with `specmesh agent")
+    const gone = diagnoseNoBid({ ...base, providerLookup: { agoMs: 300, found: 2, dialled: 0 } })
+    expect(gone.diagnosis.cause).toBe('no-agent-serving')
+    expect(gone.reason).toContain('the DHT lists 2 providers of it (this node\'s lookup 0.3 s ago, 0 newly dialled), but none sent this node a capacity advert: check that they are still serving and reachable (`specmesh spec agents SPEC_ID`)')
+    expect(diagnoseNoBid({ ...base, providerLookup: { agoMs: 0, found: 1, dialled: 1 } }).reason).toContain('check that it is still serving')
   })
 
   it('the only agent asks more than the spec allows: the price, the ceiling and how to raise the budget', () => {
