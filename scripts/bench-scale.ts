@@ -196,7 +196,8 @@ function niceByRole (procs: ScaleNodeProcess[], roleAt: (i: number) => Role): Pa
   for (const [i, p] of procs.entries()) {
     if (p.child.pid == null) continue
     const role = roleAt(i)
-    out[role] = Math.max(out[role] ?? -20, getPriority(p.child.pid))
+    const nice = getPriority(p.child.pid)
+    out[role] = Math.max(out[role] ?? nice, nice)
   }
   return out
 }

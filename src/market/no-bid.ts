@@ -1,4 +1,5 @@
 import { LATE_BID_MEMORY_MS } from './late-bids.ts'
+import type { ProviderLookup } from '../net/spec-discovery.ts'
 
 /**
  * Why a job got no bid, told from what the coordinator can see: its peers,
@@ -40,13 +41,6 @@ export interface NoBidFacts {
   lateBids?: number
   /** This node's latest lookup of the spec's providers in the DHT, when it made one (spec-discovery.ts). */
   providerLookup?: ProviderLookup
-}
-
-/** What a lookup of a spec's providers in the DHT found: how long ago it ended, the providers it listed and those it newly dialled. */
-export interface ProviderLookup {
-  agoMs: number
-  found: number
-  dialled: number
 }
 
 /** Part of a job record: which case a no-bid failure is, and the figures behind it. */

@@ -15,6 +15,16 @@ import { FramedStream } from './frames.ts'
 import { ProviderSeeker } from './provider-seeker.ts'
 import type { LogFn } from './reconnect.ts'
 
+/** What this node's latest finished lookup of a spec's providers found: how long ago it ended, the providers the DHT listed, those newly dialled. */
+export interface ProviderLookup {
+  agoMs: number
+  found: number
+  dialled: number
+}
+
+/** Specs whose lookups are remembered (when each last began, what the last to end found); the oldest is forgotten past this. */
+const REMEMBERED_LOOKUPS = 1024
+
 /** One peer that says it serves a spec, and where to dial it. */
 export interface SpecProvider {
   peerId: string
@@ -69,10 +79,8 @@ export class SpecDiscovery implements Startable {
   /** Specs we provide, with the retry timer of a provide that has not reached a peer yet. */
   private readonly providing = new Map<string, { timer?: NodeJS.Timeout, retryMs: number, announced: boolean }>()
   private shutdown = new AbortController()
-  /** When each spec's providers were last looked up for a job. */
-  private readonly lastLookup = new Map<string, number>()
-  /** What each spec's latest finished lookup found, and when it ended (lookupOf). */
-  private readonly outcomes = new Map<string, { endedAt: number, found: number, dialled: number }>()
+  /** Per spec: when its providers were last looked up (the interval counts from it), and what the latest lookup to end found (lookupOf). */
+  private readonly lookups = new Map<string, { startedAt: number, ended?: { at: number, found: number, dialled: number } }>()
   /** The lookup (and its dials) of each spec under way, which every caller meanwhile shares. */
   private readonly underWay = new Map<string, Promise<string[]>>()
   /** Repeated lookups of the specs whose parties this node needs to meet. */
@@ -189,10 +197,12 @@ export class SpecDiscovery implements Startable {
   async connectToProviders (specId: string, options: AbortOptions & { ignoreInterval?: boolean, maxConnected?: number } = {}): Promise<string[]> {
     const running = this.underWay.get(specId)
     if (running != null) return await running
-    const last = this.lastLookup.get(specId)
-    if (options.ignoreInterval !== true && last != null && Date.now() - last < PROVIDER_LOOKUP_INTERVAL_MS) return []
-    this.lastLookup.set(specId, Date.now())
-    if (this.lastLookup.size > 1024) this.lastLookup.delete(this.lastLookup.keys().next().value!)
+    const last = this.lookups.get(specId)
+    if (options.ignoreInterval !== true && last != null && Date.now() - last.startedAt < PROVIDER_LOOKUP_INTERVAL_MS) return []
+    // Re-inserted, so the spec looked up longest ago is the one forgotten first.
+    this.lookups.delete(specId)
+    this.lookups.set(specId, { startedAt: Date.now(), ended: last?.ended })
+    if (this.lookups.size > REMEMBERED_LOOKUPS) this.lookups.delete(this.lookups.keys().next().value!)
     const lookup = this.lookUpAndDial(specId, options)
     this.underWay.set(specId, lookup)
     try {
@@ -214,9 +224,8 @@ export class SpecDiscovery implements Startable {
       dialled.push(provider.peerId)
     }))
     if (dialled.length > 0) this.log('discovery.providers-dialled', { specId, providers: providers.length, connected: dialled.length })
-    this.outcomes.delete(specId)
-    this.outcomes.set(specId, { endedAt: Date.now(), found: providers.length, dialled: dialled.length })
-    if (this.outcomes.size > 1024) this.outcomes.delete(this.outcomes.keys().next().value!)
+    const entry = this.lookups.get(specId)
+    if (entry != null) entry.ended = { at: Date.now(), found: providers.length, dialled: dialled.length }
     return dialled
   }
 
@@ -225,9 +234,9 @@ export class SpecDiscovery implements Startable {
    * providers the DHT listed, those newly dialled) and how long ago it ended;
    * undefined before the first. A job that met no agent says it (no-bid.ts).
    */
-  lookupOf (specId: string): { agoMs: number, found: number, dialled: number } | undefined {
-    const outcome = this.outcomes.get(specId)
-    return outcome == null ? undefined : { agoMs: Date.now() - outcome.endedAt, found: outcome.found, dialled: outcome.dialled }
+  lookupOf (specId: string): ProviderLookup | undefined {
+    const ended = this.lookups.get(specId)?.ended
+    return ended == null ? undefined : { agoMs: Date.now() - ended.at, found: ended.found, dialled: ended.dialled }
   }
 
   /**
