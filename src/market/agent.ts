@@ -195,6 +195,8 @@ export class AgentService {
   private advertTimer: NodeJS.Timeout | undefined
   private advertInterval: NodeJS.Timeout | undefined
   private lastAdvertAt = 0
+  /** The last time stamped on an advert or a bid of ours (see stamp). */
+  private lastStamp = 0
   private lastAdvertTight = false
   private stopped = false
   /** Draining: no more bids or awards, running work goes on (see drain()). */
@@ -320,12 +322,27 @@ export class AgentService {
     this.advertInterval.unref()
   }
 
+  /**
+   * The time for an advert's issuedAt or a bid's createdAt: now, but always
+   * later than the last one. A coordinator tells whether an advert counts a bid
+   * by which of the two is later (protocols/market.md "Waiting for capacity");
+   * an advert made in the same millisecond as a bid, just before it, would
+   * otherwise pass for counting it, and the coordinator would call for a job on
+   * a place the bid already holds. A burst runs the stamps ahead of the clock
+   * by one ms per advert or bid made within the same ms (64 calls at once: 64 ms),
+   * far inside the clock skew receivers allow, and the clock catches up after.
+   */
+  private stamp (): number {
+    this.lastStamp = Math.max(this.now(), this.lastStamp + 1)
+    return this.lastStamp
+  }
+
   private async advertise (): Promise<void> {
-    const now = this.now()
-    this.lastAdvertAt = now
+    this.lastAdvertAt = this.now()
+    const issuedAt = this.stamp()
     this.lastAdvertTight = this.nearSaturation()
     const entryOf = (s: Served): CapacityBody['specs'][number] => ({ specId: s.specId, inFlight: Math.min(s.inFlight, MAX_SLOTS), queued: Math.min(s.waiting.length + this.held(s.specId), MAX_SLOTS + MAX_QUEUE), limit: this.effectiveLimit(s), queue: s.queueLimit, priceUsd: s.priceUsd })
-    const advert = (specs: CapacityBody['specs']): Envelope<CapacityBody> => seal('capacity', { specs, issuedAt: now, expiresAt: now + Math.min(MAX_ADVERT_TTL_MS, 3 * this.advertIntervalMs) }, this.deps.signer)
+    const advert = (specs: CapacityBody['specs']): Envelope<CapacityBody> => seal('capacity', { specs, issuedAt, expiresAt: issuedAt + Math.min(MAX_ADVERT_TTL_MS, 3 * this.advertIntervalMs) }, this.deps.signer)
     // A draining agent advertises nothing, so coordinators stop counting on it.
     if (this.deps.advertPerSpec !== true) {
       await this.deps.gossip.publish(this.topicOf('', 'capacity'), advert(this.draining ? [] : [...this.served.values()].slice(0, MAX_ADVERT_SPECS).map(entryOf)))
@@ -370,7 +387,7 @@ export class AgentService {
       priceUsd: served.priceUsd,
       estimatedMs: served.estimatedMs,
       load: { inFlight: Math.min(this.committed(served), MAX_SLOTS), limit: this.effectiveLimit(served) },
-      createdAt: now,
+      createdAt: this.stamp(),
       expiresAt: job.deadline
     }
     const addrs = this.deps.addresses().slice(0, 8)
