@@ -302,6 +302,7 @@ export async function createNode (init: NodeInit = {}): Promise<Node> {
     follow: followListOf(settings.values.follow),
     meetsAgentsLater: discovery.enabled,
     providerLookup: specId => discovery.lookupOf(specId),
+    providersSoughtSince: specId => discovery.seekingSince(specId),
     // A follower meets the spec's agents (the coordinator's first job does so in prepareJob), and keeps
     // looking them up in the background: one lookup may run before the agents' records land.
     onJoined: (specId, reason) => {

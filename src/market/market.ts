@@ -60,6 +60,8 @@ export interface MarketDeps {
   meetsAgentsLater?: boolean
   /** This node's latest DHT lookup of a spec's providers (spec-discovery.ts), told in a no-bid reason. */
   providerLookup?: (specId: string) => ProviderLookup | undefined
+  /** When the node began looking a spec's providers up in the background (spec-discovery.ts); undefined when it is not. */
+  providersSoughtSince?: (specId: string) => number | undefined
   /** The node began taking a spec's receipts (coordinating or following it; subscriptions.ts). */
   onReceiptsJoined?: (specId: string) => void
   /** The verdict on each bid that came over the bid stream, as a gossip validator's (topic: the protocol id). */
@@ -211,7 +213,7 @@ export async function startMarket (deps: MarketDeps): Promise<Market> {
     flushMs: deps.options?.receiptFlushMs,
     onPublishFailed: (topic, err) => { log('gossip.publish-failed', { level: 'warn', topic, error: err.message }) }
   })
-  const coordinator = new Coordinator({ signer, publishReceipt: (topic, receipt, bytes) => { receiptOut.add(topic, receipt, bytes) }, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf, leaseCalls: leaseCtx.calls, leaseAutoThreshold: deps.options?.leaseThreshold, auctionGate: deps.options?.auctionGate, meetsAgentsLater: deps.meetsAgentsLater, providerLookup: deps.providerLookup })
+  const coordinator = new Coordinator({ signer, publishReceipt: (topic, receipt, bytes) => { receiptOut.add(topic, receipt, bytes) }, libp2p, gossip, specOf, jobStore, receipts, ledger, capacity, jobs, log, events: jobEvents, posteriorOf: deps.posteriorOf, specAwardPolicy: deps.specAwardPolicy, awardSeed: deps.options?.awardSeed, onReceipt: deps.onReceipt, retryBaseMs: deps.options?.retryBaseMs, policy: deps.options?.policy, feePerAttemptUsd: deps.options?.feePerAttemptUsd, topicOf, leaseCalls: leaseCtx.calls, leaseAutoThreshold: deps.options?.leaseThreshold, auctionGate: deps.options?.auctionGate, meetsAgentsLater: deps.meetsAgentsLater, providerLookup: deps.providerLookup, providersSoughtSince: deps.providersSoughtSince })
 
   const receiptIngest = new ReceiptIngest({ receipts, ctx, perSigner, onReceipt: deps.onReceipt })
   /** The validators of one spec's topics (or of the global ones, topicSpec null). */

@@ -27,6 +27,8 @@ export interface ProviderSeekerInit {
 
 interface Seeking {
   timer?: NodeJS.Timeout
+  /** When seek() began it (Date.now()). */
+  since: number
   delayMs: number
   lookups: number
 }
@@ -49,7 +51,7 @@ export class ProviderSeeker {
   /** Start looking the spec's providers up in the background (nothing if already doing so). */
   seek (specId: string): void {
     if (this.stopped || this.seeking.has(specId)) return
-    const entry: Seeking = { delayMs: this.init.firstDelayMs, lookups: 0 }
+    const entry: Seeking = { since: Date.now(), delayMs: this.init.firstDelayMs, lookups: 0 }
     this.seeking.set(specId, entry)
     this.schedule(specId, entry)
   }
@@ -58,6 +60,11 @@ export class ProviderSeeker {
   forget (specId: string): void {
     clearTimeout(this.seeking.get(specId)?.timer)
     this.seeking.delete(specId)
+  }
+
+  /** When the spec began to be sought (Date.now()); undefined when it is not. */
+  soughtSince (specId: string): number | undefined {
+    return this.seeking.get(specId)?.since
   }
 
   /** The specs being sought, with the delay before each one's next lookup. */

@@ -248,6 +248,11 @@ export class SpecDiscovery implements Startable {
     if (this.dht != null) this.seeker.seek(specId)
   }
 
+  /** When this node began seeking the spec's providers (Date.now()); undefined when it is not seeking them. */
+  seekingSince (specId: string): number | undefined {
+    return this.seeker.soughtSince(specId)
+  }
+
   stopSeeking (specId: string): void {
     this.seeker.forget(specId)
   }

@@ -20,6 +20,7 @@ import { encodeEnvelope, seal } from '../../src/wire/envelope.ts'
 import { specId } from '../../src/spec/index.ts'
 import { startNode, stopAll, tempHome, type TestNode } from '../helpers/mesh.ts'
 import { createNode } from '../../src/node.ts'
+import { MEET_AGENT_WAIT_MS } from '../../src/market/coordinator.ts'
 import { normalizedSample, sampleSpec } from '../helpers/specs.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { PROTOCOLS } from '../../src/wire/constants.ts'
@@ -35,14 +36,20 @@ afterEach(async () => {
 
 const goodOutput = { entities: [{ name: 'Ada', confidence: 90 }] }
 
-/** A hub, and an agent bootstrapped to it that serves a new spec and has placed its provider record. */
-async function agentProvidingThroughHub (name: string): Promise<{ hub: TestNode, hubAddr: string, agent: TestNode, id: string }> {
+/** A hub, and a node bootstrapped to it that has published a new spec (and serves nothing yet). */
+async function hubAndSpecHolder (name: string): Promise<{ hub: TestNode, hubAddr: string, agent: TestNode, id: string }> {
   const hub = await startNode()
   nodes.push(hub)
   const hubAddr = hub.multiaddrs()[0]!
   const agent = await startNode({ bootstrap: [hubAddr] })
   nodes.push(agent)
   const { id } = await agent.publishSpec(sampleSpec(name))
+  return { hub, hubAddr, agent, id }
+}
+
+/** A hub, and an agent bootstrapped to it that serves a new spec and has placed its provider record. */
+async function agentProvidingThroughHub (name: string): Promise<{ hub: TestNode, hubAddr: string, agent: TestNode, id: string }> {
+  const { hub, hubAddr, agent, id } = await hubAndSpecHolder(name)
   await agent.serve(id, async () => goodOutput, { priceUsd: 0.05 })
   await waitFor(() => agent.discovery.provided().some(p => p.specId === id && p.announced), { timeoutMs: 15_000, what: `${name}: the agent to place its provider record` })
   return { hub, hubAddr, agent, id }
@@ -148,6 +155,24 @@ async function meetOnlyThroughLookups (coordinator: TestNode, agent: TestNode, o
   return lookups
 }
 
+/** A hub; an agent that holds a new spec but does not serve it yet; a coordinator that holds it and meets the agent only through its lookups after the first. */
+async function agentToStartAfterFirstLookup (name: string): Promise<{ agent: TestNode, coordinator: TestNode, id: string, lookups: Lookup[] }> {
+  const { hubAddr, agent, id } = await hubAndSpecHolder(name)
+  const coordinator = await startNode({ bootstrap: [hubAddr] })
+  nodes.push(coordinator)
+  await waitFor(async () => await coordinator.getSpec(id), { timeoutMs: 15_000, what: 'the coordinator to hold the spec' })
+  const lookups = await meetOnlyThroughLookups(coordinator, agent, { delayMs: 0, lookupsBefore: 1 })
+  return { agent, coordinator, id, lookups }
+}
+
+/** Submit a job; once its own lookup has found nobody (nobody serves the spec yet), the agent starts serving. */
+async function submitThenServe ({ agent, coordinator, id, lookups }: { agent: TestNode, coordinator: TestNode, id: string, lookups: Lookup[] }, options: { bidWindowMs?: number }): Promise<Awaited<ReturnType<TestNode['submitJob']>>> {
+  const job = coordinator.submitJob(id, { text: 'Ada Lovelace' }, options)
+  await waitFor(() => lookups[0]?.ended, { timeoutMs: 15_000, what: "the job's first provider lookup to end" })
+  await agent.serve(id, async () => goodOutput, { priceUsd: 0.05 })
+  return await job
+}
+
 describe('jobs that know no agent of the spec yet', () => {
   it('several jobs submitted together while the first provider lookup is still running share it, and all succeed', async () => {
     const { hubAddr, agent, id } = await agentProvidingThroughHub('dht-together')
@@ -167,30 +192,25 @@ describe('jobs that know no agent of the spec yet', () => {
   })
 
   it('a job submitted before any agent serves the spec waits for the next lookup, meets the agent that started meanwhile, and succeeds', async () => {
-    const hub = await startNode()
-    nodes.push(hub)
-    const hubAddr = hub.multiaddrs()[0]!
-    const agent = await startNode({ bootstrap: [hubAddr] })
-    nodes.push(agent)
-    const { id } = await agent.publishSpec(sampleSpec('dht-later'))
-    const coordinator = await startNode({ bootstrap: [hubAddr] })
-    nodes.push(coordinator)
-    await waitFor(async () => await coordinator.getSpec(id), { timeoutMs: 15_000, what: 'the coordinator to hold the spec' })
-    const lookups = await meetOnlyThroughLookups(coordinator, agent, { delayMs: 0, lookupsBefore: 1 })
-
-    const job = coordinator.submitJob(id, { text: 'Ada Lovelace' }, { bidWindowMs: 400 })
-    // The job's own lookup has found nobody (nobody serves the spec yet); only then does the agent start.
-    await waitFor(() => lookups[0]?.ended, { timeoutMs: 15_000, what: "the job's first provider lookup to end" })
-    await agent.serve(id, async () => goodOutput, { priceUsd: 0.05 })
-    const result = await job
+    const mesh = await agentToStartAfterFirstLookup('dht-later')
+    const result = await submitThenServe(mesh, { bidWindowMs: 400 })
     expect(result.status, result.reason).toBe('succeeded')
-    expect(result.receipt?.body.agent).toBe(agent.peerId)
+    expect(result.receipt?.body.agent).toBe(mesh.agent.peerId)
     // It was published once the agent had advertised to it, so the auction closed when that agent bid,
     // not after its window (a job published before, and picked up late by gossip, waits its window out).
     expect(result.biddingMs).toBeLessThan(400)
   })
 
-  it('a job to a spec nobody serves still fails, after its first-bid wait, saying no agent serving it is connected', async () => {
+  it('a job with the default 100 ms window, submitted as the agent starts serving, waits for the lookup after its first and succeeds', async () => {
+    const mesh = await agentToStartAfterFirstLookup('dht-default-window')
+    // Its first-bid wait is 5 x 100 ms: shorter than the seeker's next lookup, 1 s after the first.
+    const result = await submitThenServe(mesh, {})
+    expect(result.status, result.reason).toBe('succeeded')
+    expect(result.receipt?.body.agent).toBe(mesh.agent.peerId)
+    expect(mesh.lookups.length).toBeGreaterThan(1)
+  })
+
+  it('a job to a spec nobody serves still fails, after the first seconds of the node seeking its agents and its first-bid wait, saying no agent serving it is connected', async () => {
     const hub = await startNode()
     nodes.push(hub)
     const lonely = await startNode({ bootstrap: [hub.multiaddrs()[0]!] })
@@ -204,8 +224,16 @@ describe('jobs that know no agent of the spec yet', () => {
     expect(result.reason).toContain('no agent serving this spec is connected (1 peer, none advertising it)')
     // The reason says the DHT was asked and listed nobody, so the user knows no agent was merely unreachable.
     expect(result.reason).toMatch(/this node's lookup of the spec's providers in the DHT \([\d.]+ s ago\) found none/)
-    // Waiting for an agent is bounded by the job's first-bid wait (5 windows), and so is the wait for a bid.
-    expect(Date.now() - started).toBeLessThan(2 * 5 * 200 + 3000)
+    // The node had just begun seeking the spec's agents: the job waited MEET_AGENT_WAIT_MS to meet one
+    // (its deadline leaves room), then 5 windows for a bid.
+    const elapsed = Date.now() - started
+    expect(elapsed).toBeGreaterThanOrEqual(MEET_AGENT_WAIT_MS)
+    expect(elapsed).toBeLessThan(MEET_AGENT_WAIT_MS + 5 * 200 + 3000)
+    // Having sought that long, it fails the next job to the spec within its first-bid wait, as a node without the DHT would.
+    const againAt = Date.now()
+    const again = await lonely.submitJob(id, { text: 'Ada Lovelace' }, { bidWindowMs: 200 })
+    expect(again.noBid?.cause).toBe('no-agent-serving')
+    expect(Date.now() - againAt).toBeLessThan(MEET_AGENT_WAIT_MS)
   })
 
   it('a job whose only provider in the DHT has gone fails saying the DHT lists it but it never advertised', async () => {

@@ -44,6 +44,21 @@ describe('ProviderSeeker', () => {
     expect(s.sought()).toEqual([{ specId: 'spec-a', nextDelayMs: expect.any(Number), lookups: expect.any(Number) }])
   })
 
+  it('tells since when a spec is sought: from its first seek, not moved by a second, and none once forgotten', async () => {
+    const { seeker: s } = seeker([])
+    expect(s.soughtSince('spec-a')).toBeUndefined()
+    const before = Date.now()
+    s.seek('spec-a')
+    const since = s.soughtSince('spec-a')!
+    expect(since).toBeGreaterThanOrEqual(before)
+    expect(since).toBeLessThanOrEqual(Date.now())
+    await waitFor(() => Date.now() > since + 5, { timeoutMs: 1_000, what: 'the clock to move' })
+    s.seek('spec-a')
+    expect(s.soughtSince('spec-a')).toBe(since)
+    s.forget('spec-a')
+    expect(s.soughtSince('spec-a')).toBeUndefined()
+  })
+
   it('a failed lookup counts as one that met nobody; forget and stop end the lookups', async () => {
     const { seeker: s, calls } = seeker([new Error('no DHT peer'), 0])
     s.seek('spec-a')
