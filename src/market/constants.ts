@@ -12,9 +12,14 @@ export const NO_BID_GRACE_FACTOR = 4
  */
 export const BID_HOLD_GRACE_MS = 250
 
+/** How long after publishing a coordinator waits for a first bid: the bid window and NO_BID_GRACE_FACTOR windows more. */
+export function firstBidWaitMs (bidWindowMs: number): number {
+  return (1 + NO_BID_GRACE_FACTOR) * bidWindowMs
+}
+
 /** `job` as RecentJobs keeps it: counted from when the job was published (see KnownJob.publishedAt). */
 export function bidHoldsUntil (job: { body: { bidWindowMs: number }, publishedAt: number }): number {
-  return job.publishedAt + job.body.bidWindowMs * (1 + NO_BID_GRACE_FACTOR) + BID_HOLD_GRACE_MS
+  return job.publishedAt + firstBidWaitMs(job.body.bidWindowMs) + BID_HOLD_GRACE_MS
 }
 
 /**
@@ -22,5 +27,5 @@ export function bidHoldsUntil (job: { body: { bidWindowMs: number }, publishedAt
  * NO_BID_GRACE_FACTOR windows more, never past the job's deadline.
  */
 export function firstBidUntil (job: { body: { bidWindowMs: number, deadline: number }, publishedAt: number }): number {
-  return Math.min(job.body.deadline, job.publishedAt + (1 + NO_BID_GRACE_FACTOR) * job.body.bidWindowMs)
+  return Math.min(job.body.deadline, job.publishedAt + firstBidWaitMs(job.body.bidWindowMs))
 }

@@ -24,7 +24,7 @@ import { InvalidJobError, JobCancelledError, UnknownSpecError } from './job-erro
 import { Semaphore } from './backoff.ts'
 import { after, clearableTimeout, collectBids, timeoutSignal } from './timers.ts'
 import { bidHoldsUntil, firstBidUntil, NO_BID_GRACE_FACTOR } from './constants.ts'
-import { PROVIDER_SEEK_FIRST_MS } from '../net/constants.ts'
+import { meetAgentUntil } from './meet-agent.ts'
 import { specPolicy, type RequesterPolicy } from './policy.ts'
 import type { AdvertisedLoad, CapacityTable } from './capacity-table.ts'
 import type { JobEventLog } from './job-events.ts'
@@ -113,7 +113,7 @@ export interface CoordinatorDeps {
   providerLookup?: (specId: string) => ProviderLookup | undefined
   /**
    * When this node began looking a spec's providers up in the background (Date.now()), undefined when
-   * it is not: a job that knows no agent waits to meet one until MEET_AGENT_WAIT_MS after it (awaitAgent).
+   * it is not: a job that knows no agent waits to meet one until MEET_AGENT_WAIT_MS after it (meet-agent.ts).
    * @default never
    */
   providersSoughtSince?: (specId: string) => number | undefined
@@ -189,14 +189,6 @@ function embeddedBids (awarded: RankedBid, ranked: RankedBid[], auction: Auction
 /** Deadline of a job whose spec sets none and whose requester gave none. */
 export const DEFAULT_JOB_DEADLINE_MS = 60_000
 
-/**
- * A job that knows no agent of its spec waits to meet one at least until this
- * long after the node began looking the spec's providers up (awaitAgent): the
- * provider seeker looks them up after PROVIDER_SEEK_FIRST_MS and again twice
- * that later, so this spans the lookup that finds an agent which began
- * providing a moment before the first lookup (the job's own).
- */
-export const MEET_AGENT_WAIT_MS = 4 * PROVIDER_SEEK_FIRST_MS
 
 interface Auction {
   specId: string
@@ -989,26 +981,13 @@ export class Coordinator {
 
   /**
    * A job of a spec whose agents this node has not met yet (no advert of any)
-   * waits for the first advert before publishing: published to a topic no
-   * agent is on, it could get no bid however long it waited (bench:scale at
-   * 100 nodes: every warm-up job failed so). It waits for as long as it would
-   * wait for a first bid once published (firstBidUntil), and while the node
-   * has been seeking the spec's providers for less than MEET_AGENT_WAIT_MS, at
-   * least until then: that spans the seeker's first lookups (an agent that
-   * began serving a moment ago is found by the second). Past that, a node
-   * that has sought long and found nobody fails a job to an unserved spec as
-   * soon as before. The longer wait never runs past the soft deadline, nor so
-   * late that the auction's own first-bid wait no longer fits before the
-   * deadline. Then it goes on either way; with still no agent it fails with
-   * no bid, as before.
+   * waits for the first advert before publishing, until meetAgentUntil. Then
+   * it goes on either way; with still no agent it fails with no bid.
    */
   private async awaitAgent (jobId: string, specId: string, body: JobBody, cancel: AbortSignal): Promise<void> {
     if (this.deps.meetsAgentsLater !== true || this.deps.capacity.agentsServing(specId).length > 0) return
     const now = this.now()
-    const latest = Math.min(body.softDeadline ?? body.deadline, body.deadline - (1 + NO_BID_GRACE_FACTOR) * body.bidWindowMs)
-    const soughtSince = this.deps.providersSoughtSince?.(specId)
-    const meetUntil = soughtSince != null ? Math.min(soughtSince + MEET_AGENT_WAIT_MS, latest) : 0
-    const until = Math.max(firstBidUntil({ body, publishedAt: now }), meetUntil)
+    const until = meetAgentUntil(body, now, this.deps.providersSoughtSince?.(specId))
     this.log('job.waiting-for-agent', { jobId, specId, untilMs: until - now })
     while (!cancel.aborted && this.deps.capacity.agentsServing(specId).length === 0) {
       const left = until - this.now()

@@ -8,7 +8,7 @@ import type { Gossip } from '../net/gossip.ts'
 import type { ExecClient } from './exec-client.ts'
 import type { CapacityTable } from './capacity-table.ts'
 import type { SpecTopicKind } from './topics.ts'
-import { NO_BID_GRACE_FACTOR } from './constants.ts'
+import { firstBidWaitMs } from './constants.ts'
 import { MAX_SLOTS, publishableReason, type JobBody } from './messages.ts'
 import { rankForAward, type AwardPolicy, type BetaPosterior } from './scoring.ts'
 import { after, collectBids, timeoutSignal } from './timers.ts'
@@ -178,7 +178,7 @@ export class CoordinatorLeases {
       await this.deps.gossip.publish(this.deps.topicOf(specId, 'leases'), envelope)
       this.log('lease.called', { specId, callId: envelope.id, slots: body.slots, durationMs: body.durationMs, maxUsd: body.maxUsd })
       const publishedAt = this.now()
-      await collectBids(open, publishedAt + body.bidWindowMs, publishedAt + (1 + NO_BID_GRACE_FACTOR) * body.bidWindowMs, () => this.stopped, this.now)
+      await collectBids(open, publishedAt + body.bidWindowMs, publishedAt + firstBidWaitMs(body.bidWindowMs), () => this.stopped, this.now)
       if (open.bids.length === 0) {
         this.log('lease.no-bid', { level: 'warn', specId, callId: envelope.id })
         return []
